@@ -1,0 +1,37 @@
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install run test test-postgres test-sqlite lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Install, migrate the embedded database, load demo data, then serve web + workers.
+run: install
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py setup_schedules
+	$(BIN)/python manage.py demo_data
+	$(BIN)/honcho start
+
+# The whole suite on PostgreSQL (a private cluster unless DATABASE_URL is given), then the
+# smoke subset on the embedded SQLite database, then the linter.
+test: install
+	scripts/with-postgres.sh $(BIN)/pytest
+	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
+	$(BIN)/ruff check .
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) var/static var/postgres

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from simple_history.admin import SimpleHistoryAdmin
+
+from opsconsole.admin_actions import confirm_with_reason
+from opsconsole.models import AuditEvent, IdempotencyKey, WorkerStatus, WorkerSwitch
+from opsconsole.workers import worker_enabled, worker_switch_set
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "event", "object_type", "object_id", "actor", "request_id")
+    list_filter = ("event", "object_type")
+    search_fields = ("=request_id", "=object_id", "event", "actor", "=traceparent")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    list_display = ("key", "owner", "method", "path", "state", "response_status", "expires_at")
+    list_filter = ("state", "method")
+    search_fields = ("=key", "path")
+
+
+@admin.register(WorkerSwitch)
+class WorkerSwitchAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
+    list_display = ("name", "enabled", "reason", "changed_by", "updated_at")
+
+
+@admin.register(WorkerStatus)
+class WorkerStatusAdmin(ReadOnlyAdmin):
+    """Workers, their heartbeat and kill switch; switching asks for a reason."""
+
+    list_display = (
+        "name",
+        "is_enabled",
+        "last_heartbeat_at",
+        "consecutive_failures",
+        "last_triggered_by",
+        "last_error",
+    )
+    actions = ["disable_workers", "enable_workers"]
+
+    @admin.display(boolean=True, description="enabled")
+    def is_enabled(self, obj: WorkerStatus) -> bool:
+        return worker_enabled(obj.name)
+
+    def _switch(
+        self, request: HttpRequest, queryset: QuerySet, *, enabled: bool, action: str
+    ) -> HttpResponse | None:
+        names = [name for name in queryset.values_list("name", flat=True)
+                 if worker_enabled(name) != enabled]
+
+        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+            done = 0
+            for name in legal.values_list("name", flat=True):
+                worker_switch_set(name=name, enabled=enabled, actor=request.user, reason=reason)
+                done += 1
+            return done, queryset.count() - done
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action=action,
+            title="Enable workers" if enabled else "Disable workers",
+            legal=queryset.filter(name__in=names),
+            perform=perform,
+            legal_description="workers currently " + ("disabled" if enabled else "enabled"),
+        )
+
+    @admin.action(description="Disable selected workers (kill switch)…")
+    def disable_workers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._switch(request, queryset, enabled=False, action="disable_workers")
+
+    @admin.action(description="Enable selected workers…")
+    def enable_workers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._switch(request, queryset, enabled=True, action="enable_workers")

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from opsconsole import health
+
+
+class HealthLivezApi(APIView):
+    """The process is up and serving; touches nothing else."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+class HealthReadyzApi(APIView):
+    """Per-component readiness; 503 when any component is `error`."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    class ComponentSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["ready", "degraded", "error"])
+        details = serializers.DictField()
+
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["ready", "degraded", "error"])
+        checked_at = serializers.DateTimeField()
+        components = serializers.DictField(child=serializers.DictField())
+
+    @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer})
+    def get(self, request: Request) -> Response:
+        report = health.readiness()
+        return Response(report, status=503 if report["status"] == "error" else 200)

@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class PlatformConfig(AppConfig):
+    """The opsconsole package is also the platform app every other app builds on.
+
+    Its label is `platform` so Django's permission strings read exactly as seed 001 writes
+    them: `platform.member_admin.view` and `platform.member_admin.operate`.
+    """
+
+    name = "opsconsole"
+    label = "platform"
+    verbose_name = "Platform"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from opsconsole import health, metrics, workers
+
+        health.register_builtin_components()
+        metrics.register_metric_source("workers", workers.worker_metrics)

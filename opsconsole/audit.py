@@ -1,0 +1,60 @@
+"""Audit rows: one per service write, in the same transaction as the change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db import models, transaction
+
+from opsconsole.context import current_request_id, current_traceparent
+from opsconsole.models import AuditEvent
+
+Actor = AbstractBaseUser | AnonymousUser | str | None
+
+
+def actor_label(actor: Actor) -> str:
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    if getattr(actor, "is_authenticated", False):
+        return actor.get_username()
+    return "anonymous"
+
+
+def record(
+    event: str,
+    *,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    actor: Actor = None,
+    reason: str = "",
+    metadata: dict[str, Any] | None = None,
+    request_id: str = "",
+    traceparent: str = "",
+) -> AuditEvent:
+    """Write one audit row. Must run inside the transaction that made the change."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(f"audit event {event} must be recorded inside the writing transaction")
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+    user = actor if isinstance(actor, AbstractBaseUser) else None
+    return AuditEvent.objects.create(
+        event=event,
+        object_type=object_type,
+        object_id=str(object_id),
+        before_state=before,
+        after_state=after,
+        actor=actor_label(actor),
+        actor_user=user,
+        reason=reason,
+        metadata=metadata or {},
+        request_id=request_id or current_request_id(),
+        traceparent=traceparent or current_traceparent(),
+    )

@@ -1,0 +1,98 @@
+"""Request correlation: X-Request-ID and W3C traceparent in, out, into logs and audit rows.
+
+The values live in contextvars so services, audit.record() and log lines read them without
+threading a request object through every call; workers bind their own with bound_context().
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import structlog
+from django.http import HttpRequest, HttpResponse
+
+REQUEST_ID_HEADER = "X-Request-ID"
+TRACEPARENT_HEADER = "traceparent"
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# version-traceid-parentid-flags; all-zero ids are invalid per the W3C spec.
+_TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="")
+traceparent_var: ContextVar[str] = ContextVar("traceparent", default="")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_traceparent() -> str:
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def clean_request_id(raw: str | None) -> str:
+    """Keep a caller's id when it is safe to log and store; otherwise mint one."""
+    if raw and _REQUEST_ID_RE.match(raw):
+        return raw
+    return new_request_id()
+
+
+def clean_traceparent(raw: str | None) -> str:
+    """Continue the caller's trace with a new span id for this hop, or start a new trace."""
+    if raw:
+        match = _TRACEPARENT_RE.match(raw.strip().lower())
+        if match:
+            version, trace_id, parent_id, flags = match.groups()
+            if version != "ff" and set(trace_id) != {"0"} and set(parent_id) != {"0"}:
+                return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+    return new_traceparent()
+
+
+def current_request_id() -> str:
+    return request_id_var.get()
+
+
+def current_traceparent() -> str:
+    return traceparent_var.get()
+
+
+@contextmanager
+def bound_context(*, request_id: str = "", traceparent: str = "") -> Iterator[None]:
+    """Bind correlation ids for a block of work outside a request (workers, commands)."""
+    request_id = request_id or new_request_id()
+    traceparent = traceparent or new_traceparent()
+    rid_token = request_id_var.set(request_id)
+    tp_token = traceparent_var.set(traceparent)
+    with structlog.contextvars.bound_contextvars(request_id=request_id, traceparent=traceparent):
+        try:
+            yield
+        finally:
+            request_id_var.reset(rid_token)
+            traceparent_var.reset(tp_token)
+
+
+class RequestContextMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = clean_request_id(request.headers.get(REQUEST_ID_HEADER))
+        traceparent = clean_traceparent(request.headers.get(TRACEPARENT_HEADER))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        request.traceparent = traceparent  # type: ignore[attr-defined]
+        # Bound for the rest of this request's thread, not reset on the way out: Django logs
+        # "Not Found"/"Internal Server Error" after the middleware chain has returned, and
+        # those lines must carry the ids too. The next request starts by clearing them.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id, traceparent=traceparent)
+        request_id_var.set(request_id)
+        traceparent_var.set(traceparent)
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        response[TRACEPARENT_HEADER] = traceparent
+        return response

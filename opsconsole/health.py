@@ -1,0 +1,74 @@
+"""Component registry behind /api/v1/health/readyz.
+
+Each component reports `ready`, `degraded` or `error` with details; the overall status is
+the worst of them. Apps register their components in AppConfig.ready().
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import structlog
+from django.db import connection
+from django.utils import timezone
+
+logger = structlog.get_logger(__name__)
+
+Status = Literal["ready", "degraded", "error"]
+_SEVERITY: dict[str, int] = {"ready": 0, "degraded": 1, "error": 2}
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    status: Status
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+ComponentCheck = Callable[[], ComponentHealth]
+_components: dict[str, ComponentCheck] = {}
+
+
+def register_component(name: str, check: ComponentCheck) -> None:
+    _components[name] = check
+
+
+def registered_components() -> list[str]:
+    return list(_components)
+
+
+def worst(statuses: list[Status]) -> Status:
+    if not statuses:
+        return "ready"
+    return max(statuses, key=lambda s: _SEVERITY[s])
+
+
+def check_database() -> ComponentHealth:
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    return ComponentHealth("ready", {"vendor": connection.vendor, "latency_ms": latency_ms})
+
+
+def readiness() -> dict[str, Any]:
+    components: dict[str, dict[str, Any]] = {}
+    for name, check in _components.items():
+        try:
+            result = check()
+        except Exception as exc:  # a failing probe is an `error` component, never a 500
+            logger.warning("readiness_check_failed", component=name, error=str(exc))
+            result = ComponentHealth("error", {"error": type(exc).__name__, "message": str(exc)})
+        components[name] = {"status": result.status, "details": result.details}
+    return {
+        "status": worst([c["status"] for c in components.values()]),
+        "checked_at": timezone.now().isoformat(),
+        "components": components,
+    }
+
+
+def register_builtin_components() -> None:
+    register_component("database", check_database)

@@ -1,0 +1,39 @@
+"""Create or update every periodic django-q2 schedule. Safe to run any number of times.
+
+Schedules only wake workers; the rows they work on hold all the state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django_q.models import Schedule
+
+from opsconsole.models import WorkerStatus
+from opsconsole.workers import registered_workers
+
+
+class Command(BaseCommand):
+    help = "Create or update the periodic schedules that wake the workers."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        wanted = set()
+        for name, worker_class in registered_workers().items():
+            if not worker_class.schedule_task:
+                continue
+            wanted.add(name)
+            _, created = Schedule.objects.update_or_create(
+                name=name,
+                defaults={
+                    "func": worker_class.schedule_task,
+                    "schedule_type": Schedule.MINUTES,
+                    "minutes": worker_class.schedule_minutes,
+                    "repeats": -1,
+                },
+            )
+            # A row per worker lets the admin list and switch workers that never ran yet.
+            WorkerStatus.objects.get_or_create(name=name)
+            verb = "created" if created else "updated"
+            self.stdout.write(f"{verb} schedule {name} every {worker_class.schedule_minutes} min")
+        self.stdout.write(self.style.SUCCESS(f"{len(wanted)} schedules in place"))

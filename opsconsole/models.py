@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+VIEW_PERMISSION = "platform.member_admin.view"
+OPERATE_PERMISSION = "platform.member_admin.operate"
+
+
+class AuditEvent(models.Model):
+    """What happened, to what, by whom, why, and the state before and after.
+
+    Written by services in the same transaction as the change it describes; never edited.
+    """
+
+    event = models.CharField(max_length=200, db_index=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=100)
+    before_state = models.JSONField(null=True, blank=True)
+    after_state = models.JSONField(null=True, blank=True)
+    actor = models.CharField(max_length=150, help_text="Username, or worker:<name> for workers.")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=128, db_index=True, blank=True)
+    traceparent = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id", "-created_at"])]
+        # The operator permissions of seed 001 hang off this model because every operator
+        # action ends in an audit row; the data migration creates them with the groups.
+        permissions = [
+            ("member_admin.view", "Can view recovery queues and platform state"),
+            ("member_admin.operate", "Can replay, pause and resolve recovery items"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.object_type}:{self.object_id}"
+
+
+class IdempotencyKey(models.Model):
+    """A stored outcome for an Idempotency-Key, so a retried request never acts twice."""
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight"
+        COMPLETED = "completed"
+
+    owner = models.CharField(max_length=64, help_text="Key space: one per API user.")
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    locked_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_unique_owner"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=["in_flight", "completed"]),
+                name="idempotency_key_state_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner}:{self.key} ({self.state})"
+
+
+class WorkerSwitch(models.Model):
+    """The operator's kill switch for one worker; absent means the settings default."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    enabled = models.BooleanField()
+    reason = models.TextField(blank=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'enabled' if self.enabled else 'disabled'}"
+
+
+class WorkerStatus(models.Model):
+    """What a worker last reported: heartbeat, last run and its failure streak."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_run_started_at = models.DateTimeField(null=True, blank=True)
+    last_run_finished_at = models.DateTimeField(null=True, blank=True)
+    last_triggered_by = models.CharField(max_length=50, blank=True)
+    last_run_summary = models.JSONField(default=dict, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    runs_total = models.PositiveBigIntegerField(default=0)
+    items_processed_total = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "worker statuses"
+
+    def __str__(self) -> str:
+        return self.name

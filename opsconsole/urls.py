@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from opsconsole import metrics
+from opsconsole.errors import api_not_found
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include("opsconsole.api.urls")),
+    path("platform/", include("recovery.api.urls")),
+    # Unknown routes under the API prefixes answer the JSON envelope, never an HTML page.
+    re_path(r"^(?:api|platform)/(?P<unmatched>.*)$", api_not_found),
+]
+
+handler400 = "opsconsole.errors.handler400"
+handler403 = "opsconsole.errors.handler403"
+handler404 = "opsconsole.errors.handler404"
+handler500 = "opsconsole.errors.handler500"

@@ -1,0 +1,269 @@
+"""Batch workers: claim with a lease, heartbeat, kill switch, run_once(triggered_by=...).
+
+A worker's run claims due rows (FOR UPDATE SKIP LOCKED on PostgreSQL), commits the lease,
+then does each outside call with no transaction open. A worker that dies leaves its rows
+leased; the lease expires and another run claims them again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar
+
+import structlog
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from opsconsole import audit
+from opsconsole.health import ComponentHealth, register_component
+from opsconsole.models import WorkerStatus, WorkerSwitch
+
+logger = structlog.get_logger(__name__)
+
+# A worker whose last runs crashed this many times in a row is reported as `error`.
+ERROR_AFTER_CONSECUTIVE_FAILURES = 3
+
+
+def worker_enabled(name: str) -> bool:
+    switch = WorkerSwitch.objects.filter(name=name).values_list("enabled", flat=True).first()
+    if switch is not None:
+        return switch
+    return settings.WORKER_DEFAULTS_ENABLED.get(name, True)
+
+
+@transaction.atomic
+def worker_switch_set(*, name: str, enabled: bool, actor: audit.Actor, reason: str) -> WorkerSwitch:
+    """Flip a worker's kill switch; audited as platform.worker.enabled/disabled."""
+    before_enabled = worker_enabled(name)
+    switch, _ = WorkerSwitch.objects.update_or_create(
+        name=name,
+        defaults={"enabled": enabled, "reason": reason, "changed_by": audit.actor_label(actor)},
+    )
+    audit.record(
+        f"platform.worker.{'enabled' if enabled else 'disabled'}",
+        object_type="platform.worker",
+        object_id=name,
+        before={"enabled": before_enabled},
+        after={"enabled": enabled},
+        actor=actor,
+        reason=reason,
+    )
+    return switch
+
+
+def new_lease_owner(worker_name: str) -> str:
+    return f"{worker_name}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def claim_due_rows(
+    model: type[models.Model],
+    *,
+    filters: Q,
+    owner: str,
+    limit: int,
+    lease_seconds: int,
+    order_by: str = "next_retry_at",
+) -> list[int]:
+    """Lease up to `limit` due rows to `owner` and return their ids, in one short transaction.
+
+    Rows with an expired lease are due again: that is how a killed worker's batch comes back.
+    """
+    now = timezone.now()
+    lease_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    with transaction.atomic():
+        ids = list(
+            model.objects.select_for_update(skip_locked=True)
+            .filter(filters, lease_free)
+            .order_by(order_by, "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            model.objects.filter(pk__in=ids).update(
+                lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds)
+            )
+    return ids
+
+
+@dataclass
+class RunSummary:
+    worker: str
+    triggered_by: str
+    skipped: bool = False
+    claimed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "worker": self.worker,
+            "triggered_by": self.triggered_by,
+            "skipped": self.skipped,
+            "claimed": self.claimed,
+            "outcomes": dict(self.outcomes),
+            "errors": self.errors,
+        }
+
+
+class BatchWorker:
+    """Subclasses name themselves and implement claim() and process()."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    # Dotted path of the django-q2 task that wakes this worker, and how often.
+    schedule_task: ClassVar[str] = ""
+    schedule_minutes: ClassVar[int] = 1
+
+    def __init__(self, *, batch_size: int | None = None, lease_seconds: int | None = None) -> None:
+        self.batch_size = batch_size or settings.WORKER_BATCH_SIZE
+        self.lease_seconds = lease_seconds or settings.WORKER_LEASE_SECONDS
+
+    def claim(self, *, owner: str, limit: int) -> list[int]:
+        raise NotImplementedError
+
+    def process(self, item_id: int, *, owner: str) -> str:
+        """Handle one claimed row; return an outcome label for the run summary."""
+        raise NotImplementedError
+
+    def release_after_error(self, item_id: int, *, owner: str, exc: Exception) -> None:
+        """A row that raised is pushed back by its lease, so it cannot crash-loop the worker."""
+
+    def run_once(self, *, triggered_by: str, limit: int | None = None) -> RunSummary:
+        summary = RunSummary(worker=self.name, triggered_by=triggered_by)
+        if not worker_enabled(self.name):
+            summary.skipped = True
+            self._record_heartbeat(triggered_by=triggered_by, summary=summary)
+            logger.info("worker_run_skipped", worker=self.name, reason="disabled")
+            return summary
+
+        owner = new_lease_owner(self.name)
+        started_at = timezone.now()
+        WorkerStatus.objects.update_or_create(
+            name=self.name,
+            defaults={"last_run_started_at": started_at, "last_heartbeat_at": started_at},
+        )
+        crashed: Exception | None = None
+        try:
+            ids = self.claim(owner=owner, limit=limit or self.batch_size)
+            summary.claimed = len(ids)
+            for item_id in ids:
+                try:
+                    summary.outcomes[self.process(item_id, owner=owner)] += 1
+                except Exception as exc:
+                    summary.errors += 1
+                    logger.exception("worker_item_failed", worker=self.name, item_id=item_id)
+                    self.release_after_error(item_id, owner=owner, exc=exc)
+        except Exception as exc:
+            crashed = exc
+            logger.exception("worker_run_failed", worker=self.name)
+        self._record_run(triggered_by=triggered_by, summary=summary, crashed=crashed)
+        if crashed is not None:
+            raise crashed
+        logger.info("worker_run_finished", **summary.as_dict())
+        return summary
+
+    def _record_heartbeat(self, *, triggered_by: str, summary: RunSummary) -> None:
+        now = timezone.now()
+        WorkerStatus.objects.update_or_create(
+            name=self.name,
+            defaults={
+                "last_heartbeat_at": now,
+                "last_triggered_by": triggered_by,
+                "last_run_summary": summary.as_dict(),
+            },
+        )
+
+    def _record_run(
+        self, *, triggered_by: str, summary: RunSummary, crashed: Exception | None
+    ) -> None:
+        now = timezone.now()
+        failed = crashed is not None or summary.errors > 0
+        WorkerStatus.objects.get_or_create(name=self.name)
+        WorkerStatus.objects.filter(name=self.name).update(
+            last_heartbeat_at=now,
+            last_run_finished_at=now,
+            last_triggered_by=triggered_by,
+            last_run_summary=summary.as_dict(),
+            consecutive_failures=(F("consecutive_failures") + 1) if failed else 0,
+            last_error=(repr(crashed) if crashed else f"{summary.errors} item errors")
+            if failed
+            else "",
+            runs_total=F("runs_total") + 1,
+            items_processed_total=F("items_processed_total") + summary.claimed,
+        )
+
+
+_workers: dict[str, type[BatchWorker]] = {}
+
+
+def register_worker(worker_class: type[BatchWorker]) -> type[BatchWorker]:
+    _workers[worker_class.name] = worker_class
+    register_component(worker_class.name, lambda: worker_health(worker_class.name))
+    return worker_class
+
+
+def registered_workers() -> dict[str, type[BatchWorker]]:
+    return dict(_workers)
+
+
+def worker_health(name: str) -> ComponentHealth:
+    enabled = worker_enabled(name)
+    status = WorkerStatus.objects.filter(name=name).first()
+    details: dict[str, Any] = {
+        "enabled": enabled,
+        "consecutive_failures": status.consecutive_failures if status else 0,
+        "last_heartbeat_at": status.last_heartbeat_at.isoformat()
+        if status and status.last_heartbeat_at
+        else None,
+        "last_run_finished_at": status.last_run_finished_at.isoformat()
+        if status and status.last_run_finished_at
+        else None,
+        "last_error": status.last_error if status else "",
+    }
+    if not enabled:
+        switch = WorkerSwitch.objects.filter(name=name).first()
+        details["disabled_reason"] = switch.reason if switch else "disabled by settings"
+        return ComponentHealth("degraded", details)
+    if status and status.consecutive_failures >= ERROR_AFTER_CONSECUTIVE_FAILURES:
+        return ComponentHealth("error", details)
+    if status and status.consecutive_failures > 0:
+        return ComponentHealth("degraded", details)
+    stale_after = timedelta(seconds=settings.WORKER_STALE_AFTER_SECONDS)
+    if status and status.last_heartbeat_at and timezone.now() - status.last_heartbeat_at > stale_after:
+        details["stale"] = True
+        return ComponentHealth("degraded", details)
+    return ComponentHealth("ready", details)
+
+
+def worker_metrics() -> Iterable[Metric]:
+    """Per-worker gauges for /metrics, read from the rows every process writes."""
+    labels = ["worker"]
+    enabled = GaugeMetricFamily("opsconsole_worker_enabled", "1 when the kill switch is on", labels=labels)
+    failures = GaugeMetricFamily(
+        "opsconsole_worker_consecutive_failures", "Runs in a row that failed", labels=labels
+    )
+    heartbeat = GaugeMetricFamily(
+        "opsconsole_worker_last_heartbeat_timestamp_seconds", "Last heartbeat", labels=labels
+    )
+    runs = CounterMetricFamily("opsconsole_worker_runs", "Runs finished", labels=labels)
+    items = CounterMetricFamily(
+        "opsconsole_worker_items_processed", "Items claimed and processed", labels=labels
+    )
+    statuses = {s.name: s for s in WorkerStatus.objects.all()}
+    for name in sorted(set(_workers) | set(statuses)):
+        status = statuses.get(name)
+        enabled.add_metric([name], 1 if worker_enabled(name) else 0)
+        failures.add_metric([name], status.consecutive_failures if status else 0)
+        beat = status.last_heartbeat_at.timestamp() if status and status.last_heartbeat_at else 0
+        heartbeat.add_metric([name], beat)
+        runs.add_metric([name], status.runs_total if status else 0)
+        items.add_metric([name], status.items_processed_total if status else 0)
+    return [enabled, failures, heartbeat, runs, items]

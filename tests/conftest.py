@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connections
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+
+def make_user(username: str, *groups: str, superuser: bool = False) -> User:
+    if superuser:
+        user = User.objects.create_superuser(username, f"{username}@example.test", "pw-123456")
+    else:
+        user = User.objects.create_user(username, f"{username}@example.test", "pw-123456")
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    return user
+
+
+def token_client(user: User) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def viewer(db: None) -> User:
+    return make_user("viewer", "Support viewer")
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    return make_user("operator", "Support operator")
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    """Signed in, but in no support group."""
+    return make_user("outsider")
+
+
+@pytest.fixture
+def viewer_client(viewer: User) -> APIClient:
+    return token_client(viewer)
+
+
+@pytest.fixture
+def operator_client(operator: User) -> APIClient:
+    return token_client(operator)
+
+
+@pytest.fixture
+def outsider_client(outsider: User) -> APIClient:
+    return token_client(outsider)
+
+
+@pytest.fixture
+def anonymous_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def database_down() -> Iterator[None]:
+    """Point the default connection at a port nothing listens on: a real connection failure.
+
+    Use with transactional tests only (no open test transaction to lose).
+    """
+    connection = connections["default"]
+    assert connection.vendor == "postgresql", "outage tests run in the PostgreSQL suite"
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict["PORT"] = "1"
+    connection.settings_dict["HOST"] = "127.0.0.1"
+    connection.settings_dict["OPTIONS"] = {**saved.get("OPTIONS", {}), "connect_timeout": 2}
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+
+
+def error_of(response) -> dict:
+    """The envelope's inner error object, asserting the envelope shape on the way."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details", "request_id"}, body
+    assert body["error"]["request_id"] == response["X-Request-ID"]
+    return body["error"]
