@@ -5,3 +5,9 @@ class RecoveryConfig(AppConfig):
     name = "recovery"
     verbose_name = "Recovery"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from opsconsole.metrics import register_metric_source
+        from recovery import workers
+
+        register_metric_source("recovery_queue", workers.recovery_queue_metrics)

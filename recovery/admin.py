@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from opsconsole.admin import ReadOnlyAdmin
+from opsconsole.admin_actions import confirm_with_reason
+from opsconsole.errors import ApplicationError
+from recovery import services
+from recovery.models import BulkReplayJob, DeliveryAttempt, Integration, RecoveryItem
+
+# Above this many eligible items an admin replay runs as a background bulk job.
+INLINE_REPLAY_LIMIT = 50
+
+
+def pretty_json(value: Any) -> str:
+    return format_html(
+        '<pre style="white-space:pre-wrap;max-width:70em">{}</pre>',
+        json.dumps(value, indent=2, sort_keys=True, default=str),
+    )
+
+
+@admin.register(Integration)
+class IntegrationAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "endpoint_url", "enabled", "paused", "paused_reason", "updated_at")
+    list_filter = ("enabled", "paused")
+    search_fields = ("name", "endpoint_url")
+    readonly_fields = ("paused", "paused_reason", "created_at", "updated_at")
+    actions = ["pause_integrations", "resume_integrations"]
+
+    def _set_paused(
+        self, request: HttpRequest, queryset: QuerySet, *, paused: bool, action: str
+    ) -> HttpResponse | None:
+        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+            done = 0
+            for pk in legal.values_list("pk", flat=True):
+                services.integration_set_paused(
+                    integration_id=pk, paused=paused, actor=request.user, reason=reason
+                )
+                done += 1
+            return done, queryset.count() - done
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action=action,
+            title="Pause integrations" if paused else "Resume integrations",
+            legal=queryset.filter(paused=not paused),
+            perform=perform,
+            legal_description="integrations that are currently "
+            + ("running; their deliveries and replays stop" if paused else "paused"),
+        )
+
+    @admin.action(description="Pause deliveries and replays (containment)…")
+    def pause_integrations(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._set_paused(request, queryset, paused=True, action="pause_integrations")
+
+    @admin.action(description="Resume deliveries…")
+    def resume_integrations(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._set_paused(request, queryset, paused=False, action="resume_integrations")
+
+
+class AgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+    BUCKETS = {
+        "1h": ("Under 1 hour", timedelta(hours=1), None),
+        "24h": ("1 hour to 1 day", timedelta(days=1), timedelta(hours=1)),
+        "7d": ("1 to 7 days", timedelta(days=7), timedelta(days=1)),
+        "older": ("Older than 7 days", None, timedelta(days=7)),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(key, label) for key, (label, _, _) in self.BUCKETS.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() not in self.BUCKETS:
+            return queryset
+        _, newer_than, older_than = self.BUCKETS[self.value()]
+        now = timezone.now()
+        if newer_than is not None:
+            queryset = queryset.filter(created_at__gte=now - newer_than)
+        if older_than is not None:
+            queryset = queryset.filter(created_at__lt=now - older_than)
+        return queryset
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = (
+        "replay_count",
+        "number",
+        "outcome",
+        "http_status",
+        "failure_code",
+        "retry_after_seconds",
+        "duration_ms",
+        "started_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RecoveryItem)
+class RecoveryItemAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "integration",
+        "event_type",
+        "status",
+        "attempt_count",
+        "failure_code",
+        "next_retry_at",
+        "created_at",
+    )
+    list_filter = ("status", "integration", "failure_code", AgeFilter)
+    search_fields = ("=id", "event_type", "=failure_code", "=request_id")
+    list_select_related = ("integration",)
+    show_full_result_count = False
+    inlines = [DeliveryAttemptInline]
+    actions = ["replay_items"]
+    fields = (
+        "integration",
+        "event_type",
+        "status",
+        ("attempt_count", "max_attempts", "replay_count"),
+        "next_retry_at",
+        ("lease_owner", "lease_expires_at"),
+        "failure_code",
+        "failure_detail",
+        "request_id",
+        "traceparent",
+        "payload_pretty",
+        "request_snapshot_pretty",
+        "response_snapshot_pretty",
+        ("created_at", "last_attempt_at", "succeeded_at"),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return tuple(f for group in self.fields for f in (group if isinstance(group, tuple) else (group,)))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Viewing is allowed; every change goes through an action that calls a service.
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("platform.member_admin.view") or super().has_view_permission(
+            request, obj
+        )
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj: RecoveryItem) -> str:
+        return pretty_json(obj.payload)
+
+    @admin.display(description="request snapshot")
+    def request_snapshot_pretty(self, obj: RecoveryItem) -> str:
+        return pretty_json(obj.request_snapshot)
+
+    @admin.display(description="response snapshot")
+    def response_snapshot_pretty(self, obj: RecoveryItem) -> str:
+        return pretty_json(obj.response_snapshot)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not request.user.has_perm("platform.member_admin.operate"):
+            actions.pop("replay_items", None)
+        return actions
+
+    @admin.action(description="Replay selected failed/DLQ items…")
+    def replay_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        legal = services.replayable_items(queryset).filter(
+            integration__paused=False, integration__enabled=True
+        )
+
+        def perform(eligible: QuerySet, reason: str) -> tuple[int, int]:
+            ids = list(eligible.values_list("pk", flat=True))
+            if len(ids) > INLINE_REPLAY_LIMIT:
+                job = services.bulk_replay_job_create(
+                    item_ids=ids,
+                    filter_description={"admin_filter": request.GET.urlencode(), "selected": len(ids)},
+                    actor=request.user,
+                    reason=reason,
+                )
+                self.message_user(
+                    request,
+                    f"Bulk replay #{job.pk} queued for {job.total} items; follow its progress "
+                    "under Bulk replay jobs.",
+                    messages.INFO,
+                )
+                return job.total, queryset.count() - job.total
+            done = 0
+            for item in eligible.only("pk", "integration_id"):
+                try:
+                    services.recovery_item_replay(
+                        integration_id=item.integration_id,
+                        item_id=item.pk,
+                        actor=request.user,
+                        reason=reason,
+                    )
+                    done += 1
+                except ApplicationError:
+                    pass  # changed state since the confirmation page; counted as skipped
+            return done, queryset.count() - done
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="replay_items",
+            title="Replay items",
+            legal=legal,
+            perform=perform,
+            legal_description="failed or dlq items of running integrations; "
+            f"more than {INLINE_REPLAY_LIMIT} run as a background job",
+        )
+
+
+@admin.register(BulkReplayJob)
+class BulkReplayJobAdmin(ReadOnlyAdmin):
+    list_display = ("id", "status", "progress", "replayed", "skipped", "requested_by", "created_at")
+    list_filter = ("status",)
+    readonly_fields = (
+        "status",
+        "filter_description",
+        "reason",
+        "requested_by",
+        "request_id",
+        "total",
+        "processed",
+        "replayed",
+        "skipped",
+        "created_at",
+        "finished_at",
+        "cancelled_by",
+    )
+    actions = ["cancel_jobs"]
+
+    @admin.display(description="progress")
+    def progress(self, obj: BulkReplayJob) -> str:
+        return format_html(
+            '<progress max="100" value="{}"></progress> {} / {}',
+            obj.progress_percent,
+            obj.processed,
+            obj.total,
+        )
+
+    @admin.action(description="Cancel selected bulk replays…")
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+            done = 0
+            for pk in legal.values_list("pk", flat=True):
+                try:
+                    services.bulk_replay_job_cancel(job_id=pk, actor=request.user, reason=reason)
+                    done += 1
+                except ApplicationError:
+                    pass
+            return done, queryset.count() - done
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="cancel_jobs",
+            title="Cancel bulk replays",
+            legal=queryset.filter(status__in=[BulkReplayJob.Status.QUEUED, BulkReplayJob.Status.RUNNING]),
+            perform=perform,
+            legal_description="jobs still queued or running; items already replayed stay replayed",
+        )

@@ -1,0 +1,33 @@
+"""Seed 001's error codes, exactly."""
+
+from opsconsole.errors import ApplicationError, Conflict, DependencyUnavailable, InvalidInput, NotFound
+
+
+class IntegrationInvalidPayload(InvalidInput):
+    code = "INT-400-INVALID-PAYLOAD"
+
+
+class IntegrationNotFound(NotFound):
+    code = "INT-404-NOT-FOUND"
+    default_message = "Integration not found."
+
+
+class RecoveryNotFound(NotFound):
+    code = "INT-404-RECOVERY-NOT-FOUND"
+    default_message = "Recovery entry not found."
+
+
+class RecoveryReplayConflict(Conflict):
+    code = "INT-409-RECOVERY-REPLAY-CONFLICT"
+    default_message = "This recovery entry cannot be replayed in its current state."
+
+
+class IntegrationDependencyUnavailable(DependencyUnavailable):
+    code = "INT-503-DEPENDENCY-UNAVAILABLE"
+
+
+class LeaseLost(ApplicationError):
+    """The worker's lease expired and another worker owns the item now; drop this outcome."""
+
+    status_code = 409
+    code = "INT-409-LEASE-LOST"

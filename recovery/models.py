@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from simple_history.models import HistoricalRecords
+
+
+class Integration(models.Model):
+    """A platform integration in the catalog: where its deliveries go and whether they may."""
+
+    name = models.CharField(max_length=200, unique=True)
+    endpoint_url = models.URLField(max_length=500)
+    enabled = models.BooleanField(default=True)
+    paused = models.BooleanField(
+        default=False, help_text="Containment: no deliveries or replays until resumed."
+    )
+    paused_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def accepts_deliveries(self) -> bool:
+        return self.enabled and not self.paused
+
+
+def default_max_attempts() -> int:
+    return settings.INTEGRATION_MAX_ATTEMPTS
+
+
+class RecoveryItem(ConcurrentTransitionMixin, models.Model):
+    """One integration delivery and everything needed to retry, park and replay it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RETRYING = "retrying"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        DLQ = "dlq"
+        REPLAYED = "replayed"
+
+    # Statuses the delivery worker picks up (when due); replayed items are re-delivered.
+    DELIVERABLE = (Status.PENDING, Status.RETRYING, Status.REPLAYED)
+    REPLAYABLE = (Status.FAILED, Status.DLQ)
+
+    integration = models.ForeignKey(Integration, on_delete=models.PROTECT, related_name="items")
+    event_type = models.CharField(max_length=200)
+    payload = models.JSONField()
+    status = FSMField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, protected=True, db_index=False
+    )
+    attempt_count = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=default_max_attempts)
+    replay_count = models.PositiveIntegerField(default=0)
+    next_retry_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    failure_code = models.CharField(max_length=100, blank=True, db_index=True)
+    failure_detail = models.TextField(blank=True)
+    request_snapshot = models.JSONField(default=dict, blank=True)
+    response_snapshot = models.JSONField(default=dict, blank=True)
+    # The operation chain: the request that created or last replayed this item.
+    request_id = models.CharField(max_length=128, blank=True)
+    traceparent = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "retrying", "succeeded", "failed", "dlq", "replayed"]),
+                name="recovery_item_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(attempt_count__lte=models.F("max_attempts")),
+                name="recovery_item_attempts_within_max",
+            ),
+        ]
+        indexes = [
+            # The delivery worker's claim: status IN (deliverable) AND next_retry_at <= now()
+            # ORDER BY next_retry_at. Sized to exactly the rows it can claim.
+            models.Index(
+                fields=["next_retry_at"],
+                condition=Q(status__in=["pending", "retrying", "replayed"]),
+                name="recovery_item_due_idx",
+            ),
+            # The queue list: one integration, optional status, newest first by id (keyset).
+            models.Index(fields=["integration", "status", "-id"], name="recovery_item_queue_idx"),
+            models.Index(fields=["integration", "-id"], name="recovery_item_integration_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.event_type} → {self.integration_id} ({self.status})"
+
+    @property
+    def delivery_idempotency_key(self) -> str:
+        """Sent with every attempt, so a repeat after a crash is harmless at the receiver."""
+        return f"recovery-item-{self.pk}"
+
+    def state(self) -> dict[str, Any]:
+        """The evidence an audit row keeps before and after a change."""
+        return {
+            "status": self.status,
+            "attempt_count": self.attempt_count,
+            "max_attempts": self.max_attempts,
+            "replay_count": self.replay_count,
+            "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
+            "failure_code": self.failure_code,
+            "failure_detail": self.failure_detail,
+        }
+
+    def _record_attempt_outcome(self, *, failure_code: str, failure_detail: str) -> None:
+        self.attempt_count += 1
+        self.last_attempt_at = timezone.now()
+        self.failure_code = failure_code
+        self.failure_detail = failure_detail
+        self.lease_owner = ""
+        self.lease_expires_at = None
+
+    @transition(field=status, source=DELIVERABLE, target=Status.SUCCEEDED)
+    def mark_succeeded(self) -> None:
+        self._record_attempt_outcome(failure_code="", failure_detail="")
+        self.next_retry_at = None
+        self.succeeded_at = self.last_attempt_at
+
+    @transition(field=status, source=DELIVERABLE, target=Status.RETRYING)
+    def schedule_retry(self, *, failure_code: str, failure_detail: str, next_retry_at: Any) -> None:
+        self._record_attempt_outcome(failure_code=failure_code, failure_detail=failure_detail)
+        self.next_retry_at = next_retry_at
+
+    @transition(field=status, source=DELIVERABLE, target=Status.FAILED)
+    def mark_failed(self, *, failure_code: str, failure_detail: str) -> None:
+        self._record_attempt_outcome(failure_code=failure_code, failure_detail=failure_detail)
+        self.next_retry_at = None
+
+    @transition(field=status, source=DELIVERABLE, target=Status.DLQ)
+    def move_to_dlq(self, *, failure_code: str, failure_detail: str) -> None:
+        self._record_attempt_outcome(failure_code=failure_code, failure_detail=failure_detail)
+        self.next_retry_at = None
+
+    @transition(field=status, source=REPLAYABLE, target=Status.REPLAYED)
+    def replay(self, *, request_id: str, traceparent: str) -> None:
+        # A replay gets a fresh attempt budget; the spent one stays in the audit row and
+        # the attempt log.
+        self.attempt_count = 0
+        self.replay_count += 1
+        self.next_retry_at = timezone.now()
+        self.request_id = request_id
+        self.traceparent = traceparent
+
+
+class DeliveryAttempt(models.Model):
+    """One outside call for an item: what was sent, what came back, how long it took."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        RETRYABLE = "retryable"
+        PERMANENT = "permanent"
+
+    item = models.ForeignKey(RecoveryItem, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField(help_text="Attempt number within the current budget.")
+    replay_count = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    failure_code = models.CharField(max_length=100, blank=True)
+    failure_detail = models.TextField(blank=True)
+    retry_after_seconds = models.FloatField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_snapshot = models.JSONField(default=dict, blank=True)
+    lease_owner = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["item", "id"]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} attempt {self.number}: {self.outcome}"
+
+
+class BulkReplayJob(models.Model):
+    """A replay of every failed/DLQ item that matched a filter, frozen at creation."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.QUEUED, protected=True)
+    filter_description = models.JSONField(default=dict)
+    reason = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    request_id = models.CharField(max_length=128, blank=True)
+    traceparent = models.CharField(max_length=64, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    replayed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "completed", "cancelled"]),
+                name="bulk_replay_job_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(processed__lte=models.F("total")), name="bulk_replay_job_progress_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Bulk replay #{self.pk} ({self.status}, {self.processed}/{self.total})"
+
+    @property
+    def progress_percent(self) -> int:
+        return 100 if self.total == 0 else int(self.processed * 100 / self.total)
+
+    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.RUNNING)
+    def start(self) -> None:
+        pass
+
+    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.COMPLETED)
+    def complete(self) -> None:
+        self.finished_at = timezone.now()
+
+    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.CANCELLED)
+    def cancel(self, *, cancelled_by: str) -> None:
+        self.finished_at = timezone.now()
+        self.cancelled_by = cancelled_by
+
+
+class BulkReplayJobItem(models.Model):
+    """One frozen member of a bulk replay; `processed_at` makes each replay happen once."""
+
+    job = models.ForeignKey(BulkReplayJob, on_delete=models.CASCADE, related_name="members")
+    item = models.ForeignKey(RecoveryItem, on_delete=models.CASCADE, related_name="+")
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "item"], name="bulk_replay_member_unique")
+        ]
+        indexes = [
+            # The bulk worker's next chunk: unprocessed members of a job, in id order.
+            models.Index(
+                fields=["job", "id"],
+                condition=Q(processed_at__isnull=True),
+                name="bulk_replay_member_todo_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} item {self.item_id}"

@@ -1,0 +1,444 @@
+"""Every write to integrations and their recovery queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from opsconsole import audit
+from opsconsole.context import current_request_id, current_traceparent
+from opsconsole.retry import RetryPolicy, parse_retry_after
+from recovery.adapters import DeliveryAdapter, DeliveryRequest, DeliveryResult, default_adapter
+from recovery.errors import (
+    IntegrationNotFound,
+    LeaseLost,
+    RecoveryNotFound,
+    RecoveryReplayConflict,
+)
+from recovery.models import (
+    BulkReplayJob,
+    BulkReplayJobItem,
+    DeliveryAttempt,
+    Integration,
+    RecoveryItem,
+)
+
+logger = structlog.get_logger(__name__)
+
+EVENT_PREFIX = "platform.integration.recovery"
+EVENT_RETRY_SCHEDULED = f"{EVENT_PREFIX}.retry_scheduled"
+EVENT_REPROCESS_FAILED = f"{EVENT_PREFIX}.reprocess_failed"
+EVENT_RETRY_EXHAUSTED = f"{EVENT_PREFIX}.retry_exhausted"
+EVENT_REPROCESS_SUCCEEDED = f"{EVENT_PREFIX}.reprocess_succeeded"
+EVENT_REPLAYED = f"{EVENT_PREFIX}.replayed"
+EVENT_ENQUEUED = f"{EVENT_PREFIX}.enqueued"
+WORKER_ACTOR = "worker:integration_delivery_worker"
+
+
+def delivery_retry_policy() -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.INTEGRATION_MAX_ATTEMPTS,
+        base_seconds=settings.INTEGRATION_BACKOFF_BASE_SECONDS,
+        cap_seconds=settings.INTEGRATION_BACKOFF_CAP_SECONDS,
+        retryable_network_errors=frozenset(settings.INTEGRATION_RETRYABLE_NETWORK_ERRORS),
+    )
+
+
+# ---------------------------------------------------------------------------- integrations
+
+
+@transaction.atomic
+def integration_create(*, name: str, endpoint_url: str, actor: audit.Actor) -> Integration:
+    integration = Integration.objects.create(name=name, endpoint_url=endpoint_url)
+    audit.record(
+        "platform.integration.created",
+        obj=integration,
+        after={"name": name, "endpoint_url": endpoint_url, "enabled": True, "paused": False},
+        actor=actor,
+    )
+    return integration
+
+
+def _integration_state(integration: Integration) -> dict[str, Any]:
+    return {"enabled": integration.enabled, "paused": integration.paused}
+
+
+@transaction.atomic
+def integration_set_paused(
+    *, integration_id: int, paused: bool, actor: audit.Actor, reason: str
+) -> Integration:
+    """Containment: a paused integration gets no deliveries and no replays until resumed."""
+    integration = Integration.objects.select_for_update().filter(pk=integration_id).first()
+    if integration is None:
+        raise IntegrationNotFound()
+    before = _integration_state(integration)
+    integration.paused = paused
+    integration.paused_reason = reason if paused else ""
+    integration.save(update_fields=["paused", "paused_reason", "updated_at"])
+    audit.record(
+        f"platform.integration.{'paused' if paused else 'resumed'}",
+        obj=integration,
+        before=before,
+        after=_integration_state(integration),
+        actor=actor,
+        reason=reason,
+    )
+    if not paused:
+        transaction.on_commit(wake_delivery_worker)
+    return integration
+
+
+# ---------------------------------------------------------------------------- queue items
+
+
+@transaction.atomic
+def recovery_item_enqueue(
+    *, integration: Integration, event_type: str, payload: Any, actor: audit.Actor = None
+) -> RecoveryItem:
+    item = RecoveryItem.objects.create(
+        integration=integration,
+        event_type=event_type,
+        payload=payload,
+        request_id=current_request_id(),
+        traceparent=current_traceparent(),
+    )
+    item.request_snapshot = _delivery_request(item).snapshot()
+    item.save(update_fields=["request_snapshot"])
+    audit.record(EVENT_ENQUEUED, obj=item, after=item.state(), actor=actor)
+    transaction.on_commit(wake_delivery_worker)
+    return item
+
+
+def _delivery_request(item: RecoveryItem) -> DeliveryRequest:
+    headers = {
+        "Idempotency-Key": item.delivery_idempotency_key,
+        "X-Ops-Event-Type": item.event_type,
+        "X-Ops-Attempt": str(item.attempt_count + 1),
+    }
+    if item.request_id:
+        headers["X-Request-ID"] = item.request_id
+    if item.traceparent:
+        headers["traceparent"] = item.traceparent
+    return DeliveryRequest(url=item.integration.endpoint_url, body=item.payload, headers=headers)
+
+
+@dataclass(frozen=True)
+class Classified:
+    outcome: str  # DeliveryAttempt.Outcome
+    failure_code: str
+    failure_detail: str
+    retry_after: float | None
+
+
+def classify(result: DeliveryResult, policy: RetryPolicy) -> Classified:
+    if result.http_status is not None:
+        status = result.http_status
+        if 200 <= status < 300:
+            return Classified(DeliveryAttempt.Outcome.SUCCEEDED, "", "", None)
+        detail = f"HTTP {status}: {result.body[:500]}"
+        retry_after = parse_retry_after(result.headers.get("retry-after"))
+        if policy.is_retryable_status(status):
+            return Classified(DeliveryAttempt.Outcome.RETRYABLE, f"HTTP_{status}", detail, retry_after)
+        return Classified(DeliveryAttempt.Outcome.PERMANENT, f"HTTP_{status}", detail, None)
+    code = f"NETWORK_{result.error_class.upper()}"
+    if policy.is_retryable_network_error(result.error_class):
+        return Classified(DeliveryAttempt.Outcome.RETRYABLE, code, result.error_detail, None)
+    return Classified(DeliveryAttempt.Outcome.PERMANENT, code, result.error_detail, None)
+
+
+def recovery_item_deliver(
+    *, item_id: int, lease_owner: str, adapter: DeliveryAdapter | None = None
+) -> str:
+    """Make one delivery attempt for a leased item. The HTTP call runs outside any transaction."""
+    item = RecoveryItem.objects.select_related("integration").get(pk=item_id)
+    if item.lease_owner != lease_owner:
+        raise LeaseLost(f"item {item_id} is leased to {item.lease_owner or 'nobody'}")
+    if not item.integration.accepts_deliveries:
+        recovery_item_release_lease(item_id=item_id, lease_owner=lease_owner)
+        return "held_paused"
+    request = _delivery_request(item)
+    started_at = timezone.now()
+    result = (adapter or default_adapter()).deliver(request)
+    return recovery_item_record_outcome(
+        item_id=item_id,
+        lease_owner=lease_owner,
+        request=request,
+        result=result,
+        started_at=started_at,
+    )
+
+
+@transaction.atomic
+def recovery_item_record_outcome(
+    *,
+    item_id: int,
+    lease_owner: str,
+    request: DeliveryRequest,
+    result: DeliveryResult,
+    started_at: Any,
+    policy: RetryPolicy | None = None,
+) -> str:
+    """Write an attempt's outcome, only if this worker still holds the lease (compare-and-set)."""
+    policy = policy or delivery_retry_policy()
+    item = RecoveryItem.objects.select_for_update().get(pk=item_id)
+    if item.lease_owner != lease_owner or item.status not in RecoveryItem.DELIVERABLE:
+        raise LeaseLost(f"item {item_id} changed hands during delivery; outcome dropped")
+    before = item.state()
+    was_recovering = item.status != RecoveryItem.Status.PENDING or item.attempt_count > 0
+    classified = classify(result, policy)
+    attempt_number = item.attempt_count + 1
+
+    if classified.outcome == DeliveryAttempt.Outcome.SUCCEEDED:
+        item.mark_succeeded()
+        event = EVENT_REPROCESS_SUCCEEDED if was_recovering else f"{EVENT_PREFIX}.delivered"
+        label = "succeeded"
+    elif classified.outcome == DeliveryAttempt.Outcome.PERMANENT:
+        item.mark_failed(failure_code=classified.failure_code, failure_detail=classified.failure_detail)
+        event, label = EVENT_REPROCESS_FAILED, "failed"
+    elif policy.exhausted(attempt_number, item.max_attempts):
+        item.move_to_dlq(failure_code=classified.failure_code, failure_detail=classified.failure_detail)
+        event, label = EVENT_RETRY_EXHAUSTED, "dlq"
+    else:
+        item.schedule_retry(
+            failure_code=classified.failure_code,
+            failure_detail=classified.failure_detail,
+            next_retry_at=policy.next_retry_at(attempt_number, retry_after=classified.retry_after),
+        )
+        event, label = EVENT_RETRY_SCHEDULED, "retry_scheduled"
+
+    item.request_snapshot = request.snapshot()
+    item.response_snapshot = result.snapshot()
+    item.save()
+    DeliveryAttempt.objects.create(
+        item=item,
+        number=attempt_number,
+        replay_count=item.replay_count,
+        outcome=classified.outcome,
+        http_status=result.http_status,
+        failure_code=classified.failure_code,
+        failure_detail=classified.failure_detail,
+        retry_after_seconds=classified.retry_after,
+        duration_ms=result.duration_ms,
+        response_snapshot=item.response_snapshot,
+        lease_owner=lease_owner,
+        started_at=started_at,
+        finished_at=timezone.now(),
+    )
+    audit.record(
+        event,
+        obj=item,
+        before=before,
+        after=item.state(),
+        actor=WORKER_ACTOR,
+        metadata={"attempt": attempt_number, "http_status": result.http_status},
+        request_id=item.request_id,
+        traceparent=item.traceparent,
+    )
+    return label
+
+
+def recovery_item_release_lease(*, item_id: int, lease_owner: str) -> bool:
+    """Give a leased item back untouched (paused integration, worker stopping)."""
+    released = RecoveryItem.objects.filter(pk=item_id, lease_owner=lease_owner).update(
+        lease_owner="", lease_expires_at=None
+    )
+    return released == 1
+
+
+def recovery_item_get(*, integration_id: int, item_id: int, for_update: bool = False) -> RecoveryItem:
+    """The same error for a missing item and one that belongs to another integration."""
+    queryset = RecoveryItem.objects.select_related("integration")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    item = queryset.filter(pk=item_id, integration_id=integration_id).first()
+    if item is None:
+        if not Integration.objects.filter(pk=integration_id).exists():
+            raise IntegrationNotFound()
+        raise RecoveryNotFound()
+    return item
+
+
+@transaction.atomic
+def recovery_item_replay(
+    *, integration_id: int, item_id: int, actor: audit.Actor, reason: str
+) -> RecoveryItem:
+    """Operator replay: failed|dlq -> replayed; the delivery worker then re-delivers it."""
+    item = recovery_item_get(integration_id=integration_id, item_id=item_id, for_update=True)
+    if item.status not in RecoveryItem.REPLAYABLE:
+        raise RecoveryReplayConflict(
+            f"Only failed or dlq entries can be replayed; this one is {item.status}.",
+            details={"status": item.status, "allowed_statuses": list(RecoveryItem.REPLAYABLE)},
+        )
+    if not item.integration.accepts_deliveries:
+        raise RecoveryReplayConflict(
+            "The integration is paused; resume it before replaying (containment).",
+            details={"status": item.status, "integration_paused": True},
+        )
+    before = item.state()
+    item.replay(request_id=current_request_id(), traceparent=current_traceparent())
+    item.save()
+    audit.record(EVENT_REPLAYED, obj=item, before=before, after=item.state(), actor=actor, reason=reason)
+    transaction.on_commit(wake_delivery_worker)
+    return item
+
+
+def wake_delivery_worker() -> None:
+    """Ask django-q2 to run the delivery worker now; the schedule catches it otherwise."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("recovery.tasks.run_integration_delivery_worker", "replay")
+    except Exception:  # the row is the truth; a lost wake-up only delays delivery
+        logger.warning("delivery_worker_wake_failed", exc_info=True)
+
+
+# ---------------------------------------------------------------------------- bulk replay
+
+
+def replayable_items(queryset: Any) -> Any:
+    return queryset.filter(status__in=RecoveryItem.REPLAYABLE)
+
+
+@transaction.atomic
+def bulk_replay_job_create(
+    *, item_ids: list[int], filter_description: dict[str, Any], actor: audit.Actor, reason: str
+) -> BulkReplayJob:
+    """Freeze the matching ids now, so items that fail later are not swept in by surprise."""
+    frozen = list(
+        RecoveryItem.objects.filter(pk__in=item_ids, status__in=RecoveryItem.REPLAYABLE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    job = BulkReplayJob.objects.create(
+        filter_description=filter_description,
+        reason=reason,
+        requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+        request_id=current_request_id(),
+        traceparent=current_traceparent(),
+        total=len(frozen),
+    )
+    BulkReplayJobItem.objects.bulk_create(
+        [BulkReplayJobItem(job=job, item_id=pk) for pk in frozen], batch_size=1000
+    )
+    audit.record(
+        "platform.integration.recovery.bulk_replay_requested",
+        obj=job,
+        after={"status": job.status, "total": job.total, "filter": filter_description},
+        actor=actor,
+        reason=reason,
+    )
+    transaction.on_commit(wake_bulk_replay_worker)
+    return job
+
+
+@transaction.atomic
+def bulk_replay_job_cancel(*, job_id: int, actor: audit.Actor, reason: str) -> BulkReplayJob:
+    job = BulkReplayJob.objects.select_for_update().get(pk=job_id)
+    if job.status not in (BulkReplayJob.Status.QUEUED, BulkReplayJob.Status.RUNNING):
+        raise RecoveryReplayConflict(f"Bulk replay #{job.pk} is already {job.status}.")
+    before = {"status": job.status, "processed": job.processed}
+    job.cancel(cancelled_by=audit.actor_label(actor))
+    job.save()
+    audit.record(
+        "platform.integration.recovery.bulk_replay_cancelled",
+        obj=job,
+        before=before,
+        after={"status": job.status, "processed": job.processed},
+        actor=actor,
+        reason=reason,
+    )
+    return job
+
+
+def bulk_replay_job_run_chunk(*, job_id: int, chunk_size: int = 100) -> int:
+    """Replay the next chunk of a job's frozen items; returns how many it processed.
+
+    Each member is marked processed in the same transaction as its replay, so a crash
+    between items never replays one twice, and a cancel takes effect at the next item.
+    """
+    processed = 0
+    with transaction.atomic():
+        job = BulkReplayJob.objects.select_for_update().get(pk=job_id)
+        if job.status not in (BulkReplayJob.Status.QUEUED, BulkReplayJob.Status.RUNNING):
+            return 0
+        if job.status == BulkReplayJob.Status.QUEUED:
+            job.start()
+            job.save()
+    member_ids = list(
+        BulkReplayJobItem.objects.filter(job_id=job_id, processed_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)[:chunk_size]
+    )
+    for member_id in member_ids:
+        if not _bulk_replay_member_process(job_id=job_id, member_id=member_id):
+            break
+        processed += 1
+    with transaction.atomic():
+        job = BulkReplayJob.objects.select_for_update().get(pk=job_id)
+        remaining = BulkReplayJobItem.objects.filter(job_id=job_id, processed_at__isnull=True)
+        if job.status == BulkReplayJob.Status.RUNNING and not remaining.exists():
+            job.complete()
+            job.save()
+            audit.record(
+                "platform.integration.recovery.bulk_replay_completed",
+                obj=job,
+                before={"status": "running"},
+                after={"status": job.status, "replayed": job.replayed, "skipped": job.skipped},
+                actor="worker:integration_bulk_replay_worker",
+                request_id=job.request_id,
+                traceparent=job.traceparent,
+            )
+    return processed
+
+
+@transaction.atomic
+def _bulk_replay_member_process(*, job_id: int, member_id: int) -> bool:
+    job = BulkReplayJob.objects.select_for_update().get(pk=job_id)
+    if job.status != BulkReplayJob.Status.RUNNING:
+        return False
+    member = BulkReplayJobItem.objects.select_for_update().get(pk=member_id)
+    if member.processed_at is not None:
+        return True
+    item = RecoveryItem.objects.get(pk=member.item_id)
+    try:
+        with transaction.atomic():
+            recovery_item_replay(
+                integration_id=item.integration_id,
+                item_id=item.pk,
+                actor=job.requested_by or "worker:integration_bulk_replay_worker",
+                reason=f"bulk replay #{job.pk}: {job.reason}",
+            )
+        member.outcome = "replayed"
+        job.replayed += 1
+    except RecoveryReplayConflict as exc:
+        member.outcome = "skipped_paused" if exc.details.get("integration_paused") else "skipped"
+        job.skipped += 1
+    member.processed_at = timezone.now()
+    member.save(update_fields=["processed_at", "outcome"])
+    job.processed += 1
+    job.save(update_fields=["processed", "replayed", "skipped"])
+    return True
+
+
+def wake_bulk_replay_worker() -> None:
+    from django_q.tasks import async_task
+
+    try:
+        async_task("recovery.tasks.run_integration_bulk_replay_worker", "bulk_replay")
+    except Exception:
+        logger.warning("bulk_replay_worker_wake_failed", exc_info=True)
+
+
+def due_items_filter() -> Q:
+    return Q(
+        status__in=RecoveryItem.DELIVERABLE,
+        next_retry_at__lte=timezone.now(),
+        integration__enabled=True,
+        integration__paused=False,
+    )

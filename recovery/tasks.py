@@ -1,0 +1,15 @@
+"""django-q2 entry points: they only wake a worker; the rows hold the state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recovery.workers import IntegrationBulkReplayWorker, IntegrationDeliveryWorker
+
+
+def run_integration_delivery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
+    return IntegrationDeliveryWorker().run_once(triggered_by=triggered_by).as_dict()
+
+
+def run_integration_bulk_replay_worker(triggered_by: str = "schedule") -> dict[str, Any]:
+    return IntegrationBulkReplayWorker().run_once(triggered_by=triggered_by).as_dict()
