@@ -3,13 +3,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from opsconsole.roles import ensure_support_groups
+
 
 def make_user(username: str, *groups: str, superuser: bool = False) -> User:
+    # Transactional tests flush the tables, data-migration rows included.
+    ensure_support_groups(ContentType, Permission, Group)
     if superuser:
         user = User.objects.create_superuser(username, f"{username}@example.test", "pw-123456")
     else:

@@ -2,30 +2,21 @@
 
 from django.db import migrations
 
-VIEW = ("member_admin.view", "Can view recovery queues and platform state")
-OPERATE = ("member_admin.operate", "Can replay, pause and resolve recovery items")
-GROUPS = {"Support viewer": [VIEW], "Support operator": [VIEW, OPERATE]}
+from opsconsole.roles import SUPPORT_GROUPS, ensure_support_groups
 
 
 def create_groups(apps, schema_editor):
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    Permission = apps.get_model("auth", "Permission")
-    Group = apps.get_model("auth", "Group")
     # Permissions are normally created after migrations (post_migrate); create them here so
     # the groups can hold them in the same migration run.
-    content_type, _ = ContentType.objects.get_or_create(app_label="platform", model="auditevent")
-    permissions = {}
-    for codename, name in (VIEW, OPERATE):
-        permissions[codename], _ = Permission.objects.get_or_create(
-            content_type=content_type, codename=codename, defaults={"name": name}
-        )
-    for group_name, perms in GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        group.permissions.add(*(permissions[codename] for codename, _ in perms))
+    ensure_support_groups(
+        apps.get_model("contenttypes", "ContentType"),
+        apps.get_model("auth", "Permission"),
+        apps.get_model("auth", "Group"),
+    )
 
 
 def remove_groups(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name__in=GROUPS).delete()
+    apps.get_model("auth", "Group").objects.filter(name__in=SUPPORT_GROUPS).delete()
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,31 @@
+"""Seed 001's operator roles: the permissions and the support groups that hold them."""
+
+from __future__ import annotations
+
+VIEW_CODENAME = "member_admin.view"
+OPERATE_CODENAME = "member_admin.operate"
+PERMISSION_NAMES = {
+    VIEW_CODENAME: "Can view recovery queues and platform state",
+    OPERATE_CODENAME: "Can replay, pause and resolve recovery items",
+}
+SUPPORT_GROUPS = {
+    "Support viewer": [VIEW_CODENAME],
+    "Support operator": [VIEW_CODENAME, OPERATE_CODENAME],
+}
+
+
+def ensure_support_groups(content_type_model, permission_model, group_model) -> None:
+    """Create the permissions and groups if missing. Takes the models so the data
+    migration can pass its historical ones and a flushed test database the real ones."""
+    content_type, _ = content_type_model.objects.get_or_create(
+        app_label="platform", model="auditevent"
+    )
+    permissions = {
+        codename: permission_model.objects.get_or_create(
+            content_type=content_type, codename=codename, defaults={"name": name}
+        )[0]
+        for codename, name in PERMISSION_NAMES.items()
+    }
+    for group_name, codenames in SUPPORT_GROUPS.items():
+        group, _ = group_model.objects.get_or_create(name=group_name)
+        group.permissions.add(*(permissions[c] for c in codenames))
