@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
 
@@ -192,7 +192,7 @@ class DeliveryAttempt(models.Model):
         return f"item {self.item_id} attempt {self.number}: {self.outcome}"
 
 
-class BulkReplayJob(models.Model):
+class BulkReplayJob(FSMModelMixin, models.Model):
     """A replay of every failed/DLQ item that matched a filter, frozen at creation."""
 
     class Status(models.TextChoices):

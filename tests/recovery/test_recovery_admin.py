@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin import helpers
+from django.core.management import call_command
+from django_q.models import Schedule
+
+from opsconsole.models import AuditEvent
+from recovery import services
+from recovery.admin import INLINE_REPLAY_LIMIT
+from recovery.models import BulkReplayJob, BulkReplayJobItem, Integration, RecoveryItem
+from recovery.workers import IntegrationBulkReplayWorker
+from tests.conftest import make_user
+from tests.recovery.conftest import park
+
+CHANGELIST = "/admin/recovery/recoveryitem/"
+
+
+@pytest.fixture
+def admin_client(client, db):
+    client.force_login(make_user("root", superuser=True))
+    return client
+
+
+def action_post(client, url, action, ids, **extra):
+    return client.post(
+        url, {"action": action, helpers.ACTION_CHECKBOX_NAME: [str(i) for i in ids], **extra}
+    )
+
+
+@pytest.mark.django_db
+def test_the_queue_changelist_filters_and_shows_snapshots_readably(integration, admin_client):
+    dlq = park(integration, "dlq", failure_code="HTTP_503")
+    park(integration, "failed", failure_code="HTTP_400")
+    listed = admin_client.get(
+        CHANGELIST, {"status": "dlq", "failure_code": "HTTP_503", "age": "1h"}
+    )
+    assert [i.pk for i in listed.context["cl"].result_list] == [dlq.pk]
+    detail = admin_client.get(f"{CHANGELIST}{dlq.pk}/change/")
+    assert detail.status_code == 200
+    assert b"<pre" in detail.content
+    assert b"&quot;body&quot;: &quot;upstream down&quot;" in detail.content
+
+
+@pytest.mark.django_db
+def test_the_replay_action_confirms_the_count_and_needs_a_reason(integration, admin_client):
+    items = [park(integration, "dlq"), park(integration, "failed"), park(integration, "succeeded")]
+    ids = [i.pk for i in items]
+    confirm = action_post(admin_client, CHANGELIST, "replay_items", ids)
+    assert confirm.status_code == 200
+    assert confirm.context["selected_count"] == 3
+    assert confirm.context["eligible_count"] == 2
+    assert RecoveryItem.objects.filter(status="replayed").count() == 0
+
+    no_reason = action_post(admin_client, CHANGELIST, "replay_items", ids, confirm="yes", reason="")
+    assert no_reason.status_code == 200
+    assert RecoveryItem.objects.filter(status="replayed").count() == 0
+
+    done = action_post(
+        admin_client, CHANGELIST, "replay_items", ids, confirm="yes", reason="vendor fixed"
+    )
+    assert done.status_code == 302
+    assert RecoveryItem.objects.filter(status="replayed").count() == 2
+    events = AuditEvent.objects.filter(event="platform.integration.recovery.replayed")
+    assert {e.reason for e in events} == {"vendor fixed"}
+    assert {e.actor for e in events} == {"root"}
+
+
+@pytest.mark.django_db
+def test_a_large_replay_runs_as_a_background_job_once_per_item(integration, admin_client):
+    items = [park(integration, "dlq") for _ in range(INLINE_REPLAY_LIMIT + 5)]
+    ids = [i.pk for i in items]
+    action_post(admin_client, CHANGELIST, "replay_items", ids, confirm="yes", reason="bulk fix")
+    job = BulkReplayJob.objects.get()
+    assert job.total == len(items)
+    assert RecoveryItem.objects.filter(status="replayed").count() == 0  # not inline
+
+    IntegrationBulkReplayWorker().run_once(triggered_by="test")
+    IntegrationBulkReplayWorker().run_once(triggered_by="test")  # a second run finds nothing
+    job.refresh_from_db()
+    assert (job.status, job.processed, job.replayed, job.skipped) == (
+        "completed",
+        len(items),
+        len(items),
+        0,
+    )
+    assert RecoveryItem.objects.filter(status="replayed", replay_count=1).count() == len(items)
+    assert (
+        AuditEvent.objects.filter(event="platform.integration.recovery.replayed").count()
+        == len(items)
+    )
+
+
+@pytest.mark.django_db
+def test_a_cancelled_bulk_replay_stops_where_it_was(integration, operator):
+    items = [park(integration, "dlq") for _ in range(10)]
+    job = services.bulk_replay_job_create(
+        item_ids=[i.pk for i in items], filter_description={}, actor=operator, reason="try"
+    )
+    assert services.bulk_replay_job_run_chunk(job_id=job.pk, chunk_size=4) == 4
+    services.bulk_replay_job_cancel(job_id=job.pk, actor=operator, reason="wrong filter")
+    IntegrationBulkReplayWorker().run_once(triggered_by="test")
+    job.refresh_from_db()
+    assert (job.status, job.processed) == ("cancelled", 4)
+    assert RecoveryItem.objects.filter(status="replayed").count() == 4
+    assert BulkReplayJobItem.objects.filter(job=job, processed_at__isnull=True).count() == 6
+
+
+@pytest.mark.django_db
+def test_bulk_replay_freezes_ids_and_skips_items_that_changed_meanwhile(integration, operator):
+    frozen = [park(integration, "dlq") for _ in range(3)]
+    job = services.bulk_replay_job_create(
+        item_ids=[i.pk for i in frozen], filter_description={}, actor=operator, reason="r"
+    )
+    services.recovery_item_replay(
+        integration_id=integration.pk, item_id=frozen[0].pk, actor=operator, reason="by hand"
+    )
+    late = park(integration, "dlq")  # failed after the job was created: not swept in
+    services.bulk_replay_job_run_chunk(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.total, job.replayed, job.skipped) == (3, 2, 1)
+    late.refresh_from_db()
+    assert late.status == "dlq"
+    assert RecoveryItem.objects.get(pk=frozen[0].pk).replay_count == 1
+
+
+@pytest.mark.django_db
+def test_pausing_from_the_admin_asks_for_a_reason_and_is_audited(integration, admin_client):
+    url = "/admin/recovery/integration/"
+    confirm = action_post(admin_client, url, "pause_integrations", [integration.pk])
+    assert confirm.context["eligible_count"] == 1
+    action_post(
+        admin_client, url, "pause_integrations", [integration.pk], confirm="yes", reason="outage"
+    )
+    assert Integration.objects.get(pk=integration.pk).paused is True
+    event = AuditEvent.objects.get(event="platform.integration.paused")
+    assert (event.reason, event.actor) == ("outage", "root")
+
+
+@pytest.mark.django_db
+def test_setup_schedules_is_idempotent():
+    call_command("setup_schedules")
+    call_command("setup_schedules")
+    schedules = Schedule.objects.order_by("name")
+    assert [(s.name, s.func) for s in schedules] == [
+        ("integration_bulk_replay_worker", "recovery.tasks.run_integration_bulk_replay_worker"),
+        ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
+    ]
