@@ -63,8 +63,11 @@ class WorkerStatusAdmin(ReadOnlyAdmin):
     def _switch(
         self, request: HttpRequest, queryset: QuerySet, *, enabled: bool, action: str
     ) -> HttpResponse | None:
-        names = [name for name in queryset.values_list("name", flat=True)
-                 if worker_enabled(name) != enabled]
+        names = [
+            name
+            for name in queryset.values_list("name", flat=True)
+            if worker_enabled(name) != enabled
+        ]
 
         def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
             done = 0

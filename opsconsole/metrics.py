@@ -26,7 +26,9 @@ def register_metric_source(name: str, source: MetricSource) -> None:
 class DatabaseBackedCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily(
-            "opsconsole_metrics_source_up", "1 when a metric source could be read", labels=["source"]
+            "opsconsole_metrics_source_up",
+            "1 when a metric source could be read",
+            labels=["source"],
         )
         for name, source in _sources.items():
             try:

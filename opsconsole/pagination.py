@@ -17,7 +17,9 @@ class InvalidCursor(ValueError):
 
 
 def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before_id": last_id}).encode()).decode().rstrip("=")
+    return (
+        base64.urlsafe_b64encode(json.dumps({"before_id": last_id}).encode()).decode().rstrip("=")
+    )
 
 
 def decode_cursor(cursor: str) -> int:

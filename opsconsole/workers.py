@@ -237,7 +237,11 @@ def worker_health(name: str) -> ComponentHealth:
     if status and status.consecutive_failures > 0:
         return ComponentHealth("degraded", details)
     stale_after = timedelta(seconds=settings.WORKER_STALE_AFTER_SECONDS)
-    if status and status.last_heartbeat_at and timezone.now() - status.last_heartbeat_at > stale_after:
+    if (
+        status
+        and status.last_heartbeat_at
+        and timezone.now() - status.last_heartbeat_at > stale_after
+    ):
         details["stale"] = True
         return ComponentHealth("degraded", details)
     return ComponentHealth("ready", details)
@@ -246,7 +250,9 @@ def worker_health(name: str) -> ComponentHealth:
 def worker_metrics() -> Iterable[Metric]:
     """Per-worker gauges for /metrics, read from the rows every process writes."""
     labels = ["worker"]
-    enabled = GaugeMetricFamily("opsconsole_worker_enabled", "1 when the kill switch is on", labels=labels)
+    enabled = GaugeMetricFamily(
+        "opsconsole_worker_enabled", "1 when the kill switch is on", labels=labels
+    )
     failures = GaugeMetricFamily(
         "opsconsole_worker_consecutive_failures", "Runs in a row that failed", labels=labels
     )

@@ -77,7 +77,9 @@ class HttpDeliveryAdapter:
         return DeliveryResult(
             duration_ms=_elapsed_ms(started),
             http_status=response.status_code,
-            headers={k: v for k, v in response.headers.items() if k.lower() in KEPT_RESPONSE_HEADERS},
+            headers={
+                k: v for k, v in response.headers.items() if k.lower() in KEPT_RESPONSE_HEADERS
+            },
             body=text,
             body_truncated=len(raw) > SNAPSHOT_BODY_LIMIT,
         )

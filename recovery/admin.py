@@ -150,7 +150,9 @@ class RecoveryItemAdmin(ReadOnlyAdmin):
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return tuple(f for group in self.fields for f in (group if isinstance(group, tuple) else (group,)))
+        return tuple(
+            f for group in self.fields for f in (group if isinstance(group, tuple) else (group,))
+        )
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Viewing is allowed; every change goes through an action that calls a service.
@@ -190,7 +192,10 @@ class RecoveryItemAdmin(ReadOnlyAdmin):
             if len(ids) > INLINE_REPLAY_LIMIT:
                 job = services.bulk_replay_job_create(
                     item_ids=ids,
-                    filter_description={"admin_filter": request.GET.urlencode(), "selected": len(ids)},
+                    filter_description={
+                        "admin_filter": request.GET.urlencode(),
+                        "selected": len(ids),
+                    },
                     actor=request.user,
                     reason=reason,
                 )
@@ -275,7 +280,9 @@ class BulkReplayJobAdmin(ReadOnlyAdmin):
             queryset,
             action="cancel_jobs",
             title="Cancel bulk replays",
-            legal=queryset.filter(status__in=[BulkReplayJob.Status.QUEUED, BulkReplayJob.Status.RUNNING]),
+            legal=queryset.filter(
+                status__in=[BulkReplayJob.Status.QUEUED, BulkReplayJob.Status.RUNNING]
+            ),
             perform=perform,
             legal_description="jobs still queued or running; items already replayed stay replayed",
         )

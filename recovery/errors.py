@@ -1,6 +1,12 @@
 """Seed 001's error codes, exactly."""
 
-from opsconsole.errors import ApplicationError, Conflict, DependencyUnavailable, InvalidInput, NotFound
+from opsconsole.errors import (
+    ApplicationError,
+    Conflict,
+    DependencyUnavailable,
+    InvalidInput,
+    NotFound,
+)
 
 
 class IntegrationInvalidPayload(InvalidInput):

@@ -58,7 +58,11 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
     event_type = models.CharField(max_length=200)
     payload = models.JSONField()
     status = FSMField(
-        max_length=16, choices=Status.choices, default=Status.PENDING, protected=True, db_index=False
+        max_length=16,
+        choices=Status.choices,
+        default=Status.PENDING,
+        protected=True,
+        db_index=False,
     )
     attempt_count = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=default_max_attempts)
@@ -82,7 +86,9 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "retrying", "succeeded", "failed", "dlq", "replayed"]),
+                condition=Q(
+                    status__in=["pending", "retrying", "succeeded", "failed", "dlq", "replayed"]
+                ),
                 name="recovery_item_status_valid",
             ),
             models.CheckConstraint(

@@ -144,7 +144,9 @@ def classify(result: DeliveryResult, policy: RetryPolicy) -> Classified:
         detail = f"HTTP {status}: {result.body[:500]}"
         retry_after = parse_retry_after(result.headers.get("retry-after"))
         if policy.is_retryable_status(status):
-            return Classified(DeliveryAttempt.Outcome.RETRYABLE, f"HTTP_{status}", detail, retry_after)
+            return Classified(
+                DeliveryAttempt.Outcome.RETRYABLE, f"HTTP_{status}", detail, retry_after
+            )
         return Classified(DeliveryAttempt.Outcome.PERMANENT, f"HTTP_{status}", detail, None)
     code = f"NETWORK_{result.error_class.upper()}"
     if policy.is_retryable_network_error(result.error_class):
@@ -199,10 +201,14 @@ def recovery_item_record_outcome(
         event = EVENT_REPROCESS_SUCCEEDED if was_recovering else f"{EVENT_PREFIX}.delivered"
         label = "succeeded"
     elif classified.outcome == DeliveryAttempt.Outcome.PERMANENT:
-        item.mark_failed(failure_code=classified.failure_code, failure_detail=classified.failure_detail)
+        item.mark_failed(
+            failure_code=classified.failure_code, failure_detail=classified.failure_detail
+        )
         event, label = EVENT_REPROCESS_FAILED, "failed"
     elif policy.exhausted(attempt_number, item.max_attempts):
-        item.move_to_dlq(failure_code=classified.failure_code, failure_detail=classified.failure_detail)
+        item.move_to_dlq(
+            failure_code=classified.failure_code, failure_detail=classified.failure_detail
+        )
         event, label = EVENT_RETRY_EXHAUSTED, "dlq"
     else:
         item.schedule_retry(
@@ -251,7 +257,9 @@ def recovery_item_release_lease(*, item_id: int, lease_owner: str) -> bool:
     return released == 1
 
 
-def recovery_item_get(*, integration_id: int, item_id: int, for_update: bool = False) -> RecoveryItem:
+def recovery_item_get(
+    *, integration_id: int, item_id: int, for_update: bool = False
+) -> RecoveryItem:
     """The same error for a missing item and one that belongs to another integration."""
     queryset = RecoveryItem.objects.select_related("integration")
     if for_update:
@@ -283,7 +291,9 @@ def recovery_item_replay(
     before = item.state()
     item.replay(request_id=current_request_id(), traceparent=current_traceparent())
     item.save()
-    audit.record(EVENT_REPLAYED, obj=item, before=before, after=item.state(), actor=actor, reason=reason)
+    audit.record(
+        EVENT_REPLAYED, obj=item, before=before, after=item.state(), actor=actor, reason=reason
+    )
     transaction.on_commit(wake_delivery_worker)
     return item
 

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,96 +15,159 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='WorkerStatus',
+            name="WorkerStatus",
             fields=[
-                ('name', models.CharField(max_length=100, primary_key=True, serialize=False)),
-                ('last_heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('last_run_started_at', models.DateTimeField(blank=True, null=True)),
-                ('last_run_finished_at', models.DateTimeField(blank=True, null=True)),
-                ('last_triggered_by', models.CharField(blank=True, max_length=50)),
-                ('last_run_summary', models.JSONField(blank=True, default=dict)),
-                ('consecutive_failures', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('runs_total', models.PositiveBigIntegerField(default=0)),
-                ('items_processed_total', models.PositiveBigIntegerField(default=0)),
+                ("name", models.CharField(max_length=100, primary_key=True, serialize=False)),
+                ("last_heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("last_run_started_at", models.DateTimeField(blank=True, null=True)),
+                ("last_run_finished_at", models.DateTimeField(blank=True, null=True)),
+                ("last_triggered_by", models.CharField(blank=True, max_length=50)),
+                ("last_run_summary", models.JSONField(blank=True, default=dict)),
+                ("consecutive_failures", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("runs_total", models.PositiveBigIntegerField(default=0)),
+                ("items_processed_total", models.PositiveBigIntegerField(default=0)),
             ],
             options={
-                'verbose_name_plural': 'worker statuses',
+                "verbose_name_plural": "worker statuses",
             },
         ),
         migrations.CreateModel(
-            name='WorkerSwitch',
+            name="WorkerSwitch",
             fields=[
-                ('name', models.CharField(max_length=100, primary_key=True, serialize=False)),
-                ('enabled', models.BooleanField()),
-                ('reason', models.TextField(blank=True)),
-                ('changed_by', models.CharField(blank=True, max_length=150)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=100, primary_key=True, serialize=False)),
+                ("enabled", models.BooleanField()),
+                ("reason", models.TextField(blank=True)),
+                ("changed_by", models.CharField(blank=True, max_length=150)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='HistoricalWorkerSwitch',
+            name="HistoricalWorkerSwitch",
             fields=[
-                ('name', models.CharField(db_index=True, max_length=100)),
-                ('enabled', models.BooleanField()),
-                ('reason', models.TextField(blank=True)),
-                ('changed_by', models.CharField(blank=True, max_length=150)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("name", models.CharField(db_index=True, max_length=100)),
+                ("enabled", models.BooleanField()),
+                ("reason", models.TextField(blank=True)),
+                ("changed_by", models.CharField(blank=True, max_length=150)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical worker switch',
-                'verbose_name_plural': 'historical worker switchs',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical worker switch",
+                "verbose_name_plural": "historical worker switchs",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='IdempotencyKey',
+            name="IdempotencyKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('owner', models.CharField(help_text='Key space: one per API user.', max_length=64)),
-                ('key', models.CharField(max_length=255)),
-                ('request_fingerprint', models.CharField(max_length=64)),
-                ('method', models.CharField(max_length=10)),
-                ('path', models.CharField(max_length=500)),
-                ('state', models.CharField(choices=[('in_flight', 'In Flight'), ('completed', 'Completed')], default='in_flight', max_length=16)),
-                ('response_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('response_body', models.JSONField(blank=True, null=True)),
-                ('locked_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "owner",
+                    models.CharField(help_text="Key space: one per API user.", max_length=64),
+                ),
+                ("key", models.CharField(max_length=255)),
+                ("request_fingerprint", models.CharField(max_length=64)),
+                ("method", models.CharField(max_length=10)),
+                ("path", models.CharField(max_length=500)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("in_flight", "In Flight"), ("completed", "Completed")],
+                        default="in_flight",
+                        max_length=16,
+                    ),
+                ),
+                ("response_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("response_body", models.JSONField(blank=True, null=True)),
+                ("locked_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField(db_index=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('owner', 'key'), name='idempotency_key_unique_owner'), models.CheckConstraint(condition=models.Q(('state__in', ['in_flight', 'completed'])), name='idempotency_key_state_valid')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("owner", "key"), name="idempotency_key_unique_owner"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("state__in", ["in_flight", "completed"])),
+                        name="idempotency_key_state_valid",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event', models.CharField(db_index=True, max_length=200)),
-                ('object_type', models.CharField(max_length=100)),
-                ('object_id', models.CharField(max_length=100)),
-                ('before_state', models.JSONField(blank=True, null=True)),
-                ('after_state', models.JSONField(blank=True, null=True)),
-                ('actor', models.CharField(help_text='Username, or worker:<name> for workers.', max_length=150)),
-                ('reason', models.TextField(blank=True)),
-                ('request_id', models.CharField(blank=True, db_index=True, max_length=128)),
-                ('traceparent', models.CharField(blank=True, max_length=64)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event", models.CharField(db_index=True, max_length=200)),
+                ("object_type", models.CharField(max_length=100)),
+                ("object_id", models.CharField(max_length=100)),
+                ("before_state", models.JSONField(blank=True, null=True)),
+                ("after_state", models.JSONField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.CharField(
+                        help_text="Username, or worker:<name> for workers.", max_length=150
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("request_id", models.CharField(blank=True, db_index=True, max_length=128)),
+                ("traceparent", models.CharField(blank=True, max_length=64)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('member_admin.view', 'Can view recovery queues and platform state'), ('member_admin.operate', 'Can replay, pause and resolve recovery items')],
-                'indexes': [models.Index(fields=['object_type', 'object_id', '-created_at'], name='platform_au_object__a46116_idx')],
+                "ordering": ["-created_at", "-id"],
+                "permissions": [
+                    ("member_admin.view", "Can view recovery queues and platform state"),
+                    ("member_admin.operate", "Can replay, pause and resolve recovery items"),
+                ],
+                "indexes": [
+                    models.Index(
+                        fields=["object_type", "object_id", "-created_at"],
+                        name="platform_au_object__a46116_idx",
+                    )
+                ],
             },
         ),
     ]

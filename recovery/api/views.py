@@ -84,9 +84,13 @@ class RecoveryQueueListApi(APIView):
     permission_classes = [CanViewPlatform]
 
     class FilterSerializer(serializers.Serializer):
-        status = serializers.MultipleChoiceField(choices=RecoveryItem.Status.choices, required=False)
+        status = serializers.MultipleChoiceField(
+            choices=RecoveryItem.Status.choices, required=False
+        )
         limit = serializers.IntegerField(
-            min_value=1, max_value=settings.API_LIST_MAX_LIMIT, default=settings.API_LIST_DEFAULT_LIMIT
+            min_value=1,
+            max_value=settings.API_LIST_MAX_LIMIT,
+            default=settings.API_LIST_DEFAULT_LIMIT,
         )
         cursor = serializers.CharField(required=False, max_length=200)
 
@@ -105,9 +109,15 @@ class RecoveryQueueListApi(APIView):
     def get(self, request: Request, integration_id: str) -> Response:
         query = {
             "limit": request.query_params.get("limit", settings.API_LIST_DEFAULT_LIMIT),
-            **({"cursor": request.query_params["cursor"]} if "cursor" in request.query_params else {}),
+            **(
+                {"cursor": request.query_params["cursor"]}
+                if "cursor" in request.query_params
+                else {}
+            ),
         }
-        statuses = [s for raw in request.query_params.getlist("status") for s in raw.split(",") if s]
+        statuses = [
+            s for raw in request.query_params.getlist("status") for s in raw.split(",") if s
+        ]
         if statuses:
             query["status"] = statuses
         filters = validated(self.FilterSerializer, query)
@@ -119,7 +129,9 @@ class RecoveryQueueListApi(APIView):
                 cursor=filters.get("cursor"),
             )
         except InvalidCursor as exc:
-            raise IntegrationInvalidPayload(str(exc), details={"fields": {"cursor": [str(exc)]}}) from exc
+            raise IntegrationInvalidPayload(
+                str(exc), details={"fields": {"cursor": [str(exc)]}}
+            ) from exc
         return Response(
             {
                 "items": RecoveryItemOutputSerializer(page.items, many=True).data,
@@ -142,6 +154,9 @@ class RecoveryItemReplayApi(APIView):
         item_pk = parse_id(recovery_id, "recovery_id")
         data = validated(self.InputSerializer, request.data)
         item = services.recovery_item_replay(
-            integration_id=integration_pk, item_id=item_pk, actor=request.user, reason=data["reason"]
+            integration_id=integration_pk,
+            item_id=item_pk,
+            actor=request.user,
+            reason=data["reason"],
         )
         return Response(RecoveryItemOutputSerializer(item).data, status=202)

@@ -3,14 +3,14 @@
 import django.db.models.deletion
 import django.utils.timezone
 import django_fsm
-import recovery.models
 import simple_history.models
 from django.conf import settings
 from django.db import migrations, models
 
+import recovery.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -19,164 +19,333 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Integration',
+            name="Integration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('endpoint_url', models.URLField(max_length=500)),
-                ('enabled', models.BooleanField(default=True)),
-                ('paused', models.BooleanField(default=False, help_text='Containment: no deliveries or replays until resumed.')),
-                ('paused_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("endpoint_url", models.URLField(max_length=500)),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "paused",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Containment: no deliveries or replays until resumed.",
+                    ),
+                ),
+                ("paused_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='BulkReplayJob',
+            name="BulkReplayJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', django_fsm.FSMField(choices=[('queued', 'Queued'), ('running', 'Running'), ('completed', 'Completed'), ('cancelled', 'Cancelled')], default='queued', max_length=16, protected=True)),
-                ('filter_description', models.JSONField(default=dict)),
-                ('reason', models.TextField()),
-                ('request_id', models.CharField(blank=True, max_length=128)),
-                ('traceparent', models.CharField(blank=True, max_length=64)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('processed', models.PositiveIntegerField(default=0)),
-                ('replayed', models.PositiveIntegerField(default=0)),
-                ('skipped', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('cancelled_by', models.CharField(blank=True, max_length=150)),
-                ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                        protected=True,
+                    ),
+                ),
+                ("filter_description", models.JSONField(default=dict)),
+                ("reason", models.TextField()),
+                ("request_id", models.CharField(blank=True, max_length=128)),
+                ("traceparent", models.CharField(blank=True, max_length=64)),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("processed", models.PositiveIntegerField(default=0)),
+                ("replayed", models.PositiveIntegerField(default=0)),
+                ("skipped", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("cancelled_by", models.CharField(blank=True, max_length=150)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='HistoricalIntegration',
+            name="HistoricalIntegration",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('name', models.CharField(db_index=True, max_length=200)),
-                ('endpoint_url', models.URLField(max_length=500)),
-                ('enabled', models.BooleanField(default=True)),
-                ('paused', models.BooleanField(default=False, help_text='Containment: no deliveries or replays until resumed.')),
-                ('paused_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(db_index=True, max_length=200)),
+                ("endpoint_url", models.URLField(max_length=500)),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "paused",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Containment: no deliveries or replays until resumed.",
+                    ),
+                ),
+                ("paused_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical integration',
-                'verbose_name_plural': 'historical integrations',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical integration",
+                "verbose_name_plural": "historical integrations",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='RecoveryItem',
+            name="RecoveryItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_type', models.CharField(max_length=200)),
-                ('payload', models.JSONField()),
-                ('status', django_fsm.FSMField(choices=[('pending', 'Pending'), ('retrying', 'Retrying'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('dlq', 'Dlq'), ('replayed', 'Replayed')], default='pending', max_length=16, protected=True)),
-                ('attempt_count', models.PositiveIntegerField(default=0)),
-                ('max_attempts', models.PositiveIntegerField(default=recovery.models.default_max_attempts)),
-                ('replay_count', models.PositiveIntegerField(default=0)),
-                ('next_retry_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
-                ('lease_owner', models.CharField(blank=True, max_length=200)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('failure_code', models.CharField(blank=True, db_index=True, max_length=100)),
-                ('failure_detail', models.TextField(blank=True)),
-                ('request_snapshot', models.JSONField(blank=True, default=dict)),
-                ('response_snapshot', models.JSONField(blank=True, default=dict)),
-                ('request_id', models.CharField(blank=True, max_length=128)),
-                ('traceparent', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('last_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('succeeded_at', models.DateTimeField(blank=True, null=True)),
-                ('integration', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='items', to='recovery.integration')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_type", models.CharField(max_length=200)),
+                ("payload", models.JSONField()),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("retrying", "Retrying"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("dlq", "Dlq"),
+                            ("replayed", "Replayed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        protected=True,
+                    ),
+                ),
+                ("attempt_count", models.PositiveIntegerField(default=0)),
+                (
+                    "max_attempts",
+                    models.PositiveIntegerField(default=recovery.models.default_max_attempts),
+                ),
+                ("replay_count", models.PositiveIntegerField(default=0)),
+                (
+                    "next_retry_at",
+                    models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True),
+                ),
+                ("lease_owner", models.CharField(blank=True, max_length=200)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("failure_code", models.CharField(blank=True, db_index=True, max_length=100)),
+                ("failure_detail", models.TextField(blank=True)),
+                ("request_snapshot", models.JSONField(blank=True, default=dict)),
+                ("response_snapshot", models.JSONField(blank=True, default=dict)),
+                ("request_id", models.CharField(blank=True, max_length=128)),
+                ("traceparent", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("last_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("succeeded_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "integration",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="items",
+                        to="recovery.integration",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='DeliveryAttempt',
+            name="DeliveryAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField(help_text='Attempt number within the current budget.')),
-                ('replay_count', models.PositiveIntegerField(default=0)),
-                ('outcome', models.CharField(choices=[('succeeded', 'Succeeded'), ('retryable', 'Retryable'), ('permanent', 'Permanent')], max_length=16)),
-                ('http_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('failure_code', models.CharField(blank=True, max_length=100)),
-                ('failure_detail', models.TextField(blank=True)),
-                ('retry_after_seconds', models.FloatField(blank=True, null=True)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('response_snapshot', models.JSONField(blank=True, default=dict)),
-                ('lease_owner', models.CharField(max_length=200)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField()),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='recovery.recoveryitem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "number",
+                    models.PositiveIntegerField(
+                        help_text="Attempt number within the current budget."
+                    ),
+                ),
+                ("replay_count", models.PositiveIntegerField(default=0)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("succeeded", "Succeeded"),
+                            ("retryable", "Retryable"),
+                            ("permanent", "Permanent"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("http_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("failure_code", models.CharField(blank=True, max_length=100)),
+                ("failure_detail", models.TextField(blank=True)),
+                ("retry_after_seconds", models.FloatField(blank=True, null=True)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                ("response_snapshot", models.JSONField(blank=True, default=dict)),
+                ("lease_owner", models.CharField(max_length=200)),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField()),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempts",
+                        to="recovery.recoveryitem",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['item', 'id'],
+                "ordering": ["item", "id"],
             },
         ),
         migrations.CreateModel(
-            name='BulkReplayJobItem',
+            name="BulkReplayJobItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.CharField(blank=True, max_length=32)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='recovery.bulkreplayjob')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='recovery.recoveryitem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.CharField(blank=True, max_length=32)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="members",
+                        to="recovery.bulkreplayjob",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="recovery.recoveryitem",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='bulkreplayjob',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['queued', 'running', 'completed', 'cancelled'])), name='bulk_replay_job_status_valid'),
+            model_name="bulkreplayjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["queued", "running", "completed", "cancelled"])),
+                name="bulk_replay_job_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bulkreplayjob',
-            constraint=models.CheckConstraint(condition=models.Q(('processed__lte', models.F('total'))), name='bulk_replay_job_progress_valid'),
+            model_name="bulkreplayjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("processed__lte", models.F("total"))),
+                name="bulk_replay_job_progress_valid",
+            ),
         ),
         migrations.AddIndex(
-            model_name='recoveryitem',
-            index=models.Index(condition=models.Q(('status__in', ['pending', 'retrying', 'replayed'])), fields=['next_retry_at'], name='recovery_item_due_idx'),
+            model_name="recoveryitem",
+            index=models.Index(
+                condition=models.Q(("status__in", ["pending", "retrying", "replayed"])),
+                fields=["next_retry_at"],
+                name="recovery_item_due_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='recoveryitem',
-            index=models.Index(fields=['integration', 'status', '-id'], name='recovery_item_queue_idx'),
+            model_name="recoveryitem",
+            index=models.Index(
+                fields=["integration", "status", "-id"], name="recovery_item_queue_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='recoveryitem',
-            index=models.Index(fields=['integration', '-id'], name='recovery_item_integration_idx'),
+            model_name="recoveryitem",
+            index=models.Index(fields=["integration", "-id"], name="recovery_item_integration_idx"),
         ),
         migrations.AddConstraint(
-            model_name='recoveryitem',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'retrying', 'succeeded', 'failed', 'dlq', 'replayed'])), name='recovery_item_status_valid'),
+            model_name="recoveryitem",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        ["pending", "retrying", "succeeded", "failed", "dlq", "replayed"],
+                    )
+                ),
+                name="recovery_item_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recoveryitem',
-            constraint=models.CheckConstraint(condition=models.Q(('attempt_count__lte', models.F('max_attempts'))), name='recovery_item_attempts_within_max'),
+            model_name="recoveryitem",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("attempt_count__lte", models.F("max_attempts"))),
+                name="recovery_item_attempts_within_max",
+            ),
         ),
         migrations.AddIndex(
-            model_name='bulkreplayjobitem',
-            index=models.Index(condition=models.Q(('processed_at__isnull', True)), fields=['job', 'id'], name='bulk_replay_member_todo_idx'),
+            model_name="bulkreplayjobitem",
+            index=models.Index(
+                condition=models.Q(("processed_at__isnull", True)),
+                fields=["job", "id"],
+                name="bulk_replay_member_todo_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bulkreplayjobitem',
-            constraint=models.UniqueConstraint(fields=('job', 'item'), name='bulk_replay_member_unique'),
+            model_name="bulkreplayjobitem",
+            constraint=models.UniqueConstraint(
+                fields=("job", "item"), name="bulk_replay_member_unique"
+            ),
         ),
     ]

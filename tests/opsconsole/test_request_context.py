@@ -43,7 +43,11 @@ def test_it_continues_the_callers_trace_with_a_new_span(anonymous_client):
 
 
 def test_it_starts_a_new_trace_for_an_invalid_traceparent():
-    for bad in ["garbage", f"00-{'0' * 32}-00f067aa0ba902b7-01", f"ff-{TRACE_ID}-00f067aa0ba902b7-01"]:
+    for bad in [
+        "garbage",
+        f"00-{'0' * 32}-00f067aa0ba902b7-01",
+        f"ff-{TRACE_ID}-00f067aa0ba902b7-01",
+    ]:
         assert TRACE_ID not in clean_traceparent(bad)
         assert len(clean_traceparent(bad).split("-")) == 4
 

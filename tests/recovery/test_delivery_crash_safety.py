@@ -94,7 +94,11 @@ def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
         "from recovery.workers import IntegrationDeliveryWorker;"
         "IntegrationDeliveryWorker(batch_size=12, lease_seconds=2).run_once(triggered_by='doomed')"
     )
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "opsconsole.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
+    }
     doomed = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
     while sum(hits.values()) < 3 and time.monotonic() < deadline:

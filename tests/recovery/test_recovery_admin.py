@@ -85,9 +85,8 @@ def test_a_large_replay_runs_as_a_background_job_once_per_item(integration, admi
         0,
     )
     assert RecoveryItem.objects.filter(status="replayed", replay_count=1).count() == len(items)
-    assert (
-        AuditEvent.objects.filter(event="platform.integration.recovery.replayed").count()
-        == len(items)
+    assert AuditEvent.objects.filter(event="platform.integration.recovery.replayed").count() == len(
+        items
     )
 
 

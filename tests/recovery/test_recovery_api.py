@@ -35,7 +35,10 @@ def replay(client, integration_id, item_id, reason="upstream fixed", key=None, *
 def test_listing_integrations_needs_the_view_permission(
     integration, anonymous_client, outsider_client, viewer_client
 ):
-    assert error_of(anonymous_client.get("/platform/integrations"))["code"] == "INT-401-UNAUTHENTICATED"
+    assert (
+        error_of(anonymous_client.get("/platform/integrations"))["code"]
+        == "INT-401-UNAUTHENTICATED"
+    )
     assert error_of(outsider_client.get("/platform/integrations"))["code"] == "INT-403-FORBIDDEN"
     response = viewer_client.get("/platform/integrations")
     assert response.status_code == 200
@@ -145,7 +148,9 @@ def test_replaying_any_other_status_is_a_conflict(integration, operator_client, 
 
 
 @pytest.mark.django_db
-def test_replay_needs_the_operate_permission_and_a_reason(integration, viewer_client, operator_client):
+def test_replay_needs_the_operate_permission_and_a_reason(
+    integration, viewer_client, operator_client
+):
     item = park(integration, "dlq")
     denied = replay(viewer_client, integration.pk, item.pk)
     assert denied.status_code == 403
@@ -162,7 +167,9 @@ def test_replay_needs_the_operate_permission_and_a_reason(integration, viewer_cl
 def test_replay_answers_the_seed_404_codes(integration, operator_client):
     other = services.integration_create(name="erp", endpoint_url="http://127.0.0.1:9/x", actor="t")
     item_of_other = park(other, "dlq")
-    assert error_of(replay(operator_client, 999999, item_of_other.pk))["code"] == "INT-404-NOT-FOUND"
+    assert (
+        error_of(replay(operator_client, 999999, item_of_other.pk))["code"] == "INT-404-NOT-FOUND"
+    )
     assert (
         error_of(replay(operator_client, integration.pk, 999999))["code"]
         == "INT-404-RECOVERY-NOT-FOUND"
@@ -170,7 +177,9 @@ def test_replay_answers_the_seed_404_codes(integration, operator_client):
     # Another integration's item is "not found" here, never replayed through the wrong route.
     crossed = replay(operator_client, integration.pk, item_of_other.pk)
     assert error_of(crossed)["code"] == "INT-404-RECOVERY-NOT-FOUND"
-    assert error_of(replay(operator_client, integration.pk, "x1"))["code"] == "INT-400-INVALID-PAYLOAD"
+    assert (
+        error_of(replay(operator_client, integration.pk, "x1"))["code"] == "INT-400-INVALID-PAYLOAD"
+    )
 
 
 @pytest.mark.django_db

@@ -1,0 +1,86 @@
+"""Demo data for `make run`: an admin login and API token, support users, and a queue with
+items in every state. Safe to run again: it resets the admin password and prints it."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission, User
+from django.contrib.contenttypes.models import ContentType
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from opsconsole.roles import ensure_support_groups
+from recovery import services
+from recovery.models import Integration, RecoveryItem
+
+DEMO_INTEGRATIONS = {
+    # Nothing listens on port 9 locally: deliveries fail with connection refused and walk
+    # through retrying into the DLQ, which is what a recovery console is for.
+    "crm-sync": "http://127.0.0.1:9/webhooks/crm",
+    "accounting-export": "http://127.0.0.1:9/webhooks/accounting",
+}
+
+
+class Command(BaseCommand):
+    help = "Load demo data and print the admin login and an API token."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        ensure_support_groups(ContentType, Permission, Group)
+        password = secrets.token_urlsafe(12)
+        admin, _ = User.objects.get_or_create(
+            username="admin", defaults={"email": "admin@example.test"}
+        )
+        admin.is_staff = admin.is_superuser = True
+        admin.set_password(password)
+        admin.save()
+        token, _ = Token.objects.get_or_create(user=admin)
+        for username, group in (("viewer", "Support viewer"), ("operator", "Support operator")):
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": True}
+            )
+            if created:
+                user.set_password(password)
+                user.save()
+            user.groups.add(Group.objects.get(name=group))
+        self._load_queue()
+        self.stdout.write(
+            self.style.SUCCESS(
+                "\nOps Console demo is ready.\n"
+                f"  Admin:     http://127.0.0.1:8000/admin/  user admin  password {password}\n"
+                f"  API token: {token.key}\n"
+                f"  Try:       curl -H 'Authorization: Token {token.key}' "
+                "http://127.0.0.1:8000/platform/integrations\n"
+            )
+        )
+
+    @transaction.atomic
+    def _load_queue(self) -> None:
+        for name, url in DEMO_INTEGRATIONS.items():
+            integration = Integration.objects.filter(name=name).first()
+            if integration is None:
+                integration = services.integration_create(name=name, endpoint_url=url, actor="demo")
+            if integration.items.exists():
+                continue
+            for n in range(3):
+                services.recovery_item_enqueue(
+                    integration=integration,
+                    event_type="booking.confirmed",
+                    payload={"booking_id": 1000 + n, "integration": name},
+                    actor="demo",
+                )
+            # Items already parked, as a worker would have left them after an outage.
+            for status, code in (("dlq", "HTTP_503"), ("failed", "HTTP_400")):
+                RecoveryItem.objects.create(
+                    integration=integration,
+                    event_type="payment.refunded",
+                    payload={"refund_id": f"re_{name}_{status}"},
+                    status=status,
+                    attempt_count=5 if status == "dlq" else 1,
+                    next_retry_at=None,
+                    failure_code=code,
+                    failure_detail=f"{code.replace('_', ' ')} from the demo upstream",
+                    response_snapshot={"status": int(code[5:]), "body": "demo upstream error"},
+                )
