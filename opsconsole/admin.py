@@ -6,7 +6,14 @@ from django.http import HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from opsconsole.admin_actions import confirm_with_reason
-from opsconsole.models import AuditEvent, IdempotencyKey, WorkerStatus, WorkerSwitch
+from opsconsole.models import (
+    OPERATE_PERMISSION,
+    VIEW_PERMISSION,
+    AuditEvent,
+    IdempotencyKey,
+    WorkerStatus,
+    WorkerSwitch,
+)
 from opsconsole.workers import worker_enabled, worker_switch_set
 
 
@@ -21,8 +28,31 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class SupportStaffAccess:
+    """Support staff reach a console page through seed 001's permissions, not model perms.
+
+    `platform.member_admin.view` shows the page; actions that act need
+    `platform.member_admin.operate`. Superusers keep everything.
+    """
+
+    operator_actions: tuple[str, ...] = ()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(VIEW_PERMISSION) or super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm(VIEW_PERMISSION) or super().has_view_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        if not request.user.has_perm(OPERATE_PERMISSION):
+            for name in self.operator_actions:
+                actions.pop(name, None)
+        return actions
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_display = ("created_at", "event", "object_type", "object_id", "actor", "request_id")
     list_filter = ("event", "object_type")
     search_fields = ("=request_id", "=object_id", "event", "actor", "=traceparent")
@@ -43,8 +73,10 @@ class WorkerSwitchAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
 
 
 @admin.register(WorkerStatus)
-class WorkerStatusAdmin(ReadOnlyAdmin):
+class WorkerStatusAdmin(SupportStaffAccess, ReadOnlyAdmin):
     """Workers, their heartbeat and kill switch; switching asks for a reason."""
+
+    operator_actions = ("disable_workers", "enable_workers")
 
     list_display = (
         "name",

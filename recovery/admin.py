@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from opsconsole.admin import ReadOnlyAdmin
+from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
 from opsconsole.admin_actions import confirm_with_reason
 from opsconsole.errors import ApplicationError
 from recovery import services
@@ -29,7 +29,8 @@ def pretty_json(value: Any) -> str:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(SimpleHistoryAdmin):
+class IntegrationAdmin(SupportStaffAccess, SimpleHistoryAdmin):
+    operator_actions = ("pause_integrations", "resume_integrations")
     list_display = ("name", "endpoint_url", "enabled", "paused", "paused_reason", "updated_at")
     list_filter = ("enabled", "paused")
     search_fields = ("name", "endpoint_url")
@@ -115,7 +116,8 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 
 @admin.register(RecoveryItem)
-class RecoveryItemAdmin(ReadOnlyAdmin):
+class RecoveryItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    operator_actions = ("replay_items",)
     list_display = (
         "id",
         "integration",
@@ -158,11 +160,6 @@ class RecoveryItemAdmin(ReadOnlyAdmin):
         # Viewing is allowed; every change goes through an action that calls a service.
         return False
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("platform.member_admin.view") or super().has_view_permission(
-            request, obj
-        )
-
     @admin.display(description="payload")
     def payload_pretty(self, obj: RecoveryItem) -> str:
         return pretty_json(obj.payload)
@@ -174,12 +171,6 @@ class RecoveryItemAdmin(ReadOnlyAdmin):
     @admin.display(description="response snapshot")
     def response_snapshot_pretty(self, obj: RecoveryItem) -> str:
         return pretty_json(obj.response_snapshot)
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        if not request.user.has_perm("platform.member_admin.operate"):
-            actions.pop("replay_items", None)
-        return actions
 
     @admin.action(description="Replay selected failed/DLQ items…")
     def replay_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -234,7 +225,8 @@ class RecoveryItemAdmin(ReadOnlyAdmin):
 
 
 @admin.register(BulkReplayJob)
-class BulkReplayJobAdmin(ReadOnlyAdmin):
+class BulkReplayJobAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    operator_actions = ("cancel_jobs",)
     list_display = ("id", "status", "progress", "replayed", "skipped", "requested_by", "created_at")
     list_filter = ("status",)
     readonly_fields = (

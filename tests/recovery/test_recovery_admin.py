@@ -144,4 +144,31 @@ def test_setup_schedules_is_idempotent():
     assert [(s.name, s.func) for s in schedules] == [
         ("integration_bulk_replay_worker", "recovery.tasks.run_integration_bulk_replay_worker"),
         ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
+        ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys"),
     ]
+
+
+@pytest.mark.django_db
+def test_support_staff_use_the_queue_page_by_their_seed_permissions(integration, client):
+    item = park(integration, "dlq")
+    viewer = make_user("viewer-staff", "Support viewer")
+    operator = make_user("operator-staff", "Support operator")
+    for user in (viewer, operator):
+        user.is_staff = True
+        user.save()
+
+    client.force_login(viewer)
+    listed = client.get(CHANGELIST)
+    assert listed.status_code == 200
+    assert "replay_items" not in listed.context["cl"].model_admin.get_actions(listed.wsgi_request)
+    action_post(client, CHANGELIST, "replay_items", [item.pk], confirm="yes", reason="nope")
+    item.refresh_from_db()
+    assert item.status == "dlq"
+
+    client.force_login(operator)
+    action_post(client, CHANGELIST, "replay_items", [item.pk], confirm="yes", reason="fixed")
+    item.refresh_from_db()
+    assert item.status == "replayed"
+    assert AuditEvent.objects.get(event="platform.integration.recovery.replayed").actor == (
+        "operator-staff"
+    )

@@ -257,8 +257,14 @@ def test_concurrent_replays_with_one_idempotency_key_replay_once(httpserver):
     )
     item = park(integration, "dlq")
     responses = _race(integration.pk, item.pk, ["same-key"] * 8)
-    assert sorted({r.status_code for r in responses}) <= [202, 409]
-    assert [r.status_code for r in responses].count(202) == 1
+    executed = [r for r in responses if r.status_code == 202 and "Idempotent-Replayed" not in r]
+    replayed = [r for r in responses if r.status_code == 202 and "Idempotent-Replayed" in r]
+    in_flight = [r for r in responses if r.status_code == 409]
+    assert len(executed) == 1
+    assert len(executed) + len(replayed) + len(in_flight) == 8
+    # A late caller gets the first outcome back, byte for byte; an early one is told to wait.
+    assert all(r.json() == executed[0].json() for r in replayed)
+    assert {r.json()["error"]["code"] for r in in_flight} <= {"INT-409-IDEMPOTENCY-KEY-IN-USE"}
     assert AuditEvent.objects.filter(event="platform.integration.recovery.replayed").count() == 1
     assert RecoveryItem.objects.get(pk=item.pk).replay_count == 1
 

@@ -13,6 +13,11 @@ from django_q.models import Schedule
 from opsconsole.models import WorkerStatus
 from opsconsole.workers import registered_workers
 
+# Housekeeping that is not a batch worker: (schedule name, task, every N minutes).
+HOUSEKEEPING = [
+    ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys", 60),
+]
+
 
 class Command(BaseCommand):
     help = "Create or update the periodic schedules that wake the workers."
@@ -36,4 +41,16 @@ class Command(BaseCommand):
             WorkerStatus.objects.get_or_create(name=name)
             verb = "created" if created else "updated"
             self.stdout.write(f"{verb} schedule {name} every {worker_class.schedule_minutes} min")
+        for name, func, minutes in HOUSEKEEPING:
+            wanted.add(name)
+            Schedule.objects.update_or_create(
+                name=name,
+                defaults={
+                    "func": func,
+                    "schedule_type": Schedule.MINUTES,
+                    "minutes": minutes,
+                    "repeats": -1,
+                },
+            )
+            self.stdout.write(f"schedule {name} every {minutes} min")
         self.stdout.write(self.style.SUCCESS(f"{len(wanted)} schedules in place"))

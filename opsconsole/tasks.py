@@ -1,0 +1,9 @@
+"""django-q2 entry points for platform housekeeping."""
+
+from __future__ import annotations
+
+from opsconsole.idempotency import idempotency_key_purge_expired
+
+
+def purge_expired_idempotency_keys() -> int:
+    return idempotency_key_purge_expired()
