@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from opsconsole.roles import PERMISSION_NAMES
+
 VIEW_PERMISSION = "platform.member_admin.view"
 OPERATE_PERMISSION = "platform.member_admin.operate"
 
@@ -34,10 +36,7 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id", "-created_at"])]
         # The operator permissions of seed 001 hang off this model because every operator
         # action ends in an audit row; the data migration creates them with the groups.
-        permissions = [
-            ("member_admin.view", "Can view recovery queues and platform state"),
-            ("member_admin.operate", "Can replay, pause and resolve recovery items"),
-        ]
+        permissions = list(PERMISSION_NAMES.items())
 
     def __str__(self) -> str:
         return f"{self.event} {self.object_type}:{self.object_id}"

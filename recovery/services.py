@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from opsconsole import audit
-from opsconsole.context import current_request_id, current_traceparent
+from opsconsole.context import bound_context, current_request_id, current_traceparent
 from opsconsole.retry import RetryPolicy, parse_retry_after
 from recovery.adapters import DeliveryAdapter, DeliveryRequest, DeliveryResult, default_adapter
 from recovery.errors import (
@@ -164,16 +164,18 @@ def recovery_item_deliver(
     if not item.integration.accepts_deliveries:
         recovery_item_release_lease(item_id=item_id, lease_owner=lease_owner)
         return "held_paused"
-    request = _delivery_request(item)
-    started_at = timezone.now()
-    result = (adapter or default_adapter()).deliver(request)
-    return recovery_item_record_outcome(
-        item_id=item_id,
-        lease_owner=lease_owner,
-        request=request,
-        result=result,
-        started_at=started_at,
-    )
+    # The attempt's logs carry the request id of whoever created or last replayed the item.
+    with bound_context(request_id=item.request_id, traceparent=item.traceparent):
+        request = _delivery_request(item)
+        started_at = timezone.now()
+        result = (adapter or default_adapter()).deliver(request)
+        return recovery_item_record_outcome(
+            item_id=item_id,
+            lease_owner=lease_owner,
+            request=request,
+            result=result,
+            started_at=started_at,
+        )
 
 
 @transaction.atomic

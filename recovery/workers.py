@@ -36,14 +36,12 @@ class IntegrationDeliveryWorker(BatchWorker):
         )
 
     def process(self, item_id: int, *, owner: str) -> str:
-        chain = RecoveryItem.objects.filter(pk=item_id).values("request_id", "traceparent").first()
-        with bound_context(**(chain or {})):
-            try:
-                return services.recovery_item_deliver(
-                    item_id=item_id, lease_owner=owner, adapter=self.adapter
-                )
-            except LeaseLost:
-                return "lease_lost"
+        try:
+            return services.recovery_item_deliver(
+                item_id=item_id, lease_owner=owner, adapter=self.adapter
+            )
+        except LeaseLost:
+            return "lease_lost"
 
 
 @register_worker

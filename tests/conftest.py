@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -95,3 +96,30 @@ def error_of(response) -> dict:
     assert set(body["error"]) == {"code", "message", "details", "request_id"}, body
     assert body["error"]["request_id"] == response["X-Request-ID"]
     return body["error"]
+
+
+def run_concurrently(call, count: int) -> list:
+    """Start `count` threads on `call(index)` at one barrier; return their results.
+
+    Each thread closes its own database connection, so PostgreSQL sees real separate
+    sessions racing, not one connection shared.
+    """
+    barrier = threading.Barrier(count)
+    results: list = []
+    lock = threading.Lock()
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            result = call(index)
+            with lock:
+                results.append(result)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 from django.utils import timezone
 
 from opsconsole.idempotency import request_fingerprint
 from opsconsole.models import AuditEvent, IdempotencyKey
-from tests.conftest import error_of, make_user, token_client
+from tests.conftest import error_of, make_user, run_concurrently, token_client
 
 pytestmark = pytest.mark.urls("tests.opsconsole.urls_for_tests")
 URL = "/api/v1/test/charges"
@@ -128,25 +126,9 @@ def test_it_answers_409_while_a_recent_claim_is_in_flight(outsider_client, outsi
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_execute_exactly_once():
     user = make_user("racer")
-    barrier = threading.Barrier(6)
-    responses: list = []
-    lock = threading.Lock()
-
-    def call() -> None:
-        client = token_client(user)
-        barrier.wait()
-        try:
-            response = post(client, {"amount": 11, "sleep_ms": 300}, "race-key")
-            with lock:
-                responses.append(response)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    responses = run_concurrently(
+        lambda _: post(token_client(user), {"amount": 11, "sleep_ms": 300}, "race-key"), 6
+    )
 
     assert executions() == 1
     first = [r for r in responses if r.status_code == 201 and "Idempotent-Replayed" not in r]

@@ -20,6 +20,7 @@ from recovery import services
 from recovery.adapters import HttpDeliveryAdapter
 from recovery.models import DeliveryAttempt, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
+from tests.conftest import run_concurrently
 
 PATH = "/hooks/crm"
 ROOT = Path(settings.BASE_DIR)
@@ -54,24 +55,15 @@ def test_concurrent_workers_deliver_each_item_exactly_once(httpserver):
         services.recovery_item_enqueue(integration=integration, event_type="e", payload={"n": n})
         for n in range(40)
     ]
-    barrier = threading.Barrier(4)
 
-    def work() -> None:
-        try:
-            barrier.wait()
-            worker = IntegrationDeliveryWorker(
-                adapter=HttpDeliveryAdapter(timeout_seconds=5), batch_size=5
-            )
-            while worker.run_once(triggered_by="test").claimed:
-                pass
-        finally:
-            connection.close()
+    def work(_: int) -> None:
+        worker = IntegrationDeliveryWorker(
+            adapter=HttpDeliveryAdapter(timeout_seconds=5), batch_size=5
+        )
+        while worker.run_once(triggered_by="test").claimed:
+            pass
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_concurrently(work, 4)
 
     assert len(hits) == 40
     assert set(hits.values()) == {1}

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -11,7 +9,7 @@ from recovery import services
 from recovery.adapters import HttpDeliveryAdapter
 from recovery.models import RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
-from tests.conftest import error_of, make_user, token_client
+from tests.conftest import error_of, make_user, run_concurrently, token_client
 from tests.recovery.conftest import enqueue, park
 
 
@@ -228,26 +226,9 @@ def test_a_replayed_item_is_redelivered_by_the_worker_with_the_replay_request_id
 
 def _race(integration_id: int, item_id: int, keys: list[str | None]) -> list:
     user = make_user("racer", "Support operator")
-    barrier = threading.Barrier(len(keys))
-    responses: list = []
-    lock = threading.Lock()
-
-    def call(key: str | None) -> None:
-        client = token_client(user)
-        try:
-            barrier.wait()
-            response = replay(client, integration_id, item_id, key=key)
-            with lock:
-                responses.append(response)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call, args=(key,)) for key in keys]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return responses
+    return run_concurrently(
+        lambda n: replay(token_client(user), integration_id, item_id, key=keys[n]), len(keys)
+    )
 
 
 @pytest.mark.django_db(transaction=True)
