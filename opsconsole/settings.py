@@ -100,6 +100,8 @@ INSTALLED_APPS = [
     "simple_history",
     "django_q",
     "opsconsole.apps.PlatformConfig",
+    "notifications",
+    "payments",
     "recovery",
 ]
 
@@ -204,6 +206,7 @@ else:
 WORKER_DEFAULTS_ENABLED = {
     "integration_delivery_worker": env_bool("INTEGRATION_DELIVERY_WORKER_ENABLED", True),
     "integration_bulk_replay_worker": env_bool("INTEGRATION_BULK_REPLAY_WORKER_ENABLED", True),
+    "hosted_recovery_worker": env_bool("HOSTED_RECOVERY_WORKER_ENABLED", True),
 }
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 WORKER_LEASE_SECONDS = env_int("WORKER_LEASE_SECONDS", 120)
@@ -221,6 +224,29 @@ INTEGRATION_RETRYABLE_NETWORK_ERRORS = env_list(
     "connect_timeout,read_timeout,write_timeout,pool_timeout,connection_refused,"
     "connection_reset,dns_failure,remote_protocol_error",
 )
+
+# Hosted checkout session recovery (seed 000).
+HOSTED_RECOVERY_MAX_ATTEMPTS = env_int("HOSTED_RECOVERY_MAX_ATTEMPTS", 5)
+HOSTED_RECOVERY_BACKOFF_BASE_SECONDS = env_int("HOSTED_RECOVERY_BACKOFF_BASE_SECONDS", 900)
+HOSTED_RECOVERY_BACKOFF_CAP_SECONDS = env_int("HOSTED_RECOVERY_BACKOFF_CAP_SECONDS", 86400)
+# The customer hears from the automation at most this often, however often it retries.
+HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES = env_int("HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES", 360)
+
+# Hosted checkout provider: unset URL means the sandbox provider (links that go nowhere).
+PAYMENTS_CHECKOUT_URL = env_str("PAYMENTS_CHECKOUT_URL", "")
+PAYMENTS_CHECKOUT_API_KEY = env_str("PAYMENTS_CHECKOUT_API_KEY", "")
+PAYMENTS_CHECKOUT_LINK_MINUTES = env_int("PAYMENTS_CHECKOUT_LINK_MINUTES", 60 * 24)
+PAYMENTS_HTTP_TIMEOUT_SECONDS = env_int("PAYMENTS_HTTP_TIMEOUT_SECONDS", 10)
+
+# Message channels: an unset URL means the sandbox channel, which records instead of sending.
+NOTIFICATION_CHANNELS = {
+    channel: {
+        "url": env_str(f"NOTIFICATIONS_{channel.upper()}_URL", ""),
+        "api_key": env_str(f"NOTIFICATIONS_{channel.upper()}_API_KEY", ""),
+    }
+    for channel in ("email", "sms", "whatsapp", "push")
+}
+NOTIFICATIONS_HTTP_TIMEOUT_SECONDS = env_int("NOTIFICATIONS_HTTP_TIMEOUT_SECONDS", 10)
 
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
 # An in-flight key older than this belongs to a request that died; a retry may take it over.

@@ -125,6 +125,8 @@ class BatchWorker:
     def __init__(self, *, batch_size: int | None = None, lease_seconds: int | None = None) -> None:
         self.batch_size = batch_size or settings.WORKER_BATCH_SIZE
         self.lease_seconds = lease_seconds or settings.WORKER_LEASE_SECONDS
+        # Who started the current run (schedule, manual, ...), for process() to record.
+        self.triggered_by = ""
 
     def claim(self, *, owner: str, limit: int) -> list[int]:
         raise NotImplementedError
@@ -138,6 +140,7 @@ class BatchWorker:
 
     def run_once(self, *, triggered_by: str, limit: int | None = None) -> RunSummary:
         summary = RunSummary(worker=self.name, triggered_by=triggered_by)
+        self.triggered_by = triggered_by
         if not worker_enabled(self.name):
             summary.skipped = True
             self._record_heartbeat(triggered_by=triggered_by, summary=summary)

@@ -151,11 +151,6 @@ class RecoveryItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
         ("created_at", "last_attempt_at", "succeeded_at"),
     )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return tuple(
-            f for group in self.fields for f in (group if isinstance(group, tuple) else (group,))
-        )
-
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Viewing is allowed; every change goes through an action that calls a service.
         return False

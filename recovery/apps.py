@@ -8,6 +8,6 @@ class RecoveryConfig(AppConfig):
 
     def ready(self) -> None:
         from opsconsole.metrics import register_metric_source
-        from recovery import workers
+        from recovery import hosted_sessions, workers  # noqa: F401  (registers the workers)
 
         register_metric_source("recovery_queue", workers.recovery_queue_metrics)

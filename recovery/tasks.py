@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from recovery.hosted_sessions import HostedSessionRecoveryWorker
 from recovery.workers import IntegrationBulkReplayWorker, IntegrationDeliveryWorker
 
 
@@ -13,3 +14,7 @@ def run_integration_delivery_worker(triggered_by: str = "schedule") -> dict[str,
 
 def run_integration_bulk_replay_worker(triggered_by: str = "schedule") -> dict[str, Any]:
     return IntegrationBulkReplayWorker().run_once(triggered_by=triggered_by).as_dict()
+
+
+def run_hosted_recovery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
+    return HostedSessionRecoveryWorker().run_once(triggered_by=triggered_by).as_dict()

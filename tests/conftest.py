@@ -4,6 +4,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from django.contrib.admin import helpers
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections
@@ -66,6 +67,20 @@ def outsider_client(outsider: User) -> APIClient:
 @pytest.fixture
 def anonymous_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def admin_client(client, db):
+    """The Django test client, signed in as a superuser named root."""
+    client.force_login(make_user("root", superuser=True))
+    return client
+
+
+def action_post(client, url: str, action: str, ids, **extra):
+    """POST an admin changelist action for the given ids (add confirm/reason to act)."""
+    return client.post(
+        url, {"action": action, helpers.ACTION_CHECKBOX_NAME: [str(i) for i in ids], **extra}
+    )
 
 
 @pytest.fixture

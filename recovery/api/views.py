@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from opsconsole import inputs
 from opsconsole.idempotency import idempotent
 from opsconsole.pagination import InvalidCursor
 from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
@@ -20,21 +21,11 @@ from recovery.models import RecoveryItem
 
 
 def parse_id(raw: str, name: str) -> int:
-    """Path ids are validated here so a malformed one is INT-400, not a 404 or a 500."""
-    if not raw.isdigit() or len(raw) > 18:
-        raise IntegrationInvalidPayload(
-            f"{name} must be a positive integer.", details={"fields": {name: ["Invalid id."]}}
-        )
-    return int(raw)
+    return inputs.parse_id(raw, name, IntegrationInvalidPayload)
 
 
 def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise IntegrationInvalidPayload(
-            "The request is invalid; see details.", details={"fields": serializer.errors}
-        )
-    return serializer.validated_data
+    return inputs.validated(serializer_class, data, IntegrationInvalidPayload)
 
 
 class IntegrationOutputSerializer(serializers.Serializer):

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.admin import helpers
 from django.core.management import call_command
 from django_q.models import Schedule
 
@@ -10,22 +9,10 @@ from recovery import services
 from recovery.admin import INLINE_REPLAY_LIMIT
 from recovery.models import BulkReplayJob, BulkReplayJobItem, Integration, RecoveryItem
 from recovery.workers import IntegrationBulkReplayWorker
-from tests.conftest import make_user
+from tests.conftest import action_post, make_user
 from tests.recovery.conftest import park
 
 CHANGELIST = "/admin/recovery/recoveryitem/"
-
-
-@pytest.fixture
-def admin_client(client, db):
-    client.force_login(make_user("root", superuser=True))
-    return client
-
-
-def action_post(client, url, action, ids, **extra):
-    return client.post(
-        url, {"action": action, helpers.ACTION_CHECKBOX_NAME: [str(i) for i in ids], **extra}
-    )
 
 
 @pytest.mark.django_db
@@ -142,6 +129,7 @@ def test_setup_schedules_is_idempotent():
     call_command("setup_schedules")
     schedules = Schedule.objects.order_by("name")
     assert [(s.name, s.func) for s in schedules] == [
+        ("hosted_recovery_worker", "recovery.tasks.run_hosted_recovery_worker"),
         ("integration_bulk_replay_worker", "recovery.tasks.run_integration_bulk_replay_worker"),
         ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
         ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys"),

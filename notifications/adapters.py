@@ -1,0 +1,123 @@
+"""Message channels behind one small protocol: a sandbox that records, and an HTTP provider.
+
+Which one a channel uses is a setting: NOTIFICATIONS_<CHANNEL>_URL empty means sandbox.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from opsconsole.outbound import post_json
+from opsconsole.retry import parse_retry_after
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    channel: str
+    to: str
+    template: str
+    context: dict[str, Any]
+    # Sent to the provider so a retried send is not a second message.
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    provider: str
+    provider_message_id: str = ""
+    failure_code: str = ""
+    failure_detail: str = ""
+    http_status: int | None = None
+    retry_after_seconds: float | None = None
+    duration_ms: int = 0
+
+
+class ChannelAdapter(Protocol):
+    channel: str
+    provider: str
+
+    def send(self, message: OutboundMessage) -> SendResult: ...
+
+
+@dataclass
+class SandboxChannel:
+    """Records instead of sending: development, demos and tests that need no provider."""
+
+    channel: str
+    provider: str = "sandbox"
+    outbox: deque[OutboundMessage] = field(default_factory=lambda: deque(maxlen=1000))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        with self._lock:
+            self.outbox.append(message)
+        return SendResult(
+            ok=True, provider=self.provider, provider_message_id=f"sandbox-{uuid.uuid4().hex}"
+        )
+
+
+@dataclass
+class HttpChannel:
+    """POSTs {to, template, context} as JSON; any 2xx is sent, anything else is a failure."""
+
+    channel: str
+    url: str
+    api_key: str = ""
+    timeout_seconds: float = 10
+    provider: str = "http"
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        headers = {"Idempotency-Key": message.idempotency_key}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        result = post_json(
+            self.url,
+            body={"to": message.to, "template": message.template, "context": message.context},
+            headers=headers,
+            timeout_seconds=self.timeout_seconds,
+        )
+        if result.ok:
+            message_id = result.json_body().get("id", "")
+            return SendResult(
+                ok=True,
+                provider=self.provider,
+                provider_message_id=str(message_id)[:200],
+                http_status=result.http_status,
+                duration_ms=result.duration_ms,
+            )
+        return SendResult(
+            ok=False,
+            provider=self.provider,
+            failure_code=result.failure_code,
+            failure_detail=(result.error_detail or result.body)[:1000],
+            http_status=result.http_status,
+            retry_after_seconds=parse_retry_after(result.headers.get("retry-after")),
+            duration_ms=result.duration_ms,
+        )
+
+
+_sandboxes: dict[str, SandboxChannel] = {}
+
+
+def sandbox_channel(channel: str) -> SandboxChannel:
+    """One sandbox per channel per process, so a shell can look at what was 'sent'."""
+    return _sandboxes.setdefault(channel, SandboxChannel(channel=channel))
+
+
+def channel_adapter(channel: str) -> ChannelAdapter:
+    config = settings.NOTIFICATION_CHANNELS.get(channel, {})
+    if not config.get("url"):
+        return sandbox_channel(channel)
+    return HttpChannel(
+        channel=channel,
+        url=config["url"],
+        api_key=config.get("api_key", ""),
+        timeout_seconds=settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS,
+    )

@@ -1,0 +1,95 @@
+"""The hosted checkout provider: issues a fresh checkout link for a session.
+
+A sandbox for development; an HTTP provider when PAYMENTS_CHECKOUT_URL is set.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from opsconsole.outbound import post_json
+
+
+@dataclass(frozen=True)
+class CheckoutLink:
+    url: str
+    expires_at: datetime
+    provider_session_id: str
+
+
+class CheckoutProviderError(Exception):
+    def __init__(self, failure_code: str, detail: str = "") -> None:
+        super().__init__(f"{failure_code}: {detail}" if detail else failure_code)
+        self.failure_code = failure_code
+        self.detail = detail
+
+
+class CheckoutProvider(Protocol):
+    def create_link(
+        self, *, reference: str, amount: str, currency: str, idempotency_key: str
+    ) -> CheckoutLink:
+        """Raises CheckoutProviderError when the provider does not give a usable link."""
+        ...
+
+
+class SandboxCheckoutProvider:
+    def create_link(
+        self, *, reference: str, amount: str, currency: str, idempotency_key: str
+    ) -> CheckoutLink:
+        token = secrets.token_urlsafe(12)
+        return CheckoutLink(
+            url=f"https://checkout.sandbox.invalid/pay/{reference}/{token}",
+            expires_at=timezone.now() + timedelta(minutes=settings.PAYMENTS_CHECKOUT_LINK_MINUTES),
+            provider_session_id=f"sandbox_{token}",
+        )
+
+
+class HttpCheckoutProvider:
+    """POSTs {reference, amount, currency}; expects {url, expires_at, id} back."""
+
+    def __init__(self, *, url: str, api_key: str = "", timeout_seconds: float = 10) -> None:
+        self.url = url
+        self.api_key = api_key
+        self.timeout_seconds = timeout_seconds
+
+    def create_link(
+        self, *, reference: str, amount: str, currency: str, idempotency_key: str
+    ) -> CheckoutLink:
+        headers = {"Idempotency-Key": idempotency_key}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        result = post_json(
+            self.url,
+            body={"reference": reference, "amount": amount, "currency": currency},
+            headers=headers,
+            timeout_seconds=self.timeout_seconds,
+        )
+        if not result.ok:
+            raise CheckoutProviderError(result.failure_code, result.error_detail or result.body)
+        body = result.json_body()
+        url = body.get("url")
+        expires_at = parse_datetime(str(body.get("expires_at") or ""))
+        if not isinstance(url, str) or not url.startswith("https://") or expires_at is None:
+            raise CheckoutProviderError("invalid_response", result.body[:500])
+        if timezone.is_naive(expires_at):
+            expires_at = timezone.make_aware(expires_at, UTC)
+        return CheckoutLink(
+            url=url[:1000], expires_at=expires_at, provider_session_id=str(body.get("id", ""))
+        )
+
+
+def default_checkout_provider() -> CheckoutProvider:
+    if not settings.PAYMENTS_CHECKOUT_URL:
+        return SandboxCheckoutProvider()
+    return HttpCheckoutProvider(
+        url=settings.PAYMENTS_CHECKOUT_URL,
+        api_key=settings.PAYMENTS_CHECKOUT_API_KEY,
+        timeout_seconds=settings.PAYMENTS_HTTP_TIMEOUT_SECONDS,
+    )

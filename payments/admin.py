@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
+from opsconsole.admin_actions import confirm_with_reason
+from opsconsole.errors import ApplicationError
+from payments import selectors, services
+from payments.models import HostedCheckoutSession
+
+RECOVERABLE = list(HostedCheckoutSession.RECOVERABLE)
+
+
+class StalledFilter(admin.SimpleListFilter):
+    """The runbook's first step: sessions with more than 3 attempts without a notification."""
+
+    title = "stalled"
+    parameter_name = "stalled"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Stalled (>3 attempts without notification)"), ("no", "Not stalled")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        stalled = {"status__in": RECOVERABLE, "attempts_since_notification__gt": 3}
+        if self.value() == "yes":
+            return queryset.filter(**stalled)
+        if self.value() == "no":
+            return queryset.exclude(**stalled)
+        return queryset
+
+
+class AutomationFilter(admin.SimpleListFilter):
+    title = "automation"
+    parameter_name = "automation"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("due", "Due now"),
+            ("next24h", "Next retry within 24 hours"),
+            ("override", "Operator override set"),
+            ("exhausted", "Attempts exhausted"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        recoverable = queryset.filter(status__in=RECOVERABLE)
+        if self.value() == "due":
+            return recoverable.filter(next_retry_at__lte=now)
+        if self.value() == "next24h":
+            return recoverable.filter(
+                next_retry_at__gt=now, next_retry_at__lte=now + timedelta(days=1)
+            )
+        if self.value() == "override":
+            return queryset.filter(metadata__automation__override_next_retry_at__isnull=False)
+        if self.value() == "exhausted":
+            return queryset.filter(status=HostedCheckoutSession.Status.ABANDONED)
+        return queryset
+
+
+@admin.register(HostedCheckoutSession)
+class HostedCheckoutSessionAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    operator_actions = ("regenerate_links", "notify_customers")
+    list_display = (
+        "reference",
+        "status",
+        "retry_count",
+        "attempts_since_notification",
+        "next_retry_at",
+        "last_notified_at",
+        "amount",
+        "currency",
+        "updated_at",
+    )
+    list_filter = (StalledFilter, AutomationFilter, "status")
+    search_fields = ("=id", "reference", "customer_email", "=provider_session_id")
+    show_full_result_count = False
+    actions = ["regenerate_links", "notify_customers"]
+    fields = (
+        "reference",
+        "status",
+        ("amount", "currency"),
+        ("customer_email", "customer_phone"),
+        "checkout_url",
+        ("expires_at", "provider_session_id"),
+        ("retry_count", "max_retries", "attempts_since_notification"),
+        ("next_retry_at", "last_notified_at"),
+        "last_error",
+        ("lease_owner", "lease_expires_at", "version"),
+        "recovery_timeline",
+        ("created_at", "updated_at", "completed_at"),
+    )
+    readonly_fields = ("recovery_timeline",)
+
+    @admin.display(description="Recovery Timeline")
+    def recovery_timeline(self, obj: HostedCheckoutSession) -> str:
+        return render_to_string(
+            "admin/payments/recovery_timeline.html",
+            {
+                "entries": selectors.hosted_session_timeline(obj),
+                "state": selectors.hosted_session_recovery_state(obj),
+            },
+        )
+
+    def _act_on_each(
+        self, request: HttpRequest, queryset: QuerySet, reason: str, call: object
+    ) -> tuple[int, int]:
+        done = 0
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                call(session_id=pk, actor=request.user, reason=reason)  # type: ignore[operator]
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"Session {pk}: {exc.message}", level="warning")
+        return done, queryset.count() - done
+
+    @admin.action(description="Regenerate checkout link and notify the customer…")
+    def regenerate_links(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="regenerate_links",
+            title="Regenerate checkout links",
+            legal=queryset.filter(status__in=HostedCheckoutSession.REGENERABLE),
+            perform=lambda legal, reason: self._act_on_each(
+                request, legal, reason, services.hosted_session_regenerate
+            ),
+            legal_description="pending, expired, failed or abandoned sessions; each gets a new "
+            "link and the customer is emailed and texted",
+        )
+
+    @admin.action(description="Send the recovery notification now…")
+    def notify_customers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="notify_customers",
+            title="Notify customers",
+            legal=queryset.filter(status__in=RECOVERABLE),
+            perform=lambda legal, reason: self._act_on_each(
+                request, legal, reason, services.hosted_session_notify_customer
+            ),
+            legal_description="pending, expired or failed sessions; the current link is sent "
+            "again by email and SMS",
+        )

@@ -1,0 +1,80 @@
+"""Seed 000's billing route: regenerate a hosted checkout session, answer its recoveryState."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from opsconsole import inputs
+from opsconsole.idempotency import idempotent
+from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
+from payments import selectors, services
+from payments.errors import PaymentsInvalidPayload
+from payments.models import HostedCheckoutSession
+
+
+class HostedSessionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    status = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    checkoutUrl = serializers.CharField(source="checkout_url")
+    expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
+    retryCount = serializers.IntegerField(source="retry_count")
+    nextRetryAt = serializers.DateTimeField(source="next_retry_at", allow_null=True)
+    lastNotifiedAt = serializers.DateTimeField(source="last_notified_at", allow_null=True)
+    metadata = serializers.JSONField()
+    recoveryState = serializers.SerializerMethodField()
+
+    def get_recoveryState(self, session: HostedCheckoutSession) -> dict[str, Any]:
+        return selectors.hosted_session_recovery_state(session)
+
+
+def _session_id(raw: str) -> int:
+    return inputs.parse_id(raw, "id", PaymentsInvalidPayload)
+
+
+class HostedSessionDetailApi(APIView):
+    error_prefix = "PAY"
+    permission_classes = [CanViewPlatform]
+
+    @extend_schema(responses=HostedSessionOutputSerializer)
+    def get(self, request: Request, session_id: str) -> Response:
+        session = services.hosted_session_get(session_id=_session_id(session_id))
+        return Response(HostedSessionOutputSerializer(session).data)
+
+
+class HostedSessionRegenerateApi(APIView):
+    error_prefix = "PAY"
+    permission_classes = [CanOperatePlatform]
+
+    class InputSerializer(serializers.Serializer):
+        overrideNextRetryAt = serializers.DateTimeField(required=False, allow_null=True)
+        automated = serializers.BooleanField(required=False, default=False)
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+        def validate_overrideNextRetryAt(self, value):
+            if value is not None and value <= timezone.now():
+                raise serializers.ValidationError("Must be in the future.")
+            return value
+
+    @extend_schema(request=InputSerializer, responses=HostedSessionOutputSerializer)
+    @idempotent
+    def post(self, request: Request, session_id: str) -> Response:
+        pk = _session_id(session_id)
+        data = inputs.validated(self.InputSerializer, request.data, PaymentsInvalidPayload)
+        session = services.hosted_session_regenerate(
+            session_id=pk,
+            actor=request.user,
+            override_next_retry_at=data.get("overrideNextRetryAt"),
+            automated=data["automated"],
+            reason=data.get("reason", ""),
+        )
+        return Response(HostedSessionOutputSerializer(session).data)

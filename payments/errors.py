@@ -1,0 +1,29 @@
+"""Payments' error codes: seed 001's shape with the PAY prefix."""
+
+from opsconsole.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound
+
+
+class PaymentsInvalidPayload(InvalidInput):
+    code = "PAY-400-INVALID-PAYLOAD"
+
+
+class HostedSessionNotFound(NotFound):
+    code = "PAY-404-SESSION-NOT-FOUND"
+    default_message = "Hosted checkout session not found."
+
+
+class HostedSessionNotRegenerable(Conflict):
+    code = "PAY-409-SESSION-NOT-REGENERABLE"
+    default_message = "This session's checkout link cannot be regenerated in its current state."
+
+
+class HostedSessionChanged(Conflict):
+    """Someone else (the scheduler, another operator) changed the session first."""
+
+    code = "PAY-409-SESSION-CHANGED"
+    default_message = "The session changed while this request ran; read it again and retry."
+
+
+class CheckoutProviderUnavailable(DependencyUnavailable):
+    code = "PAY-503-DEPENDENCY-UNAVAILABLE"
+    default_message = "The checkout provider is unavailable; nothing was changed."

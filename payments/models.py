@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+
+def default_hosted_session_max_retries() -> int:
+    return settings.HOSTED_RECOVERY_MAX_ATTEMPTS
+
+
+class HostedCheckoutSession(ConcurrentTransitionMixin, models.Model):
+    """A hosted checkout link sent to a customer, and the automation that recovers it (seed 000).
+
+    `version` is the optimistic lock: every write bumps it, and the recovery scheduler claims a
+    session only with `UPDATE ... WHERE version = <the version it read>`.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        EXPIRED = "expired"
+        FAILED = "failed"
+        COMPLETED = "completed"
+        ABANDONED = "abandoned"
+        CANCELLED = "cancelled"
+
+    # Sessions the recovery scheduler may pick up once next_retry_at has passed.
+    RECOVERABLE = (Status.PENDING, Status.EXPIRED, Status.FAILED)
+    # Sessions an operator may regenerate a checkout link for.
+    REGENERABLE = (Status.PENDING, Status.EXPIRED, Status.FAILED, Status.ABANDONED)
+
+    reference = models.CharField(max_length=100, unique=True)
+    provider_session_id = models.CharField(max_length=200, blank=True)
+    customer_email = models.EmailField(blank=True)
+    customer_phone = models.CharField(max_length=32, blank=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="EUR")
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.PENDING, protected=True)
+    checkout_url = models.URLField(max_length=1000, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    retry_count = models.PositiveIntegerField(default=0)
+    max_retries = models.PositiveIntegerField(default=default_hosted_session_max_retries)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+    # Attempts since the customer last heard from us; > 3 is the runbook's "stalled".
+    attempts_since_notification = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # recovery_attempts, automation.{last_attempt, override_next_retry_at, overrides},
+    # triggered_by, triggered_at, trigger_notified: the decision trail the timeline replays.
+    metadata = models.JSONField(default=dict, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "pending",
+                        "expired",
+                        "failed",
+                        "completed",
+                        "abandoned",
+                        "cancelled",
+                    ]
+                ),
+                name="hosted_session_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(retry_count__lte=models.F("max_retries")),
+                name="hosted_session_retries_within_max",
+            ),
+        ]
+        indexes = [
+            # schedule_hosted_session_recovery: status IN (recoverable) AND next_retry_at <= now()
+            # ORDER BY next_retry_at.
+            models.Index(
+                fields=["next_retry_at"],
+                condition=Q(status__in=["pending", "expired", "failed"]),
+                name="hosted_session_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.status})"
+
+    @property
+    def automation_metadata(self) -> dict[str, Any]:
+        return self.metadata.get("automation") or {}
+
+    @property
+    def override_next_retry_at(self) -> str | None:
+        return self.automation_metadata.get("override_next_retry_at")
+
+    @property
+    def stalled(self) -> bool:
+        return self.status in self.RECOVERABLE and self.attempts_since_notification > 3
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "retry_count": self.retry_count,
+            "max_retries": self.max_retries,
+            "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
+            "last_notified_at": self.last_notified_at.isoformat()
+            if self.last_notified_at
+            else None,
+            "override_next_retry_at": self.override_next_retry_at,
+            "checkout_url": self.checkout_url,
+            "version": self.version,
+        }
+
+    @transition(field=status, source=REGENERABLE, target=Status.PENDING)
+    def regenerate(self, *, checkout_url: str, expires_at: Any, provider_session_id: str) -> None:
+        self.checkout_url = checkout_url
+        self.expires_at = expires_at
+        self.provider_session_id = provider_session_id
+
+    @transition(field=status, source=Status.PENDING, target=Status.EXPIRED)
+    def expire(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.PENDING, target=Status.FAILED)
+    def fail(self, *, error: str) -> None:
+        self.last_error = error
+
+    @transition(field=status, source=REGENERABLE, target=Status.COMPLETED)
+    def complete(self) -> None:
+        self.completed_at = timezone.now()
+        self.next_retry_at = None
+
+    @transition(field=status, source=RECOVERABLE, target=Status.ABANDONED)
+    def abandon(self) -> None:
+        self.next_retry_at = None
+
+    @transition(field=status, source=REGENERABLE, target=Status.CANCELLED)
+    def cancel(self) -> None:
+        self.next_retry_at = None
