@@ -27,6 +27,7 @@ def test_readyz_reports_each_component_and_the_worst_overall(anonymous_client):
     assert body["components"]["database"]["status"] == "ready"
     assert body["components"]["database"]["details"]["vendor"] == connections["default"].vendor
     assert WORKER in body["components"]
+    assert "hosted_recovery_worker" in body["components"]
 
 
 @pytest.mark.django_db

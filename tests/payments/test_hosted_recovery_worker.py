@@ -15,6 +15,7 @@ from opsconsole.workers import worker_switch_set
 from payments import services
 from payments.models import HostedCheckoutSession
 from recovery.hosted_sessions import HostedSessionRecoveryWorker, schedule_hosted_session_recovery
+from recovery.tasks import run_hosted_recovery_worker
 from tests.conftest import run_concurrently
 from tests.payments.conftest import (
     channels_answer,
@@ -188,6 +189,7 @@ def test_the_settings_default_is_the_hosted_recovery_worker_enabled_switch(setti
     assert run_worker().skipped is True
 
 
+@pytest.mark.smoke
 @pytest.mark.django_db
 def test_run_hosted_recovery_runs_one_manual_pass(settings, capsys):
     settings.PAYMENTS_CHECKOUT_URL = ""  # the sandbox provider and channels
@@ -202,6 +204,16 @@ def test_run_hosted_recovery_runs_one_manual_pass(settings, capsys):
     assert WorkerStatus.objects.get(name="hosted_recovery_worker").last_triggered_by == "manual"
 
 
+@pytest.mark.django_db
+def test_the_schedule_task_runs_the_worker(settings):
+    settings.PAYMENTS_CHECKOUT_URL = ""
+    settings.NOTIFICATION_CHANNELS = {}
+    make_session()
+    summary = run_hosted_recovery_worker()
+    assert (summary["triggered_by"], summary["claimed"]) == ("schedule", 1)
+
+
+@pytest.mark.smoke
 @pytest.mark.django_db
 def test_a_claim_with_a_stale_version_loses(settings):
     session = make_session()

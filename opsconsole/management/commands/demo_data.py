@@ -4,15 +4,20 @@ items in every state. Safe to run again: it resets the admin password and prints
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from opsconsole.roles import ensure_support_groups
+from payments import services as payments
+from payments.models import HostedCheckoutSession
 from recovery import services
 from recovery.models import Integration, RecoveryItem
 
@@ -46,6 +51,7 @@ class Command(BaseCommand):
                 user.save()
             user.groups.add(Group.objects.get(name=group))
         self._load_queue()
+        self._load_hosted_sessions()
         self.stdout.write(
             self.style.SUCCESS(
                 "\nOps Console demo is ready.\n"
@@ -83,4 +89,29 @@ class Command(BaseCommand):
                     failure_code=code,
                     failure_detail=f"{code.replace('_', ' ')} from the demo upstream",
                     response_snapshot={"status": int(code[5:]), "body": "demo upstream error"},
+                )
+
+    @transaction.atomic
+    def _load_hosted_sessions(self) -> None:
+        """Checkout links that expired unpaid; one has been retried 4 times without reaching
+        the customer (the runbook's "stalled" case)."""
+        if HostedCheckoutSession.objects.exists():
+            return
+        now = timezone.now()
+        for n, (email, phone) in enumerate(
+            [("ana@example.test", "+351910000001"), ("ben@example.test", ""), ("", "")]
+        ):
+            session = payments.hosted_session_create(
+                reference=f"hcs_demo_{n + 1}",
+                amount=Decimal("49.90") + n * 10,
+                currency="EUR",
+                customer_email=email,
+                customer_phone=phone,
+                checkout_url=f"https://checkout.sandbox.invalid/pay/hcs_demo_{n + 1}/expired",
+                expires_at=now - timedelta(hours=n + 1),
+                actor="demo",
+            )
+            if not (email or phone):
+                HostedCheckoutSession.objects.filter(pk=session.pk).update(
+                    retry_count=4, attempts_since_notification=4
                 )
