@@ -6,9 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from opsconsole.admin_actions import confirm_with_reason
+from opsconsole.alerts import alert_acknowledge
 from opsconsole.models import (
     OPERATE_PERMISSION,
     VIEW_PERMISSION,
+    Alert,
     AuditEvent,
     IdempotencyKey,
     WorkerStatus,
@@ -126,3 +128,32 @@ class WorkerStatusAdmin(SupportStaffAccess, ReadOnlyAdmin):
     @admin.action(description="Enable selected workers…")
     def enable_workers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._switch(request, queryset, enabled=True, action="enable_workers")
+
+
+@admin.register(Alert)
+class AlertAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    operator_actions = ("acknowledge_alerts",)
+    list_display = ("created_at", "severity", "kind", "object_type", "object_id", "message")
+    list_filter = ("severity", "kind", ("acknowledged_at", admin.EmptyFieldListFilter))
+    search_fields = ("=object_id", "kind", "=request_id")
+    actions = ["acknowledge_alerts"]
+    show_full_result_count = False
+
+    @admin.action(description="Acknowledge selected alerts…")
+    def acknowledge_alerts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+            ids = list(legal.values_list("pk", flat=True))
+            for pk in ids:
+                alert_acknowledge(alert_id=pk, actor=request.user, reason=reason)
+            return len(ids), queryset.count() - len(ids)
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="acknowledge_alerts",
+            title="Acknowledge alerts",
+            legal=queryset.filter(acknowledged_at__isnull=True),
+            perform=perform,
+            legal_description="alerts not yet acknowledged",
+        )

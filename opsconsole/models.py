@@ -107,3 +107,39 @@ class WorkerStatus(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Alert(models.Model):
+    """Something a human must look at (a stuck cancellation, a large refund that failed).
+
+    Raised by services in the transaction that found the problem; acknowledged in the admin.
+    """
+
+    class Severity(models.TextChoices):
+        WARNING = "warning"
+        CRITICAL = "critical"
+
+    kind = models.CharField(max_length=100, db_index=True, help_text="e.g. cancellation-failed")
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=100)
+    message = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The open-alerts list: unacknowledged, newest first.
+            models.Index(
+                fields=["-id"],
+                condition=models.Q(acknowledged_at__isnull=True),
+                name="alert_open_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.kind} {self.object_type}:{self.object_id}"

@@ -67,12 +67,21 @@ class OutboundResult:
 
 
 def post_json(
-    url: str, *, body: Any, headers: dict[str, str], timeout_seconds: float
+    url: str,
+    *,
+    body: Any = None,
+    headers: dict[str, str],
+    timeout_seconds: float,
+    form: dict[str, str] | None = None,
 ) -> OutboundResult:
+    """POST `body` as JSON, or `form` form-encoded (Stripe's API style) when given."""
     started = time.perf_counter()
     try:
         with httpx.Client(timeout=timeout_seconds, follow_redirects=False) as client:
-            response = client.post(url, json=body, headers=headers)
+            if form is not None:
+                response = client.post(url, data=form, headers=headers)
+            else:
+                response = client.post(url, json=body, headers=headers)
             raw = response.content
     except httpx.HTTPError as exc:
         return OutboundResult(

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "opsconsole.apps.PlatformConfig",
     "notifications",
     "payments",
+    "bookings",
     "recovery",
 ]
 
@@ -207,6 +208,8 @@ WORKER_DEFAULTS_ENABLED = {
     "integration_delivery_worker": env_bool("INTEGRATION_DELIVERY_WORKER_ENABLED", True),
     "integration_bulk_replay_worker": env_bool("INTEGRATION_BULK_REPLAY_WORKER_ENABLED", True),
     "hosted_recovery_worker": env_bool("HOSTED_RECOVERY_WORKER_ENABLED", True),
+    "refund_retry_worker": env_bool("REFUND_RETRY_WORKER_ENABLED", True),
+    "booking_hold_expiry_worker": env_bool("BOOKING_HOLD_EXPIRY_WORKER_ENABLED", True),
 }
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 WORKER_LEASE_SECONDS = env_int("WORKER_LEASE_SECONDS", 120)
@@ -237,6 +240,22 @@ PAYMENTS_CHECKOUT_URL = env_str("PAYMENTS_CHECKOUT_URL", "")
 PAYMENTS_CHECKOUT_API_KEY = env_str("PAYMENTS_CHECKOUT_API_KEY", "")
 PAYMENTS_CHECKOUT_LINK_MINUTES = env_int("PAYMENTS_CHECKOUT_LINK_MINUTES", 60 * 24)
 PAYMENTS_HTTP_TIMEOUT_SECONDS = env_int("PAYMENTS_HTTP_TIMEOUT_SECONDS", 10)
+
+# Bookings (seed 003): a hold lasts 5 minutes; a confirm may arrive this much later
+# (network delay tolerance) and still win while the hold is ACTIVE.
+BOOKING_HOLD_SECONDS = env_int("BOOKING_HOLD_SECONDS", 300)
+BOOKING_HOLD_GRACE_SECONDS = env_int("BOOKING_HOLD_GRACE_SECONDS", 30)
+BOOKING_MAX_SLOT_HOURS = env_int("BOOKING_MAX_SLOT_HOURS", 24)
+
+# Refunds (seed 003): a PENDING row first, the provider call, 3 attempts with backoff.
+REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 3)
+REFUND_BACKOFF_BASE_SECONDS = env_int("REFUND_BACKOFF_BASE_SECONDS", 60)
+REFUND_BACKOFF_CAP_SECONDS = env_int("REFUND_BACKOFF_CAP_SECONDS", 3600)
+# Failed refunds above this amount raise a critical alert.
+REFUND_ALERT_AMOUNT = env_int("REFUND_ALERT_AMOUNT", 100)
+# Stripe: unset key means the sandbox refund provider. The base URL is settable for tests.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 
 # Message channels: an unset URL means the sandbox channel, which records instead of sending.
 NOTIFICATION_CHANNELS = {

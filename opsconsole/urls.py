@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("opsconsole.api.urls")),
     path("api/v1/", include("payments.api.urls")),
+    path("api/v1/", include("bookings.api.urls")),
     path("platform/", include("recovery.api.urls")),
     # Unknown routes under the API prefixes answer the JSON envelope, never an HTML page.
     re_path(r"^(?:api|platform)/(?P<unmatched>.*)$", api_not_found),

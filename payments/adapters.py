@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from opsconsole.outbound import post_json
+from opsconsole.retry import parse_retry_after
 
 
 @dataclass(frozen=True)
@@ -91,5 +92,86 @@ def default_checkout_provider() -> CheckoutProvider:
     return HttpCheckoutProvider(
         url=settings.PAYMENTS_CHECKOUT_URL,
         api_key=settings.PAYMENTS_CHECKOUT_API_KEY,
+        timeout_seconds=settings.PAYMENTS_HTTP_TIMEOUT_SECONDS,
+    )
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    ok: bool
+    provider_refund_id: str = ""
+    failure_code: str = ""
+    failure_detail: str = ""
+    retryable: bool = False
+    retry_after_seconds: float | None = None
+
+
+class RefundProvider(Protocol):
+    def create_refund(
+        self, *, payment_intent: str, amount_cents: int, idempotency_key: str
+    ) -> RefundOutcome: ...
+
+
+class SandboxRefundProvider:
+    def create_refund(
+        self, *, payment_intent: str, amount_cents: int, idempotency_key: str
+    ) -> RefundOutcome:
+        # The same key gives the same refund id, like the real provider's idempotency.
+        return RefundOutcome(ok=True, provider_refund_id=f"re_sandbox_{idempotency_key}")
+
+
+class StripeRefundProvider:
+    """POST /v1/refunds, form-encoded with an Idempotency-Key, as Stripe's API takes it."""
+
+    def __init__(self, *, api_base: str, secret_key: str, timeout_seconds: float = 10) -> None:
+        self.url = api_base.rstrip("/") + "/v1/refunds"
+        self.secret_key = secret_key
+        self.timeout_seconds = timeout_seconds
+
+    def create_refund(
+        self, *, payment_intent: str, amount_cents: int, idempotency_key: str
+    ) -> RefundOutcome:
+        result = post_json(
+            self.url,
+            form={
+                "payment_intent": payment_intent,
+                "amount": str(amount_cents),
+                "reason": "requested_by_customer",
+            },
+            headers={
+                "Authorization": f"Bearer {self.secret_key}",
+                "Idempotency-Key": idempotency_key,
+            },
+            timeout_seconds=self.timeout_seconds,
+        )
+        if result.ok:
+            refund_id = result.json_body().get("id")
+            if isinstance(refund_id, str) and refund_id:
+                return RefundOutcome(ok=True, provider_refund_id=refund_id)
+            return RefundOutcome(
+                ok=False,
+                failure_code="invalid_response",
+                failure_detail=result.body[:500],
+                retryable=True,
+            )
+        error = result.json_body().get("error") or {}
+        detail = error.get("message") if isinstance(error, dict) else None
+        status = result.http_status
+        return RefundOutcome(
+            ok=False,
+            failure_code=result.failure_code,
+            failure_detail=str(detail or result.error_detail or result.body)[:1000],
+            # Stripe: 409 is an idempotency conflict in flight, retried like 429/5xx.
+            retryable=status is None or status in (408, 409, 429) or status >= 500,
+            retry_after_seconds=parse_retry_after(result.headers.get("retry-after")),
+        )
+
+
+def default_refund_provider() -> RefundProvider:
+    if not settings.STRIPE_API_BASE or not settings.STRIPE_SECRET_KEY:
+        return SandboxRefundProvider()
+    return StripeRefundProvider(
+        api_base=settings.STRIPE_API_BASE,
+        secret_key=settings.STRIPE_SECRET_KEY,
         timeout_seconds=settings.PAYMENTS_HTTP_TIMEOUT_SECONDS,
     )

@@ -145,3 +145,106 @@ class HostedCheckoutSession(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=REGENERABLE, target=Status.CANCELLED)
     def cancel(self) -> None:
         self.next_retry_at = None
+
+
+class Payment(models.Model):
+    """Money received for something: a booking paid by card or recorded offline."""
+
+    class Method(models.TextChoices):
+        CARD = "card"
+        OFFLINE = "offline"
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        REFUNDED = "refunded"
+
+    reference = models.CharField(max_length=100, unique=True)
+    # What was paid for, e.g. booking:42 (payments does not import the apps that use it).
+    subject = models.CharField(max_length=100, db_index=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="EUR")
+    method = models.CharField(max_length=16, choices=Method.choices)
+    provider_payment_id = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUCCEEDED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.amount} {self.currency} ({self.status})"
+
+
+def default_refund_max_attempts() -> int:
+    return settings.REFUND_MAX_ATTEMPTS
+
+
+class Refund(models.Model):
+    """A refund of a payment (seed 003): PENDING first, then the provider, then the outcome.
+
+    The provider call carries `refund:<id>` as its idempotency key, so a retry after a crash
+    cannot refund twice; the partial unique index below refuses a second live refund.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        COMPLETED = "COMPLETED"
+        FAILED = "FAILED"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.TextField(blank=True)
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.PENDING, protected=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=default_refund_max_attempts)
+    last_error = models.TextField(blank=True)
+    provider_refund_id = models.CharField(max_length=200, blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["PENDING", "COMPLETED", "FAILED"]),
+                name="refund_status_valid",
+            ),
+            # One refund row per payment, whatever its state: a retried or concurrent refund
+            # request finds this row instead of creating a second refund for the transaction.
+            models.UniqueConstraint(fields=["payment"], name="refund_one_per_payment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund:{self.pk} {self.amount} ({self.status})"
+
+    @property
+    def provider_idempotency_key(self) -> str:
+        return f"refund:{self.pk}"
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
+            "provider_refund_id": self.provider_refund_id,
+        }
+
+    @transition(field=status, source=[Status.PENDING, Status.FAILED], target=Status.COMPLETED)
+    def complete(self, *, provider_refund_id: str) -> None:
+        self.attempts += 1
+        self.provider_refund_id = provider_refund_id
+        self.completed_at = timezone.now()
+        self.last_error = ""
+        self.next_retry_at = None
+
+    @transition(field=status, source=[Status.PENDING, Status.FAILED], target=Status.FAILED)
+    def fail(self, *, error: str, next_retry_at: Any) -> None:
+        self.attempts += 1
+        self.last_error = error
+        self.next_retry_at = next_retry_at

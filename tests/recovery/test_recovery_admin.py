@@ -129,10 +129,12 @@ def test_setup_schedules_is_idempotent():
     call_command("setup_schedules")
     schedules = Schedule.objects.order_by("name")
     assert [(s.name, s.func) for s in schedules] == [
+        ("booking_hold_expiry_worker", "bookings.tasks.run_booking_hold_expiry_worker"),
         ("hosted_recovery_worker", "recovery.tasks.run_hosted_recovery_worker"),
         ("integration_bulk_replay_worker", "recovery.tasks.run_integration_bulk_replay_worker"),
         ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
         ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys"),
+        ("refund_retry_worker", "payments.tasks.run_refund_retry_worker"),
     ]
 
 

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from bookings import services
+from bookings.models import Booking, BookingHold, RefundFailure, Resource, WaitlistEntry
+from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
+from opsconsole.admin_actions import confirm_with_reason
+from opsconsole.errors import ApplicationError
+
+
+@admin.register(Resource)
+class ResourceAdmin(SupportStaffAccess, admin.ModelAdmin):
+    list_display = ("name", "active", "created_at")
+    list_filter = ("active",)
+    search_fields = ("name",)
+
+
+@admin.register(BookingHold)
+class BookingHoldAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("id", "resource", "start_time", "end_time", "status", "expires_at", "holder")
+    list_filter = ("status", "occupies_slot", "resource")
+    search_fields = ("=id", "holder__username")
+    list_select_related = ("resource", "holder")
+    show_full_result_count = False
+
+
+class NeedsReviewFilter(admin.SimpleListFilter):
+    title = "needs review"
+    parameter_name = "review"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("cancelling", "Stuck in CANCELLING")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "cancelling":
+            return queryset.filter(status=Booking.Status.CANCELLING)
+        return queryset
+
+
+class RefundFailureInline(admin.TabularInline):
+    model = RefundFailure
+    extra = 0
+    can_delete = False
+    fields = ("status", "refund_id", "error", "resolution", "resolved_by", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Booking)
+class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    operator_actions = ("resolve_complete", "resolve_restore")
+    list_display = (
+        "id",
+        "resource",
+        "start_time",
+        "status",
+        "cancellation_step",
+        "cancellation_error",
+        "customer",
+        "updated_at",
+    )
+    list_filter = (NeedsReviewFilter, "status", "resource")
+    search_fields = ("=id", "customer__username", "=payment_id")
+    list_select_related = ("resource", "customer")
+    show_full_result_count = False
+    inlines = [RefundFailureInline]
+    actions = ["resolve_complete", "resolve_restore"]
+
+    def _resolve(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        *,
+        resolution: str,
+        action: str,
+        title: str,
+        description: str,
+    ) -> HttpResponse | None:
+        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+            done = 0
+            for pk in legal.values_list("pk", flat=True):
+                try:
+                    services.booking_cancellation_resolve(
+                        booking_id=pk, resolution=resolution, actor=request.user, reason=reason
+                    )
+                    done += 1
+                except ApplicationError:
+                    pass  # resolved by someone else since the confirmation page
+            return done, queryset.count() - done
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action=action,
+            title=title,
+            legal=queryset.filter(status=Booking.Status.CANCELLING),
+            perform=perform,
+            legal_description=description,
+        )
+
+    @admin.action(description="Resolve stuck cancellation: complete it (slot released)…")
+    def resolve_complete(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._resolve(
+            request,
+            queryset,
+            resolution="complete",
+            action="resolve_complete",
+            title="Complete cancellations",
+            description="bookings stuck in CANCELLING; they become CANCELLED, the slot is "
+            "released and open refund failures are marked resolved (refund handled manually)",
+        )
+
+    @admin.action(description="Resolve stuck cancellation: restore the booking…")
+    def resolve_restore(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._resolve(
+            request,
+            queryset,
+            resolution="restore",
+            action="resolve_restore",
+            title="Restore bookings",
+            description="bookings stuck in CANCELLING; they become CONFIRMED again and keep "
+            "their slot",
+        )
+
+
+@admin.register(RefundFailure)
+class RefundFailureAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("id", "booking", "refund_id", "status", "error", "created_at", "resolved_by")
+    list_filter = ("status",)
+    search_fields = ("=booking__id", "=refund_id")
+    show_full_result_count = False
+
+
+@admin.register(WaitlistEntry)
+class WaitlistEntryAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("id", "resource", "email", "start_time", "end_time", "status", "notified_at")
+    list_filter = ("status", "resource")
+    search_fields = ("email",)

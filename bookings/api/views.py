@@ -1,0 +1,123 @@
+"""Seed 003's booking routes: holds, confirmation, cancellation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bookings import services
+from bookings.errors import BookingInvalidPayload
+from opsconsole import inputs
+from opsconsole.idempotency import idempotent
+
+
+class HoldOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    resource_id = serializers.IntegerField()
+    start_time = serializers.DateTimeField()
+    end_time = serializers.DateTimeField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class BookingOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    hold_id = serializers.IntegerField()
+    resource_id = serializers.IntegerField()
+    start_time = serializers.DateTimeField()
+    end_time = serializers.DateTimeField()
+    status = serializers.CharField()
+    cancellation_step = serializers.CharField()
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+
+
+class BookingHoldCreateApi(APIView):
+    error_prefix = "BKG"
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        resource_id = serializers.IntegerField(min_value=1, max_value=2**62)
+        start_time = serializers.DateTimeField()
+        end_time = serializers.DateTimeField()
+
+        def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+            if data["start_time"] <= timezone.now():
+                raise serializers.ValidationError({"start_time": ["Must be in the future."]})
+            if data["end_time"] <= data["start_time"]:
+                raise serializers.ValidationError({"end_time": ["Must be after start_time."]})
+            if data["end_time"] - data["start_time"] > timedelta(
+                hours=settings.BOOKING_MAX_SLOT_HOURS
+            ):
+                raise serializers.ValidationError(
+                    {"end_time": [f"A slot is at most {settings.BOOKING_MAX_SLOT_HOURS} hours."]}
+                )
+            return data
+
+    @extend_schema(request=InputSerializer, responses={201: HoldOutputSerializer})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = inputs.validated(self.InputSerializer, request.data, BookingInvalidPayload)
+        hold = services.booking_hold_create(
+            resource_id=data["resource_id"],
+            start_time=data["start_time"],
+            end_time=data["end_time"],
+            holder=request.user,
+        )
+        return Response(HoldOutputSerializer(hold).data, status=201)
+
+
+class BookingHoldConfirmApi(APIView):
+    error_prefix = "BKG"
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None, responses={201: BookingOutputSerializer, 200: BookingOutputSerializer}
+    )
+    @idempotent
+    def post(self, request: Request, hold_id: str) -> Response:
+        confirmation = services.booking_hold_confirm(
+            hold_id=inputs.parse_id(hold_id, "hold_id", BookingInvalidPayload),
+            customer=request.user,
+        )
+        return Response(
+            BookingOutputSerializer(confirmation.booking).data,
+            status=201 if confirmation.created else 200,
+        )
+
+
+class BookingCancelApi(APIView):
+    error_prefix = "BKG"
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    class OutputSerializer(serializers.Serializer):
+        booking = BookingOutputSerializer()
+        refund_processed = serializers.BooleanField()
+        already_cancelled = serializers.BooleanField()
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @idempotent
+    def post(self, request: Request, booking_id: str) -> Response:
+        pk = inputs.parse_id(booking_id, "booking_id", BookingInvalidPayload)
+        data = inputs.validated(self.InputSerializer, request.data, BookingInvalidPayload)
+        result = services.booking_cancel(
+            booking_id=pk, actor=request.user, reason=data.get("reason", "")
+        )
+        return Response(
+            {
+                "booking": BookingOutputSerializer(result.booking).data,
+                "refund_processed": result.refund_processed,
+                "already_cancelled": result.already_cancelled,
+            }
+        )

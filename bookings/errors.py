@@ -1,0 +1,49 @@
+"""Bookings' error codes: seed 001's shape with the BKG prefix."""
+
+from opsconsole.errors import (
+    ApplicationError,
+    Conflict,
+    DependencyUnavailable,
+    InvalidInput,
+    NotFound,
+)
+
+
+class BookingInvalidPayload(InvalidInput):
+    code = "BKG-400-INVALID-PAYLOAD"
+
+
+class ResourceNotFound(NotFound):
+    code = "BKG-404-RESOURCE-NOT-FOUND"
+    default_message = "Resource not found."
+
+
+class HoldNotFound(NotFound):
+    code = "BKG-404-HOLD-NOT-FOUND"
+    default_message = "Hold not found."
+
+
+class BookingNotFound(NotFound):
+    code = "BKG-404-BOOKING-NOT-FOUND"
+    default_message = "Booking not found."
+
+
+class SlotUnavailable(Conflict):
+    code = "BKG-409-SLOT-UNAVAILABLE"
+    default_message = "Slot is no longer available."
+
+
+class BookingNotCancellable(Conflict):
+    code = "BKG-409-BOOKING-NOT-CANCELLABLE"
+    default_message = "This booking cannot be cancelled in its current state."
+
+
+class HoldExpired(ApplicationError):
+    status_code = 410
+    code = "BKG-410-HOLD-EXPIRED"
+    default_message = "Hold has expired. Please create a new booking."
+
+
+class CancellationFailed(DependencyUnavailable):
+    code = "BKG-503-CANCELLATION-FAILED"
+    default_message = "Cancellation could not be completed. Our team has been notified."

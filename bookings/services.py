@@ -1,0 +1,420 @@
+"""Every write to holds and bookings (seed 003)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from bookings.errors import (
+    BookingNotCancellable,
+    BookingNotFound,
+    CancellationFailed,
+    HoldExpired,
+    HoldNotFound,
+    ResourceNotFound,
+    SlotUnavailable,
+)
+from bookings.models import Booking, BookingHold, RefundFailure, Resource
+from bookings.signals import booking_cancelled, booking_hold_expired
+from opsconsole import audit
+from opsconsole.alerts import alert_raise
+from opsconsole.models import OPERATE_PERMISSION
+from opsconsole.transactions import retry_on_deadlock
+from payments.adapters import RefundProvider
+from payments.models import Payment, Refund
+from payments.refunds import refund_request
+
+logger = structlog.get_logger(__name__)
+
+EXCLUSION_VIOLATION = "23P01"
+WORKER_ACTOR = "worker:booking_hold_expiry_worker"
+
+
+def _emit_on_commit(signal: Signal, event: str, **payload: object) -> None:
+    def send() -> None:
+        logger.info(event, **{k: str(v) for k, v in payload.items()})
+        for receiver, response in signal.send_robust(sender=Booking, **payload):
+            if isinstance(response, Exception):
+                logger.error(
+                    "event_receiver_failed",
+                    event=event,
+                    receiver=str(receiver),
+                    error=repr(response),
+                )
+
+    transaction.on_commit(send)
+
+
+def _is_exclusion_violation(exc: IntegrityError) -> bool:
+    cause = exc.__cause__
+    return (
+        getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    ) == EXCLUSION_VIOLATION
+
+
+# ---------------------------------------------------------------------------- holds
+
+
+@retry_on_deadlock()
+def booking_hold_create(
+    *, resource_id: int, start_time: datetime, end_time: datetime, holder: AbstractBaseUser
+) -> BookingHold:
+    """Hold a slot for 5 minutes. The locked check answers 409 first; the exclusion
+    constraint is the guarantee if anything ever gets past it."""
+    with transaction.atomic():
+        # Holds for one resource are created one at a time: this row lock is the queue.
+        resource = Resource.objects.select_for_update().filter(pk=resource_id, active=True).first()
+        if resource is None:
+            raise ResourceNotFound()
+        conflicts = list(
+            BookingHold.objects.filter(
+                resource=resource,
+                occupies_slot=True,
+                start_time__lt=end_time,
+                end_time__gt=start_time,
+            ).values_list("pk", flat=True)[:10]
+        )
+        if conflicts:
+            raise SlotUnavailable(details={"resource_id": resource.pk})
+        now = timezone.now()
+        expires_at = now + timedelta(seconds=settings.BOOKING_HOLD_SECONDS)
+        try:
+            with transaction.atomic():
+                hold = BookingHold.objects.create(
+                    resource=resource,
+                    holder=holder,
+                    start_time=start_time,
+                    end_time=end_time,
+                    expires_at=expires_at,
+                    next_check_at=expires_at,
+                )
+        except IntegrityError as exc:
+            if _is_exclusion_violation(exc):
+                raise SlotUnavailable(details={"resource_id": resource.pk}) from exc
+            raise
+        audit.record(
+            "booking.hold.created",
+            obj=hold,
+            after=hold.state(),
+            actor=holder,
+            metadata={"resource_id": resource.pk, "start_time": start_time.isoformat()},
+        )
+    return hold
+
+
+def hold_confirm_deadline(hold: BookingHold) -> datetime:
+    """A confirm may arrive this late (network delay tolerance) while the hold is ACTIVE."""
+    return hold.expires_at + timedelta(seconds=settings.BOOKING_HOLD_GRACE_SECONDS)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    booking: Booking
+    created: bool
+
+
+@retry_on_deadlock()
+def booking_hold_confirm(*, hold_id: int, customer: AbstractBaseUser) -> Confirmation:
+    """Idempotent: confirming a confirmed hold returns its booking. Serialized against the
+    expiry worker by the hold's row lock: whichever locks first wins."""
+    with transaction.atomic():
+        # Missing and "not yours" look the same to the caller.
+        hold = BookingHold.objects.select_for_update().filter(pk=hold_id, holder=customer).first()
+        if hold is None:
+            raise HoldNotFound()
+        if hold.status == BookingHold.Status.CONFIRMED:
+            return Confirmation(booking=Booking.objects.get(hold=hold), created=False)
+        if hold.status == BookingHold.Status.EXPIRED or timezone.now() > hold_confirm_deadline(
+            hold
+        ):
+            raise HoldExpired(
+                details={"hold_id": hold.pk, "expires_at": hold.expires_at.isoformat()}
+            )
+        before = hold.state()
+        hold.confirm()
+        hold.save()
+        booking = Booking.objects.create(
+            hold=hold,
+            resource_id=hold.resource_id,
+            customer=customer,
+            start_time=hold.start_time,
+            end_time=hold.end_time,
+        )
+        audit.record(
+            "booking.confirmed",
+            obj=booking,
+            after=booking.state(),
+            actor=customer,
+            metadata={"hold_id": hold.pk, "hold_before": before},
+        )
+    return Confirmation(booking=booking, created=True)
+
+
+def booking_hold_expire(*, hold_id: int, lease_owner: str = "") -> str:
+    """The expiry worker's step for one hold: idempotent, serialized with confirm."""
+    with transaction.atomic():
+        hold = BookingHold.objects.select_for_update().get(pk=hold_id)
+        if hold.status != BookingHold.Status.ACTIVE:
+            BookingHold.objects.filter(pk=hold_id, lease_owner=lease_owner).update(
+                lease_owner="", lease_expires_at=None
+            )
+            return f"already_{hold.status.lower()}"
+        if lease_owner and hold.lease_owner != lease_owner:
+            return "lease_lost"
+        deadline = hold_confirm_deadline(hold)
+        if timezone.now() < deadline:
+            # Still in its grace period: look again when it ends.
+            hold.next_check_at = deadline
+            hold.lease_owner, hold.lease_expires_at = "", None
+            hold.save()
+            return "requeued"
+        before = hold.state()
+        hold.expire()
+        hold.save()
+        audit.record(
+            "booking.hold.expired", obj=hold, before=before, after=hold.state(), actor=WORKER_ACTOR
+        )
+        _emit_on_commit(
+            booking_hold_expired,
+            "booking.hold.expired",
+            hold_id=hold.pk,
+            resource_id=hold.resource_id,
+            start_time=hold.start_time,
+            end_time=hold.end_time,
+        )
+    return "expired"
+
+
+# ---------------------------------------------------------------------------- cancellation
+
+
+def booking_get_for(
+    *, booking_id: int, actor: AbstractBaseUser, for_update: bool = False
+) -> Booking:
+    """The booking's customer or an operator; anyone else gets the same 404 as a missing one."""
+    queryset = Booking.objects.select_for_update() if for_update else Booking.objects
+    booking = queryset.filter(pk=booking_id).first()
+    if booking is None or (
+        booking.customer_id != actor.pk and not actor.has_perm(OPERATE_PERMISSION)
+    ):
+        raise BookingNotFound()
+    return booking
+
+
+@transaction.atomic
+def booking_attach_payment(*, booking_id: int, payment_id: int, actor: audit.Actor) -> Booking:
+    booking = Booking.objects.select_for_update().get(pk=booking_id)
+    booking.payment_id = payment_id
+    booking.save(update_fields=["payment_id", "updated_at"])
+    audit.record(
+        "booking.payment_attached", obj=booking, after={"payment_id": payment_id}, actor=actor
+    )
+    return booking
+
+
+@dataclass(frozen=True)
+class CancellationResult:
+    booking: Booking
+    refund_processed: bool
+    already_cancelled: bool = False
+
+
+class SagaStepFailed(Exception):
+    def __init__(self, step: str, error: str) -> None:
+        super().__init__(f"{step}: {error}")
+        self.step = step
+        self.error = error
+
+
+def booking_cancel(
+    *,
+    booking_id: int,
+    actor: AbstractBaseUser,
+    reason: str,
+    refund_provider: RefundProvider | None = None,
+) -> CancellationResult:
+    """Seed 003's cancellation saga: mark cancelling, refund, complete, notify the waitlist.
+
+    A failed step leaves the booking CANCELLING for manual review, raises an alert and
+    answers 503; a failed refund also opens a RefundFailure (PENDING_MANUAL). Calling it
+    again resumes the saga: the refund row and its provider key are reused, never doubled.
+    """
+    booking = _booking_mark_cancelling(booking_id=booking_id, actor=actor, reason=reason)
+    if booking.status == Booking.Status.CANCELLED:
+        return CancellationResult(booking=booking, refund_processed=False, already_cancelled=True)
+    step = "process_refund"
+    try:
+        refund_processed = False
+        if booking.payment_id:
+            payment = Payment.objects.get(pk=booking.payment_id)
+            refund = refund_request(
+                payment_id=payment.pk,
+                amount=payment.amount,
+                reason=f"booking {booking.pk} cancelled: {reason}",
+                actor=actor,
+                provider=refund_provider,
+            )
+            if refund.status != Refund.Status.COMPLETED:
+                _refund_failure_open(booking_id=booking.pk, refund=refund)
+                raise SagaStepFailed(step, refund.last_error or "refund not completed")
+            refund_processed = True
+        step = "complete_cancellation"
+        booking = _booking_complete_cancellation(booking_id=booking.pk, actor=actor)
+    except Exception as exc:
+        logger.exception("booking_cancellation_failed", booking_id=booking.pk, step=step)
+        _booking_cancellation_stuck(booking_id=booking.pk, step=step, error=str(exc), actor=actor)
+        raise CancellationFailed(
+            details={"booking_id": booking.pk, "status": "CANCELLING", "failed_step": step}
+        ) from exc
+    return CancellationResult(booking=booking, refund_processed=refund_processed)
+
+
+@transaction.atomic
+def _booking_mark_cancelling(*, booking_id: int, actor: AbstractBaseUser, reason: str) -> Booking:
+    booking = booking_get_for(booking_id=booking_id, actor=actor, for_update=True)
+    if booking.status == Booking.Status.CANCELLED:
+        return booking
+    if booking.status not in Booking.CANCELLABLE:
+        raise BookingNotCancellable(details={"status": booking.status})
+    before = booking.state()
+    booking.start_cancelling(reason=reason, actor_name=audit.actor_label(actor))
+    booking.save()
+    audit.record(
+        "booking.cancelling",
+        obj=booking,
+        before=before,
+        after=booking.state(),
+        actor=actor,
+        reason=reason,
+    )
+    return booking
+
+
+@transaction.atomic
+def _refund_failure_open(*, booking_id: int, refund: Refund) -> None:
+    """The compensation: a manual task for the refund, one open per booking."""
+    if RefundFailure.objects.filter(
+        booking_id=booking_id, status=RefundFailure.Status.PENDING_MANUAL
+    ).exists():
+        return
+    failure = RefundFailure.objects.create(
+        booking_id=booking_id, refund_id=refund.pk, error=refund.last_error or "refund failed"
+    )
+    audit.record(
+        "booking.refund_failure.opened",
+        obj=failure,
+        after={"status": failure.status, "refund_id": refund.pk, "error": failure.error},
+    )
+
+
+@transaction.atomic
+def _booking_complete_cancellation(*, booking_id: int, actor: audit.Actor) -> Booking:
+    booking = Booking.objects.select_for_update().get(pk=booking_id)
+    if booking.status == Booking.Status.CANCELLED:
+        return booking  # a concurrent cancel of the same booking finished first
+    before = booking.state()
+    booking.complete_cancellation()
+    booking.save()
+    BookingHold.objects.filter(pk=booking.hold_id).update(occupies_slot=False)
+    audit.record(
+        "booking.cancelled",
+        obj=booking,
+        before=before,
+        after=booking.state(),
+        actor=actor,
+        reason=booking.cancellation_reason,
+    )
+    _emit_on_commit(
+        booking_cancelled,
+        "booking.cancelled",
+        booking_id=booking.pk,
+        resource_id=booking.resource_id,
+        start_time=booking.start_time,
+        end_time=booking.end_time,
+    )
+    return booking
+
+
+@transaction.atomic
+def _booking_cancellation_stuck(
+    *, booking_id: int, step: str, error: str, actor: audit.Actor
+) -> None:
+    booking = Booking.objects.select_for_update().get(pk=booking_id)
+    if booking.status != Booking.Status.CANCELLING:
+        return
+    before = booking.state()
+    booking.cancellation_step = step
+    booking.cancellation_error = error[:2000]
+    booking.save()
+    audit.record(
+        "booking.cancellation_failed",
+        obj=booking,
+        before=before,
+        after=booking.state(),
+        actor=actor,
+        metadata={"failed_step": step},
+    )
+    alert_raise(
+        kind="cancellation-failed",
+        severity="critical",
+        obj=booking,
+        message=f"Booking {booking.pk} is stuck in CANCELLING at step {step}: {error[:200]}",
+        details={"failed_step": step},
+    )
+
+
+@transaction.atomic
+def booking_cancellation_resolve(
+    *, booking_id: int, resolution: str, actor: audit.Actor, reason: str
+) -> Booking:
+    """Manual review of a stuck cancellation: `complete` it or `restore` the booking."""
+    booking = Booking.objects.select_for_update().filter(pk=booking_id).first()
+    if booking is None:
+        raise BookingNotFound()
+    if booking.status != Booking.Status.CANCELLING:
+        raise BookingNotCancellable(
+            "Only bookings stuck in CANCELLING can be resolved.", details={"status": booking.status}
+        )
+    before = booking.state()
+    if resolution == "complete":
+        booking.complete_cancellation()
+        BookingHold.objects.filter(pk=booking.hold_id).update(occupies_slot=False)
+    elif resolution == "restore":
+        booking.restore()
+    else:
+        raise ValueError(f"unknown resolution {resolution!r}")
+    booking.save()
+    RefundFailure.objects.filter(
+        booking=booking, status=RefundFailure.Status.PENDING_MANUAL
+    ).update(
+        status=RefundFailure.Status.RESOLVED,
+        resolution=f"{resolution}: {reason}",
+        resolved_by=audit.actor_label(actor),
+        resolved_at=timezone.now(),
+    )
+    audit.record(
+        "booking.cancellation_resolved",
+        obj=booking,
+        before=before,
+        after=booking.state(),
+        actor=actor,
+        reason=reason,
+        metadata={"resolution": resolution},
+    )
+    if resolution == "complete":
+        _emit_on_commit(
+            booking_cancelled,
+            "booking.cancelled",
+            booking_id=booking.pk,
+            resource_id=booking.resource_id,
+            start_time=booking.start_time,
+            end_time=booking.end_time,
+        )
+    return booking

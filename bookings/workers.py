@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.db.models import Q
+from django.utils import timezone
+
+from bookings import services
+from bookings.models import BookingHold
+from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
+
+
+@register_worker
+class BookingHoldExpiryWorker(BatchWorker):
+    """Releases holds nobody confirmed in time; re-queues the ones still in their grace period."""
+
+    name = "booking_hold_expiry_worker"
+    description = "Booking holds: release after 5 minutes plus grace (seed 003)"
+    schedule_task = "bookings.tasks.run_booking_hold_expiry_worker"
+    schedule_minutes = 1
+
+    def claim(self, *, owner: str, limit: int) -> list[int]:
+        return claim_due_rows(
+            BookingHold,
+            filters=Q(status=BookingHold.Status.ACTIVE, next_check_at__lte=timezone.now()),
+            owner=owner,
+            limit=limit,
+            lease_seconds=self.lease_seconds,
+            order_by="next_check_at",
+        )
+
+    def process(self, item_id: int, *, owner: str) -> str:
+        return services.booking_hold_expire(hold_id=item_id, lease_owner=owner)

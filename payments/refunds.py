@@ -1,0 +1,231 @@
+"""Refunds (seed 003): PENDING row first, then the provider with `refund:<id>`, then the outcome.
+
+Split from services.py because refunds are their own recovery workflow with their own worker.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from opsconsole import audit
+from opsconsole.alerts import alert_raise
+from opsconsole.errors import Conflict, NotFound
+from opsconsole.retry import RetryPolicy
+from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
+from payments.adapters import RefundOutcome, RefundProvider, default_refund_provider
+from payments.models import Payment, Refund
+
+logger = structlog.get_logger(__name__)
+
+EVENT_PREFIX = "payments.refund"
+
+
+class PaymentNotFound(NotFound):
+    code = "PAY-404-PAYMENT-NOT-FOUND"
+    default_message = "Payment not found."
+
+
+class RefundAmountInvalid(Conflict):
+    code = "PAY-409-REFUND-AMOUNT-INVALID"
+    default_message = "The refund amount does not match what can be refunded."
+
+
+class RefundLeaseLost(Conflict):
+    code = "PAY-409-REFUND-LEASE-LOST"
+
+
+def refund_retry_policy() -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.REFUND_MAX_ATTEMPTS,
+        base_seconds=settings.REFUND_BACKOFF_BASE_SECONDS,
+        cap_seconds=settings.REFUND_BACKOFF_CAP_SECONDS,
+    )
+
+
+def _refund_open(*, payment_id: int, amount: Decimal, reason: str, actor: audit.Actor) -> Refund:
+    """The payment's refund row: created PENDING, or the one that already exists."""
+    existing = Refund.objects.filter(payment_id=payment_id).first()
+    if existing is not None:
+        return existing
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        raise PaymentNotFound()
+    if amount <= 0 or amount > payment.amount:
+        raise RefundAmountInvalid(
+            details={"amount": str(amount), "refundable": str(payment.amount)}
+        )
+    try:
+        with transaction.atomic():
+            refund = Refund.objects.create(
+                payment=payment,
+                amount=amount,
+                reason=reason,
+                requested_by=audit.actor_label(actor),
+            )
+            audit.record(
+                f"{EVENT_PREFIX}.requested",
+                obj=refund,
+                after=refund.state(),
+                actor=actor,
+                reason=reason,
+                metadata={"payment": payment.reference, "amount": str(amount)},
+            )
+            return refund
+    except IntegrityError:
+        # A concurrent request created it first; the unique index makes that one row.
+        return Refund.objects.get(payment_id=payment_id)
+
+
+def refund_request(
+    *,
+    payment_id: int,
+    amount: Decimal,
+    reason: str,
+    actor: audit.Actor,
+    provider: RefundProvider | None = None,
+) -> Refund:
+    """Refund a payment now: one provider attempt; a failure is retried by the worker."""
+    refund = _refund_open(payment_id=payment_id, amount=amount, reason=reason, actor=actor)
+    if refund.status == Refund.Status.COMPLETED:
+        return refund
+    return refund_attempt(refund_id=refund.pk, provider=provider)
+
+
+def refund_attempt(
+    *, refund_id: int, provider: RefundProvider | None = None, lease_owner: str = ""
+) -> Refund:
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    if refund.status == Refund.Status.COMPLETED:
+        return refund
+    provider = provider or default_refund_provider()
+    outcome = provider.create_refund(
+        payment_intent=refund.payment.provider_payment_id or refund.payment.reference,
+        amount_cents=int(refund.amount * 100),
+        idempotency_key=refund.provider_idempotency_key,
+    )
+    return _refund_record_outcome(refund_id=refund_id, outcome=outcome, lease_owner=lease_owner)
+
+
+@transaction.atomic
+def _refund_record_outcome(*, refund_id: int, outcome: RefundOutcome, lease_owner: str) -> Refund:
+    refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund_id)
+    if refund.status == Refund.Status.COMPLETED:
+        return refund  # a concurrent attempt with the same idempotency key finished first
+    if lease_owner and refund.lease_owner != lease_owner:
+        raise RefundLeaseLost(f"refund {refund_id} changed hands; outcome dropped")
+    before = refund.state()
+    refund.lease_owner, refund.lease_expires_at = "", None
+    if outcome.ok:
+        refund.complete(provider_refund_id=outcome.provider_refund_id)
+        refund.save()
+        Payment.objects.filter(pk=refund.payment_id).update(status=Payment.Status.REFUNDED)
+        audit.record(
+            f"{EVENT_PREFIX}.completed",
+            obj=refund,
+            before=before,
+            after=refund.state(),
+            actor="worker:refunds" if lease_owner else None,
+        )
+        return refund
+    policy = refund_retry_policy()
+    attempts = refund.attempts + 1
+    will_retry = outcome.retryable and not policy.exhausted(attempts, refund.max_attempts)
+    refund.fail(
+        error=f"{outcome.failure_code}: {outcome.failure_detail}".strip(": ")[:2000],
+        next_retry_at=policy.next_retry_at(attempts, retry_after=outcome.retry_after_seconds)
+        if will_retry
+        else None,
+    )
+    refund.save()
+    audit.record(
+        f"{EVENT_PREFIX}.failed",
+        obj=refund,
+        before=before,
+        after=refund.state(),
+        actor="worker:refunds" if lease_owner else None,
+        metadata={"will_retry": will_retry, "failure_code": outcome.failure_code},
+    )
+    if refund.amount > settings.REFUND_ALERT_AMOUNT:
+        alert_raise(
+            kind="refund-failed",
+            severity="critical",
+            obj=refund,
+            message=f"Refund of {refund.amount} {refund.payment.currency} failed "
+            f"(attempt {refund.attempts}): {outcome.failure_code}",
+            details={"will_retry": will_retry, "payment": refund.payment.reference},
+        )
+    return refund
+
+
+def due_refunds_filter() -> Q:
+    return Q(
+        status=Refund.Status.FAILED,
+        next_retry_at__lte=timezone.now(),
+        attempts__lt=F("max_attempts"),
+    )
+
+
+@register_worker
+class RefundRetryWorker(BatchWorker):
+    """Retries failed refunds with backoff; the key `refund:<id>` makes a repeat harmless."""
+
+    name = "refund_retry_worker"
+    description = "Refund retries: 3 attempts, exponential backoff (seed 003)"
+    schedule_task = "payments.tasks.run_refund_retry_worker"
+    schedule_minutes = 1
+
+    def __init__(self, *, provider: RefundProvider | None = None, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.provider = provider
+
+    def claim(self, *, owner: str, limit: int) -> list[int]:
+        return claim_due_rows(
+            Refund,
+            filters=due_refunds_filter(),
+            owner=owner,
+            limit=limit,
+            lease_seconds=self.lease_seconds,
+        )
+
+    def process(self, item_id: int, *, owner: str) -> str:
+        try:
+            refund = refund_attempt(refund_id=item_id, provider=self.provider, lease_owner=owner)
+        except RefundLeaseLost:
+            return "lease_lost"
+        if refund.status == Refund.Status.COMPLETED:
+            return "completed"
+        return "retry_scheduled" if refund.next_retry_at else "gave_up"
+
+
+@transaction.atomic
+def payment_record(
+    *,
+    reference: str,
+    subject: str,
+    amount: Decimal,
+    currency: str,
+    method: str,
+    provider_payment_id: str = "",
+    actor: audit.Actor = None,
+) -> Payment:
+    payment = Payment.objects.create(
+        reference=reference,
+        subject=subject,
+        amount=amount,
+        currency=currency,
+        method=method,
+        provider_payment_id=provider_payment_id,
+    )
+    audit.record(
+        "payments.payment.recorded",
+        obj=payment,
+        after={"amount": str(amount), "currency": currency, "method": method, "subject": subject},
+        actor=actor,
+    )
+    return payment

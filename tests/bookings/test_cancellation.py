@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bookings.models import Booking, BookingHold, RefundFailure, WaitlistEntry
+from notifications.models import CommunicationLog
+from opsconsole.models import Alert, AuditEvent
+from payments.models import Payment, Refund
+from tests.bookings.conftest import booking_for, make_resource, slot
+from tests.conftest import action_post, error_of, make_user, run_concurrently, token_client
+
+BOOKINGS_ADMIN = "/admin/bookings/booking/"
+
+
+def cancel_url(booking_id) -> str:
+    return f"/api/v1/bookings/{booking_id}/cancel"
+
+
+def stripe_refund_ok(stripe, refund_id: str = "re_123") -> None:
+    stripe.expect_request("/v1/refunds", method="POST").respond_with_json(
+        {"id": refund_id, "object": "refund", "status": "succeeded"}
+    )
+
+
+def stripe_refund_down(stripe) -> None:
+    stripe.expect_oneshot_request("/v1/refunds", method="POST").respond_with_json(
+        {"error": {"type": "api_error", "message": "Stripe is down"}}, status=500
+    )
+
+
+@pytest.mark.django_db
+def test_an_unpaid_booking_is_cancelled_the_slot_freed_and_the_waitlist_told(
+    customer, customer_client, resource, settings, django_capture_on_commit_callbacks
+):
+    settings.NOTIFICATION_CHANNELS = {}
+    booking = booking_for(customer, resource, hour=10)
+    start, end = slot(10)
+    entry = WaitlistEntry.objects.create(
+        resource=resource, email="w@example.test", start_time=start, end_time=end
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = customer_client.post(cancel_url(booking.pk), {"reason": "ill"}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["booking"]["status"] == "CANCELLED"
+    assert body["refund_processed"] is False
+    assert BookingHold.objects.get(pk=booking.hold_id).occupies_slot is False
+    events = list(
+        AuditEvent.objects.filter(object_id=str(booking.pk), object_type="bookings.booking")
+        .order_by("id")
+        .values_list("event", flat=True)
+    )
+    assert events[-2:] == ["booking.cancelling", "booking.cancelled"]
+    entry.refresh_from_db()
+    assert entry.status == "NOTIFIED"
+    assert CommunicationLog.objects.filter(template="waitlist_slot_available").count() == 1
+    again = customer_client.post(cancel_url(booking.pk), {}, format="json")
+    assert (again.status_code, again.json()["already_cancelled"]) == (200, True)
+
+
+@pytest.mark.django_db
+def test_a_paid_booking_is_refunded_once_with_the_refund_key(
+    customer, customer_client, resource, stripe
+):
+    stripe_refund_ok(stripe)
+    booking = booking_for(customer, resource, paid=Decimal("80.00"))
+    response = customer_client.post(cancel_url(booking.pk), {"reason": "ill"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["refund_processed"] is True
+    refund = Refund.objects.get()
+    assert (refund.status, refund.attempts, refund.provider_refund_id) == ("COMPLETED", 1, "re_123")
+    request, _ = stripe.log[0]
+    assert request.headers["Idempotency-Key"] == f"refund:{refund.pk}"
+    assert request.headers["Authorization"] == "Bearer sk_test_local"
+    assert request.form["amount"] == "8000"
+    assert request.form["payment_intent"] == f"pi_{booking.pk}"
+    assert Payment.objects.get().status == "refunded"
+
+
+@pytest.mark.django_db
+def test_a_failed_refund_leaves_the_booking_cancelling_for_review_and_answers_503(
+    customer, customer_client, resource, stripe
+):
+    stripe_refund_down(stripe)
+    booking = booking_for(customer, resource, paid=Decimal("150.00"))
+    response = customer_client.post(cancel_url(booking.pk), {"reason": "ill"}, format="json")
+    assert response.status_code == 503
+    error = error_of(response)
+    assert error["code"] == "BKG-503-CANCELLATION-FAILED"
+    assert error["details"]["failed_step"] == "process_refund"
+    booking.refresh_from_db()
+    assert (booking.status, booking.cancellation_step) == ("CANCELLING", "process_refund")
+    failure = RefundFailure.objects.get(booking=booking)
+    assert failure.status == "PENDING_MANUAL"
+    assert "Stripe is down" in failure.error
+    refund = Refund.objects.get()
+    assert (refund.status, refund.attempts) == ("FAILED", 1)
+    assert refund.next_retry_at is not None  # the refund worker retries it
+    kinds = set(Alert.objects.values_list("kind", flat=True))
+    assert kinds == {"cancellation-failed", "refund-failed"}  # 150 > 100
+    # The slot stays taken while a human reviews the cancellation.
+    assert BookingHold.objects.get(pk=booking.hold_id).occupies_slot is True
+
+    # The provider is back: cancelling again resumes the saga with the same refund row.
+    stripe_refund_ok(stripe)
+    retry = customer_client.post(cancel_url(booking.pk), {"reason": "ill"}, format="json")
+    assert retry.status_code == 200, retry.content
+    assert Refund.objects.count() == 1
+    keys = {request.headers["Idempotency-Key"] for request, _ in stripe.log}
+    assert keys == {f"refund:{refund.pk}"}
+    booking.refresh_from_db()
+    assert booking.status == "CANCELLED"
+
+
+@pytest.mark.django_db
+def test_strangers_cannot_cancel_and_operators_can(customer, resource, operator_client, stripe):
+    booking = booking_for(customer, resource)
+    stranger = token_client(make_user("mallory"))
+    response = stranger.post(cancel_url(booking.pk), {}, format="json")
+    assert (response.status_code, error_of(response)["code"]) == (404, "BKG-404-BOOKING-NOT-FOUND")
+    assert operator_client.post(cancel_url(booking.pk), {}, format="json").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_cancels_of_a_paid_booking_refund_once(stripe):
+    stripe_refund_ok(stripe)
+    customer = make_user("twice")
+    booking = booking_for(customer, make_resource(), paid=Decimal("40.00"))
+    statuses = run_concurrently(
+        lambda n: (
+            token_client(customer)
+            .post(cancel_url(booking.pk), {"reason": "double"}, format="json")
+            .status_code
+        ),
+        4,
+    )
+    assert statuses == [200, 200, 200, 200]
+    assert Refund.objects.filter(status="COMPLETED").count() == 1
+    assert {request.headers["Idempotency-Key"] for request, _ in stripe.log} == {
+        f"refund:{Refund.objects.get().pk}"
+    }
+    assert Booking.objects.get(pk=booking.pk).status == "CANCELLED"
+
+
+@pytest.mark.django_db
+def test_the_admin_review_list_resolves_a_stuck_cancellation_with_a_reason(
+    customer, customer_client, resource, stripe, admin_client
+):
+    stripe_refund_down(stripe)
+    stuck = booking_for(customer, resource, hour=9, paid=Decimal("30.00"))
+    fine = booking_for(customer, resource, hour=12)
+    customer_client.post(cancel_url(stuck.pk), {}, format="json")
+    listed = admin_client.get(BOOKINGS_ADMIN, {"review": "cancelling"})
+    assert [b.pk for b in listed.context["cl"].result_list] == [stuck.pk]
+    confirm = action_post(admin_client, BOOKINGS_ADMIN, "resolve_complete", [stuck.pk, fine.pk])
+    assert (confirm.context["eligible_count"], confirm.context["ineligible_count"]) == (1, 1)
+    action_post(
+        admin_client,
+        BOOKINGS_ADMIN,
+        "resolve_complete",
+        [stuck.pk, fine.pk],
+        confirm="yes",
+        reason="refunded by bank transfer",
+    )
+    stuck.refresh_from_db()
+    assert stuck.status == "CANCELLED"
+    assert Booking.objects.get(pk=fine.pk).status == "CONFIRMED"
+    failure = RefundFailure.objects.get(booking=stuck)
+    assert (failure.status, failure.resolved_by) == ("RESOLVED", "root")
+    event = AuditEvent.objects.get(event="booking.cancellation_resolved")
+    assert (event.reason, event.metadata["resolution"]) == ("refunded by bank transfer", "complete")
+
+
+@pytest.mark.django_db
+def test_a_support_viewer_sees_the_review_list_without_actions(client, customer, resource):
+    viewer = make_user("viewer-staff", "Support viewer")
+    viewer.is_staff = True
+    viewer.save()
+    client.force_login(viewer)
+    booking_for(customer, resource)
+    page = client.get(BOOKINGS_ADMIN)
+    assert page.status_code == 200
+    assert "resolve_complete" not in page.content.decode()
