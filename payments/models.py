@@ -179,7 +179,7 @@ def default_refund_max_attempts() -> int:
     return settings.REFUND_MAX_ATTEMPTS
 
 
-class Refund(models.Model):
+class Refund(ConcurrentTransitionMixin, models.Model):
     """A refund of a payment (seed 003): PENDING first, then the provider, then the outcome.
 
     The provider call carries `refund:<id>` as its idempotency key, so a retry after a crash

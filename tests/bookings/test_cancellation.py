@@ -183,3 +183,44 @@ def test_a_support_viewer_sees_the_review_list_without_actions(client, customer,
     page = client.get(BOOKINGS_ADMIN)
     assert page.status_code == 200
     assert "resolve_complete" not in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_refund_worker_retries_a_failed_refund_until_it_completes(customer, resource, stripe):
+    import time_machine
+
+    from payments.refunds import RefundRetryWorker
+
+    stripe_refund_down(stripe)
+    booking = booking_for(customer, resource, paid=Decimal("20.00"))
+    token_client(customer).post(cancel_url(booking.pk), {}, format="json")
+    refund = Refund.objects.get()
+    assert RefundRetryWorker().run_once(triggered_by="test").claimed == 0  # backing off
+    stripe_refund_ok(stripe, "re_later")
+    with time_machine.travel(refund.next_retry_at):
+        summary = RefundRetryWorker().run_once(triggered_by="test")
+    assert summary.outcomes == {"completed": 1}
+    refund.refresh_from_db()
+    assert (refund.status, refund.attempts, refund.provider_refund_id) == (
+        "COMPLETED",
+        2,
+        "re_later",
+    )
+
+
+@pytest.mark.django_db
+def test_the_refund_worker_gives_up_after_three_attempts(customer, resource, stripe):
+    import time_machine
+
+    from payments.refunds import RefundRetryWorker
+
+    stripe.expect_request("/v1/refunds").respond_with_data("bad gateway", status=502)
+    booking = booking_for(customer, resource, paid=Decimal("20.00"))
+    token_client(customer).post(cancel_url(booking.pk), {}, format="json")
+    refund = Refund.objects.get()
+    for expected in ("retry_scheduled", "gave_up"):
+        with time_machine.travel(refund.next_retry_at):
+            assert RefundRetryWorker().run_once(triggered_by="test").outcomes == {expected: 1}
+        refund.refresh_from_db()
+    assert (refund.status, refund.attempts, refund.next_retry_at) == ("FAILED", 3, None)
+    assert len(stripe.log) == 3

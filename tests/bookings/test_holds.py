@@ -170,3 +170,14 @@ def test_generated_intervals_never_overlap_and_match_an_oracle(customer, interva
         if held:
             accepted.append((begin, end))
     assert BookingHold.objects.filter(resource=resource).count() == len(accepted)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_holds_fail_closed_when_the_database_is_down(request):
+    resource = make_resource()
+    client = token_client(make_user("offline"))
+    body = hold_body(resource)
+    request.getfixturevalue("database_down")
+    response = client.post(HOLDS, body, format="json")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "BKG-503-DEPENDENCY-UNAVAILABLE"

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from bookings import services as bookings
+from bookings.models import Resource, WaitlistEntry
 from opsconsole.roles import ensure_support_groups
 from payments import services as payments
 from payments.models import HostedCheckoutSession
@@ -52,6 +54,7 @@ class Command(BaseCommand):
             user.groups.add(Group.objects.get(name=group))
         self._load_queue()
         self._load_hosted_sessions()
+        self._load_bookings(admin)
         self.stdout.write(
             self.style.SUCCESS(
                 "\nOps Console demo is ready.\n"
@@ -115,3 +118,33 @@ class Command(BaseCommand):
                 HostedCheckoutSession.objects.filter(pk=session.pk).update(
                     retry_count=4, attempts_since_notification=4
                 )
+
+    def _load_bookings(self, customer: User) -> None:
+        """Two courts; tomorrow 10:00 on court 1 is booked, 11:00 is held, and someone is
+        waiting for 10:00 should it be cancelled."""
+        if Resource.objects.exists():
+            return
+        court, _ = Resource.objects.get_or_create(name="Court 1")
+        Resource.objects.get_or_create(name="Court 2")
+        tomorrow = (timezone.now() + timedelta(days=1)).replace(
+            hour=10, minute=0, second=0, microsecond=0
+        )
+        hold = bookings.booking_hold_create(
+            resource_id=court.pk,
+            start_time=tomorrow,
+            end_time=tomorrow + timedelta(hours=1),
+            holder=customer,
+        )
+        bookings.booking_hold_confirm(hold_id=hold.pk, customer=customer)
+        bookings.booking_hold_create(
+            resource_id=court.pk,
+            start_time=tomorrow + timedelta(hours=1),
+            end_time=tomorrow + timedelta(hours=2),
+            holder=customer,
+        )
+        WaitlistEntry.objects.create(
+            resource=court,
+            email="waiting@example.test",
+            start_time=tomorrow,
+            end_time=tomorrow + timedelta(hours=1),
+        )
