@@ -123,6 +123,15 @@ class Booking(ConcurrentTransitionMixin, models.Model):
     status = FSMField(
         max_length=16, choices=Status.choices, default=Status.CONFIRMED, protected=True
     )
+
+    class PaymentStatus(models.TextChoices):
+        UNPAID = "UNPAID"
+        PAID = "PAID"
+        REFUNDED = "REFUNDED"
+
+    payment_status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
+    )
     # Set when paid; the cancellation saga refunds it (payments.Payment, referenced by id).
     payment_id = models.BigIntegerField(null=True, blank=True)
     cancellation_step = models.CharField(max_length=50, blank=True)

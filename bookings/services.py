@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import structlog
 from django.conf import settings
@@ -29,7 +31,7 @@ from opsconsole.models import OPERATE_PERMISSION
 from opsconsole.transactions import retry_on_deadlock
 from payments.adapters import RefundProvider
 from payments.models import Payment, Refund
-from payments.refunds import refund_request
+from payments.refunds import payment_record, refund_request
 
 logger = structlog.get_logger(__name__)
 
@@ -212,7 +214,8 @@ def booking_get_for(
 def booking_attach_payment(*, booking_id: int, payment_id: int, actor: audit.Actor) -> Booking:
     booking = Booking.objects.select_for_update().get(pk=booking_id)
     booking.payment_id = payment_id
-    booking.save(update_fields=["payment_id", "updated_at"])
+    booking.payment_status = Booking.PaymentStatus.PAID
+    booking.save(update_fields=["payment_id", "payment_status", "updated_at"])
     audit.record(
         "booking.payment_attached", obj=booking, after={"payment_id": payment_id}, actor=actor
     )
@@ -266,7 +269,9 @@ def booking_cancel(
                 raise SagaStepFailed(step, refund.last_error or "refund not completed")
             refund_processed = True
         step = "complete_cancellation"
-        booking = _booking_complete_cancellation(booking_id=booking.pk, actor=actor)
+        booking = _booking_complete_cancellation(
+            booking_id=booking.pk, actor=actor, refund_processed=refund_processed
+        )
     except Exception as exc:
         logger.exception("booking_cancellation_failed", booking_id=booking.pk, step=step)
         _booking_cancellation_stuck(booking_id=booking.pk, step=step, error=str(exc), actor=actor)
@@ -315,12 +320,16 @@ def _refund_failure_open(*, booking_id: int, refund: Refund) -> None:
 
 
 @transaction.atomic
-def _booking_complete_cancellation(*, booking_id: int, actor: audit.Actor) -> Booking:
+def _booking_complete_cancellation(
+    *, booking_id: int, actor: audit.Actor, refund_processed: bool = False
+) -> Booking:
     booking = Booking.objects.select_for_update().get(pk=booking_id)
     if booking.status == Booking.Status.CANCELLED:
         return booking  # a concurrent cancel of the same booking finished first
     before = booking.state()
     booking.complete_cancellation()
+    if refund_processed:
+        booking.payment_status = Booking.PaymentStatus.REFUNDED
     booking.save()
     BookingHold.objects.filter(pk=booking.hold_id).update(occupies_slot=False)
     audit.record(
@@ -418,3 +427,67 @@ def booking_cancellation_resolve(
             end_time=booking.end_time,
         )
     return booking
+
+
+# ---------------------------------------------------------------------------- offline payments
+
+OFFLINE_DUPLICATE_WINDOW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class OfflinePaymentResult:
+    payment: Payment
+    booking: Booking
+    duplicate: bool
+
+
+@retry_on_deadlock()
+def booking_offline_payment_record(
+    *, booking_id: int, amount: Decimal, method: str, actor: AbstractBaseUser
+) -> OfflinePaymentResult:
+    """Staff record cash or a transfer for a booking (seed 003). The booking's row lock
+    serializes recordings; the same booking and amount within 5 minutes is the same payment;
+    the booking is marked PAID in the same transaction as the payment row."""
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().filter(pk=booking_id).first()
+        if booking is None:
+            raise BookingNotFound()
+        subject = f"booking:{booking.pk}"
+        existing = (
+            Payment.objects.filter(
+                subject=subject,
+                amount=amount,
+                created_at__gt=timezone.now() - OFFLINE_DUPLICATE_WINDOW,
+            )
+            .order_by("-id")
+            .first()
+        )
+        if existing is not None:
+            return OfflinePaymentResult(payment=existing, booking=booking, duplicate=True)
+        if booking.status not in Booking.LIVE or booking.status == Booking.Status.CANCELLING:
+            raise BookingNotCancellable(
+                "Only a confirmed or checked-in booking can be paid.",
+                code="BKG-409-BOOKING-NOT-PAYABLE",
+                details={"status": booking.status},
+            )
+        payment = payment_record(
+            reference=f"offline_{booking.pk}_{uuid.uuid4().hex[:12]}",
+            subject=subject,
+            amount=amount,
+            currency="EUR",
+            method=method,
+            actor=actor,
+        )
+        before = {"payment_status": booking.payment_status, "payment_id": booking.payment_id}
+        booking.payment_status = Booking.PaymentStatus.PAID
+        booking.payment_id = payment.pk
+        booking.save(update_fields=["payment_status", "payment_id", "updated_at"])
+        audit.record(
+            "booking.paid",
+            obj=booking,
+            before=before,
+            after={"payment_status": booking.payment_status, "payment_id": payment.pk},
+            actor=actor,
+            metadata={"method": method, "amount": str(amount)},
+        )
+    return OfflinePaymentResult(payment=payment, booking=booking, duplicate=False)

@@ -5,3 +5,19 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = "Notifications"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from opsconsole.integration_status import ProbeResult, register_probe
+
+        def channel_probe(channel: str):
+            def probe() -> ProbeResult:
+                if not settings.NOTIFICATION_CHANNELS.get(channel, {}).get("url"):
+                    return ProbeResult("amber", "sandbox (records, sends nothing)")
+                return ProbeResult("green", "configured")
+
+            return probe
+
+        for channel in ("email", "sms", "whatsapp", "push"):
+            register_probe(f"{channel}_channel", channel_probe(channel))

@@ -143,3 +143,19 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.kind} {self.object_type}:{self.object_id}"
+
+
+class IntegrationProbe(models.Model):
+    """The last probe of an outside dependency, shared by every process (seed 004)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=8, help_text="green, amber or red")
+    detail = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.status}"

@@ -256,6 +256,15 @@ REFUND_ALERT_AMOUNT = env_int("REFUND_ALERT_AMOUNT", 100)
 # Stripe: unset key means the sandbox refund provider. The base URL is settable for tests.
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
+# Unset means /webhooks/stripe answers 503 (it cannot verify, so it accepts nothing).
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+
+# Voucher PNG previews: unset URL means previews answer `not_configured` (degraded copy).
+VOUCHER_RENDERER_URL = env_str("VOUCHER_RENDERER_URL", "")
+VOUCHER_RENDERER_TIMEOUT_SECONDS = env_int("VOUCHER_RENDERER_TIMEOUT_SECONDS", 3)
+# /api/integrations/status answers probes this fresh unless ?force=true.
+INTEGRATION_STATUS_CACHE_SECONDS = env_int("INTEGRATION_STATUS_CACHE_SECONDS", 60)
 
 # Message channels: an unset URL means the sandbox channel, which records instead of sending.
 NOTIFICATION_CHANNELS = {

@@ -5,7 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from opsconsole import metrics
+from opsconsole.api.views import IntegrationsStatusApi
 from opsconsole.errors import api_not_found
+from payments.api.urls import station_urlpatterns, webhook_urlpatterns
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -20,9 +22,12 @@ urlpatterns = [
     path("api/v1/", include("opsconsole.api.urls")),
     path("api/v1/", include("payments.api.urls")),
     path("api/v1/", include("bookings.api.urls")),
+    path("api/integrations/status", IntegrationsStatusApi.as_view(), name="integrations-status"),
+    path("api/station/", include(station_urlpatterns)),
+    path("webhooks/", include(webhook_urlpatterns)),
     path("platform/", include("recovery.api.urls")),
     # Unknown routes under the API prefixes answer the JSON envelope, never an HTML page.
-    re_path(r"^(?:api|platform)/(?P<unmatched>.*)$", api_not_found),
+    re_path(r"^(?:api|platform|webhooks)/(?P<unmatched>.*)$", api_not_found),
 ]
 
 handler400 = "opsconsole.errors.handler400"

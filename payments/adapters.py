@@ -6,16 +6,18 @@ A sandbox for development; an HTTP provider when PAYMENTS_CHECKOUT_URL is set.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import httpx
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from opsconsole.outbound import post_json
-from opsconsole.retry import parse_retry_after
+from opsconsole.retry import network_error_class, parse_retry_after
 
 
 @dataclass(frozen=True)
@@ -174,4 +176,56 @@ def default_refund_provider() -> RefundProvider:
         api_base=settings.STRIPE_API_BASE,
         secret_key=settings.STRIPE_SECRET_KEY,
         timeout_seconds=settings.PAYMENTS_HTTP_TIMEOUT_SECONDS,
+    )
+
+
+@dataclass(frozen=True)
+class VoucherPreview:
+    """`status` is ok, not_configured, timeout or error; only ok carries an image."""
+
+    status: str
+    png: bytes = b""
+    detail: str = ""
+    duration_ms: int = 0
+
+
+class VoucherRenderer:
+    """The voucher PNG renderer over HTTP: POST the voucher, get image/png back."""
+
+    def __init__(self, *, url: str, timeout_seconds: float) -> None:
+        self.url = url
+        self.timeout_seconds = timeout_seconds
+
+    def render(self, *, code: str, description: str, value: str) -> VoucherPreview:
+        if not self.url:
+            return VoucherPreview(status="not_configured", detail="VOUCHER_RENDERER_URL is unset")
+        started = time.perf_counter()
+        try:
+            with httpx.Client(timeout=self.timeout_seconds) as client:
+                response = client.post(
+                    self.url, json={"code": code, "description": description, "value": value}
+                )
+        except httpx.TimeoutException as exc:
+            return VoucherPreview(status="timeout", detail=str(exc), duration_ms=_ms(started))
+        except httpx.HTTPError as exc:
+            return VoucherPreview(
+                status="error", detail=network_error_class(exc), duration_ms=_ms(started)
+            )
+        content_type = response.headers.get("content-type", "")
+        if response.status_code != 200 or not content_type.startswith("image/png"):
+            return VoucherPreview(
+                status="error",
+                detail=f"http_{response.status_code} {content_type}".strip(),
+                duration_ms=_ms(started),
+            )
+        return VoucherPreview(status="ok", png=response.content, duration_ms=_ms(started))
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def default_voucher_renderer() -> VoucherRenderer:
+    return VoucherRenderer(
+        url=settings.VOUCHER_RENDERER_URL, timeout_seconds=settings.VOUCHER_RENDERER_TIMEOUT_SECONDS
     )

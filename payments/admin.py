@@ -11,8 +11,15 @@ from django.utils import timezone
 from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
 from opsconsole.admin_actions import confirm_with_reason
 from opsconsole.errors import ApplicationError
-from payments import selectors, services
-from payments.models import HostedCheckoutSession
+from payments import selectors, services, vouchers, webhooks
+from payments.models import (
+    HostedCheckoutSession,
+    Payment,
+    Refund,
+    StripeEvent,
+    Voucher,
+    WebhookFailure,
+)
 
 RECOVERABLE = list(HostedCheckoutSession.RECOVERABLE)
 
@@ -150,3 +157,125 @@ class HostedCheckoutSessionAdmin(SupportStaffAccess, ReadOnlyAdmin):
             legal_description="pending, expired or failed sessions; the current link is sent "
             "again by email and SMS",
         )
+
+
+@admin.register(Voucher)
+class VoucherAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    operator_actions = ("void_vouchers", "replace_vouchers")
+    list_display = ("code", "status", "value", "station_scope", "redeemed_station", "redeemed_at")
+    list_filter = ("status",)
+    search_fields = ("=code", "customer_email")
+    show_full_result_count = False
+    actions = ["void_vouchers", "replace_vouchers"]
+    fields = (
+        "code",
+        "status",
+        ("value", "currency"),
+        "description",
+        "station_scope",
+        "customer_email",
+        ("redeemed_station", "redeemed_at"),
+        "void_reason",
+        "replaces",
+        "preview",
+        "issued_at",
+    )
+    readonly_fields = ("preview",)
+
+    @admin.display(description="Preview")
+    def preview(self, obj: Voucher) -> str:
+        return render_to_string(
+            "admin/payments/voucher_preview.html", {"preview": vouchers.voucher_preview(obj)}
+        )
+
+    @admin.action(description="Void selected vouchers…")
+    def void_vouchers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="void_vouchers",
+            title="Void vouchers",
+            legal=queryset.exclude(status=Voucher.Status.VOID),
+            perform=lambda legal, reason: self._each(request, legal, reason, vouchers.voucher_void),
+            legal_description="vouchers not already void; they can no longer be redeemed",
+        )
+
+    @admin.action(description="Void and issue a replacement…")
+    def replace_vouchers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="replace_vouchers",
+            title="Replace vouchers",
+            legal=queryset.filter(replacement__isnull=True),
+            perform=lambda legal, reason: self._each(
+                request, legal, reason, vouchers.voucher_replace
+            ),
+            legal_description="vouchers without a replacement yet; each is voided and a new "
+            "code with the same value and station scope is issued",
+        )
+
+    def _each(self, request: HttpRequest, queryset: QuerySet, reason: str, call: object):
+        done = 0
+        for pk in queryset.values_list("pk", flat=True):
+            call(voucher_id=pk, actor=request.user, reason=reason)  # type: ignore[operator]
+            done += 1
+        return done, 0
+
+
+@admin.register(WebhookFailure)
+class WebhookFailureAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    operator_actions = ("reprocess_failures",)
+    list_display = ("event_id", "event_type", "status", "error", "reprocess_attempts", "created_at")
+    list_filter = ("status", "event_type", "provider")
+    search_fields = ("=event_id",)
+    actions = ["reprocess_failures"]
+
+    @admin.action(description="Reprocess selected webhook events…")
+    def reprocess_failures(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+            done = 0
+            for pk in legal.values_list("pk", flat=True):
+                if webhooks.webhook_failure_reprocess(
+                    failure_id=pk, actor=request.user, reason=reason
+                ):
+                    done += 1
+            return done, queryset.count() - done
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="reprocess_failures",
+            title="Reprocess webhook events",
+            legal=queryset.filter(status=WebhookFailure.Status.PENDING_MANUAL),
+            perform=perform,
+            legal_description="stored events still pending manual processing; each runs "
+            "through the same handler as a live delivery (skipped = failed again)",
+        )
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("event_id", "event_type", "status", "deliveries", "received_at")
+    list_filter = ("status", "event_type")
+    search_fields = ("=event_id",)
+    show_full_result_count = False
+
+
+@admin.register(Payment)
+class PaymentAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("reference", "subject", "amount", "currency", "method", "status", "created_at")
+    list_filter = ("method", "status")
+    search_fields = ("=reference", "=subject", "=provider_payment_id")
+    show_full_result_count = False
+
+
+@admin.register(Refund)
+class RefundAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("id", "payment", "amount", "status", "attempts", "last_error", "next_retry_at")
+    list_filter = ("status",)
+    search_fields = ("=id", "=payment__reference", "=provider_refund_id")
+    show_full_result_count = False

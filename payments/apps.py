@@ -7,4 +7,9 @@ class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from payments import refunds  # noqa: F401  (registers the refund retry worker)
+        from opsconsole.integration_status import register_probe
+        from payments import probes, refunds  # noqa: F401  (registers the refund retry worker)
+
+        register_probe("voucher_png", probes.voucher_png_probe)
+        register_probe("stripe", probes.stripe_probe)
+        register_probe("checkout_provider", probes.checkout_provider_probe)

@@ -151,8 +151,12 @@ class Payment(models.Model):
     """Money received for something: a booking paid by card or recorded offline."""
 
     class Method(models.TextChoices):
-        CARD = "card"
-        OFFLINE = "offline"
+        CARD = "card"  # online, through the payment provider
+        CASH = "cash"
+        BANK_TRANSFER = "bank_transfer"
+        CARD_TERMINAL = "card_terminal"
+
+    OFFLINE_METHODS = (Method.CASH, Method.BANK_TRANSFER, Method.CARD_TERMINAL)
 
     class Status(models.TextChoices):
         SUCCEEDED = "succeeded"
@@ -166,10 +170,15 @@ class Payment(models.Model):
     method = models.CharField(max_length=16, choices=Method.choices)
     provider_payment_id = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUCCEEDED)
+    recorded_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # The offline duplicate check: one subject, same amount, last 5 minutes.
+            models.Index(fields=["subject", "amount", "-created_at"], name="payment_duplicate_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.reference} {self.amount} {self.currency} ({self.status})"
@@ -248,3 +257,128 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         self.attempts += 1
         self.last_error = error
         self.next_retry_at = next_retry_at
+
+
+class StripeEvent(models.Model):
+    """Each Stripe event id, processed once however often and however concurrently it arrives."""
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing"
+        PROCESSED = "processed"
+        FAILED = "failed"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=100, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING)
+    deliveries = models.PositiveIntegerField(default=1)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.event_type} ({self.status})"
+
+
+class WebhookFailure(models.Model):
+    """A critical webhook we could not process; kept whole for manual reprocessing."""
+
+    class Status(models.TextChoices):
+        PENDING_MANUAL = "PENDING_MANUAL"
+        REPROCESSED = "REPROCESSED"
+
+    provider = models.CharField(max_length=50)
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    error = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_MANUAL)
+    reprocess_attempts = models.PositiveIntegerField(default=0)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"],
+                condition=Q(status="PENDING_MANUAL"),
+                name="webhook_failure_one_open_per_event",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type} {self.event_id} ({self.status})"
+
+
+class Voucher(ConcurrentTransitionMixin, models.Model):
+    """A voucher redeemable at the stations in its scope, once (seed 004)."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued"
+        REDEEMED = "redeemed"
+        VOID = "void"
+
+    code = models.CharField(max_length=32, unique=True)
+    description = models.CharField(max_length=200)
+    value = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="EUR")
+    # Comma-separated station ids, or "*" for every station.
+    station_scope = models.CharField(max_length=500, default="*")
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.ISSUED, protected=True)
+    customer_email = models.EmailField(blank=True)
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replacement"
+    )
+    void_reason = models.TextField(blank=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_station = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["issued", "redeemed", "void"]), name="voucher_status_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.status})"
+
+    def in_scope(self, station_id: str) -> bool:
+        scope = [s.strip() for s in self.station_scope.split(",") if s.strip()]
+        return "*" in scope or station_id in scope
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "station_scope": self.station_scope,
+            "redeemed_station": self.redeemed_station,
+            "redeemed_at": self.redeemed_at.isoformat() if self.redeemed_at else None,
+        }
+
+    @transition(field=status, source=Status.ISSUED, target=Status.REDEEMED)
+    def redeem(self, *, station_id: str) -> None:
+        self.redeemed_at = timezone.now()
+        self.redeemed_station = station_id
+
+    @transition(field=status, source=[Status.ISSUED, Status.REDEEMED], target=Status.VOID)
+    def void(self, *, reason: str) -> None:
+        self.void_reason = reason
+
+
+class VoucherRedemption(models.Model):
+    """The one redemption of a voucher: the unique voucher column is the guarantee."""
+
+    voucher = models.OneToOneField(Voucher, on_delete=models.PROTECT, related_name="redemption")
+    station_id = models.CharField(max_length=100)
+    redeemed_by = models.CharField(max_length=150)
+    request_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.voucher_id} at {self.station_id}"

@@ -11,3 +11,7 @@ class RecoveryConfig(AppConfig):
         from recovery import hosted_sessions, workers  # noqa: F401  (registers the workers)
 
         register_metric_source("recovery_queue", workers.recovery_queue_metrics)
+
+        from opsconsole.integration_status import register_probe
+
+        register_probe("integration_deliveries", workers.integration_deliveries_probe)

@@ -6,11 +6,12 @@ from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from opsconsole.context import bound_context
+from opsconsole.integration_status import ProbeResult
 from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
 from recovery import services
 from recovery.adapters import DeliveryAdapter
 from recovery.errors import LeaseLost
-from recovery.models import BulkReplayJob, RecoveryItem
+from recovery.models import BulkReplayJob, Integration, RecoveryItem
 
 
 @register_worker
@@ -86,3 +87,17 @@ def recovery_queue_metrics() -> Iterable[Metric]:
     for row in rows:
         depth.add_metric([row["integration__name"], row["status"]], row["n"])
     return [depth]
+
+
+def integration_deliveries_probe() -> ProbeResult:
+    """Amber while any integration is paused or has dead-lettered deliveries."""
+    dlq = dict(
+        RecoveryItem.objects.filter(status=RecoveryItem.Status.DLQ)
+        .values_list("integration__name")
+        .annotate(n=Count("id"))
+    )
+    paused = list(Integration.objects.filter(paused=True).values_list("name", flat=True))
+    details = {"paused": paused, "dlq": dlq}
+    if paused or dlq:
+        return ProbeResult("amber", f"{len(paused)} paused, {sum(dlq.values())} in DLQ", details)
+    return ProbeResult("green", "delivering", details)

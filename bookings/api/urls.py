@@ -1,6 +1,11 @@
 from django.urls import path
 
-from bookings.api.views import BookingCancelApi, BookingHoldConfirmApi, BookingHoldCreateApi
+from bookings.api.views import (
+    BookingCancelApi,
+    BookingHoldConfirmApi,
+    BookingHoldCreateApi,
+    OfflinePaymentRecordApi,
+)
 
 urlpatterns = [
     path("bookings/holds", BookingHoldCreateApi.as_view(), name="booking-hold-create"),
@@ -10,4 +15,7 @@ urlpatterns = [
         name="booking-hold-confirm",
     ),
     path("bookings/<str:booking_id>/cancel", BookingCancelApi.as_view(), name="booking-cancel"),
+    # Seed 003's offline payments; the view lives here because it marks the booking PAID
+    # in the same transaction, and payments may not import bookings.
+    path("payments/offline", OfflinePaymentRecordApi.as_view(), name="payment-offline"),
 ]

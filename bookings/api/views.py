@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,9 @@ from bookings import services
 from bookings.errors import BookingInvalidPayload
 from opsconsole import inputs
 from opsconsole.idempotency import idempotent
+from opsconsole.permissions import CanOperatePlatform
+from payments.errors import PaymentsInvalidPayload
+from payments.models import Payment
 
 
 class HoldOutputSerializer(serializers.Serializer):
@@ -38,6 +42,7 @@ class BookingOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     cancellation_step = serializers.CharField()
     cancelled_at = serializers.DateTimeField(allow_null=True)
+    payment_status = serializers.CharField()
 
 
 class BookingHoldCreateApi(APIView):
@@ -120,4 +125,56 @@ class BookingCancelApi(APIView):
                 "refund_processed": result.refund_processed,
                 "already_cancelled": result.already_cancelled,
             }
+        )
+
+
+class PaymentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    subject = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    method = serializers.CharField()
+    status = serializers.CharField()
+    recorded_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class OfflinePaymentRecordApi(APIView):
+    """Seed 003: staff record a cash/transfer payment; recorded once, booking marked PAID."""
+
+    error_prefix = "PAY"
+    permission_classes = [CanOperatePlatform]
+
+    class InputSerializer(serializers.Serializer):
+        booking_id = serializers.IntegerField(min_value=1, max_value=2**62)
+        amount = serializers.DecimalField(
+            max_digits=12, decimal_places=2, min_value=Decimal("0.01")
+        )
+        method = serializers.ChoiceField(choices=[m.value for m in Payment.OFFLINE_METHODS])
+
+    class OutputSerializer(serializers.Serializer):
+        payment = PaymentOutputSerializer()
+        booking = BookingOutputSerializer()
+        duplicate = serializers.BooleanField()
+
+    @extend_schema(
+        request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer}
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = inputs.validated(self.InputSerializer, request.data, PaymentsInvalidPayload)
+        result = services.booking_offline_payment_record(
+            booking_id=data["booking_id"],
+            amount=data["amount"],
+            method=data["method"],
+            actor=request.user,
+        )
+        return Response(
+            {
+                "payment": PaymentOutputSerializer(result.payment).data,
+                "booking": BookingOutputSerializer(result.booking).data,
+                "duplicate": result.duplicate,
+            },
+            status=200 if result.duplicate else 201,
         )

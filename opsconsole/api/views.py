@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -8,6 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsconsole import health
+from opsconsole.errors import InvalidInput
+from opsconsole.integration_status import integration_status
+from opsconsole.permissions import CanViewPlatform
 
 
 class HealthLivezApi(APIView):
@@ -43,3 +46,23 @@ class HealthReadyzApi(APIView):
     def get(self, request: Request) -> Response:
         report = health.readiness()
         return Response(report, status=503 if report["status"] == "error" else 200)
+
+
+class IntegrationsStatusApi(APIView):
+    """Seed 004: each outside dependency green, amber or red; `?force=true` probes again."""
+
+    error_prefix = "OPS"
+    permission_classes = [CanViewPlatform]
+
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["green", "amber", "red"])
+        integrations = serializers.ListField(child=serializers.JSONField())
+
+    @extend_schema(parameters=[OpenApiParameter("force", bool)], responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        force = request.query_params.get("force", "false").lower()
+        if force not in ("true", "false", "1", "0"):
+            raise InvalidInput(
+                "force must be true or false.", details={"fields": {"force": ["Not a boolean."]}}
+            )
+        return Response(integration_status(force=force in ("true", "1")))

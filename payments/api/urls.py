@@ -1,6 +1,12 @@
 from django.urls import path
 
-from payments.api.views import HostedSessionDetailApi, HostedSessionRegenerateApi
+from payments.api.views import (
+    HostedSessionDetailApi,
+    HostedSessionRegenerateApi,
+    StationRedeemApi,
+    StripeWebhookApi,
+    VoucherPreviewApi,
+)
 
 urlpatterns = [
     path(
@@ -11,4 +17,9 @@ urlpatterns = [
         HostedSessionRegenerateApi.as_view(),
         name="hosted-session-regenerate",
     ),
+    path("vouchers/<str:voucher_id>/preview", VoucherPreviewApi.as_view(), name="voucher-preview"),
 ]
+
+# Seed routes outside /api/v1/, mounted as the seeds write them.
+station_urlpatterns = [path("redeem", StationRedeemApi.as_view(), name="station-redeem")]
+webhook_urlpatterns = [path("stripe", StripeWebhookApi.as_view(), name="stripe-webhook")]

@@ -7,6 +7,7 @@ from typing import Any
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,9 +15,9 @@ from rest_framework.views import APIView
 from opsconsole import inputs
 from opsconsole.idempotency import idempotent
 from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
-from payments import selectors, services
+from payments import selectors, services, vouchers, webhooks
 from payments.errors import PaymentsInvalidPayload
-from payments.models import HostedCheckoutSession
+from payments.models import HostedCheckoutSession, Voucher
 
 
 class HostedSessionOutputSerializer(serializers.Serializer):
@@ -78,3 +79,73 @@ class HostedSessionRegenerateApi(APIView):
             reason=data.get("reason", ""),
         )
         return Response(HostedSessionOutputSerializer(session).data)
+
+
+class VoucherOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    description = serializers.CharField()
+    value = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    status = serializers.CharField()
+    station_scope = serializers.CharField()
+    redeemed_at = serializers.DateTimeField(allow_null=True)
+    redeemed_station = serializers.CharField()
+
+
+class StationRedeemApi(APIView):
+    """Seed 004: a station redeems a voucher; send an Idempotency-Key so a retry is safe."""
+
+    error_prefix = "PAY"
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=32)
+        station_id = serializers.CharField(max_length=100)
+
+    @extend_schema(request=InputSerializer, responses=VoucherOutputSerializer)
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = inputs.validated(self.InputSerializer, request.data, PaymentsInvalidPayload)
+        voucher = vouchers.voucher_redeem(
+            code=data["code"], station_id=data["station_id"], actor=request.user
+        )
+        return Response(VoucherOutputSerializer(voucher).data)
+
+
+class VoucherPreviewApi(APIView):
+    """The PNG preview, or the degraded answer (`not_configured`, `timeout`, `error`) with the
+    code, so a UI falls back to the code view instead of failing."""
+
+    error_prefix = "PAY"
+    permission_classes = [CanViewPlatform]
+
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.CharField()
+        degraded = serializers.BooleanField()
+        voucher_code = serializers.CharField()
+        content_type = serializers.CharField(allow_null=True)
+        image_base64 = serializers.CharField(allow_null=True)
+        message = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request, voucher_id: str) -> Response:
+        pk = inputs.parse_id(voucher_id, "voucher_id", PaymentsInvalidPayload)
+        voucher = Voucher.objects.filter(pk=pk).first()
+        if voucher is None:
+            raise vouchers.VoucherNotFound()
+        return Response(vouchers.voucher_preview(voucher))
+
+
+class StripeWebhookApi(APIView):
+    """Seed 003: verified by signature, not by login; 200 even when processing failed."""
+
+    error_prefix = "PAY"
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        result = webhooks.stripe_webhook_receive(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+        )
+        return Response(result)

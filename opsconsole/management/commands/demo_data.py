@@ -19,7 +19,8 @@ from bookings import services as bookings
 from bookings.models import Resource, WaitlistEntry
 from opsconsole.roles import ensure_support_groups
 from payments import services as payments
-from payments.models import HostedCheckoutSession
+from payments.models import HostedCheckoutSession, Voucher
+from payments.vouchers import voucher_issue
 from recovery import services
 from recovery.models import Integration, RecoveryItem
 
@@ -55,6 +56,11 @@ class Command(BaseCommand):
         self._load_queue()
         self._load_hosted_sessions()
         self._load_bookings(admin)
+        if not Voucher.objects.exists():
+            for scope in ("*", "lisbon-1,lisbon-2"):
+                voucher_issue(
+                    description="Free court hour", value=Decimal("12.00"), station_scope=scope
+                )
         self.stdout.write(
             self.style.SUCCESS(
                 "\nOps Console demo is ready.\n"

@@ -1,0 +1,71 @@
+"""Integrations status (seed 004): each outside dependency green, amber or red.
+
+Apps register a probe per dependency; results are kept in IntegrationProbe so every process
+answers the same, and `force=True` probes again now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.utils import timezone
+
+from opsconsole.models import IntegrationProbe
+
+logger = structlog.get_logger(__name__)
+
+RANK = {"green": 0, "amber": 1, "red": 2}
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    status: str  # green | amber | red
+    detail: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Probe = Callable[[], ProbeResult]
+_probes: dict[str, Probe] = {}
+
+
+def register_probe(name: str, probe: Probe) -> None:
+    _probes[name] = probe
+
+
+def integration_status(*, force: bool = False) -> dict[str, Any]:
+    fresh_after = timezone.now() - timedelta(seconds=settings.INTEGRATION_STATUS_CACHE_SECONDS)
+    stored = {p.name: p for p in IntegrationProbe.objects.filter(name__in=list(_probes))}
+    items = []
+    for name, probe in sorted(_probes.items()):
+        cached = stored.get(name)
+        if cached is None or force or cached.checked_at < fresh_after:
+            try:
+                result = probe()
+            except Exception as exc:  # a broken probe is a red integration, not a 500
+                logger.exception("integration_probe_failed", integration=name)
+                result = ProbeResult("red", f"probe failed: {type(exc).__name__}")
+            cached, _ = IntegrationProbe.objects.update_or_create(
+                name=name,
+                defaults={
+                    "status": result.status,
+                    "detail": result.detail,
+                    "details": result.details,
+                    "checked_at": timezone.now(),
+                },
+            )
+        items.append(
+            {
+                "name": name,
+                "status": cached.status,
+                "detail": cached.detail,
+                "details": cached.details,
+                "checked_at": cached.checked_at.isoformat(),
+            }
+        )
+    overall = max((item["status"] for item in items), key=RANK.__getitem__, default="green")
+    return {"status": overall, "integrations": items}

@@ -1,0 +1,180 @@
+"""Vouchers (seed 004): issue, redeem once at a station in scope, void and replace."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from opsconsole import audit
+from opsconsole.context import current_request_id
+from opsconsole.errors import ApplicationError, Conflict, NotFound
+from payments.adapters import default_voucher_renderer
+from payments.models import Voucher, VoucherRedemption
+
+# No 0/O/1/I: codes are read aloud and typed at stations.
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+class VoucherNotFound(NotFound):
+    code = "PAY-404-VOUCHER-NOT-FOUND"
+    default_message = "Voucher not found."
+
+
+class VoucherAlreadyRedeemed(Conflict):
+    code = "PAY-409-VOUCHER-ALREADY-REDEEMED"
+    default_message = "This voucher has already been redeemed."
+
+
+class VoucherVoid(Conflict):
+    code = "PAY-409-VOUCHER-VOID"
+    default_message = "This voucher is void."
+
+
+class StationScopeMismatch(ApplicationError):
+    status_code = 403
+    code = "PAY-403-STATION-SCOPE-MISMATCH"
+    default_message = "This voucher cannot be redeemed at this station."
+
+
+def new_voucher_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+
+
+@transaction.atomic
+def voucher_issue(
+    *,
+    description: str,
+    value: Decimal,
+    station_scope: str = "*",
+    customer_email: str = "",
+    actor: audit.Actor = None,
+    replaces: Voucher | None = None,
+    reason: str = "",
+) -> Voucher:
+    voucher = Voucher.objects.create(
+        code=new_voucher_code(),
+        description=description,
+        value=value,
+        station_scope=station_scope,
+        customer_email=customer_email,
+        replaces=replaces,
+    )
+    audit.record(
+        "payments.voucher.issued",
+        obj=voucher,
+        after=voucher.state(),
+        actor=actor,
+        reason=reason,
+        metadata={"replaces": replaces.code if replaces else None},
+    )
+    return voucher
+
+
+def voucher_redeem(*, code: str, station_id: str, actor: AbstractBaseUser) -> Voucher:
+    """Exactly one redemption per voucher: the row lock orders racing stations, and the
+    redemption's unique voucher column refuses a second one whatever happens."""
+    try:
+        with transaction.atomic():
+            voucher = Voucher.objects.select_for_update().filter(code=code.strip().upper()).first()
+            if voucher is None:
+                raise VoucherNotFound()
+            if voucher.status == Voucher.Status.VOID:
+                raise VoucherVoid(details={"code": voucher.code, "reason": voucher.void_reason})
+            if voucher.status == Voucher.Status.REDEEMED:
+                raise VoucherAlreadyRedeemed(
+                    details={
+                        "code": voucher.code,
+                        "redeemed_at": voucher.redeemed_at.isoformat()
+                        if voucher.redeemed_at
+                        else None,
+                        "redeemed_station": voucher.redeemed_station,
+                    }
+                )
+            if not voucher.in_scope(station_id):
+                raise StationScopeMismatch(
+                    details={
+                        "code": voucher.code,
+                        "station_id": station_id,
+                        "station_scope": voucher.station_scope,
+                    }
+                )
+            before = voucher.state()
+            voucher.redeem(station_id=station_id)
+            voucher.save()
+            VoucherRedemption.objects.create(
+                voucher=voucher,
+                station_id=station_id,
+                redeemed_by=audit.actor_label(actor),
+                request_id=current_request_id(),
+            )
+            audit.record(
+                "payments.voucher.redeemed",
+                obj=voucher,
+                before=before,
+                after=voucher.state(),
+                actor=actor,
+                metadata={"station_id": station_id},
+            )
+    except IntegrityError as exc:
+        raise VoucherAlreadyRedeemed() from exc
+    return voucher
+
+
+@transaction.atomic
+def voucher_void(*, voucher_id: int, actor: audit.Actor, reason: str) -> Voucher:
+    voucher = Voucher.objects.select_for_update().filter(pk=voucher_id).first()
+    if voucher is None:
+        raise VoucherNotFound()
+    if voucher.status == Voucher.Status.VOID:
+        return voucher
+    before = voucher.state()
+    voucher.void(reason=reason)
+    voucher.save()
+    audit.record(
+        "payments.voucher.voided",
+        obj=voucher,
+        before=before,
+        after=voucher.state(),
+        actor=actor,
+        reason=reason,
+    )
+    return voucher
+
+
+@transaction.atomic
+def voucher_replace(*, voucher_id: int, actor: audit.Actor, reason: str) -> Voucher:
+    """Runbook: void the voucher (if not already) and issue a replacement with the same value."""
+    original = voucher_void(voucher_id=voucher_id, actor=actor, reason=reason)
+    existing = Voucher.objects.filter(replaces=original).first()
+    if existing is not None:
+        return existing  # replaced already; a second click does not issue a second voucher
+    return voucher_issue(
+        description=original.description,
+        value=original.value,
+        station_scope=original.station_scope,
+        customer_email=original.customer_email,
+        actor=actor,
+        replaces=original,
+        reason=reason,
+    )
+
+
+def voucher_preview(voucher: Voucher) -> dict[str, Any]:
+    """The PNG, or the degraded answer with the code: previews fail open to the code view."""
+    preview = default_voucher_renderer().render(
+        code=voucher.code, description=voucher.description, value=str(voucher.value)
+    )
+    ok = preview.status == "ok"
+    return {
+        "status": preview.status,
+        "degraded": not ok,
+        "voucher_code": voucher.code,
+        "content_type": "image/png" if ok else None,
+        "image_base64": base64.b64encode(preview.png).decode() if ok else None,
+        "message": "" if ok else "Voucher previews unavailable; fallback to code view.",
+    }

@@ -1,0 +1,193 @@
+"""Stripe webhooks (seed 003): verify the signature, process each event id once, keep
+critical failures for manual processing, and answer 200 so Stripe stops retrying."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import stripe
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from opsconsole import audit
+from opsconsole.errors import DependencyUnavailable, InvalidInput, NotFound
+from payments import services
+from payments.models import HostedCheckoutSession, Payment, StripeEvent, WebhookFailure
+
+logger = structlog.get_logger(__name__)
+
+# Events whose loss would lose money or a customer's purchase: kept for manual processing.
+CRITICAL_EVENT_TYPES = frozenset(
+    {"checkout.session.completed", "payment_intent.succeeded", "charge.refunded"}
+)
+
+
+class WebhookSignatureInvalid(InvalidInput):
+    code = "PAY-400-WEBHOOK-SIGNATURE-INVALID"
+    default_message = "Webhook signature verification failed."
+
+
+class WebhookNotConfigured(DependencyUnavailable):
+    code = "PAY-503-WEBHOOK-NOT-CONFIGURED"
+    default_message = "Stripe webhooks are not configured; the event was not accepted."
+
+
+class WebhookFailureNotFound(NotFound):
+    code = "PAY-404-WEBHOOK-FAILURE-NOT-FOUND"
+
+
+def _session_for(checkout: dict[str, Any]) -> HostedCheckoutSession:
+    reference = checkout.get("client_reference_id") or (checkout.get("metadata") or {}).get(
+        "reference"
+    )
+    session = (
+        HostedCheckoutSession.objects.filter(provider_session_id=checkout.get("id")).first()
+        or HostedCheckoutSession.objects.filter(reference=reference or "").first()
+    )
+    if session is None:
+        raise LookupError(
+            f"no hosted session for checkout {checkout.get('id')!r} / reference {reference!r}"
+        )
+    return session
+
+
+def _on_checkout_completed(event: dict[str, Any]) -> None:
+    session = _session_for(event["data"]["object"])
+    if session.status != HostedCheckoutSession.Status.COMPLETED:
+        services.hosted_session_transition(
+            session_id=session.pk, transition="complete", actor="stripe", reason=event["id"]
+        )
+
+
+def _on_checkout_expired(event: dict[str, Any]) -> None:
+    session = _session_for(event["data"]["object"])
+    if session.status == HostedCheckoutSession.Status.PENDING:
+        services.hosted_session_transition(
+            session_id=session.pk, transition="expire", actor="stripe", reason=event["id"]
+        )
+
+
+def _on_charge_refunded(event: dict[str, Any]) -> None:
+    intent = event["data"]["object"].get("payment_intent")
+    updated = Payment.objects.filter(provider_payment_id=intent or "").update(
+        status=Payment.Status.REFUNDED
+    )
+    if not updated:
+        raise LookupError(f"no payment for payment_intent {intent!r}")
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "checkout.session.completed": _on_checkout_completed,
+    "checkout.session.expired": _on_checkout_expired,
+    "charge.refunded": _on_charge_refunded,
+}
+
+
+def stripe_webhook_receive(*, payload: bytes, signature: str) -> dict[str, Any]:
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise WebhookNotConfigured()
+    try:
+        stripe.Webhook.construct_event(
+            payload, signature, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
+        )
+        event = json.loads(payload)
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        raise WebhookSignatureInvalid(details={"reason": str(exc)[:200]}) from exc
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+        raise WebhookSignatureInvalid("The event has no id.")
+    return stripe_event_process(event=event)
+
+
+def stripe_event_process(*, event: dict[str, Any]) -> dict[str, Any]:
+    """Once per event id: concurrent deliveries queue on the event's row lock."""
+    event_id, event_type = event["id"], str(event.get("type", ""))
+    with transaction.atomic():
+        created = StripeEvent.objects.bulk_create(
+            [StripeEvent(event_id=event_id, event_type=event_type)], ignore_conflicts=True
+        )
+        record = StripeEvent.objects.select_for_update().get(event_id=event_id)
+        if record.status == StripeEvent.Status.PROCESSED:
+            StripeEvent.objects.filter(pk=record.pk).update(deliveries=record.deliveries + 1)
+            return {"received": True, "duplicate": True}
+        if not created or record.status == StripeEvent.Status.FAILED:
+            record.deliveries += 1
+        result = _run_handler(record, event)
+        record.save()
+    return result
+
+
+def _run_handler(record: StripeEvent, event: dict[str, Any]) -> dict[str, Any]:
+    handler = HANDLERS.get(record.event_type)
+    try:
+        with transaction.atomic():  # a failing handler rolls back its own writes only
+            if handler is not None:
+                handler(event)
+    except Exception as exc:
+        logger.exception(
+            "stripe_webhook_processing_failed", event_id=record.event_id, type=record.event_type
+        )
+        record.status = StripeEvent.Status.FAILED
+        record.error = f"{type(exc).__name__}: {exc}"[:2000]
+        if record.event_type in CRITICAL_EVENT_TYPES:
+            failure, _ = WebhookFailure.objects.update_or_create(
+                provider="stripe",
+                event_id=record.event_id,
+                status=WebhookFailure.Status.PENDING_MANUAL,
+                defaults={
+                    "event_type": record.event_type,
+                    "payload": event,
+                    "error": record.error,
+                },
+            )
+            audit.record(
+                "payments.webhook_failure.stored",
+                obj=failure,
+                after={"status": failure.status, "error": failure.error},
+                actor="stripe",
+            )
+        return {"received": True, "processingFailed": True}
+    record.status = StripeEvent.Status.PROCESSED
+    record.processed_at = timezone.now()
+    record.error = ""
+    return {"received": True, **({} if handler else {"ignored": True})}
+
+
+def webhook_failure_reprocess(*, failure_id: int, actor: audit.Actor, reason: str) -> bool:
+    """Operator action: run the stored event again. True when it went through."""
+    with transaction.atomic():
+        failure = WebhookFailure.objects.select_for_update().filter(pk=failure_id).first()
+        if failure is None:
+            raise WebhookFailureNotFound()
+        if failure.status != WebhookFailure.Status.PENDING_MANUAL:
+            return True
+        record = StripeEvent.objects.select_for_update().get(event_id=failure.event_id)
+        before = {"status": failure.status, "error": failure.error}
+        record.status = StripeEvent.Status.PROCESSING
+        _run_handler(record, failure.payload)
+        record.save()
+        failure.refresh_from_db()
+        failure.reprocess_attempts += 1
+        succeeded = record.status == StripeEvent.Status.PROCESSED
+        if succeeded:
+            failure.status = WebhookFailure.Status.REPROCESSED
+            failure.resolved_by = audit.actor_label(actor)
+            failure.resolved_at = timezone.now()
+        else:
+            failure.error = record.error
+        failure.save()
+        audit.record(
+            "payments.webhook_failure.reprocessed"
+            if succeeded
+            else "payments.webhook_failure.reprocess_failed",
+            obj=failure,
+            before=before,
+            after={"status": failure.status, "error": failure.error},
+            actor=actor,
+            reason=reason,
+        )
+    return succeeded

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from bookings.models import Booking
+from opsconsole.models import AuditEvent
+from payments.models import Payment
+from tests.bookings.conftest import booking_for, make_resource
+from tests.conftest import error_of, make_user, run_concurrently, token_client
+
+URL = "/api/v1/payments/offline"
+
+
+@pytest.fixture
+def booking(db):
+    return booking_for(make_user("payer"), make_resource())
+
+
+@pytest.mark.django_db
+def test_it_records_the_payment_and_marks_the_booking_paid(operator_client, booking):
+    response = operator_client.post(
+        URL, {"booking_id": booking.pk, "amount": "25.00", "method": "cash"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["duplicate"] is False
+    assert body["booking"]["payment_status"] == "PAID"
+    payment = Payment.objects.get()
+    assert (payment.subject, payment.method, str(payment.amount)) == (
+        f"booking:{booking.pk}",
+        "cash",
+        "25.00",
+    )
+    booking.refresh_from_db()
+    assert (booking.payment_status, booking.payment_id) == ("PAID", payment.pk)
+    assert AuditEvent.objects.filter(event="booking.paid", actor="operator").exists()
+
+
+@pytest.mark.django_db
+def test_the_same_booking_and_amount_within_5_minutes_is_one_payment(operator_client, booking):
+    body = {"booking_id": booking.pk, "amount": "25.00", "method": "cash"}
+    first = operator_client.post(URL, body, format="json").json()
+    again = operator_client.post(URL, body, format="json")
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+    assert again.json()["payment"]["id"] == first["payment"]["id"]
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        later = operator_client.post(URL, body, format="json")
+    assert later.status_code == 201
+    assert Payment.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_an_idempotency_key_replays_the_stored_answer(operator_client, booking):
+    body = {"booking_id": booking.pk, "amount": "10.00", "method": "bank_transfer"}
+    first = operator_client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="pay-1")
+    second = operator_client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="pay-1")
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second["Idempotent-Replayed"] == "true"
+    assert second.json() == first.json()
+    other = operator_client.post(
+        URL, {**body, "amount": "11.00"}, format="json", HTTP_IDEMPOTENCY_KEY="pay-1"
+    )
+    assert (other.status_code, error_of(other)["code"]) == (422, "PAY-422-IDEMPOTENCY-KEY-REUSED")
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_duplicates_produce_one_payment():
+    operator = make_user("cashier", "Support operator")
+    booking = booking_for(make_user("payer"), make_resource())
+    body = {"booking_id": booking.pk, "amount": "25.00", "method": "cash"}
+    statuses = run_concurrently(
+        lambda n: token_client(operator).post(URL, body, format="json").status_code, 6
+    )
+    assert sorted(statuses) == [200] * 5 + [201]
+    assert Payment.objects.count() == 1
+    assert Booking.objects.get(pk=booking.pk).payment_status == "PAID"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"amount": "0"}, "amount"),
+        ({"amount": "-5"}, "amount"),
+        ({"amount": "ten"}, "amount"),
+        ({"amount": "1.001"}, "amount"),
+        ({"method": "bitcoin"}, "method"),
+        ({"method": "card"}, "method"),
+        ({"booking_id": "x"}, "booking_id"),
+    ],
+)
+def test_bad_input_is_a_400_and_records_nothing(operator_client, booking, change, field):
+    body = {"booking_id": booking.pk, "amount": "25.00", "method": "cash", **change}
+    response = operator_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "PAY-400-INVALID-PAYLOAD"
+    assert field in error["details"]["fields"]
+    assert not Payment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_unknown_booking_viewers_and_cancelled_bookings(operator_client, viewer_client, booking):
+    body = {"booking_id": 999999, "amount": "5.00", "method": "cash"}
+    assert operator_client.post(URL, body, format="json").status_code == 404
+    body["booking_id"] = booking.pk
+    assert viewer_client.post(URL, body, format="json").status_code == 403
+    from bookings.services import booking_cancel
+
+    booking_cancel(booking_id=booking.pk, actor=booking.customer, reason="x")
+    refused = operator_client.post(URL, body, format="json")
+    assert (refused.status_code, error_of(refused)["code"]) == (409, "BKG-409-BOOKING-NOT-PAYABLE")
+    assert not Payment.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_fails_closed_when_the_database_is_down(request):
+    operator = make_user("cashier", "Support operator")
+    booking = booking_for(make_user("payer"), make_resource())
+    client = token_client(operator)
+    request.getfixturevalue("database_down")
+    response = client.post(
+        URL, {"booking_id": booking.pk, "amount": "5.00", "method": "cash"}, format="json"
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        503,
+        "PAY-503-DEPENDENCY-UNAVAILABLE",
+    )

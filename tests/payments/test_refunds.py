@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from opsconsole.models import Alert
+from payments.refunds import payment_record, refund_request
+from tests.conftest import run_concurrently
+
+
+def card_payment(amount: str) -> int:
+    return payment_record(
+        reference=f"pay_{amount}",
+        subject="booking:1",
+        amount=Decimal(amount),
+        currency="EUR",
+        method="card",
+        provider_payment_id="pi_1",
+    ).pk
+
+
+@pytest.fixture
+def stripe(httpserver, settings):
+    settings.STRIPE_API_BASE = httpserver.url_for("/")
+    settings.STRIPE_SECRET_KEY = "sk_test_local"
+    return httpserver
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_refund_requests_make_one_refund_with_one_key(stripe):
+    stripe.expect_request("/v1/refunds").respond_with_json({"id": "re_1"})
+    payment_id = card_payment("40.00")
+    refunds = run_concurrently(
+        lambda n: refund_request(
+            payment_id=payment_id, amount=Decimal("40.00"), reason="dup", actor="t"
+        ),
+        5,
+    )
+    assert {refund.pk for refund in refunds} == {refunds[0].pk}
+    keys = {request.headers["Idempotency-Key"] for request, _ in stripe.log}
+    assert keys == {f"refund:{refunds[0].pk}"}
+    refunds[0].refresh_from_db()
+    assert refunds[0].status == "COMPLETED"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("amount", "alerts"), [("100.00", 0), ("100.01", 1)])
+def test_a_failed_refund_over_100_raises_an_alert(stripe, amount, alerts):
+    stripe.expect_request("/v1/refunds").respond_with_data("", status=503)
+    refund = refund_request(
+        payment_id=card_payment(amount), amount=Decimal(amount), reason="x", actor="t"
+    )
+    assert (refund.status, refund.attempts) == ("FAILED", 1)
+    assert Alert.objects.filter(kind="refund-failed").count() == alerts
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [400, 402])
+def test_a_card_error_is_not_retried(stripe, status):
+    stripe.expect_request("/v1/refunds").respond_with_json(
+        {"error": {"message": "charge already refunded"}}, status=status
+    )
+    refund = refund_request(
+        payment_id=card_payment("5.00"), amount=Decimal("5.00"), reason="x", actor="t"
+    )
+    assert (refund.status, refund.next_retry_at) == ("FAILED", None)
+    assert "charge already refunded" in refund.last_error
+
+
+@pytest.mark.django_db
+def test_a_refund_larger_than_the_payment_is_refused():
+    from payments.refunds import RefundAmountInvalid
+
+    with pytest.raises(RefundAmountInvalid):
+        refund_request(
+            payment_id=card_payment("5.00"), amount=Decimal("6.00"), reason="x", actor="t"
+        )

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from werkzeug import Request, Response
+
+from opsconsole.models import AuditEvent, IntegrationProbe
+from payments import vouchers
+from payments.models import Voucher, VoucherRedemption
+from tests.conftest import action_post, error_of, make_user, run_concurrently, token_client
+
+REDEEM = "/api/station/redeem"
+ADMIN = "/admin/payments/voucher/"
+PNG = b"\x89PNG\r\n\x1a\nfake-but-typed-png"
+
+
+@pytest.fixture
+def voucher(db) -> Voucher:
+    return vouchers.voucher_issue(
+        description="Free coffee", value=Decimal("3.50"), station_scope="lisbon-1,lisbon-2"
+    )
+
+
+@pytest.fixture
+def station_client(db):
+    return token_client(make_user("station-lisbon-1"))
+
+
+@pytest.mark.django_db
+def test_a_station_in_scope_redeems_once(station_client, voucher):
+    body = {"code": voucher.code.lower(), "station_id": "lisbon-1"}
+    response = station_client.post(REDEEM, body, format="json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], response.json()["redeemed_station"]) == (
+        "redeemed",
+        "lisbon-1",
+    )
+    again = station_client.post(REDEEM, body, format="json")
+    assert (again.status_code, error_of(again)["code"]) == (409, "PAY-409-VOUCHER-ALREADY-REDEEMED")
+    assert error_of(again)["details"]["redeemed_station"] == "lisbon-1"
+    assert VoucherRedemption.objects.count() == 1
+    assert AuditEvent.objects.filter(event="payments.voucher.redeemed").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_same_request_twice_redeems_once_and_answers_the_same(station_client, voucher):
+    body = {"code": voucher.code, "station_id": "lisbon-2"}
+    first = station_client.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="scan-77")
+    second = station_client.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="scan-77")
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json() == first.json()
+    assert second["Idempotent-Replayed"] == "true"
+    assert VoucherRedemption.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_station_out_of_scope_gets_a_clear_error_and_nothing_changes(station_client, voucher):
+    response = station_client.post(
+        REDEEM, {"code": voucher.code, "station_id": "porto-9"}, format="json"
+    )
+    assert response.status_code == 403
+    error = error_of(response)
+    assert error["code"] == "PAY-403-STATION-SCOPE-MISMATCH"
+    assert error["details"] == {
+        "code": voucher.code,
+        "station_id": "porto-9",
+        "station_scope": "lisbon-1,lisbon-2",
+    }
+    assert Voucher.objects.get(pk=voucher.pk).status == "issued"
+
+
+@pytest.mark.django_db
+def test_void_unknown_and_bad_input(station_client, voucher, operator):
+    vouchers.voucher_void(voucher_id=voucher.pk, actor=operator, reason="double redemption")
+    void = station_client.post(
+        REDEEM, {"code": voucher.code, "station_id": "lisbon-1"}, format="json"
+    )
+    assert (void.status_code, error_of(void)["code"]) == (409, "PAY-409-VOUCHER-VOID")
+    unknown = station_client.post(REDEEM, {"code": "NOPE", "station_id": "lisbon-1"}, format="json")
+    assert (unknown.status_code, error_of(unknown)["code"]) == (404, "PAY-404-VOUCHER-NOT-FOUND")
+    bad = station_client.post(REDEEM, {"code": ""}, format="json")
+    assert (bad.status_code, error_of(bad)["code"]) == (400, "PAY-400-INVALID-PAYLOAD")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_redeems_of_one_voucher_give_exactly_one_success():
+    voucher = vouchers.voucher_issue(description="Ticket", value=Decimal("10"))
+    users = [make_user(f"station{n}") for n in range(8)]
+
+    def redeem(n: int) -> int:
+        return (
+            token_client(users[n])
+            .post(
+                REDEEM,
+                {"code": voucher.code, "station_id": f"s{n}"},
+                format="json",
+                HTTP_IDEMPOTENCY_KEY=f"scan-{n}",
+            )
+            .status_code
+        )
+
+    assert sorted(run_concurrently(redeem, 8)) == [200] + [409] * 7
+    assert VoucherRedemption.objects.filter(voucher=voucher).count() == 1
+
+
+@pytest.mark.django_db
+def test_admin_voids_and_issues_a_replacement_with_a_reason(admin_client, voucher):
+    action_post(
+        admin_client, ADMIN, "replace_vouchers", [voucher.pk], confirm="yes", reason="ticket 981"
+    )
+    voucher.refresh_from_db()
+    assert (voucher.status, voucher.void_reason) == ("void", "ticket 981")
+    replacement = Voucher.objects.get(replaces=voucher)
+    assert (replacement.status, replacement.value, replacement.station_scope) == (
+        "issued",
+        voucher.value,
+        voucher.station_scope,
+    )
+    assert replacement.code != voucher.code
+    events = set(AuditEvent.objects.filter(reason="ticket 981").values_list("event", flat=True))
+    assert events == {"payments.voucher.voided", "payments.voucher.issued"}
+    # A second click finds the replacement instead of issuing another one.
+    assert vouchers.voucher_replace(voucher_id=voucher.pk, actor="x", reason="again") == replacement
+    no_reason = action_post(
+        admin_client, ADMIN, "void_vouchers", [replacement.pk], confirm="yes", reason=""
+    )
+    assert no_reason.status_code == 200
+    assert Voucher.objects.get(pk=replacement.pk).status == "issued"
+
+
+@pytest.mark.django_db
+def test_preview_degrades_when_the_renderer_is_not_configured(viewer_client, voucher, settings):
+    settings.VOUCHER_RENDERER_URL = ""
+    body = viewer_client.get(f"/api/v1/vouchers/{voucher.pk}/preview").json()
+    assert (body["status"], body["degraded"], body["voucher_code"]) == (
+        "not_configured",
+        True,
+        voucher.code,
+    )
+
+
+@pytest.mark.django_db
+def test_preview_times_out_and_the_admin_shows_the_degraded_copy(
+    viewer_client, admin_client, voucher, settings, httpserver
+):
+    def hang(request: Request) -> Response:
+        threading.Event().wait(1.5)
+        return Response(PNG, content_type="image/png")
+
+    httpserver.expect_request("/render").respond_with_handler(hang)
+    settings.VOUCHER_RENDERER_URL = httpserver.url_for("/render")
+    settings.VOUCHER_RENDERER_TIMEOUT_SECONDS = 0.3
+    assert viewer_client.get(f"/api/v1/vouchers/{voucher.pk}/preview").json()["status"] == (
+        "timeout"
+    )
+    page = admin_client.get(f"{ADMIN}{voucher.pk}/change/").content.decode()
+    assert 'data-testid="voucher-preview-degraded"' in page
+    assert "Voucher previews unavailable; fallback to code view." in page
+    assert voucher.code in page
+
+
+@pytest.mark.django_db
+def test_preview_renders_the_png(viewer_client, voucher, settings, httpserver):
+    httpserver.expect_request("/render", method="POST").respond_with_data(
+        PNG, content_type="image/png"
+    )
+    settings.VOUCHER_RENDERER_URL = httpserver.url_for("/render")
+    body = viewer_client.get(f"/api/v1/vouchers/{voucher.pk}/preview").json()
+    assert (body["status"], body["degraded"], body["content_type"]) == ("ok", False, "image/png")
+    import base64
+
+    assert base64.b64decode(body["image_base64"]) == PNG
+    # (a hung request from an earlier test may land in the log late; look for ours)
+    assert voucher.code in [request.json["code"] for request, _ in httpserver.log]
+
+
+@pytest.mark.django_db
+def test_integrations_status_reports_colours_and_force_reprobes(
+    viewer_client, settings, httpserver
+):
+    settings.VOUCHER_RENDERER_URL = ""
+    body = viewer_client.get("/api/integrations/status").json()
+    by_name = {item["name"]: item for item in body["integrations"]}
+    assert by_name["voucher_png"]["status"] == "red"
+    assert by_name["voucher_png"]["detail"] == "not_configured"
+    assert by_name["email_channel"]["status"] == "amber"
+    assert body["status"] == "red"
+
+    httpserver.expect_request("/render").respond_with_data(PNG, content_type="image/png")
+    settings.VOUCHER_RENDERER_URL = httpserver.url_for("/render")
+    cached = viewer_client.get("/api/integrations/status").json()
+    assert {i["name"]: i["status"] for i in cached["integrations"]}["voucher_png"] == "red"
+    forced = viewer_client.get("/api/integrations/status?force=true").json()
+    assert {i["name"]: i["status"] for i in forced["integrations"]}["voucher_png"] == "green"
+    assert IntegrationProbe.objects.get(name="voucher_png").status == "green"
+    bad = viewer_client.get("/api/integrations/status?force=maybe")
+    assert (bad.status_code, error_of(bad)["code"]) == (400, "OPS-400-INVALID-PAYLOAD")
