@@ -25,6 +25,7 @@ from bookings.errors import (
 )
 from bookings.models import Booking, BookingHold, RefundFailure, Resource
 from bookings.signals import booking_cancelled, booking_hold_expired
+from notifications.services import notify_fail_open
 from opsconsole import audit
 from opsconsole.alerts import alert_raise
 from opsconsole.models import OPERATE_PERMISSION
@@ -156,6 +157,16 @@ def booking_hold_confirm(*, hold_id: int, customer: AbstractBaseUser) -> Confirm
             actor=customer,
             metadata={"hold_id": hold.pk, "hold_before": before},
         )
+        if customer.email:
+            # Fails open: queued in a savepoint; the worker sends and retries it later.
+            notify_fail_open(
+                channel="email",
+                to=customer.email,
+                template="booking_confirmed",
+                context={"booking_id": booking.pk, "start_time": booking.start_time.isoformat()},
+                subject_type="bookings.booking",
+                subject_id=booking.pk,
+            )
     return Confirmation(booking=booking, created=True)
 
 

@@ -37,6 +37,17 @@ class SendResult:
     http_status: int | None = None
     retry_after_seconds: float | None = None
     duration_ms: int = 0
+    # The provider's own error code from the body, e.g. messaging/registration-token-not-registered.
+    provider_error_code: str = ""
+    response_body: str = ""
+
+    @property
+    def retryable(self) -> bool:
+        """408, 429, 5xx and transport errors are worth another try; other answers are not."""
+        if self.ok:
+            return False
+        status = self.http_status
+        return status is None or status in (408, 429) or status >= 500
 
 
 class ChannelAdapter(Protocol):
@@ -92,6 +103,8 @@ class HttpChannel:
                 http_status=result.http_status,
                 duration_ms=result.duration_ms,
             )
+        error = result.json_body().get("error")
+        code = error.get("code") if isinstance(error, dict) else error
         return SendResult(
             ok=False,
             provider=self.provider,
@@ -100,6 +113,8 @@ class HttpChannel:
             http_status=result.http_status,
             retry_after_seconds=parse_retry_after(result.headers.get("retry-after")),
             duration_ms=result.duration_ms,
+            provider_error_code=str(code or "")[:200],
+            response_body=result.body[:2000],
         )
 
 

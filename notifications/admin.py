@@ -1,9 +1,22 @@
 from __future__ import annotations
 
-from django.contrib import admin
+import csv
 
-from notifications.models import CommunicationLog
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from notifications import campaigns, services
+from notifications.models import (
+    Campaign,
+    CampaignTarget,
+    CommunicationLog,
+    Notification,
+    NotificationAttempt,
+    PushToken,
+)
 from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
+from opsconsole.admin_actions import confirm_with_reason
 
 
 @admin.register(CommunicationLog)
@@ -22,3 +35,142 @@ class CommunicationLogAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_filter = ("channel", "status", "template", "provider")
     search_fields = ("=subject_id", "recipient", "=request_id", "=provider_message_id")
     show_full_result_count = False
+
+
+class NotificationAttemptInline(admin.TabularInline):
+    model = NotificationAttempt
+    extra = 0
+    can_delete = False
+    fields = ("attempt_number", "succeeded", "http_status", "error", "duration_ms", "attempted_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    operator_actions = ("requeue_dead",)
+    list_display = ("id", "channel", "template", "recipient", "status", "attempts", "next_retry_at")
+    list_filter = ("status", "channel", "template")
+    search_fields = ("=id", "recipient", "=subject_id")
+    show_full_result_count = False
+    inlines = [NotificationAttemptInline]
+    actions = ["requeue_dead"]
+
+    @admin.action(description="Requeue dead-lettered notifications…")
+    def requeue_dead(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+            ids = list(legal.values_list("pk", flat=True))
+            for pk in ids:
+                services.notification_requeue(notification_id=pk, actor=request.user, reason=reason)
+            return len(ids), queryset.count() - len(ids)
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="requeue_dead",
+            title="Requeue notifications",
+            legal=queryset.filter(status=Notification.Status.DEAD),
+            perform=perform,
+            legal_description="DEAD notifications; each gets a fresh budget of attempts",
+        )
+
+
+@admin.register(PushToken)
+class PushTokenAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("id", "user", "valid", "invalidated_at", "created_at")
+    list_filter = ("valid",)
+    search_fields = ("user__username",)
+
+
+def invalid_numbers_csv(targets: QuerySet) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="invalid-numbers.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["campaign_id", "campaign", "phone", "last_error", "updated_at"])
+    for target in targets.filter(status=CampaignTarget.Status.INVALID).select_related("campaign"):
+        writer.writerow(
+            [
+                target.campaign_id,
+                target.campaign.name,
+                target.phone,
+                target.last_error,
+                target.updated_at.isoformat(),
+            ]
+        )
+    return response
+
+
+@admin.register(Campaign)
+class CampaignAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    operator_actions = ("start_campaigns", "stop_campaigns")
+    list_display = (
+        "name",
+        "status",
+        "queue_length",
+        "stalled_at",
+        "throttled_until",
+        "throttle_per_minute",
+        "last_progress_at",
+    )
+    list_filter = ("status", ("stalled_at", admin.EmptyFieldListFilter))
+    search_fields = ("name",)
+    actions = ["start_campaigns", "stop_campaigns", "export_invalid_numbers"]
+
+    @admin.display(description="queue length")
+    def queue_length(self, obj: Campaign) -> int:
+        return obj.targets.filter(status__in=CampaignTarget.SENDABLE).count()
+
+    def _switch(self, request: HttpRequest, queryset: QuerySet, *, start: bool):
+        call = campaigns.campaign_start if start else campaigns.campaign_stop
+
+        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+            ids = list(legal.values_list("pk", flat=True))
+            for pk in ids:
+                call(campaign_id=pk, actor=request.user, reason=reason)
+            return len(ids), queryset.count() - len(ids)
+
+        legal = queryset.filter(
+            status__in=[Campaign.Status.DRAFT, Campaign.Status.PAUSED]
+            if start
+            else [Campaign.Status.RUNNING]
+        )
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="start_campaigns" if start else "stop_campaigns",
+            title="Start campaigns" if start else "Stop (pause) campaigns",
+            legal=legal,
+            perform=perform,
+            legal_description="draft or paused campaigns; sending resumes within a minute"
+            if start
+            else "running campaigns; no more sends until started again",
+        )
+
+    @admin.action(description="Start / resume selected campaigns…")
+    def start_campaigns(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._switch(request, queryset, start=True)
+
+    @admin.action(description="Stop (pause) selected campaigns…")
+    def stop_campaigns(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._switch(request, queryset, start=False)
+
+    @admin.action(description="Export invalid numbers (CSV)")
+    def export_invalid_numbers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        return invalid_numbers_csv(CampaignTarget.objects.filter(campaign__in=queryset))
+
+
+@admin.register(CampaignTarget)
+class CampaignTargetAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("phone", "campaign", "status", "attempts", "next_attempt_at", "last_error")
+    list_filter = ("status", "campaign")
+    search_fields = ("phone",)
+    show_full_result_count = False
+    actions = ["export_invalid_numbers"]
+
+    @admin.action(description="Export invalid numbers (CSV)")
+    def export_invalid_numbers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        return invalid_numbers_csv(queryset)

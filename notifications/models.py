@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 
 class Channel(models.TextChoices):
@@ -56,3 +61,211 @@ class CommunicationLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.template} → {self.recipient} ({self.status})"
+
+
+def default_notification_max_attempts() -> int:
+    return settings.NOTIFICATION_MAX_ATTEMPTS
+
+
+class Notification(ConcurrentTransitionMixin, models.Model):
+    """A message to send, retried on the recovery engine until sent or dead-lettered (seed 003)."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        RETRYING = "RETRYING"
+        SENT = "SENT"
+        DEAD = "DEAD"  # attempts exhausted or a permanent error; kept for review
+
+    SENDABLE = (Status.PENDING, Status.RETRYING)
+
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    recipient = models.CharField(max_length=320)
+    template = models.CharField(max_length=200)
+    context = models.JSONField(default=dict, blank=True)
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.PENDING, protected=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=default_notification_max_attempts)
+    next_retry_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    last_error = models.TextField(blank=True)
+    external_id = models.CharField(max_length=200, blank=True)
+    subject_type = models.CharField(max_length=100, blank=True)
+    subject_id = models.CharField(max_length=64, blank=True)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["PENDING", "RETRYING", "SENT", "DEAD"]),
+                name="notification_status_valid",
+            )
+        ]
+        indexes = [
+            # The sender's claim: status IN (PENDING, RETRYING) AND next_retry_at <= now().
+            models.Index(
+                fields=["next_retry_at"],
+                condition=Q(status__in=["PENDING", "RETRYING"]),
+                name="notification_due_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.template} → {self.recipient} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"notification:{self.pk}"
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
+        }
+
+    def _attempted(self, error: str) -> None:
+        self.attempts += 1
+        self.last_error = error
+        self.lease_owner, self.lease_expires_at = "", None
+
+    @transition(field=status, source=SENDABLE, target=Status.SENT)
+    def mark_sent(self, *, external_id: str) -> None:
+        self._attempted("")
+        self.external_id = external_id
+        self.sent_at = timezone.now()
+        self.next_retry_at = None
+
+    @transition(field=status, source=SENDABLE, target=Status.RETRYING)
+    def schedule_retry(self, *, error: str, next_retry_at: Any) -> None:
+        self._attempted(error)
+        self.next_retry_at = next_retry_at
+
+    @transition(field=status, source=SENDABLE, target=Status.DEAD)
+    def dead_letter(self, *, error: str) -> None:
+        self._attempted(error)
+        self.next_retry_at = None
+
+    @transition(field=status, source=Status.DEAD, target=Status.PENDING)
+    def requeue(self) -> None:
+        self.attempts = 0
+        self.next_retry_at = timezone.now()
+
+
+class NotificationAttempt(models.Model):
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    attempt_number = models.PositiveIntegerField()
+    succeeded = models.BooleanField()
+    error = models.TextField(blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_body = models.TextField(blank=True)
+    attempted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["notification", "id"]
+
+    def __str__(self) -> str:
+        return f"notification {self.notification_id} attempt {self.attempt_number}"
+
+
+class PushToken(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_tokens"
+    )
+    token = models.CharField(max_length=500, unique=True)
+    valid = models.BooleanField(default=True)
+    invalidated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["user", "valid"], name="push_token_user_valid_idx")]
+
+    def __str__(self) -> str:
+        return f"push token {self.pk} ({'valid' if self.valid else 'invalid'})"
+
+
+class Campaign(models.Model):
+    """A WhatsApp campaign (seed 004): start, stop (pause), quiet hours and a throttle."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        RUNNING = "running"
+        PAUSED = "paused"
+        COMPLETED = "completed"
+
+    name = models.CharField(max_length=200)
+    template = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    throttle_per_minute = models.PositiveIntegerField(default=60)
+    quiet_hours_start = models.TimeField(null=True, blank=True)
+    quiet_hours_end = models.TimeField(null=True, blank=True)
+    quiet_hours_timezone = models.CharField(max_length=64, default="UTC")
+    # The provider said 429: nothing is sent for this campaign before this time.
+    throttled_until = models.DateTimeField(null=True, blank=True)
+    last_progress_at = models.DateTimeField(null=True, blank=True)
+    stalled_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "running", "paused", "completed"]),
+                name="campaign_status_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+
+class CampaignTarget(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RETRY_SCHEDULED = "retry_scheduled"
+        SENT = "sent"
+        FAILED = "failed"
+        INVALID = "invalid"
+
+    SENDABLE = (Status.PENDING, Status.RETRY_SCHEDULED)
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
+    phone = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["campaign", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "phone"], name="campaign_target_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "retry_scheduled", "sent", "failed", "invalid"]),
+                name="campaign_target_status_valid",
+            ),
+        ]
+        indexes = [
+            # The dispatcher's claim: one campaign's sendable targets by next_attempt_at.
+            models.Index(
+                fields=["campaign", "next_attempt_at"],
+                condition=Q(status__in=["pending", "retry_scheduled"]),
+                name="campaign_target_due_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone} ({self.status})"

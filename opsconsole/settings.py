@@ -210,6 +210,9 @@ WORKER_DEFAULTS_ENABLED = {
     "hosted_recovery_worker": env_bool("HOSTED_RECOVERY_WORKER_ENABLED", True),
     "refund_retry_worker": env_bool("REFUND_RETRY_WORKER_ENABLED", True),
     "booking_hold_expiry_worker": env_bool("BOOKING_HOLD_EXPIRY_WORKER_ENABLED", True),
+    "notification_delivery_worker": env_bool("NOTIFICATION_DELIVERY_WORKER_ENABLED", True),
+    "campaign_dispatcher_worker": env_bool("CAMPAIGN_DISPATCHER_WORKER_ENABLED", True),
+    "campaign_stall_detector": env_bool("CAMPAIGN_STALL_DETECTOR_ENABLED", True),
 }
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 WORKER_LEASE_SECONDS = env_int("WORKER_LEASE_SECONDS", 120)
@@ -275,6 +278,16 @@ NOTIFICATION_CHANNELS = {
     for channel in ("email", "sms", "whatsapp", "push")
 }
 NOTIFICATIONS_HTTP_TIMEOUT_SECONDS = env_int("NOTIFICATIONS_HTTP_TIMEOUT_SECONDS", 10)
+# Email (seed 003): 5 attempts, exponential backoff from 1 minute, then dead-lettered.
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)
+NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 60)
+NOTIFICATION_BACKOFF_CAP_SECONDS = env_int("NOTIFICATION_BACKOFF_CAP_SECONDS", 3600)
+# Push tokens (seed 003): clean up when a user has more than this many invalid tokens.
+PUSH_INVALID_TOKENS_CLEANUP_THRESHOLD = env_int("PUSH_INVALID_TOKENS_CLEANUP_THRESHOLD", 5)
+PUSH_INVALID_TOKEN_MAX_AGE_DAYS = env_int("PUSH_INVALID_TOKEN_MAX_AGE_DAYS", 7)
+# Campaigns (seed 004): a running campaign whose targets have not advanced for this long stalls.
+CAMPAIGN_STALL_AFTER_SECONDS = env_int("CAMPAIGN_STALL_AFTER_SECONDS", 300)
+CAMPAIGN_TARGET_MAX_ATTEMPTS = env_int("CAMPAIGN_TARGET_MAX_ATTEMPTS", 5)
 
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
 # An in-flight key older than this belongs to a request that died; a retry may take it over.

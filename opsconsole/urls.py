@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/v1/", include("opsconsole.api.urls")),
     path("api/v1/", include("payments.api.urls")),
     path("api/v1/", include("bookings.api.urls")),
+    path("api/v1/", include("notifications.api.urls")),
     path("api/integrations/status", IntegrationsStatusApi.as_view(), name="integrations-status"),
     path("api/station/", include(station_urlpatterns)),
     path("webhooks/", include(webhook_urlpatterns)),

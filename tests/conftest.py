@@ -138,3 +138,45 @@ def run_concurrently(call, count: int) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+@pytest.fixture(scope="session")
+def make_httpserver():
+    """The stand-in provider answers each request in its own thread, like a real server:
+    a request that hangs (the timeout tests) must not hold up the next test's requests."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="localhost", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture
+def hanging_handler():
+    """A provider handler that answers too late: `make(seconds)` for respond_with_handler.
+
+    The test waits for every hung answer to finish at teardown, so a late request never
+    lands in the next test's request log.
+    """
+    from werkzeug import Response
+
+    finished: list[threading.Event] = []
+
+    def make(seconds: float = 1.0, body: str = "late"):
+        def handler(request):
+            done = threading.Event()
+            finished.append(done)
+            try:
+                threading.Event().wait(seconds)
+                return Response(body)
+            finally:
+                done.set()
+
+        return handler
+
+    yield make
+    for done in list(finished):
+        done.wait(timeout=10)

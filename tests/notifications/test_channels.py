@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug import Request, Response
 
 from notifications.adapters import HttpChannel, OutboundMessage, SandboxChannel
 
@@ -39,15 +36,11 @@ def test_a_429_carries_retry_after(httpserver):
 
 
 @pytest.mark.smoke
-def test_a_5xx_and_a_timeout_are_failures_not_exceptions(httpserver):
+def test_a_5xx_and_a_timeout_are_failures_not_exceptions(hanging_handler, httpserver):
     httpserver.expect_oneshot_request("/send").respond_with_data("boom", status=500)
     assert channel(httpserver).send(MESSAGE).failure_code == "http_500"
 
-    def hang(request: Request) -> Response:
-        threading.Event().wait(1.0)
-        return Response("late")
-
-    httpserver.expect_request("/send").respond_with_handler(hang)
+    httpserver.expect_request("/send").respond_with_handler(hanging_handler(1.0))
     assert channel(httpserver, timeout=0.2).send(MESSAGE).failure_code == "read_timeout"
 
 

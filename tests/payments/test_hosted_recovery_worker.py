@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.core.management import call_command
 from django.utils import timezone
-from werkzeug import Request, Response
 
 from notifications.models import CommunicationLog
 from opsconsole.models import AuditEvent, WorkerStatus
@@ -112,15 +110,11 @@ def test_the_notification_cadence_limits_how_often_the_customer_hears_from_us(pr
 
 
 @pytest.mark.django_db
-def test_channels_that_fail_do_not_fail_the_attempt(providers):
+def test_channels_that_fail_do_not_fail_the_attempt(hanging_handler, providers):
     checkout_answers(providers)
 
-    def hang(request: Request) -> Response:
-        threading.Event().wait(1.5)
-        return Response("late")
-
     providers.expect_request("/email").respond_with_json({"error": "down"}, status=503)
-    providers.expect_request("/sms").respond_with_handler(hang)
+    providers.expect_request("/sms").respond_with_handler(hanging_handler(1.5))
     session = make_session()
 
     assert run_worker().outcomes == {"regenerated": 1}

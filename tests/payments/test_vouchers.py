@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from werkzeug import Request, Response
 
 from opsconsole.models import AuditEvent, IntegrationProbe
 from payments import vouchers
@@ -143,13 +141,10 @@ def test_preview_degrades_when_the_renderer_is_not_configured(viewer_client, vou
 
 @pytest.mark.django_db
 def test_preview_times_out_and_the_admin_shows_the_degraded_copy(
-    viewer_client, admin_client, voucher, settings, httpserver
+    hanging_handler, viewer_client, admin_client, voucher, settings, httpserver
 ):
-    def hang(request: Request) -> Response:
-        threading.Event().wait(1.5)
-        return Response(PNG, content_type="image/png")
 
-    httpserver.expect_request("/render").respond_with_handler(hang)
+    httpserver.expect_request("/render").respond_with_handler(hanging_handler(1.5))
     settings.VOUCHER_RENDERER_URL = httpserver.url_for("/render")
     settings.VOUCHER_RENDERER_TIMEOUT_SECONDS = 0.3
     assert viewer_client.get(f"/api/v1/vouchers/{voucher.pk}/preview").json()["status"] == (

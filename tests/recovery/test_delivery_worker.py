@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.utils import timezone
-from werkzeug import Request, Response
 
 from opsconsole.models import AuditEvent, WorkerStatus
 from opsconsole.workers import worker_switch_set
@@ -161,12 +160,9 @@ def test_it_does_not_claim_items_that_are_not_due_yet(integration, httpserver):
 
 
 @pytest.mark.django_db
-def test_a_timeout_is_a_retryable_network_error(integration, httpserver):
-    def slow(request: Request) -> Response:
-        threading.Event().wait(1.5)
-        return Response("late")
+def test_a_timeout_is_a_retryable_network_error(hanging_handler, integration, httpserver):
 
-    httpserver.expect_request(PATH).respond_with_handler(slow)
+    httpserver.expect_request(PATH).respond_with_handler(hanging_handler(1.5))
     item = enqueue(integration)
     run_worker(timeout=0.3)
     item.refresh_from_db()

@@ -130,9 +130,13 @@ def test_setup_schedules_is_idempotent():
     schedules = Schedule.objects.order_by("name")
     assert [(s.name, s.func) for s in schedules] == [
         ("booking_hold_expiry_worker", "bookings.tasks.run_booking_hold_expiry_worker"),
+        ("campaign_dispatcher_worker", "notifications.tasks.run_campaign_dispatcher_worker"),
+        ("campaign_stall_detector", "notifications.tasks.run_campaign_stall_detector"),
+        ("cleanup_push_tokens", "notifications.tasks.cleanup_push_tokens"),
         ("hosted_recovery_worker", "recovery.tasks.run_hosted_recovery_worker"),
         ("integration_bulk_replay_worker", "recovery.tasks.run_integration_bulk_replay_worker"),
         ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
+        ("notification_delivery_worker", "notifications.tasks.run_notification_delivery_worker"),
         ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys"),
         ("refund_retry_worker", "payments.tasks.run_refund_retry_worker"),
     ]

@@ -16,6 +16,7 @@ from opsconsole.workers import registered_workers
 # Housekeeping that is not a batch worker: (schedule name, task, every N minutes).
 HOUSEKEEPING = [
     ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys", 60),
+    ("cleanup_push_tokens", "notifications.tasks.cleanup_push_tokens", 24 * 60),
 ]
 
 

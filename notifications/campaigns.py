@@ -1,0 +1,405 @@
+"""WhatsApp campaigns (seed 004): start, stop (pause), status, quiet hours, a throttle, 429
+handling, invalid numbers, the dispatcher and the stall detector."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from notifications.adapters import ChannelAdapter, OutboundMessage, channel_adapter
+from notifications.models import Campaign, CampaignTarget
+from opsconsole import audit
+from opsconsole.alerts import alert_raise
+from opsconsole.errors import Conflict, NotFound
+from opsconsole.retry import RetryPolicy
+from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
+
+logger = structlog.get_logger(__name__)
+
+E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+# Provider answers that mean "this number will never work": mark the target invalid.
+INVALID_NUMBER_CODES = frozenset({"invalid_number", "not_a_whatsapp_user", "131026"})
+
+
+class CampaignNotFound(NotFound):
+    code = "NTF-404-CAMPAIGN-NOT-FOUND"
+    default_message = "Campaign not found."
+
+
+class CampaignStateConflict(Conflict):
+    code = "NTF-409-CAMPAIGN-STATE-CONFLICT"
+
+
+def campaign_retry_policy() -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.CAMPAIGN_TARGET_MAX_ATTEMPTS, base_seconds=60, cap_seconds=3600
+    )
+
+
+def in_quiet_hours(campaign: Campaign, now: datetime | None = None) -> bool:
+    start, end = campaign.quiet_hours_start, campaign.quiet_hours_end
+    if start is None or end is None or start == end:
+        return False
+    local: time = (now or timezone.now()).astimezone(ZoneInfo(campaign.quiet_hours_timezone)).time()
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end  # the window wraps past midnight
+
+
+def campaign_state(campaign: Campaign) -> dict[str, Any]:
+    return {
+        "status": campaign.status,
+        "stalled_at": campaign.stalled_at.isoformat() if campaign.stalled_at else None,
+        "throttled_until": campaign.throttled_until.isoformat()
+        if campaign.throttled_until
+        else None,
+    }
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    name: str,
+    template: str,
+    phones: list[str],
+    throttle_per_minute: int = 60,
+    quiet_hours: tuple[time, time] | None = None,
+    quiet_hours_timezone: str = "UTC",
+    actor: audit.Actor = None,
+) -> Campaign:
+    campaign = Campaign.objects.create(
+        name=name,
+        template=template,
+        throttle_per_minute=throttle_per_minute,
+        quiet_hours_start=quiet_hours[0] if quiet_hours else None,
+        quiet_hours_end=quiet_hours[1] if quiet_hours else None,
+        quiet_hours_timezone=quiet_hours_timezone,
+    )
+    CampaignTarget.objects.bulk_create(
+        [CampaignTarget(campaign=campaign, phone=phone.strip()) for phone in dict.fromkeys(phones)]
+    )
+    audit.record(
+        "notifications.campaign.created",
+        obj=campaign,
+        after={**campaign_state(campaign), "targets": len(set(phones))},
+        actor=actor,
+    )
+    return campaign
+
+
+def _campaign_locked(campaign_id: int) -> Campaign:
+    campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+    if campaign is None:
+        raise CampaignNotFound()
+    return campaign
+
+
+@transaction.atomic
+def campaign_start(*, campaign_id: int, actor: audit.Actor, reason: str = "") -> Campaign:
+    """Start or resume. After a stall the runbook is stop then start: that clears the stall."""
+    campaign = _campaign_locked(campaign_id)
+    if campaign.status == Campaign.Status.RUNNING:
+        return campaign
+    if campaign.status == Campaign.Status.COMPLETED:
+        raise CampaignStateConflict(
+            "A completed campaign cannot be started again.", details={"status": campaign.status}
+        )
+    before = campaign_state(campaign)
+    now = timezone.now()
+    campaign.status = Campaign.Status.RUNNING
+    campaign.started_at = campaign.started_at or now
+    campaign.last_progress_at = now
+    campaign.stalled_at = None
+    campaign.save()
+    audit.record(
+        "notifications.campaign.started",
+        obj=campaign,
+        before=before,
+        after=campaign_state(campaign),
+        actor=actor,
+        reason=reason,
+    )
+    return campaign
+
+
+@transaction.atomic
+def campaign_stop(*, campaign_id: int, actor: audit.Actor, reason: str = "") -> Campaign:
+    """The runbook's Stop: pause sending; targets keep their state and resume on start."""
+    campaign = _campaign_locked(campaign_id)
+    if campaign.status == Campaign.Status.PAUSED:
+        return campaign
+    if campaign.status != Campaign.Status.RUNNING:
+        raise CampaignStateConflict(
+            "Only a running campaign can be stopped.", details={"status": campaign.status}
+        )
+    before = campaign_state(campaign)
+    campaign.status = Campaign.Status.PAUSED
+    campaign.save()
+    audit.record(
+        "notifications.campaign.stopped",
+        obj=campaign,
+        before=before,
+        after=campaign_state(campaign),
+        actor=actor,
+        reason=reason,
+    )
+    return campaign
+
+
+def campaign_status(*, campaign_id: int) -> dict[str, Any]:
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        raise CampaignNotFound()
+    by_status = Counter(
+        dict(
+            campaign.targets.values_list("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+    )
+    return {
+        "id": campaign.pk,
+        "name": campaign.name,
+        "status": campaign.status,
+        "queue_length": sum(by_status[s] for s in CampaignTarget.SENDABLE),
+        "targets_by_status": {s: by_status.get(s, 0) for s in CampaignTarget.Status.values},
+        "last_progress_at": campaign.last_progress_at,
+        "stalled": campaign.stalled_at is not None,
+        "stalled_at": campaign.stalled_at,
+        "throttled_until": campaign.throttled_until,
+        "in_quiet_hours": in_quiet_hours(campaign),
+        "throttle_per_minute": campaign.throttle_per_minute,
+    }
+
+
+# ---------------------------------------------------------------------------- dispatcher
+
+
+def dispatchable_campaigns(now: datetime) -> list[Campaign]:
+    return [
+        campaign
+        for campaign in Campaign.objects.filter(status=Campaign.Status.RUNNING).filter(
+            Q(throttled_until__isnull=True) | Q(throttled_until__lte=now)
+        )
+        if not in_quiet_hours(campaign, now)
+    ]
+
+
+def campaign_target_send(
+    *, target_id: int, lease_owner: str, adapter: ChannelAdapter | None = None
+) -> str:
+    target = CampaignTarget.objects.select_related("campaign").get(pk=target_id)
+    campaign = target.campaign
+    if target.lease_owner != lease_owner or target.status not in CampaignTarget.SENDABLE:
+        return "lease_lost"
+    now = timezone.now()
+    if campaign.status != Campaign.Status.RUNNING or (
+        campaign.throttled_until and campaign.throttled_until > now
+    ):
+        # Stopped or rate limited since the claim: hand the target back untouched.
+        CampaignTarget.objects.filter(pk=target_id, lease_owner=lease_owner).update(
+            lease_owner="", lease_expires_at=None
+        )
+        return "held_back"
+    if not E164.match(target.phone):
+        return _target_record(
+            target_id,
+            lease_owner,
+            status=CampaignTarget.Status.INVALID,
+            error="invalid_number: not an E.164 phone number",
+        )
+    adapter = adapter or channel_adapter("whatsapp")
+    result = adapter.send(
+        OutboundMessage(
+            channel="whatsapp",
+            to=target.phone,
+            template=campaign.template,
+            context={"campaign": campaign.name},
+            idempotency_key=f"campaign-target:{target.pk}",
+        )
+    )
+    if result.ok:
+        return _target_record(
+            target_id,
+            lease_owner,
+            status=CampaignTarget.Status.SENT,
+            provider_message_id=result.provider_message_id,
+        )
+    error = f"{result.failure_code}: {result.provider_error_code or result.failure_detail}"[:1000]
+    if result.http_status == 429:
+        wait = result.retry_after_seconds or 60
+        Campaign.objects.filter(pk=campaign.pk).update(
+            throttled_until=now + timedelta(seconds=wait)
+        )
+        return _target_record(
+            target_id,
+            lease_owner,
+            status=CampaignTarget.Status.RETRY_SCHEDULED,
+            error=error,
+            next_attempt_at=now + timedelta(seconds=wait),
+            count_attempt=False,
+            outcome="rate_limited",
+        )
+    if result.provider_error_code in INVALID_NUMBER_CODES:
+        return _target_record(
+            target_id, lease_owner, status=CampaignTarget.Status.INVALID, error=error
+        )
+    policy = campaign_retry_policy()
+    if result.retryable and not policy.exhausted(target.attempts + 1):
+        return _target_record(
+            target_id,
+            lease_owner,
+            status=CampaignTarget.Status.RETRY_SCHEDULED,
+            error=error,
+            next_attempt_at=policy.next_retry_at(target.attempts + 1),
+        )
+    return _target_record(target_id, lease_owner, status=CampaignTarget.Status.FAILED, error=error)
+
+
+@transaction.atomic
+def _target_record(
+    target_id: int,
+    lease_owner: str,
+    *,
+    status: str,
+    error: str = "",
+    provider_message_id: str = "",
+    next_attempt_at: datetime | None = None,
+    count_attempt: bool = True,
+    outcome: str | None = None,
+) -> str:
+    target = CampaignTarget.objects.select_for_update().get(pk=target_id)
+    if target.lease_owner != lease_owner:
+        return "lease_lost"
+    now = timezone.now()
+    target.status = status
+    target.attempts += 1 if count_attempt else 0
+    target.last_error = error
+    target.provider_message_id = provider_message_id or target.provider_message_id
+    if next_attempt_at is not None:
+        target.next_attempt_at = next_attempt_at
+    target.lease_owner, target.lease_expires_at = "", None
+    target.save()
+    # Every answer from the provider is progress: the stall detector watches this.
+    Campaign.objects.filter(pk=target.campaign_id).update(last_progress_at=now, stalled_at=None)
+    if not CampaignTarget.objects.filter(
+        campaign_id=target.campaign_id, status__in=CampaignTarget.SENDABLE
+    ).exists():
+        completed = Campaign.objects.filter(
+            pk=target.campaign_id, status=Campaign.Status.RUNNING
+        ).update(status=Campaign.Status.COMPLETED)
+        if completed:
+            audit.record(
+                "notifications.campaign.completed",
+                object_type="notifications.campaign",
+                object_id=target.campaign_id,
+                after={"status": "completed"},
+                actor="worker:campaign_dispatcher_worker",
+            )
+    return outcome or status
+
+
+@register_worker
+class CampaignDispatcherWorker(BatchWorker):
+    """Advances running campaigns' targets, at most `throttle_per_minute` per campaign per run."""
+
+    name = "campaign_dispatcher_worker"
+    description = "WhatsApp campaigns: quiet hours, throttle, Retry-After (seed 004)"
+    schedule_task = "notifications.tasks.run_campaign_dispatcher_worker"
+    schedule_minutes = 1
+
+    def __init__(self, *, adapter: ChannelAdapter | None = None, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.adapter = adapter
+
+    def claim(self, *, owner: str, limit: int) -> list[int]:
+        now = timezone.now()
+        claimed: list[int] = []
+        for campaign in dispatchable_campaigns(now):
+            room = min(campaign.throttle_per_minute, limit - len(claimed))
+            if room <= 0:
+                break
+            claimed += claim_due_rows(
+                CampaignTarget,
+                filters=Q(
+                    campaign=campaign,
+                    status__in=CampaignTarget.SENDABLE,
+                    next_attempt_at__lte=now,
+                ),
+                owner=owner,
+                limit=room,
+                lease_seconds=self.lease_seconds,
+                order_by="next_attempt_at",
+            )
+        return claimed
+
+    def process(self, item_id: int, *, owner: str) -> str:
+        return campaign_target_send(target_id=item_id, lease_owner=owner, adapter=self.adapter)
+
+
+@register_worker
+class CampaignStallDetector(BatchWorker):
+    """Marks running campaigns whose targets have not advanced in 5 minutes, and alerts."""
+
+    name = "campaign_stall_detector"
+    description = "Campaigns running without progress for 5 minutes (seed 004)"
+    schedule_task = "notifications.tasks.run_campaign_stall_detector"
+    schedule_minutes = 1
+
+    def claim(self, *, owner: str, limit: int) -> list[int]:
+        now = timezone.now()
+        cutoff = now - timedelta(seconds=settings.CAMPAIGN_STALL_AFTER_SECONDS)
+        return [
+            campaign.pk
+            for campaign in Campaign.objects.filter(
+                status=Campaign.Status.RUNNING,
+                stalled_at__isnull=True,
+                last_progress_at__lt=cutoff,
+            )
+            .filter(Q(throttled_until__isnull=True) | Q(throttled_until__lte=now))
+            .filter(targets__status__in=CampaignTarget.SENDABLE, targets__next_attempt_at__lte=now)
+            .distinct()[:limit]
+            if not in_quiet_hours(campaign, now)
+        ]
+
+    def process(self, item_id: int, *, owner: str) -> str:
+        return campaign_mark_stalled(campaign_id=item_id)
+
+
+@transaction.atomic
+def campaign_mark_stalled(*, campaign_id: int) -> str:
+    campaign = _campaign_locked(campaign_id)
+    if campaign.status != Campaign.Status.RUNNING or campaign.stalled_at is not None:
+        return "not_stalled"
+    before = campaign_state(campaign)
+    campaign.stalled_at = timezone.now()
+    campaign.save()
+    audit.record(
+        "notifications.campaign.stalled",
+        obj=campaign,
+        before=before,
+        after=campaign_state(campaign),
+        actor="worker:campaign_stall_detector",
+        metadata={
+            "last_progress_at": campaign.last_progress_at.isoformat()
+            if campaign.last_progress_at
+            else None
+        },
+    )
+    alert_raise(
+        kind="campaign-stalled",
+        severity="warning",
+        obj=campaign,
+        message=f"Campaign {campaign.name} is running but its targets have not advanced "
+        "in 5 minutes. Runbook: check status, stop, then start once the provider is healthy.",
+    )
+    return "stalled"

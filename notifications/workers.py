@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.db.models import Q
+from django.utils import timezone
+
+from notifications import services
+from notifications.adapters import ChannelAdapter
+from notifications.models import Notification
+from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
+
+
+@register_worker
+class NotificationDeliveryWorker(BatchWorker):
+    """Sends queued notifications; 5 attempts with backoff from 1 minute, then DEAD."""
+
+    name = "notification_delivery_worker"
+    description = "Email and other notifications: retries then dead letter (seed 003)"
+    schedule_task = "notifications.tasks.run_notification_delivery_worker"
+    schedule_minutes = 1
+
+    def __init__(self, *, adapter: ChannelAdapter | None = None, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.adapter = adapter
+
+    def claim(self, *, owner: str, limit: int) -> list[int]:
+        return claim_due_rows(
+            Notification,
+            filters=Q(status__in=Notification.SENDABLE, next_retry_at__lte=timezone.now()),
+            owner=owner,
+            limit=limit,
+            lease_seconds=self.lease_seconds,
+        )
+
+    def process(self, item_id: int, *, owner: str) -> str:
+        return services.notification_deliver(
+            notification_id=item_id, lease_owner=owner, adapter=self.adapter
+        )

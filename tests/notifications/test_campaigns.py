@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import csv
+import io
+from datetime import time, timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+from werkzeug import Request, Response
+
+from notifications import campaigns
+from notifications.campaigns import CampaignDispatcherWorker, CampaignStallDetector
+from notifications.models import Campaign, CampaignTarget
+from opsconsole.models import Alert, AuditEvent
+from tests.conftest import action_post, error_of
+
+PHONES = ["+351910000001", "+351910000002", "+351910000003"]
+
+
+@pytest.fixture
+def whatsapp(httpserver, settings):
+    settings.NOTIFICATION_CHANNELS = {"whatsapp": {"url": httpserver.url_for("/wa")}}
+    settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS = 0.5
+    return httpserver
+
+
+def running_campaign(phones=PHONES, **kwargs) -> Campaign:
+    campaign = campaigns.campaign_create(
+        name="Spring promo", template="promo", phones=phones, **kwargs
+    )
+    return campaigns.campaign_start(campaign_id=campaign.pk, actor="test")
+
+
+def dispatch():
+    return CampaignDispatcherWorker().run_once(triggered_by="test")
+
+
+def statuses(campaign: Campaign) -> dict[str, str]:
+    return dict(campaign.targets.values_list("phone", "status"))
+
+
+@pytest.mark.django_db
+def test_the_dispatcher_sends_each_target_once_and_completes(whatsapp):
+    whatsapp.expect_request("/wa").respond_with_json({"id": "wamid.1"}, status=202)
+    campaign = running_campaign()
+    assert dispatch().outcomes == {"sent": 3}
+    assert set(statuses(campaign).values()) == {"sent"}
+    assert Campaign.objects.get(pk=campaign.pk).status == "completed"
+    keys = [r.headers["Idempotency-Key"] for r, _ in whatsapp.log]
+    assert len(set(keys)) == 3
+
+
+@pytest.mark.django_db
+def test_start_stop_and_status_through_the_api(operator_client, viewer_client, whatsapp):
+    campaign = campaigns.campaign_create(name="c", template="t", phones=PHONES)
+    started = operator_client.post(f"/api/v1/campaigns/{campaign.pk}/start", {}, format="json")
+    assert started.status_code == 200, started.content
+    assert (started.json()["status"], started.json()["queue_length"]) == ("running", 3)
+    stopped = operator_client.post(
+        f"/api/v1/campaigns/{campaign.pk}/stop", {"reason": "WABA 5xx"}, format="json"
+    )
+    assert stopped.json()["status"] == "paused"
+    assert dispatch().claimed == 0  # a paused campaign sends nothing
+    status = viewer_client.get(f"/api/v1/campaigns/{campaign.pk}/status").json()
+    assert status["targets_by_status"] == {
+        "pending": 3,
+        "retry_scheduled": 0,
+        "sent": 0,
+        "failed": 0,
+        "invalid": 0,
+    }
+    assert AuditEvent.objects.get(event="notifications.campaign.stopped").reason == "WABA 5xx"
+    assert viewer_client.post(f"/api/v1/campaigns/{campaign.pk}/start").status_code == 403
+    missing = viewer_client.get("/api/v1/campaigns/999999/status")
+    assert (missing.status_code, error_of(missing)["code"]) == (404, "NTF-404-CAMPAIGN-NOT-FOUND")
+
+
+@pytest.mark.django_db
+def test_the_throttle_caps_sends_per_run(whatsapp):
+    whatsapp.expect_request("/wa").respond_with_json({"id": "x"}, status=202)
+    campaign = running_campaign(
+        phones=[f"+35191000{n:04d}" for n in range(10)], throttle_per_minute=4
+    )
+    assert dispatch().claimed == 4
+    assert campaigns.campaign_status(campaign_id=campaign.pk)["queue_length"] == 6
+
+
+@pytest.mark.django_db
+def test_quiet_hours_hold_sends_back(whatsapp):
+    whatsapp.expect_request("/wa").respond_with_json({"id": "x"}, status=202)
+    now = timezone.now().replace(hour=23, minute=30)
+    with time_machine.travel(now):
+        running_campaign(quiet_hours=(time(22, 0), time(8, 0)))
+        assert dispatch().claimed == 0
+    with time_machine.travel(now + timedelta(hours=9)):
+        assert dispatch().claimed == 3
+
+
+@pytest.mark.django_db
+def test_a_429_honours_retry_after_and_reschedules_the_campaign(whatsapp):
+    whatsapp.expect_oneshot_request("/wa").respond_with_data(
+        "rate limited", status=429, headers={"Retry-After": "120"}
+    )
+    campaign = running_campaign()
+    summary = dispatch()
+    assert summary.outcomes["rate_limited"] == 1
+    assert summary.outcomes.get("held_back", 0) == 2  # the rest of the batch waits too
+    campaign.refresh_from_db()
+    assert 110 <= (campaign.throttled_until - timezone.now()).total_seconds() <= 121
+    assert dispatch().claimed == 0
+    whatsapp.expect_request("/wa").respond_with_json({"id": "x"}, status=202)
+    with time_machine.travel(campaign.throttled_until + timedelta(seconds=1)):
+        assert dispatch().outcomes == {"sent": 3}
+
+
+@pytest.mark.django_db
+def test_invalid_numbers_are_marked_and_exported_as_csv(whatsapp, admin_client):
+    def answer(request: Request) -> Response:
+        if request.json["to"] == "+351910000002":
+            return Response(
+                '{"error": {"code": "invalid_number"}}', status=400, content_type="application/json"
+            )
+        return Response('{"id": "ok"}', status=202, content_type="application/json")
+
+    whatsapp.expect_request("/wa").respond_with_handler(answer)
+    campaign = running_campaign(phones=[*PHONES[:2], "912 not a number"])
+    dispatch()
+    assert statuses(campaign) == {
+        "+351910000001": "sent",
+        "+351910000002": "invalid",
+        "912 not a number": "invalid",
+    }
+    assert len(whatsapp.log) == 2  # the malformed number never reached the provider
+    response = action_post(
+        admin_client, "/admin/notifications/campaign/", "export_invalid_numbers", [campaign.pk]
+    )
+    assert response["Content-Type"] == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert sorted(row["phone"] for row in rows) == ["+351910000002", "912 not a number"]
+
+
+@pytest.mark.django_db
+def test_5xx_and_timeouts_are_retried_with_backoff(hanging_handler, whatsapp):
+
+    whatsapp.expect_request("/wa").respond_with_handler(hanging_handler(1.0))
+    campaign = running_campaign(phones=PHONES[:1])
+    dispatch()
+    target = CampaignTarget.objects.get(campaign=campaign)
+    assert (target.status, target.attempts) == ("retry_scheduled", 1)
+    assert "read_timeout" in target.last_error
+    assert target.next_attempt_at > timezone.now()
+
+
+@pytest.mark.django_db
+def test_the_stall_detector_marks_a_campaign_that_stopped_advancing(whatsapp, operator):
+    campaign = running_campaign()
+    assert CampaignStallDetector().run_once(triggered_by="test").claimed == 0
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        assert CampaignStallDetector().run_once(triggered_by="test").outcomes == {"stalled": 1}
+        status = campaigns.campaign_status(campaign_id=campaign.pk)
+        assert (status["status"], status["stalled"], status["queue_length"]) == ("running", True, 3)
+        assert Alert.objects.get(kind="campaign-stalled").object_id == str(campaign.pk)
+        # The runbook: stop, then start once the provider is healthy; the stall clears.
+        campaigns.campaign_stop(campaign_id=campaign.pk, actor=operator, reason="stalled")
+        campaigns.campaign_start(campaign_id=campaign.pk, actor=operator, reason="EF healthy")
+        assert campaigns.campaign_status(campaign_id=campaign.pk)["stalled"] is False
+        assert CampaignStallDetector().run_once(triggered_by="test").claimed == 0
+
+
+@pytest.mark.django_db
+def test_a_paused_or_quiet_campaign_is_not_stalled(whatsapp):
+    campaign = running_campaign(quiet_hours=(time(0, 0), time(23, 59)))
+    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+        assert CampaignStallDetector().run_once(triggered_by="test").claimed == 0
+    campaigns.campaign_stop(campaign_id=campaign.pk, actor="x")
+    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+        assert CampaignStallDetector().run_once(triggered_by="test").claimed == 0
