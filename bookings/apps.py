@@ -8,3 +8,9 @@ class BookingsConfig(AppConfig):
 
     def ready(self) -> None:
         from bookings import waitlist, workers  # noqa: F401  (signal receivers and workers)
+        from bookings.models import Booking, BookingHold, RefundFailure
+        from opsconsole.metrics import register_queue
+
+        register_queue("booking_holds", BookingHold)
+        register_queue("bookings", Booking, stuck=("CANCELLING",), age_field="updated_at")
+        register_queue("refund_failures", RefundFailure, stuck=("PENDING_MANUAL",))

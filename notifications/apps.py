@@ -22,3 +22,14 @@ class NotificationsConfig(AppConfig):
 
         for channel in ("email", "sms", "whatsapp", "push"):
             register_probe(f"{channel}_channel", channel_probe(channel))
+
+        from notifications.models import CampaignTarget, Notification
+        from opsconsole.metrics import register_queue
+
+        register_queue("notifications", Notification, stuck=("RETRYING", "DEAD"))
+        register_queue(
+            "campaign_targets",
+            CampaignTarget,
+            stuck=("retry_scheduled", "failed", "invalid"),
+            age_field="updated_at",
+        )

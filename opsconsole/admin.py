@@ -7,11 +7,13 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from opsconsole.admin_actions import confirm_with_reason
 from opsconsole.alerts import alert_acknowledge
+from opsconsole.banner import banner_clear, banner_set
 from opsconsole.models import (
     OPERATE_PERMISSION,
     VIEW_PERMISSION,
     Alert,
     AuditEvent,
+    ConsoleBanner,
     IdempotencyKey,
     WorkerStatus,
     WorkerSwitch,
@@ -156,4 +158,49 @@ class AlertAdmin(SupportStaffAccess, ReadOnlyAdmin):
             legal=queryset.filter(acknowledged_at__isnull=True),
             perform=perform,
             legal_description="alerts not yet acknowledged",
+        )
+
+
+@admin.register(ConsoleBanner)
+class ConsoleBannerAdmin(SupportStaffAccess, admin.ModelAdmin):
+    """Operators set the banner with a reason; setting a new one replaces the old one."""
+
+    operator_actions = ("clear_banner",)
+    list_display = ("message", "level", "active", "set_by", "created_at", "cleared_by")
+    list_filter = ("active", "level")
+    fields = ("message", "level", "reason")
+    actions = ["clear_banner"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(OPERATE_PERMISSION)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: ConsoleBanner, form: object, change: bool
+    ) -> None:
+        banner = banner_set(
+            message=obj.message, level=obj.level, actor=request.user, reason=obj.reason
+        )
+        obj.pk = banner.pk
+
+    @admin.action(description="Clear the banner…")
+    def clear_banner(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+            cleared = banner_clear(actor=request.user, reason=reason)
+            return (1 if cleared else 0), queryset.count() - (1 if cleared else 0)
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="clear_banner",
+            title="Clear the console banner",
+            legal=queryset.filter(active=True),
+            perform=perform,
+            legal_description="the banner currently shown on every admin page",
         )

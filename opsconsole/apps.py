@@ -18,3 +18,4 @@ class PlatformConfig(AppConfig):
 
         health.register_builtin_components()
         metrics.register_metric_source("workers", workers.worker_metrics)
+        metrics.register_metric_source("queues", metrics.queue_depth_metrics)

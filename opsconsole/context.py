@@ -6,6 +6,7 @@ threading a request object through every call; workers bind their own with bound
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import uuid
@@ -76,6 +77,9 @@ def bound_context(*, request_id: str = "", traceparent: str = "") -> Iterator[No
             traceparent_var.reset(tp_token)
 
 
+logger = structlog.get_logger(__name__)
+
+
 class RequestContextMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -95,4 +99,29 @@ class RequestContextMiddleware:
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         response[TRACEPARENT_HEADER] = traceparent
+        if request.method not in SAFE_METHODS and response.status_code >= 400:
+            log_server_action_failed(request, response)
         return response
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def log_server_action_failed(request: HttpRequest, response: HttpResponse) -> None:
+    """Seed 002: every failed server action (an unsafe request that did not succeed) logs
+    `server_action_failed` with the request id and trace id, for alerting and postmortems."""
+    code = ""
+    if response.get("Content-Type", "").startswith("application/json"):
+        try:
+            code = json.loads(response.content).get("error", {}).get("code", "")
+        except (ValueError, AttributeError):
+            code = ""
+    log = logger.error if response.status_code >= 500 else logger.warning
+    log(
+        "server_action_failed",
+        method=request.method,
+        path=request.path,
+        status_code=response.status_code,
+        error_code=code,
+        user=getattr(getattr(request, "user", None), "username", "") or "",
+    )

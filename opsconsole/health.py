@@ -70,5 +70,22 @@ def readiness() -> dict[str, Any]:
     }
 
 
+def check_broker() -> ComponentHealth:
+    """The django-q2 broker the schedules and wake-ups go through (ORM or Redis)."""
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    started = time.perf_counter()
+    if not broker.ping():
+        return ComponentHealth("error", {"type": type(broker).__name__, "ping": False})
+    details = {
+        "type": type(broker).__name__.lower(),
+        "queue_size": broker.queue_size(),
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    return ComponentHealth("ready", details)
+
+
 def register_builtin_components() -> None:
     register_component("database", check_database)
+    register_component("broker", check_broker)

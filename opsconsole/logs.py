@@ -7,15 +7,33 @@ import logging.config
 
 import structlog
 
+SERVICE_NAME = "smplat-api"
+
+
+def add_service_and_trace_id(
+    logger: object, method_name: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Every line says which service wrote it (seed 002: `service=smplat-api`) and carries the
+    W3C trace id, so log search and trace search meet."""
+    event_dict.setdefault("service", SERVICE_NAME)
+    traceparent = event_dict.get("traceparent")
+    if isinstance(traceparent, str) and traceparent.count("-") == 3:
+        event_dict.setdefault("trace_id", traceparent.split("-")[1])
+    return event_dict
+
+
 _SHARED_PROCESSORS: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
+    add_service_and_trace_id,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, service: str = SERVICE_NAME) -> None:
+    global SERVICE_NAME
+    SERVICE_NAME = service
     structlog.configure(
         processors=[
             *_SHARED_PROCESSORS,

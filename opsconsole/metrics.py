@@ -7,8 +7,10 @@ across every gunicorn and qcluster process without a multiprocess registry.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import structlog
+from django.db.models import Count, Model
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -38,6 +40,43 @@ class DatabaseBackedCollector(Collector):
                 logger.warning("metrics_source_failed", source=name, error=str(exc))
                 up.add_metric([name], 0)
         yield up
+
+
+@dataclass(frozen=True)
+class Queue:
+    model: type[Model]
+    # Statuses that need a human or a retry; the overview shows the oldest such row.
+    stuck_statuses: tuple[str, ...] = ()
+    age_field: str = "created_at"
+
+
+_queues: dict[str, Queue] = {}
+
+
+def register_queue(
+    name: str,
+    model: type[Model],
+    *,
+    stuck: tuple[str, ...] = (),
+    age_field: str = "created_at",
+) -> None:
+    """A table with a `status` column: its depth per status goes to /metrics and the overview."""
+    _queues[name] = Queue(model=model, stuck_statuses=stuck, age_field=age_field)
+
+
+def registered_queues() -> dict[str, Queue]:
+    return dict(sorted(_queues.items()))
+
+
+def queue_depth_metrics() -> Iterable[Metric]:
+    depth = GaugeMetricFamily(
+        "opsconsole_queue_items", "Rows per queue and status", labels=["queue", "status"]
+    )
+    for name, queue in sorted(_queues.items()):
+        rows = queue.model.objects.order_by().values_list("status").annotate(n=Count("pk"))
+        for status, count in rows:
+            depth.add_metric([name, str(status)], count)
+    return [depth]
 
 
 registry = CollectorRegistry(auto_describe=False)

@@ -101,6 +101,7 @@ class WorkerStatus(models.Model):
     last_error = models.TextField(blank=True)
     runs_total = models.PositiveBigIntegerField(default=0)
     items_processed_total = models.PositiveBigIntegerField(default=0)
+    outcome_totals = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "worker statuses"
@@ -159,3 +160,33 @@ class IntegrationProbe(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.status}"
+
+
+class ConsoleBanner(models.Model):
+    """The banner operators set to tell everyone in the console what is happening (seed 002)."""
+
+    class Level(models.TextChoices):
+        INFO = "info"
+        WARNING = "warning"
+        CRITICAL = "critical"
+
+    message = models.TextField()
+    level = models.CharField(max_length=16, choices=Level.choices, default=Level.WARNING)
+    reason = models.TextField(help_text="Why it is set, for the audit log.")
+    active = models.BooleanField(default=True)
+    set_by = models.CharField(max_length=150, blank=True)
+    cleared_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # At most one banner shows at a time.
+            models.UniqueConstraint(
+                fields=["active"], condition=models.Q(active=True), name="one_active_banner"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.message[:60]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -99,6 +100,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "simple_history",
     "django_q",
+    "axes",
     "opsconsole.apps.PlatformConfig",
     "notifications",
     "payments",
@@ -118,6 +120,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "opsconsole.errors.ApiExceptionMiddleware",
+    # Counts failed logins and locks accounts out (seed 002's auth attempts vs lockout).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "opsconsole.urls"
@@ -133,6 +137,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "opsconsole.banner.console_banner",
             ],
         },
     },
@@ -203,6 +208,20 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lock an account after this many failed logins, for this long (django-axes).
+AXES_FAILURE_LIMIT = env_int("AUTH_LOCKOUT_THRESHOLD", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AUTH_LOCKOUT_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = False
+# The lockout is per account, as seed 002 monitors it; per-IP limits belong at the proxy.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
 # Worker kill switches: the settings default, overridden by a WorkerSwitch row when present.
 WORKER_DEFAULTS_ENABLED = {
     "integration_delivery_worker": env_bool("INTEGRATION_DELIVERY_WORKER_ENABLED", True),
@@ -213,6 +232,7 @@ WORKER_DEFAULTS_ENABLED = {
     "notification_delivery_worker": env_bool("NOTIFICATION_DELIVERY_WORKER_ENABLED", True),
     "campaign_dispatcher_worker": env_bool("CAMPAIGN_DISPATCHER_WORKER_ENABLED", True),
     "campaign_stall_detector": env_bool("CAMPAIGN_STALL_DETECTOR_ENABLED", True),
+    "dlq_sweeper": env_bool("DLQ_SWEEPER_ENABLED", True),
 }
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 WORKER_LEASE_SECONDS = env_int("WORKER_LEASE_SECONDS", 120)
@@ -230,6 +250,9 @@ INTEGRATION_RETRYABLE_NETWORK_ERRORS = env_list(
     "connect_timeout,read_timeout,write_timeout,pool_timeout,connection_refused,"
     "connection_reset,dns_failure,remote_protocol_error",
 )
+
+# DLQ sweep (seed 003): failures older than this go to manual review.
+DLQ_MANUAL_REVIEW_AFTER_HOURS = env_int("DLQ_MANUAL_REVIEW_AFTER_HOURS", 24)
 
 # Hosted checkout session recovery (seed 000).
 HOSTED_RECOVERY_MAX_ATTEMPTS = env_int("HOSTED_RECOVERY_MAX_ATTEMPTS", 5)
@@ -299,4 +322,6 @@ API_LIST_MAX_LIMIT = 500
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 # structlog renders every line as JSON with request_id and traceparent bound by context.py.
 LOGGING_CONFIG = None
-configure_logging(LOG_LEVEL)
+# Seed 002 searches the log stream for service=smplat-api.
+SERVICE_NAME = env_str("SERVICE_NAME", "smplat-api")
+configure_logging(LOG_LEVEL, SERVICE_NAME)

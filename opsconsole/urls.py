@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from opsconsole import metrics
 from opsconsole.api.views import IntegrationsStatusApi
 from opsconsole.errors import api_not_found
+from opsconsole.overview import console_overview
 from payments.api.urls import station_urlpatterns, webhook_urlpatterns
 
 
@@ -15,6 +16,11 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [
+    path(
+        "admin/overview/",
+        admin.site.admin_view(console_overview),
+        name="console-overview",
+    ),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -190,6 +190,14 @@ class BatchWorker:
         now = timezone.now()
         failed = crashed is not None or summary.errors > 0
         WorkerStatus.objects.get_or_create(name=self.name)
+        with transaction.atomic():
+            # Outcome totals are a JSON counter; the row lock keeps concurrent runs' sums right.
+            row = WorkerStatus.objects.select_for_update().get(name=self.name)
+            totals = Counter(row.outcome_totals or {})
+            totals.update(summary.outcomes)
+            if failed:
+                totals["errors"] += summary.errors + (1 if crashed else 0)
+            WorkerStatus.objects.filter(name=self.name).update(outcome_totals=dict(totals))
         WorkerStatus.objects.filter(name=self.name).update(
             last_heartbeat_at=now,
             last_run_finished_at=now,
@@ -220,8 +228,12 @@ def registered_workers() -> dict[str, type[BatchWorker]]:
 def worker_health(name: str) -> ComponentHealth:
     enabled = worker_enabled(name)
     status = WorkerStatus.objects.filter(name=name).first()
+    now = timezone.now()
     details: dict[str, Any] = {
         "enabled": enabled,
+        "heartbeat_age_seconds": round((now - status.last_heartbeat_at).total_seconds(), 1)
+        if status and status.last_heartbeat_at
+        else None,
         "consecutive_failures": status.consecutive_failures if status else 0,
         "last_heartbeat_at": status.last_heartbeat_at.isoformat()
         if status and status.last_heartbeat_at
@@ -250,29 +262,42 @@ def worker_health(name: str) -> ComponentHealth:
     return ComponentHealth("ready", details)
 
 
+# Seed 002 alerts on `smplat_catalog_scheduler_*`: the scheduler that wakes every worker.
+SCHEDULER_METRIC_PREFIX = "smplat_catalog_scheduler"
+
+
 def worker_metrics() -> Iterable[Metric]:
-    """Per-worker gauges for /metrics, read from the rows every process writes."""
+    """Per-worker gauges and counters for /metrics, read from the rows every process writes."""
+    prefix = SCHEDULER_METRIC_PREFIX
     labels = ["worker"]
-    enabled = GaugeMetricFamily(
-        "opsconsole_worker_enabled", "1 when the kill switch is on", labels=labels
-    )
+    enabled = GaugeMetricFamily(f"{prefix}_enabled", "1 when the kill switch is on", labels=labels)
     failures = GaugeMetricFamily(
-        "opsconsole_worker_consecutive_failures", "Runs in a row that failed", labels=labels
+        f"{prefix}_consecutive_failures", "Runs in a row that failed", labels=labels
     )
     heartbeat = GaugeMetricFamily(
-        "opsconsole_worker_last_heartbeat_timestamp_seconds", "Last heartbeat", labels=labels
+        f"{prefix}_last_heartbeat_timestamp_seconds", "Last heartbeat", labels=labels
     )
-    runs = CounterMetricFamily("opsconsole_worker_runs", "Runs finished", labels=labels)
+    heartbeat_age = GaugeMetricFamily(
+        f"{prefix}_heartbeat_age_seconds", "Seconds since the last heartbeat", labels=labels
+    )
+    runs = CounterMetricFamily(f"{prefix}_runs", "Runs finished", labels=labels)
     items = CounterMetricFamily(
-        "opsconsole_worker_items_processed", "Items claimed and processed", labels=labels
+        f"{prefix}_items_processed", "Items claimed and processed (attempts)", labels=labels
     )
+    outcomes = CounterMetricFamily(
+        f"{prefix}_outcomes", "Item outcomes per worker", labels=["worker", "outcome"]
+    )
+    now = timezone.now()
     statuses = {s.name: s for s in WorkerStatus.objects.all()}
     for name in sorted(set(_workers) | set(statuses)):
         status = statuses.get(name)
         enabled.add_metric([name], 1 if worker_enabled(name) else 0)
         failures.add_metric([name], status.consecutive_failures if status else 0)
-        beat = status.last_heartbeat_at.timestamp() if status and status.last_heartbeat_at else 0
-        heartbeat.add_metric([name], beat)
+        beat = status.last_heartbeat_at if status else None
+        heartbeat.add_metric([name], beat.timestamp() if beat else 0)
+        heartbeat_age.add_metric([name], (now - beat).total_seconds() if beat else -1)
         runs.add_metric([name], status.runs_total if status else 0)
         items.add_metric([name], status.items_processed_total if status else 0)
-    return [enabled, failures, heartbeat, runs, items]
+        for outcome, count in sorted(((status.outcome_totals if status else None) or {}).items()):
+            outcomes.add_metric([name, outcome], count)
+    return [enabled, failures, heartbeat, heartbeat_age, runs, items, outcomes]

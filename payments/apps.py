@@ -13,3 +13,12 @@ class PaymentsConfig(AppConfig):
         register_probe("voucher_png", probes.voucher_png_probe)
         register_probe("stripe", probes.stripe_probe)
         register_probe("checkout_provider", probes.checkout_provider_probe)
+
+        from opsconsole.metrics import register_queue
+        from payments.models import HostedCheckoutSession, Refund, WebhookFailure
+
+        register_queue(
+            "hosted_sessions", HostedCheckoutSession, stuck=("expired", "failed", "abandoned")
+        )
+        register_queue("refunds", Refund, stuck=("FAILED",))
+        register_queue("webhook_failures", WebhookFailure, stuck=("PENDING_MANUAL",))

@@ -229,3 +229,28 @@ def payment_record(
         actor=actor,
     )
     return payment
+
+
+@transaction.atomic
+def refund_requeue(*, refund_id: int, actor: audit.Actor, reason: str) -> Refund:
+    """One more provider attempt for a refund that gave up (same key: no double refund)."""
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    if refund.status != Refund.Status.FAILED:
+        raise RefundAmountInvalid(
+            "Only a failed refund can be retried.",
+            code="PAY-409-REFUND-NOT-RETRYABLE",
+            details={"status": refund.status},
+        )
+    before = refund.state()
+    refund.max_attempts = max(refund.max_attempts, refund.attempts + 1)
+    refund.next_retry_at = timezone.now()
+    refund.save()
+    audit.record(
+        f"{EVENT_PREFIX}.requeued",
+        obj=refund,
+        before=before,
+        after=refund.state(),
+        actor=actor,
+        reason=reason,
+    )
+    return refund

@@ -15,7 +15,14 @@ from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
 from opsconsole.admin_actions import confirm_with_reason
 from opsconsole.errors import ApplicationError
 from recovery import services
-from recovery.models import BulkReplayJob, DeliveryAttempt, Integration, RecoveryItem
+from recovery.dlq import manual_review_resolve
+from recovery.models import (
+    BulkReplayJob,
+    DeliveryAttempt,
+    Integration,
+    ManualReviewItem,
+    RecoveryItem,
+)
 
 # Above this many eligible items an admin replay runs as a background bulk job.
 INLINE_REPLAY_LIMIT = 50
@@ -273,3 +280,50 @@ class BulkReplayJobAdmin(SupportStaffAccess, ReadOnlyAdmin):
             perform=perform,
             legal_description="jobs still queued or running; items already replayed stay replayed",
         )
+
+
+@admin.register(ManualReviewItem)
+class ManualReviewItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    """The DLQ sweeper's manual review queue: retry or dismiss, each with a reason."""
+
+    operator_actions = ("retry_items", "dismiss_items")
+    list_display = ("id", "source", "source_id", "summary", "error", "failed_at", "status")
+    list_filter = ("status", "source")
+    search_fields = ("=source_id", "summary", "error")
+    show_full_result_count = False
+    actions = ["retry_items", "dismiss_items"]
+
+    def _resolve(
+        self, request: HttpRequest, queryset: QuerySet, *, retry: bool
+    ) -> HttpResponse | None:
+        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+            done = 0
+            for pk in legal.values_list("pk", flat=True):
+                try:
+                    manual_review_resolve(
+                        review_id=pk, retry=retry, actor=request.user, reason=reason
+                    )
+                    done += 1
+                except ApplicationError as exc:
+                    self.message_user(request, f"#{pk}: {exc.message}", messages.WARNING)
+            return done, queryset.count() - done
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="retry_items" if retry else "dismiss_items",
+            title="Retry and resolve" if retry else "Dismiss",
+            legal=queryset.filter(status=ManualReviewItem.Status.OPEN),
+            perform=perform,
+            legal_description="open review items; "
+            + ("each failure gets one more attempt" if retry else "no retry; kept as resolved"),
+        )
+
+    @admin.action(description="Retry selected items and resolve…")
+    def retry_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._resolve(request, queryset, retry=True)
+
+    @admin.action(description="Dismiss selected items (no retry)…")
+    def dismiss_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._resolve(request, queryset, retry=False)

@@ -8,10 +8,16 @@ class RecoveryConfig(AppConfig):
 
     def ready(self) -> None:
         from opsconsole.metrics import register_metric_source
-        from recovery import hosted_sessions, workers  # noqa: F401  (registers the workers)
+        from recovery import dlq, hosted_sessions, workers  # noqa: F401  (registers the workers)
 
         register_metric_source("recovery_queue", workers.recovery_queue_metrics)
 
         from opsconsole.integration_status import register_probe
 
         register_probe("integration_deliveries", workers.integration_deliveries_probe)
+
+        from opsconsole.metrics import register_queue
+        from recovery.models import ManualReviewItem, RecoveryItem
+
+        register_queue("integration_deliveries", RecoveryItem, stuck=("failed", "dlq"))
+        register_queue("manual_review", ManualReviewItem, stuck=("open",))

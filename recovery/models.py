@@ -279,3 +279,55 @@ class BulkReplayJobItem(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id} item {self.item_id}"
+
+
+class ManualReviewItem(models.Model):
+    """A failure the DLQ sweeper handed to a human: older than 24 hours, or not transient."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    source = models.CharField(max_length=50, help_text="integration_delivery, notification, refund")
+    source_id = models.BigIntegerField()
+    summary = models.CharField(max_length=300)
+    error = models.TextField(blank=True)
+    failed_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    resolution = models.CharField(max_length=20, blank=True, help_text="retried or dismissed")
+    resolution_reason = models.TextField(blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["failed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "source_id"],
+                condition=Q(status="open"),
+                name="manual_review_one_open_per_source",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "resolved"]), name="manual_review_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} #{self.source_id}: {self.summary}"
+
+
+class SweepRetry(models.Model):
+    """The sweeper retries a recent transient failure once; this row says it already did."""
+
+    source = models.CharField(max_length=50)
+    source_id = models.BigIntegerField()
+    retried_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "source_id"], name="sweep_retry_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} #{self.source_id} retried {self.retried_at:%Y-%m-%d %H:%M}"

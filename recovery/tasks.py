@@ -18,3 +18,9 @@ def run_integration_bulk_replay_worker(triggered_by: str = "schedule") -> dict[s
 
 def run_hosted_recovery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
     return HostedSessionRecoveryWorker().run_once(triggered_by=triggered_by).as_dict()
+
+
+def run_dlq_sweeper(triggered_by: str = "schedule") -> dict[str, Any]:
+    from recovery.dlq import DlqSweeper
+
+    return DlqSweeper().run_once(triggered_by=triggered_by).as_dict()

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -66,3 +71,67 @@ class IntegrationsStatusApi(APIView):
                 "force must be true or false.", details={"fields": {"force": ["Not a boolean."]}}
             )
         return Response(integration_status(force=force in ("true", "1")))
+
+
+class AuthAttemptsApi(APIView):
+    """Seed 002: failed logins, for alerting on spikes against lockouts."""
+
+    error_prefix = "OPS"
+    permission_classes = [CanViewPlatform]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        from axes.models import AccessFailureLog
+
+        now = timezone.now()
+        failures = AccessFailureLog.objects.all()
+        last_hour = failures.filter(attempt_time__gte=now - timedelta(hours=1))
+        return Response(
+            {
+                "failed_last_minute": failures.filter(
+                    attempt_time__gte=now - timedelta(minutes=1)
+                ).count(),
+                "failed_last_hour": last_hour.count(),
+                "top_usernames_last_hour": [
+                    {"username": row["username"], "failures": row["n"]}
+                    for row in last_hour.values("username")
+                    .annotate(n=Count("id"))
+                    .order_by("-n", "username")[:10]
+                ],
+            }
+        )
+
+
+class AuthLockoutApi(APIView):
+    """Seed 002: locked accounts and lockouts per minute (alert when more than 3)."""
+
+    error_prefix = "OPS"
+    permission_classes = [CanViewPlatform]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        from axes.models import AccessAttempt, AccessFailureLog
+
+        now = timezone.now()
+        threshold = settings.AXES_FAILURE_LIMIT
+        cooloff_start = now - settings.AXES_COOLOFF_TIME
+        locked = AccessAttempt.objects.filter(
+            failures_since_start__gte=threshold, attempt_time__gte=cooloff_start
+        ).order_by("-attempt_time")
+        return Response(
+            {
+                "threshold": threshold,
+                "cooloff_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+                "lockouts_last_minute": AccessFailureLog.objects.filter(
+                    locked_out=True, attempt_time__gte=now - timedelta(minutes=1)
+                ).count(),
+                "locked_accounts": [
+                    {
+                        "username": attempt.username,
+                        "failures": attempt.failures_since_start,
+                        "last_attempt_at": attempt.attempt_time.isoformat(),
+                    }
+                    for attempt in locked[:100]
+                ],
+            }
+        )

@@ -68,8 +68,8 @@ def test_metrics_expose_worker_state_in_prometheus_text(client):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
-    assert f'opsconsole_worker_consecutive_failures{{worker="{WORKER}"}} 2.0' in text
-    assert f'opsconsole_worker_enabled{{worker="{WORKER}"}} 1.0' in text
+    assert f'smplat_catalog_scheduler_consecutive_failures{{worker="{WORKER}"}} 2.0' in text
+    assert f'smplat_catalog_scheduler_enabled{{worker="{WORKER}"}} 1.0' in text
     assert 'opsconsole_metrics_source_up{source="workers"} 1.0' in text
 
 

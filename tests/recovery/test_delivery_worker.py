@@ -305,5 +305,6 @@ def test_metrics_report_queue_depth_per_integration_and_status(integration, http
     text = client.get("/metrics").content.decode()
     assert 'opsconsole_integration_recovery_items{integration="crm",status="retrying"} 2.0' in text
     assert (
-        'opsconsole_worker_items_processed_total{worker="integration_delivery_worker"} 2.0' in text
+        'smplat_catalog_scheduler_items_processed_total{worker="integration_delivery_worker"} 2.0'
+        in text
     )

@@ -133,6 +133,7 @@ def test_setup_schedules_is_idempotent():
         ("campaign_dispatcher_worker", "notifications.tasks.run_campaign_dispatcher_worker"),
         ("campaign_stall_detector", "notifications.tasks.run_campaign_stall_detector"),
         ("cleanup_push_tokens", "notifications.tasks.cleanup_push_tokens"),
+        ("dlq_sweeper", "recovery.tasks.run_dlq_sweeper"),
         ("hosted_recovery_worker", "recovery.tasks.run_hosted_recovery_worker"),
         ("integration_bulk_replay_worker", "recovery.tasks.run_integration_bulk_replay_worker"),
         ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
