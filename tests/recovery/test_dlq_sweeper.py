@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from notifications.models import Notification
+from notifications.services import notification_enqueue
+from opsconsole.models import AuditEvent
+from recovery.dlq import DlqSweeper
+from recovery.models import ManualReviewItem, RecoveryItem
+from tests.conftest import action_post
+from tests.recovery.conftest import park
+
+
+def sweep(at=None):
+    if at is None:
+        return DlqSweeper().run_once(triggered_by="test")
+    with time_machine.travel(at):
+        return DlqSweeper().run_once(triggered_by="test")
+
+
+@pytest.mark.django_db
+def test_failures_older_than_24_hours_go_to_manual_review_once(integration):
+    item = park(integration, "dlq", failure_code="HTTP_503")
+    RecoveryItem.objects.filter(pk=item.pk).update(
+        last_attempt_at=timezone.now() - timedelta(hours=25)
+    )
+    assert sweep().outcomes == {"manual_review": 1}
+    review = ManualReviewItem.objects.get()
+    assert (review.source, review.source_id, review.error) == (
+        "integration_delivery",
+        item.pk,
+        "HTTP_503",
+    )
+    assert sweep().claimed == 0  # already in review: not swept again
+
+
+@pytest.mark.django_db
+def test_recent_transient_failures_are_retried_once_and_permanent_ones_wait(integration):
+    transient = park(integration, "dlq", failure_code="HTTP_503", last_attempt_at=timezone.now())
+    permanent = park(integration, "failed", failure_code="HTTP_400", last_attempt_at=timezone.now())
+    summary = sweep()
+    assert summary.outcomes == {"retried": 1, "left": 1}
+    assert RecoveryItem.objects.get(pk=transient.pk).status == "replayed"
+    assert RecoveryItem.objects.get(pk=permanent.pk).status == "failed"
+    replay = AuditEvent.objects.get(event="platform.integration.recovery.replayed")
+    assert replay.actor == "worker:dlq_sweeper"
+    # It fails again: the sweeper does not retry it a second time.
+    RecoveryItem.objects.filter(pk=transient.pk).update(status="dlq")
+    assert sweep().outcomes == {"already_retried": 1, "left": 1}
+
+
+@pytest.mark.django_db
+def test_dead_notifications_are_swept_too():
+    notification = notification_enqueue(channel="email", to="a@b.test", template="t", context={})
+    Notification.objects.filter(pk=notification.pk).update(
+        status="DEAD", last_error="http_400: bad address"
+    )
+    assert sweep(timezone.now() + timedelta(hours=25)).outcomes == {"manual_review": 1}
+    assert ManualReviewItem.objects.get().source == "notification"
+
+
+@pytest.mark.django_db
+def test_the_review_queue_is_resolved_from_the_admin_with_a_reason(integration, admin_client):
+    item = park(integration, "dlq", failure_code="HTTP_503")
+    RecoveryItem.objects.filter(pk=item.pk).update(
+        last_attempt_at=timezone.now() - timedelta(days=2)
+    )
+    sweep()
+    review = ManualReviewItem.objects.get()
+    url = "/admin/recovery/manualreviewitem/"
+    action_post(admin_client, url, "retry_items", [review.pk], confirm="yes", reason="upstream ok")
+    review.refresh_from_db()
+    assert (review.status, review.resolution, review.resolved_by) == ("resolved", "retried", "root")
+    assert RecoveryItem.objects.get(pk=item.pk).status == "replayed"
+    assert AuditEvent.objects.get(event="recovery.manual_review.resolved").reason == "upstream ok"
+
+
+@pytest.mark.django_db
+def test_the_sweeper_is_scheduled_every_15_minutes():
+    assert DlqSweeper.schedule_minutes == 15
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    call_command("setup_schedules")
+    assert Schedule.objects.get(name="dlq_sweeper").minutes == 15
