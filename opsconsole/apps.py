@@ -17,5 +17,13 @@ class PlatformConfig(AppConfig):
         from opsconsole import health, metrics, workers
 
         health.register_builtin_components()
+        from django.conf import settings
+
+        from opsconsole.tracing import configure_tracing, tracing_enabled
+
+        if settings.OTEL_EXPORTER_OTLP_ENDPOINT and not tracing_enabled():
+            configure_tracing(
+                endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT, service_name=settings.SERVICE_NAME
+            )
         metrics.register_metric_source("workers", workers.worker_metrics)
         metrics.register_metric_source("queues", metrics.queue_depth_metrics)

@@ -85,8 +85,17 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        from opsconsole.tracing import server_span
+
+        with server_span(
+            request.method or "", request.path, request.headers.get(TRACEPARENT_HEADER)
+        ) as span:
+            response = self._handle(request, span.traceparent)
+            span.finish(response.status_code)
+        return response
+
+    def _handle(self, request: HttpRequest, traceparent: str) -> HttpResponse:
         request_id = clean_request_id(request.headers.get(REQUEST_ID_HEADER))
-        traceparent = clean_traceparent(request.headers.get(TRACEPARENT_HEADER))
         request.request_id = request_id  # type: ignore[attr-defined]
         request.traceparent = traceparent  # type: ignore[attr-defined]
         # Bound for the rest of this request's thread, not reset on the way out: Django logs

@@ -324,4 +324,6 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING_CONFIG = None
 # Seed 002 searches the log stream for service=smplat-api.
 SERVICE_NAME = env_str("SERVICE_NAME", "smplat-api")
+# OpenTelemetry: spans go to this OTLP/HTTP collector when set (e.g. http://otel:4318).
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 configure_logging(LOG_LEVEL, SERVICE_NAME)

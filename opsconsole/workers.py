@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from opsconsole import audit
 from opsconsole.health import ComponentHealth, register_component
 from opsconsole.models import WorkerStatus, WorkerSwitch
+from opsconsole.tracing import internal_span
 
 logger = structlog.get_logger(__name__)
 
@@ -153,6 +154,18 @@ class BatchWorker:
             name=self.name,
             defaults={"last_run_started_at": started_at, "last_heartbeat_at": started_at},
         )
+        with internal_span(f"worker {self.name}", triggered_by=triggered_by) as span:
+            crashed = self._run_batch(owner=owner, limit=limit, summary=summary)
+            if span is not None:
+                span.set_attribute("worker.claimed", summary.claimed)
+                span.set_attribute("worker.errors", summary.errors)
+        self._record_run(triggered_by=triggered_by, summary=summary, crashed=crashed)
+        if crashed is not None:
+            raise crashed
+        logger.info("worker_run_finished", **summary.as_dict())
+        return summary
+
+    def _run_batch(self, *, owner: str, limit: int | None, summary: RunSummary) -> Exception | None:
         crashed: Exception | None = None
         try:
             ids = self.claim(owner=owner, limit=limit or self.batch_size)
@@ -167,11 +180,7 @@ class BatchWorker:
         except Exception as exc:
             crashed = exc
             logger.exception("worker_run_failed", worker=self.name)
-        self._record_run(triggered_by=triggered_by, summary=summary, crashed=crashed)
-        if crashed is not None:
-            raise crashed
-        logger.info("worker_run_finished", **summary.as_dict())
-        return summary
+        return crashed
 
     def _record_heartbeat(self, *, triggered_by: str, summary: RunSummary) -> None:
         now = timezone.now()

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from opsconsole.tracing import configure_tracing, shutdown_tracing, tracing_enabled
+from recovery.workers import IntegrationDeliveryWorker
+
+INCOMING = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@pytest.fixture
+def collector(httpserver):
+    """A local OTLP/HTTP collector; yields a function that flushes and returns the spans."""
+    httpserver.expect_request("/v1/traces", method="POST").respond_with_data("", status=200)
+    provider = configure_tracing(endpoint=httpserver.url_for("/"), service_name="smplat-api")
+
+    def exported() -> list[tuple[dict, object]]:
+        provider.force_flush()
+        spans = []
+        for request, _ in httpserver.log:
+            if request.path != "/v1/traces":
+                continue
+            message = ExportTraceServiceRequest.FromString(request.get_data())
+            for resource_spans in message.resource_spans:
+                resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                for scope in resource_spans.scope_spans:
+                    spans += [(resource, span) for span in scope.spans]
+        return spans
+
+    yield exported
+    shutdown_tracing()
+
+
+def test_no_endpoint_means_no_tracing():
+    assert tracing_enabled() is False
+
+
+@pytest.mark.django_db
+def test_a_request_is_a_server_span_continuing_the_callers_trace(collector, anonymous_client):
+    response = anonymous_client.get("/api/v1/health/livez", HTTP_TRACEPARENT=INCOMING)
+    _, trace_id, span_id, _ = response["traceparent"].split("-")
+    assert trace_id == INCOMING.split("-")[1]
+    [(resource, span)] = [s for s in collector() if s[1].name.endswith("/api/v1/health/livez")]
+    assert resource["service.name"] == "smplat-api"
+    assert span.trace_id.hex() == trace_id
+    assert span.span_id.hex() == span_id  # the id we echo and log is the exported span's
+    assert span.parent_span_id.hex() == INCOMING.split("-")[2]
+
+
+@pytest.mark.django_db
+def test_a_server_error_span_is_marked_error_and_worker_runs_are_spans(collector, client):
+    from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+    client.post("/api/v1/bookings/holds", data="{", content_type="application/json")
+    IntegrationDeliveryWorker().run_once(triggered_by="test")
+    spans = {span.name: span for _, span in collector()}
+    assert "worker integration_delivery_worker" in spans
+    hold = spans["POST /api/v1/bookings/holds"]
+    attributes = {a.key: a.value.int_value for a in hold.attributes}
+    assert attributes["http.response.status_code"] in (400, 401)
+    assert hold.status.code != Status.STATUS_CODE_ERROR  # a 4xx is the caller's error
