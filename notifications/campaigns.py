@@ -403,3 +403,26 @@ def campaign_mark_stalled(*, campaign_id: int) -> str:
         "in 5 minutes. Runbook: check status, stop, then start once the provider is healthy.",
     )
     return "stalled"
+
+
+@transaction.atomic
+def campaign_target_requeue(*, target_id: int, actor: audit.Actor, reason: str) -> CampaignTarget:
+    target = CampaignTarget.objects.select_for_update().get(pk=target_id)
+    if target.status != CampaignTarget.Status.FAILED:
+        raise CampaignStateConflict(
+            "Only a failed target can be sent again.", details={"status": target.status}
+        )
+    before = {"status": target.status, "attempts": target.attempts}
+    target.status = CampaignTarget.Status.PENDING
+    target.attempts = 0
+    target.next_attempt_at = timezone.now()
+    target.save()
+    audit.record(
+        "notifications.campaign_target.requeued",
+        obj=target,
+        before=before,
+        after={"status": target.status, "attempts": 0},
+        actor=actor,
+        reason=reason,
+    )
+    return target

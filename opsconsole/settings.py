@@ -233,6 +233,7 @@ WORKER_DEFAULTS_ENABLED = {
     "campaign_dispatcher_worker": env_bool("CAMPAIGN_DISPATCHER_WORKER_ENABLED", True),
     "campaign_stall_detector": env_bool("CAMPAIGN_STALL_DETECTOR_ENABLED", True),
     "dlq_sweeper": env_bool("DLQ_SWEEPER_ENABLED", True),
+    "bulk_action_worker": env_bool("BULK_ACTION_WORKER_ENABLED", True),
 }
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 WORKER_LEASE_SECONDS = env_int("WORKER_LEASE_SECONDS", 120)
@@ -250,6 +251,12 @@ INTEGRATION_RETRYABLE_NETWORK_ERRORS = env_list(
     "connect_timeout,read_timeout,write_timeout,pool_timeout,connection_refused,"
     "connection_reset,dns_failure,remote_protocol_error",
 )
+
+# Circuit breaker per integration: open after this many retryable failures in a row, probe
+# every N seconds while open, then drain this many deliveries per worker run.
+CIRCUIT_FAILURE_THRESHOLD = env_int("CIRCUIT_FAILURE_THRESHOLD", 5)
+CIRCUIT_PROBE_SECONDS = env_int("CIRCUIT_PROBE_SECONDS", 60)
+CIRCUIT_DRAIN_PER_RUN = env_int("CIRCUIT_DRAIN_PER_RUN", 10)
 
 # DLQ sweep (seed 003): failures older than this go to manual review.
 DLQ_MANUAL_REVIEW_AFTER_HOURS = env_int("DLQ_MANUAL_REVIEW_AFTER_HOURS", 24)

@@ -82,7 +82,9 @@ def claim_due_rows(
     lease_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
     with transaction.atomic():
         ids = list(
-            model.objects.select_for_update(skip_locked=True)
+            # of=self: lock the claimed rows only, not the joined ones (an integration row
+            # locked by one worker must not hide all its items from the others).
+            model.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(filters, lease_free)
             .order_by(order_by, "pk")
             .values_list("pk", flat=True)[:limit]

@@ -8,13 +8,18 @@ class RecoveryConfig(AppConfig):
 
     def ready(self) -> None:
         from opsconsole.metrics import register_metric_source
-        from recovery import dlq, hosted_sessions, workers  # noqa: F401  (registers the workers)
+        from recovery import bulk_actions, dlq, hosted_sessions, workers  # noqa: F401  (registers the workers)
 
         register_metric_source("recovery_queue", workers.recovery_queue_metrics)
 
         from opsconsole.integration_status import register_probe
 
         register_probe("integration_deliveries", workers.integration_deliveries_probe)
+
+        from opsconsole.health import register_component
+        from recovery.circuits import circuits_health
+
+        register_component("circuit_breakers", circuits_health)
 
         from opsconsole.metrics import register_queue
         from recovery.models import ManualReviewItem, RecoveryItem

@@ -15,6 +15,8 @@ class Integration(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     endpoint_url = models.URLField(max_length=500)
+    # JSON Schema an operator's edited payload must satisfy before an edit-and-replay.
+    payload_schema = models.JSONField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     paused = models.BooleanField(
         default=False, help_text="Containment: no deliveries or replays until resumed."
@@ -74,6 +76,8 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
     failure_detail = models.TextField(blank=True)
     request_snapshot = models.JSONField(default=dict, blank=True)
     response_snapshot = models.JSONField(default=dict, blank=True)
+    # An operator's corrected payload (edit and replay); `payload` stays the original.
+    payload_override = models.JSONField(null=True, blank=True)
     # The operation chain: the request that created or last replayed this item.
     request_id = models.CharField(max_length=128, blank=True)
     traceparent = models.CharField(max_length=64, blank=True)
@@ -186,6 +190,7 @@ class DeliveryAttempt(models.Model):
     failure_detail = models.TextField(blank=True)
     retry_after_seconds = models.FloatField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
+    request_snapshot = models.JSONField(default=dict, blank=True)
     response_snapshot = models.JSONField(default=dict, blank=True)
     lease_owner = models.CharField(max_length=200)
     started_at = models.DateTimeField()
@@ -331,3 +336,166 @@ class SweepRetry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} #{self.source_id} retried {self.retried_at:%Y-%m-%d %H:%M}"
+
+
+class FailureResolution(models.Model):
+    """A failure closed without a replay (a replay guard's verdict or an operator's call).
+
+    The failure inbox leaves these out; the row says who or what closed it and why.
+    """
+
+    source = models.CharField(max_length=50)
+    source_id = models.BigIntegerField()
+    reason = models.TextField()
+    resolved_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "source_id"], name="failure_resolved_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} #{self.source_id} resolved: {self.reason[:60]}"
+
+
+class BulkAction(FSMModelMixin, models.Model):
+    """A tracked bulk replay from the failure inbox: frozen ids, dry run, approval, pacing."""
+
+    class Status(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval"
+        READY = "ready"  # dry run done; an operator starts it
+        RUNNING = "running"
+        PAUSED = "paused"
+        COMPLETED = "completed"
+        ABORTED = "aborted"
+
+    status = FSMField(max_length=20, choices=Status.choices, protected=True)
+    source = models.CharField(max_length=50)
+    provider = models.CharField(max_length=200, blank=True)
+    filter_description = models.JSONField(default=dict)
+    preview = models.JSONField(default=dict, help_text="The dry run: count, sample, transitions")
+    moves_money = models.BooleanField(default=False)
+    rate_per_second = models.FloatField(default=1.0)
+    reason = models.TextField()
+    created_by = models.CharField(max_length=150)
+    approved_by = models.CharField(max_length=150, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    replayed = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processed__lte=models.F("total")), name="bulk_action_progress_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(rate_per_second__gt=0), name="bulk_action_rate_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Bulk action #{self.pk} {self.source} ({self.status}, {self.processed}/{self.total})"
+        )
+
+    @transition(field=status, source=Status.AWAITING_APPROVAL, target=Status.READY)
+    def approve(self, *, approved_by: str) -> None:
+        self.approved_by = approved_by
+
+    @transition(field=status, source=[Status.READY, Status.PAUSED], target=Status.RUNNING)
+    def start(self) -> None:
+        self.started_at = self.started_at or timezone.now()
+
+    @transition(field=status, source=Status.RUNNING, target=Status.PAUSED)
+    def pause(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.RUNNING, target=Status.COMPLETED)
+    def complete(self) -> None:
+        self.finished_at = timezone.now()
+
+    @transition(
+        field=status,
+        source=[Status.AWAITING_APPROVAL, Status.READY, Status.RUNNING, Status.PAUSED],
+        target=Status.ABORTED,
+    )
+    def abort(self) -> None:
+        self.finished_at = timezone.now()
+
+
+class BulkActionItem(models.Model):
+    class Outcome(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"  # claimed; never picked again, even after a crash
+        REPLAYED = "replayed"
+        RESOLVED = "resolved"  # the domain said a replay no longer makes sense
+        FAILED = "failed"
+
+    action = models.ForeignKey(BulkAction, on_delete=models.CASCADE, related_name="items")
+    source_id = models.BigIntegerField()
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
+    detail = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["action", "id"]
+        constraints = [
+            # Each frozen item is replayed at most once per action.
+            models.UniqueConstraint(fields=["action", "source_id"], name="bulk_action_item_once")
+        ]
+        indexes = [
+            models.Index(
+                fields=["action", "id"],
+                condition=Q(outcome="pending"),
+                name="bulk_action_item_todo_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"action {self.action_id} item {self.source_id}: {self.outcome}"
+
+
+class PayloadEdit(models.Model):
+    """An operator's correction of a delivery's payload; the original is never overwritten."""
+
+    item = models.ForeignKey(RecoveryItem, on_delete=models.CASCADE, related_name="payload_edits")
+    original_payload = models.JSONField()
+    edited_payload = models.JSONField()
+    diff = models.TextField()
+    edited_by = models.CharField(max_length=150)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item", "id"]
+
+    def __str__(self) -> str:
+        return f"edit of item {self.item_id} by {self.edited_by}"
+
+
+class ProviderCircuit(models.Model):
+    """A circuit breaker per integration: open after repeated failures, probe, drain slowly."""
+
+    class State(models.TextChoices):
+        CLOSED = "closed"
+        OPEN = "open"
+        DRAINING = "draining"  # probes succeed again; deliveries resume at a capped rate
+
+    integration = models.OneToOneField(
+        Integration, on_delete=models.CASCADE, related_name="circuit"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.integration_id}: {self.state}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,12 +12,15 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from jsonschema import Draft202012Validator
 
 from opsconsole import audit
 from opsconsole.context import bound_context, current_request_id, current_traceparent
 from opsconsole.retry import RetryPolicy, parse_retry_after
 from recovery.adapters import DeliveryAdapter, DeliveryRequest, DeliveryResult, default_adapter
+from recovery.circuits import circuit_record
 from recovery.errors import (
+    IntegrationInvalidPayload,
     IntegrationNotFound,
     LeaseLost,
     RecoveryNotFound,
@@ -26,6 +31,7 @@ from recovery.models import (
     BulkReplayJobItem,
     DeliveryAttempt,
     Integration,
+    PayloadEdit,
     RecoveryItem,
 )
 
@@ -125,7 +131,8 @@ def _delivery_request(item: RecoveryItem) -> DeliveryRequest:
         headers["X-Request-ID"] = item.request_id
     if item.traceparent:
         headers["traceparent"] = item.traceparent
-    return DeliveryRequest(url=item.integration.endpoint_url, body=item.payload, headers=headers)
+    body = item.payload_override if item.payload_override is not None else item.payload
+    return DeliveryRequest(url=item.integration.endpoint_url, body=body, headers=headers)
 
 
 @dataclass(frozen=True)
@@ -233,10 +240,16 @@ def recovery_item_record_outcome(
         failure_detail=classified.failure_detail,
         retry_after_seconds=classified.retry_after,
         duration_ms=result.duration_ms,
+        request_snapshot=item.request_snapshot,
         response_snapshot=item.response_snapshot,
         lease_owner=lease_owner,
         started_at=started_at,
         finished_at=timezone.now(),
+    )
+    circuit_record(
+        integration_id=item.integration_id,
+        succeeded=classified.outcome == DeliveryAttempt.Outcome.SUCCEEDED,
+        retryable_failure=classified.outcome == DeliveryAttempt.Outcome.RETRYABLE,
     )
     audit.record(
         event,
@@ -454,3 +467,83 @@ def due_items_filter() -> Q:
         integration__enabled=True,
         integration__paused=False,
     )
+
+
+# ---------------------------------------------------------------------------- edit and replay
+
+
+class PayloadInvalid(IntegrationInvalidPayload):
+    default_message = "The edited payload does not match the item's schema."
+
+
+def payload_schema_for(item: RecoveryItem) -> dict[str, Any]:
+    """The integration's schema, or one derived from the original: same keys, same types."""
+    if item.integration.payload_schema:
+        return item.integration.payload_schema
+    if not isinstance(item.payload, dict):
+        return {}
+    json_types = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+        type(None): "null",
+    }
+    return {
+        "type": "object",
+        "required": sorted(item.payload),
+        "properties": {
+            key: {"type": json_types.get(type(value), "string")}
+            for key, value in item.payload.items()
+        },
+    }
+
+
+def payload_diff(original: Any, edited: Any) -> str:
+    def pretty(value: Any) -> list[str]:
+        return json.dumps(value, indent=2, sort_keys=True, default=str).splitlines()
+
+    return "\n".join(
+        difflib.unified_diff(pretty(original), pretty(edited), "original", "edited", lineterm="")
+    )
+
+
+@transaction.atomic
+def recovery_item_edit_and_replay(
+    *, integration_id: int, item_id: int, payload: Any, actor: audit.Actor, reason: str
+) -> tuple[RecoveryItem, PayloadEdit]:
+    """Correct the payload, then replay. The original payload and snapshots stay as they were;
+    the edit, its diff and who made it are stored and audited."""
+    item = recovery_item_get(integration_id=integration_id, item_id=item_id, for_update=True)
+    errors = sorted(
+        f"{'/'.join(map(str, error.path)) or '(root)'}: {error.message}"
+        for error in Draft202012Validator(payload_schema_for(item)).iter_errors(payload)
+    )
+    if errors:
+        raise PayloadInvalid(details={"fields": {"payload": errors}})
+    current = item.payload_override if item.payload_override is not None else item.payload
+    edit = PayloadEdit.objects.create(
+        item=item,
+        original_payload=item.payload,
+        edited_payload=payload,
+        diff=payload_diff(current, payload),
+        edited_by=audit.actor_label(actor),
+        reason=reason,
+    )
+    item.payload_override = payload
+    item.save(update_fields=["payload_override", "updated_at"])
+    audit.record(
+        f"{EVENT_PREFIX}.payload_edited",
+        obj=item,
+        before={"payload": current},
+        after={"payload": payload},
+        actor=actor,
+        reason=reason,
+        metadata={"edit_id": edit.pk, "diff": edit.diff},
+    )
+    item = recovery_item_replay(
+        integration_id=integration_id, item_id=item_id, actor=actor, reason=reason
+    )
+    return item, edit

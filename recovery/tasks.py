@@ -24,3 +24,9 @@ def run_dlq_sweeper(triggered_by: str = "schedule") -> dict[str, Any]:
     from recovery.dlq import DlqSweeper
 
     return DlqSweeper().run_once(triggered_by=triggered_by).as_dict()
+
+
+def run_bulk_action_worker(triggered_by: str = "schedule") -> dict[str, Any]:
+    from recovery.bulk_actions import BulkActionWorker
+
+    return BulkActionWorker().run_once(triggered_by=triggered_by).as_dict()

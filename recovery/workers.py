@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from opsconsole.context import bound_context
 from opsconsole.integration_status import ProbeResult
 from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
-from recovery import services
+from recovery import circuits, services
 from recovery.adapters import DeliveryAdapter
 from recovery.errors import LeaseLost
 from recovery.models import BulkReplayJob, Integration, RecoveryItem
@@ -28,11 +28,21 @@ class IntegrationDeliveryWorker(BatchWorker):
         self.adapter = adapter
 
     def claim(self, *, owner: str, limit: int) -> list[int]:
-        return claim_due_rows(
+        # Integrations with a tripped circuit get only their probe or drain quota.
+        claimed = []
+        for integration_id, quota in circuits.probe_and_drain_quota().items():
+            claimed += claim_due_rows(
+                RecoveryItem,
+                filters=services.due_items_filter() & Q(integration_id=integration_id),
+                owner=owner,
+                limit=min(quota, limit - len(claimed)),
+                lease_seconds=self.lease_seconds,
+            )
+        return claimed + claim_due_rows(
             RecoveryItem,
-            filters=services.due_items_filter(),
+            filters=services.due_items_filter() & ~circuits.blocked_integrations(),
             owner=owner,
-            limit=limit,
+            limit=limit - len(claimed),
             lease_seconds=self.lease_seconds,
         )
 

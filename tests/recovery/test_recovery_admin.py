@@ -130,6 +130,7 @@ def test_setup_schedules_is_idempotent():
     schedules = Schedule.objects.order_by("name")
     assert [(s.name, s.func) for s in schedules] == [
         ("booking_hold_expiry_worker", "bookings.tasks.run_booking_hold_expiry_worker"),
+        ("bulk_action_worker", "recovery.tasks.run_bulk_action_worker"),
         ("campaign_dispatcher_worker", "notifications.tasks.run_campaign_dispatcher_worker"),
         ("campaign_stall_detector", "notifications.tasks.run_campaign_stall_detector"),
         ("cleanup_push_tokens", "notifications.tasks.cleanup_push_tokens"),

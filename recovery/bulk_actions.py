@@ -1,0 +1,305 @@
+"""Bulk replay from the failure inbox as a tracked object (BulkAction).
+
+The filter is frozen into an id set at creation, with a dry run (count, sample, predicted
+transition or guard verdict per item). Actions that move money wait for a second operator's
+approval. A running action replays at most `rate_per_second` items a second, each item at
+most once (an item is marked `processing` before its replay and never picked again), and
+can be paused, resumed and aborted. Every action is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from opsconsole import audit
+from opsconsole.errors import ApplicationError, Conflict, InvalidInput, NotFound
+from opsconsole.workers import BatchWorker, register_worker
+from recovery.inbox import SOURCES, failure_group, failure_resolve
+from recovery.models import BulkAction, BulkActionItem
+
+logger = structlog.get_logger(__name__)
+
+PROCESSING = "processing"
+SAMPLE_SIZE = 10
+MAX_RATE_PER_SECOND = 50.0
+
+
+class BulkActionNotFound(NotFound):
+    code = "OPS-404-BULK-ACTION-NOT-FOUND"
+    default_message = "Bulk action not found."
+
+
+class BulkActionConflict(Conflict):
+    code = "OPS-409-BULK-ACTION-CONFLICT"
+
+
+class SecondOperatorRequired(Conflict):
+    code = "OPS-409-SECOND-OPERATOR-REQUIRED"
+    default_message = "An action that moves money must be approved by a different operator."
+
+
+class BulkActionInvalid(InvalidInput):
+    code = "OPS-400-INVALID-PAYLOAD"
+
+
+def _state(action: BulkAction) -> dict[str, Any]:
+    return {
+        "status": action.status,
+        "processed": action.processed,
+        "total": action.total,
+        "rate_per_second": action.rate_per_second,
+    }
+
+
+@transaction.atomic
+def bulk_action_create(
+    *,
+    actor: audit.Actor,
+    reason: str,
+    fingerprint: str = "",
+    source: str = "",
+    ids: list[int] | None = None,
+    rate_per_second: float = 1.0,
+) -> BulkAction:
+    """Freeze the matching open failures and dry-run them; nothing is replayed yet."""
+    if not 0 < rate_per_second <= MAX_RATE_PER_SECOND:
+        raise BulkActionInvalid(
+            f"rate_per_second must be above 0 and at most {MAX_RATE_PER_SECOND}.",
+            details={"fields": {"rate_per_second": ["Out of range."]}},
+        )
+    if fingerprint:
+        group = failure_group(fingerprint)
+        if group is None:
+            raise BulkActionInvalid(
+                "No open failures have this fingerprint.",
+                details={"fields": {"fingerprint": ["Unknown or already empty."]}},
+            )
+        source, provider = group.source, group.provider
+        frozen = [entry.source_id for entry in group.entries]
+    else:
+        if source not in SOURCES or not ids:
+            raise BulkActionInvalid(
+                "Give a fingerprint, or a source and ids.",
+                details={"fields": {"source": [f"One of {sorted(SOURCES)}."]}},
+            )
+        provider = ""
+        frozen = sorted(SOURCES[source].open_rows().filter(pk__in=ids).values_list("pk", flat=True))
+    failure_source = SOURCES[source]
+    rows = {row.pk: row for row in failure_source.open_rows().filter(pk__in=frozen)}
+    sample = []
+    would_resolve = 0
+    for pk in frozen:
+        row = rows.get(pk)
+        verdict = failure_source.guard(row) if row is not None else "no longer failing"
+        would_resolve += 1 if verdict else 0
+        if len(sample) < SAMPLE_SIZE:
+            sample.append(
+                {
+                    "source_id": pk,
+                    "predicted": f"resolve: {verdict}"
+                    if verdict
+                    else failure_source.predicted(row),
+                }
+            )
+    action = BulkAction.objects.create(
+        status=BulkAction.Status.AWAITING_APPROVAL
+        if failure_source.moves_money
+        else BulkAction.Status.READY,
+        source=source,
+        provider=provider,
+        filter_description={"fingerprint": fingerprint} if fingerprint else {"ids": frozen},
+        preview={
+            "count": len(frozen),
+            "would_replay": len(frozen) - would_resolve,
+            "would_resolve": would_resolve,
+            "sample": sample,
+        },
+        moves_money=failure_source.moves_money,
+        rate_per_second=rate_per_second,
+        reason=reason,
+        created_by=audit.actor_label(actor),
+        total=len(frozen),
+    )
+    BulkActionItem.objects.bulk_create(
+        [BulkActionItem(action=action, source_id=pk) for pk in frozen]
+    )
+    audit.record(
+        "recovery.bulk_action.created",
+        obj=action,
+        after={**_state(action), "preview": action.preview},
+        actor=actor,
+        reason=reason,
+    )
+    return action
+
+
+def _locked(action_id: int) -> BulkAction:
+    action = BulkAction.objects.select_for_update().filter(pk=action_id).first()
+    if action is None:
+        raise BulkActionNotFound()
+    return action
+
+
+@transaction.atomic
+def bulk_action_transition(
+    *,
+    action_id: int,
+    verb: str,
+    actor: audit.Actor,
+    reason: str,
+    rate_per_second: float | None = None,
+) -> BulkAction:
+    """approve | start | pause | resume | abort, each audited with who and why."""
+    action = _locked(action_id)
+    before = _state(action)
+    name = audit.actor_label(actor)
+    try:
+        if verb == "approve":
+            if name == action.created_by:
+                raise SecondOperatorRequired(details={"created_by": action.created_by})
+            action.approve(approved_by=name)
+        elif verb in ("start", "resume"):
+            action.start()
+        elif verb == "pause":
+            action.pause()
+        elif verb == "abort":
+            action.abort()
+        else:
+            raise BulkActionInvalid(f"Unknown verb {verb!r}.")
+    except ApplicationError:
+        raise
+    except Exception as exc:  # django-fsm's TransitionNotAllowed
+        raise BulkActionConflict(
+            f"Cannot {verb} a bulk action that is {action.status}.",
+            details={"status": action.status},
+        ) from exc
+    if rate_per_second is not None:
+        action.rate_per_second = rate_per_second
+    action.save()
+    audit.record(
+        f"recovery.bulk_action.{verb}",
+        obj=action,
+        before=before,
+        after=_state(action),
+        actor=actor,
+        reason=reason,
+    )
+    if action.status == BulkAction.Status.RUNNING:
+        transaction.on_commit(wake_bulk_action_worker)
+    return action
+
+
+def wake_bulk_action_worker() -> None:
+    from django_q.tasks import async_task
+
+    try:
+        async_task("recovery.tasks.run_bulk_action_worker", "start")
+    except Exception:
+        logger.warning("bulk_action_worker_wake_failed", exc_info=True)
+
+
+def _next_item(action_id: int) -> BulkActionItem | None:
+    """Claim the next pending item, or None when the action is no longer running."""
+    with transaction.atomic():
+        action = BulkAction.objects.select_for_update().get(pk=action_id)
+        if action.status != BulkAction.Status.RUNNING:
+            return None
+        item = (
+            BulkActionItem.objects.select_for_update(skip_locked=True)
+            .filter(action_id=action_id, outcome=BulkActionItem.Outcome.PENDING)
+            .order_by("id")
+            .first()
+        )
+        if item is None:
+            action.complete()
+            action.save()
+            audit.record(
+                "recovery.bulk_action.completed",
+                obj=action,
+                after=_state(action),
+                actor="worker:bulk_action_worker",
+            )
+            return None
+        # Marked before the replay, committed: a crash after this never replays it again.
+        BulkActionItem.objects.filter(pk=item.pk).update(outcome=PROCESSING)
+        return item
+
+
+def _finish_item(action_id: int, item: BulkActionItem, outcome: str, detail: str) -> None:
+    counter = {
+        BulkActionItem.Outcome.REPLAYED: "replayed",
+        BulkActionItem.Outcome.RESOLVED: "resolved",
+        BulkActionItem.Outcome.FAILED: "failed",
+    }[outcome]
+    with transaction.atomic():
+        BulkActionItem.objects.filter(pk=item.pk).update(
+            outcome=outcome, detail=detail[:2000], processed_at=timezone.now()
+        )
+        BulkAction.objects.filter(pk=action_id).update(
+            processed=F("processed") + 1, **{counter: F(counter) + 1}
+        )
+
+
+def bulk_action_run(*, action_id: int, max_seconds: float = 50.0) -> int:
+    """Work through the action at its pace for up to `max_seconds`; returns items done."""
+    action = BulkAction.objects.get(pk=action_id)
+    source = SOURCES[action.source]
+    actor = f"bulk_action:{action.pk} ({action.created_by})"
+    interval = 1.0 / action.rate_per_second
+    deadline = time.monotonic() + max_seconds
+    done = 0
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        item = _next_item(action_id)
+        if item is None:
+            break
+        row = source.open_rows().filter(pk=item.source_id).first()
+        if row is None:
+            _finish_item(action_id, item, BulkActionItem.Outcome.RESOLVED, "no longer failing")
+        elif verdict := source.guard(row):
+            failure_resolve(source=source.name, source_id=row.pk, actor=actor, reason=verdict)
+            _finish_item(action_id, item, BulkActionItem.Outcome.RESOLVED, verdict)
+        else:
+            try:
+                transition = source.replay(row.pk, actor, action.reason)
+                _finish_item(action_id, item, BulkActionItem.Outcome.REPLAYED, transition)
+            except ApplicationError as exc:
+                _finish_item(action_id, item, BulkActionItem.Outcome.FAILED, exc.message)
+            except Exception as exc:
+                logger.exception("bulk_action_item_failed", action_id=action_id, id=row.pk)
+                _finish_item(action_id, item, BulkActionItem.Outcome.FAILED, repr(exc))
+        done += 1
+        # Pace the provider: never faster than rate_per_second, however quick the replays.
+        pause = interval - (time.monotonic() - started)
+        if pause > 0:
+            time.sleep(pause)
+    return done
+
+
+@register_worker
+class BulkActionWorker(BatchWorker):
+    name = "bulk_action_worker"
+    description = "Failure inbox bulk replays, paced per provider"
+    schedule_task = "recovery.tasks.run_bulk_action_worker"
+    schedule_minutes = 1
+
+    def __init__(self, *, max_seconds: float = 50.0, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.max_seconds = max_seconds
+
+    def claim(self, *, owner: str, limit: int) -> list[int]:
+        return list(
+            BulkAction.objects.filter(status=BulkAction.Status.RUNNING)
+            .order_by("id")
+            .values_list("pk", flat=True)[:limit]
+        )
+
+    def process(self, item_id: int, *, owner: str) -> str:
+        done = bulk_action_run(action_id=item_id, max_seconds=self.max_seconds)
+        return f"items_{'done' if done else 'none'}"

@@ -1,0 +1,464 @@
+"""The failure inbox: every failed, dead-lettered, stalled or manual-review item of every app
+in one list, grouped by error fingerprint and sorted by customer impact.
+
+Each kind of failure is a FailureSource that knows how to find its rows, describe them,
+judge their impact, ask its domain whether a replay still makes sense (the guard) and replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import models
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from bookings.models import Booking
+from notifications.models import Campaign, CampaignTarget, Notification
+from opsconsole import audit
+from payments.models import HostedCheckoutSession, Payment, Refund, WebhookFailure
+from recovery.models import FailureResolution, RecoveryItem
+
+SOON = timedelta(hours=24)
+
+
+def normalise_error(error: str) -> str:
+    """The error with its variable parts replaced, so one cause groups as one fingerprint."""
+    text = (error or "").lower()
+    text = re.sub(r"https?://\S+", "<url>", text)
+    text = re.sub(r"[\w.+-]+@[\w-]+\.[\w.]+", "<email>", text)
+    text = re.sub(
+        r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>", text
+    )
+    text = re.sub(r"\b(?=[0-9a-f]*\d)[0-9a-f]{8,}\b", "<hex>", text)
+    text = re.sub(r"\d+", "<n>", text)
+    return re.sub(r"\s+", " ", text).strip()[:160]
+
+
+def fingerprint_of(*parts: str) -> str:
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Impact:
+    score: int
+    reason: str
+
+
+@dataclass
+class FailureEntry:
+    source: str
+    app: str
+    source_id: int
+    provider: str
+    failure_code: str
+    error: str
+    first_seen: datetime
+    last_seen: datetime
+    impact: Impact
+    admin_url: str | None
+    normalised_error: str = ""
+    fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        self.normalised_error = normalise_error(self.error)
+        self.fingerprint = fingerprint_of(
+            self.app, self.source, self.provider, self.failure_code, self.normalised_error
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "source_id": self.source_id,
+            "provider": self.provider,
+            "failure_code": self.failure_code,
+            "error": self.error[:500],
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "impact": self.impact.score,
+            "impact_reason": self.impact.reason,
+            "admin_url": self.admin_url,
+        }
+
+
+@dataclass(frozen=True)
+class FailureSource:
+    name: str
+    app: str
+    failing: Callable[[], models.QuerySet]
+    provider: Callable[[Any], str]
+    failure_code: Callable[[Any], str]
+    error: Callable[[Any], str]
+    first_seen: Callable[[Any], datetime]
+    last_seen: Callable[[Any], datetime]
+    impact: Callable[[Any], Impact]
+    # None: replay makes sense; otherwise why it no longer does.
+    guard: Callable[[Any], str | None]
+    predicted: Callable[[Any], str]
+    replay: Callable[[int, Any, str], str]
+    moves_money: bool = False
+
+    def entry(self, row: Any) -> FailureEntry:
+        return FailureEntry(
+            source=self.name,
+            app=self.app,
+            source_id=row.pk,
+            provider=self.provider(row),
+            failure_code=self.failure_code(row) or "unknown",
+            error=self.error(row) or "",
+            first_seen=self.first_seen(row),
+            last_seen=self.last_seen(row),
+            impact=self.impact(row),
+            admin_url=_admin_url(row),
+        )
+
+    def open_rows(self) -> models.QuerySet:
+        resolved = FailureResolution.objects.filter(source=self.name).values("source_id")
+        return self.failing().exclude(pk__in=resolved)
+
+
+def _admin_url(row: Any) -> str | None:
+    opts = row._meta
+    try:
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk])
+    except NoReverseMatch:
+        return None
+
+
+def _code(error: str) -> str:
+    return (error or "").split(":", 1)[0].strip()[:60]
+
+
+def _booking_of(payload: Any) -> Booking | None:
+    booking_id = payload.get("booking_id") if isinstance(payload, dict) else None
+    if not isinstance(booking_id, int):
+        return None
+    return Booking.objects.filter(pk=booking_id).first()
+
+
+def _booking_impact(booking: Booking | None, base: Impact) -> Impact:
+    now = timezone.now()
+    live = booking is not None and booking.status != Booking.Status.CANCELLED
+    if live and now <= booking.start_time <= now + SOON:
+        return Impact(100, f"booking {booking.pk} starts within 24 hours")
+    return base
+
+
+# ---------------------------------------------------------------------------- replays
+
+
+def _replay_delivery(item_id: int, actor: Any, reason: str) -> str:
+    from recovery import services
+
+    item = RecoveryItem.objects.get(pk=item_id)
+    before = item.status
+    services.recovery_item_replay(
+        integration_id=item.integration_id, item_id=item_id, actor=actor, reason=reason
+    )
+    return f"{before} → replayed"
+
+
+def _replay_session(session_id: int, actor: Any, reason: str) -> str:
+    from payments.services import hosted_session_regenerate
+
+    session = hosted_session_regenerate(session_id=session_id, actor=actor, reason=reason)
+    return f"new checkout link; customer notified={session.metadata.get('trigger_notified')}"
+
+
+def _replay_refund(refund_id: int, actor: Any, reason: str) -> str:
+    from payments.refunds import refund_attempt, refund_requeue
+
+    refund_requeue(refund_id=refund_id, actor=actor, reason=reason)
+    refund = refund_attempt(refund_id=refund_id)
+    return f"FAILED → {refund.status}"
+
+
+def _replay_webhook(failure_id: int, actor: Any, reason: str) -> str:
+    from payments.webhooks import webhook_failure_reprocess
+
+    ok = webhook_failure_reprocess(failure_id=failure_id, actor=actor, reason=reason)
+    return "reprocessed" if ok else "reprocess failed again"
+
+
+def _replay_notification(notification_id: int, actor: Any, reason: str) -> str:
+    from notifications.services import notification_requeue
+
+    notification_requeue(notification_id=notification_id, actor=actor, reason=reason)
+    return "DEAD → PENDING"
+
+
+def _replay_target(target_id: int, actor: Any, reason: str) -> str:
+    from notifications.campaigns import campaign_target_requeue
+
+    campaign_target_requeue(target_id=target_id, actor=actor, reason=reason)
+    return "failed → pending"
+
+
+def _replay_cancellation(booking_id: int, actor: Any, reason: str) -> str:
+    from bookings.services import booking_cancel
+
+    result = booking_cancel(booking_id=booking_id, actor=actor, reason=reason)
+    return f"CANCELLING → {result.booking.status}"
+
+
+# ---------------------------------------------------------------------------- guards
+
+
+def _guard_delivery(item: RecoveryItem) -> str | None:
+    booking = _booking_of(item.payload)
+    if booking is not None and booking.status == Booking.Status.CANCELLED:
+        return f"booking {booking.pk} was cancelled; delivering {item.event_type} is moot"
+    return None
+
+
+def _guard_refund(refund: Refund) -> str | None:
+    if refund.status == Refund.Status.COMPLETED:
+        return "the refund already completed"
+    if refund.payment.status == Payment.Status.REFUNDED:
+        return "the refund already completed at the provider (charge.refunded received)"
+    return None
+
+
+def _guard_session(session: HostedCheckoutSession) -> str | None:
+    if session.status == HostedCheckoutSession.Status.COMPLETED:
+        return "the session was already paid"
+    return None
+
+
+def _guard_webhook(failure: WebhookFailure) -> str | None:
+    checkout = (failure.payload.get("data") or {}).get("object") or {}
+    reference = checkout.get("client_reference_id")
+    if failure.event_type == "checkout.session.completed" and reference:
+        session = HostedCheckoutSession.objects.filter(reference=reference).first()
+        if session is not None and session.status == HostedCheckoutSession.Status.COMPLETED:
+            return "the session was already paid"
+    return None
+
+
+def _guard_notification(notification: Notification) -> str | None:
+    if notification.subject_type == "bookings.booking" and notification.subject_id.isdigit():
+        booking = Booking.objects.filter(pk=int(notification.subject_id)).first()
+        if booking is not None and booking.status == Booking.Status.CANCELLED:
+            return f"booking {booking.pk} was cancelled"
+    return None
+
+
+def _guard_target(target: CampaignTarget) -> str | None:
+    if target.status == CampaignTarget.Status.INVALID:
+        return "the number is invalid; fix the data instead of replaying"
+    if target.campaign.status != Campaign.Status.RUNNING:
+        return f"the campaign is {target.campaign.status}"
+    return None
+
+
+SOURCES: dict[str, FailureSource] = {
+    source.name: source
+    for source in (
+        FailureSource(
+            name="integration_delivery",
+            app="recovery",
+            failing=lambda: RecoveryItem.objects.filter(
+                status__in=RecoveryItem.REPLAYABLE
+            ).select_related("integration"),
+            provider=lambda item: item.integration.name,
+            failure_code=lambda item: item.failure_code,
+            error=lambda item: item.failure_detail,
+            first_seen=lambda item: item.created_at,
+            last_seen=lambda item: item.last_attempt_at or item.updated_at,
+            impact=lambda item: _booking_impact(_booking_of(item.payload), Impact(10, "")),
+            guard=_guard_delivery,
+            predicted=lambda item: f"{item.status} → replayed",
+            replay=_replay_delivery,
+        ),
+        FailureSource(
+            name="hosted_session",
+            app="payments",
+            failing=lambda: HostedCheckoutSession.objects.filter(
+                models.Q(status__in=["failed", "abandoned"])
+                | models.Q(
+                    status__in=HostedCheckoutSession.RECOVERABLE, attempts_since_notification__gt=3
+                )
+            ),
+            provider=lambda s: "checkout",
+            failure_code=lambda s: "stalled" if s.stalled else s.status,
+            error=lambda s: s.last_error or f"session {s.status}",
+            first_seen=lambda s: s.created_at,
+            last_seen=lambda s: s.updated_at,
+            impact=lambda s: Impact(30 + int(s.amount // 10), f"{s.amount} {s.currency} unpaid"),
+            guard=_guard_session,
+            predicted=lambda s: f"{s.status} → pending with a new link",
+            replay=_replay_session,
+        ),
+        FailureSource(
+            name="refund",
+            app="payments",
+            failing=lambda: Refund.objects.filter(status=Refund.Status.FAILED).select_related(
+                "payment"
+            ),
+            provider=lambda r: "stripe",
+            failure_code=lambda r: _code(r.last_error),
+            error=lambda r: r.last_error,
+            first_seen=lambda r: r.created_at,
+            last_seen=lambda r: r.updated_at,
+            impact=lambda r: Impact(
+                50 + int(r.amount // 10), f"{r.amount} {r.payment.currency} owed to a customer"
+            ),
+            guard=_guard_refund,
+            predicted=lambda r: "FAILED → COMPLETED (one more provider attempt, same key)",
+            replay=_replay_refund,
+            moves_money=True,
+        ),
+        FailureSource(
+            name="webhook_failure",
+            app="payments",
+            failing=lambda: WebhookFailure.objects.filter(
+                status=WebhookFailure.Status.PENDING_MANUAL
+            ),
+            provider=lambda f: f.provider,
+            failure_code=lambda f: f.event_type,
+            error=lambda f: f.error,
+            first_seen=lambda f: f.created_at,
+            last_seen=lambda f: f.created_at,
+            impact=lambda f: Impact(60, "a critical payment event was not processed"),
+            guard=_guard_webhook,
+            predicted=lambda f: "PENDING_MANUAL → REPROCESSED",
+            replay=_replay_webhook,
+        ),
+        FailureSource(
+            name="notification",
+            app="notifications",
+            failing=lambda: Notification.objects.filter(status=Notification.Status.DEAD),
+            provider=lambda n: n.channel,
+            failure_code=lambda n: _code(n.last_error),
+            error=lambda n: n.last_error,
+            first_seen=lambda n: n.created_at,
+            last_seen=lambda n: n.created_at,
+            impact=lambda n: Impact(5, "a customer message was not delivered"),
+            guard=_guard_notification,
+            predicted=lambda n: "DEAD → PENDING",
+            replay=_replay_notification,
+        ),
+        FailureSource(
+            name="campaign_target",
+            app="notifications",
+            failing=lambda: CampaignTarget.objects.filter(
+                status__in=[CampaignTarget.Status.FAILED, CampaignTarget.Status.INVALID]
+            ).select_related("campaign"),
+            provider=lambda t: "whatsapp",
+            failure_code=lambda t: _code(t.last_error) or t.status,
+            error=lambda t: t.last_error,
+            first_seen=lambda t: t.updated_at,
+            last_seen=lambda t: t.updated_at,
+            impact=lambda t: Impact(1, "a campaign message was not sent"),
+            guard=_guard_target,
+            predicted=lambda t: f"{t.status} → pending",
+            replay=_replay_target,
+        ),
+        FailureSource(
+            name="cancellation",
+            app="bookings",
+            failing=lambda: Booking.objects.filter(status=Booking.Status.CANCELLING),
+            provider=lambda b: "bookings",
+            failure_code=lambda b: b.cancellation_step or "cancelling",
+            error=lambda b: b.cancellation_error,
+            first_seen=lambda b: b.updated_at,
+            last_seen=lambda b: b.updated_at,
+            impact=lambda b: _booking_impact(b, Impact(40, "a cancellation is half done")),
+            guard=lambda b: None,
+            predicted=lambda b: "CANCELLING → CANCELLED (the saga resumes; refund key reused)",
+            replay=_replay_cancellation,
+            moves_money=True,
+        ),
+    )
+}
+
+
+@dataclass
+class FailureGroup:
+    fingerprint: str
+    app: str
+    source: str
+    provider: str
+    failure_code: str
+    normalised_error: str
+    entries: list[FailureEntry] = field(default_factory=list)
+
+    @property
+    def impact(self) -> Impact:
+        return max((e.impact for e in self.entries), key=lambda i: i.score)
+
+    def as_dict(self, *, with_items: bool = False, item_limit: int = 50) -> dict[str, Any]:
+        impact = self.impact
+        data = {
+            "fingerprint": self.fingerprint,
+            "app": self.app,
+            "source": self.source,
+            "provider": self.provider,
+            "failure_code": self.failure_code,
+            "normalised_error": self.normalised_error,
+            "count": len(self.entries),
+            "first_seen": min(e.first_seen for e in self.entries),
+            "last_seen": max(e.last_seen for e in self.entries),
+            "impact": impact.score,
+            "impact_reason": impact.reason,
+            "sample_ids": [e.source_id for e in self.entries[:5]],
+        }
+        if with_items:
+            data["items"] = [e.as_dict() for e in self.entries[:item_limit]]
+        return data
+
+
+def failure_groups(*, app: str = "", source: str = "") -> list[FailureGroup]:
+    groups: dict[str, FailureGroup] = {}
+    for name, failure_source in SOURCES.items():
+        if (source and name != source) or (app and failure_source.app != app):
+            continue
+        for row in failure_source.open_rows():
+            entry = failure_source.entry(row)
+            group = groups.setdefault(
+                entry.fingerprint,
+                FailureGroup(
+                    fingerprint=entry.fingerprint,
+                    app=entry.app,
+                    source=entry.source,
+                    provider=entry.provider,
+                    failure_code=entry.failure_code,
+                    normalised_error=entry.normalised_error,
+                ),
+            )
+            group.entries.append(entry)
+    for group in groups.values():
+        group.entries.sort(key=lambda e: (-e.impact.score, e.first_seen))
+    return sorted(groups.values(), key=lambda g: (-g.impact.score, -len(g.entries), g.fingerprint))
+
+
+def failure_group(fingerprint: str) -> FailureGroup | None:
+    return next((g for g in failure_groups() if g.fingerprint == fingerprint), None)
+
+
+def failure_resolve(*, source: str, source_id: int, actor: audit.Actor, reason: str) -> None:
+    """Close a failure without replaying it; audited, and it leaves the inbox."""
+    from django.db import IntegrityError, transaction
+
+    try:
+        with transaction.atomic():
+            resolution = FailureResolution.objects.create(
+                source=source,
+                source_id=source_id,
+                reason=reason,
+                resolved_by=audit.actor_label(actor),
+            )
+            audit.record(
+                "recovery.failure.resolved",
+                obj=resolution,
+                after={"source": source, "source_id": source_id},
+                actor=actor,
+                reason=reason,
+            )
+    except IntegrityError:
+        pass  # resolved already
