@@ -7,15 +7,46 @@ second POST, with a non-empty reason, calls the service.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from opsconsole.models import IdempotencyKey
 
 ActionPerformer = Callable[[QuerySet, str], tuple[int, int]]
+
+
+def claim_action_token(request: HttpRequest, action: str) -> bool:
+    """Idempotency-Key semantics for admin actions: the confirmation page carries a one-time
+    token, so a double click or a resubmitted form acts once. False: already used."""
+    token = (request.POST.get("action_token") or "").strip()
+    if not token:
+        return True
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            IdempotencyKey.objects.create(
+                owner=f"admin:{request.user.pk}",
+                key=f"admin-action:{token}"[:255],
+                request_fingerprint=action[:64],
+                method="POST",
+                path=request.path[:500],
+                state=IdempotencyKey.State.COMPLETED,
+                locked_at=now,
+                expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 def confirm_with_reason(
@@ -37,6 +68,13 @@ def confirm_with_reason(
     if request.POST.get("confirm") == "yes":
         if not reason:
             modeladmin.message_user(request, "A reason is required.", messages.ERROR)
+        elif not claim_action_token(request, action):
+            modeladmin.message_user(
+                request,
+                f"{title}: this confirmation was already submitted; nothing was done twice.",
+                messages.WARNING,
+            )
+            return None
         else:
             done, skipped = perform(legal, reason)
             level = messages.SUCCESS if skipped == 0 else messages.WARNING
@@ -60,5 +98,6 @@ def confirm_with_reason(
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "select_across": request.POST.get("select_across", "0"),
         "reason": reason,
+        "action_token": uuid.uuid4().hex,
     }
     return TemplateResponse(request, "admin/confirm_with_reason.html", context)

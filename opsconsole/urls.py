@@ -9,6 +9,8 @@ from opsconsole.api.views import IntegrationsStatusApi
 from opsconsole.errors import api_not_found
 from opsconsole.overview import console_overview
 from payments.api.urls import station_urlpatterns, webhook_urlpatterns
+from recovery.admin_views import edit_and_replay, failure_group_detail, failure_inbox
+from recovery.api.urls import inbox_urlpatterns
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -21,6 +23,17 @@ urlpatterns = [
         admin.site.admin_view(console_overview),
         name="console-overview",
     ),
+    path("admin/failures/", admin.site.admin_view(failure_inbox), name="failure-inbox"),
+    path(
+        "admin/failures/<str:fingerprint>/",
+        admin.site.admin_view(failure_group_detail),
+        name="failure-group",
+    ),
+    path(
+        "admin/recovery/recoveryitem/<int:item_id>/edit-and-replay/",
+        admin.site.admin_view(edit_and_replay),
+        name="recovery-item-edit-and-replay",
+    ),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -29,6 +42,7 @@ urlpatterns = [
     path("api/v1/", include("payments.api.urls")),
     path("api/v1/", include("bookings.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
+    path("api/v1/", include(inbox_urlpatterns)),
     path("api/integrations/status", IntegrationsStatusApi.as_view(), name="integrations-status"),
     path("api/station/", include(station_urlpatterns)),
     path("webhooks/", include(webhook_urlpatterns)),

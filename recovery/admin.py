@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -15,12 +16,16 @@ from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
 from opsconsole.admin_actions import confirm_with_reason
 from opsconsole.errors import ApplicationError
 from recovery import services
+from recovery.bulk_actions import bulk_action_transition
 from recovery.dlq import manual_review_resolve
 from recovery.models import (
+    BulkAction,
+    BulkActionItem,
     BulkReplayJob,
     DeliveryAttempt,
     Integration,
     ManualReviewItem,
+    ProviderCircuit,
     RecoveryItem,
 )
 
@@ -102,21 +107,38 @@ class AgeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(admin.StackedInline):
+    """Every attempt's request and response (status, headers, body, latency)."""
+
     model = DeliveryAttempt
     extra = 0
     can_delete = False
     fields = (
+        ("replay_count", "number", "outcome", "http_status", "duration_ms"),
+        ("failure_code", "retry_after_seconds", "started_at"),
+        "request_pretty",
+        "response_pretty",
+    )
+    readonly_fields = (
         "replay_count",
         "number",
         "outcome",
         "http_status",
+        "duration_ms",
         "failure_code",
         "retry_after_seconds",
-        "duration_ms",
         "started_at",
+        "request_pretty",
+        "response_pretty",
     )
-    readonly_fields = fields
+
+    @admin.display(description="request")
+    def request_pretty(self, obj: DeliveryAttempt) -> str:
+        return pretty_json(obj.request_snapshot)
+
+    @admin.display(description="response")
+    def response_pretty(self, obj: DeliveryAttempt) -> str:
+        return pretty_json(obj.response_snapshot)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -153,6 +175,8 @@ class RecoveryItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
         "request_id",
         "traceparent",
         "payload_pretty",
+        "payload_override_pretty",
+        "edit_link",
         "request_snapshot_pretty",
         "response_snapshot_pretty",
         ("created_at", "last_attempt_at", "succeeded_at"),
@@ -165,6 +189,19 @@ class RecoveryItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
     @admin.display(description="payload")
     def payload_pretty(self, obj: RecoveryItem) -> str:
         return pretty_json(obj.payload)
+
+    @admin.display(description="operator's edited payload")
+    def payload_override_pretty(self, obj: RecoveryItem) -> str:
+        return pretty_json(obj.payload_override) if obj.payload_override is not None else "none"
+
+    @admin.display(description="edit and replay")
+    def edit_link(self, obj: RecoveryItem) -> str:
+        if obj.status not in RecoveryItem.REPLAYABLE:
+            return "only failed or dlq items can be edited and replayed"
+        return format_html(
+            '<a class="button" href="{}">Edit the payload and replay…</a>',
+            reverse("recovery-item-edit-and-replay", args=[obj.pk]),
+        )
 
     @admin.display(description="request snapshot")
     def request_snapshot_pretty(self, obj: RecoveryItem) -> str:
@@ -327,3 +364,110 @@ class ManualReviewItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
     @admin.action(description="Dismiss selected items (no retry)…")
     def dismiss_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._resolve(request, queryset, retry=False)
+
+
+class BulkActionItemInline(admin.TabularInline):
+    model = BulkActionItem
+    extra = 0
+    can_delete = False
+    fields = ("source_id", "outcome", "detail", "processed_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BulkAction)
+class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    """Failure inbox bulk replays: approve (second operator), start, pause, resume, abort."""
+
+    operator_actions = ("approve", "start", "pause", "resume", "abort")
+    list_display = (
+        "id",
+        "source",
+        "provider",
+        "status",
+        "progress",
+        "rate_per_second",
+        "moves_money",
+        "created_by",
+        "approved_by",
+        "created_at",
+    )
+    list_filter = ("status", "source", "moves_money")
+    inlines = [BulkActionItemInline]
+    actions = ["approve", "start", "pause", "resume", "abort"]
+    fields = (
+        ("source", "provider", "status"),
+        ("moves_money", "rate_per_second"),
+        "preview_pretty",
+        "filter_description",
+        "reason",
+        ("created_by", "approved_by"),
+        ("total", "processed", "replayed", "resolved", "failed"),
+        ("created_at", "started_at", "finished_at"),
+    )
+    readonly_fields = ("preview_pretty",)
+
+    @admin.display(description="progress")
+    def progress(self, obj: BulkAction) -> str:
+        percent = 100 if not obj.total else int(obj.processed * 100 / obj.total)
+        return format_html(
+            '<progress max="100" value="{}"></progress> {} / {}', percent, obj.processed, obj.total
+        )
+
+    @admin.display(description="dry run")
+    def preview_pretty(self, obj: BulkAction) -> str:
+        return pretty_json(obj.preview)
+
+    def _verb(self, request: HttpRequest, queryset: QuerySet, verb: str, legal: list[str]):
+        def perform(eligible: QuerySet, reason: str) -> tuple[int, int]:
+            done = 0
+            for pk in eligible.values_list("pk", flat=True):
+                try:
+                    bulk_action_transition(
+                        action_id=pk, verb=verb, actor=request.user, reason=reason
+                    )
+                    done += 1
+                except ApplicationError as exc:
+                    self.message_user(request, f"#{pk}: {exc.message}", messages.ERROR)
+            return done, queryset.count() - done
+
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action=verb,
+            title=f"{verb.capitalize()} bulk actions",
+            legal=queryset.filter(status__in=legal),
+            perform=perform,
+            legal_description=f"bulk actions that are {' or '.join(legal)}",
+        )
+
+    @admin.action(description="Approve (a second operator; needed when money moves)…")
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._verb(request, queryset, "approve", ["awaiting_approval"])
+
+    @admin.action(description="Start…")
+    def start(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._verb(request, queryset, "start", ["ready"])
+
+    @admin.action(description="Pause…")
+    def pause(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._verb(request, queryset, "pause", ["running"])
+
+    @admin.action(description="Resume…")
+    def resume(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._verb(request, queryset, "resume", ["paused"])
+
+    @admin.action(description="Abort…")
+    def abort(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._verb(
+            request, queryset, "abort", ["awaiting_approval", "ready", "running", "paused"]
+        )
+
+
+@admin.register(ProviderCircuit)
+class ProviderCircuitAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("integration", "state", "consecutive_failures", "opened_at", "next_probe_at")
+    list_filter = ("state",)

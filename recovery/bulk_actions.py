@@ -161,7 +161,7 @@ def bulk_action_transition(
     name = audit.actor_label(actor)
     try:
         if verb == "approve":
-            if name == action.created_by:
+            if action.status == BulkAction.Status.AWAITING_APPROVAL and name == action.created_by:
                 raise SecondOperatorRequired(details={"created_by": action.created_by})
             action.approve(approved_by=name)
         elif verb in ("start", "resume"):

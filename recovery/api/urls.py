@@ -1,6 +1,16 @@
 from django.urls import path
 
-from recovery.api.views import IntegrationListApi, RecoveryItemReplayApi, RecoveryQueueListApi
+from recovery.api.views import (
+    BulkActionCreateApi,
+    BulkActionDetailApi,
+    BulkActionTransitionApi,
+    FailureInboxApi,
+    FailureResolveApi,
+    IntegrationListApi,
+    RecoveryItemEditAndReplayApi,
+    RecoveryItemReplayApi,
+    RecoveryQueueListApi,
+)
 
 urlpatterns = [
     path("integrations", IntegrationListApi.as_view(), name="integration-list"),
@@ -13,5 +23,31 @@ urlpatterns = [
         "integrations/<str:integration_id>/recovery/queue/<str:recovery_id>/replay",
         RecoveryItemReplayApi.as_view(),
         name="recovery-replay",
+    ),
+    path(
+        "integrations/<str:integration_id>/recovery/queue/<str:recovery_id>/edit-and-replay",
+        RecoveryItemEditAndReplayApi.as_view(),
+        name="recovery-edit-and-replay",
+    ),
+]
+
+# The failure inbox, mounted under /api/v1/.
+inbox_urlpatterns = [
+    path("failures", FailureInboxApi.as_view(), name="failures"),
+    path("failures/bulk-actions", BulkActionCreateApi.as_view(), name="bulk-action-create"),
+    path(
+        "failures/bulk-actions/<str:action_id>",
+        BulkActionDetailApi.as_view(),
+        name="bulk-action-detail",
+    ),
+    path(
+        "failures/bulk-actions/<str:action_id>/<str:verb>",
+        BulkActionTransitionApi.as_view(),
+        name="bulk-action-transition",
+    ),
+    path(
+        "failures/<str:source>/<str:source_id>/resolve",
+        FailureResolveApi.as_view(),
+        name="failure-resolve",
     ),
 ]

@@ -12,12 +12,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsconsole import inputs
+from opsconsole.errors import InvalidInput, NotFound
 from opsconsole.idempotency import idempotent
 from opsconsole.pagination import InvalidCursor
 from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
-from recovery import selectors, services
+from recovery import bulk_actions, inbox, selectors, services
 from recovery.errors import IntegrationInvalidPayload
-from recovery.models import RecoveryItem
+from recovery.models import BulkAction, RecoveryItem
+
+
+class OpsInvalidPayload(InvalidInput):
+    code = "OPS-400-INVALID-PAYLOAD"
+
+
+class OpsNotFound(NotFound):
+    code = "OPS-404-NOT-FOUND"
 
 
 def parse_id(raw: str, name: str) -> int:
@@ -151,3 +160,202 @@ class RecoveryItemReplayApi(APIView):
             reason=data["reason"],
         )
         return Response(RecoveryItemOutputSerializer(item).data, status=202)
+
+
+# ---------------------------------------------------------------------------- failure inbox
+
+
+class FailureInboxApi(APIView):
+    """Every open failure of every app, grouped by fingerprint, sorted by customer impact."""
+
+    error_prefix = "OPS"
+    permission_classes = [CanViewPlatform]
+
+    class FilterSerializer(serializers.Serializer):
+        app = serializers.ChoiceField(
+            choices=sorted({s.app for s in inbox.SOURCES.values()}), required=False
+        )
+        source = serializers.ChoiceField(choices=sorted(inbox.SOURCES), required=False)
+        fingerprint = serializers.CharField(required=False, max_length=32)
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("app", str),
+            OpenApiParameter("source", str),
+            OpenApiParameter("fingerprint", str),
+            OpenApiParameter("limit", int),
+        ],
+        responses={200: dict},
+    )
+    def get(self, request: Request) -> Response:
+        filters = inputs.validated(
+            self.FilterSerializer, request.query_params.dict(), OpsInvalidPayload
+        )
+        groups = inbox.failure_groups(app=filters.get("app", ""), source=filters.get("source", ""))
+        if fingerprint := filters.get("fingerprint"):
+            group = next((g for g in groups if g.fingerprint == fingerprint), None)
+            if group is None:
+                raise OpsNotFound("No open failures have this fingerprint.")
+            return Response(group.as_dict(with_items=True, item_limit=filters["limit"]))
+        return Response(
+            {
+                "groups": [g.as_dict() for g in groups[: filters["limit"]]],
+                "total_groups": len(groups),
+                "total_items": sum(len(g.entries) for g in groups),
+            }
+        )
+
+
+class FailureResolveApi(APIView):
+    error_prefix = "OPS"
+    permission_classes = [CanOperatePlatform]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={200: dict})
+    @idempotent
+    def post(self, request: Request, source: str, source_id: str) -> Response:
+        if source not in inbox.SOURCES:
+            raise OpsNotFound("Unknown failure source.")
+        pk = inputs.parse_id(source_id, "source_id", OpsInvalidPayload)
+        data = inputs.validated(self.InputSerializer, request.data, OpsInvalidPayload)
+        if not inbox.SOURCES[source].open_rows().filter(pk=pk).exists():
+            raise OpsNotFound("No open failure with this id.")
+        inbox.failure_resolve(
+            source=source, source_id=pk, actor=request.user, reason=data["reason"]
+        )
+        return Response({"source": source, "source_id": pk, "resolved": True})
+
+
+class BulkActionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    source = serializers.CharField()
+    provider = serializers.CharField()
+    filter_description = serializers.JSONField()
+    preview = serializers.JSONField()
+    moves_money = serializers.BooleanField()
+    rate_per_second = serializers.FloatField()
+    reason = serializers.CharField()
+    created_by = serializers.CharField()
+    approved_by = serializers.CharField()
+    total = serializers.IntegerField()
+    processed = serializers.IntegerField()
+    replayed = serializers.IntegerField()
+    resolved = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class BulkActionCreateApi(APIView):
+    """The dry run: freezes the matching ids and predicts each item's fate; replays nothing."""
+
+    error_prefix = "OPS"
+    permission_classes = [CanOperatePlatform]
+
+    class InputSerializer(serializers.Serializer):
+        fingerprint = serializers.CharField(required=False, max_length=32)
+        source = serializers.ChoiceField(choices=sorted(inbox.SOURCES), required=False)
+        ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1), required=False, max_length=10000
+        )
+        rate_per_second = serializers.FloatField(required=False, default=1.0)
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={201: BulkActionOutputSerializer})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = inputs.validated(self.InputSerializer, request.data, OpsInvalidPayload)
+        action = bulk_actions.bulk_action_create(
+            actor=request.user,
+            reason=data["reason"],
+            fingerprint=data.get("fingerprint", ""),
+            source=data.get("source", ""),
+            ids=data.get("ids"),
+            rate_per_second=data["rate_per_second"],
+        )
+        return Response(BulkActionOutputSerializer(action).data, status=201)
+
+
+class BulkActionDetailApi(APIView):
+    error_prefix = "OPS"
+    permission_classes = [CanViewPlatform]
+
+    @extend_schema(responses=BulkActionOutputSerializer)
+    def get(self, request: Request, action_id: str) -> Response:
+        pk = inputs.parse_id(action_id, "action_id", OpsInvalidPayload)
+        action = BulkAction.objects.filter(pk=pk).first()
+        if action is None:
+            raise bulk_actions.BulkActionNotFound()
+        return Response(BulkActionOutputSerializer(action).data)
+
+
+class BulkActionTransitionApi(APIView):
+    """approve | start | pause | resume | abort; approve must come from another operator."""
+
+    error_prefix = "OPS"
+    permission_classes = [CanOperatePlatform]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+        rate_per_second = serializers.FloatField(
+            required=False, min_value=0.01, max_value=bulk_actions.MAX_RATE_PER_SECOND
+        )
+
+    @extend_schema(request=InputSerializer, responses=BulkActionOutputSerializer)
+    @idempotent
+    def post(self, request: Request, action_id: str, verb: str) -> Response:
+        if verb not in ("approve", "start", "pause", "resume", "abort"):
+            raise OpsNotFound("Unknown bulk action verb.")
+        pk = inputs.parse_id(action_id, "action_id", OpsInvalidPayload)
+        data = inputs.validated(self.InputSerializer, request.data, OpsInvalidPayload)
+        action = bulk_actions.bulk_action_transition(
+            action_id=pk,
+            verb=verb,
+            actor=request.user,
+            reason=data["reason"],
+            rate_per_second=data.get("rate_per_second"),
+        )
+        return Response(BulkActionOutputSerializer(action).data)
+
+
+class RecoveryItemEditAndReplayApi(APIView):
+    """Correct a delivery's payload (validated, shown as a diff) and replay it."""
+
+    error_prefix = "INT"
+    permission_classes = [CanOperatePlatform]
+
+    class InputSerializer(serializers.Serializer):
+        payload = serializers.JSONField()
+        reason = serializers.CharField(max_length=2000)
+
+    class OutputSerializer(serializers.Serializer):
+        item = RecoveryItemOutputSerializer()
+        diff = serializers.CharField()
+        edit_id = serializers.IntegerField()
+
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
+    @idempotent
+    def post(self, request: Request, integration_id: str, recovery_id: str) -> Response:
+        integration_pk = parse_id(integration_id, "integration_id")
+        item_pk = parse_id(recovery_id, "recovery_id")
+        data = validated(self.InputSerializer, request.data)
+        item, edit = services.recovery_item_edit_and_replay(
+            integration_id=integration_pk,
+            item_id=item_pk,
+            payload=data["payload"],
+            actor=request.user,
+            reason=data["reason"],
+        )
+        return Response(
+            {
+                "item": RecoveryItemOutputSerializer(item).data,
+                "diff": edit.diff,
+                "edit_id": edit.pk,
+            },
+            status=202,
+        )

@@ -26,7 +26,7 @@ def park(integration: Integration, status: str, **fields) -> RecoveryItem:
         return RecoveryItem.objects.create(
             integration=integration,
             event_type="booking.confirmed",
-            payload={"booking": 7},
+            payload=fields.pop("payload", {"booking": 7}),
             status=status,
             next_retry_at=None,
             failure_code=fields.pop("failure_code", "HTTP_500"),

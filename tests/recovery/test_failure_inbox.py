@@ -1,0 +1,303 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from bookings.models import Booking
+from bookings.services import booking_cancel
+from notifications.models import Notification
+from notifications.services import notification_enqueue
+from opsconsole.models import AuditEvent
+from payments.models import Payment, Refund
+from payments.refunds import payment_record
+from recovery import inbox
+from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
+from recovery.models import BulkAction, BulkActionItem, FailureResolution, RecoveryItem
+from tests.bookings.conftest import booking_for, make_resource
+from tests.conftest import error_of, make_user
+from tests.recovery.conftest import park
+
+FAILURES = "/api/v1/failures"
+
+
+def dead_email(error: str) -> Notification:
+    notification = notification_enqueue(channel="email", to="a@b.test", template="t", context={})
+    Notification.objects.filter(pk=notification.pk).update(status="DEAD", last_error=error)
+    return notification
+
+
+def failed_refund(amount: str = "150.00") -> Refund:
+    payment = payment_record(
+        reference=f"pay-{amount}-{timezone.now().timestamp()}",
+        subject="booking:1",
+        amount=Decimal(amount),
+        currency="EUR",
+        method="card",
+        provider_payment_id="pi_x",
+    )
+    refund = Refund.objects.create(payment=payment, amount=payment.amount, reason="x")
+    Refund.objects.filter(pk=refund.pk).update(
+        status="FAILED", attempts=3, last_error="http_503: Stripe is down"
+    )
+    return Refund.objects.get(pk=refund.pk)
+
+
+def test_normalised_errors_group_one_cause_as_one_fingerprint():
+    first = inbox.normalise_error(
+        "HTTP 503: upstream 10.0.0.7 timed out after 3000ms req=ab12cd34ef"
+    )
+    second = inbox.normalise_error(
+        "HTTP 503: upstream 10.0.0.9 timed out after 2950ms req=99ffee0011"
+    )
+    assert first == second
+    assert inbox.normalise_error("mail to ana@x.test failed") == "mail to <email> failed"
+
+
+@pytest.mark.django_db
+def test_one_inbox_groups_every_apps_failures_sorted_by_impact(integration, viewer_client):
+    for _ in range(3):
+        park(integration, "dlq", failure_code="HTTP_503", failure_detail="HTTP 503: down")
+    park(integration, "failed", failure_code="HTTP_400", failure_detail="HTTP 400: bad field")
+    dead_email("http_503: provider down 17")
+    dead_email("http_503: provider down 18")
+    failed_refund()
+    body = viewer_client.get(FAILURES).json()
+    groups = body["groups"]
+    assert body["total_items"] == 7
+    sources = [(g["source"], g["failure_code"], g["count"]) for g in groups]
+    assert sources[0] == ("refund", "http_503", 1)  # money owed: highest impact
+    assert ("integration_delivery", "HTTP_503", 3) in sources
+    assert ("integration_delivery", "HTTP_400", 1) in sources
+    assert ("notification", "http_503", 2) in sources
+    assert [g["impact"] for g in groups] == sorted((g["impact"] for g in groups), reverse=True)
+    assert all(g["first_seen"] <= g["last_seen"] for g in groups)
+    delivery = next(g for g in groups if g["failure_code"] == "HTTP_503" and g["count"] == 3)
+    detail = viewer_client.get(FAILURES, {"fingerprint": delivery["fingerprint"]}).json()
+    assert len(detail["items"]) == 3
+    assert detail["items"][0]["admin_url"].startswith("/admin/recovery/recoveryitem/")
+
+
+@pytest.mark.django_db
+def test_a_booking_starting_within_24_hours_ranks_first(integration, viewer_client):
+    customer = make_user("soon")
+    soon = booking_for(customer, make_resource(), hour=10)
+    Booking.objects.filter(pk=soon.pk).update(start_time=timezone.now() + timedelta(hours=3))
+    failed_refund("500.00")
+    park(integration, "dlq", payload={"booking_id": soon.pk}, failure_code="HTTP_502")
+    top = viewer_client.get(FAILURES).json()["groups"][0]
+    assert (top["source"], top["impact"]) == ("integration_delivery", 100)
+    assert "starts within 24 hours" in top["impact_reason"]
+
+
+@pytest.mark.django_db
+def test_bad_filters_and_unknown_fingerprints(viewer_client, anonymous_client):
+    bad = viewer_client.get(FAILURES, {"source": "nope"})
+    assert (bad.status_code, error_of(bad)["code"]) == (400, "OPS-400-INVALID-PAYLOAD")
+    missing = viewer_client.get(FAILURES, {"fingerprint": "0" * 16})
+    assert (missing.status_code, error_of(missing)["code"]) == (404, "OPS-404-NOT-FOUND")
+    assert anonymous_client.get(FAILURES).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_bulk_replay_is_a_dry_run_first_then_paced_and_each_item_once(integration, operator):
+    items = [park(integration, "dlq", failure_code="HTTP_503") for _ in range(4)]
+    group = next(g for g in inbox.failure_groups() if g.source == "integration_delivery")
+    action = bulk_action_create(
+        actor=operator, reason="provider back", fingerprint=group.fingerprint, rate_per_second=4
+    )
+    assert action.status == "ready" and not action.moves_money
+    assert action.preview["count"] == 4
+    assert action.preview["sample"][0]["predicted"] == "dlq → replayed"
+    assert RecoveryItem.objects.filter(status="replayed").count() == 0  # a dry run only
+    # An item that fails later is not swept in: the id set is frozen.
+    park(integration, "dlq", failure_code="HTTP_503")
+    bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
+    started = timezone.now()
+    assert bulk_action_run(action_id=action.pk, max_seconds=10) == 4
+    elapsed = (timezone.now() - started).total_seconds()
+    assert elapsed >= 0.74  # 4 items at 4 per second: paced, not flooded
+    action.refresh_from_db()
+    assert (action.status, action.replayed, action.processed) == ("completed", 4, 4)
+    assert {i.pk for i in items} == set(
+        RecoveryItem.objects.filter(status="replayed").values_list("pk", flat=True)
+    )
+    assert bulk_action_run(action_id=action.pk, max_seconds=1) == 0  # done is done
+    events = AuditEvent.objects.filter(event="platform.integration.recovery.replayed")
+    assert events.count() == 4
+
+
+@pytest.mark.django_db
+def test_pause_resume_and_abort(integration, operator):
+    for _ in range(3):
+        park(integration, "dlq")
+    action = bulk_action_create(
+        actor=operator,
+        reason="r",
+        source="integration_delivery",
+        ids=list(RecoveryItem.objects.values_list("pk", flat=True)),
+        rate_per_second=50,
+    )
+    bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
+    bulk_action_transition(action_id=action.pk, verb="pause", actor=operator, reason="hold on")
+    assert bulk_action_run(action_id=action.pk, max_seconds=2) == 0
+    bulk_action_transition(action_id=action.pk, verb="resume", actor=operator, reason="ok")
+    bulk_action_transition(action_id=action.pk, verb="abort", actor=operator, reason="stop")
+    assert bulk_action_run(action_id=action.pk, max_seconds=2) == 0
+    assert BulkAction.objects.get(pk=action.pk).status == "aborted"
+    verbs = list(
+        AuditEvent.objects.filter(
+            object_id=str(action.pk), event__startswith="recovery.bulk_action"
+        )
+        .order_by("id")
+        .values_list("event", flat=True)
+    )
+    assert verbs[-4:] == [
+        "recovery.bulk_action.start",
+        "recovery.bulk_action.pause",
+        "recovery.bulk_action.resume",
+        "recovery.bulk_action.abort",
+    ]
+
+
+@pytest.mark.django_db
+def test_money_moving_actions_need_a_second_operator(operator, stripe_ok):
+    refund = failed_refund()
+    action = bulk_action_create(actor=operator, reason="r", source="refund", ids=[refund.pk])
+    assert (action.status, action.moves_money) == ("awaiting_approval", True)
+    from recovery.bulk_actions import SecondOperatorRequired
+
+    with pytest.raises(SecondOperatorRequired):
+        bulk_action_transition(action_id=action.pk, verb="approve", actor=operator, reason="me")
+    other = make_user("second-op", "Support operator")
+    bulk_action_transition(action_id=action.pk, verb="approve", actor=other, reason="checked")
+    bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
+    bulk_action_run(action_id=action.pk, max_seconds=5)
+    refund.refresh_from_db()
+    assert refund.status == "COMPLETED"
+    assert BulkActionItem.objects.get(action=action).detail == "FAILED → COMPLETED"
+
+
+@pytest.fixture
+def stripe_ok(httpserver, settings):
+    settings.STRIPE_API_BASE = httpserver.url_for("/")
+    settings.STRIPE_SECRET_KEY = "sk_test"
+    httpserver.expect_request("/v1/refunds").respond_with_json({"id": "re_ok"})
+    return httpserver
+
+
+@pytest.mark.django_db
+def test_replay_guards_resolve_instead_of_replaying(integration, operator):
+    customer = make_user("cancelled-customer")
+    booking = booking_for(customer, make_resource())
+    booking_cancel(booking_id=booking.pk, actor=customer, reason="x")
+    moot = park(integration, "dlq", payload={"booking_id": booking.pk})
+    refund = failed_refund()
+    Payment.objects.filter(pk=refund.payment_id).update(status="refunded")
+    delivery = bulk_action_create(
+        actor=operator, reason="r", source="integration_delivery", ids=[moot.pk], rate_per_second=50
+    )
+    assert delivery.preview["would_resolve"] == 1
+    assert "was cancelled" in delivery.preview["sample"][0]["predicted"]
+    bulk_action_transition(action_id=delivery.pk, verb="start", actor=operator, reason="go")
+    bulk_action_run(action_id=delivery.pk, max_seconds=2)
+    item = BulkActionItem.objects.get(action=delivery)
+    assert item.outcome == "resolved" and "was cancelled" in item.detail
+    assert RecoveryItem.objects.get(pk=moot.pk).status == "dlq"  # not replayed
+    assert FailureResolution.objects.filter(
+        source="integration_delivery", source_id=moot.pk
+    ).exists()
+    assert moot.pk not in [e.source_id for g in inbox.failure_groups() for e in g.entries]
+    assert inbox.SOURCES["refund"].guard(refund) == (
+        "the refund already completed at the provider (charge.refunded received)"
+    )
+
+
+@pytest.mark.django_db
+def test_bulk_actions_through_the_api(integration, operator_client, viewer_client):
+    park(integration, "dlq", failure_code="HTTP_503")
+    fingerprint = viewer_client.get(FAILURES).json()["groups"][0]["fingerprint"]
+    created = operator_client.post(
+        f"{FAILURES}/bulk-actions",
+        {"fingerprint": fingerprint, "reason": "recovered", "rate_per_second": 10},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="bulk-1",
+    )
+    assert created.status_code == 201, created.content
+    again = operator_client.post(
+        f"{FAILURES}/bulk-actions",
+        {"fingerprint": fingerprint, "reason": "recovered", "rate_per_second": 10},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="bulk-1",
+    )
+    assert again.json()["id"] == created.json()["id"]  # a double click makes one action
+    assert BulkAction.objects.count() == 1
+    action_id = created.json()["id"]
+    started = operator_client.post(
+        f"{FAILURES}/bulk-actions/{action_id}/start", {"reason": "go"}, format="json"
+    )
+    assert started.json()["status"] == "running"
+    conflict = operator_client.post(
+        f"{FAILURES}/bulk-actions/{action_id}/approve", {"reason": "x"}, format="json"
+    )
+    assert (conflict.status_code, error_of(conflict)["code"]) == (
+        409,
+        "OPS-409-BULK-ACTION-CONFLICT",
+    )
+    bad = operator_client.post(
+        f"{FAILURES}/bulk-actions",
+        {"reason": "x", "rate_per_second": 0, "fingerprint": fingerprint},
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert viewer_client.get(f"{FAILURES}/bulk-actions/{action_id}").json()["total"] == 1
+
+
+@pytest.mark.django_db
+def test_resolving_a_failure_by_hand(integration, operator_client):
+    item = park(integration, "failed")
+    response = operator_client.post(
+        f"{FAILURES}/integration_delivery/{item.pk}/resolve",
+        {"reason": "sent by hand"},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert AuditEvent.objects.get(event="recovery.failure.resolved").reason == "sent by hand"
+    assert operator_client.get(FAILURES).json()["total_items"] == 0
+
+
+@pytest.mark.django_db
+def test_the_admin_inbox_lists_groups_and_dry_runs_a_bulk_replay(integration, admin_client):
+    for _ in range(2):
+        park(integration, "dlq", failure_code="HTTP_503")
+    page = admin_client.get("/admin/failures/")
+    assert page.status_code == 200
+    [group] = page.context["groups"]
+    assert (group["count"], group["circuit"]) == (2, "closed")
+    detail = admin_client.get(f"/admin/failures/{group['fingerprint']}/")
+    assert "Dry run a bulk replay" in detail.content.decode()
+    token = detail.context["action_token"]
+    form = {"reason": "provider fixed", "rate_per_second": "5", "action_token": token}
+    response = admin_client.post(f"/admin/failures/{group['fingerprint']}/", form)
+    admin_client.post(f"/admin/failures/{group['fingerprint']}/", form)  # double click
+    action = BulkAction.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/recovery/bulkaction/{action.pk}/change/"
+    assert (action.total, action.rate_per_second, action.status) == (2, 5.0, "ready")
+
+
+@pytest.mark.django_db
+def test_a_support_viewer_sees_the_inbox_but_cannot_act(integration, client):
+    viewer = make_user("viewer-staff", "Support viewer")
+    viewer.is_staff = True
+    viewer.save()
+    client.force_login(viewer)
+    park(integration, "dlq")
+    [group] = client.get("/admin/failures/").context["groups"]
+    detail = client.get(f"/admin/failures/{group['fingerprint']}/")
+    assert "Dry run a bulk replay" not in detail.content.decode()
+    refused = client.post(f"/admin/failures/{group['fingerprint']}/", {"reason": "x"})
+    assert refused.status_code == 403
+    assert not BulkAction.objects.exists()
