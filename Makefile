@@ -25,6 +25,7 @@ run: install
 # The whole suite on PostgreSQL (a private cluster unless DATABASE_URL is given), then the
 # smoke subset on the embedded SQLite database, then the linter.
 test: install
+	scripts/ensure-chromium.sh
 	scripts/with-postgres.sh $(BIN)/pytest
 	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
 	$(BIN)/ruff check .

@@ -49,7 +49,7 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
         RETRYING = "retrying"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
-        DLQ = "dlq"
+        DLQ = "dlq", "DLQ"
         REPLAYED = "replayed"
 
     # Statuses the delivery worker picks up (when due); replayed items are re-delivered.

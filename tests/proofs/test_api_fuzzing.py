@@ -1,0 +1,82 @@
+"""schemathesis against /api/schema/: generated requests, valid and invalid, to every route.
+
+Whatever comes in, the API answers without a 500, and every error is the JSON envelope.
+(The operations are walked by hand: schemathesis' pytest plugin does not run on pytest 9.)
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, given, settings
+from rest_framework.authtoken.models import Token
+
+from opsconsole.wsgi import application
+from tests.conftest import make_user
+
+EXAMPLES_PER_OPERATION = 12
+
+
+@pytest.fixture
+def api_operations(db):
+    # Calling the WSGI app directly would close the test's connection around each request;
+    # Django's own test client disconnects these handlers the same way.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+    yield [result.ok() for result in schema.get_all_operations()]
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def check_envelope(case, response) -> None:
+    where = (case.method, case.formatted_path, response.status_code, response.text[:300])
+    assert response.status_code < 500 or response.status_code == 503, where
+    if response.status_code >= 400:
+        content_type = (response.headers.get("content-type") or [""])[0]
+        assert content_type.startswith("application/json"), where
+        body = json.loads(response.text)
+        assert set(body) == {"error"}, where
+        assert {"code", "message", "details", "request_id"} <= set(body["error"]), where
+
+
+@pytest.mark.django_db
+def test_no_500_and_every_error_is_the_envelope(api_operations):
+    token = Token.objects.create(user=make_user("fuzz-operator", "Support operator")).key
+    assert len(api_operations) >= 20
+    for operation in api_operations:
+
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        @given(case=operation.as_strategy())
+        def fuzz(case) -> None:
+            check_envelope(case, case.call(headers={"Authorization": f"Token {token}"}))
+
+        fuzz()
+
+
+@pytest.mark.django_db
+def test_anonymous_callers_get_the_envelope_too(api_operations):
+    for operation in api_operations:
+
+        @settings(
+            max_examples=3,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        @given(case=operation.as_strategy())
+        def fuzz(case) -> None:
+            check_envelope(case, case.call())
+
+        fuzz()

@@ -1,0 +1,96 @@
+"""The console in a real browser (Debian chromium, headless, through Playwright)."""
+
+from __future__ import annotations
+
+import pytest
+
+from opsconsole.models import AuditEvent
+from recovery import services
+from recovery.hosted_sessions import HostedSessionRecoveryWorker
+from recovery.models import RecoveryItem
+from tests.conftest import make_user
+from tests.payments.conftest import make_session
+from tests.recovery.conftest import park
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def staff(username: str, group: str):
+    user = make_user(username, group)
+    user.is_staff = True
+    user.save()
+    return user
+
+
+def log_in(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-123456")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+
+
+def test_an_operator_filters_the_dlq_and_replays_with_a_reason(page, live_server):
+    staff("opal", "Support operator")
+    integration = services.integration_create(name="erp", endpoint_url="http://x.test", actor="t")
+    stuck = park(integration, "dlq", failure_code="HTTP_503")
+    park(integration, "failed", failure_code="HTTP_400")
+    log_in(page, live_server, "opal")
+
+    page.goto(f"{live_server.url}/admin/recovery/recoveryitem/")
+    page.locator("#changelist-filter").get_by_role("link", name="DLQ", exact=True).click()
+    page.wait_for_url("**status__exact=dlq**")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    rows.first.locator("input.action-select").check()
+    page.select_option("select[name=action]", "replay_items")
+    page.click("button[name=index]")
+    assert page.locator("[data-testid=eligible-count]").inner_text() == "1"
+    page.fill("#id_reason", "ERP is back (INC-12)")
+    page.click("input[type=submit][value^='Yes']")
+    page.wait_for_selector(".messagelist")
+    assert "1 done" in page.locator(".messagelist").inner_text()
+
+    assert RecoveryItem.objects.get(pk=stuck.pk).status == "replayed"
+    event = AuditEvent.objects.get(event="platform.integration.recovery.replayed")
+    assert (event.actor, event.reason) == ("opal", "ERP is back (INC-12)")
+    page.goto(f"{live_server.url}/admin/platform/auditevent/?q=replayed")
+    assert "platform.integration.recovery.replayed" in page.locator("#result_list").inner_text()
+
+
+def test_an_operator_opens_a_hosted_sessions_recovery_timeline(page, live_server, settings):
+    settings.PAYMENTS_CHECKOUT_URL = ""
+    settings.NOTIFICATION_CHANNELS = {}
+    staff("opal", "Support operator")
+    session = make_session()
+    HostedSessionRecoveryWorker().run_once(triggered_by="manual")
+    log_in(page, live_server, "opal")
+    page.goto(f"{live_server.url}/admin/payments/hostedcheckoutsession/{session.pk}/change/")
+    timeline = page.locator("[data-testid=recovery-timeline]")
+    text = timeline.inner_text()
+    assert "Recovery attempt 1: regenerated" in text
+    assert "Email sent: hosted_session_recovery_email" in text
+    assert "Next retry window" in text
+
+
+def test_a_support_viewer_sees_no_replay_action(page, live_server):
+    staff("vera", "Support viewer")
+    integration = services.integration_create(name="erp", endpoint_url="http://x.test", actor="t")
+    park(integration, "dlq")
+    log_in(page, live_server, "vera")
+    page.goto(f"{live_server.url}/admin/recovery/recoveryitem/?status__exact=dlq")
+    assert page.locator("#result_list tbody tr").count() == 1
+    options = page.locator("select[name=action] option").all_inner_texts()
+    assert not any("Replay" in option for option in options)
+
+
+def test_the_failure_inbox_page_shows_grouped_failures(page, live_server):
+    staff("opal", "Support operator")
+    integration = services.integration_create(name="erp", endpoint_url="http://x.test", actor="t")
+    for _ in range(3):
+        park(integration, "dlq", failure_code="HTTP_503")
+    log_in(page, live_server, "opal")
+    page.get_by_role("link", name="Failure inbox").click()
+    groups = page.locator("[data-testid=failure-group]")
+    assert groups.count() == 1
+    assert "HTTP_503" in groups.first.inner_text()
