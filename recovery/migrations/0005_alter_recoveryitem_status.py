@@ -5,15 +5,26 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0004_alter_bulkactionitem_outcome'),
+        ("recovery", "0004_alter_bulkactionitem_outcome"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='recoveryitem',
-            name='status',
-            field=django_fsm.FSMField(choices=[('pending', 'Pending'), ('retrying', 'Retrying'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('dlq', 'DLQ'), ('replayed', 'Replayed')], default='pending', max_length=16, protected=True),
+            model_name="recoveryitem",
+            name="status",
+            field=django_fsm.FSMField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("retrying", "Retrying"),
+                    ("succeeded", "Succeeded"),
+                    ("failed", "Failed"),
+                    ("dlq", "DLQ"),
+                    ("replayed", "Replayed"),
+                ],
+                default="pending",
+                max_length=16,
+                protected=True,
+            ),
         ),
     ]
