@@ -30,6 +30,10 @@ test: install
 	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
 	$(BIN)/ruff check .
 
+# Benchmarks on PostgreSQL, each printing its measured ratios on its last line.
+bench: install
+	scripts/with-postgres.sh sh -c 'cd bench && for script in delivery_throughput.py hold_creation.py queue_list.py; do echo "== $$script"; ../$(BIN)/python $$script || exit 1; done'
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

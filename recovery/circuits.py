@@ -39,9 +39,20 @@ def _transition(circuit: ProviderCircuit, state: str, reason: str) -> None:
 
 def circuit_record(*, integration_id: int, succeeded: bool, retryable_failure: bool) -> None:
     """Called in the transaction that records each delivery outcome."""
-    circuit, _ = ProviderCircuit.objects.select_for_update().get_or_create(
-        integration_id=integration_id
-    )
+    if succeeded:
+        # The common case costs one read: a closed circuit with no failures stays as it is.
+        circuit = (
+            ProviderCircuit.objects.select_for_update()
+            .filter(integration_id=integration_id)
+            .exclude(state=ProviderCircuit.State.CLOSED, consecutive_failures=0)
+            .first()
+        )
+        if circuit is None:
+            return
+    else:
+        circuit, _ = ProviderCircuit.objects.select_for_update().get_or_create(
+            integration_id=integration_id
+        )
     now = timezone.now()
     if succeeded:
         circuit.consecutive_failures = 0

@@ -1,0 +1,46 @@
+"""Shared set-up for the benchmarks: a fresh PostgreSQL database next to the test one.
+
+Run through `make bench`, which starts the private cluster (scripts/with-postgres.sh).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def setup(name: str) -> None:
+    """Create (or recreate) database `opsconsole_bench_<name>`, point Django at it, migrate."""
+    import psycopg
+
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith("postgres"):
+        raise SystemExit("benchmarks run on PostgreSQL: use `make bench`")
+    parts = urlsplit(base)
+    database = f"opsconsole_bench_{name}"
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{database}"')
+    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{database}"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def timed(run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started

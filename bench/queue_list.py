@@ -1,0 +1,83 @@
+"""Queue-list latency (GET /platform/integrations/{id}/recovery/queue) at 1M rows against
+10k rows: first page, a filtered page and a deep keyset page. Prints the 1M/10k ratios last."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import benchdb
+
+BIG = int(os.environ.get("BENCH_QUEUE_BIG", "1000000"))
+SMALL = int(os.environ.get("BENCH_QUEUE_SMALL", "10000"))
+REPEATS = 30
+
+
+def fill(integration_id: int, rows: int) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO recovery_recoveryitem (integration_id, event_type, payload, status,
+               attempt_count, max_attempts, replay_count, next_retry_at, lease_owner,
+               failure_code, failure_detail, request_snapshot, response_snapshot, request_id,
+               traceparent, created_at, updated_at)
+               SELECT %s, 'bench.event', jsonb_build_object('n', n),
+                      (ARRAY['succeeded', 'succeeded', 'succeeded', 'dlq', 'failed',
+                             'retrying'])[1 + n %% 6],
+                      1, 5, 0, NULL, '', '', '', '{}', '{}', '', '', now(), now()
+               FROM generate_series(1, %s) AS n""",
+            [integration_id, rows],
+        )
+        cursor.execute("ANALYZE recovery_recoveryitem")
+
+
+def median_ms(client, url: str, params: dict) -> float:
+    samples = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        response = client.get(url, params)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.content[:200]
+    return statistics.median(samples)
+
+
+def main() -> None:
+    benchdb.setup("queue")
+    from rest_framework.test import APIClient
+
+    from recovery.models import Integration
+    from tests.conftest import make_user, token_client
+
+    small = Integration.objects.create(name="small", endpoint_url="http://x.test")
+    big = Integration.objects.create(name="big", endpoint_url="http://x.test")
+    fill(small.pk, SMALL)
+    fill(big.pk, BIG)
+    client: APIClient = token_client(make_user("bench-viewer", "Support viewer"))
+    results = {}
+    for label, integration in (("10k", small), ("1M", big)):
+        url = f"/platform/integrations/{integration.pk}/recovery/queue"
+        first = client.get(url, {"limit": 50}).json()
+        deep_cursor = first["next_cursor"]
+        for _ in range(20):  # walk 20 pages in, then measure the 21st
+            deep_cursor = client.get(url, {"limit": 50, "cursor": deep_cursor}).json()[
+                "next_cursor"
+            ]
+        results[label] = {
+            "first": median_ms(client, url, {"limit": 50}),
+            "dlq": median_ms(client, url, {"limit": 50, "status": "dlq"}),
+            "deep": median_ms(client, url, {"limit": 50, "cursor": deep_cursor}),
+        }
+        print(
+            f"{label:>3} rows: first page {results[label]['first']:.2f} ms, dlq page "
+            f"{results[label]['dlq']:.2f} ms, page 21 {results[label]['deep']:.2f} ms (median)"
+        )
+    ratios = {k: results["1M"][k] / results["10k"][k] for k in results["1M"]}
+    print(
+        "queue list 1M/10k latency ratios: " + " ".join(f"{k}={v:.2f}" for k, v in ratios.items())
+    )
+
+
+if __name__ == "__main__":
+    main()
