@@ -55,6 +55,18 @@ def _emit_on_commit(signal: Signal, event: str, **payload: object) -> None:
     transaction.on_commit(send)
 
 
+def _emit_booking_cancelled(booking: Booking) -> None:
+    """The seed's `booking.cancelled`, after commit: the waitlist hears the slot is free."""
+    _emit_on_commit(
+        booking_cancelled,
+        "booking.cancelled",
+        booking_id=booking.pk,
+        resource_id=booking.resource_id,
+        start_time=booking.start_time,
+        end_time=booking.end_time,
+    )
+
+
 def _is_exclusion_violation(exc: IntegrityError) -> bool:
     cause = exc.__cause__
     return (
@@ -351,14 +363,7 @@ def _booking_complete_cancellation(
         actor=actor,
         reason=booking.cancellation_reason,
     )
-    _emit_on_commit(
-        booking_cancelled,
-        "booking.cancelled",
-        booking_id=booking.pk,
-        resource_id=booking.resource_id,
-        start_time=booking.start_time,
-        end_time=booking.end_time,
-    )
+    _emit_booking_cancelled(booking)
     return booking
 
 
@@ -429,14 +434,7 @@ def booking_cancellation_resolve(
         metadata={"resolution": resolution},
     )
     if resolution == "complete":
-        _emit_on_commit(
-            booking_cancelled,
-            "booking.cancelled",
-            booking_id=booking.pk,
-            resource_id=booking.resource_id,
-            start_time=booking.start_time,
-            end_time=booking.end_time,
-        )
+        _emit_booking_cancelled(booking)
     return booking
 
 
