@@ -88,6 +88,15 @@ def blocked_integrations() -> Q:
     )
 
 
+def integrations_with_circuit_state(integration_ids: set[int]) -> set[int]:
+    """Those of the integrations whose circuit is not closed-and-clean."""
+    return set(
+        ProviderCircuit.objects.filter(integration_id__in=integration_ids)
+        .exclude(state=ProviderCircuit.State.CLOSED, consecutive_failures=0)
+        .values_list("integration_id", flat=True)
+    )
+
+
 def probe_and_drain_quota() -> dict[int, int]:
     """How many items each non-closed integration may deliver in this run."""
     now = timezone.now()

@@ -162,10 +162,20 @@ def classify(result: DeliveryResult, policy: RetryPolicy) -> Classified:
 
 
 def recovery_item_deliver(
-    *, item_id: int, lease_owner: str, adapter: DeliveryAdapter | None = None
+    *,
+    item_id: int,
+    lease_owner: str,
+    adapter: DeliveryAdapter | None = None,
+    item: RecoveryItem | None = None,
+    circuit_clean: bool = False,
 ) -> str:
-    """Make one delivery attempt for a leased item. The HTTP call runs outside any transaction."""
-    item = RecoveryItem.objects.select_related("integration").get(pk=item_id)
+    """Make one delivery attempt for a leased item. The HTTP call runs outside any transaction.
+
+    A worker passes the `item` it loaded right after claiming it (one query for the batch)
+    and `circuit_clean` when the integration's circuit was closed with no failures.
+    """
+    if item is None:
+        item = RecoveryItem.objects.select_related("integration").get(pk=item_id)
     if item.lease_owner != lease_owner:
         raise LeaseLost(f"item {item_id} is leased to {item.lease_owner or 'nobody'}")
     if not item.integration.accepts_deliveries:
@@ -182,6 +192,8 @@ def recovery_item_deliver(
             request=request,
             result=result,
             started_at=started_at,
+            item=item,
+            circuit_clean=circuit_clean,
         )
 
 
@@ -194,12 +206,20 @@ def recovery_item_record_outcome(
     result: DeliveryResult,
     started_at: Any,
     policy: RetryPolicy | None = None,
+    item: RecoveryItem | None = None,
+    circuit_clean: bool = False,
 ) -> str:
-    """Write an attempt's outcome, only if this worker still holds the lease (compare-and-set)."""
+    """Write an attempt's outcome, only if this worker still holds the lease (compare-and-set).
+
+    The item as it was claimed is enough: the write is one conditional UPDATE on (id,
+    lease_owner, status), and nothing else is written when it matches no row.
+    """
     policy = policy or delivery_retry_policy()
-    item = RecoveryItem.objects.select_for_update().get(pk=item_id)
+    if item is None:
+        item = RecoveryItem.objects.get(pk=item_id)
     if item.lease_owner != lease_owner or item.status not in RecoveryItem.DELIVERABLE:
         raise LeaseLost(f"item {item_id} changed hands during delivery; outcome dropped")
+    claimed_status = item.status
     before = item.state()
     was_recovering = item.status != RecoveryItem.Status.PENDING or item.attempt_count > 0
     classified = classify(result, policy)
@@ -229,7 +249,12 @@ def recovery_item_record_outcome(
 
     item.request_snapshot = request.snapshot()
     item.response_snapshot = result.snapshot()
-    item.save()
+    item.updated_at = timezone.now()
+    written = RecoveryItem.objects.filter(
+        pk=item.pk, lease_owner=lease_owner, status=claimed_status
+    ).update(**{field: getattr(item, field) for field in OUTCOME_FIELDS}, status=item.status)
+    if written != 1:
+        raise LeaseLost(f"item {item_id} changed hands during delivery; outcome dropped")
     DeliveryAttempt.objects.create(
         item=item,
         number=attempt_number,
@@ -246,11 +271,13 @@ def recovery_item_record_outcome(
         started_at=started_at,
         finished_at=timezone.now(),
     )
-    circuit_record(
-        integration_id=item.integration_id,
-        succeeded=classified.outcome == DeliveryAttempt.Outcome.SUCCEEDED,
-        retryable_failure=classified.outcome == DeliveryAttempt.Outcome.RETRYABLE,
-    )
+    succeeded = classified.outcome == DeliveryAttempt.Outcome.SUCCEEDED
+    if not (succeeded and circuit_clean):
+        circuit_record(
+            integration_id=item.integration_id,
+            succeeded=succeeded,
+            retryable_failure=classified.outcome == DeliveryAttempt.Outcome.RETRYABLE,
+        )
     audit.record(
         event,
         obj=item,
@@ -262,6 +289,22 @@ def recovery_item_record_outcome(
         traceparent=item.traceparent,
     )
     return label
+
+
+# What an attempt's outcome changes on the item (status goes through the FSM transition).
+OUTCOME_FIELDS = (
+    "attempt_count",
+    "last_attempt_at",
+    "failure_code",
+    "failure_detail",
+    "lease_owner",
+    "lease_expires_at",
+    "next_retry_at",
+    "succeeded_at",
+    "request_snapshot",
+    "response_snapshot",
+    "updated_at",
+)
 
 
 def recovery_item_release_lease(*, item_id: int, lease_owner: str) -> bool:

@@ -26,6 +26,8 @@ class IntegrationDeliveryWorker(BatchWorker):
     def __init__(self, *, adapter: DeliveryAdapter | None = None, **kwargs: int) -> None:
         super().__init__(**kwargs)
         self.adapter = adapter
+        self._claimed: dict[int, RecoveryItem] = {}
+        self._clean_circuits: set[int] = set()
 
     def claim(self, *, owner: str, limit: int) -> list[int]:
         # Integrations with a tripped circuit get only their probe or drain quota.
@@ -38,21 +40,39 @@ class IntegrationDeliveryWorker(BatchWorker):
                 limit=min(quota, limit - len(claimed)),
                 lease_seconds=self.lease_seconds,
             )
-        return claimed + claim_due_rows(
+        claimed += claim_due_rows(
             RecoveryItem,
             filters=services.due_items_filter() & ~circuits.blocked_integrations(),
             owner=owner,
             limit=limit - len(claimed),
             lease_seconds=self.lease_seconds,
         )
+        # One query loads the batch; one more says which circuits are closed and clean, so a
+        # success on those needs no circuit write.
+        self._claimed = {
+            item.pk: item
+            for item in RecoveryItem.objects.select_related("integration").filter(pk__in=claimed)
+        }
+        integrations = {item.integration_id for item in self._claimed.values()}
+        self._clean_circuits = integrations - circuits.integrations_with_circuit_state(integrations)
+        return claimed
 
     def process(self, item_id: int, *, owner: str) -> str:
+        item = self._claimed.pop(item_id, None)
+        integration_id = item.integration_id if item else None
         try:
-            return services.recovery_item_deliver(
-                item_id=item_id, lease_owner=owner, adapter=self.adapter
+            label = services.recovery_item_deliver(
+                item_id=item_id,
+                lease_owner=owner,
+                adapter=self.adapter,
+                item=item,
+                circuit_clean=integration_id in self._clean_circuits,
             )
         except LeaseLost:
             return "lease_lost"
+        if label != "succeeded":
+            self._clean_circuits.discard(integration_id)
+        return label
 
 
 @register_worker

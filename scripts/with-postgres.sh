@@ -10,6 +10,10 @@ fi
 
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
 port=${OPSCONSOLE_PGPORT:-54329}
+# Another cluster (another checkout's test run) may hold the port: take the next free one.
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+  port=$((port + 1))
+done
 is_root=0
 [ "$(id -u)" = "0" ] && is_root=1
 
