@@ -18,6 +18,7 @@ from payments.models import (
     Refund,
     StripeEvent,
     Voucher,
+    VoucherRedemptionFailure,
     WebhookFailure,
 )
 
@@ -278,4 +279,12 @@ class RefundAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_display = ("id", "payment", "amount", "status", "attempts", "last_error", "next_retry_at")
     list_filter = ("status",)
     search_fields = ("=id", "=payment__reference", "=provider_refund_id")
+    show_full_result_count = False
+
+
+@admin.register(VoucherRedemptionFailure)
+class VoucherRedemptionFailureAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("created_at", "code", "station_id", "error_code", "actor")
+    list_filter = ("error_code",)
+    search_fields = ("=code", "station_id", "=request_id")
     show_full_result_count = False

@@ -382,3 +382,25 @@ class VoucherRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.voucher_id} at {self.station_id}"
+
+
+class VoucherRedemptionFailure(models.Model):
+    """A redemption a station was refused (already redeemed, out of scope, void): the
+    anomalies seed 004's station runbook investigates, kept for the failure inbox."""
+
+    code = models.CharField(max_length=32)
+    voucher = models.ForeignKey(
+        Voucher, null=True, blank=True, on_delete=models.SET_NULL, related_name="refusals"
+    )
+    station_id = models.CharField(max_length=100)
+    error_code = models.CharField(max_length=100)
+    message = models.TextField()
+    actor = models.CharField(max_length=150)
+    request_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.code} at {self.station_id}: {self.error_code}"

@@ -7,14 +7,13 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from opsconsole import audit
 from opsconsole.context import current_request_id
 from opsconsole.errors import ApplicationError, Conflict, NotFound
 from payments.adapters import default_voucher_renderer
-from payments.models import Voucher, VoucherRedemption
+from payments.models import Voucher, VoucherRedemption, VoucherRedemptionFailure
 
 # No 0/O/1/I: codes are read aloud and typed at stations.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -75,7 +74,25 @@ def voucher_issue(
     return voucher
 
 
-def voucher_redeem(*, code: str, station_id: str, actor: AbstractBaseUser) -> Voucher:
+def voucher_redeem(*, code: str, station_id: str, actor: audit.Actor) -> Voucher:
+    """Redeem, and keep a refused redemption as an anomaly for the failure inbox."""
+    try:
+        return _voucher_redeem(code=code, station_id=station_id, actor=actor)
+    except (VoucherAlreadyRedeemed, StationScopeMismatch, VoucherVoid) as exc:
+        # Written after the refused transaction rolled back: the refusal itself is kept.
+        VoucherRedemptionFailure.objects.create(
+            code=code.strip().upper()[:32],
+            voucher=Voucher.objects.filter(code=code.strip().upper()).first(),
+            station_id=station_id[:100],
+            error_code=exc.code,
+            message=exc.message,
+            actor=audit.actor_label(actor),
+            request_id=current_request_id(),
+        )
+        raise
+
+
+def _voucher_redeem(*, code: str, station_id: str, actor: audit.Actor) -> Voucher:
     """Exactly one redemption per voucher: the row lock orders racing stations, and the
     redemption's unique voucher column refuses a second one whatever happens."""
     try:

@@ -21,7 +21,14 @@ from django.utils import timezone
 from bookings.models import Booking
 from notifications.models import Campaign, CampaignTarget, Notification
 from opsconsole import audit
-from payments.models import HostedCheckoutSession, Payment, Refund, WebhookFailure
+from payments.models import (
+    HostedCheckoutSession,
+    Payment,
+    Refund,
+    Voucher,
+    VoucherRedemptionFailure,
+    WebhookFailure,
+)
 from recovery.models import FailureResolution, RecoveryItem
 
 SOON = timedelta(hours=24)
@@ -199,6 +206,30 @@ def _replay_target(target_id: int, actor: Any, reason: str) -> str:
     return "failed → pending"
 
 
+def _replay_redemption(failure_id: int, actor: Any, reason: str) -> str:
+    from payments.vouchers import voucher_redeem
+
+    failure = VoucherRedemptionFailure.objects.get(pk=failure_id)
+    voucher = voucher_redeem(code=failure.code, station_id=failure.station_id, actor=actor)
+    failure_resolve(
+        source="redemption", source_id=failure_id, actor=actor, reason=f"redeemed: {reason}"
+    )
+    return f"issued → {voucher.status} at {failure.station_id}"
+
+
+def _guard_redemption(failure: VoucherRedemptionFailure) -> str | None:
+    voucher = failure.voucher
+    if voucher is None:
+        return "no such voucher"
+    if voucher.status == Voucher.Status.REDEEMED:
+        return f"the voucher was redeemed at {voucher.redeemed_station}"
+    if voucher.status == Voucher.Status.VOID:
+        return "the voucher is void; issue a replacement instead"
+    if not voucher.in_scope(failure.station_id):
+        return f"station {failure.station_id} is still outside the voucher's scope"
+    return None
+
+
 def _replay_cancellation(booking_id: int, actor: Any, reason: str) -> str:
     from bookings.services import booking_cancel
 
@@ -358,6 +389,20 @@ SOURCES: dict[str, FailureSource] = {
             guard=_guard_target,
             predicted=lambda t: f"{t.status} → pending",
             replay=_replay_target,
+        ),
+        FailureSource(
+            name="redemption",
+            app="payments",
+            failing=lambda: VoucherRedemptionFailure.objects.select_related("voucher"),
+            provider=lambda f: f"station {f.station_id}",
+            failure_code=lambda f: f.error_code,
+            error=lambda f: f.message,
+            first_seen=lambda f: f.created_at,
+            last_seen=lambda f: f.created_at,
+            impact=lambda f: Impact(20, "a customer was turned away at a station"),
+            guard=_guard_redemption,
+            predicted=lambda f: "issued → redeemed",
+            replay=_replay_redemption,
         ),
         FailureSource(
             name="cancellation",

@@ -301,3 +301,49 @@ def test_a_support_viewer_sees_the_inbox_but_cannot_act(integration, client):
     refused = client.post(f"/admin/failures/{group['fingerprint']}/", {"reason": "x"})
     assert refused.status_code == 403
     assert not BulkAction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_refused_redemptions_are_in_the_inbox_and_replayed_once_the_scope_is_fixed(operator):
+    from payments import vouchers
+    from payments.models import Voucher, VoucherRedemptionFailure
+
+    voucher = vouchers.voucher_issue(description="Ticket", value=Decimal("5"), station_scope="s1")
+    station = make_user("station-s2")
+    with pytest.raises(vouchers.StationScopeMismatch):
+        vouchers.voucher_redeem(code=voucher.code, station_id="s2", actor=station)
+    refusal = VoucherRedemptionFailure.objects.get()
+    assert (refusal.error_code, refusal.station_id) == ("PAY-403-STATION-SCOPE-MISMATCH", "s2")
+    group = next(g for g in inbox.failure_groups() if g.source == "redemption")
+    assert group.provider == "station s2"
+    still_out = bulk_action_create(
+        actor=operator, reason="r", source="redemption", ids=[refusal.pk], rate_per_second=50
+    )
+    assert "still outside" in still_out.preview["sample"][0]["predicted"]
+    # Data Ops fixes the scope (the runbook), then the refused redemption is replayed.
+    Voucher.objects.filter(pk=voucher.pk).update(station_scope="s1,s2")
+    action = bulk_action_create(
+        actor=operator,
+        reason="scope fixed",
+        source="redemption",
+        ids=[refusal.pk],
+        rate_per_second=50,
+    )
+    bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
+    bulk_action_run(action_id=action.pk, max_seconds=2)
+    voucher.refresh_from_db()
+    assert (voucher.status, voucher.redeemed_station) == ("redeemed", "s2")
+    assert not [g for g in inbox.failure_groups() if g.source == "redemption"]
+
+
+@pytest.mark.django_db
+def test_a_double_redemption_attempt_is_resolved_by_its_guard(operator):
+    from payments import vouchers
+    from payments.models import VoucherRedemptionFailure
+
+    voucher = vouchers.voucher_issue(description="Ticket", value=Decimal("5"))
+    vouchers.voucher_redeem(code=voucher.code, station_id="s1", actor="s1")
+    with pytest.raises(vouchers.VoucherAlreadyRedeemed):
+        vouchers.voucher_redeem(code=voucher.code, station_id="s9", actor="s9")
+    refusal = VoucherRedemptionFailure.objects.get()
+    assert inbox.SOURCES["redemption"].guard(refusal) == "the voucher was redeemed at s1"
