@@ -17,6 +17,8 @@ from rest_framework.authtoken.models import Token
 
 from bookings import services as bookings
 from bookings.models import Resource, WaitlistEntry
+from notifications.campaigns import campaign_create
+from notifications.models import Campaign
 from opsconsole.roles import ensure_support_groups
 from payments import services as payments
 from payments.models import HostedCheckoutSession, Voucher
@@ -56,6 +58,14 @@ class Command(BaseCommand):
         self._load_queue()
         self._load_hosted_sessions()
         self._load_bookings(admin)
+        if not Campaign.objects.exists():
+            campaign_create(
+                name="Spring courts promo",
+                template="spring_promo",
+                phones=["+351910000101", "+351910000102", "not-a-number"],
+                throttle_per_minute=30,
+                actor="demo",
+            )
         if not Voucher.objects.exists():
             for scope in ("*", "lisbon-1,lisbon-2"):
                 voucher_issue(
