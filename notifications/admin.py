@@ -5,6 +5,7 @@ import csv
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
 
 from notifications import campaigns, services
 from notifications.models import (
@@ -118,6 +119,19 @@ class CampaignAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_filter = ("status", ("stalled_at", admin.EmptyFieldListFilter))
     search_fields = ("name",)
     actions = ["start_campaigns", "stop_campaigns", "export_invalid_numbers"]
+    readonly_fields = ("status_summary",)
+
+    @admin.display(description="status (queue length, targets by status)")
+    def status_summary(self, obj: Campaign) -> str:
+        status = campaigns.campaign_status(campaign_id=obj.pk)
+        by_status = ", ".join(f"{k}: {v}" for k, v in status["targets_by_status"].items())
+        return format_html(
+            "<p data-testid='campaign-status'>queue length <strong>{}</strong>; {}{}{}</p>",
+            status["queue_length"],
+            by_status,
+            "; STALLED" if status["stalled"] else "",
+            "; in quiet hours" if status["in_quiet_hours"] else "",
+        )
 
     @admin.display(description="queue length")
     def queue_length(self, obj: Campaign) -> int:

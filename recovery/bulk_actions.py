@@ -9,11 +9,14 @@ can be paused, resumed and aborted. Every action is kept.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -294,12 +297,39 @@ class BulkActionWorker(BatchWorker):
         self.max_seconds = max_seconds
 
     def claim(self, *, owner: str, limit: int) -> list[int]:
-        return list(
+        # The oldest running action per provider: actions for one provider run one after
+        # another, so their paces do not add up.
+        first_per_provider: dict[str, int] = {}
+        for pk, provider in (
             BulkAction.objects.filter(status=BulkAction.Status.RUNNING)
             .order_by("id")
-            .values_list("pk", flat=True)[:limit]
-        )
+            .values_list("pk", "provider")
+        ):
+            first_per_provider.setdefault(provider or f"action-{pk}", pk)
+        return list(first_per_provider.values())[:limit]
 
     def process(self, item_id: int, *, owner: str) -> str:
-        done = bulk_action_run(action_id=item_id, max_seconds=self.max_seconds)
+        provider = BulkAction.objects.values_list("provider", flat=True).get(pk=item_id)
+        with provider_pacing_lock(provider or f"action-{item_id}") as acquired:
+            if not acquired:
+                return "provider_busy"  # another worker process is pacing this provider
+            done = bulk_action_run(action_id=item_id, max_seconds=self.max_seconds)
         return f"items_{'done' if done else 'none'}"
+
+
+@contextmanager
+def provider_pacing_lock(provider: str) -> Iterator[bool]:
+    """One pacer per provider across every worker process (a PostgreSQL advisory lock)."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = int(hashlib.sha1(f"bulk-pace:{provider}".encode()).hexdigest()[:15], 16)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])

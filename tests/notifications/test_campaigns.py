@@ -176,3 +176,10 @@ def test_a_paused_or_quiet_campaign_is_not_stalled(whatsapp):
     campaigns.campaign_stop(campaign_id=campaign.pk, actor="x")
     with time_machine.travel(timezone.now() + timedelta(minutes=10)):
         assert CampaignStallDetector().run_once(triggered_by="test").claimed == 0
+
+
+@pytest.mark.django_db
+def test_the_admin_campaign_page_shows_queue_length_and_targets_by_status(admin_client):
+    campaign = running_campaign()
+    page = admin_client.get(f"/admin/notifications/campaign/{campaign.pk}/change/").content
+    assert "queue length <strong>3</strong>; pending: 3" in page.decode()

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from bookings.models import Booking
@@ -347,3 +349,42 @@ def test_a_double_redemption_attempt_is_resolved_by_its_guard(operator):
         vouchers.voucher_redeem(code=voucher.code, station_id="s9", actor="s9")
     refusal = VoucherRedemptionFailure.objects.get()
     assert inbox.SOURCES["redemption"].guard(refusal) == "the voucher was redeemed at s1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_pacer_per_provider_across_worker_processes(integration):
+    from recovery.bulk_actions import BulkActionWorker, provider_pacing_lock
+
+    operator = make_user("pacer", "Support operator")
+    for _ in range(2):
+        park(integration, "dlq")
+    ids = list(RecoveryItem.objects.values_list("pk", flat=True))
+    first = bulk_action_create(
+        actor=operator, reason="a", source="integration_delivery", ids=ids[:1], rate_per_second=50
+    )
+    second = bulk_action_create(
+        actor=operator, reason="b", source="integration_delivery", ids=ids[1:], rate_per_second=50
+    )
+    BulkAction.objects.filter(pk__in=[first.pk, second.pk]).update(provider="crm")
+    for action in (first, second):
+        bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
+    worker = BulkActionWorker(max_seconds=2)
+    assert worker.claim(owner="w", limit=10) == [first.pk]  # one action per provider at a time
+    held = threading.Event()
+    release = threading.Event()
+
+    def other_process_pacing() -> None:
+        with provider_pacing_lock("crm"):
+            held.set()
+            release.wait(10)
+        connections.close_all()
+
+    other = threading.Thread(target=other_process_pacing)
+    other.start()
+    held.wait(5)
+    assert worker.process(first.pk, owner="w") == "provider_busy"
+    release.set()
+    other.join()
+    assert worker.process(first.pk, owner="w") == "items_done"
+    assert BulkAction.objects.get(pk=first.pk).status == "completed"
+    assert worker.claim(owner="w", limit=10) == [second.pk]
