@@ -1,10 +1,13 @@
 """The DLQ sweeper (seed 003, every 15 minutes): failures older than 24 hours go to the
-manual review queue; recent transient failures are retried, once per item."""
+manual review queue; recent transient failures are retried, once per item.
+
+It works on the failure inbox's sources, so "what is parked, what is its error, how is it
+replayed" is written once, in recovery/inbox.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,15 +16,11 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from notifications.models import Notification
-from notifications.services import notification_requeue
 from opsconsole import audit
 from opsconsole.errors import ApplicationError, Conflict, NotFound
 from opsconsole.workers import BatchWorker, register_worker
-from payments.models import Refund
-from payments.refunds import refund_requeue
-from recovery import services
-from recovery.models import ManualReviewItem, RecoveryItem, SweepRetry
+from recovery.inbox import SOURCES, FailureEntry, FailureSource
+from recovery.models import ManualReviewItem, SweepRetry
 
 logger = structlog.get_logger(__name__)
 
@@ -39,64 +38,11 @@ TRANSIENT_PREFIXES = (
     "connection_",
 )
 
-
-def is_transient(error: str) -> bool:
-    return error.strip().startswith(TRANSIENT_PREFIXES)
-
-
-@dataclass(frozen=True)
-class DeadLetterSource:
-    """One kind of parked failure: how to find it, describe it and retry it."""
-
-    name: str
-    dead: Callable[[], models.QuerySet]
-    failed_at: Callable[[Any], datetime]
-    error: Callable[[Any], str]
-    summary: Callable[[Any], str]
-    retry: Callable[[int, audit.Actor, str], Any]
-
-
-def _replay_delivery(item_id: int, actor: audit.Actor, reason: str) -> Any:
-    item = RecoveryItem.objects.get(pk=item_id)
-    return services.recovery_item_replay(
-        integration_id=item.integration_id, item_id=item_id, actor=actor, reason=reason
-    )
-
-
-SOURCES: dict[str, DeadLetterSource] = {
-    source.name: source
-    for source in (
-        DeadLetterSource(
-            name="integration_delivery",
-            dead=lambda: RecoveryItem.objects.filter(status__in=RecoveryItem.REPLAYABLE),
-            failed_at=lambda item: item.last_attempt_at or item.updated_at,
-            error=lambda item: item.failure_code,
-            summary=lambda item: f"{item.event_type} to integration {item.integration_id}",
-            retry=_replay_delivery,
-        ),
-        DeadLetterSource(
-            name="notification",
-            dead=lambda: Notification.objects.filter(status=Notification.Status.DEAD),
-            failed_at=lambda n: n.created_at,
-            error=lambda n: n.last_error,
-            summary=lambda n: f"{n.channel} {n.template} to {n.recipient}",
-            retry=lambda pk, actor, reason: notification_requeue(
-                notification_id=pk, actor=actor, reason=reason
-            ),
-        ),
-        DeadLetterSource(
-            name="refund",
-            dead=lambda: Refund.objects.filter(
-                status=Refund.Status.FAILED, next_retry_at__isnull=True
-            ),
-            failed_at=lambda r: r.updated_at,
-            error=lambda r: r.last_error,
-            summary=lambda r: f"refund of {r.amount} for payment {r.payment_id}",
-            retry=lambda pk, actor, reason: refund_requeue(
-                refund_id=pk, actor=actor, reason=reason
-            ),
-        ),
-    )
+# The dead-lettered rows of each swept source: a refund is dead once its retries ran out.
+SWEPT: dict[str, Callable[[models.QuerySet], models.QuerySet]] = {
+    "integration_delivery": lambda rows: rows,
+    "notification": lambda rows: rows,
+    "refund": lambda rows: rows.filter(next_retry_at__isnull=True),
 }
 
 
@@ -108,38 +54,50 @@ class ManualReviewResolved(Conflict):
     code = "OPS-409-MANUAL-REVIEW-RESOLVED"
 
 
-def sweep_one(source: DeadLetterSource, row: Any, now: datetime) -> str:
-    failed_at = source.failed_at(row)
-    error = source.error(row) or ""
+def is_transient(failure_code: str) -> bool:
+    return failure_code.strip().startswith(TRANSIENT_PREFIXES)
+
+
+def dead_rows(name: str) -> models.QuerySet:
+    return SWEPT[name](SOURCES[name].open_rows())
+
+
+def sweep_one(source: FailureSource, row: Any, now: datetime) -> str:
+    entry = source.entry(row)
     cutoff = now - timedelta(hours=settings.DLQ_MANUAL_REVIEW_AFTER_HOURS)
-    if failed_at < cutoff or not is_transient(error):
-        return _to_manual_review(source, row, failed_at, error) if failed_at < cutoff else "left"
+    if entry.last_seen < cutoff:
+        return _to_manual_review(source, row.pk, entry)
+    if not is_transient(entry.failure_code):
+        return "left"  # permanent and recent: the 24-hour rule takes it to a human
     try:
         with transaction.atomic():
             SweepRetry.objects.create(source=source.name, source_id=row.pk)
-            source.retry(row.pk, SWEEPER_ACTOR, f"DLQ sweep: transient failure {error[:80]}")
     except IntegrityError:
-        return "already_retried"  # retried once already; the 24-hour rule takes it from here
+        return "already_retried"
+    # The replay runs after the one-retry mark is committed and outside any transaction
+    # (a refund replay calls the provider).
+    try:
+        source.replay(row.pk, SWEEPER_ACTOR, f"DLQ sweep: transient failure {entry.failure_code}")
     except ApplicationError as exc:
         logger.info("dlq_sweep_retry_refused", source=source.name, id=row.pk, error=exc.message)
         return "retry_refused"
     return "retried"
 
 
-def _to_manual_review(source: DeadLetterSource, row: Any, failed_at: datetime, error: str) -> str:
+def _to_manual_review(source: FailureSource, source_id: int, entry: FailureEntry) -> str:
     try:
         with transaction.atomic():
             review = ManualReviewItem.objects.create(
                 source=source.name,
-                source_id=row.pk,
-                summary=source.summary(row)[:300],
-                error=error,
-                failed_at=failed_at,
+                source_id=source_id,
+                summary=f"{entry.provider}: {entry.error}"[:300],
+                error=entry.failure_code,
+                failed_at=entry.last_seen,
             )
             audit.record(
                 "recovery.manual_review.opened",
                 obj=review,
-                after={"source": source.name, "source_id": row.pk, "error": error},
+                after={"source": source.name, "source_id": source_id, "error": review.error},
                 actor=SWEEPER_ACTOR,
             )
     except IntegrityError:
@@ -161,18 +119,17 @@ class DlqSweeper(BatchWorker):
             )
         )
         claimed: list[tuple[str, int]] = []
-        for source in SOURCES.values():
-            ids = source.dead().order_by("pk").values_list("pk", flat=True)[: limit * 4]
-            claimed += [(source.name, pk) for pk in ids if (source.name, pk) not in open_reviews]
+        for name in SWEPT:
+            ids = dead_rows(name).order_by("pk").values_list("pk", flat=True)[: limit * 4]
+            claimed += [(name, pk) for pk in ids if (name, pk) not in open_reviews]
         return claimed[: limit * 4]
 
     def process(self, item_id: Any, *, owner: str) -> str:  # type: ignore[override]
-        source_name, pk = item_id
-        source = SOURCES[source_name]
-        row = source.dead().filter(pk=pk).first()
+        name, pk = item_id
+        row = dead_rows(name).filter(pk=pk).first()
         if row is None:
             return "gone"
-        return sweep_one(source, row, timezone.now())
+        return sweep_one(SOURCES[name], row, timezone.now())
 
 
 def manual_review_resolve(
@@ -184,8 +141,6 @@ def manual_review_resolve(
             raise ManualReviewNotFound()
         if review.status != ManualReviewItem.Status.OPEN:
             raise ManualReviewResolved(details={"resolution": review.resolution})
-        if retry:
-            SOURCES[review.source].retry(review.source_id, actor, reason)
         review.status = ManualReviewItem.Status.RESOLVED
         review.resolution = "retried" if retry else "dismissed"
         review.resolution_reason = reason
@@ -200,8 +155,7 @@ def manual_review_resolve(
             actor=actor,
             reason=reason,
         )
+    if retry:
+        # After the review is closed and outside its transaction: a replay may call out.
+        SOURCES[review.source].replay(review.source_id, actor, reason)
     return review
-
-
-def sources() -> Iterable[DeadLetterSource]:
-    return SOURCES.values()
