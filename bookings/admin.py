@@ -7,8 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from bookings import services
 from bookings.models import Booking, BookingHold, RefundFailure, Resource, WaitlistEntry
 from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
-from opsconsole.admin_actions import confirm_with_reason
-from opsconsole.errors import ApplicationError
+from opsconsole.admin_actions import confirm_with_reason, each_legal
 
 
 @admin.register(Resource)
@@ -81,18 +80,14 @@ class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
         title: str,
         description: str,
     ) -> HttpResponse | None:
-        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
-            done = 0
-            for pk in legal.values_list("pk", flat=True):
-                try:
-                    services.booking_cancellation_resolve(
-                        booking_id=pk, resolution=resolution, actor=request.user, reason=reason
-                    )
-                    done += 1
-                except ApplicationError:
-                    pass  # resolved by someone else since the confirmation page
-            return done, queryset.count() - done
-
+        perform = each_legal(
+            self,
+            request,
+            queryset,
+            lambda pk, reason: services.booking_cancellation_resolve(
+                booking_id=pk, resolution=resolution, actor=request.user, reason=reason
+            ),
+        )
         return confirm_with_reason(
             self,
             request,

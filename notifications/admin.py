@@ -17,7 +17,7 @@ from notifications.models import (
     PushToken,
 )
 from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
-from opsconsole.admin_actions import confirm_with_reason
+from opsconsole.admin_actions import confirm_with_reason, each_legal
 
 
 @admin.register(CommunicationLog)
@@ -61,12 +61,14 @@ class NotificationAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
     @admin.action(description="Requeue dead-lettered notifications…")
     def requeue_dead(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
-            ids = list(legal.values_list("pk", flat=True))
-            for pk in ids:
-                services.notification_requeue(notification_id=pk, actor=request.user, reason=reason)
-            return len(ids), queryset.count() - len(ids)
-
+        perform = each_legal(
+            self,
+            request,
+            queryset,
+            lambda pk, reason: services.notification_requeue(
+                notification_id=pk, actor=request.user, reason=reason
+            ),
+        )
         return confirm_with_reason(
             self,
             request,
@@ -140,12 +142,12 @@ class CampaignAdmin(SupportStaffAccess, ReadOnlyAdmin):
     def _switch(self, request: HttpRequest, queryset: QuerySet, *, start: bool):
         call = campaigns.campaign_start if start else campaigns.campaign_stop
 
-        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
-            ids = list(legal.values_list("pk", flat=True))
-            for pk in ids:
-                call(campaign_id=pk, actor=request.user, reason=reason)
-            return len(ids), queryset.count() - len(ids)
-
+        perform = each_legal(
+            self,
+            request,
+            queryset,
+            lambda pk, reason: call(campaign_id=pk, actor=request.user, reason=reason),
+        )
         legal = queryset.filter(
             status__in=[Campaign.Status.DRAFT, Campaign.Status.PAUSED]
             if start

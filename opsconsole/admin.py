@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
-from opsconsole.admin_actions import confirm_with_reason
+from opsconsole.admin_actions import confirm_with_reason, each_legal
 from opsconsole.alerts import alert_acknowledge
 from opsconsole.banner import banner_clear, banner_set
 from opsconsole.models import (
@@ -105,13 +105,15 @@ class WorkerStatusAdmin(SupportStaffAccess, ReadOnlyAdmin):
             if worker_enabled(name) != enabled
         ]
 
-        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
-            done = 0
-            for name in legal.values_list("name", flat=True):
-                worker_switch_set(name=name, enabled=enabled, actor=request.user, reason=reason)
-                done += 1
-            return done, queryset.count() - done
-
+        # WorkerStatus's primary key is the worker's name.
+        perform = each_legal(
+            self,
+            request,
+            queryset,
+            lambda name, reason: worker_switch_set(
+                name=name, enabled=enabled, actor=request.user, reason=reason
+            ),
+        )
         return confirm_with_reason(
             self,
             request,
@@ -143,12 +145,12 @@ class AlertAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
     @admin.action(description="Acknowledge selected alerts…")
     def acknowledge_alerts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
-            ids = list(legal.values_list("pk", flat=True))
-            for pk in ids:
-                alert_acknowledge(alert_id=pk, actor=request.user, reason=reason)
-            return len(ids), queryset.count() - len(ids)
-
+        perform = each_legal(
+            self,
+            request,
+            queryset,
+            lambda pk, reason: alert_acknowledge(alert_id=pk, actor=request.user, reason=reason),
+        )
         return confirm_with_reason(
             self,
             request,

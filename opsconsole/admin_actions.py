@@ -20,9 +20,49 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from opsconsole.errors import ApplicationError
 from opsconsole.models import IdempotencyKey
 
 ActionPerformer = Callable[[QuerySet, str], tuple[int, int]]
+
+
+def new_action_token() -> str:
+    """The one-time token a confirmation form carries (see claim_action_token)."""
+    return uuid.uuid4().hex
+
+
+def each_legal(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    selected: QuerySet,
+    call: Callable[[int, str], object],
+) -> ActionPerformer:
+    """The usual `perform`: call a service for each eligible row with the reason. A row that
+    changed state since the confirmation page is skipped, and the operator is told why."""
+
+    def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+        done = 0
+        for pk in legal.values_list("pk", flat=True):
+            try:
+                call(pk, reason)
+                done += 1
+            except ApplicationError as exc:
+                modeladmin.message_user(request, f"#{pk}: {exc.message}", messages.WARNING)
+        return done, selected.count() - done
+
+    return perform
+
+
+def permission_denied_page(request: HttpRequest, permission: str) -> HttpResponse | None:
+    """For custom admin pages: None when the user has `permission`, else a 403 page."""
+    if request.user.has_perm(permission):
+        return None
+    return TemplateResponse(
+        request,
+        "admin/overview_forbidden.html",
+        {**admin.site.each_context(request), "permission": permission},
+        status=403,
+    )
 
 
 def claim_action_token(request: HttpRequest, action: str) -> bool:
@@ -98,6 +138,6 @@ def confirm_with_reason(
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "select_across": request.POST.get("select_across", "0"),
         "reason": reason,
-        "action_token": uuid.uuid4().hex,
+        "action_token": new_action_token(),
     }
     return TemplateResponse(request, "admin/confirm_with_reason.html", context)

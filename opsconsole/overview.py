@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from opsconsole.admin_actions import permission_denied_page
 from opsconsole.health import readiness
 from opsconsole.metrics import registered_queues
 from opsconsole.models import VIEW_PERMISSION, Alert, AuditEvent
@@ -60,8 +61,8 @@ def queue_overview() -> list[dict[str, Any]]:
 
 
 def console_overview(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm(VIEW_PERMISSION) and not request.user.is_superuser:
-        return TemplateResponse(request, "admin/overview_forbidden.html", status=403)
+    if denied := permission_denied_page(request, VIEW_PERMISSION):
+        return denied
     health = readiness()
     context = {
         **admin.site.each_context(request),

@@ -9,8 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
-from opsconsole.admin_actions import confirm_with_reason
-from opsconsole.errors import ApplicationError
+from opsconsole.admin_actions import confirm_with_reason, each_legal
 from payments import selectors, services, vouchers, webhooks
 from payments.models import (
     HostedCheckoutSession,
@@ -115,18 +114,6 @@ class HostedCheckoutSessionAdmin(SupportStaffAccess, ReadOnlyAdmin):
             },
         )
 
-    def _act_on_each(
-        self, request: HttpRequest, queryset: QuerySet, reason: str, call: object
-    ) -> tuple[int, int]:
-        done = 0
-        for pk in queryset.values_list("pk", flat=True):
-            try:
-                call(session_id=pk, actor=request.user, reason=reason)  # type: ignore[operator]
-                done += 1
-            except ApplicationError as exc:
-                self.message_user(request, f"Session {pk}: {exc.message}", level="warning")
-        return done, queryset.count() - done
-
     @admin.action(description="Regenerate checkout link and notify the customer…")
     def regenerate_links(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return confirm_with_reason(
@@ -136,8 +123,13 @@ class HostedCheckoutSessionAdmin(SupportStaffAccess, ReadOnlyAdmin):
             action="regenerate_links",
             title="Regenerate checkout links",
             legal=queryset.filter(status__in=HostedCheckoutSession.REGENERABLE),
-            perform=lambda legal, reason: self._act_on_each(
-                request, legal, reason, services.hosted_session_regenerate
+            perform=each_legal(
+                self,
+                request,
+                queryset,
+                lambda pk, reason: services.hosted_session_regenerate(
+                    session_id=pk, actor=request.user, reason=reason
+                ),
             ),
             legal_description="pending, expired, failed or abandoned sessions; each gets a new "
             "link and the customer is emailed and texted",
@@ -152,8 +144,13 @@ class HostedCheckoutSessionAdmin(SupportStaffAccess, ReadOnlyAdmin):
             action="notify_customers",
             title="Notify customers",
             legal=queryset.filter(status__in=RECOVERABLE),
-            perform=lambda legal, reason: self._act_on_each(
-                request, legal, reason, services.hosted_session_notify_customer
+            perform=each_legal(
+                self,
+                request,
+                queryset,
+                lambda pk, reason: services.hosted_session_notify_customer(
+                    session_id=pk, actor=request.user, reason=reason
+                ),
             ),
             legal_description="pending, expired or failed sessions; the current link is sent "
             "again by email and SMS",
@@ -198,7 +195,14 @@ class VoucherAdmin(SupportStaffAccess, ReadOnlyAdmin):
             action="void_vouchers",
             title="Void vouchers",
             legal=queryset.exclude(status=Voucher.Status.VOID),
-            perform=lambda legal, reason: self._each(request, legal, reason, vouchers.voucher_void),
+            perform=each_legal(
+                self,
+                request,
+                queryset,
+                lambda pk, reason: vouchers.voucher_void(
+                    voucher_id=pk, actor=request.user, reason=reason
+                ),
+            ),
             legal_description="vouchers not already void; they can no longer be redeemed",
         )
 
@@ -211,19 +215,17 @@ class VoucherAdmin(SupportStaffAccess, ReadOnlyAdmin):
             action="replace_vouchers",
             title="Replace vouchers",
             legal=queryset.filter(replacement__isnull=True),
-            perform=lambda legal, reason: self._each(
-                request, legal, reason, vouchers.voucher_replace
+            perform=each_legal(
+                self,
+                request,
+                queryset,
+                lambda pk, reason: vouchers.voucher_replace(
+                    voucher_id=pk, actor=request.user, reason=reason
+                ),
             ),
             legal_description="vouchers without a replacement yet; each is voided and a new "
             "code with the same value and station scope is issued",
         )
-
-    def _each(self, request: HttpRequest, queryset: QuerySet, reason: str, call: object):
-        done = 0
-        for pk in queryset.values_list("pk", flat=True):
-            call(voucher_id=pk, actor=request.user, reason=reason)  # type: ignore[operator]
-            done += 1
-        return done, 0
 
 
 @admin.register(WebhookFailure)

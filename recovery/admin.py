@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
-from opsconsole.admin_actions import confirm_with_reason
+from opsconsole.admin_actions import confirm_with_reason, each_legal
 from opsconsole.errors import ApplicationError
 from recovery import services
 from recovery.bulk_actions import bulk_action_transition
@@ -52,15 +52,14 @@ class IntegrationAdmin(SupportStaffAccess, SimpleHistoryAdmin):
     def _set_paused(
         self, request: HttpRequest, queryset: QuerySet, *, paused: bool, action: str
     ) -> HttpResponse | None:
-        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
-            done = 0
-            for pk in legal.values_list("pk", flat=True):
-                services.integration_set_paused(
-                    integration_id=pk, paused=paused, actor=request.user, reason=reason
-                )
-                done += 1
-            return done, queryset.count() - done
-
+        perform = each_legal(
+            self,
+            request,
+            queryset,
+            lambda pk, reason: services.integration_set_paused(
+                integration_id=pk, paused=paused, actor=request.user, reason=reason
+            ),
+        )
         return confirm_with_reason(
             self,
             request,
@@ -295,16 +294,14 @@ class BulkReplayJobAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
     @admin.action(description="Cancel selected bulk replays…")
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
-            done = 0
-            for pk in legal.values_list("pk", flat=True):
-                try:
-                    services.bulk_replay_job_cancel(job_id=pk, actor=request.user, reason=reason)
-                    done += 1
-                except ApplicationError:
-                    pass
-            return done, queryset.count() - done
-
+        perform = each_legal(
+            self,
+            request,
+            queryset,
+            lambda pk, reason: services.bulk_replay_job_cancel(
+                job_id=pk, actor=request.user, reason=reason
+            ),
+        )
         return confirm_with_reason(
             self,
             request,
@@ -333,18 +330,14 @@ class ManualReviewItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
     def _resolve(
         self, request: HttpRequest, queryset: QuerySet, *, retry: bool
     ) -> HttpResponse | None:
-        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
-            done = 0
-            for pk in legal.values_list("pk", flat=True):
-                try:
-                    manual_review_resolve(
-                        review_id=pk, retry=retry, actor=request.user, reason=reason
-                    )
-                    done += 1
-                except ApplicationError as exc:
-                    self.message_user(request, f"#{pk}: {exc.message}", messages.WARNING)
-            return done, queryset.count() - done
-
+        perform = each_legal(
+            self,
+            request,
+            queryset,
+            lambda pk, reason: manual_review_resolve(
+                review_id=pk, retry=retry, actor=request.user, reason=reason
+            ),
+        )
         return confirm_with_reason(
             self,
             request,
@@ -421,18 +414,14 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
         return pretty_json(obj.preview)
 
     def _verb(self, request: HttpRequest, queryset: QuerySet, verb: str, legal: list[str]):
-        def perform(eligible: QuerySet, reason: str) -> tuple[int, int]:
-            done = 0
-            for pk in eligible.values_list("pk", flat=True):
-                try:
-                    bulk_action_transition(
-                        action_id=pk, verb=verb, actor=request.user, reason=reason
-                    )
-                    done += 1
-                except ApplicationError as exc:
-                    self.message_user(request, f"#{pk}: {exc.message}", messages.ERROR)
-            return done, queryset.count() - done
-
+        perform = each_legal(
+            self,
+            request,
+            queryset,
+            lambda pk, reason: bulk_action_transition(
+                action_id=pk, verb=verb, actor=request.user, reason=reason
+            ),
+        )
         return confirm_with_reason(
             self,
             request,

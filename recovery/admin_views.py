@@ -4,14 +4,17 @@ and edit-and-replay of a delivery's payload."""
 from __future__ import annotations
 
 import json
-import uuid
 
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from opsconsole.admin_actions import claim_action_token
+from opsconsole.admin_actions import (
+    claim_action_token,
+    new_action_token,
+    permission_denied_page,
+)
 from opsconsole.errors import ApplicationError
 from opsconsole.models import OPERATE_PERMISSION, VIEW_PERMISSION
 from recovery import bulk_actions, inbox, services
@@ -19,19 +22,8 @@ from recovery.circuits import circuit_state
 from recovery.models import Integration, RecoveryItem
 
 
-def _forbidden(request: HttpRequest, permission: str) -> HttpResponse | None:
-    if request.user.has_perm(permission):
-        return None
-    return TemplateResponse(
-        request,
-        "admin/overview_forbidden.html",
-        {**admin.site.each_context(request), "permission": permission},
-        status=403,
-    )
-
-
 def failure_inbox(request: HttpRequest) -> HttpResponse:
-    if denied := _forbidden(request, VIEW_PERMISSION):
+    if denied := permission_denied_page(request, VIEW_PERMISSION):
         return denied
     app = request.GET.get("app", "")
     groups = inbox.failure_groups(app=app if app in {s.app for s in inbox.SOURCES.values()} else "")
@@ -60,14 +52,14 @@ def failure_inbox(request: HttpRequest) -> HttpResponse:
 
 
 def failure_group_detail(request: HttpRequest, fingerprint: str) -> HttpResponse:
-    if denied := _forbidden(request, VIEW_PERMISSION):
+    if denied := permission_denied_page(request, VIEW_PERMISSION):
         return denied
     group = inbox.failure_group(fingerprint)
     if group is None:
         messages.info(request, "No open failures have this fingerprint any more.")
         return HttpResponseRedirect(reverse("failure-inbox"))
     if request.method == "POST":
-        if denied := _forbidden(request, OPERATE_PERMISSION):
+        if denied := permission_denied_page(request, OPERATE_PERMISSION):
             return denied
         reason = (request.POST.get("reason") or "").strip()
         try:
@@ -100,13 +92,13 @@ def failure_group_detail(request: HttpRequest, fingerprint: str) -> HttpResponse
         "title": f"Failures {fingerprint}",
         "group": group.as_dict(with_items=True, item_limit=200),
         "can_operate": request.user.has_perm(OPERATE_PERMISSION),
-        "action_token": uuid.uuid4().hex,
+        "action_token": new_action_token(),
     }
     return TemplateResponse(request, "admin/failure_group.html", context)
 
 
 def edit_and_replay(request: HttpRequest, item_id: int) -> HttpResponse:
-    if denied := _forbidden(request, OPERATE_PERMISSION):
+    if denied := permission_denied_page(request, OPERATE_PERMISSION):
         return denied
     item = RecoveryItem.objects.select_related("integration").get(pk=item_id)
     current = item.payload_override if item.payload_override is not None else item.payload
@@ -154,6 +146,6 @@ def edit_and_replay(request: HttpRequest, item_id: int) -> HttpResponse:
         "diff": diff,
         "errors": errors,
         "schema": json.dumps(services.payload_schema_for(item), indent=2),
-        "action_token": uuid.uuid4().hex,
+        "action_token": new_action_token(),
     }
     return TemplateResponse(request, "admin/edit_and_replay.html", context)
