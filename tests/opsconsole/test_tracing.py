@@ -49,10 +49,20 @@ def test_a_request_is_a_server_span_continuing_the_callers_trace(collector, anon
 
 
 @pytest.mark.django_db
-def test_a_server_error_span_is_marked_error_and_worker_runs_are_spans(collector, client):
+def test_a_server_error_span_is_marked_error_and_worker_runs_are_spans(
+    collector, client, operator_client, httpserver, settings
+):
     from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
+    from tests.payments.conftest import make_session
+
     client.post("/api/v1/bookings/holds", data="{", content_type="application/json")
+    # A real 5xx: the checkout provider is down, so regenerate answers 503.
+    httpserver.expect_request("/checkout").respond_with_data("down", status=502)
+    settings.PAYMENTS_CHECKOUT_URL = httpserver.url_for("/checkout")
+    session = make_session()
+    regenerate = f"/api/v1/billing/sessions/{session.pk}/regenerate"
+    assert operator_client.post(regenerate, {}, format="json").status_code == 503
     IntegrationDeliveryWorker().run_once(triggered_by="test")
     spans = {span.name: span for _, span in collector()}
     assert "worker integration_delivery_worker" in spans
@@ -60,3 +70,4 @@ def test_a_server_error_span_is_marked_error_and_worker_runs_are_spans(collector
     attributes = {a.key: a.value.int_value for a in hold.attributes}
     assert attributes["http.response.status_code"] in (400, 401)
     assert hold.status.code != Status.STATUS_CODE_ERROR  # a 4xx is the caller's error
+    assert spans[f"POST {regenerate}"].status.code == Status.STATUS_CODE_ERROR
