@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -131,14 +131,15 @@ class BatchWorker:
         # Who started the current run (schedule, manual, ...), for process() to record.
         self.triggered_by = ""
 
-    def claim(self, *, owner: str, limit: int) -> list[int]:
+    def claim(self, *, owner: str, limit: int) -> Sequence[Hashable]:
+        """Lease up to `limit` items; return their ids (row ids, or any hashable key)."""
         raise NotImplementedError
 
-    def process(self, item_id: int, *, owner: str) -> str:
+    def process(self, item_id: Any, *, owner: str) -> str:
         """Handle one claimed row; return an outcome label for the run summary."""
         raise NotImplementedError
 
-    def release_after_error(self, item_id: int, *, owner: str, exc: Exception) -> None:
+    def release_after_error(self, item_id: Any, *, owner: str, exc: Exception) -> None:
         """A row that raised is pushed back by its lease, so it cannot crash-loop the worker."""
 
     def run_once(self, *, triggered_by: str, limit: int | None = None) -> RunSummary:

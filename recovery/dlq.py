@@ -112,7 +112,7 @@ class DlqSweeper(BatchWorker):
     schedule_task = "recovery.tasks.run_dlq_sweeper"
     schedule_minutes = 15
 
-    def claim(self, *, owner: str, limit: int) -> list[Any]:  # type: ignore[override]
+    def claim(self, *, owner: str, limit: int) -> list[tuple[str, int]]:
         open_reviews = set(
             ManualReviewItem.objects.filter(status=ManualReviewItem.Status.OPEN).values_list(
                 "source", "source_id"
@@ -124,7 +124,7 @@ class DlqSweeper(BatchWorker):
             claimed += [(name, pk) for pk in ids if (name, pk) not in open_reviews]
         return claimed[: limit * 4]
 
-    def process(self, item_id: Any, *, owner: str) -> str:  # type: ignore[override]
+    def process(self, item_id: tuple[str, int], *, owner: str) -> str:
         name, pk = item_id
         row = dead_rows(name).filter(pk=pk).first()
         if row is None:

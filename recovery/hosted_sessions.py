@@ -8,6 +8,7 @@ open; the outcome is written only while the worker still holds the session's lea
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import structlog
@@ -91,12 +92,10 @@ def hosted_session_recovery_attempt(
     if not result.notification_skipped_reason:
         contact = payments.hosted_session_contact(session)
         if result.link is not None:
-            contact = payments.HostedSessionContact(
-                **{
-                    **contact.__dict__,
-                    "checkout_url": result.link.url,
-                    "expires_at": result.link.expires_at.isoformat(),
-                }
+            contact = dataclasses.replace(
+                contact,
+                checkout_url=result.link.url,
+                expires_at=result.link.expires_at.isoformat(),
             )
         result.communications = communicator.notify(
             contact,
