@@ -201,27 +201,27 @@ class BatchWorker:
     ) -> None:
         now = timezone.now()
         failed = crashed is not None or summary.errors > 0
-        WorkerStatus.objects.get_or_create(name=self.name)
+        # The row exists: run_once wrote the start of this run. Outcome totals are a JSON
+        # counter, so the row lock keeps concurrent runs' sums right; one UPDATE writes all.
         with transaction.atomic():
-            # Outcome totals are a JSON counter; the row lock keeps concurrent runs' sums right.
             row = WorkerStatus.objects.select_for_update().get(name=self.name)
             totals = Counter(row.outcome_totals or {})
             totals.update(summary.outcomes)
             if failed:
                 totals["errors"] += summary.errors + (1 if crashed else 0)
-            WorkerStatus.objects.filter(name=self.name).update(outcome_totals=dict(totals))
-        WorkerStatus.objects.filter(name=self.name).update(
-            last_heartbeat_at=now,
-            last_run_finished_at=now,
-            last_triggered_by=triggered_by,
-            last_run_summary=summary.as_dict(),
-            consecutive_failures=(F("consecutive_failures") + 1) if failed else 0,
-            last_error=(repr(crashed) if crashed else f"{summary.errors} item errors")
-            if failed
-            else "",
-            runs_total=F("runs_total") + 1,
-            items_processed_total=F("items_processed_total") + summary.claimed,
-        )
+            WorkerStatus.objects.filter(name=self.name).update(
+                outcome_totals=dict(totals),
+                last_heartbeat_at=now,
+                last_run_finished_at=now,
+                last_triggered_by=triggered_by,
+                last_run_summary=summary.as_dict(),
+                consecutive_failures=(F("consecutive_failures") + 1) if failed else 0,
+                last_error=(repr(crashed) if crashed else f"{summary.errors} item errors")
+                if failed
+                else "",
+                runs_total=F("runs_total") + 1,
+                items_processed_total=F("items_processed_total") + summary.claimed,
+            )
 
 
 _workers: dict[str, type[BatchWorker]] = {}
