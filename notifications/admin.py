@@ -42,7 +42,15 @@ class NotificationAttemptInline(admin.TabularInline):
     model = NotificationAttempt
     extra = 0
     can_delete = False
-    fields = ("attempt_number", "succeeded", "http_status", "error", "duration_ms", "attempted_at")
+    fields = (
+        "attempt_number",
+        "succeeded",
+        "http_status",
+        "error",
+        "response_body",
+        "duration_ms",
+        "attempted_at",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:

@@ -126,3 +126,15 @@ def test_operators_requeue_a_dead_notification_from_the_admin(admin_client, emai
     assert AuditEvent.objects.get(event="notifications.notification.requeued").reason == (
         "address fixed"
     )
+
+
+@pytest.mark.django_db
+def test_each_attempts_response_is_on_the_notification_page(admin_client, email):
+    email.expect_request("/email").respond_with_json({"error": "mailbox full"}, status=503)
+    notification = queue_email()
+    run_worker()
+    page = admin_client.get(f"/admin/notifications/notification/{notification.pk}/change/")
+    html = page.content.decode()
+    assert "Response body" in html  # the attempt's own column, not only the error text
+    # The response body's own cell (the error cell starts with "http_503: ").
+    assert "<p>{<br>    &quot;error&quot;: &quot;mailbox full&quot;<br>}</p>" in html
