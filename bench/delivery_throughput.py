@@ -16,9 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import benchdb
 
-ITEMS = int(os.environ.get("BENCH_DELIVERY_ITEMS", "400"))
-BATCHES = (1, 10, 100)
-PROCESSES = (1, 2, 4)
+ITEMS = int(os.environ.get("BENCH_DELIVERY_ITEMS", "1000"))
+# BENCH_BATCHES=1,10 BENCH_PROCESSES=1 narrows a run while investigating.
+BATCHES = tuple(int(n) for n in os.environ.get("BENCH_BATCHES", "1,10,100").split(","))
+PROCESSES = tuple(int(n) for n in os.environ.get("BENCH_PROCESSES", "1,2,4").split(","))
 
 
 class NoOp(BaseHTTPRequestHandler):
@@ -71,10 +72,15 @@ def worker_loop(batch: int) -> None:
     from django.db import connections
 
     django.setup()
+    from django.conf import settings
+
     from recovery.workers import IntegrationDeliveryWorker
 
     worker = IntegrationDeliveryWorker(batch_size=batch)
-    while worker.run_once(triggered_by="bench").claimed:
+    # As the schedule runs it: each run drains batch after batch while work is due.
+    while worker.run_once(
+        triggered_by="bench", drain_seconds=settings.WORKER_DRAIN_SECONDS
+    ).claimed:
         pass
     connections.close_all()
 

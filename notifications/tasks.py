@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from notifications.campaigns import CampaignDispatcherWorker, CampaignStallDetector
 from notifications.services import push_tokens_cleanup
 from notifications.workers import NotificationDeliveryWorker
 
 
 def run_notification_delivery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
-    return NotificationDeliveryWorker().run_once(triggered_by=triggered_by).as_dict()
+    return (
+        NotificationDeliveryWorker()
+        .run_once(triggered_by=triggered_by, drain_seconds=settings.WORKER_DRAIN_SECONDS)
+        .as_dict()
+    )
 
 
 def run_campaign_dispatcher_worker(triggered_by: str = "schedule") -> dict[str, Any]:

@@ -41,11 +41,44 @@ def record(
     """Write one audit row. Must run inside the transaction that made the change."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError(f"audit event {event} must be recorded inside the writing transaction")
+    row = unsaved_event(
+        event,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+        actor=actor,
+        reason=reason,
+        metadata=metadata,
+        request_id=request_id,
+        traceparent=traceparent,
+    )
+    row.save(force_insert=True)
+    return row
+
+
+def unsaved_event(
+    event: str,
+    *,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    actor: Actor = None,
+    reason: str = "",
+    metadata: dict[str, Any] | None = None,
+    request_id: str = "",
+    traceparent: str = "",
+) -> AuditEvent:
+    """The audit row for a change that writes it itself, in the same atomic statement
+    (opsconsole.compare_and_set)."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
     user = actor if isinstance(actor, AbstractBaseUser) else None
-    return AuditEvent.objects.create(
+    return AuditEvent(
         event=event,
         object_type=object_type,
         object_id=str(object_id),

@@ -16,7 +16,7 @@ class AuditEvent(models.Model):
     Written by services in the same transaction as the change it describes; never edited.
     """
 
-    event = models.CharField(max_length=200, db_index=True)
+    event = models.CharField(max_length=200)
     object_type = models.CharField(max_length=100)
     object_id = models.CharField(max_length=100)
     before_state = models.JSONField(null=True, blank=True)
@@ -26,14 +26,20 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reason = models.TextField(blank=True)
-    request_id = models.CharField(max_length=128, db_index=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
     traceparent = models.CharField(max_length=64, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["object_type", "object_id", "-created_at"])]
+        # Every worker outcome inserts a row here, so each index is paid per item: plain
+        # btrees for the equality lookups (no LIKE-pattern twins, which nothing queries).
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "-created_at"]),
+            models.Index(fields=["event"], name="audit_event_idx"),
+            models.Index(fields=["request_id"], name="audit_request_id_idx"),
+        ]
         # The operator permissions of seed 001 hang off this model because every operator
         # action ends in an audit row; the data migration creates them with the groups.
         permissions = list(PERMISSION_NAMES.items())

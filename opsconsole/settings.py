@@ -237,6 +237,10 @@ WORKER_DEFAULTS_ENABLED = {
 }
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 WORKER_LEASE_SECONDS = env_int("WORKER_LEASE_SECONDS", 120)
+# A scheduled run of a delivery worker keeps claiming batches this long while work is due,
+# so a once-a-minute schedule is not a one-batch-a-minute ceiling. Below the schedule's
+# minute, so runs rarely overlap (they may: the claim keeps them apart).
+WORKER_DRAIN_SECONDS = env_int("WORKER_DRAIN_SECONDS", 45)
 # A worker whose heartbeat is older than this is reported degraded in readyz.
 WORKER_STALE_AFTER_SECONDS = env_int("WORKER_STALE_AFTER_SECONDS", 300)
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import structlog
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -32,6 +33,10 @@ logger = structlog.get_logger(__name__)
 
 # A worker whose last runs crashed this many times in a row is reported as `error`.
 ERROR_AFTER_CONSECUTIVE_FAILURES = 3
+# A draining run notices a flipped kill switch within this many seconds...
+SWITCH_RECHECK_SECONDS = 1.0
+# ...and shows it is alive this often (well inside WORKER_STALE_AFTER_SECONDS).
+HEARTBEAT_SECONDS = 10.0
 
 
 def worker_enabled(name: str) -> bool:
@@ -73,27 +78,72 @@ def claim_due_rows(
     limit: int,
     lease_seconds: int,
     order_by: str = "next_retry_at",
-) -> list[int]:
-    """Lease up to `limit` due rows to `owner` and return their ids, in one short transaction.
+) -> list[Any]:
+    """Lease up to `limit` due rows to `owner` and return their ids, oldest due first.
 
     Rows with an expired lease are due again: that is how a killed worker's batch comes back.
+    On PostgreSQL the claim is one statement (lock with SKIP LOCKED, then UPDATE ...
+    RETURNING); elsewhere a short transaction does the same.
     """
+    if limit <= 0:
+        return []
     now = timezone.now()
+    lease_expires_at = now + timedelta(seconds=lease_seconds)
     lease_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-    with transaction.atomic():
-        ids = list(
-            # of=self: lock the claimed rows only, not the joined ones (an integration row
-            # locked by one worker must not hide all its items from the others).
-            model.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(filters, lease_free)
-            .order_by(order_by, "pk")
-            .values_list("pk", flat=True)[:limit]
+    due = model.objects.filter(filters, lease_free).order_by(order_by, "pk")
+    if connection.vendor == "postgresql":
+        return _claim_in_one_statement(
+            model,
+            due=due,
+            owner=owner,
+            limit=limit,
+            lease_expires_at=lease_expires_at,
+            order_by=order_by,
         )
+    with transaction.atomic():
+        ids = list(due.select_for_update().values_list("pk", flat=True)[:limit])
         if ids:
             model.objects.filter(pk__in=ids).update(
-                lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds)
+                lease_owner=owner, lease_expires_at=lease_expires_at
             )
     return ids
+
+
+def _claim_in_one_statement(
+    model: type[models.Model],
+    *,
+    due: models.QuerySet,
+    owner: str,
+    limit: int,
+    lease_expires_at: datetime,
+    order_by: str,
+) -> list[Any]:
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    pk = quote(model._meta.pk.column)
+    order_column = quote(model._meta.get_field(order_by).column)
+    select_sql, select_params = due.values("pk")[:limit].query.sql_with_params()
+    expires_field = model._meta.get_field("lease_expires_at")
+    # MATERIALIZED: the locking subquery runs once, so LIMIT bounds what is locked. OF the
+    # claimed table only: a joined integration row locked by one worker must not hide all
+    # its items from the others.
+    sql = (
+        f"WITH due (claimed_id) AS MATERIALIZED ({select_sql} FOR UPDATE OF {table} SKIP LOCKED) "
+        f"UPDATE {table} SET {quote('lease_owner')} = %s, {quote('lease_expires_at')} = %s "
+        f"FROM due WHERE {table}.{pk} = due.claimed_id "
+        f"RETURNING {table}.{pk}, {table}.{order_column}"
+    )
+    params = [
+        *select_params,
+        owner,
+        expires_field.get_db_prep_save(lease_expires_at, connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    # PostgreSQL sorts NULLs last in ascending order; so does this.
+    rows.sort(key=lambda row: (row[1] is None, row[1] or 0, row[0]))
+    return [row_id for row_id, _ in rows]
 
 
 @dataclass
@@ -102,6 +152,7 @@ class RunSummary:
     triggered_by: str
     skipped: bool = False
     claimed: int = 0
+    batches: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: int = 0
 
@@ -111,6 +162,7 @@ class RunSummary:
             "triggered_by": self.triggered_by,
             "skipped": self.skipped,
             "claimed": self.claimed,
+            "batches": self.batches,
             "outcomes": dict(self.outcomes),
             "errors": self.errors,
         }
@@ -142,7 +194,19 @@ class BatchWorker:
     def release_after_error(self, item_id: Any, *, owner: str, exc: Exception) -> None:
         """A row that raised is pushed back by its lease, so it cannot crash-loop the worker."""
 
-    def run_once(self, *, triggered_by: str, limit: int | None = None) -> RunSummary:
+    def begin_run(self) -> None:
+        """Called once at the start of each run, before the first claim."""
+
+    def run_once(
+        self, *, triggered_by: str, limit: int | None = None, drain_seconds: float = 0.0
+    ) -> RunSummary:
+        """Claim one batch and process it; with `drain_seconds`, keep claiming full batches
+        until the queue runs dry or that much time has passed (what a scheduled run does).
+
+        A drained run writes its start and end once, rechecks the kill switch at most every
+        SWITCH_RECHECK_SECONDS and heartbeats every HEARTBEAT_SECONDS, so the bookkeeping
+        does not grow with the number of batches.
+        """
         summary = RunSummary(worker=self.name, triggered_by=triggered_by)
         self.triggered_by = triggered_by
         if not worker_enabled(self.name):
@@ -157,8 +221,31 @@ class BatchWorker:
             name=self.name,
             defaults={"last_run_started_at": started_at, "last_heartbeat_at": started_at},
         )
+        batch_limit = limit or self.batch_size
         with internal_span(f"worker {self.name}", triggered_by=triggered_by) as span:
-            crashed = self._run_batch(owner=owner, limit=limit, summary=summary)
+            self.begin_run()
+            started = last_switch_check = last_heartbeat = time.monotonic()
+            while True:
+                claimed_before = summary.claimed
+                crashed = self._run_batch(owner=owner, limit=batch_limit, summary=summary)
+                summary.batches += 1
+                now = time.monotonic()
+                if (
+                    crashed is not None
+                    or summary.claimed - claimed_before < batch_limit
+                    or now - started >= drain_seconds
+                ):
+                    break
+                if now - last_switch_check >= SWITCH_RECHECK_SECONDS:
+                    last_switch_check = now
+                    if not worker_enabled(self.name):
+                        logger.info("worker_run_stopped", worker=self.name, reason="disabled")
+                        break
+                if now - last_heartbeat >= HEARTBEAT_SECONDS:
+                    last_heartbeat = now
+                    WorkerStatus.objects.filter(name=self.name).update(
+                        last_heartbeat_at=timezone.now()
+                    )
             if span is not None:
                 span.set_attribute("worker.claimed", summary.claimed)
                 span.set_attribute("worker.errors", summary.errors)
@@ -168,11 +255,11 @@ class BatchWorker:
         logger.info("worker_run_finished", **summary.as_dict())
         return summary
 
-    def _run_batch(self, *, owner: str, limit: int | None, summary: RunSummary) -> Exception | None:
+    def _run_batch(self, *, owner: str, limit: int, summary: RunSummary) -> Exception | None:
         crashed: Exception | None = None
         try:
-            ids = self.claim(owner=owner, limit=limit or self.batch_size)
-            summary.claimed = len(ids)
+            ids = self.claim(owner=owner, limit=limit)
+            summary.claimed += len(ids)
             for item_id in ids:
                 try:
                     summary.outcomes[self.process(item_id, owner=owner)] += 1

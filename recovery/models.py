@@ -56,7 +56,10 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
     DELIVERABLE = (Status.PENDING, Status.RETRYING, Status.REPLAYED)
     REPLAYABLE = (Status.FAILED, Status.DLQ)
 
-    integration = models.ForeignKey(Integration, on_delete=models.PROTECT, related_name="items")
+    # No index of its own: the queue indexes below lead with integration_id.
+    integration = models.ForeignKey(
+        Integration, on_delete=models.PROTECT, related_name="items", db_index=False
+    )
     event_type = models.CharField(max_length=200)
     payload = models.JSONField()
     status = FSMField(
@@ -72,7 +75,7 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
     next_retry_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     lease_owner = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    failure_code = models.CharField(max_length=100, blank=True, db_index=True)
+    failure_code = models.CharField(max_length=100, blank=True)
     failure_detail = models.TextField(blank=True)
     request_snapshot = models.JSONField(default=dict, blank=True)
     response_snapshot = models.JSONField(default=dict, blank=True)
@@ -102,15 +105,18 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             # The delivery worker's claim: status IN (deliverable) AND next_retry_at <= now()
-            # ORDER BY next_retry_at. Sized to exactly the rows it can claim.
+            # ORDER BY next_retry_at, id. Sized to exactly the rows it can claim, and in the
+            # claim's order, so a claim reads its LIMIT rows and sorts nothing.
             models.Index(
-                fields=["next_retry_at"],
+                fields=["next_retry_at", "id"],
                 condition=Q(status__in=["pending", "retrying", "replayed"]),
                 name="recovery_item_due_idx",
             ),
             # The queue list: one integration, optional status, newest first by id (keyset).
             models.Index(fields=["integration", "status", "-id"], name="recovery_item_queue_idx"),
             models.Index(fields=["integration", "-id"], name="recovery_item_integration_idx"),
+            # Exact lookups only (admin filter and search): no LIKE-pattern twin to maintain.
+            models.Index(fields=["failure_code"], name="recovery_item_failure_code_idx"),
         ]
 
     def __str__(self) -> str:

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
 from opsconsole import audit
+from opsconsole.compare_and_set import compare_and_set
 from opsconsole.context import bound_context, current_request_id, current_traceparent
+from opsconsole.prepared import RowReader, fetch_prepared
 from opsconsole.retry import RetryPolicy, parse_retry_after
+from opsconsole.workers import claim_due_rows
 from recovery.adapters import DeliveryAdapter, DeliveryRequest, DeliveryResult, default_adapter
-from recovery.circuits import circuit_record
+from recovery.circuits import (
+    blocked_integrations,
+    circuit_record,
+    integrations_with_circuit_state,
+)
 from recovery.errors import (
     IntegrationInvalidPayload,
     IntegrationNotFound,
@@ -32,6 +42,7 @@ from recovery.models import (
     DeliveryAttempt,
     Integration,
     PayloadEdit,
+    ProviderCircuit,
     RecoveryItem,
 )
 
@@ -197,7 +208,6 @@ def recovery_item_deliver(
         )
 
 
-@transaction.atomic
 def recovery_item_record_outcome(
     *,
     item_id: int,
@@ -211,8 +221,9 @@ def recovery_item_record_outcome(
 ) -> str:
     """Write an attempt's outcome, only if this worker still holds the lease (compare-and-set).
 
-    The item as it was claimed is enough: the write is one conditional UPDATE on (id,
-    lease_owner, status), and nothing else is written when it matches no row.
+    The item as it was claimed is enough: the item's new state, its attempt row and its audit
+    row are one atomic compare-and-set on (id, lease_owner, status), and nothing is written
+    when it matches no row. A success on a clean circuit is that one statement alone.
     """
     policy = policy or delivery_retry_policy()
     if item is None:
@@ -250,12 +261,7 @@ def recovery_item_record_outcome(
     item.request_snapshot = request.snapshot()
     item.response_snapshot = result.snapshot()
     item.updated_at = timezone.now()
-    written = RecoveryItem.objects.filter(
-        pk=item.pk, lease_owner=lease_owner, status=claimed_status
-    ).update(**{field: getattr(item, field) for field in OUTCOME_FIELDS}, status=item.status)
-    if written != 1:
-        raise LeaseLost(f"item {item_id} changed hands during delivery; outcome dropped")
-    DeliveryAttempt.objects.create(
+    attempt = DeliveryAttempt(
         item=item,
         number=attempt_number,
         replay_count=item.replay_count,
@@ -271,14 +277,7 @@ def recovery_item_record_outcome(
         started_at=started_at,
         finished_at=timezone.now(),
     )
-    succeeded = classified.outcome == DeliveryAttempt.Outcome.SUCCEEDED
-    if not (succeeded and circuit_clean):
-        circuit_record(
-            integration_id=item.integration_id,
-            succeeded=succeeded,
-            retryable_failure=classified.outcome == DeliveryAttempt.Outcome.RETRYABLE,
-        )
-    audit.record(
+    audit_row = audit.unsaved_event(
         event,
         obj=item,
         before=before,
@@ -288,6 +287,24 @@ def recovery_item_record_outcome(
         request_id=item.request_id,
         traceparent=item.traceparent,
     )
+    succeeded = classified.outcome == DeliveryAttempt.Outcome.SUCCEEDED
+    circuit_changes = not (succeeded and circuit_clean)
+    # The circuit row joins the outcome's transaction only when it changes.
+    with transaction.atomic() if circuit_changes else nullcontext():
+        written = compare_and_set(
+            RecoveryItem,
+            match={"pk": item.pk, "lease_owner": lease_owner, "status": claimed_status},
+            values={field: getattr(item, field) for field in (*OUTCOME_FIELDS, "status")},
+            also_insert=(attempt, audit_row),
+        )
+        if not written:
+            raise LeaseLost(f"item {item_id} changed hands during delivery; outcome dropped")
+        if circuit_changes:
+            circuit_record(
+                integration_id=item.integration_id,
+                succeeded=succeeded,
+                retryable_failure=classified.outcome == DeliveryAttempt.Outcome.RETRYABLE,
+            )
     return label
 
 
@@ -510,6 +527,102 @@ def due_items_filter() -> Q:
         integration__enabled=True,
         integration__paused=False,
     )
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    item: RecoveryItem  # with .integration loaded
+    circuit_clean: bool  # closed with no failures: a success needs no circuit write
+
+
+def recovery_items_claim_due(
+    *, owner: str, limit: int, lease_seconds: int, integration_id: int | None = None
+) -> list[ClaimedDelivery]:
+    """Lease up to `limit` due items, oldest due first, with their integrations.
+
+    Without `integration_id`: items of integrations whose circuit is closed. With it: that
+    integration's items, whatever its circuit (the probe or drain quota of a tripped one).
+    On PostgreSQL the claim is one statement whose text never changes (the delivery worker's
+    hot path at small batches), and one more loads the integrations.
+    """
+    if limit <= 0:
+        return []
+    if connection.vendor != "postgresql":
+        scope = Q(integration_id=integration_id) if integration_id else ~blocked_integrations()
+        ids = claim_due_rows(
+            RecoveryItem,
+            filters=due_items_filter() & scope,
+            owner=owner,
+            limit=limit,
+            lease_seconds=lease_seconds,
+        )
+        loaded = RecoveryItem.objects.select_related("integration").in_bulk(ids)
+        integrations = {item.integration_id for item in loaded.values()}
+        unclean = integrations_with_circuit_state(integrations)
+        return [
+            ClaimedDelivery(loaded[pk], loaded[pk].integration_id not in unclean)
+            for pk in ids
+            if pk in loaded
+        ]
+    now = timezone.now()
+    params = {
+        "deliverable": list(RecoveryItem.DELIVERABLE),
+        "blocking": [ProviderCircuit.State.OPEN.value, ProviderCircuit.State.DRAINING.value],
+        "closed": ProviderCircuit.State.CLOSED.value,
+        "now": now,
+        "limit": limit,
+        "owner": owner,
+        "expires": now + timedelta(seconds=lease_seconds),
+        "integration_id": integration_id or 0,
+    }
+    rows = fetch_prepared(_claim_statement(scoped=integration_id is not None), params)
+    claims = []
+    for row in rows:
+        item = _ITEM_ROWS.read(row)
+        item.integration = _INTEGRATION_ROWS.read(row, _ITEM_ROWS.width)
+        claims.append(ClaimedDelivery(item, circuit_clean=row[-1]))
+    claims.sort(key=lambda claim: (claim.item.next_retry_at, claim.item.pk))
+    return claims
+
+
+_ITEM_ROWS = RowReader(RecoveryItem)
+_INTEGRATION_ROWS = RowReader(Integration)
+
+
+@functools.cache
+def _claim_statement(*, scoped: bool) -> str:
+    scope = (
+        "item.integration_id = %(integration_id)s"
+        if scoped
+        else "NOT EXISTS (SELECT 1 FROM recovery_providercircuit blocked"
+        " WHERE blocked.integration_id = item.integration_id"
+        " AND blocked.state = ANY(%(blocking)s))"
+    )
+    returned = f"{_ITEM_ROWS.select_list('item')}, {_INTEGRATION_ROWS.select_list('integration')}"
+    # MATERIALIZED: the locking subquery runs once, so LIMIT bounds what is locked; OF item:
+    # an integration row must not be locked, or one worker would hide all its items.
+    return f"""
+        WITH due (claimed_id, integration_id) AS MATERIALIZED (
+            SELECT item.id, item.integration_id FROM recovery_recoveryitem item
+            JOIN recovery_integration integration ON integration.id = item.integration_id
+            WHERE item.status = ANY(%(deliverable)s) AND item.next_retry_at <= %(now)s
+              AND (item.lease_expires_at IS NULL OR item.lease_expires_at < %(now)s)
+              AND integration.enabled AND NOT integration.paused
+              AND {scope}
+            ORDER BY item.next_retry_at, item.id
+            LIMIT %(limit)s
+            FOR UPDATE OF item SKIP LOCKED
+        )
+        UPDATE recovery_recoveryitem item
+        SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
+        FROM due
+        JOIN recovery_integration integration ON integration.id = due.integration_id
+        LEFT JOIN recovery_providercircuit circuit ON circuit.integration_id = due.integration_id
+        WHERE item.id = due.claimed_id
+        RETURNING {returned},
+            (circuit.id IS NULL
+             OR (circuit.state = %(closed)s AND circuit.consecutive_failures = 0))
+    """
 
 
 # ---------------------------------------------------------------------------- edit and replay

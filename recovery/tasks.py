@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from recovery.hosted_sessions import HostedSessionRecoveryWorker
 from recovery.workers import IntegrationBulkReplayWorker, IntegrationDeliveryWorker
 
 
 def run_integration_delivery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
-    return IntegrationDeliveryWorker().run_once(triggered_by=triggered_by).as_dict()
+    return (
+        IntegrationDeliveryWorker()
+        .run_once(triggered_by=triggered_by, drain_seconds=settings.WORKER_DRAIN_SECONDS)
+        .as_dict()
+    )
 
 
 def run_integration_bulk_replay_worker(triggered_by: str = "schedule") -> dict[str, Any]:

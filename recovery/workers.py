@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count, Q
+from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from opsconsole.context import bound_context
 from opsconsole.integration_status import ProbeResult
-from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
+from opsconsole.workers import BatchWorker, register_worker
 from recovery import circuits, services
 from recovery.adapters import DeliveryAdapter
 from recovery.errors import LeaseLost
@@ -28,34 +28,33 @@ class IntegrationDeliveryWorker(BatchWorker):
         self.adapter = adapter
         self._claimed: dict[int, RecoveryItem] = {}
         self._clean_circuits: set[int] = set()
+        self._circuit_quota: dict[int, int] = {}
+
+    def begin_run(self) -> None:
+        # Integrations with a tripped circuit get only their probe or drain quota, per run
+        # however many batches the run claims.
+        self._circuit_quota = circuits.probe_and_drain_quota()
 
     def claim(self, *, owner: str, limit: int) -> list[int]:
-        # Integrations with a tripped circuit get only their probe or drain quota.
-        claimed = []
-        for integration_id, quota in circuits.probe_and_drain_quota().items():
-            claimed += claim_due_rows(
-                RecoveryItem,
-                filters=services.due_items_filter() & Q(integration_id=integration_id),
+        claimed: list[services.ClaimedDelivery] = []
+        for integration_id, quota in self._circuit_quota.items():
+            taken = services.recovery_items_claim_due(
                 owner=owner,
                 limit=min(quota, limit - len(claimed)),
                 lease_seconds=self.lease_seconds,
+                integration_id=integration_id,
             )
-        claimed += claim_due_rows(
-            RecoveryItem,
-            filters=services.due_items_filter() & ~circuits.blocked_integrations(),
-            owner=owner,
-            limit=limit - len(claimed),
-            lease_seconds=self.lease_seconds,
+            self._circuit_quota[integration_id] -= len(taken)
+            claimed += taken
+        self._circuit_quota = {key: left for key, left in self._circuit_quota.items() if left > 0}
+        claimed += services.recovery_items_claim_due(
+            owner=owner, limit=limit - len(claimed), lease_seconds=self.lease_seconds
         )
-        # One query loads the batch; one more says which circuits are closed and clean, so a
-        # success on those needs no circuit write.
-        self._claimed = {
-            item.pk: item
-            for item in RecoveryItem.objects.select_related("integration").filter(pk__in=claimed)
+        self._claimed = {claim.item.pk: claim.item for claim in claimed}
+        self._clean_circuits = {
+            claim.item.integration_id for claim in claimed if claim.circuit_clean
         }
-        integrations = {item.integration_id for item in self._claimed.values()}
-        self._clean_circuits = integrations - circuits.integrations_with_circuit_state(integrations)
-        return claimed
+        return [claim.item.pk for claim in claimed]
 
     def process(self, item_id: int, *, owner: str) -> str:
         item = self._claimed.pop(item_id, None)

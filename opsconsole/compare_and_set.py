@@ -1,0 +1,113 @@
+"""A conditional UPDATE and the rows that record it, written together or not at all.
+
+A worker's outcome is a compare-and-set on the row it leased plus the rows that log it (an
+attempt, an audit event). On PostgreSQL that is one statement: the UPDATE runs as a
+data-modifying CTE and each INSERT selects from its RETURNING, so an INSERT happens only
+when the UPDATE matched. One statement is atomic without a transaction and costs one round
+trip (its text is fixed per shape, so it is also prepared once per connection), which is
+what keeps per-item durability cheap in the delivery hot path. Elsewhere (SQLite) the same
+effect is a transaction with the ORM.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import connection, models, transaction
+
+from opsconsole.prepared import fetch_prepared
+
+
+def compare_and_set(
+    model: type[models.Model],
+    *,
+    match: Mapping[str, Any],
+    values: Mapping[str, Any],
+    also_insert: Sequence[models.Model] = (),
+) -> bool:
+    """UPDATE `model` SET `values` WHERE every `match` field equals its value.
+
+    If exactly one row matched, insert `also_insert` (unsaved instances) in the same atomic
+    write and return True; otherwise write nothing and return False. On PostgreSQL the
+    inserted instances keep pk None: the statement does not hand their ids back.
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            written = model._default_manager.filter(**match).update(**values)
+            if written > 1:
+                raise ValueError(f"compare_and_set matched {written} rows; match a key")
+            if written == 1:
+                for row in also_insert:
+                    row.save(force_insert=True)
+            return written == 1
+
+    sql, params = _statement(model, match=match, values=values, also_insert=also_insert)
+    ((written,),) = fetch_prepared(sql, params)
+    if written > 1:
+        # Unreachable with a key in `match`; the statement would have written too much.
+        raise ValueError(f"compare_and_set matched {written} rows; match a key")
+    return written == 1
+
+
+def _statement(
+    model: type[models.Model],
+    *,
+    match: Mapping[str, Any],
+    values: Mapping[str, Any],
+    also_insert: Sequence[models.Model],
+) -> tuple[str, list[Any]]:
+    value_fields = tuple(model._meta.get_field(name) for name in values)
+    match_fields = tuple(
+        model._meta.pk if name == "pk" else model._meta.get_field(name) for name in match
+    )
+    insert_fields = tuple(
+        tuple(
+            field
+            for field in row._meta.local_concrete_fields
+            if not (field.primary_key and getattr(row, field.attname) is None)
+        )
+        for row in also_insert
+    )
+    sql = _statement_text(model, value_fields, match_fields, insert_fields)
+    params: list[Any] = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(value_fields, values.values(), strict=True)
+    ]
+    params += [
+        field.get_db_prep_value(value, connection, prepared=False)
+        for field, value in zip(match_fields, match.values(), strict=True)
+    ]
+    for row, fields in zip(also_insert, insert_fields, strict=True):
+        params += [
+            field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields
+        ]
+    return sql, params
+
+
+@functools.cache
+def _statement_text(
+    model: type[models.Model],
+    value_fields: tuple[models.Field, ...],
+    match_fields: tuple[models.Field, ...],
+    insert_fields: tuple[tuple[models.Field, ...], ...],
+) -> str:
+    """The statement for one shape of write; a worker writes the same shape every time."""
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in value_fields)
+    conditions = " AND ".join(f"{quote(field.column)} = %s" for field in match_fields)
+    parts = [
+        f"changed AS (UPDATE {quote(model._meta.db_table)} SET {assignments} "
+        f"WHERE {conditions} RETURNING 1)"
+    ]
+    for index, fields in enumerate(insert_fields):
+        table = quote(fields[0].model._meta.db_table)
+        columns = ", ".join(quote(field.column) for field in fields)
+        # Typed placeholders: a bare parameter in a SELECT list would be resolved as text.
+        placeholders = ", ".join(f"%s::{field.cast_db_type(connection)}" for field in fields)
+        parts.append(
+            f"insert_{index} AS (INSERT INTO {table} ({columns}) "
+            f"SELECT {placeholders} FROM changed)"
+        )
+    return f"WITH {', '.join(parts)} SELECT count(*) FROM changed"
