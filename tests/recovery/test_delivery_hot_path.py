@@ -1,0 +1,179 @@
+"""The delivery worker's hot path: one-statement claim, atomic outcome, draining runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from opsconsole import workers
+from opsconsole.models import AuditEvent, WorkerStatus
+from opsconsole.workers import worker_enabled, worker_switch_set
+from recovery import services, tasks
+from recovery.adapters import DeliveryRequest, DeliveryResult, HttpDeliveryAdapter
+from recovery.errors import LeaseLost
+from recovery.models import DeliveryAttempt, ProviderCircuit, RecoveryItem
+from recovery.workers import IntegrationDeliveryWorker
+from tests.recovery.conftest import enqueue
+
+PATH = "/hooks/crm"
+
+
+def delivery_worker(**kwargs: int) -> IntegrationDeliveryWorker:
+    return IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=2), **kwargs)
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db
+def test_an_outcome_whose_lease_was_taken_writes_no_item_attempt_or_audit_row(
+    integration, httpserver
+):
+    httpserver.expect_request(PATH).respond_with_json({"ok": True})
+    item = enqueue(integration)
+    worker = delivery_worker()
+    assert worker.claim(owner="worker-a", limit=10) == [item.pk]
+    stale = RecoveryItem.objects.select_related("integration").get(pk=item.pk)
+    audit_rows = AuditEvent.objects.count()
+    # worker-a's lease expired mid-call and worker-b claimed the item.
+    RecoveryItem.objects.filter(pk=item.pk).update(lease_expires_at=timezone.now())
+    assert worker.claim(owner="worker-b", limit=10) == [item.pk]
+
+    with pytest.raises(LeaseLost):
+        services.recovery_item_deliver(item_id=item.pk, lease_owner="worker-a", item=stale)
+
+    assert len(httpserver.log) == 1  # the call was made; its outcome is what is dropped
+    item.refresh_from_db()
+    assert (item.status, item.attempt_count, item.lease_owner) == ("pending", 0, "worker-b")
+    assert DeliveryAttempt.objects.count() == 0
+    assert AuditEvent.objects.count() == audit_rows
+
+    # worker-b still holds the lease: its outcome lands, with its attempt and audit row.
+    fresh = RecoveryItem.objects.select_related("integration").get(pk=item.pk)
+    assert services.recovery_item_deliver(item_id=item.pk, lease_owner="worker-b", item=fresh) == (
+        "succeeded"
+    )
+    item.refresh_from_db()
+    assert (item.status, item.attempt_count, item.lease_owner) == ("succeeded", 1, "")
+    attempt = DeliveryAttempt.objects.get()
+    assert (attempt.item_id, attempt.number, attempt.http_status) == (item.pk, 1, 200)
+    assert attempt.lease_owner == "worker-b"
+    assert attempt.request_snapshot["headers"]["Idempotency-Key"] == item.delivery_idempotency_key
+    event = AuditEvent.objects.get(event="platform.integration.recovery.delivered")
+    assert event.object_id == str(item.pk)
+    assert (event.before_state["status"], event.after_state["status"]) == ("pending", "succeeded")
+    assert event.metadata == {"attempt": 1, "http_status": 200}
+    assert event.actor == "worker:integration_delivery_worker"
+
+
+@pytest.mark.django_db
+def test_the_claim_takes_the_oldest_due_first_and_never_a_leased_item(integration):
+    now = timezone.now()
+    items = [enqueue(integration) for _ in range(4)]
+    for item, minutes_ago in zip(items, (3, 1, 2, -5), strict=True):
+        RecoveryItem.objects.filter(pk=item.pk).update(
+            next_retry_at=now - timedelta(minutes=minutes_ago)
+        )
+    worker = delivery_worker()
+
+    assert worker.claim(owner="a", limit=2) == [items[0].pk, items[2].pk]
+    assert worker.claim(owner="b", limit=10) == [items[1].pk]  # the fourth is not due
+    assert worker.claim(owner="c", limit=10) == []
+    leases = dict(RecoveryItem.objects.values_list("pk", "lease_owner"))
+    assert leases == {items[0].pk: "a", items[1].pk: "b", items[2].pk: "a", items[3].pk: ""}
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db
+def test_a_scheduled_run_drains_batch_after_batch(integration, httpserver, settings):
+    settings.WORKER_BATCH_SIZE = 2
+    httpserver.expect_request(PATH).respond_with_json({"ok": True})
+    for _ in range(7):
+        enqueue(integration)
+
+    summary = tasks.run_integration_delivery_worker()
+
+    assert (summary["claimed"], summary["batches"]) == (7, 4)
+    assert summary["outcomes"] == {"succeeded": 7}
+    assert RecoveryItem.objects.filter(status="succeeded").count() == 7
+    status = WorkerStatus.objects.get(name="integration_delivery_worker")
+    assert (status.runs_total, status.items_processed_total) == (1, 7)
+
+
+@pytest.mark.django_db
+def test_an_unscheduled_run_takes_one_batch(integration, httpserver):
+    httpserver.expect_request(PATH).respond_with_json({"ok": True})
+    for _ in range(5):
+        enqueue(integration)
+    summary = delivery_worker(batch_size=2).run_once(triggered_by="test")
+    assert (summary.claimed, summary.batches) == (2, 1)
+    assert RecoveryItem.objects.filter(status="pending").count() == 3
+
+
+@pytest.mark.django_db
+def test_a_draining_run_stops_at_its_time_budget(integration, httpserver):
+    httpserver.expect_request(PATH).respond_with_json({"ok": True})
+    for _ in range(6):
+        enqueue(integration)
+
+    summary = delivery_worker(batch_size=1).run_once(triggered_by="test", drain_seconds=0.000001)
+
+    assert (summary.claimed, summary.batches) == (1, 1)
+    assert RecoveryItem.objects.filter(status="pending").count() == 5
+
+
+class SwitchOffAfterFirstDelivery:
+    """A real HTTP adapter whose first delivery is followed by an operator's kill switch."""
+
+    def __init__(self, operator) -> None:
+        self.http = HttpDeliveryAdapter(timeout_seconds=2)
+        self.operator = operator
+        self.deliveries = 0
+
+    def deliver(self, request: DeliveryRequest) -> DeliveryResult:
+        result = self.http.deliver(request)
+        self.deliveries += 1
+        if self.deliveries == 1:
+            worker_switch_set(
+                name="integration_delivery_worker",
+                enabled=False,
+                actor=self.operator,
+                reason="incident: endpoint misbehaving",
+            )
+        return result
+
+
+@pytest.mark.django_db
+def test_a_draining_run_stops_when_the_kill_switch_is_flipped(
+    integration, httpserver, operator, monkeypatch
+):
+    monkeypatch.setattr(workers, "SWITCH_RECHECK_SECONDS", 0.0)
+    httpserver.expect_request(PATH).respond_with_json({"ok": True})
+    for _ in range(5):
+        enqueue(integration)
+    adapter = SwitchOffAfterFirstDelivery(operator)
+    worker = IntegrationDeliveryWorker(adapter=adapter, batch_size=2)
+
+    summary = worker.run_once(triggered_by="schedule", drain_seconds=30)
+
+    assert not worker_enabled("integration_delivery_worker")
+    assert (summary.claimed, summary.batches) == (2, 1)  # the batch in hand finishes, no more
+    assert len(httpserver.log) == 2
+    assert RecoveryItem.objects.filter(status="pending", lease_owner="").count() == 3
+
+
+@pytest.mark.django_db
+def test_a_draining_circuits_quota_holds_across_the_batches_of_one_run(
+    integration, httpserver, settings
+):
+    settings.CIRCUIT_DRAIN_PER_RUN = 2
+    ProviderCircuit.objects.create(integration=integration, state=ProviderCircuit.State.DRAINING)
+    httpserver.expect_request(PATH).respond_with_json({"ok": True})
+    for _ in range(5):
+        enqueue(integration)
+
+    summary = delivery_worker(batch_size=1).run_once(triggered_by="schedule", drain_seconds=30)
+
+    assert summary.claimed == 2
+    assert len(httpserver.log) == 2
+    assert RecoveryItem.objects.filter(status="pending").count() == 3
