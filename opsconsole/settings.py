@@ -247,6 +247,9 @@ WORKER_STALE_AFTER_SECONDS = env_int("WORKER_STALE_AFTER_SECONDS", 300)
 # Integration deliveries (seed 001): retry policy defaults.
 INTEGRATION_MAX_ATTEMPTS = env_int("INTEGRATION_MAX_ATTEMPTS", 5)
 INTEGRATION_BACKOFF_BASE_SECONDS = env_int("INTEGRATION_BACKOFF_BASE_SECONDS", 30)
+# Delivery processors per scheduled run (threads, PostgreSQL only): one waits on an endpoint
+# or the database while another works. A SIGKILL repeats at most this many calls.
+INTEGRATION_DELIVERY_CONCURRENCY = env_int("INTEGRATION_DELIVERY_CONCURRENCY", 2)
 INTEGRATION_BACKOFF_CAP_SECONDS = env_int("INTEGRATION_BACKOFF_CAP_SECONDS", 3600)
 INTEGRATION_HTTP_TIMEOUT_SECONDS = env_int("INTEGRATION_HTTP_TIMEOUT_SECONDS", 10)
 # Network failure classes treated as transient (the "configured retryable code set").

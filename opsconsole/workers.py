@@ -7,8 +7,11 @@ leased; the lease expires and another run claims them again.
 
 from __future__ import annotations
 
+import contextvars
+import copy
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import Counter
@@ -19,7 +22,7 @@ from typing import Any, ClassVar
 
 import structlog
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -156,6 +159,12 @@ class RunSummary:
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: int = 0
 
+    def merge(self, other: RunSummary) -> None:
+        self.claimed += other.claimed
+        self.batches += other.batches
+        self.outcomes.update(other.outcomes)
+        self.errors += other.errors
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "worker": self.worker,
@@ -177,9 +186,18 @@ class BatchWorker:
     schedule_task: ClassVar[str] = ""
     schedule_minutes: ClassVar[int] = 1
 
-    def __init__(self, *, batch_size: int | None = None, lease_seconds: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int | None = None,
+        lease_seconds: int | None = None,
+        concurrency: int = 1,
+    ) -> None:
         self.batch_size = batch_size or settings.WORKER_BATCH_SIZE
         self.lease_seconds = lease_seconds or settings.WORKER_LEASE_SECONDS
+        # Processors in a draining run. Each has at most one outside call in flight, so a
+        # SIGKILL repeats at most this many calls (each with its idempotency key).
+        self.concurrency = max(1, concurrency)
         # Who started the current run (schedule, manual, ...), for process() to record.
         self.triggered_by = ""
 
@@ -205,7 +223,8 @@ class BatchWorker:
 
         A drained run writes its start and end once, rechecks the kill switch at most every
         SWITCH_RECHECK_SECONDS and heartbeats every HEARTBEAT_SECONDS, so the bookkeeping
-        does not grow with the number of batches.
+        does not grow with the number of batches. With `concurrency` above 1 (PostgreSQL
+        only), that many processors drain side by side, each claiming its own batches.
         """
         summary = RunSummary(worker=self.name, triggered_by=triggered_by)
         self.triggered_by = triggered_by
@@ -215,37 +234,28 @@ class BatchWorker:
             logger.info("worker_run_skipped", worker=self.name, reason="disabled")
             return summary
 
-        owner = new_lease_owner(self.name)
         started_at = timezone.now()
         WorkerStatus.objects.update_or_create(
             name=self.name,
             defaults={"last_run_started_at": started_at, "last_heartbeat_at": started_at},
         )
         batch_limit = limit or self.batch_size
+        helpers = self.concurrency - 1 if drain_seconds and connection.vendor == "postgresql" else 0
         with internal_span(f"worker {self.name}", triggered_by=triggered_by) as span:
             self.begin_run()
-            started = last_switch_check = last_heartbeat = time.monotonic()
-            while True:
-                claimed_before = summary.claimed
-                crashed = self._run_batch(owner=owner, limit=batch_limit, summary=summary)
-                summary.batches += 1
-                now = time.monotonic()
-                if (
-                    crashed is not None
-                    or summary.claimed - claimed_before < batch_limit
-                    or now - started >= drain_seconds
-                ):
-                    break
-                if now - last_switch_check >= SWITCH_RECHECK_SECONDS:
-                    last_switch_check = now
-                    if not worker_enabled(self.name):
-                        logger.info("worker_run_stopped", worker=self.name, reason="disabled")
-                        break
-                if now - last_heartbeat >= HEARTBEAT_SECONDS:
-                    last_heartbeat = now
-                    WorkerStatus.objects.filter(name=self.name).update(
-                        last_heartbeat_at=timezone.now()
-                    )
+            threads = [
+                HelperProcessor(self.helper(), batch_limit=batch_limit, drain_seconds=drain_seconds)
+                for _ in range(helpers)
+            ]
+            for thread in threads:
+                thread.start()
+            crashed = self.drain(
+                summary, batch_limit=batch_limit, drain_seconds=drain_seconds, heartbeat=True
+            )
+            for thread in threads:
+                thread.join()
+                summary.merge(thread.summary)
+                crashed = crashed or thread.crashed
             if span is not None:
                 span.set_attribute("worker.claimed", summary.claimed)
                 span.set_attribute("worker.errors", summary.errors)
@@ -254,6 +264,42 @@ class BatchWorker:
             raise crashed
         logger.info("worker_run_finished", **summary.as_dict())
         return summary
+
+    def helper(self) -> BatchWorker:
+        """Another processor for the same run: the same configuration, its own claim state."""
+        clone = copy.copy(self)
+        clone.reset_claim_state()
+        return clone
+
+    def reset_claim_state(self) -> None:
+        """Forget whatever the last claim remembered (a helper starts with nothing)."""
+
+    def drain(
+        self, summary: RunSummary, *, batch_limit: int, drain_seconds: float, heartbeat: bool
+    ) -> Exception | None:
+        """Claim and process batches under one lease owner until a stop condition."""
+        owner = new_lease_owner(self.name)
+        started = last_switch_check = last_heartbeat = time.monotonic()
+        while True:
+            claimed_before = summary.claimed
+            crashed = self._run_batch(owner=owner, limit=batch_limit, summary=summary)
+            if summary.claimed > claimed_before:
+                summary.batches += 1
+            now = time.monotonic()
+            if (
+                crashed is not None
+                or summary.claimed - claimed_before < batch_limit
+                or now - started >= drain_seconds
+            ):
+                return crashed
+            if now - last_switch_check >= SWITCH_RECHECK_SECONDS:
+                last_switch_check = now
+                if not worker_enabled(self.name):
+                    logger.info("worker_run_stopped", worker=self.name, reason="disabled")
+                    return None
+            if heartbeat and now - last_heartbeat >= HEARTBEAT_SECONDS:
+                last_heartbeat = now
+                WorkerStatus.objects.filter(name=self.name).update(last_heartbeat_at=timezone.now())
 
     def _run_batch(self, *, owner: str, limit: int, summary: RunSummary) -> Exception | None:
         crashed: Exception | None = None
@@ -309,6 +355,34 @@ class BatchWorker:
                 runs_total=F("runs_total") + 1,
                 items_processed_total=F("items_processed_total") + summary.claimed,
             )
+
+
+class HelperProcessor(threading.Thread):
+    """A second (third, ...) processor of a draining run, on its own database connection."""
+
+    def __init__(self, worker: BatchWorker, *, batch_limit: int, drain_seconds: float) -> None:
+        super().__init__(name=f"{worker.name}-helper", daemon=True)
+        self.worker = worker
+        self.batch_limit = batch_limit
+        self.drain_seconds = drain_seconds
+        self.summary = RunSummary(worker=worker.name, triggered_by=worker.triggered_by)
+        self.crashed: Exception | None = None
+        # The run's request id and trace travel with the work into the thread.
+        self.context = contextvars.copy_context()
+
+    def run(self) -> None:
+        try:
+            self.crashed = self.context.run(
+                self.worker.drain,
+                self.summary,
+                batch_limit=self.batch_limit,
+                drain_seconds=self.drain_seconds,
+                heartbeat=False,
+            )
+        except Exception as exc:  # drain catches per batch; this is the connection failing
+            self.crashed = exc
+        finally:
+            connections.close_all()
 
 
 _workers: dict[str, type[BatchWorker]] = {}

@@ -11,11 +11,10 @@ from recovery.workers import IntegrationBulkReplayWorker, IntegrationDeliveryWor
 
 
 def run_integration_delivery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
-    return (
-        IntegrationDeliveryWorker()
-        .run_once(triggered_by=triggered_by, drain_seconds=settings.WORKER_DRAIN_SECONDS)
-        .as_dict()
-    )
+    worker = IntegrationDeliveryWorker(concurrency=settings.INTEGRATION_DELIVERY_CONCURRENCY)
+    return worker.run_once(
+        triggered_by=triggered_by, drain_seconds=settings.WORKER_DRAIN_SECONDS
+    ).as_dict()
 
 
 def run_integration_bulk_replay_worker(triggered_by: str = "schedule") -> dict[str, Any]:

@@ -30,6 +30,13 @@ class IntegrationDeliveryWorker(BatchWorker):
         self._clean_circuits: set[int] = set()
         self._circuit_quota: dict[int, int] = {}
 
+    def reset_claim_state(self) -> None:
+        # A helper processor claims only closed-circuit integrations: the probe and drain
+        # quota of tripped ones stays with the run's first processor.
+        self._claimed = {}
+        self._clean_circuits = set()
+        self._circuit_quota = {}
+
     def begin_run(self) -> None:
         # Integrations with a tripped circuit get only their probe or drain quota, per run
         # however many batches the run claims.

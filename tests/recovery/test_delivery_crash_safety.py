@@ -114,3 +114,47 @@ def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
     # Every item arrived; any repeat (the one in flight at the kill) carried the same key.
     assert len(hits) == 12
     assert sum(hits.values()) - 12 <= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_draining_run_with_two_processors_killed_mid_run_loses_nothing(httpserver):
+    hits: Counter = Counter()
+    httpserver.expect_request(PATH).respond_with_handler(counting_handler(hits, delay=0.2))
+    integration = services.integration_create(
+        name="crm", endpoint_url=httpserver.url_for(PATH), actor="test"
+    )
+    for n in range(12):
+        services.recovery_item_enqueue(integration=integration, event_type="e", payload={"n": n})
+
+    script = (
+        "import django; django.setup();"
+        "from recovery.tasks import run_integration_delivery_worker;"
+        "run_integration_delivery_worker(triggered_by='doomed')"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
+        "INTEGRATION_DELIVERY_CONCURRENCY": "2",
+        "WORKER_BATCH_SIZE": "3",
+        "WORKER_LEASE_SECONDS": "2",
+    }
+    doomed = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while sum(hits.values()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(10)
+    delivered_before_kill = RecoveryItem.objects.filter(status="succeeded").count()
+    assert 1 <= delivered_before_kill < 12
+
+    time.sleep(2.2)  # the dead processors' leases expire
+    survivor = IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=5))
+    while survivor.run_once(triggered_by="test").claimed:
+        pass
+
+    assert RecoveryItem.objects.filter(status="succeeded").count() == 12
+    assert RecoveryItem.objects.exclude(lease_owner="").count() == 0
+    # At most one call in flight per processor at the kill; each repeat had the same key.
+    assert len(hits) == 12
+    assert sum(hits.values()) - 12 <= 2

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from werkzeug import Request, Response
 
 from opsconsole import workers
 from opsconsole.models import AuditEvent, WorkerStatus
@@ -177,3 +181,34 @@ def test_a_draining_circuits_quota_holds_across_the_batches_of_one_run(
     assert summary.claimed == 2
     assert len(httpserver.log) == 2
     assert RecoveryItem.objects.filter(status="pending").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_with_several_processors_delivers_each_item_exactly_once(
+    integration, httpserver, settings
+):
+    settings.WORKER_BATCH_SIZE = 3
+    settings.INTEGRATION_DELIVERY_CONCURRENCY = 3
+    hits: Counter = Counter()
+    lock = threading.Lock()
+
+    def count(request: Request) -> Response:
+        time.sleep(0.01)  # long enough for the processors to overlap
+        with lock:
+            hits[request.headers["Idempotency-Key"]] += 1
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request(PATH).respond_with_handler(count)
+    items = [enqueue(integration, {"n": n}) for n in range(30)]
+
+    summary = tasks.run_integration_delivery_worker()
+
+    assert summary["claimed"] == 30
+    assert summary["outcomes"] == {"succeeded": 30}
+    assert len(hits) == 30 and set(hits.values()) == {1}
+    assert DeliveryAttempt.objects.count() == 30
+    owners = set(DeliveryAttempt.objects.values_list("lease_owner", flat=True))
+    assert len(owners) > 1  # more than one processor took part
+    assert RecoveryItem.objects.filter(status="succeeded").count() == len(items)
+    status = WorkerStatus.objects.get(name="integration_delivery_worker")
+    assert (status.runs_total, status.items_processed_total) == (1, 30)
