@@ -100,16 +100,17 @@ def booking_hold_create(
             raise SlotUnavailable(details={"resource_id": resource.pk})
         now = timezone.now()
         expires_at = now + timedelta(seconds=settings.BOOKING_HOLD_SECONDS)
+        # No savepoint of its own: a violation ends this atomic block by raising, which rolls
+        # it back (to the caller's savepoint when nested), so nothing runs after the error.
         try:
-            with transaction.atomic():
-                hold = BookingHold.objects.create(
-                    resource=resource,
-                    holder=holder,
-                    start_time=start_time,
-                    end_time=end_time,
-                    expires_at=expires_at,
-                    next_check_at=expires_at,
-                )
+            hold = BookingHold.objects.create(
+                resource=resource,
+                holder=holder,
+                start_time=start_time,
+                end_time=end_time,
+                expires_at=expires_at,
+                next_check_at=expires_at,
+            )
         except IntegrityError as exc:
             if _is_exclusion_violation(exc):
                 raise SlotUnavailable(details={"resource_id": resource.pk}) from exc
