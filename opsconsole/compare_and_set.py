@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 
 from opsconsole.prepared import fetch_prepared
 
@@ -33,7 +34,9 @@ def compare_and_set(
     write and return True; otherwise write nothing and return False. On PostgreSQL the
     inserted instances keep pk None: the statement does not hand their ids back.
     """
-    if connection.vendor != "postgresql":
+    # The connection itself, not the proxy: the proxy costs a context-local lookup per use.
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
         with transaction.atomic():
             written = model._default_manager.filter(**match).update(**values)
             if written > 1:
@@ -43,58 +46,59 @@ def compare_and_set(
                     row.save(force_insert=True)
             return written == 1
 
-    sql, params = _statement(model, match=match, values=values, also_insert=also_insert)
-    ((written,),) = fetch_prepared(sql, params)
+    shape = _shape(
+        model,
+        tuple(values),
+        tuple(match),
+        tuple((type(row), row.pk is None) for row in also_insert),
+    )
+    params: list[Any] = [
+        field.get_db_prep_save(value, db)
+        for field, value in zip(shape.value_fields, values.values(), strict=True)
+    ]
+    params += [
+        field.get_db_prep_value(value, db, prepared=False)
+        for field, value in zip(shape.match_fields, match.values(), strict=True)
+    ]
+    for row, fields in zip(also_insert, shape.insert_fields, strict=True):
+        params += [field.get_db_prep_save(field.pre_save(row, True), db) for field in fields]
+    ((written,),) = fetch_prepared(shape.sql, params, db=db)
     if written > 1:
         # Unreachable with a key in `match`; the statement would have written too much.
         raise ValueError(f"compare_and_set matched {written} rows; match a key")
     return written == 1
 
 
-def _statement(
+@dataclass(frozen=True)
+class _Shape:
+    sql: str
+    value_fields: tuple[models.Field, ...]
+    match_fields: tuple[models.Field, ...]
+    insert_fields: tuple[tuple[models.Field, ...], ...]
+
+
+@functools.cache
+def _shape(
     model: type[models.Model],
-    *,
-    match: Mapping[str, Any],
-    values: Mapping[str, Any],
-    also_insert: Sequence[models.Model],
-) -> tuple[str, list[Any]]:
-    value_fields = tuple(model._meta.get_field(name) for name in values)
+    value_names: tuple[str, ...],
+    match_names: tuple[str, ...],
+    inserts: tuple[tuple[type[models.Model], bool], ...],
+) -> _Shape:
+    """The statement for one shape of write; a worker writes the same shape every time."""
+    db = connections[DEFAULT_DB_ALIAS]
+    quote = db.ops.quote_name
+    value_fields = tuple(model._meta.get_field(name) for name in value_names)
     match_fields = tuple(
-        model._meta.pk if name == "pk" else model._meta.get_field(name) for name in match
+        model._meta.pk if name == "pk" else model._meta.get_field(name) for name in match_names
     )
     insert_fields = tuple(
         tuple(
             field
-            for field in row._meta.local_concrete_fields
-            if not (field.primary_key and getattr(row, field.attname) is None)
+            for field in row_model._meta.local_concrete_fields
+            if not (field.primary_key and pk_unset)
         )
-        for row in also_insert
+        for row_model, pk_unset in inserts
     )
-    sql = _statement_text(model, value_fields, match_fields, insert_fields)
-    params: list[Any] = [
-        field.get_db_prep_save(value, connection)
-        for field, value in zip(value_fields, values.values(), strict=True)
-    ]
-    params += [
-        field.get_db_prep_value(value, connection, prepared=False)
-        for field, value in zip(match_fields, match.values(), strict=True)
-    ]
-    for row, fields in zip(also_insert, insert_fields, strict=True):
-        params += [
-            field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields
-        ]
-    return sql, params
-
-
-@functools.cache
-def _statement_text(
-    model: type[models.Model],
-    value_fields: tuple[models.Field, ...],
-    match_fields: tuple[models.Field, ...],
-    insert_fields: tuple[tuple[models.Field, ...], ...],
-) -> str:
-    """The statement for one shape of write; a worker writes the same shape every time."""
-    quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in value_fields)
     conditions = " AND ".join(f"{quote(field.column)} = %s" for field in match_fields)
     parts = [
@@ -105,9 +109,10 @@ def _statement_text(
         table = quote(fields[0].model._meta.db_table)
         columns = ", ".join(quote(field.column) for field in fields)
         # Typed placeholders: a bare parameter in a SELECT list would be resolved as text.
-        placeholders = ", ".join(f"%s::{field.cast_db_type(connection)}" for field in fields)
+        placeholders = ", ".join(f"%s::{field.cast_db_type(db)}" for field in fields)
         parts.append(
             f"insert_{index} AS (INSERT INTO {table} ({columns}) "
             f"SELECT {placeholders} FROM changed)"
         )
-    return f"WITH {', '.join(parts)} SELECT count(*) FROM changed"
+    sql = f"WITH {', '.join(parts)} SELECT count(*) FROM changed"
+    return _Shape(sql, value_fields, match_fields, insert_fields)

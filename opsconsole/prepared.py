@@ -12,16 +12,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 Params = Sequence[Any] | Mapping[str, Any]
 
 
-def fetch_prepared(sql: str, params: Params) -> list[tuple[Any, ...]]:
+def fetch_prepared(
+    sql: str, params: Params, *, db: BaseDatabaseWrapper | None = None
+) -> list[tuple[Any, ...]]:
     """Run `sql` server-side bound and prepared (PostgreSQL); return its rows, if any."""
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    db = db or connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall() if cursor.description else []
 
@@ -33,7 +37,7 @@ class RowReader:
         self.model = model
         self.fields = tuple(model._meta.concrete_fields)
         self.attnames = [field.attname for field in self.fields]
-        self.converters: list[tuple[int, models.Field, list[Callable[..., Any]]]] = []
+        self.converters: list[tuple[int, models.Field, list[Callable[..., Any]]]] | None = None
 
     def select_list(self, alias: str) -> str:
         """The columns to SELECT (or RETURN) for this reader, in its order."""
@@ -44,14 +48,15 @@ class RowReader:
         return len(self.fields)
 
     def read(self, row: Sequence[Any], start: int = 0) -> models.Model:
-        if not self.converters and any(f.get_db_converters(connection) for f in self.fields):
+        db = connections[DEFAULT_DB_ALIAS]
+        if self.converters is None:
             self.converters = [
-                (index, field, field.get_db_converters(connection))
+                (index, field, converters)
                 for index, field in enumerate(self.fields)
-                if field.get_db_converters(connection)
+                if (converters := field.get_db_converters(db))
             ]
         values = list(row[start : start + self.width])
         for index, field, converters in self.converters:
             for convert in converters:
-                values[index] = convert(values[index], field, connection)
-        return self.model.from_db(connection.alias, self.attnames, values)
+                values[index] = convert(values[index], field, db)
+        return self.model.from_db(db.alias, self.attnames, values)

@@ -577,9 +577,13 @@ def recovery_items_claim_due(
     }
     rows = fetch_prepared(_claim_statement(scoped=integration_id is not None), params)
     claims = []
+    integrations: dict[int, Integration] = {}
     for row in rows:
         item = _ITEM_ROWS.read(row)
-        item.integration = _INTEGRATION_ROWS.read(row, _ITEM_ROWS.width)
+        # A batch is mostly one integration's items: they share one instance of it.
+        if item.integration_id not in integrations:
+            integrations[item.integration_id] = _INTEGRATION_ROWS.read(row, _ITEM_ROWS.width)
+        item.integration = integrations[item.integration_id]
         claims.append(ClaimedDelivery(item, circuit_clean=row[-1]))
     claims.sort(key=lambda claim: (claim.item.next_retry_at, claim.item.pk))
     return claims

@@ -44,6 +44,31 @@ def counting_handler(counter: Counter, delay: float = 0.0):
     return handle
 
 
+def twelve_items_behind_a_counting_endpoint(httpserver, hits: Counter, delay: float) -> None:
+    httpserver.expect_request(PATH).respond_with_handler(counting_handler(hits, delay=delay))
+    integration = services.integration_create(
+        name="crm", endpoint_url=httpserver.url_for(PATH), actor="test"
+    )
+    for n in range(12):
+        services.recovery_item_enqueue(integration=integration, event_type="e", payload={"n": n})
+
+
+def kill_after_calls(script: str, hits: Counter, calls: int, **env: str) -> None:
+    """Run `script` in its own process and SIGKILL it once the endpoint saw `calls` calls."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
+        **env,
+    }
+    doomed = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=environment)
+    deadline = time.monotonic() + 30
+    while sum(hits.values()) < calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(10)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_workers_deliver_each_item_exactly_once(httpserver):
     hits: Counter = Counter()
@@ -74,29 +99,13 @@ def test_concurrent_workers_deliver_each_item_exactly_once(httpserver):
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
     hits: Counter = Counter()
-    httpserver.expect_request(PATH).respond_with_handler(counting_handler(hits, delay=0.25))
-    integration = services.integration_create(
-        name="crm", endpoint_url=httpserver.url_for(PATH), actor="test"
-    )
-    for n in range(12):
-        services.recovery_item_enqueue(integration=integration, event_type="e", payload={"n": n})
-
+    twelve_items_behind_a_counting_endpoint(httpserver, hits, delay=0.25)
     script = (
         "import django; django.setup();"
         "from recovery.workers import IntegrationDeliveryWorker;"
         "IntegrationDeliveryWorker(batch_size=12, lease_seconds=2).run_once(triggered_by='doomed')"
     )
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
-    }
-    doomed = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env)
-    deadline = time.monotonic() + 30
-    while sum(hits.values()) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    doomed.send_signal(signal.SIGKILL)
-    doomed.wait(10)
+    kill_after_calls(script, hits, 3)
 
     delivered_before_kill = RecoveryItem.objects.filter(status="succeeded").count()
     leased = RecoveryItem.objects.exclude(lease_owner="").filter(status="pending").count()
@@ -119,32 +128,20 @@ def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
 @pytest.mark.django_db(transaction=True)
 def test_a_draining_run_with_two_processors_killed_mid_run_loses_nothing(httpserver):
     hits: Counter = Counter()
-    httpserver.expect_request(PATH).respond_with_handler(counting_handler(hits, delay=0.2))
-    integration = services.integration_create(
-        name="crm", endpoint_url=httpserver.url_for(PATH), actor="test"
-    )
-    for n in range(12):
-        services.recovery_item_enqueue(integration=integration, event_type="e", payload={"n": n})
-
+    twelve_items_behind_a_counting_endpoint(httpserver, hits, delay=0.2)
     script = (
         "import django; django.setup();"
         "from recovery.tasks import run_integration_delivery_worker;"
         "run_integration_delivery_worker(triggered_by='doomed')"
     )
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
-        "INTEGRATION_DELIVERY_CONCURRENCY": "2",
-        "WORKER_BATCH_SIZE": "3",
-        "WORKER_LEASE_SECONDS": "2",
-    }
-    doomed = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env)
-    deadline = time.monotonic() + 30
-    while sum(hits.values()) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    doomed.send_signal(signal.SIGKILL)
-    doomed.wait(10)
+    kill_after_calls(
+        script,
+        hits,
+        4,
+        INTEGRATION_DELIVERY_CONCURRENCY="2",
+        WORKER_BATCH_SIZE="3",
+        WORKER_LEASE_SECONDS="2",
+    )
     delivered_before_kill = RecoveryItem.objects.filter(status="succeeded").count()
     assert 1 <= delivered_before_kill < 12
 
