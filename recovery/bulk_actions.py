@@ -84,7 +84,7 @@ def bulk_action_create(
                 details={"fields": {"fingerprint": ["Unknown or already empty."]}},
             )
         source, provider = group.source, group.provider
-        frozen = [entry.source_id for entry in group.entries]
+        frozen = group.source_ids()
     else:
         if source not in SOURCES or not ids:
             raise BulkActionInvalid(

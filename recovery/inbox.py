@@ -7,14 +7,14 @@ judge their impact, ask its domain whether a replay still makes sense (the guard
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
+from django.db.models import Count, Max, Min
+from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -29,26 +29,10 @@ from payments.models import (
     VoucherRedemptionFailure,
     WebhookFailure,
 )
+from recovery.fingerprints import failure_fingerprint, normalise_error
 from recovery.models import FailureResolution, RecoveryItem
 
 SOON = timedelta(hours=24)
-
-
-def normalise_error(error: str) -> str:
-    """The error with its variable parts replaced, so one cause groups as one fingerprint."""
-    text = (error or "").lower()
-    text = re.sub(r"https?://\S+", "<url>", text)
-    text = re.sub(r"[\w.+-]+@[\w-]+\.[\w.]+", "<email>", text)
-    text = re.sub(
-        r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>", text
-    )
-    text = re.sub(r"\b(?=[0-9a-f]*\d)[0-9a-f]{8,}\b", "<hex>", text)
-    text = re.sub(r"\d+", "<n>", text)
-    return re.sub(r"\s+", " ", text).strip()[:160]
-
-
-def fingerprint_of(*parts: str) -> str:
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -74,8 +58,12 @@ class FailureEntry:
 
     def __post_init__(self) -> None:
         self.normalised_error = normalise_error(self.error)
-        self.fingerprint = fingerprint_of(
-            self.app, self.source, self.provider, self.failure_code, self.normalised_error
+        self.fingerprint = failure_fingerprint(
+            app=self.app,
+            source=self.source,
+            provider=self.provider,
+            failure_code=self.failure_code,
+            error=self.error,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -109,6 +97,13 @@ class FailureSource:
     predicted: Callable[[Any], str]
     replay: Callable[[int, Any, str], str]
     moves_money: bool = False
+    # A source that can hold a great many failures stores each row's fingerprint when the
+    # failure is written; the inbox then groups it in SQL. `ranks_first` narrows rows to those
+    # whose impact may beat the source's usual one (few), so impact stays exact.
+    fingerprint_field: str = ""
+    first_seen_field: str = "created_at"
+    last_seen_expression: Any = None
+    ranks_first: Callable[[models.QuerySet], models.QuerySet] | None = None
 
     def entry(self, row: Any) -> FailureEntry:
         return FailureEntry(
@@ -146,6 +141,16 @@ def _booking_of(payload: Any) -> Booking | None:
     if not isinstance(booking_id, int):
         return None
     return Booking.objects.filter(pk=booking_id).first()
+
+
+def _soon_booking_ids() -> list[int]:
+    """Live bookings that start within SOON: a failure that touches one ranks first."""
+    now = timezone.now()
+    return list(
+        Booking.objects.exclude(status=Booking.Status.CANCELLED)
+        .filter(start_time__gte=now, start_time__lte=now + SOON)
+        .values_list("pk", flat=True)
+    )
 
 
 def _booking_impact(booking: Booking | None, base: Impact) -> Impact:
@@ -305,6 +310,9 @@ SOURCES: dict[str, FailureSource] = {
             guard=_guard_delivery,
             predicted=lambda item: f"{item.status} → replayed",
             replay=_replay_delivery,
+            fingerprint_field="failure_fingerprint",
+            last_seen_expression=Coalesce("last_attempt_at", "updated_at"),
+            ranks_first=lambda rows: rows.filter(payload__booking_id__in=_soon_booking_ids()),
         ),
         FailureSource(
             name="hosted_session",
@@ -425,20 +433,72 @@ SOURCES: dict[str, FailureSource] = {
 
 @dataclass
 class FailureGroup:
+    """One fingerprint's open failures: those grouped in Python (`entries`) and those grouped
+    in SQL by their stored fingerprint (`stored_count`, read on demand)."""
+
     fingerprint: str
     app: str
     source: str
     provider: str
     failure_code: str
     normalised_error: str
+    count: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    impact: Impact = field(default_factory=lambda: Impact(0, ""))
     entries: list[FailureEntry] = field(default_factory=list)
+    stored_count: int = 0
 
-    @property
-    def impact(self) -> Impact:
-        return max((e.impact for e in self.entries), key=lambda i: i.score)
+    def add(self, entry: FailureEntry) -> None:
+        self.entries.append(entry)
+        self._widen(1, entry.first_seen, entry.last_seen, entry.impact)
+
+    def add_stored(
+        self, *, count: int, first_seen: datetime, last_seen: datetime, impact: Impact
+    ) -> None:
+        self.stored_count += count
+        self._widen(count, first_seen, last_seen, impact)
+
+    def _widen(self, count: int, first_seen: datetime, last_seen: datetime, impact: Impact) -> None:
+        self.count += count
+        self.first_seen = min(self.first_seen or first_seen, first_seen)
+        self.last_seen = max(self.last_seen or last_seen, last_seen)
+        if impact.score > self.impact.score:
+            self.impact = impact
+
+    def _stored_rows(self) -> models.QuerySet:
+        failure_source = SOURCES[self.source]
+        return failure_source.open_rows().filter(
+            **{failure_source.fingerprint_field: self.fingerprint}
+        )
+
+    def source_ids(self) -> list[int]:
+        """Every open failure in the group (what a bulk action freezes)."""
+        ids = [entry.source_id for entry in self.entries]
+        if self.stored_count:
+            ids += self._stored_rows().order_by("pk").values_list("pk", flat=True)
+        return ids
+
+    def top_entries(self, limit: int) -> list[FailureEntry]:
+        """The group's first `limit` failures, highest impact first, then oldest first."""
+        entries = list(self.entries)
+        if self.stored_count:
+            failure_source = SOURCES[self.source]
+            rows = self._stored_rows()
+            order = (failure_source.first_seen_field, "pk")
+            picked = list(rows.order_by(*order)[:limit])
+            if failure_source.ranks_first:
+                picked += failure_source.ranks_first(rows).order_by(*order)[:limit]
+            seen: set[int] = set()
+            for row in picked:
+                if row.pk not in seen:
+                    seen.add(row.pk)
+                    entries.append(failure_source.entry(row))
+        entries.sort(key=lambda e: (-e.impact.score, e.first_seen))
+        return entries[:limit]
 
     def as_dict(self, *, with_items: bool = False, item_limit: int = 50) -> dict[str, Any]:
-        impact = self.impact
+        top = self.top_entries(max(5, item_limit) if with_items else 5)
         data = {
             "fingerprint": self.fingerprint,
             "app": self.app,
@@ -446,15 +506,15 @@ class FailureGroup:
             "provider": self.provider,
             "failure_code": self.failure_code,
             "normalised_error": self.normalised_error,
-            "count": len(self.entries),
-            "first_seen": min(e.first_seen for e in self.entries),
-            "last_seen": max(e.last_seen for e in self.entries),
-            "impact": impact.score,
-            "impact_reason": impact.reason,
-            "sample_ids": [e.source_id for e in self.entries[:5]],
+            "count": self.count,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "impact": self.impact.score,
+            "impact_reason": self.impact.reason,
+            "sample_ids": [e.source_id for e in top[:5]],
         }
         if with_items:
-            data["items"] = [e.as_dict() for e in self.entries[:item_limit]]
+            data["items"] = [e.as_dict() for e in top[:item_limit]]
         return data
 
 
@@ -463,23 +523,72 @@ def failure_groups(*, app: str = "", source: str = "") -> list[FailureGroup]:
     for name, failure_source in SOURCES.items():
         if (source and name != source) or (app and failure_source.app != app):
             continue
-        for row in failure_source.open_rows():
+        rows = failure_source.open_rows()
+        if failure_source.fingerprint_field:
+            stored = rows.exclude(**{failure_source.fingerprint_field: ""})
+            _add_stored_groups(failure_source, stored, groups)
+            # Rows written before fingerprints were stored (or by hand) are grouped here.
+            rows = rows.filter(**{failure_source.fingerprint_field: ""})
+        for row in rows:
             entry = failure_source.entry(row)
-            group = groups.setdefault(
-                entry.fingerprint,
-                FailureGroup(
-                    fingerprint=entry.fingerprint,
-                    app=entry.app,
-                    source=entry.source,
-                    provider=entry.provider,
-                    failure_code=entry.failure_code,
-                    normalised_error=entry.normalised_error,
-                ),
-            )
-            group.entries.append(entry)
-    for group in groups.values():
-        group.entries.sort(key=lambda e: (-e.impact.score, e.first_seen))
-    return sorted(groups.values(), key=lambda g: (-g.impact.score, -len(g.entries), g.fingerprint))
+            _group_of(groups, entry.fingerprint, entry).add(entry)
+    return sorted(groups.values(), key=lambda g: (-g.impact.score, -g.count, g.fingerprint))
+
+
+def _group_of(
+    groups: dict[str, FailureGroup], fingerprint: str, entry: FailureEntry
+) -> FailureGroup:
+    return groups.setdefault(
+        fingerprint,
+        FailureGroup(
+            fingerprint=fingerprint,
+            app=entry.app,
+            source=entry.source,
+            provider=entry.provider,
+            failure_code=entry.failure_code,
+            normalised_error=entry.normalised_error,
+        ),
+    )
+
+
+def _add_stored_groups(
+    failure_source: FailureSource, rows: models.QuerySet, groups: dict[str, FailureGroup]
+) -> None:
+    """Count, first and last seen per stored fingerprint in one GROUP BY; describe each group
+    by its newest row; take the impact from the usual row and the few that rank first."""
+    key = failure_source.fingerprint_field
+    aggregates = list(
+        rows.values(key)
+        .annotate(
+            rows=Count("pk"),
+            first=Min(failure_source.first_seen_field),
+            last=Max(failure_source.last_seen_expression),
+            newest=Max("pk"),
+        )
+        .order_by()
+    )
+    newest = {row.pk: row for row in rows.filter(pk__in=[a["newest"] for a in aggregates])}
+    ranked: dict[str, Impact] = {}
+    if failure_source.ranks_first:
+        for row in failure_source.ranks_first(rows):
+            impact = failure_source.impact(row)
+            fingerprint = getattr(row, key)
+            if fingerprint not in ranked or impact.score > ranked[fingerprint].score:
+                ranked[fingerprint] = impact
+    for aggregate in aggregates:
+        representative = newest.get(aggregate["newest"])
+        if representative is None:  # it changed state since the count: the next load shows it
+            continue
+        entry = failure_source.entry(representative)
+        impact = entry.impact
+        if (other := ranked.get(aggregate[key])) and other.score > impact.score:
+            impact = other
+        _group_of(groups, aggregate[key], entry).add_stored(
+            count=aggregate["rows"],
+            first_seen=aggregate["first"],
+            last_seen=aggregate["last"],
+            impact=impact,
+        )
 
 
 def failure_group(fingerprint: str) -> FailureGroup | None:

@@ -9,6 +9,8 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
+from recovery.fingerprints import failure_fingerprint
+
 
 class Integration(models.Model):
     """A platform integration in the catalog: where its deliveries go and whether they may."""
@@ -76,6 +78,9 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
     lease_owner = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=100, blank=True)
+    # The failure inbox's group for this failure, written with the failure, so the inbox
+    # groups a million-row queue in SQL; "" while nothing has failed.
+    failure_fingerprint = models.CharField(max_length=16, blank=True, default="")
     failure_detail = models.TextField(blank=True)
     request_snapshot = models.JSONField(default=dict, blank=True)
     response_snapshot = models.JSONField(default=dict, blank=True)
@@ -117,6 +122,13 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["integration", "-id"], name="recovery_item_integration_idx"),
             # Exact lookups only (admin filter and search): no LIKE-pattern twin to maintain.
             models.Index(fields=["failure_code"], name="recovery_item_failure_code_idx"),
+            # The failure inbox: open failures by group. Only failed and DLQ rows are in it,
+            # so a successful delivery never pays for it.
+            models.Index(
+                fields=["failure_fingerprint", "created_at"],
+                condition=Q(status__in=["failed", "dlq"]),
+                name="recovery_item_inbox_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -139,11 +151,24 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
             "failure_detail": self.failure_detail,
         }
 
+    def inbox_fingerprint(self) -> str:
+        """The failure inbox group of this item's current failure (it reads the integration)."""
+        if not (self.failure_code or self.failure_detail):
+            return ""
+        return failure_fingerprint(
+            app="recovery",
+            source="integration_delivery",
+            provider=self.integration.name,
+            failure_code=self.failure_code,
+            error=self.failure_detail,
+        )
+
     def _record_attempt_outcome(self, *, failure_code: str, failure_detail: str) -> None:
         self.attempt_count += 1
         self.last_attempt_at = timezone.now()
         self.failure_code = failure_code
         self.failure_detail = failure_detail
+        self.failure_fingerprint = self.inbox_fingerprint()
         self.lease_owner = ""
         self.lease_expires_at = None
 

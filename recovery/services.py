@@ -314,6 +314,7 @@ OUTCOME_FIELDS = (
     "last_attempt_at",
     "failure_code",
     "failure_detail",
+    "failure_fingerprint",
     "lease_owner",
     "lease_expires_at",
     "next_retry_at",

@@ -202,7 +202,7 @@ class FailureInboxApi(APIView):
             {
                 "groups": [g.as_dict() for g in groups[: filters["limit"]]],
                 "total_groups": len(groups),
-                "total_items": sum(len(g.entries) for g in groups),
+                "total_items": sum(g.count for g in groups),
             }
         )
 

@@ -20,10 +20,13 @@ def enqueue(integration: Integration, payload: dict | None = None) -> RecoveryIt
     )
 
 
-def park(integration: Integration, status: str, **fields) -> RecoveryItem:
-    """An item already in a terminal state, as the worker would have left it."""
+def park(
+    integration: Integration, status: str, *, stored_fingerprint: bool = True, **fields
+) -> RecoveryItem:
+    """An item already in a terminal state, as the worker would have left it (with its inbox
+    fingerprint, unless `stored_fingerprint=False`: a row from before fingerprints)."""
     with transaction.atomic():
-        return RecoveryItem.objects.create(
+        item = RecoveryItem.objects.create(
             integration=integration,
             event_type="booking.confirmed",
             payload=fields.pop("payload", {"booking": 7}),
@@ -35,3 +38,7 @@ def park(integration: Integration, status: str, **fields) -> RecoveryItem:
             attempt_count=fields.pop("attempt_count", 5),
             **fields,
         )
+        if stored_fingerprint:
+            item.failure_fingerprint = item.inbox_fingerprint()
+            item.save(update_fields=["failure_fingerprint"])
+        return item

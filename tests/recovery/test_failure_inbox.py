@@ -16,11 +16,13 @@ from opsconsole.models import AuditEvent
 from payments.models import Payment, Refund
 from payments.refunds import payment_record
 from recovery import inbox
+from recovery.adapters import HttpDeliveryAdapter
 from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
 from recovery.models import BulkAction, BulkActionItem, FailureResolution, RecoveryItem
+from recovery.workers import IntegrationDeliveryWorker
 from tests.bookings.conftest import booking_for, make_resource
 from tests.conftest import error_of, make_user
-from tests.recovery.conftest import park
+from tests.recovery.conftest import enqueue, park
 
 FAILURES = "/api/v1/failures"
 
@@ -211,7 +213,7 @@ def test_replay_guards_resolve_instead_of_replaying(integration, operator):
     assert FailureResolution.objects.filter(
         source="integration_delivery", source_id=moot.pk
     ).exists()
-    assert moot.pk not in [e.source_id for g in inbox.failure_groups() for e in g.entries]
+    assert moot.pk not in [pk for g in inbox.failure_groups() for pk in g.source_ids()]
     assert inbox.SOURCES["refund"].guard(refund) == (
         "the refund already completed at the provider (charge.refunded received)"
     )
@@ -388,3 +390,62 @@ def test_one_pacer_per_provider_across_worker_processes(integration):
     assert worker.process(first.pk, owner="w") == "items_done"
     assert BulkAction.objects.get(pk=first.pk).status == "completed"
     assert worker.claim(owner="w", limit=10) == [second.pk]
+
+
+@pytest.mark.django_db
+def test_the_worker_stores_the_fingerprint_the_inbox_groups_by(integration, httpserver):
+    httpserver.expect_request("/hooks/crm").respond_with_data("bad field 4411", status=400)
+    item = enqueue(integration, {"booking": 3})
+    IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=2)).run_once(
+        triggered_by="test"
+    )
+    item.refresh_from_db()
+    assert item.status == "failed"
+    (group,) = inbox.failure_groups(source="integration_delivery")
+    assert item.failure_fingerprint == group.fingerprint
+    assert (group.stored_count, group.entries, group.count) == (1, [], 1)
+    assert group.normalised_error == "http <n>: bad field <n>"
+    assert group.source_ids() == [item.pk]
+
+
+@pytest.mark.django_db
+def test_stored_and_older_rows_of_one_cause_are_one_group_ranked_by_impact(
+    integration, viewer_client
+):
+    customer = make_user("soon")
+    soon = booking_for(customer, make_resource(), hour=10)
+    Booking.objects.filter(pk=soon.pk).update(start_time=timezone.now() + timedelta(hours=2))
+    detail = "HTTP 503: upstream 7 down"
+    cause = {"failure_code": "HTTP_503", "failure_detail": detail}
+    stored = [park(integration, "dlq", **cause) for _ in range(3)]
+    older = [park(integration, "failed", stored_fingerprint=False, **cause) for _ in range(2)]
+    urgent = park(integration, "dlq", payload={"booking_id": soon.pk}, **cause)
+
+    groups = inbox.failure_groups()
+    assert len(groups) == 1
+    group = groups[0]
+    assert (group.count, group.stored_count, len(group.entries)) == (6, 4, 2)
+    assert (group.impact.score, group.impact.reason) == (
+        100,
+        f"booking {soon.pk} starts within 24 hours",
+    )
+    assert sorted(group.source_ids()) == sorted(i.pk for i in [*stored, *older, urgent])
+    body = viewer_client.get(FAILURES, {"fingerprint": group.fingerprint}).json()
+    assert body["count"] == 6
+    assert body["items"][0]["source_id"] == urgent.pk
+    assert {i["source_id"] for i in body["items"]} == set(group.source_ids())
+    assert body["sample_ids"][0] == urgent.pk
+
+
+@pytest.mark.django_db
+def test_the_inbox_groups_stored_fingerprints_in_sql_not_row_by_row(
+    integration, django_assert_max_num_queries
+):
+    for n in range(60):
+        park(integration, "dlq", failure_code="HTTP_503", failure_detail=f"HTTP 503: try {n}")
+        park(integration, "failed", failure_code="HTTP_400", failure_detail=f"bad field {n}")
+    with django_assert_max_num_queries(20):
+        groups = inbox.failure_groups()
+        listed = [group.as_dict() for group in groups]
+    assert sorted(g["count"] for g in listed) == [60, 60]
+    assert all(len(g["sample_ids"]) == 5 for g in listed)

@@ -98,7 +98,7 @@ class Command(BaseCommand):
                 )
             # Items already parked, as a worker would have left them after an outage.
             for status, code in (("dlq", "HTTP_503"), ("failed", "HTTP_400")):
-                RecoveryItem.objects.create(
+                parked = RecoveryItem(
                     integration=integration,
                     event_type="payment.refunded",
                     payload={"refund_id": f"re_{name}_{status}"},
@@ -109,6 +109,8 @@ class Command(BaseCommand):
                     failure_detail=f"{code.replace('_', ' ')} from the demo upstream",
                     response_snapshot={"status": int(code[5:]), "body": "demo upstream error"},
                 )
+                parked.failure_fingerprint = parked.inbox_fingerprint()
+                parked.save()
 
     @transaction.atomic
     def _load_hosted_sessions(self) -> None:
