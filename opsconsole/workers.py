@@ -249,11 +249,15 @@ class BatchWorker:
             ]
             for thread in threads:
                 thread.start()
-            crashed = self.drain(
-                summary, batch_limit=batch_limit, drain_seconds=drain_seconds, heartbeat=True
-            )
+            try:
+                crashed = self.drain(
+                    summary, batch_limit=batch_limit, drain_seconds=drain_seconds, heartbeat=True
+                )
+            finally:
+                # However this processor ended, the run ends when its helpers have.
+                for thread in threads:
+                    thread.join()
             for thread in threads:
-                thread.join()
                 summary.merge(thread.summary)
                 crashed = crashed or thread.crashed
             if span is not None:
