@@ -80,7 +80,7 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
     failure_code = models.CharField(max_length=100, blank=True)
     # The failure inbox's group for this failure, written with the failure, so the inbox
     # groups a million-row queue in SQL; "" while nothing has failed.
-    failure_fingerprint = models.CharField(max_length=16, blank=True, default="")
+    failure_fingerprint = models.CharField(max_length=16, blank=True, default="", db_default="")
     failure_detail = models.TextField(blank=True)
     request_snapshot = models.JSONField(default=dict, blank=True)
     response_snapshot = models.JSONField(default=dict, blank=True)
