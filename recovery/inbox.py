@@ -442,25 +442,27 @@ class FailureGroup:
     provider: str
     failure_code: str
     normalised_error: str
-    count: int = 0
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     impact: Impact = field(default_factory=lambda: Impact(0, ""))
     entries: list[FailureEntry] = field(default_factory=list)
     stored_count: int = 0
 
+    @property
+    def count(self) -> int:
+        return self.stored_count + len(self.entries)
+
     def add(self, entry: FailureEntry) -> None:
         self.entries.append(entry)
-        self._widen(1, entry.first_seen, entry.last_seen, entry.impact)
+        self._widen(entry.first_seen, entry.last_seen, entry.impact)
 
     def add_stored(
         self, *, count: int, first_seen: datetime, last_seen: datetime, impact: Impact
     ) -> None:
         self.stored_count += count
-        self._widen(count, first_seen, last_seen, impact)
+        self._widen(first_seen, last_seen, impact)
 
-    def _widen(self, count: int, first_seen: datetime, last_seen: datetime, impact: Impact) -> None:
-        self.count += count
+    def _widen(self, first_seen: datetime, last_seen: datetime, impact: Impact) -> None:
         self.first_seen = min(self.first_seen or first_seen, first_seen)
         self.last_seen = max(self.last_seen or last_seen, last_seen)
         if impact.score > self.impact.score:
