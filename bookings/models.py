@@ -70,7 +70,9 @@ class BookingHold(ConcurrentTransitionMixin, models.Model):
         indexes = [
             # The expiry worker: status = ACTIVE AND next_check_at <= now() ORDER BY next_check_at.
             models.Index(
-                fields=["next_check_at"], condition=Q(status="ACTIVE"), name="booking_hold_due_idx"
+                fields=["next_check_at", "id"],
+                condition=Q(status="ACTIVE"),
+                name="booking_hold_due_idx",
             ),
             # The overlap check: one resource's slot-occupying rows by time.
             models.Index(

@@ -106,7 +106,7 @@ class Notification(ConcurrentTransitionMixin, models.Model):
         indexes = [
             # The sender's claim: status IN (PENDING, RETRYING) AND next_retry_at <= now().
             models.Index(
-                fields=["next_retry_at"],
+                fields=["next_retry_at", "id"],
                 condition=Q(status__in=["PENDING", "RETRYING"]),
                 name="notification_due_idx",
             )
@@ -261,7 +261,7 @@ class CampaignTarget(models.Model):
         indexes = [
             # The dispatcher's claim: one campaign's sendable targets by next_attempt_at.
             models.Index(
-                fields=["campaign", "next_attempt_at"],
+                fields=["campaign", "next_attempt_at", "id"],
                 condition=Q(status__in=["pending", "retry_scheduled"]),
                 name="campaign_target_due_idx",
             )

@@ -82,9 +82,9 @@ class HostedCheckoutSession(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             # schedule_hosted_session_recovery: status IN (recoverable) AND next_retry_at <= now()
-            # ORDER BY next_retry_at.
+            # ORDER BY next_retry_at, id: the index is in claim order, so nothing is sorted.
             models.Index(
-                fields=["next_retry_at"],
+                fields=["next_retry_at", "id"],
                 condition=Q(status__in=["pending", "expired", "failed"]),
                 name="hosted_session_due_idx",
             ),
