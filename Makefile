@@ -3,7 +3,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-postgres test-sqlite lint bench clean
+.PHONY: install run test test-postgres test-sqlite lint bench clean check-deploy
 
 install: $(VENV)/.installed
 
@@ -14,13 +14,19 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Install, migrate the embedded database, load demo data, then serve web + workers.
-run: install
+run: install .env
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py demo_data
 	$(BIN)/honcho start
+
+# A local .env for make run: a random SECRET_KEY (production refuses to start without one)
+# and the loopback hosts the demo's stand-in endpoints live on. An existing .env is kept.
+.env:
+	printf 'SECRET_KEY=%s\nOUTBOUND_ALLOWED_HOSTS=127.0.0.1,localhost\n' \
+		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
 
 # The whole suite on PostgreSQL (a private cluster unless DATABASE_URL is given), then the
 # smoke subset on the embedded SQLite database, then the linter.
@@ -29,6 +35,16 @@ test: install
 	scripts/with-postgres.sh $(BIN)/pytest
 	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
 	$(BIN)/ruff check .
+	$(MAKE) check-deploy
+
+# Production settings pass Django's deployment checks with no warning.
+check-deploy: install
+	env -u DATABASE_URL OPSCONSOLE_READ_ENV_FILE=false DEBUG=false \
+		SECRET_KEY="$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+		ALLOWED_HOSTS=console.example.com SECURE_SSL_REDIRECT=true \
+		SESSION_COOKIE_SECURE=true CSRF_COOKIE_SECURE=true SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_PRELOAD=true \
+		SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https \
+		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 # Benchmarks on PostgreSQL, each printing its measured ratios on its last line.
 bench: install

@@ -32,6 +32,9 @@ def setup(name: str) -> None:
     os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{database}"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Benchmarks run with DEBUG off, so they need a key, and call the local stand-in endpoint.
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-7d1e0c9b3a5f2e8d6c4b0a9f1e3d5c7b")
+    os.environ.setdefault("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1,localhost")
     import django
 
     django.setup()

@@ -7,9 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import environ
+
 from opsconsole.logs import configure_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# django-environ loads .env into the environment (never over a variable already set). The
+# test suite sets OPSCONSOLE_READ_ENV_FILE=false so a developer's .env cannot change it.
+if os.environ.get("OPSCONSOLE_READ_ENV_FILE", "true").strip().lower() not in {"0", "false", "no"}:
+    environ.Env.read_env(BASE_DIR / ".env")
 VAR_DIR = BASE_DIR / "var"
 # var/ holds the embedded database and collected static files; it is never committed.
 (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
@@ -79,8 +85,33 @@ def sqlite_database(path: Path) -> dict[str, object]:
     }
 
 
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-secret-key-change-me")
 DEBUG = env_bool("DEBUG", False)
+# Django signs sessions, password resets and django-q2's pickled tasks with this key: a
+# public default would let anyone forge all three, so production refuses to start without one.
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfiguredEnv(
+            "SECRET_KEY is not set. Set the SECRET_KEY environment variable (or put it in .env) "
+            "to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+        )
+    SECRET_KEY = "debug-only-" + "insecure-key-never-used-with-debug-off"
+
+# Transport security (manage.py check --deploy passes with no warning when these are set).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a TLS-terminating proxy: e.g. SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", "")
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        raise ImproperlyConfiguredEnv("SECURE_PROXY_SSL_HEADER must be HEADER,value")
+    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header[0], _proxy_ssl_header[1])
+# Health probes come over plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/", r"^metrics$"]
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list(
     "CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000"
@@ -299,6 +330,11 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 # Unset means /webhooks/stripe answers 503 (it cannot verify, so it accepts nothing).
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+# stripe-python treats a tolerance of 0 as "accept any age": replayed events would pass.
+if STRIPE_WEBHOOK_TOLERANCE_SECONDS <= 0:
+    raise ImproperlyConfiguredEnv(
+        "STRIPE_WEBHOOK_TOLERANCE_SECONDS must be positive (0 would accept replayed events)"
+    )
 
 # Voucher PNG previews: unset URL means previews answer `not_configured` (degraded copy).
 VOUCHER_RENDERER_URL = env_str("VOUCHER_RENDERER_URL", "")

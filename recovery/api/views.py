@@ -306,7 +306,11 @@ class BulkActionTransitionApi(APIView):
             required=False, min_value=0.01, max_value=bulk_actions.MAX_RATE_PER_SECOND
         )
 
-    @extend_schema(request=InputSerializer, responses=BulkActionOutputSerializer)
+    @extend_schema(
+        operation_id="api_v1_failures_bulk_actions_transition",
+        request=InputSerializer,
+        responses=BulkActionOutputSerializer,
+    )
     @idempotent
     def post(self, request: Request, action_id: str, verb: str) -> Response:
         if verb not in ("approve", "start", "pause", "resume", "abort"):
