@@ -1,20 +1,40 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from bookings import services
 from bookings.models import Booking, BookingHold, RefundFailure, Resource, WaitlistEntry
-from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
+from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import confirm_with_reason, each_legal
 
 
 @admin.register(Resource)
-class ResourceAdmin(SupportStaffAccess, admin.ModelAdmin):
+class ResourceAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
     list_display = ("name", "active", "created_at")
     list_filter = ("active",)
     search_fields = ("name",)
+    service_fields = services.RESOURCE_EDITABLE_FIELDS
+
+    def check_through_service(self, changes: dict[str, Any]) -> None:
+        services.resource_check_fields(changes)
+
+    def save_through_service(
+        self,
+        request: HttpRequest,
+        obj: Resource,
+        changes: dict[str, Any],
+        change: bool,
+        reason: str,
+    ) -> Resource:
+        if change:
+            return services.resource_update(
+                resource_id=obj.pk, changes=changes, actor=request.user, reason=reason
+            )
+        return services.resource_create(**changes, actor=request.user, reason=reason)
 
 
 @admin.register(BookingHold)

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from opsconsole.admin_actions import confirm_with_reason, each_legal
 from opsconsole.alerts import alert_acknowledge
 from opsconsole.banner import banner_clear, banner_set
+from opsconsole.errors import ApplicationError
 from opsconsole.models import (
     OPERATE_PERMISSION,
     VIEW_PERMISSION,
@@ -29,6 +34,99 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class HistoryWithoutRevert(SimpleHistoryAdmin):
+    """History pages that show and never write.
+
+    simple-history's version form saves whatever is posted to it, checking only that the
+    user may view history: a viewer could rewrite a record with no audit row. Changes go
+    through the record's change form (and its service) instead.
+    """
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+    def history_form_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        version_id: str,
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("History pages are read-only.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class ReasonModelForm(forms.ModelForm):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Why this change is made; kept in the audit log.",
+    )
+
+
+class ServiceSavedAdmin:
+    """Add and change forms that save through a service that validates and audits.
+
+    The form asks for a reason; `check_through_service` turns the service's validation into
+    form errors before anything is written, and `save_through_service` is the only write.
+    Deleting is not offered: a record with history is disabled, not removed.
+    """
+
+    service_fields: tuple[str, ...] = ()
+    form = ReasonModelForm
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
+        base = super().get_form(request, obj, change=change, **kwargs)
+        admin_self = self
+
+        class ReasonForm(base):  # type: ignore[misc, valid-type]
+            def clean(self) -> dict[str, Any]:
+                cleaned = super().clean()
+                if not self.errors:
+                    try:
+                        admin_self.check_through_service(admin_self.changes_of(self, obj))
+                    except ApplicationError as exc:
+                        for field, message in exc.details.items():
+                            target = field if field in self.fields else None
+                            self.add_error(target, str(message))
+                        if not exc.details:
+                            self.add_error(None, exc.message)
+                return cleaned
+
+        return ReasonForm
+
+    def changes_of(self, form: forms.ModelForm, obj: Model | None) -> dict[str, Any]:
+        names = (
+            self.service_fields
+            if obj is None
+            else [n for n in form.changed_data if n in self.service_fields]
+        )
+        return {n: form.cleaned_data[n] for n in names if n in form.cleaned_data}
+
+    def check_through_service(self, changes: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def save_through_service(
+        self, request: HttpRequest, obj: Model, changes: dict[str, Any], change: bool, reason: str
+    ) -> Model:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj: Model, form: forms.ModelForm, change: bool):
+        changes = self.changes_of(form, obj if change else None)
+        reason = form.cleaned_data["reason"]
+        if change and not changes:
+            return
+        saved = self.save_through_service(request, obj, changes, change, reason)
+        obj.pk = saved.pk
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets, change: bool):
+        # Every field the form may write went through the service in save_model.
+        return None
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -72,7 +170,7 @@ class IdempotencyKeyAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WorkerSwitch)
-class WorkerSwitchAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
+class WorkerSwitchAdmin(HistoryWithoutRevert, ReadOnlyAdmin):
     list_display = ("name", "enabled", "reason", "changed_by", "updated_at")
 
 

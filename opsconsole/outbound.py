@@ -6,14 +6,18 @@ a transport error class such as `read_timeout`), so the caller's RetryPolicy dec
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+from django.conf import settings
 
 from opsconsole.retry import network_error_class
 
@@ -68,6 +72,104 @@ class OutboundResult:
         }
 
 
+# The error class of a call refused before it left: the destination is not a public address.
+ENDPOINT_NOT_ALLOWED = "endpoint_not_allowed"
+# Cloud metadata services answer on these even where they are not link-local.
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "169.254.169.254"})
+
+
+def _allowed_hosts() -> frozenset[str]:
+    return frozenset(h.lower() for h in settings.OUTBOUND_ALLOWED_HOSTS)
+
+
+def _address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for label, flagged in (
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+        ("multicast", address.is_multicast),
+        ("unspecified", address.is_unspecified),
+    ):
+        if flagged:
+            return f"{address} is a {label} address"
+    return ""
+
+
+def destination_refusal(url: str) -> str:
+    """Why a call to `url` must not leave (empty when it may).
+
+    Checked at call time, not only when the URL is saved: DNS can point a once-public name
+    at 127.0.0.1 or the metadata service later. Hosts in OUTBOUND_ALLOWED_HOSTS (the local
+    stand-in endpoints of tests, benchmarks and the demo) skip the check.
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "the URL cannot be parsed"
+    if parts.scheme not in {"http", "https"} or not host:
+        return "only http(s) URLs with a host are called"
+    if host in _allowed_hosts():
+        return ""
+    if host in METADATA_HOSTS:
+        return f"{host} is a cloud metadata service"
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        return _address_refusal(literal)
+    try:
+        resolved = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        # Unresolvable: let the call fail as a DNS failure (retryable), not a refusal.
+        return ""
+    for *_, sockaddr in resolved:
+        reason = _address_refusal(ipaddress.ip_address(sockaddr[0].split("%")[0]))
+        if reason:
+            return f"{host} resolves to {reason}"
+    return ""
+
+
+def endpoint_url_problem(url: str) -> str:
+    """Why `url` may not be saved as a delivery endpoint (empty when it may).
+
+    Production endpoints are https; plain http is accepted with DEBUG on or for the
+    allow-listed local hosts. An address that would be refused at call time is refused now.
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - a malformed port raises here
+    except ValueError:
+        return "endpoint_url is not a valid URL"
+    if parts.scheme not in {"http", "https"} or not host:
+        return "endpoint_url must be an http(s) URL with a host"
+    allowed = host in _allowed_hosts()
+    if parts.scheme != "https" and not (settings.DEBUG or allowed):
+        return "endpoint_url must use https"
+    if parts.username or parts.password:
+        return "endpoint_url must not carry credentials; use the integration's secret"
+    if allowed:
+        return ""
+    if host in METADATA_HOSTS:
+        return f"endpoint_url points at {host}, a cloud metadata service"
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        return ""
+    reason = _address_refusal(literal)
+    return f"endpoint_url is not allowed: {reason}" if reason else ""
+
+
+def refused_result(reason: str) -> OutboundResult:
+    return OutboundResult(duration_ms=0, error_class=ENDPOINT_NOT_ALLOWED, error_detail=reason)
+
+
 _clients: dict[int, httpx.Client] = {}
 _clients_lock = threading.Lock()
 
@@ -99,6 +201,9 @@ def post_json(
     form: dict[str, str] | None = None,
 ) -> OutboundResult:
     """POST `body` as JSON, or `form` form-encoded (Stripe's API style) when given."""
+    refusal = destination_refusal(url)
+    if refusal:
+        return refused_result(refusal)
     started = time.perf_counter()
     client = shared_client()
     try:

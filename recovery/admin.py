@@ -10,9 +10,13 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
-from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
+from opsconsole.admin import (
+    HistoryWithoutRevert,
+    ReadOnlyAdmin,
+    ServiceSavedAdmin,
+    SupportStaffAccess,
+)
 from opsconsole.admin_actions import confirm_with_reason, each_legal
 from opsconsole.errors import ApplicationError
 from recovery import services
@@ -41,13 +45,31 @@ def pretty_json(value: Any) -> str:
 
 
 @admin.register(Integration)
-class IntegrationAdmin(SupportStaffAccess, SimpleHistoryAdmin):
+class IntegrationAdmin(SupportStaffAccess, ServiceSavedAdmin, HistoryWithoutRevert):
     operator_actions = ("pause_integrations", "resume_integrations")
+    service_fields = services.INTEGRATION_EDITABLE_FIELDS
     list_display = ("name", "endpoint_url", "enabled", "paused", "paused_reason", "updated_at")
     list_filter = ("enabled", "paused")
     search_fields = ("name", "endpoint_url")
     readonly_fields = ("paused", "paused_reason", "created_at", "updated_at")
     actions = ["pause_integrations", "resume_integrations"]
+
+    def check_through_service(self, changes: dict[str, Any]) -> None:
+        services.integration_check_fields(changes)
+
+    def save_through_service(
+        self,
+        request: HttpRequest,
+        obj: Integration,
+        changes: dict[str, Any],
+        change: bool,
+        reason: str,
+    ) -> Integration:
+        if change:
+            return services.integration_update(
+                integration_id=obj.pk, changes=changes, actor=request.user, reason=reason
+            )
+        return services.integration_create(**changes, actor=request.user, reason=reason)
 
     def _set_paused(
         self, request: HttpRequest, queryset: QuerySet, *, paused: bool, action: str

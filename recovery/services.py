@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 from opsconsole import audit
 from opsconsole.compare_and_set import compare_and_set
 from opsconsole.context import bound_context, current_request_id, current_traceparent
+from opsconsole.outbound import ENDPOINT_NOT_ALLOWED, endpoint_url_problem
 from opsconsole.prepared import RowReader, fetch_prepared
 from opsconsole.retry import RetryPolicy, parse_retry_after
 from opsconsole.workers import claim_due_rows
@@ -70,14 +71,85 @@ def delivery_retry_policy() -> RetryPolicy:
 # ---------------------------------------------------------------------------- integrations
 
 
+INTEGRATION_EDITABLE_FIELDS = ("name", "endpoint_url", "payload_schema", "enabled")
+
+
+def integration_check_fields(changes: dict[str, Any]) -> None:
+    """Validate integration fields; raises INT-400-INVALID-PAYLOAD with field details."""
+    unknown = sorted(set(changes) - set(INTEGRATION_EDITABLE_FIELDS))
+    problems: dict[str, str] = {name: "This field cannot be changed." for name in unknown}
+    if "name" in changes and not str(changes["name"] or "").strip():
+        problems["name"] = "A name is required."
+    if "endpoint_url" in changes:
+        problem = endpoint_url_problem(str(changes["endpoint_url"] or ""))
+        if problem:
+            problems["endpoint_url"] = problem
+    schema = changes.get("payload_schema")
+    if schema is not None:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except Exception as exc:  # jsonschema raises SchemaError; any failure means invalid
+            problems["payload_schema"] = f"Not a valid JSON Schema: {str(exc)[:200]}"
+    if problems:
+        raise IntegrationInvalidPayload("The integration is invalid.", details=problems)
+
+
+def integration_state_full(integration: Integration) -> dict[str, Any]:
+    return {name: getattr(integration, name) for name in INTEGRATION_EDITABLE_FIELDS} | {
+        "paused": integration.paused
+    }
+
+
 @transaction.atomic
-def integration_create(*, name: str, endpoint_url: str, actor: audit.Actor) -> Integration:
-    integration = Integration.objects.create(name=name, endpoint_url=endpoint_url)
+def integration_create(
+    *,
+    name: str,
+    endpoint_url: str,
+    actor: audit.Actor,
+    payload_schema: dict[str, Any] | None = None,
+    enabled: bool = True,
+    reason: str = "",
+) -> Integration:
+    integration_check_fields(
+        {"name": name, "endpoint_url": endpoint_url, "payload_schema": payload_schema}
+    )
+    integration = Integration.objects.create(
+        name=name, endpoint_url=endpoint_url, payload_schema=payload_schema, enabled=enabled
+    )
     audit.record(
         "platform.integration.created",
         obj=integration,
-        after={"name": name, "endpoint_url": endpoint_url, "enabled": True, "paused": False},
+        after=integration_state_full(integration),
         actor=actor,
+        reason=reason,
+    )
+    return integration
+
+
+@transaction.atomic
+def integration_update(
+    *, integration_id: int, changes: dict[str, Any], actor: audit.Actor, reason: str
+) -> Integration:
+    """Change an integration's settings: validated, locked, audited with before and after."""
+    if not reason.strip():
+        raise IntegrationInvalidPayload(
+            "A reason is required.", details={"reason": "A reason is required."}
+        )
+    integration_check_fields(changes)
+    integration = Integration.objects.select_for_update().filter(pk=integration_id).first()
+    if integration is None:
+        raise IntegrationNotFound()
+    before = integration_state_full(integration)
+    for name, value in changes.items():
+        setattr(integration, name, value)
+    integration.save(update_fields=[*changes, "updated_at"])
+    audit.record(
+        "platform.integration.updated",
+        obj=integration,
+        before=before,
+        after=integration_state_full(integration),
+        actor=actor,
+        reason=reason,
     )
     return integration
 
@@ -166,6 +238,11 @@ def classify(result: DeliveryResult, policy: RetryPolicy) -> Classified:
                 DeliveryAttempt.Outcome.RETRYABLE, f"HTTP_{status}", detail, retry_after
             )
         return Classified(DeliveryAttempt.Outcome.PERMANENT, f"HTTP_{status}", detail, None)
+    if result.error_class == ENDPOINT_NOT_ALLOWED:
+        # Retrying cannot help: the destination stays refused until an operator changes it.
+        return Classified(
+            DeliveryAttempt.Outcome.PERMANENT, "ENDPOINT_NOT_ALLOWED", result.error_detail, None
+        )
     code = f"NETWORK_{result.error_class.upper()}"
     if policy.is_retryable_network_error(result.error_class):
         return Classified(DeliveryAttempt.Outcome.RETRYABLE, code, result.error_detail, None)

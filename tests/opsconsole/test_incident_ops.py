@@ -177,7 +177,7 @@ def test_the_console_overview_shows_queues_oldest_stuck_workers_and_actions(admi
     from recovery import services
     from tests.recovery.conftest import park
 
-    integration = services.integration_create(name="erp", endpoint_url="http://x.test", actor="t")
+    integration = services.integration_create(name="erp", endpoint_url="https://x.test", actor="t")
     old = park(integration, "dlq")
     park(integration, "dlq")
     services.integration_set_paused(
@@ -210,7 +210,7 @@ def test_the_overview_is_refused_to_staff_without_the_view_permission(client):
 def test_the_backup_drill_restores_with_row_count_parity(tmp_path):
     from recovery import services
 
-    services.integration_create(name="drill", endpoint_url="http://x.test", actor="t")
+    services.integration_create(name="drill", endpoint_url="https://x.test", actor="t")
     call_command("backup_drill", "--output-dir", str(tmp_path))
     [run] = list(tmp_path.iterdir())
     rows = list(csv.DictReader(io.StringIO((run / "rowcount.csv").read_text())))

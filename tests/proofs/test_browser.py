@@ -32,7 +32,7 @@ def log_in(page, live_server, username: str) -> None:
 
 def test_an_operator_filters_the_dlq_and_replays_with_a_reason(page, live_server):
     staff("opal", "Support operator")
-    integration = services.integration_create(name="erp", endpoint_url="http://x.test", actor="t")
+    integration = services.integration_create(name="erp", endpoint_url="https://x.test", actor="t")
     stuck = park(integration, "dlq", failure_code="HTTP_503")
     park(integration, "failed", failure_code="HTTP_400")
     log_in(page, live_server, "opal")
@@ -75,7 +75,7 @@ def test_an_operator_opens_a_hosted_sessions_recovery_timeline(page, live_server
 
 def test_a_support_viewer_sees_no_replay_action(page, live_server):
     staff("vera", "Support viewer")
-    integration = services.integration_create(name="erp", endpoint_url="http://x.test", actor="t")
+    integration = services.integration_create(name="erp", endpoint_url="https://x.test", actor="t")
     park(integration, "dlq")
     log_in(page, live_server, "vera")
     page.goto(f"{live_server.url}/admin/recovery/recoveryitem/?status__exact=dlq")
@@ -86,7 +86,7 @@ def test_a_support_viewer_sees_no_replay_action(page, live_server):
 
 def test_the_failure_inbox_page_shows_grouped_failures(page, live_server):
     staff("opal", "Support operator")
-    integration = services.integration_create(name="erp", endpoint_url="http://x.test", actor="t")
+    integration = services.integration_create(name="erp", endpoint_url="https://x.test", actor="t")
     for _ in range(3):
         park(integration, "dlq", failure_code="HTTP_503")
     log_in(page, live_server, "opal")
