@@ -130,6 +130,14 @@ def idempotency_key_purge_expired() -> int:
 Handler = Callable[..., Response]
 
 
+def idempotency_owner(user: object) -> str:
+    """Keys are per caller: a user by id, a station credential by its station."""
+    if not getattr(user, "is_authenticated", False):
+        return "anonymous"
+    pk = getattr(user, "pk", None)
+    return str(pk) if pk is not None else user.get_username()  # type: ignore[attr-defined]
+
+
 def idempotent(handler: Handler) -> Handler:
     """Decorate an APIView's unsafe method (post/put/patch/delete)."""
 
@@ -145,7 +153,7 @@ def idempotent(handler: Handler) -> Handler:
                 code=f"{prefix}-400-INVALID-PAYLOAD",
                 details={"fields": {HEADER: ["Invalid key."]}},
             )
-        owner = str(request.user.pk) if request.user.is_authenticated else "anonymous"
+        owner = idempotency_owner(request.user)
         claim = idempotency_key_claim(
             owner=owner,
             key=key,

@@ -1,20 +1,24 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
+from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import confirm_with_reason, each_legal
-from payments import selectors, services, vouchers, webhooks
+from opsconsole.models import OPERATE_PERMISSION
+from payments import selectors, services, stations, vouchers, webhooks
+from payments.errors import PaymentsInvalidPayload
 from payments.models import (
     HostedCheckoutSession,
     Payment,
     Refund,
+    StationCredential,
     StripeEvent,
     Voucher,
     VoucherRedemptionFailure,
@@ -290,3 +294,88 @@ class VoucherRedemptionFailureAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_filter = ("error_code",)
     search_fields = ("=code", "station_id", "=request_id")
     show_full_result_count = False
+
+
+@admin.register(StationCredential)
+class StationCredentialAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
+    """Stations' API credentials: issued here (the key is shown once) and revoked with a
+    reason. Only the key's hash is kept."""
+
+    operator_actions = ("revoke_credentials",)
+    list_display = ("station_id", "label", "key_prefix", "active", "created_by", "last_used_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("=station_id", "=key_prefix", "label")
+    service_fields = ("station_id", "label")
+    actions = ["revoke_credentials"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return (
+            "station_id",
+            "label",
+            "key_prefix",
+            "created_by",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+            "revoked_by",
+            "revoked_reason",
+        )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("station_id", "label", "reason")
+        return self.get_readonly_fields(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(OPERATE_PERMISSION)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(boolean=True)
+    def active(self, obj: StationCredential) -> bool:
+        return obj.active
+
+    def check_through_service(self, changes: dict[str, Any]) -> None:
+        if not str(changes.get("station_id", "")).strip():
+            raise PaymentsInvalidPayload(details={"station_id": "A station id is required."})
+
+    def save_through_service(
+        self,
+        request: HttpRequest,
+        obj: StationCredential,
+        changes: dict[str, Any],
+        change: bool,
+        reason: str,
+    ) -> StationCredential:
+        credential, key = stations.station_credential_issue(
+            **changes, actor=request.user, reason=reason
+        )
+        self.message_user(
+            request,
+            f"Station {credential.station_id}'s key, shown only now: {key}",
+            messages.WARNING,
+        )
+        return credential
+
+    @admin.action(description="Revoke selected credentials…")
+    def revoke_credentials(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="revoke_credentials",
+            title="Revoke station credentials",
+            legal=queryset.filter(revoked_at__isnull=True),
+            perform=each_legal(
+                self,
+                request,
+                queryset,
+                lambda pk, reason: stations.station_credential_revoke(
+                    credential_id=pk, actor=request.user, reason=reason
+                ),
+            ),
+            legal_description="active credentials; the station can no longer redeem with them",
+        )

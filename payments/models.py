@@ -404,3 +404,30 @@ class VoucherRedemptionFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} at {self.station_id}: {self.error_code}"
+
+
+class StationCredential(models.Model):
+    """A station's API credential: the station a redemption happens at comes from here,
+    never from the request body. Only the key's SHA-256 is stored; the key is shown once."""
+
+    station_id = models.CharField(max_length=100, db_index=True)
+    label = models.CharField(max_length=200, blank=True)
+    # The key's first characters, to find its row without scanning every hash.
+    key_prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=150, blank=True)
+    revoked_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["station_id", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.station_id} ({self.key_prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from decimal import Decimal
 from typing import Any
@@ -74,22 +75,30 @@ def voucher_issue(
     return voucher
 
 
+NOT_REDEEMABLE_HERE = "This voucher is not redeemable here."
+
+
 def voucher_redeem(*, code: str, station_id: str, actor: audit.Actor) -> Voucher:
     """Redeem, and keep a refused redemption as an anomaly for the failure inbox."""
     try:
         return _voucher_redeem(code=code, station_id=station_id, actor=actor)
     except (VoucherAlreadyRedeemed, StationScopeMismatch, VoucherVoid) as exc:
-        # Written after the refused transaction rolled back: the refusal itself is kept.
+        # Written after the refused transaction rolled back: the refusal itself is kept,
+        # with the details staff need (where it was redeemed, why it was voided).
         VoucherRedemptionFailure.objects.create(
             code=code.strip().upper()[:32],
             voucher=Voucher.objects.filter(code=code.strip().upper()).first(),
             station_id=station_id[:100],
             error_code=exc.code,
-            message=exc.message,
+            message=f"{exc.message} {json.dumps(exc.details, sort_keys=True)}"
+            if exc.details
+            else exc.message,
             actor=audit.actor_label(actor),
             request_id=current_request_id(),
         )
-        raise
+        # The station hears only that it cannot redeem this code: not where it was
+        # redeemed, why it was voided or which stations may.
+        raise type(exc)(NOT_REDEEMABLE_HERE, details={"code": code.strip().upper()[:32]}) from exc
 
 
 def _voucher_redeem(*, code: str, station_id: str, actor: audit.Actor) -> Voucher:

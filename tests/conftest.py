@@ -33,6 +33,16 @@ def token_client(user: User) -> APIClient:
     return client
 
 
+def station_client(station_id: str) -> APIClient:
+    """A client holding a fresh credential issued to `station_id`."""
+    from payments.stations import station_credential_issue
+
+    _, key = station_credential_issue(station_id=station_id, actor="test", reason="test station")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Station {key}")
+    return client
+
+
 @pytest.fixture
 def viewer(db: None) -> User:
     return make_user("viewer", "Support viewer")

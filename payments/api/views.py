@@ -7,7 +7,7 @@ from typing import Any
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
 from payments import selectors, services, vouchers, webhooks
 from payments.errors import PaymentsInvalidPayload
 from payments.models import HostedCheckoutSession, Voucher
+from payments.stations import StationCredentialAuthentication, StationPrincipal
 
 
 class HostedSessionOutputSerializer(serializers.Serializer):
@@ -92,22 +93,41 @@ class VoucherOutputSerializer(serializers.Serializer):
     redeemed_station = serializers.CharField()
 
 
+class IsStation(BasePermission):
+    message = "This route takes a station credential (Authorization: Station <key>)."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return isinstance(request.user, StationPrincipal)
+
+
 class StationRedeemApi(APIView):
-    """Seed 004: a station redeems a voucher; send an Idempotency-Key so a retry is safe."""
+    """Seed 004: a station redeems a voucher; send an Idempotency-Key so a retry is safe.
+
+    The station is the credential's: a `station_id` in the body must match it (older
+    station apps still send one) and can never choose another station.
+    """
 
     error_prefix = "PAY"
-    permission_classes = [IsAuthenticated]
+    authentication_classes = [StationCredentialAuthentication]
+    permission_classes = [IsStation]
+    throttle_scope = "station_redeem"
 
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(max_length=32)
-        station_id = serializers.CharField(max_length=100)
+        station_id = serializers.CharField(max_length=100, required=False)
 
     @extend_schema(request=InputSerializer, responses=VoucherOutputSerializer)
     @idempotent
     def post(self, request: Request) -> Response:
         data = inputs.validated(self.InputSerializer, request.data, PaymentsInvalidPayload)
+        station_id = request.user.station_id
+        if data.get("station_id", station_id) != station_id:
+            raise PaymentsInvalidPayload(
+                "station_id does not match the station credential.",
+                details={"station_id": "Does not match the station credential."},
+            )
         voucher = vouchers.voucher_redeem(
-            code=data["code"], station_id=data["station_id"], actor=request.user
+            code=data["code"], station_id=station_id, actor=request.user.get_username()
         )
         return Response(VoucherOutputSerializer(voucher).data)
 

@@ -3,11 +3,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from rest_framework.test import APIClient
 
 from opsconsole.models import AuditEvent, IntegrationProbe
 from payments import vouchers
-from payments.models import Voucher, VoucherRedemption
-from tests.conftest import action_post, error_of, make_user, run_concurrently, token_client
+from payments.models import StationCredential, Voucher, VoucherRedemption, VoucherRedemptionFailure
+from tests.conftest import (
+    action_post,
+    error_of,
+    run_concurrently,
+    station_client,
+)
 
 REDEEM = "/api/station/redeem"
 ADMIN = "/admin/payments/voucher/"
@@ -22,31 +28,35 @@ def voucher(db) -> Voucher:
 
 
 @pytest.fixture
-def station_client(db):
-    return token_client(make_user("station-lisbon-1"))
+def lisbon_1(db):
+    return station_client("lisbon-1")
 
 
 @pytest.mark.django_db
-def test_a_station_in_scope_redeems_once(station_client, voucher):
-    body = {"code": voucher.code.lower(), "station_id": "lisbon-1"}
-    response = station_client.post(REDEEM, body, format="json")
+def test_a_station_in_scope_redeems_once(lisbon_1, voucher):
+    body = {"code": voucher.code.lower()}
+    response = lisbon_1.post(REDEEM, body, format="json")
     assert response.status_code == 200, response.content
     assert (response.json()["status"], response.json()["redeemed_station"]) == (
         "redeemed",
         "lisbon-1",
     )
-    again = station_client.post(REDEEM, body, format="json")
+    again = station_client("lisbon-2").post(REDEEM, body, format="json")
     assert (again.status_code, error_of(again)["code"]) == (409, "PAY-409-VOUCHER-ALREADY-REDEEMED")
-    assert error_of(again)["details"]["redeemed_station"] == "lisbon-1"
+    # The refused station learns nothing about where or when it was redeemed.
+    assert error_of(again)["message"] == "This voucher is not redeemable here."
+    assert error_of(again)["details"] == {"code": voucher.code}
+    assert "lisbon-1" not in again.content.decode()
     assert VoucherRedemption.objects.count() == 1
     assert AuditEvent.objects.filter(event="payments.voucher.redeemed").count() == 1
 
 
 @pytest.mark.django_db
-def test_the_same_request_twice_redeems_once_and_answers_the_same(station_client, voucher):
+def test_the_same_request_twice_redeems_once_and_answers_the_same(voucher):
+    lisbon_2 = station_client("lisbon-2")
     body = {"code": voucher.code, "station_id": "lisbon-2"}
-    first = station_client.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="scan-77")
-    second = station_client.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="scan-77")
+    first = lisbon_2.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="scan-77")
+    second = lisbon_2.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="scan-77")
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.json() == first.json()
     assert second["Idempotent-Replayed"] == "true"
@@ -54,45 +64,88 @@ def test_the_same_request_twice_redeems_once_and_answers_the_same(station_client
 
 
 @pytest.mark.django_db
-def test_a_station_out_of_scope_gets_a_clear_error_and_nothing_changes(station_client, voucher):
-    response = station_client.post(
-        REDEEM, {"code": voucher.code, "station_id": "porto-9"}, format="json"
-    )
+def test_a_station_out_of_scope_gets_a_clear_error_and_nothing_changes(voucher):
+    response = station_client("porto-9").post(REDEEM, {"code": voucher.code}, format="json")
     assert response.status_code == 403
     error = error_of(response)
     assert error["code"] == "PAY-403-STATION-SCOPE-MISMATCH"
-    assert error["details"] == {
-        "code": voucher.code,
-        "station_id": "porto-9",
-        "station_scope": "lisbon-1,lisbon-2",
-    }
+    # The valid stations are staff's to see, not the caller's.
+    assert error["details"] == {"code": voucher.code}
+    assert "lisbon" not in response.content.decode()
+    assert Voucher.objects.get(pk=voucher.pk).status == "issued"
+    refusal = VoucherRedemptionFailure.objects.get()
+    assert (refusal.station_id, refusal.error_code) == ("porto-9", error["code"])
+    assert "lisbon-1,lisbon-2" in refusal.message
+
+
+@pytest.mark.django_db
+def test_the_station_comes_from_the_credential_never_the_body(voucher, outsider_client):
+    porto = station_client("porto-9")
+    spoofed = porto.post(REDEEM, {"code": voucher.code, "station_id": "lisbon-1"}, format="json")
+    assert (spoofed.status_code, error_of(spoofed)["code"]) == (400, "PAY-400-INVALID-PAYLOAD")
+    # A user token, however valid, is not a station credential.
+    user = outsider_client.post(REDEEM, {"code": voucher.code}, format="json")
+    assert user.status_code == 401
+    assert user["WWW-Authenticate"] == "Station"
+    forged = APIClient()
+    forged.credentials(HTTP_AUTHORIZATION="Station stn_forged-key")
+    assert forged.post(REDEEM, {"code": voucher.code}, format="json").status_code == 401
     assert Voucher.objects.get(pk=voucher.pk).status == "issued"
 
 
 @pytest.mark.django_db
-def test_void_unknown_and_bad_input(station_client, voucher, operator):
-    vouchers.voucher_void(voucher_id=voucher.pk, actor=operator, reason="double redemption")
-    void = station_client.post(
-        REDEEM, {"code": voucher.code, "station_id": "lisbon-1"}, format="json"
+def test_a_revoked_credential_redeems_nothing_and_both_steps_are_audited(admin_client, voucher):
+    response = admin_client.post(
+        "/admin/payments/stationcredential/add/",
+        {"station_id": "lisbon-1", "label": "front desk", "reason": "new tablet"},
+        follow=True,
     )
+    shown = [str(m) for m in response.context["messages"]]
+    key = shown[0].rsplit(": ", 1)[1]
+    credential = StationCredential.objects.get()
+    assert credential.key_hash != key and key not in credential.key_hash
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Station {key}")
+    action_post(
+        admin_client,
+        "/admin/payments/stationcredential/",
+        "revoke_credentials",
+        [credential.pk],
+        confirm="yes",
+        reason="tablet stolen",
+    )
+    assert client.post(REDEEM, {"code": voucher.code}, format="json").status_code == 401
+    assert Voucher.objects.get(pk=voucher.pk).status == "issued"
+    events = AuditEvent.objects.filter(object_type="payments.stationcredential").order_by("id")
+    assert [(e.event, e.reason) for e in events] == [
+        ("payments.station_credential.issued", "new tablet"),
+        ("payments.station_credential.revoked", "tablet stolen"),
+    ]
+
+
+@pytest.mark.django_db
+def test_void_unknown_and_bad_input(lisbon_1, voucher, operator):
+    vouchers.voucher_void(voucher_id=voucher.pk, actor=operator, reason="double redemption")
+    void = lisbon_1.post(REDEEM, {"code": voucher.code}, format="json")
     assert (void.status_code, error_of(void)["code"]) == (409, "PAY-409-VOUCHER-VOID")
-    unknown = station_client.post(REDEEM, {"code": "NOPE", "station_id": "lisbon-1"}, format="json")
+    assert "double redemption" not in void.content.decode()
+    unknown = lisbon_1.post(REDEEM, {"code": "NOPE", "station_id": "lisbon-1"}, format="json")
     assert (unknown.status_code, error_of(unknown)["code"]) == (404, "PAY-404-VOUCHER-NOT-FOUND")
-    bad = station_client.post(REDEEM, {"code": ""}, format="json")
+    bad = lisbon_1.post(REDEEM, {"code": ""}, format="json")
     assert (bad.status_code, error_of(bad)["code"]) == (400, "PAY-400-INVALID-PAYLOAD")
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_redeems_of_one_voucher_give_exactly_one_success():
     voucher = vouchers.voucher_issue(description="Ticket", value=Decimal("10"))
-    users = [make_user(f"station{n}") for n in range(8)]
+    clients = [station_client(f"s{n}") for n in range(8)]
 
     def redeem(n: int) -> int:
         return (
-            token_client(users[n])
+            clients[n]
             .post(
                 REDEEM,
-                {"code": voucher.code, "station_id": f"s{n}"},
+                {"code": voucher.code},
                 format="json",
                 HTTP_IDEMPOTENCY_KEY=f"scan-{n}",
             )
