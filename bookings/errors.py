@@ -28,6 +28,11 @@ class BookingNotFound(NotFound):
     default_message = "Booking not found."
 
 
+class TooManyActiveHolds(Conflict):
+    code = "BKG-409-TOO-MANY-HOLDS"
+    default_message = "You already hold the most slots allowed at once; confirm or wait."
+
+
 class SlotUnavailable(Conflict):
     code = "BKG-409-SLOT-UNAVAILABLE"
     default_message = "Slot is no longer available."

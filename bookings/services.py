@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import structlog
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
@@ -23,6 +24,7 @@ from bookings.errors import (
     HoldNotFound,
     ResourceNotFound,
     SlotUnavailable,
+    TooManyActiveHolds,
 )
 from bookings.models import Booking, BookingHold, RefundFailure, Resource
 from bookings.signals import booking_cancelled, booking_hold_expired
@@ -85,6 +87,19 @@ def booking_hold_create(
     """Hold a slot for 5 minutes. The locked check answers 409 first; the exclusion
     constraint is the guarantee if anything ever gets past it."""
     with transaction.atomic():
+        # One client's holds are counted one request at a time (the holder's row lock, always
+        # taken before the resource's), so racing requests cannot pass the cap together.
+        get_user_model().objects.select_for_update().filter(pk=holder.pk).first()
+        active = BookingHold.objects.filter(
+            holder=holder, status=BookingHold.Status.ACTIVE, expires_at__gt=timezone.now()
+        ).count()
+        if active >= settings.BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT:
+            raise TooManyActiveHolds(
+                details={
+                    "active_holds": active,
+                    "max": settings.BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT,
+                }
+            )
         # Holds for one resource are created one at a time: this row lock is the queue.
         resource = Resource.objects.select_for_update().filter(pk=resource_id, active=True).first()
         if resource is None:

@@ -7,10 +7,12 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
+from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
 from opsconsole.admin_actions import confirm_with_reason, each_legal
 from opsconsole.alerts import alert_acknowledge
+from opsconsole.api_tokens import api_token_revoke
 from opsconsole.banner import banner_clear, banner_set
 from opsconsole.errors import ApplicationError
 from opsconsole.models import (
@@ -304,3 +306,45 @@ class ConsoleBannerAdmin(SupportStaffAccess, admin.ModelAdmin):
             perform=perform,
             legal_description="the banner currently shown on every admin page",
         )
+
+
+admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """API tokens: who holds one and until when (the key itself is never stored).
+    Revoking asks for a reason and is audited; issuing is `manage.py create_api_token`."""
+
+    list_display = ("token_key", "user", "created", "expiry")
+    list_select_related = ("user",)
+    search_fields = ("=token_key", "user__username")
+    fields = ("token_key", "user", "created", "expiry")
+    actions = ["revoke_tokens"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Through the revoke action (reason, audit row) only.
+        return False
+
+    @admin.action(description="Revoke selected tokens…", permissions=["revoke"])
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return confirm_with_reason(
+            self,
+            request,
+            queryset,
+            action="revoke_tokens",
+            title="Revoke API tokens",
+            legal=queryset,
+            perform=each_legal(
+                self,
+                request,
+                queryset,
+                lambda digest, reason: api_token_revoke(
+                    digest=digest, actor=request.user, reason=reason
+                ),
+            ),
+            legal_description="tokens; their holders' API calls are refused from now on",
+        )
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser

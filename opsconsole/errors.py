@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -25,7 +25,7 @@ from opsconsole.context import current_request_id
 logger = structlog.get_logger(__name__)
 
 DEFAULT_PREFIX = "OPS"
-API_PATH_PREFIXES = ("/api/", "/platform/", "/metrics")
+API_PATH_PREFIXES = ("/api/", "/platform/", "/webhooks/", "/metrics")
 
 # Generic outcomes shared by every app; the app prefix is added in front.
 GENERIC_CODES: dict[int, str] = {
@@ -36,6 +36,7 @@ GENERIC_CODES: dict[int, str] = {
     405: "405-METHOD-NOT-ALLOWED",
     406: "406-NOT-ACCEPTABLE",
     409: "409-CONFLICT",
+    413: "413-PAYLOAD-TOO-LARGE",
     415: "415-UNSUPPORTED-MEDIA-TYPE",
     422: "422-UNPROCESSABLE",
     429: "429-THROTTLED",
@@ -159,6 +160,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
     elif isinstance(exc, Http404):
         status, code, message, details = 404, generic_code(404, prefix), "Not found.", {}
+    elif isinstance(exc, RequestDataTooBig):
+        status, code = 413, generic_code(413, prefix)
+        message, details = "The body is too large.", {}
     elif isinstance(exc, PermissionDenied):
         status, code = 403, generic_code(403, prefix)
         message, details = "You do not have permission to perform this action.", {}

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from opsconsole.errors import InvalidInput
 
 
 def parse_id(raw: str, name: str, error: type[InvalidInput]) -> int:
-    """Path ids are validated here so a malformed one is a 400, not a 404 or a 500."""
-    if not raw.isdigit() or len(raw) > 18:
+    """Path ids are validated here so a malformed one is a 400, not a 404 or a 500.
+    ASCII only: `str.isdigit` accepts superscripts and other scripts' digits, which int()
+    then rejects (a 500) or reads as another number."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise error(
             f"{name} must be a positive integer.", details={"fields": {name: ["Invalid id."]}}
         )
@@ -21,7 +25,27 @@ def parse_id(raw: str, name: str, error: type[InvalidInput]) -> int:
 def validated(
     serializer_class: type[serializers.Serializer], data: Any, error: type[InvalidInput]
 ) -> dict[str, Any]:
+    """Validate `data`; unknown fields and timezone-naive datetimes are errors too, so a
+    misspelt field or a local time is refused instead of silently ignored or guessed."""
     serializer = serializer_class(data=data)
+    problems: dict[str, list[str]] = {}
+    if isinstance(data, Mapping):
+        for name in sorted(set(data) - set(serializer.fields)):
+            problems[str(name)[:100]] = ["Unknown field."]
+        for name, field in serializer.fields.items():
+            raw = data.get(name)
+            if isinstance(field, serializers.DateTimeField) and isinstance(raw, str):
+                try:
+                    parsed = parse_datetime(raw)
+                except ValueError:
+                    parsed = None
+                if parsed is not None and parsed.tzinfo is None:
+                    problems[name] = ["Give a timezone (Z or an offset such as +02:00)."]
     if not serializer.is_valid():
-        raise error("The request is invalid; see details.", details={"fields": serializer.errors})
+        for name, errors in serializer.errors.items():
+            problems.setdefault(name, []).extend(
+                errors if isinstance(errors, list) else [str(errors)]
+            )
+    if problems:
+        raise error("The request is invalid; see details.", details={"fields": problems})
     return serializer.validated_data

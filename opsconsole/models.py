@@ -8,6 +8,8 @@ from opsconsole.roles import PERMISSION_NAMES
 
 VIEW_PERMISSION = "platform.member_admin.view"
 OPERATE_PERMISSION = "platform.member_admin.operate"
+BOOK_PERMISSION = "platform.booking.book"
+PERSONAL_DATA_PERMISSION = "platform.view_personal_data"
 
 
 class AuditEvent(models.Model):

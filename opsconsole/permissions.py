@@ -6,7 +6,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from opsconsole.models import OPERATE_PERMISSION, VIEW_PERMISSION
+from opsconsole.models import BOOK_PERMISSION, OPERATE_PERMISSION, VIEW_PERMISSION
 
 
 class _HasPerm(BasePermission):
@@ -26,3 +26,22 @@ class CanViewPlatform(_HasPerm):
 class CanOperatePlatform(_HasPerm):
     perm = OPERATE_PERMISSION
     message = f"This needs the {OPERATE_PERMISSION} permission."
+
+
+class CanBook(_HasPerm):
+    """Booking clients act on their own holds and bookings (the services check whose)."""
+
+    perm = BOOK_PERMISSION
+    message = f"This needs the {BOOK_PERMISSION} permission (group Booking client)."
+
+
+class CanBookOrOperate(BasePermission):
+    message = f"This needs the {BOOK_PERMISSION} or {OPERATE_PERMISSION} permission."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(
+            user
+            and user.is_authenticated
+            and (user.has_perm(BOOK_PERMISSION) or user.has_perm(OPERATE_PERMISSION))
+        )

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 VIEW_CODENAME = "member_admin.view"
 OPERATE_CODENAME = "member_admin.operate"
+BOOK_CODENAME = "booking.book"
+PERSONAL_DATA_CODENAME = "view_personal_data"
 PERMISSION_NAMES = {
     VIEW_CODENAME: "Can view recovery queues and platform state",
     OPERATE_CODENAME: "Can replay, pause and resolve recovery items",
+    BOOK_CODENAME: "Can hold, confirm and cancel their own bookings",
+    PERSONAL_DATA_CODENAME: "Can see customers' personal data unmasked",
 }
 SUPPORT_GROUPS = {
     "Support viewer": [VIEW_CODENAME],
-    "Support operator": [VIEW_CODENAME, OPERATE_CODENAME],
+    "Support operator": [VIEW_CODENAME, OPERATE_CODENAME, PERSONAL_DATA_CODENAME],
+    "Booking client": [BOOK_CODENAME],
 }
 
 

@@ -126,7 +126,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "simple_history",
@@ -141,6 +141,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "opsconsole.context.RequestContextMiddleware",
+    "opsconsole.body_limit.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -203,15 +204,39 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header is what makes DRF answer 401, not 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "opsconsole.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        "opsconsole.authentication.AnonymousRateLimit",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["opsconsole.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "opsconsole.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "opsconsole.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "opsconsole.throttles.AuthenticatedRateThrottle",
+        "opsconsole.throttles.ViewScopedRateThrottle",
+    ],
+}
+# Rate limits, counted in the shared cache: per address for anonymous callers, per user or
+# station for authenticated ones, and per station for redemptions.
+API_THROTTLE_RATES = {
+    "anon": env_str("API_THROTTLE_ANON", "60/min"),
+    "user": env_str("API_THROTTLE_USER", "1200/min"),
+    "station_redeem": env_str("API_THROTTLE_STATION_REDEEM", "30/min"),
+}
+# Failed token authentications per address before 429, and the window they count in.
+AUTH_TOKEN_FAILURE_LIMIT = env_int("AUTH_TOKEN_FAILURE_LIMIT", 10)
+AUTH_TOKEN_FAILURE_WINDOW_SECONDS = env_int("AUTH_TOKEN_FAILURE_WINDOW_SECONDS", 300)
+
+# API tokens (django-rest-knox): stored as hashes, expire after this many days.
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+    "TOKEN_LIMIT_PER_USER": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -239,6 +264,21 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# The cache every process shares (rate-limit and failed-token counters, probe results):
+# Redis when REDIS_URL is set, otherwise a table in the database (migration 0008 creates it).
+CACHE_TABLE = "opsconsole_cache"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": CACHE_TABLE,
+        # Each write counts the table to decide on culling; counters live a minute or five,
+        # so this bounds the table (and that count) while holding every live counter.
+        "OPTIONS": {"MAX_ENTRIES": env_int("DATABASE_CACHE_MAX_ENTRIES", 10000)},
+    }
+}
+
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -246,11 +286,12 @@ AUTHENTICATION_BACKENDS = [
 # Lock an account after this many failed logins, for this long (django-axes).
 AXES_FAILURE_LIMIT = env_int("AUTH_LOCKOUT_THRESHOLD", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AUTH_LOCKOUT_MINUTES", 30))
-AXES_LOCKOUT_PARAMETERS = ["username"]
+# Per user and address: five bad passwords from one address lock that address out of that
+# account, so nobody can lock every operator out from anywhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_VERBOSE = False
-# The lockout is per account, as seed 002 monitors it; per-IP limits belong at the proxy.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # Worker kill switches: the settings default, overridden by a WorkerSwitch row when present.
@@ -322,6 +363,8 @@ PAYMENTS_HTTP_TIMEOUT_SECONDS = env_int("PAYMENTS_HTTP_TIMEOUT_SECONDS", 10)
 BOOKING_HOLD_SECONDS = env_int("BOOKING_HOLD_SECONDS", 300)
 BOOKING_HOLD_GRACE_SECONDS = env_int("BOOKING_HOLD_GRACE_SECONDS", 30)
 BOOKING_MAX_SLOT_HOURS = env_int("BOOKING_MAX_SLOT_HOURS", 24)
+# A client holds at most this many slots at once, so nobody can hold a whole day's courts.
+BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT = env_int("BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT", 3)
 
 # Refunds (seed 003): a PENDING row first, the provider call, 3 attempts with backoff.
 REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 3)
@@ -371,8 +414,19 @@ IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
 # An in-flight key older than this belongs to a request that died; a retry may take it over.
 IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS = env_int("IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS", 300)
 
+# Request bodies: larger ones get 413 (webhooks included); deeper JSON nesting gets 400.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 64)
+# Django's own limit on a body read outside DRF (form posts, the Stripe webhook).
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
 API_LIST_DEFAULT_LIMIT = 50
 API_LIST_MAX_LIMIT = 500
+
+# /metrics answers a scraper bearing this token or calling from these networks (comma
+# separated CIDRs), and nobody else; both empty means /metrics is closed.
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN", "")
+METRICS_ALLOWED_CIDRS = env_list("METRICS_ALLOWED_CIDRS", "")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 # structlog renders every line as JSON with request_id and traceparent bound by context.py.

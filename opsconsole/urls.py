@@ -6,7 +6,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from opsconsole import metrics
 from opsconsole.api.views import IntegrationsStatusApi
-from opsconsole.errors import api_not_found
+from opsconsole.errors import api_not_found, error_json_response
+from opsconsole.monitoring_access import may_scrape_metrics
 from opsconsole.overview import console_overview
 from payments.api.urls import station_urlpatterns, webhook_urlpatterns
 from recovery.admin_views import edit_and_replay, failure_group_detail, failure_inbox
@@ -14,6 +15,14 @@ from recovery.api.urls import inbox_urlpatterns
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not may_scrape_metrics(request):
+        response = error_json_response(
+            401,
+            "OPS-401-UNAUTHENTICATED",
+            "/metrics needs the metrics bearer token or an allowed network.",
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)
 
 

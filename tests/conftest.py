@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -8,7 +9,7 @@ from django.contrib.admin import helpers
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from opsconsole.roles import ensure_support_groups
@@ -28,9 +29,21 @@ def make_user(username: str, *groups: str, superuser: bool = False) -> User:
 
 def token_client(user: User) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = AuthToken.objects.create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> Iterator[None]:
+    """Rate-limit and failed-token counters live in the shared cache, which outlives a
+    test's rollback: every test starts with none."""
+    from django.core.cache import cache
+
+    # A test without database access, or with the database down, has no counters to clear.
+    with contextlib.suppress(Exception):
+        cache.clear()
+    yield
 
 
 def station_client(station_id: str) -> APIClient:
@@ -77,6 +90,18 @@ def outsider_client(outsider: User) -> APIClient:
 @pytest.fixture
 def anonymous_client() -> APIClient:
     return APIClient()
+
+
+METRICS_TOKEN = "test-metrics-token"
+
+
+@pytest.fixture
+def monitoring_client(settings) -> APIClient:
+    """A scraper: no user, but the metrics bearer token (readyz details, /metrics)."""
+    settings.METRICS_BEARER_TOKEN = METRICS_TOKEN
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+    return client
 
 
 @pytest.fixture

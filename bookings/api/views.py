@@ -10,7 +10,6 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,7 +18,7 @@ from bookings import services
 from bookings.errors import BookingInvalidPayload
 from opsconsole import inputs
 from opsconsole.idempotency import idempotent
-from opsconsole.permissions import CanOperatePlatform
+from opsconsole.permissions import CanBook, CanBookOrOperate, CanOperatePlatform
 from payments.errors import PaymentsInvalidPayload
 from payments.models import Payment
 
@@ -47,7 +46,7 @@ class BookingOutputSerializer(serializers.Serializer):
 
 class BookingHoldCreateApi(APIView):
     error_prefix = "BKG"
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanBook]
 
     class InputSerializer(serializers.Serializer):
         resource_id = serializers.IntegerField(min_value=1, max_value=2**62)
@@ -82,7 +81,7 @@ class BookingHoldCreateApi(APIView):
 
 class BookingHoldConfirmApi(APIView):
     error_prefix = "BKG"
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanBook]
 
     @extend_schema(
         request=None, responses={201: BookingOutputSerializer, 200: BookingOutputSerializer}
@@ -100,8 +99,10 @@ class BookingHoldConfirmApi(APIView):
 
 
 class BookingCancelApi(APIView):
+    """A booking client cancels their own booking; an operator any (seed 003's saga)."""
+
     error_prefix = "BKG"
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanBookOrOperate]
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)

@@ -7,6 +7,7 @@ from django.db.models import Count
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 from opsconsole import health
 from opsconsole.errors import InvalidInput
 from opsconsole.integration_status import integration_status
+from opsconsole.monitoring_access import may_see_health_details
 from opsconsole.permissions import CanViewPlatform
 
 
@@ -23,6 +25,8 @@ class HealthLivezApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    # Load balancers and orchestrators probe often from one address.
+    throttle_classes: list[type] = []
 
     class OutputSerializer(serializers.Serializer):
         status = serializers.CharField()
@@ -33,10 +37,14 @@ class HealthLivezApi(APIView):
 
 
 class HealthReadyzApi(APIView):
-    """Per-component readiness; 503 when any component is `error`."""
+    """Per-component readiness; 503 when any component is `error`. Each component's details
+    (queue sizes, error text) only for staff or a monitoring client (metrics token or
+    network); anyone else sees the statuses."""
 
-    authentication_classes: list[type] = []
+    authentication_classes = [SessionAuthentication]
     permission_classes = [AllowAny]
+    # Load balancers and orchestrators probe often from one address.
+    throttle_classes: list[type] = []
 
     class ComponentSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=["ready", "degraded", "error"])
@@ -50,6 +58,11 @@ class HealthReadyzApi(APIView):
     @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer})
     def get(self, request: Request) -> Response:
         report = health.readiness()
+        if not may_see_health_details(request):
+            report["components"] = {
+                name: {"status": component["status"], "details": {}}
+                for name, component in report["components"].items()
+            }
         return Response(report, status=503 if report["status"] == "error" else 200)
 
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsconsole import inputs
+from opsconsole.authentication import AnonymousRateLimit
 from opsconsole.idempotency import idempotent
 from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
 from payments import selectors, services, vouchers, webhooks
@@ -108,7 +109,7 @@ class StationRedeemApi(APIView):
     """
 
     error_prefix = "PAY"
-    authentication_classes = [StationCredentialAuthentication]
+    authentication_classes = [StationCredentialAuthentication, AnonymousRateLimit]
     permission_classes = [IsStation]
     throttle_scope = "station_redeem"
 
@@ -162,6 +163,8 @@ class StripeWebhookApi(APIView):
     error_prefix = "PAY"
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # Stripe sends from few addresses in bursts; the signature, not a rate, keeps others out.
+    throttle_classes: list = []
 
     @extend_schema(request=None, responses={200: dict})
     def post(self, request: Request) -> Response:

@@ -56,7 +56,7 @@ def booking_for(
 
 @pytest.fixture
 def customer(db: None) -> User:
-    return make_user("carla")
+    return make_user("carla", "Booking client")
 
 
 @pytest.fixture

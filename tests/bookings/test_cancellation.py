@@ -117,7 +117,7 @@ def test_a_failed_refund_leaves_the_booking_cancelling_for_review_and_answers_50
 @pytest.mark.django_db
 def test_strangers_cannot_cancel_and_operators_can(customer, resource, operator_client, stripe):
     booking = booking_for(customer, resource)
-    stranger = token_client(make_user("mallory"))
+    stranger = token_client(make_user("mallory", "Booking client"))
     response = stranger.post(cancel_url(booking.pk), {}, format="json")
     assert (response.status_code, error_of(response)["code"]) == (404, "BKG-404-BOOKING-NOT-FOUND")
     assert operator_client.post(cancel_url(booking.pk), {}, format="json").status_code == 200
@@ -126,7 +126,7 @@ def test_strangers_cannot_cancel_and_operators_can(customer, resource, operator_
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_cancels_of_a_paid_booking_refund_once(stripe):
     stripe_refund_ok(stripe)
-    customer = make_user("twice")
+    customer = make_user("twice", "Booking client")
     booking = booking_for(customer, make_resource(), paid=Decimal("40.00"))
     statuses = run_concurrently(
         lambda n: (

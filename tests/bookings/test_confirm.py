@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.test import override_settings
 
 from bookings import services
 from bookings.errors import HoldExpired
@@ -32,7 +33,7 @@ def test_confirm_is_idempotent(customer, customer_client, resource):
 @pytest.mark.django_db
 def test_someone_elses_hold_looks_missing(customer, resource):
     hold = hold_for(customer, resource)
-    stranger = token_client(make_user("mallory"))
+    stranger = token_client(make_user("mallory", "Booking client"))
     response = stranger.post(confirm_url(hold.pk))
     assert (response.status_code, error_of(response)["code"]) == (404, "BKG-404-HOLD-NOT-FOUND")
     assert stranger.post(confirm_url("x1")).status_code == 400
@@ -58,9 +59,11 @@ def test_confirm_after_expiry_is_410(customer, customer_client, resource):
 
 
 @pytest.mark.django_db(transaction=True)
+# One customer holds twelve slots to race twelve times; the per-client cap is not the subject.
+@override_settings(BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT=100)
 def test_confirm_and_expire_racing_on_the_deadline_never_both_win():
     """At the deadline both are legal; the hold's row lock decides, and exactly one wins."""
-    customer = make_user("racer")
+    customer = make_user("racer", "Booking client")
     resource = make_resource()
     holds = [hold_for(customer, resource, hour=h) for h in range(6, 18)]
     deadline = services.hold_confirm_deadline(holds[0])
@@ -93,7 +96,7 @@ def test_confirm_and_expire_racing_on_the_deadline_never_both_win():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_confirms_of_one_hold_make_one_booking():
-    customer = make_user("doubleclick")
+    customer = make_user("doubleclick", "Booking client")
     hold = hold_for(customer, make_resource())
     results = run_concurrently(
         lambda n: token_client(customer).post(confirm_url(hold.pk)).status_code, 6

@@ -24,7 +24,7 @@ def run_worker():
 @pytest.mark.django_db(transaction=True)
 def test_it_releases_expired_holds_and_emits_the_event_on_commit(settings):
     settings.NOTIFICATION_CHANNELS = {}  # sandbox email
-    customer = make_user("late")
+    customer = make_user("late", "Booking client")
     resource = make_resource()
     hold = hold_for(customer, resource, hour=10)
     start, end = slot(10)

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.test import override_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -107,7 +108,7 @@ def test_the_exclusion_constraint_refuses_an_overlap_that_skips_the_check(custom
 @pytest.mark.django_db(transaction=True)
 def test_many_concurrent_requests_for_one_slot_exactly_one_wins():
     resource = make_resource()
-    users = [make_user(f"racer{n}") for n in range(12)]
+    users = [make_user(f"racer{n}", "Booking client") for n in range(12)]
     body = hold_body(resource, 15)
 
     def request(n: int) -> int:
@@ -121,7 +122,7 @@ def test_many_concurrent_requests_for_one_slot_exactly_one_wins():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_overlapping_but_different_slots_still_only_one_wins():
     resource = make_resource()
-    users = [make_user(f"shift{n}") for n in range(6)]
+    users = [make_user(f"shift{n}", "Booking client") for n in range(6)]
     start, _ = slot(9)
 
     def request(n: int) -> str:
@@ -142,6 +143,8 @@ def test_concurrent_overlapping_but_different_slots_still_only_one_wins():
 
 
 @pytest.mark.django_db
+# One customer holds every generated slot here: the per-client cap is not what this proves.
+@override_settings(BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT=10**6)
 @hypothesis_settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -175,9 +178,46 @@ def test_generated_intervals_never_overlap_and_match_an_oracle(customer, interva
 @pytest.mark.django_db(transaction=True)
 def test_holds_fail_closed_when_the_database_is_down(request):
     resource = make_resource()
-    client = token_client(make_user("offline"))
+    client = token_client(make_user("offline", "Booking client"))
     body = hold_body(resource)
     request.getfixturevalue("database_down")
     response = client.post(HOLDS, body, format="json")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "BKG-503-DEPENDENCY-UNAVAILABLE"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_holds_at_most_three_slots_even_when_racing():
+    customer = make_user("greedy", "Booking client")
+    resource = make_resource()
+
+    def hold(n: int) -> int:
+        start, end = slot(hour=2 + n)
+        response = token_client(customer).post(
+            "/api/v1/bookings/holds",
+            {"resource_id": resource.pk, "start_time": start, "end_time": end},
+            format="json",
+        )
+        return response.status_code
+
+    assert sorted(run_concurrently(hold, 8)) == [201] * 3 + [409] * 5
+    assert BookingHold.objects.filter(holder=customer, status="ACTIVE").count() == 3
+    another = make_user("patient", "Booking client")
+    start, end = slot(hour=12, days=2)
+    response = token_client(another).post(
+        "/api/v1/bookings/holds",
+        {"resource_id": resource.pk, "start_time": start, "end_time": end},
+        format="json",
+    )
+    assert response.status_code == 201
+
+
+@pytest.mark.django_db
+def test_only_booking_clients_may_hold(outsider_client, viewer_client):
+    resource = make_resource()
+    start, end = slot(hour=3)
+    body = {"resource_id": resource.pk, "start_time": start, "end_time": end}
+    for client in (outsider_client, viewer_client):
+        response = client.post("/api/v1/bookings/holds", body, format="json")
+        assert response.status_code == 403
+    assert not BookingHold.objects.exists()

@@ -19,8 +19,8 @@ def test_livez_answers_without_touching_anything(anonymous_client):
 
 @pytest.mark.smoke
 @pytest.mark.django_db
-def test_readyz_reports_each_component_and_the_worst_overall(anonymous_client):
-    response = anonymous_client.get("/api/v1/health/readyz")
+def test_readyz_reports_each_component_and_the_worst_overall(monitoring_client):
+    response = monitoring_client.get("/api/v1/health/readyz")
     body = response.json()
     assert response.status_code == 200
     assert body["status"] == "ready"
@@ -31,9 +31,9 @@ def test_readyz_reports_each_component_and_the_worst_overall(anonymous_client):
 
 
 @pytest.mark.django_db
-def test_readyz_is_degraded_when_a_worker_is_switched_off(anonymous_client, operator):
+def test_readyz_is_degraded_when_a_worker_is_switched_off(monitoring_client, operator):
     worker_switch_set(name=WORKER, enabled=False, actor=operator, reason="incident 42")
-    body = anonymous_client.get("/api/v1/health/readyz").json()
+    body = monitoring_client.get("/api/v1/health/readyz").json()
     assert body["status"] == "degraded"
     component = body["components"][WORKER]
     assert component["status"] == "degraded"
@@ -42,9 +42,9 @@ def test_readyz_is_degraded_when_a_worker_is_switched_off(anonymous_client, oper
 
 
 @pytest.mark.django_db
-def test_readyz_is_error_after_three_failed_runs_in_a_row(anonymous_client):
+def test_readyz_is_error_after_three_failed_runs_in_a_row(monitoring_client):
     WorkerStatus.objects.create(name=WORKER, consecutive_failures=3, last_error="boom")
-    response = anonymous_client.get("/api/v1/health/readyz")
+    response = monitoring_client.get("/api/v1/health/readyz")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "error"
@@ -52,8 +52,8 @@ def test_readyz_is_error_after_three_failed_runs_in_a_row(anonymous_client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_readyz_reports_the_database_as_error_when_it_is_down(anonymous_client, database_down):
-    response = anonymous_client.get("/api/v1/health/readyz")
+def test_readyz_reports_the_database_as_error_when_it_is_down(monitoring_client, database_down):
+    response = monitoring_client.get("/api/v1/health/readyz")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "error"
@@ -62,9 +62,9 @@ def test_readyz_reports_the_database_as_error_when_it_is_down(anonymous_client, 
 
 
 @pytest.mark.django_db
-def test_metrics_expose_worker_state_in_prometheus_text(client):
+def test_metrics_expose_worker_state_in_prometheus_text(client, monitoring_client):
     WorkerStatus.objects.create(name=WORKER, consecutive_failures=2)
-    response = client.get("/metrics")
+    response = monitoring_client.get("/metrics")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()

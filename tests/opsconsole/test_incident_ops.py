@@ -37,9 +37,9 @@ def captured_json_logs():
 
 
 @pytest.mark.django_db
-def test_readyz_reports_the_broker_and_each_workers_heartbeat(anonymous_client):
+def test_readyz_reports_the_broker_and_each_workers_heartbeat(monitoring_client):
     IntegrationDeliveryWorker().run_once(triggered_by="test")
-    body = anonymous_client.get("/api/v1/health/readyz").json()
+    body = monitoring_client.get("/api/v1/health/readyz").json()
     assert body["components"]["broker"]["status"] == "ready"
     assert body["components"]["broker"]["details"]["type"] == "orm"
     worker = body["components"]["integration_delivery_worker"]
@@ -58,18 +58,18 @@ def test_readyz_reports_the_broker_and_each_workers_heartbeat(anonymous_client):
 
 
 @pytest.mark.django_db
-def test_a_worker_whose_heartbeat_went_stale_is_degraded(anonymous_client, settings):
+def test_a_worker_whose_heartbeat_went_stale_is_degraded(monitoring_client, settings):
     WorkerStatus.objects.create(
         name="refund_retry_worker", last_heartbeat_at=timezone.now() - timedelta(minutes=10)
     )
-    body = anonymous_client.get("/api/v1/health/readyz").json()
+    body = monitoring_client.get("/api/v1/health/readyz").json()
     component = body["components"]["refund_retry_worker"]
     assert component["status"] == "degraded"
     assert component["details"]["heartbeat_age_seconds"] >= 600
 
 
 @pytest.mark.django_db
-def test_metrics_count_outcomes_per_worker_and_queue_depth(client, httpserver):
+def test_metrics_count_outcomes_per_worker_and_queue_depth(client, httpserver, monitoring_client):
     from recovery import services
 
     integration = services.integration_create(
@@ -78,7 +78,7 @@ def test_metrics_count_outcomes_per_worker_and_queue_depth(client, httpserver):
     httpserver.expect_request("/hook").respond_with_data("down", status=503)
     services.recovery_item_enqueue(integration=integration, event_type="x", payload={})
     IntegrationDeliveryWorker().run_once(triggered_by="test")
-    text = client.get("/metrics").content.decode()
+    text = monitoring_client.get("/metrics").content.decode()
     assert (
         'smplat_catalog_scheduler_outcomes_total{outcome="retry_scheduled",'
         'worker="integration_delivery_worker"} 1.0' in text
@@ -243,9 +243,9 @@ def test_parity_compares_every_table_both_ways():
 
 
 @pytest.mark.django_db
-def test_heartbeat_age_grows_without_runs(anonymous_client):
+def test_heartbeat_age_grows_without_runs(monitoring_client):
     IntegrationDeliveryWorker().run_once(triggered_by="test")
     with time_machine.travel(timezone.now() + timedelta(seconds=90)):
-        body = anonymous_client.get("/api/v1/health/readyz").json()
+        body = monitoring_client.get("/api/v1/health/readyz").json()
     age = body["components"]["integration_delivery_worker"]["details"]["heartbeat_age_seconds"]
     assert 85 <= age <= 120

@@ -297,12 +297,14 @@ def test_an_outcome_from_a_worker_that_lost_its_lease_is_dropped(integration, ht
 
 
 @pytest.mark.django_db
-def test_metrics_report_queue_depth_per_integration_and_status(integration, httpserver, client):
+def test_metrics_report_queue_depth_per_integration_and_status(
+    integration, httpserver, client, monitoring_client
+):
     httpserver.expect_request(PATH).respond_with_data("down", status=500)
     enqueue(integration)
     enqueue(integration)
     run_worker()
-    text = client.get("/metrics").content.decode()
+    text = monitoring_client.get("/metrics").content.decode()
     assert 'opsconsole_integration_recovery_items{integration="crm",status="retrying"} 2.0' in text
     assert (
         'smplat_catalog_scheduler_items_processed_total{worker="integration_delivery_worker"} 2.0'

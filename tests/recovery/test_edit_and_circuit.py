@@ -77,7 +77,7 @@ def test_the_admin_edit_page_previews_the_diff_then_replays(integration, admin_c
 
 @pytest.mark.django_db
 def test_the_circuit_opens_after_repeated_failures_probes_then_drains(
-    integration, httpserver, settings, anonymous_client
+    integration, httpserver, settings, monitoring_client
 ):
     settings.CIRCUIT_FAILURE_THRESHOLD = 3
     settings.CIRCUIT_DRAIN_PER_RUN = 2
@@ -88,7 +88,7 @@ def test_the_circuit_opens_after_repeated_failures_probes_then_drains(
     circuit = ProviderCircuit.objects.get(integration=integration)
     assert circuit.state == "open"
     assert AuditEvent.objects.filter(event="platform.integration.circuit_open").count() == 1
-    readyz = anonymous_client.get("/api/v1/health/readyz").json()
+    readyz = monitoring_client.get("/api/v1/health/readyz").json()
     assert readyz["components"]["circuit_breakers"]["status"] == "degraded"
 
     RecoveryItem.objects.update(next_retry_at=timezone.now())

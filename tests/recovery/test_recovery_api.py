@@ -87,7 +87,10 @@ def test_the_queue_list_costs_the_same_queries_for_one_item_or_many(integration,
     with CaptureQueriesContext(connection) as many:
         viewer_client.get(queue_url(integration.pk))
     assert len(many) == len(one)
-    assert not any("COUNT(" in q["sql"].upper() for q in many.captured_queries)
+    # The rate limiter's cache table (a few rows a minute) is counted on write; the queue
+    # itself never is.
+    queue_queries = [q["sql"] for q in many.captured_queries if "opsconsole_cache" not in q["sql"]]
+    assert not any("COUNT(" in sql.upper() for sql in queue_queries)
 
 
 @pytest.mark.django_db

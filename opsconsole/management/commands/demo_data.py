@@ -13,12 +13,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from bookings import services as bookings
 from bookings.models import Resource, WaitlistEntry
 from notifications.campaigns import campaign_create
 from notifications.models import Campaign
+from opsconsole.api_tokens import api_token_issue
 from opsconsole.roles import ensure_support_groups
 from payments import services as payments
 from payments.models import HostedCheckoutSession, Voucher
@@ -46,7 +46,7 @@ class Command(BaseCommand):
         admin.is_staff = admin.is_superuser = True
         admin.set_password(password)
         admin.save()
-        token, _ = Token.objects.get_or_create(user=admin)
+        _, token_key = api_token_issue(user=admin, actor="demo", reason="demo data")
         for username, group in (("viewer", "Support viewer"), ("operator", "Support operator")):
             user, created = User.objects.get_or_create(
                 username=username, defaults={"is_staff": True}
@@ -75,8 +75,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 "\nOps Console demo is ready.\n"
                 f"  Admin:     http://127.0.0.1:8000/admin/  user admin  password {password}\n"
-                f"  API token: {token.key}\n"
-                f"  Try:       curl -H 'Authorization: Token {token.key}' "
+                f"  API token: {token_key}\n"
+                f"  Try:       curl -H 'Authorization: Token {token_key}' "
                 "http://127.0.0.1:8000/platform/integrations\n"
             )
         )

@@ -1,0 +1,102 @@
+"""API token authentication: hashed, expiring tokens (django-rest-knox), failed attempts
+counted and throttled per address, and refused while the user is locked out."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from knox.auth import TokenAuthentication
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.request import Request
+
+FAILURES_KEY = "auth:token-failures:{address}"
+
+
+def client_address(request: Any) -> str:
+    # REMOTE_ADDR is the proxy's address behind a proxy; the proxy must rate-limit too.
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def token_failures(address: str) -> int:
+    return int(cache.get(FAILURES_KEY.format(address=address)) or 0)
+
+
+def token_failure_record(address: str) -> None:
+    key = FAILURES_KEY.format(address=address)
+    # add() starts the window on the first failure; incr() keeps that window's expiry.
+    cache.add(key, 0, timeout=settings.AUTH_TOKEN_FAILURE_WINDOW_SECONDS)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr: a new window
+        cache.set(key, 1, timeout=settings.AUTH_TOKEN_FAILURE_WINDOW_SECONDS)
+
+
+def user_locked_out(*, username: str, address: str) -> bool:
+    """django-axes's lockout for this user from this address (the lockout parameters are
+    username and address together), as one indexed EXISTS, not axes' aggregate."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:  # no usable address (a test client, a broken proxy): nothing recorded
+        return False
+    return AccessAttempt.objects.filter(
+        username=username,
+        ip_address=address,
+        failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
+        attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME,
+    ).exists()
+
+
+class ApiTokenAuthentication(TokenAuthentication):
+    """`Authorization: Token <key>`: knox's hashed, expiring token, plus three guards.
+
+    - An address with too many failed token attempts in the window gets 429, like failed
+      logins, so tokens cannot be guessed at the API's full rate.
+    - A token whose user is locked out (django-axes, per user and address) is refused
+      while the lockout lasts: a stolen password's lockout is not bypassed with a token.
+    - A key that is not even UTF-8 is a 401, never a 500.
+    """
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        header = get_authorization_header(request).split()
+        if not header or header[0].lower() != self.authenticate_header(request).lower().encode():
+            return None
+        address = client_address(request)
+        if token_failures(address) >= settings.AUTH_TOKEN_FAILURE_LIMIT:
+            raise Throttled(
+                wait=settings.AUTH_TOKEN_FAILURE_WINDOW_SECONDS,
+                detail="Too many failed token attempts from this address.",
+            )
+        try:
+            authenticated = super().authenticate(request)
+        except UnicodeDecodeError as exc:
+            token_failure_record(address)
+            raise AuthenticationFailed("Invalid token.") from exc
+        except AuthenticationFailed:
+            token_failure_record(address)
+            raise
+        if authenticated is None:
+            return None
+        user, token = authenticated
+        if user_locked_out(username=user.get_username(), address=address):
+            raise AuthenticationFailed("This account is locked out; try again later.")
+        return user, token
+
+
+class AnonymousRateLimit(BaseAuthentication):
+    """Last in the authentication chain: a request that brought no credentials counts
+    against the anonymous rate before any permission check, so a flood of anonymous calls
+    gets 429s, not an endless stream of cheap 401s. It never authenticates anyone."""
+
+    def authenticate(self, request: Request) -> None:
+        from opsconsole.throttles import AnonymousRateThrottle
+
+        throttle = AnonymousRateThrottle()
+        if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            raise Throttled(wait=throttle.wait())
+        return None

@@ -1,0 +1,71 @@
+"""DRF throttles whose rates are read from settings at call time (so they follow the
+environment and test overrides) and whose identity is the principal: a user by id, a
+station by its station id, anyone else by address. The counters live in the shared cache
+(the database cache, or Redis), so every web process counts together."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from settings
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+
+class _SettingsRateThrottle(SimpleRateThrottle):
+    def get_rate(self) -> str | None:
+        return settings.API_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        # Rates are read per request, not once at import.
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+
+def _principal(request: Request) -> str | None:
+    user: Any = request.user
+    if not (user and user.is_authenticated):
+        return None
+    station_id = getattr(user, "station_id", None)
+    if station_id is not None:
+        return f"station:{station_id}"
+    return f"user:{user.pk}"
+
+
+class AnonymousRateThrottle(_SettingsRateThrottle):
+    """Per address. Run by `AnonymousRateLimit` at the end of authentication, where the
+    caller is known to have brought no credentials (request.user is not set yet)."""
+
+    scope = "anon"
+
+    def get_cache_key(self, request: Request, view: APIView | None) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class AuthenticatedRateThrottle(_SettingsRateThrottle):
+    scope = "user"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        principal = _principal(request)
+        if principal is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": principal}
+
+
+class ViewScopedRateThrottle(_SettingsRateThrottle):
+    """A view's own limit (`throttle_scope`), per principal: e.g. 30 redemptions a minute
+    per station, whoever holds the station's credentials."""
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        self.scope = getattr(view, "throttle_scope", None)
+        if not self.scope:
+            return True
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        ident = _principal(request) or self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
