@@ -238,14 +238,19 @@ def booking_hold_expire(*, hold_id: int, lease_owner: str = "") -> str:
 
 
 def booking_get_for(
-    *, booking_id: int, actor: AbstractBaseUser, for_update: bool = False
+    *, booking_id: int, actor: AbstractBaseUser | str, for_update: bool = False
 ) -> Booking:
-    """The booking's customer or an operator; anyone else gets the same 404 as a missing one."""
+    """The booking's customer or an operator; anyone else gets the same 404 as a missing one.
+
+    A string actor is the platform itself (a worker, or a bulk action that operators
+    approved): only code passes one, never a request, so it may act on any booking."""
     queryset = Booking.objects.select_for_update() if for_update else Booking.objects
     booking = queryset.filter(pk=booking_id).first()
-    if booking is None or (
-        booking.customer_id != actor.pk and not actor.has_perm(OPERATE_PERMISSION)
-    ):
+    if booking is None:
+        raise BookingNotFound()
+    if isinstance(actor, str):
+        return booking
+    if booking.customer_id != actor.pk and not actor.has_perm(OPERATE_PERMISSION):
         raise BookingNotFound()
     return booking
 

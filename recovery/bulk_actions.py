@@ -23,7 +23,7 @@ from django.utils import timezone
 from opsconsole import audit
 from opsconsole.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from opsconsole.workers import BatchWorker, register_worker
-from recovery.inbox import SOURCES, failure_group, failure_resolve
+from recovery.inbox import SOURCES, FailureSource, failure_group, failure_resolve
 from recovery.models import BulkAction, BulkActionItem
 
 logger = structlog.get_logger(__name__)
@@ -249,6 +249,36 @@ def _finish_item(action_id: int, item: BulkActionItem, outcome: str, detail: str
         )
 
 
+INTERRUPTED = (
+    "interrupted: the worker died during this replay, so it may or may not have happened; "
+    "check the row and replay it on its own if it still fails"
+)
+
+
+def _recover_interrupted_items(action_id: int, source: FailureSource) -> int:
+    """Items a killed run left `processing`. Only one run per provider works at a time (the
+    pacing lock), so any found here are orphans. They are never replayed again blindly (a
+    refund could be paid twice): one that no longer fails is resolved, the rest are failed
+    with a note for the operator."""
+    orphans = list(
+        BulkActionItem.objects.filter(
+            action_id=action_id, outcome=BulkActionItem.Outcome.PROCESSING
+        ).order_by("id")
+    )
+    for item in orphans:
+        still_failing = source.open_rows().filter(pk=item.source_id).exists()
+        if still_failing:
+            _finish_item(action_id, item, BulkActionItem.Outcome.FAILED, INTERRUPTED)
+        else:
+            _finish_item(
+                action_id,
+                item,
+                BulkActionItem.Outcome.RESOLVED,
+                "no longer failing (run interrupted)",
+            )
+    return len(orphans)
+
+
 def bulk_action_run(*, action_id: int, max_seconds: float = 50.0) -> int:
     """Work through the action at its pace for up to `max_seconds`; returns items done."""
     action = BulkAction.objects.get(pk=action_id)
@@ -256,7 +286,7 @@ def bulk_action_run(*, action_id: int, max_seconds: float = 50.0) -> int:
     actor = f"bulk_action:{action.pk} ({action.created_by})"
     interval = 1.0 / action.rate_per_second
     deadline = time.monotonic() + max_seconds
-    done = 0
+    done = _recover_interrupted_items(action_id, source)
     while time.monotonic() < deadline:
         started = time.monotonic()
         item = _next_item(action_id)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -21,6 +21,7 @@ from django.utils import timezone
 from bookings.models import Booking
 from notifications.models import Campaign, CampaignTarget, Notification
 from opsconsole import audit
+from opsconsole.errors import Conflict, NotFound
 from payments.models import (
     HostedCheckoutSession,
     Payment,
@@ -30,7 +31,7 @@ from payments.models import (
     WebhookFailure,
 )
 from recovery.fingerprints import failure_fingerprint, normalise_error
-from recovery.models import FailureResolution, RecoveryItem
+from recovery.models import FailureResolution, FailureResolutionRequest, RecoveryItem
 
 SOON = timedelta(hours=24)
 
@@ -104,6 +105,9 @@ class FailureSource:
     first_seen_field: str = "created_at"
     last_seen_expression: Any = None
     ranks_first: Callable[[models.QuerySet], models.QuerySet] | None = None
+    # The column that moves when the row fails again (a change time, or an attempt count):
+    # a resolution covers the occurrence it saw, not the row forever.
+    occurrence_field: str = "updated_at"
 
     def entry(self, row: Any) -> FailureEntry:
         return FailureEntry(
@@ -119,9 +123,28 @@ class FailureSource:
             admin_url=_admin_url(row),
         )
 
+    def occurrence_match(self, *, outer: bool, row: Any = None) -> Q:
+        """Resolutions (or requests) of the row's current occurrence: correlated to the outer
+        row in SQL, or for one loaded `row`."""
+        field = self.occurrence_field
+        value = OuterRef(field) if outer else getattr(row, field)
+        if field.endswith("_at"):
+            return Q(occurrence_at=value, occurrence_count__isnull=True)
+        return Q(occurrence_count=value, occurrence_at__isnull=True)
+
+    def occurrence_of(self, row: Any) -> dict[str, Any]:
+        field = self.occurrence_field
+        key = "occurrence_at" if field.endswith("_at") else "occurrence_count"
+        return {key: getattr(row, field)}
+
     def open_rows(self) -> models.QuerySet:
-        resolved = FailureResolution.objects.filter(source=self.name).values("source_id")
-        return self.failing().exclude(pk__in=resolved)
+        legacy = Q(occurrence_at__isnull=True, occurrence_count__isnull=True)
+        resolved = FailureResolution.objects.filter(
+            legacy | self.occurrence_match(outer=True),
+            source=self.name,
+            source_id=OuterRef("pk"),
+        )
+        return self.failing().exclude(Exists(resolved))
 
 
 def _admin_url(row: Any) -> str | None:
@@ -363,6 +386,7 @@ SOURCES: dict[str, FailureSource] = {
             error=lambda f: f.error,
             first_seen=lambda f: f.created_at,
             last_seen=lambda f: f.created_at,
+            occurrence_field="reprocess_attempts",
             impact=lambda f: Impact(60, "a critical payment event was not processed"),
             guard=_guard_webhook,
             predicted=lambda f: "PENDING_MANUAL → REPROCESSED",
@@ -377,6 +401,7 @@ SOURCES: dict[str, FailureSource] = {
             error=lambda n: n.last_error,
             first_seen=lambda n: n.created_at,
             last_seen=lambda n: n.created_at,
+            occurrence_field="attempts",
             impact=lambda n: Impact(5, "a customer message was not delivered"),
             guard=_guard_notification,
             predicted=lambda n: "DEAD → PENDING",
@@ -407,6 +432,8 @@ SOURCES: dict[str, FailureSource] = {
             error=lambda f: f.message,
             first_seen=lambda f: f.created_at,
             last_seen=lambda f: f.created_at,
+            # A refusal row is never written twice: a new refusal is a new row.
+            occurrence_field="created_at",
             impact=lambda f: Impact(20, "a customer was turned away at a station"),
             guard=_guard_redemption,
             predicted=lambda f: "issued → redeemed",
@@ -597,24 +624,143 @@ def failure_group(fingerprint: str) -> FailureGroup | None:
     return next((g for g in failure_groups() if g.fingerprint == fingerprint), None)
 
 
-def failure_resolve(*, source: str, source_id: int, actor: audit.Actor, reason: str) -> None:
-    """Close a failure without replaying it; audited, and it leaves the inbox."""
+class SecondOperatorRequired(Conflict):
+    code = "OPS-409-SECOND-OPERATOR-REQUIRED"
+    default_message = "This failure moves money: another operator must confirm its resolution."
+
+
+class FailureNotOpen(NotFound):
+    code = "OPS-404-NOT-FOUND"
+    default_message = "No open failure with this id."
+
+
+def failure_resolve(*, source: str, source_id: int, actor: audit.Actor, reason: str) -> bool:
+    """Close a failure's current occurrence without replaying it; audited, and it leaves
+    the inbox until the row fails again. False when it was resolved already.
+
+    Callers that are not the bulk engine (whose money-moving runs were approved by a second
+    operator already) go through `failure_resolve_by_operator`."""
     from django.db import IntegrityError, transaction
 
+    failure_source = SOURCES[source]
+    row = failure_source.failing().filter(pk=source_id).first()
+    occurrence = failure_source.occurrence_of(row) if row is not None else {}
     try:
         with transaction.atomic():
-            resolution = FailureResolution.objects.create(
+            _record_resolution(
                 source=source,
                 source_id=source_id,
-                reason=reason,
-                resolved_by=audit.actor_label(actor),
-            )
-            audit.record(
-                "recovery.failure.resolved",
-                obj=resolution,
-                after={"source": source, "source_id": source_id},
+                occurrence=occurrence,
                 actor=actor,
                 reason=reason,
             )
     except IntegrityError:
-        pass  # resolved already
+        return False  # this occurrence is resolved already
+    return True
+
+
+def _record_resolution(
+    *,
+    source: str,
+    source_id: int,
+    occurrence: dict[str, Any],
+    actor: audit.Actor,
+    reason: str,
+    requested_by: str = "",
+) -> FailureResolution:
+    resolution = FailureResolution.objects.create(
+        source=source,
+        source_id=source_id,
+        reason=reason,
+        resolved_by=audit.actor_label(actor),
+        requested_by=requested_by,
+        **occurrence,
+    )
+    audit.record(
+        "recovery.failure.resolved",
+        obj=resolution,
+        after={"source": source, "source_id": source_id, "requested_by": requested_by},
+        actor=actor,
+        reason=reason,
+    )
+    return resolution
+
+
+@dataclass(frozen=True)
+class ResolveOutcome:
+    resolved: bool
+    awaiting_second_operator: bool
+    requested_by: str = ""
+
+
+def failure_resolve_by_operator(
+    *, source: str, source_id: int, actor: Any, reason: str
+) -> ResolveOutcome:
+    """An operator resolves an open failure (API and admin). A failure that moves money
+    needs two operators: the first call records a request, a different operator's call
+    completes it, and the same operator's second call is refused."""
+    from django.db import IntegrityError, transaction
+
+    failure_source = SOURCES[source]
+    with transaction.atomic():
+        row = (
+            failure_source.open_rows().select_for_update(of=("self",)).filter(pk=source_id).first()
+        )
+        if row is None:
+            raise FailureNotOpen()
+        occurrence = failure_source.occurrence_of(row)
+        if not failure_source.moves_money:
+            _record_resolution(
+                source=source,
+                source_id=source_id,
+                occurrence=occurrence,
+                actor=actor,
+                reason=reason,
+            )
+            return ResolveOutcome(resolved=True, awaiting_second_operator=False)
+        request = (
+            FailureResolutionRequest.objects.select_for_update()
+            .filter(failure_source.occurrence_match(outer=False, row=row))
+            .filter(source=source, source_id=source_id)
+            .first()
+        )
+        actor_name = audit.actor_label(actor)
+        if request is None:
+            try:
+                with transaction.atomic():
+                    request = FailureResolutionRequest.objects.create(
+                        source=source,
+                        source_id=source_id,
+                        reason=reason,
+                        requested_by=actor_name,
+                        requested_by_user=actor if getattr(actor, "pk", None) else None,
+                        **occurrence,
+                    )
+            except IntegrityError as exc:  # another operator's request landed first
+                raise SecondOperatorRequired(
+                    "Another operator asked to resolve this failure just now; reload."
+                ) from exc
+            audit.record(
+                "recovery.failure.resolution_requested",
+                obj=request,
+                after={"source": source, "source_id": source_id},
+                actor=actor,
+                reason=reason,
+            )
+            return ResolveOutcome(
+                resolved=False, awaiting_second_operator=True, requested_by=actor_name
+            )
+        if request.requested_by == actor_name:
+            raise SecondOperatorRequired(details={"requested_by": request.requested_by})
+        _record_resolution(
+            source=source,
+            source_id=source_id,
+            occurrence=occurrence,
+            actor=actor,
+            reason=f"{request.reason} / confirmed: {reason}",
+            requested_by=request.requested_by,
+        )
+        request.delete()
+        return ResolveOutcome(
+            resolved=True, awaiting_second_operator=False, requested_by=request.requested_by
+        )

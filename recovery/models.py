@@ -377,17 +377,57 @@ class FailureResolution(models.Model):
 
     source = models.CharField(max_length=50)
     source_id = models.BigIntegerField()
+    # Which occurrence of the failure was resolved: the row's change time or attempt count
+    # when it was closed. When the row fails again that value moves on, and the failure is
+    # open again (the inbox and the DLQ sweeper see it). Both null: rows resolved before
+    # occurrences were kept, which stay resolved.
+    occurrence_at = models.DateTimeField(null=True, blank=True)
+    occurrence_count = models.BigIntegerField(null=True, blank=True)
     reason = models.TextField()
     resolved_by = models.CharField(max_length=150)
+    # A failure that moves money is resolved by two operators: who asked, who agreed.
+    requested_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["source", "source_id"], name="failure_resolved_once")
+            models.UniqueConstraint(
+                fields=["source", "source_id", "occurrence_at", "occurrence_count"],
+                name="failure_occurrence_resolved_once",
+                nulls_distinct=False,
+            )
         ]
 
     def __str__(self) -> str:
         return f"{self.source} #{self.source_id} resolved: {self.reason[:60]}"
+
+
+class FailureResolutionRequest(models.Model):
+    """The first operator's half of resolving a failure that moves money; a second operator
+    completes it. One pending request per failure occurrence."""
+
+    source = models.CharField(max_length=50)
+    source_id = models.BigIntegerField()
+    occurrence_at = models.DateTimeField(null=True, blank=True)
+    occurrence_count = models.BigIntegerField(null=True, blank=True)
+    reason = models.TextField()
+    requested_by = models.CharField(max_length=150)
+    requested_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "source_id", "occurrence_at", "occurrence_count"],
+                name="failure_resolution_requested_once",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} #{self.source_id} resolution asked by {self.requested_by}"
 
 
 class BulkAction(FSMModelMixin, models.Model):

@@ -221,12 +221,17 @@ class FailureResolveApi(APIView):
             raise OpsNotFound("Unknown failure source.")
         pk = inputs.parse_id(source_id, "source_id", OpsInvalidPayload)
         data = inputs.validated(self.InputSerializer, request.data, OpsInvalidPayload)
-        if not inbox.SOURCES[source].open_rows().filter(pk=pk).exists():
-            raise OpsNotFound("No open failure with this id.")
-        inbox.failure_resolve(
+        outcome = inbox.failure_resolve_by_operator(
             source=source, source_id=pk, actor=request.user, reason=data["reason"]
         )
-        return Response({"source": source, "source_id": pk, "resolved": True})
+        body = {
+            "source": source,
+            "source_id": pk,
+            "resolved": outcome.resolved,
+            "awaiting_second_operator": outcome.awaiting_second_operator,
+            "requested_by": outcome.requested_by,
+        }
+        return Response(body, status=200 if outcome.resolved else 202)
 
 
 class BulkActionOutputSerializer(serializers.Serializer):

@@ -224,3 +224,31 @@ def test_the_refund_worker_gives_up_after_three_attempts(customer, resource, str
         refund.refresh_from_db()
     assert (refund.status, refund.attempts, refund.next_retry_at) == ("FAILED", 3, None)
     assert len(stripe.log) == 3
+
+
+@pytest.mark.django_db
+def test_a_bulk_action_over_stuck_cancellations_completes_them(
+    customer, customer_client, resource, stripe, operator
+):
+    """The bulk engine acts as itself (a string actor), approved by two operators."""
+    from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
+    from recovery.models import BulkActionItem
+
+    stripe_refund_down(stripe)
+    booking = booking_for(customer, resource, paid=Decimal("40.00"))
+    customer_client.post(cancel_url(booking.pk), {}, format="json")
+    booking.refresh_from_db()
+    assert booking.status == "CANCELLING"
+    stripe_refund_ok(stripe)
+    action = bulk_action_create(
+        actor=operator, reason="stripe back", source="cancellation", ids=[booking.pk]
+    )
+    assert action.moves_money
+    second = make_user("second-op", "Support operator")
+    bulk_action_transition(action_id=action.pk, verb="approve", actor=second, reason="ok")
+    bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
+    bulk_action_run(action_id=action.pk, max_seconds=5)
+    item = BulkActionItem.objects.get(action=action)
+    assert item.outcome == "replayed", item.detail
+    booking.refresh_from_db()
+    assert booking.status == "CANCELLED"

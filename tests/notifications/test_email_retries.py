@@ -95,7 +95,7 @@ def test_a_429_honours_retry_after_and_a_400_dead_letters_at_once(email):
 @pytest.mark.django_db
 def test_a_failing_email_never_fails_the_booking_that_caused_it(email):
     email.expect_request("/email").respond_with_data("down", status=503)
-    customer = make_user("emailed")
+    customer = make_user("emailed", "Booking client")
     hold = hold_for(customer, make_resource())
     response = token_client(customer).post(f"/api/v1/bookings/holds/{hold.pk}/confirm")
     assert response.status_code == 201
