@@ -28,6 +28,11 @@ class BookingNotFound(NotFound):
     default_message = "Booking not found."
 
 
+class BookingAlreadyPaid(Conflict):
+    code = "BKG-409-BOOKING-ALREADY-PAID"
+    default_message = "This booking is already paid; record nothing twice."
+
+
 class TooManyActiveHolds(Conflict):
     code = "BKG-409-TOO-MANY-HOLDS"
     default_message = "You already hold the most slots allowed at once; confirm or wait."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from bookings.errors import (
+    BookingAlreadyPaid,
     BookingInvalidPayload,
     BookingNotCancellable,
     BookingNotFound,
@@ -465,6 +467,12 @@ def booking_cancellation_resolve(
 OFFLINE_DUPLICATE_WINDOW = timedelta(minutes=5)
 
 
+def _key_digest(actor: AbstractBaseUser, idempotency_key: str) -> str:
+    # Keys are per caller, so the caller is part of the reference.
+    raw = f"{getattr(actor, 'pk', actor)}:{idempotency_key}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
 @dataclass(frozen=True)
 class OfflinePaymentResult:
     payment: Payment
@@ -474,17 +482,32 @@ class OfflinePaymentResult:
 
 @retry_on_deadlock()
 def booking_offline_payment_record(
-    *, booking_id: int, amount: Decimal, method: str, actor: AbstractBaseUser
+    *,
+    booking_id: int,
+    amount: Decimal,
+    method: str,
+    actor: AbstractBaseUser,
+    idempotency_key: str = "",
 ) -> OfflinePaymentResult:
     """Staff record cash or a transfer for a booking (seed 003). The booking's row lock
     serializes recordings; the same booking and amount within 5 minutes is the same payment;
-    the booking is marked PAID in the same transaction as the payment row."""
+    a booking already paid refuses another (409); the booking is marked PAID in the same
+    transaction as the payment row.
+
+    With an Idempotency-Key the payment's reference is derived from it, and references are
+    unique: a retry that takes over a crashed request's key finds the payment the crashed
+    request made, whenever it comes, and never makes a second one."""
+    reference = (
+        f"offline_{booking_id}_{_key_digest(actor, idempotency_key)}"
+        if idempotency_key
+        else f"offline_{booking_id}_{uuid.uuid4().hex[:12]}"
+    )
     with transaction.atomic():
         booking = Booking.objects.select_for_update().filter(pk=booking_id).first()
         if booking is None:
             raise BookingNotFound()
         subject = f"booking:{booking.pk}"
-        existing = (
+        existing = Payment.objects.filter(reference=reference).first() or (
             Payment.objects.filter(
                 subject=subject,
                 amount=amount,
@@ -495,6 +518,10 @@ def booking_offline_payment_record(
         )
         if existing is not None:
             return OfflinePaymentResult(payment=existing, booking=booking, duplicate=True)
+        if booking.payment_status == Booking.PaymentStatus.PAID:
+            raise BookingAlreadyPaid(
+                details={"booking_id": booking.pk, "payment_id": booking.payment_id}
+            )
         if booking.status not in Booking.LIVE or booking.status == Booking.Status.CANCELLING:
             raise BookingNotCancellable(
                 "Only a confirmed or checked-in booking can be paid.",
@@ -502,7 +529,7 @@ def booking_offline_payment_record(
                 details={"status": booking.status},
             )
         payment = payment_record(
-            reference=f"offline_{booking.pk}_{uuid.uuid4().hex[:12]}",
+            reference=reference,
             subject=subject,
             amount=amount,
             currency="EUR",

@@ -170,6 +170,7 @@ class OfflinePaymentRecordApi(APIView):
             amount=data["amount"],
             method=data["method"],
             actor=request.user,
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
         )
         return Response(
             {

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -48,10 +49,11 @@ def test_the_same_booking_and_amount_within_5_minutes_is_one_payment(operator_cl
     assert again.status_code == 200
     assert again.json()["duplicate"] is True
     assert again.json()["payment"]["id"] == first["payment"]["id"]
+    # Later, the booking is simply paid already (issue 17: a second payment is a 409).
     with time_machine.travel(timezone.now() + timedelta(minutes=6)):
         later = operator_client.post(URL, body, format="json")
-    assert later.status_code == 201
-    assert Payment.objects.count() == 2
+    assert later.status_code == 409
+    assert Payment.objects.count() == 1
 
 
 @pytest.mark.django_db
@@ -132,3 +134,47 @@ def test_it_fails_closed_when_the_database_is_down(request):
         503,
         "PAY-503-DEPENDENCY-UNAVAILABLE",
     )
+
+
+@pytest.mark.django_db
+def test_a_booking_already_paid_refuses_another_payment(operator_client, booking):
+    body = {"booking_id": booking.pk, "amount": "25.00", "method": "cash"}
+    assert operator_client.post(URL, body, format="json").status_code == 201
+    other = operator_client.post(URL, {**body, "amount": "30.00"}, format="json")
+    assert (other.status_code, error_of(other)["code"]) == (409, "BKG-409-BOOKING-ALREADY-PAID")
+    # Past the duplicate window the same amount is refused too.
+    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+        late = operator_client.post(URL, body, format="json")
+    assert (late.status_code, error_of(late)["code"]) == (409, "BKG-409-BOOKING-ALREADY-PAID")
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_retry_taking_over_a_crashed_requests_key_never_pays_twice(operator, booking):
+    """The first request committed its payment and died before storing its response: its
+    key stays in flight. A retry after the in-flight timeout takes the key over and finds
+    the payment by its key-derived reference, however late it comes."""
+    from bookings.services import booking_offline_payment_record
+    from opsconsole.idempotency import idempotency_key_claim, request_fingerprint
+
+    body = {"booking_id": booking.pk, "amount": "25.00", "method": "cash"}
+    idempotency_key_claim(
+        owner=str(operator.pk),
+        key="till-7",
+        fingerprint=request_fingerprint(method="POST", path=URL, body=body),
+        method="POST",
+        path=URL,
+        error_prefix="PAY",
+    )
+    booking_offline_payment_record(
+        booking_id=booking.pk,
+        amount=Decimal("25.00"),
+        method="cash",
+        actor=operator,
+        idempotency_key="till-7",
+    )
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        retry = token_client(operator).post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="till-7")
+    assert retry.status_code == 200, retry.content
+    assert retry.json()["duplicate"] is True
+    assert Payment.objects.count() == 1
