@@ -157,7 +157,7 @@ class Notification(ConcurrentTransitionMixin, models.Model):
 
 class NotificationAttempt(models.Model):
     notification = models.ForeignKey(
-        Notification, on_delete=models.CASCADE, related_name="attempt_log"
+        Notification, on_delete=models.PROTECT, related_name="attempt_log"
     )
     attempt_number = models.PositiveIntegerField()
     succeeded = models.BooleanField()
@@ -238,7 +238,7 @@ class CampaignTarget(models.Model):
 
     SENDABLE = (Status.PENDING, Status.RETRY_SCHEDULED)
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="targets")
     phone = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)

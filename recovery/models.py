@@ -212,7 +212,7 @@ class DeliveryAttempt(models.Model):
         RETRYABLE = "retryable"
         PERMANENT = "permanent"
 
-    item = models.ForeignKey(RecoveryItem, on_delete=models.CASCADE, related_name="attempts")
+    item = models.ForeignKey(RecoveryItem, on_delete=models.PROTECT, related_name="attempts")
     number = models.PositiveIntegerField(help_text="Attempt number within the current budget.")
     replay_count = models.PositiveIntegerField(default=0)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
@@ -295,8 +295,8 @@ class BulkReplayJob(FSMModelMixin, models.Model):
 class BulkReplayJobItem(models.Model):
     """One frozen member of a bulk replay; `processed_at` makes each replay happen once."""
 
-    job = models.ForeignKey(BulkReplayJob, on_delete=models.CASCADE, related_name="members")
-    item = models.ForeignKey(RecoveryItem, on_delete=models.CASCADE, related_name="+")
+    job = models.ForeignKey(BulkReplayJob, on_delete=models.PROTECT, related_name="members")
+    item = models.ForeignKey(RecoveryItem, on_delete=models.PROTECT, related_name="+")
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=32, blank=True)
 
@@ -509,7 +509,7 @@ class BulkActionItem(models.Model):
         RESOLVED = "resolved"  # the domain said a replay no longer makes sense
         FAILED = "failed"
 
-    action = models.ForeignKey(BulkAction, on_delete=models.CASCADE, related_name="items")
+    action = models.ForeignKey(BulkAction, on_delete=models.PROTECT, related_name="items")
     source_id = models.BigIntegerField()
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
     detail = models.TextField(blank=True)
@@ -536,7 +536,7 @@ class BulkActionItem(models.Model):
 class PayloadEdit(models.Model):
     """An operator's correction of a delivery's payload; the original is never overwritten."""
 
-    item = models.ForeignKey(RecoveryItem, on_delete=models.CASCADE, related_name="payload_edits")
+    item = models.ForeignKey(RecoveryItem, on_delete=models.PROTECT, related_name="payload_edits")
     original_payload = models.JSONField()
     edited_payload = models.JSONField()
     diff = models.TextField()
@@ -560,7 +560,7 @@ class ProviderCircuit(models.Model):
         DRAINING = "draining"  # probes succeed again; deliveries resume at a capped rate
 
     integration = models.OneToOneField(
-        Integration, on_delete=models.CASCADE, related_name="circuit"
+        Integration, on_delete=models.PROTECT, related_name="circuit"
     )
     state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
     consecutive_failures = models.PositiveIntegerField(default=0)
