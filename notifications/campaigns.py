@@ -317,6 +317,13 @@ class CampaignDispatcherWorker(BatchWorker):
     schedule_task = "notifications.tasks.run_campaign_dispatcher_worker"
     schedule_minutes = 1
 
+    lease_model = CampaignTarget
+
+    def item_seconds(self) -> float:
+        # The outside call's timeout, plus writing its outcome.
+        timeout = getattr(getattr(self, "adapter", None), "timeout", None)
+        return float(timeout or settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS) + 3
+
     def __init__(self, *, adapter: ChannelAdapter | None = None, **kwargs: int) -> None:
         super().__init__(**kwargs)
         self.adapter = adapter

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -17,6 +18,13 @@ class NotificationDeliveryWorker(BatchWorker):
     description = "Email and other notifications: retries then dead letter (seed 003)"
     schedule_task = "notifications.tasks.run_notification_delivery_worker"
     schedule_minutes = 1
+
+    lease_model = Notification
+
+    def item_seconds(self) -> float:
+        # The outside call's timeout, plus writing its outcome.
+        timeout = getattr(getattr(self, "adapter", None), "timeout", None)
+        return float(timeout or settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS) + 3
 
     def __init__(self, *, adapter: ChannelAdapter | None = None, **kwargs: int) -> None:
         super().__init__(**kwargs)

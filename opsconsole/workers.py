@@ -177,6 +177,11 @@ class RunSummary:
         }
 
 
+# The database's clock and this process's may disagree by this much; a lease is treated as
+# running out this much earlier than it does.
+LEASE_CLOCK_SLACK_SECONDS = 2
+
+
 class BatchWorker:
     """Subclasses name themselves and implement claim() and process()."""
 
@@ -185,6 +190,9 @@ class BatchWorker:
     # Dotted path of the django-q2 task that wakes this worker, and how often.
     schedule_task: ClassVar[str] = ""
     schedule_minutes: ClassVar[int] = 1
+    # Workers whose items call out name the leased model, so a batch's leases can be renewed
+    # before they could run out under the work (see `item_seconds`).
+    lease_model: ClassVar[type[models.Model] | None] = None
 
     def __init__(
         self,
@@ -194,7 +202,7 @@ class BatchWorker:
         concurrency: int = 1,
     ) -> None:
         self.batch_size = batch_size or settings.WORKER_BATCH_SIZE
-        self.lease_seconds = lease_seconds or settings.WORKER_LEASE_SECONDS
+        self.configured_lease_seconds = lease_seconds or settings.WORKER_LEASE_SECONDS
         # Processors in a draining run. Each has at most one outside call in flight, so a
         # SIGKILL repeats at most this many calls (each with its idempotency key).
         self.concurrency = max(1, concurrency)
@@ -208,6 +216,36 @@ class BatchWorker:
     def process(self, item_id: Any, *, owner: str) -> str:
         """Handle one claimed row; return an outcome label for the run summary."""
         raise NotImplementedError
+
+    @property
+    def lease_seconds(self) -> int:
+        """The configured lease, raised so a fresh one covers one item's worst case (read
+        when used: a subclass sets its adapter, and so its timeout, after this __init__).
+        The batch renews it before each item that could outlast it."""
+        budget = self.item_seconds()
+        floor = int(budget) + LEASE_CLOCK_SLACK_SECONDS + 1 if budget else 0
+        return max(self.configured_lease_seconds, floor)
+
+    def item_seconds(self) -> float:
+        """The longest one item can take (its outside call's timeout plus writing the
+        outcome); 0 for workers that do not call out. The lease is renewed before it could
+        run out under the next item."""
+        return 0.0
+
+    def _renew_if_short(self, ids: Sequence[Any], *, owner: str, leased_until: float) -> float:
+        """Renew the leases of the batch's remaining items when the next item could outlast
+        them; returns when they now run out (monotonic). Only rows still leased to `owner`
+        are renewed: a lease already lost stays lost (the compare-and-set refuses it)."""
+        budget = self.item_seconds()
+        if not budget or self.lease_model is None or not ids:
+            return leased_until
+        if time.monotonic() + budget <= leased_until:
+            return leased_until
+        renewed_at = time.monotonic()
+        self.lease_model.objects.filter(pk__in=list(ids), lease_owner=owner).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=self.lease_seconds)
+        )
+        return renewed_at + self.lease_seconds - LEASE_CLOCK_SLACK_SECONDS
 
     def release_after_error(self, item_id: Any, *, owner: str, exc: Exception) -> None:
         """A row that raised is pushed back by its lease, so it cannot crash-loop the worker."""
@@ -308,9 +346,14 @@ class BatchWorker:
     def _run_batch(self, *, owner: str, limit: int, summary: RunSummary) -> Exception | None:
         crashed: Exception | None = None
         try:
+            claimed_at = time.monotonic()
             ids = self.claim(owner=owner, limit=limit)
             summary.claimed += len(ids)
-            for item_id in ids:
+            leased_until = claimed_at + self.lease_seconds - LEASE_CLOCK_SLACK_SECONDS
+            for index, item_id in enumerate(ids):
+                leased_until = self._renew_if_short(
+                    ids[index:], owner=owner, leased_until=leased_until
+                )
                 try:
                     summary.outcomes[self.process(item_id, owner=owner)] += 1
                 except Exception as exc:

@@ -180,6 +180,13 @@ class RefundRetryWorker(BatchWorker):
     schedule_task = "payments.tasks.run_refund_retry_worker"
     schedule_minutes = 1
 
+    lease_model = Refund
+
+    def item_seconds(self) -> float:
+        # The outside call's timeout, plus writing its outcome.
+        timeout = getattr(getattr(self, "provider", None), "timeout", None)
+        return float(timeout or settings.PAYMENTS_HTTP_TIMEOUT_SECONDS) + 3
+
     def __init__(self, *, provider: RefundProvider | None = None, **kwargs: int) -> None:
         super().__init__(**kwargs)
         self.provider = provider

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -22,6 +23,13 @@ class IntegrationDeliveryWorker(BatchWorker):
     description = "Integration deliveries: retries with backoff, DLQ on exhaustion (seed 001)"
     schedule_task = "recovery.tasks.run_integration_delivery_worker"
     schedule_minutes = 1
+
+    lease_model = RecoveryItem
+
+    def item_seconds(self) -> float:
+        # The outside call's timeout, plus writing its outcome.
+        timeout = getattr(getattr(self, "adapter", None), "timeout", None)
+        return float(timeout or settings.INTEGRATION_HTTP_TIMEOUT_SECONDS) + 3
 
     def __init__(self, *, adapter: DeliveryAdapter | None = None, **kwargs: int) -> None:
         super().__init__(**kwargs)

@@ -105,7 +105,12 @@ def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
         "from recovery.workers import IntegrationDeliveryWorker;"
         "IntegrationDeliveryWorker(batch_size=12, lease_seconds=2).run_once(triggered_by='doomed')"
     )
-    kill_after_calls(script, hits, 3)
+    # The doomed worker's calls time out after 1 s, so its lease is the shortest that covers
+    # one call (a lease always outlives the work under it).
+    kill_after_calls(script, hits, 3, INTEGRATION_HTTP_TIMEOUT_SECONDS="1")
+    lease = IntegrationDeliveryWorker(
+        adapter=HttpDeliveryAdapter(timeout_seconds=1), lease_seconds=2
+    ).lease_seconds
 
     delivered_before_kill = RecoveryItem.objects.filter(status="succeeded").count()
     leased = RecoveryItem.objects.exclude(lease_owner="").filter(status="pending").count()
@@ -114,7 +119,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
 
     survivor = IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=5))
     assert survivor.run_once(triggered_by="test").claimed == 0  # leases still live
-    time.sleep(2.2)
+    time.sleep(lease + 0.2)
     while survivor.run_once(triggered_by="test").claimed:
         pass
 
@@ -141,11 +146,15 @@ def test_a_draining_run_with_two_processors_killed_mid_run_loses_nothing(httpser
         INTEGRATION_DELIVERY_CONCURRENCY="2",
         WORKER_BATCH_SIZE="3",
         WORKER_LEASE_SECONDS="2",
+        INTEGRATION_HTTP_TIMEOUT_SECONDS="1",
     )
     delivered_before_kill = RecoveryItem.objects.filter(status="succeeded").count()
     assert 1 <= delivered_before_kill < 12
 
-    time.sleep(2.2)  # the dead processors' leases expire
+    lease = IntegrationDeliveryWorker(
+        adapter=HttpDeliveryAdapter(timeout_seconds=1), lease_seconds=2
+    ).lease_seconds
+    time.sleep(lease + 0.2)  # the dead processors' leases expire
     survivor = IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=5))
     while survivor.run_once(triggered_by="test").claimed:
         pass
