@@ -72,7 +72,6 @@ class RefundFailureInline(admin.TabularInline):
 
 @admin.register(Booking)
 class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    operator_actions = ("resolve_complete", "resolve_restore")
     list_display = (
         "id",
         "resource",

@@ -59,7 +59,6 @@ class NotificationAttemptInline(admin.TabularInline):
 
 @admin.register(Notification)
 class NotificationAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    operator_actions = ("requeue_dead",)
     list_display = ("id", "channel", "template", "recipient", "status", "attempts", "next_retry_at")
     list_filter = ("status", "channel", "template")
     search_fields = ("=id", "recipient", "=subject_id")
@@ -116,7 +115,6 @@ def invalid_numbers_csv(targets: QuerySet) -> HttpResponse:
 
 @admin.register(Campaign)
 class CampaignAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    operator_actions = ("start_campaigns", "stop_campaigns")
     list_display = (
         "name",
         "status",

@@ -76,7 +76,6 @@ class AutomationFilter(admin.SimpleListFilter):
 
 @admin.register(HostedCheckoutSession)
 class HostedCheckoutSessionAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    operator_actions = ("regenerate_links", "notify_customers")
     list_display = (
         "reference",
         "status",
@@ -163,7 +162,6 @@ class HostedCheckoutSessionAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 @admin.register(Voucher)
 class VoucherAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    operator_actions = ("void_vouchers", "replace_vouchers")
     list_display = ("code", "status", "value", "station_scope", "redeemed_station", "redeemed_at")
     list_filter = ("status",)
     search_fields = ("=code", "customer_email")
@@ -234,7 +232,6 @@ class VoucherAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 @admin.register(WebhookFailure)
 class WebhookFailureAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    operator_actions = ("reprocess_failures",)
     list_display = ("event_id", "event_type", "status", "error", "reprocess_attempts", "created_at")
     list_filter = ("status", "event_type", "provider")
     search_fields = ("=event_id",)
@@ -301,7 +298,6 @@ class StationCredentialAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelA
     """Stations' API credentials: issued here (the key is shown once) and revoked with a
     reason. Only the key's hash is kept."""
 
-    operator_actions = ("revoke_credentials",)
     list_display = ("station_id", "label", "key_prefix", "active", "created_by", "last_used_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("=station_id", "=key_prefix", "label")

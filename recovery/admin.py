@@ -46,7 +46,6 @@ def pretty_json(value: Any) -> str:
 
 @admin.register(Integration)
 class IntegrationAdmin(SupportStaffAccess, ServiceSavedAdmin, HistoryWithoutRevert):
-    operator_actions = ("pause_integrations", "resume_integrations")
     service_fields = services.INTEGRATION_EDITABLE_FIELDS
     list_display = ("name", "endpoint_url", "enabled", "paused", "paused_reason", "updated_at")
     list_filter = ("enabled", "paused")
@@ -167,7 +166,6 @@ class DeliveryAttemptInline(admin.StackedInline):
 
 @admin.register(RecoveryItem)
 class RecoveryItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    operator_actions = ("replay_items",)
     list_display = (
         "id",
         "integration",
@@ -286,7 +284,6 @@ class RecoveryItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 @admin.register(BulkReplayJob)
 class BulkReplayJobAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    operator_actions = ("cancel_jobs",)
     list_display = ("id", "status", "progress", "replayed", "skipped", "requested_by", "created_at")
     list_filter = ("status",)
     readonly_fields = (
@@ -342,7 +339,6 @@ class BulkReplayJobAdmin(SupportStaffAccess, ReadOnlyAdmin):
 class ManualReviewItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
     """The DLQ sweeper's manual review queue: retry or dismiss, each with a reason."""
 
-    operator_actions = ("retry_items", "dismiss_items")
     list_display = ("id", "source", "source_id", "summary", "error", "failed_at", "status")
     list_filter = ("status", "source")
     search_fields = ("=source_id", "summary", "error")
@@ -396,7 +392,6 @@ class BulkActionItemInline(admin.TabularInline):
 class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
     """Failure inbox bulk replays: approve (second operator), start, pause, resume, abort."""
 
-    operator_actions = ("approve", "start", "pause", "resume", "abort")
     list_display = (
         "id",
         "source",

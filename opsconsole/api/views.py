@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +17,7 @@ from rest_framework.views import APIView
 from opsconsole import health
 from opsconsole.errors import InvalidInput
 from opsconsole.integration_status import integration_status
+from opsconsole.models import OPERATE_PERMISSION
 from opsconsole.monitoring_access import may_see_health_details
 from opsconsole.permissions import CanViewPlatform
 
@@ -83,7 +85,11 @@ class IntegrationsStatusApi(APIView):
             raise InvalidInput(
                 "force must be true or false.", details={"fields": {"force": ["Not a boolean."]}}
             )
-        return Response(integration_status(force=force in ("true", "1")))
+        forced = force in ("true", "1")
+        if forced and not request.user.has_perm(OPERATE_PERMISSION):
+            # A forced probe calls every provider: an operator's decision, not a viewer's.
+            raise PermissionDenied(f"force=true needs the {OPERATE_PERMISSION} permission.")
+        return Response(integration_status(force=forced))
 
 
 class AuthAttemptsApi(APIView):

@@ -4,14 +4,21 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('platform', '0009_booking_client_and_personal_data'),
+        ("platform", "0009_booking_client_and_personal_data"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='auditevent',
-            options={'ordering': ['-created_at', '-id'], 'permissions': [('member_admin.view', 'Can view recovery queues and platform state'), ('member_admin.operate', 'Can replay, pause and resolve recovery items'), ('booking.book', 'Can hold, confirm and cancel their own bookings'), ('view_personal_data', "Can see customers' personal data unmasked")]},
+            name="auditevent",
+            options={
+                "ordering": ["-created_at", "-id"],
+                "permissions": [
+                    ("member_admin.view", "Can view recovery queues and platform state"),
+                    ("member_admin.operate", "Can replay, pause and resolve recovery items"),
+                    ("booking.book", "Can hold, confirm and cancel their own bookings"),
+                    ("view_personal_data", "Can see customers' personal data unmasked"),
+                ],
+            },
         ),
     ]

@@ -226,7 +226,7 @@ def test_preview_renders_the_png(viewer_client, voucher, settings, httpserver):
 
 @pytest.mark.django_db
 def test_integrations_status_reports_colours_and_force_reprobes(
-    viewer_client, settings, httpserver
+    viewer_client, operator_client, settings, httpserver
 ):
     settings.VOUCHER_RENDERER_URL = ""
     body = viewer_client.get("/api/integrations/status").json()
@@ -240,7 +240,11 @@ def test_integrations_status_reports_colours_and_force_reprobes(
     settings.VOUCHER_RENDERER_URL = httpserver.url_for("/render")
     cached = viewer_client.get("/api/integrations/status").json()
     assert {i["name"]: i["status"] for i in cached["integrations"]}["voucher_png"] == "red"
-    forced = viewer_client.get("/api/integrations/status?force=true").json()
+    # A viewer may read the cached colours; forcing a probe is an operator's call.
+    refused = viewer_client.get("/api/integrations/status?force=true")
+    assert (refused.status_code, error_of(refused)["code"]) == (403, "OPS-403-FORBIDDEN")
+    assert IntegrationProbe.objects.get(name="voucher_png").status == "red"
+    forced = operator_client.get("/api/integrations/status?force=true").json()
     assert {i["name"]: i["status"] for i in forced["integrations"]}["voucher_png"] == "green"
     assert IntegrationProbe.objects.get(name="voucher_png").status == "green"
     bad = viewer_client.get("/api/integrations/status?force=maybe")
