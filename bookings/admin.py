@@ -10,6 +10,7 @@ from bookings import services
 from bookings.models import Booking, BookingHold, RefundFailure, Resource, WaitlistEntry
 from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import confirm_with_reason, each_legal
+from opsconsole.personal_data import PersonalFieldsAdmin
 
 
 @admin.register(Resource)
@@ -152,7 +153,8 @@ class RefundFailureAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 
 @admin.register(WaitlistEntry)
-class WaitlistEntryAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class WaitlistEntryAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"email": "email"}
     list_display = ("id", "resource", "email", "start_time", "end_time", "status", "notified_at")
     list_filter = ("status", "resource")
     search_fields = ("email",)

@@ -251,4 +251,4 @@ class WaitlistEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"waitlist {self.email} for {self.resource_id} ({self.status})"
+        return f"waitlist #{self.pk} for {self.resource_id} ({self.status})"

@@ -18,10 +18,12 @@ from notifications.models import (
 )
 from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
 from opsconsole.admin_actions import confirm_with_reason, each_legal
+from opsconsole.personal_data import PersonalFieldsAdmin
 
 
 @admin.register(CommunicationLog)
-class CommunicationLogAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class CommunicationLogAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"recipient": "text"}
     list_display = (
         "created_at",
         "channel",
@@ -58,7 +60,8 @@ class NotificationAttemptInline(admin.TabularInline):
 
 
 @admin.register(Notification)
-class NotificationAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class NotificationAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"recipient": "text", "context": "json"}
     list_display = ("id", "channel", "template", "recipient", "status", "attempts", "next_retry_at")
     list_filter = ("status", "channel", "template")
     search_fields = ("=id", "recipient", "=subject_id")
@@ -89,7 +92,8 @@ class NotificationAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 
 @admin.register(PushToken)
-class PushTokenAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class PushTokenAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"token": "secret"}
     list_display = ("id", "user", "valid", "invalidated_at", "created_at")
     list_filter = ("valid",)
     search_fields = ("user__username",)
@@ -186,7 +190,8 @@ class CampaignAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 
 @admin.register(CampaignTarget)
-class CampaignTargetAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class CampaignTargetAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"phone": "phone"}
     list_display = ("phone", "campaign", "status", "attempts", "next_attempt_at", "last_error")
     list_filter = ("status", "campaign")
     search_fields = ("phone",)

@@ -60,7 +60,8 @@ class CommunicationLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel}:{self.template} → {self.recipient} ({self.status})"
+        # No recipient: titles and breadcrumbs are seen by staff without personal data.
+        return f"{self.channel}:{self.template} #{self.pk} ({self.status})"
 
 
 def default_notification_max_attempts() -> int:
@@ -113,7 +114,7 @@ class Notification(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.template} → {self.recipient} ({self.status})"
+        return f"{self.channel} {self.template} #{self.pk} ({self.status})"
 
     @property
     def idempotency_key(self) -> str:
@@ -268,4 +269,4 @@ class CampaignTarget(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.phone} ({self.status})"
+        return f"target #{self.pk} ({self.status})"

@@ -12,6 +12,7 @@ from django.utils import timezone
 from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import confirm_with_reason, each_legal
 from opsconsole.models import OPERATE_PERMISSION
+from opsconsole.personal_data import PersonalFieldsAdmin, shown, visible_on_this_page
 from payments import selectors, services, stations, vouchers, webhooks
 from payments.errors import PaymentsInvalidPayload
 from payments.models import (
@@ -75,7 +76,8 @@ class AutomationFilter(admin.SimpleListFilter):
 
 
 @admin.register(HostedCheckoutSession)
-class HostedCheckoutSessionAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"customer_email": "email", "customer_phone": "phone"}
     list_display = (
         "reference",
         "status",
@@ -161,7 +163,8 @@ class HostedCheckoutSessionAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 
 @admin.register(Voucher)
-class VoucherAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class VoucherAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"code": "code", "customer_email": "email"}
     list_display = ("code", "status", "value", "station_scope", "redeemed_station", "redeemed_at")
     list_filter = ("status",)
     search_fields = ("=code", "customer_email")
@@ -184,9 +187,17 @@ class VoucherAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
     @admin.display(description="Preview")
     def preview(self, obj: Voucher) -> str:
-        return render_to_string(
-            "admin/payments/voucher_preview.html", {"preview": vouchers.voucher_preview(obj)}
-        )
+        preview = vouchers.voucher_preview(obj)
+        if not visible_on_this_page():
+            # The image shows the code too: without the permission, neither is shown.
+            preview.update(
+                voucher_code=shown("code", preview["voucher_code"]),
+                image_base64=None,
+                content_type=None,
+                degraded=True,
+                message="masked: needs platform.view_personal_data",
+            )
+        return render_to_string("admin/payments/voucher_preview.html", {"preview": preview})
 
     @admin.action(description="Void selected vouchers…")
     def void_vouchers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -231,7 +242,8 @@ class VoucherAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 
 @admin.register(WebhookFailure)
-class WebhookFailureAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class WebhookFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"payload": "json"}
     list_display = ("event_id", "event_type", "status", "error", "reprocess_attempts", "created_at")
     list_filter = ("status", "event_type", "provider")
     search_fields = ("=event_id",)
@@ -286,7 +298,8 @@ class RefundAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 
 @admin.register(VoucherRedemptionFailure)
-class VoucherRedemptionFailureAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class VoucherRedemptionFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"code": "code", "message": "text"}
     list_display = ("created_at", "code", "station_id", "error_code", "actor")
     list_filter = ("error_code",)
     search_fields = ("=code", "station_id", "=request_id")

@@ -347,7 +347,8 @@ class Voucher(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.code} ({self.status})"
+        # Not the code: titles and breadcrumbs are seen by staff without personal data.
+        return f"voucher #{self.pk} ({self.status})"
 
     def in_scope(self, station_id: str) -> bool:
         scope = [s.strip() for s in self.station_scope.split(",") if s.strip()]
@@ -403,7 +404,7 @@ class VoucherRedemptionFailure(models.Model):
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"{self.code} at {self.station_id}: {self.error_code}"
+        return f"refusal #{self.pk} at {self.station_id}: {self.error_code}"
 
 
 class StationCredential(models.Model):

@@ -19,6 +19,7 @@ from opsconsole.admin import (
 )
 from opsconsole.admin_actions import confirm_with_reason, each_legal
 from opsconsole.errors import ApplicationError
+from opsconsole.personal_data import PersonalFieldsAdmin, shown
 from recovery import services
 from recovery.bulk_actions import bulk_action_transition
 from recovery.dlq import manual_review_resolve
@@ -38,14 +39,18 @@ INLINE_REPLAY_LIMIT = 50
 
 
 def pretty_json(value: Any) -> str:
+    """A payload or snapshot, with personal data masked unless the viewer may see it."""
     return format_html(
         '<pre style="white-space:pre-wrap;max-width:70em">{}</pre>',
-        json.dumps(value, indent=2, sort_keys=True, default=str),
+        json.dumps(shown("json", value), indent=2, sort_keys=True, default=str),
     )
 
 
 @admin.register(Integration)
-class IntegrationAdmin(SupportStaffAccess, ServiceSavedAdmin, HistoryWithoutRevert):
+class IntegrationAdmin(
+    PersonalFieldsAdmin, SupportStaffAccess, ServiceSavedAdmin, HistoryWithoutRevert
+):
+    personal_fields = {"endpoint_url": "url"}
     service_fields = services.INTEGRATION_EDITABLE_FIELDS
     list_display = ("name", "endpoint_url", "enabled", "paused", "paused_reason", "updated_at")
     list_filter = ("enabled", "paused")
@@ -165,7 +170,8 @@ class DeliveryAttemptInline(admin.StackedInline):
 
 
 @admin.register(RecoveryItem)
-class RecoveryItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"failure_detail": "text"}
     list_display = (
         "id",
         "integration",

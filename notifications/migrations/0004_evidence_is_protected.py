@@ -5,20 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0003_claim_index_in_claim_order'),
+        ("notifications", "0003_claim_index_in_claim_order"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='campaigntarget',
-            name='campaign',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='targets', to='notifications.campaign'),
+            model_name="campaigntarget",
+            name="campaign",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="targets",
+                to="notifications.campaign",
+            ),
         ),
         migrations.AlterField(
-            model_name='notificationattempt',
-            name='notification',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='attempt_log', to='notifications.notification'),
+            model_name="notificationattempt",
+            name="notification",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="attempt_log",
+                to="notifications.notification",
+            ),
         ),
     ]

@@ -16,6 +16,7 @@ from opsconsole import inputs
 from opsconsole.authentication import AnonymousRateLimit
 from opsconsole.idempotency import idempotent
 from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
+from opsconsole.personal_data import can_see_personal_data, masked
 from payments import selectors, services, vouchers, webhooks
 from payments.errors import PaymentsInvalidPayload
 from payments.models import HostedCheckoutSession, Voucher
@@ -154,7 +155,15 @@ class VoucherPreviewApi(APIView):
         voucher = Voucher.objects.filter(pk=pk).first()
         if voucher is None:
             raise vouchers.VoucherNotFound()
-        return Response(vouchers.voucher_preview(voucher))
+        preview = vouchers.voucher_preview(voucher)
+        if not can_see_personal_data(request.user):
+            # The image shows the code too: without the permission, neither is sent.
+            preview.update(
+                voucher_code=masked(request.user, "code", preview["voucher_code"]),
+                image_base64=None,
+                content_type=None,
+            )
+        return Response(preview)
 
 
 class StripeWebhookApi(APIView):

@@ -16,6 +16,7 @@ from opsconsole.errors import InvalidInput, NotFound
 from opsconsole.idempotency import idempotent
 from opsconsole.pagination import InvalidCursor
 from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
+from opsconsole.personal_data import MasksPersonalData, masked
 from recovery import bulk_actions, inbox, selectors, services
 from recovery.errors import IntegrationInvalidPayload
 from recovery.models import BulkAction, RecoveryItem
@@ -37,7 +38,9 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
     return inputs.validated(serializer_class, data, IntegrationInvalidPayload)
 
 
-class IntegrationOutputSerializer(serializers.Serializer):
+class IntegrationOutputSerializer(MasksPersonalData, serializers.Serializer):
+    personal_fields = {"endpoint_url": "url"}
+
     id = serializers.IntegerField()
     name = serializers.CharField()
     endpoint_url = serializers.URLField()
@@ -47,7 +50,13 @@ class IntegrationOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class RecoveryItemOutputSerializer(serializers.Serializer):
+class RecoveryItemOutputSerializer(MasksPersonalData, serializers.Serializer):
+    personal_fields = {
+        "request_snapshot": "json",
+        "response_snapshot": "json",
+        "failure_detail": "text",
+    }
+
     id = serializers.IntegerField()
     integration_id = serializers.IntegerField()
     event_type = serializers.CharField()
@@ -76,7 +85,13 @@ class IntegrationListApi(APIView):
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request) -> Response:
         integrations = selectors.integration_list()
-        return Response({"items": IntegrationOutputSerializer(integrations, many=True).data})
+        return Response(
+            {
+                "items": IntegrationOutputSerializer(
+                    integrations, many=True, context={"request": request}
+                ).data
+            }
+        )
 
 
 class RecoveryQueueListApi(APIView):
@@ -134,7 +149,9 @@ class RecoveryQueueListApi(APIView):
             ) from exc
         return Response(
             {
-                "items": RecoveryItemOutputSerializer(page.items, many=True).data,
+                "items": RecoveryItemOutputSerializer(
+                    page.items, many=True, context={"request": request}
+                ).data,
                 "next_cursor": page.next_cursor,
             }
         )
@@ -159,7 +176,9 @@ class RecoveryItemReplayApi(APIView):
             actor=request.user,
             reason=data["reason"],
         )
-        return Response(RecoveryItemOutputSerializer(item).data, status=202)
+        return Response(
+            RecoveryItemOutputSerializer(item, context={"request": request}).data, status=202
+        )
 
 
 # ---------------------------------------------------------------------------- failure inbox
@@ -197,10 +216,22 @@ class FailureInboxApi(APIView):
             group = next((g for g in groups if g.fingerprint == fingerprint), None)
             if group is None:
                 raise OpsNotFound("No open failures have this fingerprint.")
-            return Response(group.as_dict(with_items=True, item_limit=filters["limit"]))
+            detail = group.as_dict(with_items=True, item_limit=filters["limit"])
+            detail["normalised_error"] = masked(request.user, "text", detail["normalised_error"])
+            detail["items"] = [
+                {**entry, "error": masked(request.user, "text", entry["error"])}
+                for entry in detail["items"]
+            ]
+            return Response(detail)
         return Response(
             {
-                "groups": [g.as_dict() for g in groups[: filters["limit"]]],
+                "groups": [
+                    {
+                        **g.as_dict(),
+                        "normalised_error": masked(request.user, "text", g.normalised_error),
+                    }
+                    for g in groups[: filters["limit"]]
+                ],
                 "total_groups": len(groups),
                 "total_items": sum(g.count for g in groups),
             }
@@ -362,7 +393,7 @@ class RecoveryItemEditAndReplayApi(APIView):
         )
         return Response(
             {
-                "item": RecoveryItemOutputSerializer(item).data,
+                "item": RecoveryItemOutputSerializer(item, context={"request": request}).data,
                 "diff": edit.diff,
                 "edit_id": edit.pk,
             },

@@ -5,40 +5,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0009_resolution_per_occurrence'),
+        ("recovery", "0009_resolution_per_occurrence"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='bulkactionitem',
-            name='action',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='items', to='recovery.bulkaction'),
+            model_name="bulkactionitem",
+            name="action",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="items",
+                to="recovery.bulkaction",
+            ),
         ),
         migrations.AlterField(
-            model_name='bulkreplayjobitem',
-            name='item',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='recovery.recoveryitem'),
+            model_name="bulkreplayjobitem",
+            name="item",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="recovery.recoveryitem",
+            ),
         ),
         migrations.AlterField(
-            model_name='bulkreplayjobitem',
-            name='job',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='members', to='recovery.bulkreplayjob'),
+            model_name="bulkreplayjobitem",
+            name="job",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="members",
+                to="recovery.bulkreplayjob",
+            ),
         ),
         migrations.AlterField(
-            model_name='deliveryattempt',
-            name='item',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='attempts', to='recovery.recoveryitem'),
+            model_name="deliveryattempt",
+            name="item",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="attempts",
+                to="recovery.recoveryitem",
+            ),
         ),
         migrations.AlterField(
-            model_name='payloadedit',
-            name='item',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payload_edits', to='recovery.recoveryitem'),
+            model_name="payloadedit",
+            name="item",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="payload_edits",
+                to="recovery.recoveryitem",
+            ),
         ),
         migrations.AlterField(
-            model_name='providercircuit',
-            name='integration',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='circuit', to='recovery.integration'),
+            model_name="providercircuit",
+            name="integration",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="circuit",
+                to="recovery.integration",
+            ),
         ),
     ]

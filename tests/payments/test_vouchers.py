@@ -182,9 +182,9 @@ def test_admin_voids_and_issues_a_replacement_with_a_reason(admin_client, vouche
 
 
 @pytest.mark.django_db
-def test_preview_degrades_when_the_renderer_is_not_configured(viewer_client, voucher, settings):
+def test_preview_degrades_when_the_renderer_is_not_configured(operator_client, voucher, settings):
     settings.VOUCHER_RENDERER_URL = ""
-    body = viewer_client.get(f"/api/v1/vouchers/{voucher.pk}/preview").json()
+    body = operator_client.get(f"/api/v1/vouchers/{voucher.pk}/preview").json()
     assert (body["status"], body["degraded"], body["voucher_code"]) == (
         "not_configured",
         True,
@@ -194,13 +194,13 @@ def test_preview_degrades_when_the_renderer_is_not_configured(viewer_client, vou
 
 @pytest.mark.django_db
 def test_preview_times_out_and_the_admin_shows_the_degraded_copy(
-    hanging_handler, viewer_client, admin_client, voucher, settings, httpserver
+    hanging_handler, operator_client, admin_client, voucher, settings, httpserver
 ):
 
     httpserver.expect_request("/render").respond_with_handler(hanging_handler(1.5))
     settings.VOUCHER_RENDERER_URL = httpserver.url_for("/render")
     settings.VOUCHER_RENDERER_TIMEOUT_SECONDS = 0.3
-    assert viewer_client.get(f"/api/v1/vouchers/{voucher.pk}/preview").json()["status"] == (
+    assert operator_client.get(f"/api/v1/vouchers/{voucher.pk}/preview").json()["status"] == (
         "timeout"
     )
     page = admin_client.get(f"{ADMIN}{voucher.pk}/change/").content.decode()
@@ -210,12 +210,12 @@ def test_preview_times_out_and_the_admin_shows_the_degraded_copy(
 
 
 @pytest.mark.django_db
-def test_preview_renders_the_png(viewer_client, voucher, settings, httpserver):
+def test_preview_renders_the_png(operator_client, voucher, settings, httpserver):
     httpserver.expect_request("/render", method="POST").respond_with_data(
         PNG, content_type="image/png"
     )
     settings.VOUCHER_RENDERER_URL = httpserver.url_for("/render")
-    body = viewer_client.get(f"/api/v1/vouchers/{voucher.pk}/preview").json()
+    body = operator_client.get(f"/api/v1/vouchers/{voucher.pk}/preview").json()
     assert (body["status"], body["degraded"], body["content_type"]) == ("ok", False, "image/png")
     import base64
 

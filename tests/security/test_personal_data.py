@@ -1,0 +1,99 @@
+"""Personal data is masked for staff without `platform.view_personal_data`, in the API and
+the admin; operators (who hold it) see it whole."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from payments import vouchers
+from recovery import services
+from recovery.models import RecoveryItem
+from tests.conftest import make_user, token_client
+
+EMAIL = "sentinel.person@example.com"
+PHONE = "+351910000999"
+AUTH = "Bearer sentinel-auth-0f3c"
+URL_TOKEN = "sentineltoken77"
+
+
+@pytest.fixture
+def planted(db):
+    integration = services.integration_create(
+        name="erp", endpoint_url=f"https://erp.example.com/hook?token={URL_TOKEN}", actor="t"
+    )
+    item = services.recovery_item_enqueue(
+        integration=integration,
+        event_type="booking.confirmed",
+        payload={"email": EMAIL, "phone": PHONE},
+    )
+    RecoveryItem.objects.filter(pk=item.pk).update(
+        status="dlq",
+        request_snapshot={"headers": {"Authorization": AUTH}, "body": {"email": EMAIL}},
+        response_snapshot={"status": 500, "body": f"no such customer {EMAIL}"},
+        failure_detail=f"HTTP 500: no such customer {EMAIL}",
+    )
+    voucher = vouchers.voucher_issue(description="Gift", value=Decimal("5"))
+    voucher.customer_email = EMAIL
+    voucher.save(update_fields=["customer_email"])
+    return integration, item, voucher
+
+
+def staff(group: str, name: str):
+    user = make_user(name, group)
+    user.is_staff = True
+    user.save()
+    return user
+
+
+SENTINELS = (EMAIL, PHONE, AUTH, URL_TOKEN)
+
+
+def leaked(content: bytes) -> list[str]:
+    text = content.decode()
+    return [s for s in SENTINELS if s in text]
+
+
+@pytest.mark.django_db
+def test_the_api_masks_personal_data_for_a_viewer(planted):
+    integration, _, voucher = planted
+    viewer = token_client(staff("Support viewer", "v"))
+    operator = token_client(staff("Support operator", "o"))
+    urls = [
+        "/platform/integrations",
+        f"/platform/integrations/{integration.pk}/recovery/queue?status=dlq",
+        "/api/v1/failures",
+        f"/api/v1/vouchers/{voucher.pk}/preview",
+    ]
+    for url in urls:
+        response = viewer.get(url)
+        assert response.status_code == 200, url
+        assert leaked(response.content) == [], url
+    shown = b"".join(operator.get(url).content for url in urls)
+    assert {EMAIL, AUTH, URL_TOKEN} <= set(leaked(shown))
+    masked = viewer.get(urls[1]).json()["items"][0]
+    assert masked["request_snapshot"]["headers"]["Authorization"] == "***"
+    assert masked["request_snapshot"]["body"]["email"] == "s***@example.com"
+    assert viewer.get(urls[3]).json()["voucher_code"] == voucher.code[:2] + "***"
+
+
+@pytest.mark.django_db
+def test_the_admin_masks_personal_data_for_a_viewer(client, planted):
+    _, item, voucher = planted
+    pages = [
+        f"/admin/recovery/recoveryitem/{item.pk}/change/",
+        "/admin/recovery/integration/",
+        "/admin/payments/voucher/",
+        f"/admin/payments/voucher/{voucher.pk}/change/",
+    ]
+    client.force_login(staff("Support viewer", "v"))
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200, page
+        assert leaked(response.content) == [], page
+        assert voucher.code not in response.content.decode(), page
+    client.force_login(staff("Support operator", "o"))
+    whole = b"".join(client.get(page).content for page in pages)
+    assert {EMAIL, AUTH, URL_TOKEN} <= set(leaked(whole))
+    assert voucher.code in whole.decode()
