@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import csv
-
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -18,6 +16,7 @@ from notifications.models import (
 )
 from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
 from opsconsole.admin_actions import confirm_with_reason, each_legal
+from opsconsole.csv_export import SafeCsvWriter
 from opsconsole.personal_data import PersonalFieldsAdmin
 
 
@@ -102,7 +101,7 @@ class PushTokenAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
 def invalid_numbers_csv(targets: QuerySet) -> HttpResponse:
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="invalid-numbers.csv"'
-    writer = csv.writer(response)
+    writer = SafeCsvWriter(response)
     writer.writerow(["campaign_id", "campaign", "phone", "last_error", "updated_at"])
     for target in targets.filter(status=CampaignTarget.Status.INVALID).select_related("campaign"):
         writer.writerow(

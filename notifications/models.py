@@ -43,6 +43,8 @@ class CommunicationLog(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
     request_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the retention job replaced this row's customer data with hashes (None: not yet).
+    redacted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "communication_log"

@@ -6,7 +6,6 @@ drill cannot make parity fail falsely. SQLite: the online backup API copies the 
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 import shutil
@@ -20,6 +19,8 @@ from pathlib import Path
 import psycopg
 from django.db import connection
 from psycopg import sql
+
+from opsconsole.csv_export import SafeCsvWriter
 
 
 class DrillFailed(Exception):
@@ -177,7 +178,7 @@ def run_sqlite_drill(report: DrillReport) -> None:
 
 def write_outputs(report: DrillReport) -> None:
     with open(report.output_dir / "rowcount.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = SafeCsvWriter(handle)
         writer.writerow(["table", "source_rows", "restored_rows", "match"])
         for table in sorted(set(report.source_counts) | set(report.restored_counts)):
             source, restored = report.source_counts.get(table), report.restored_counts.get(table)

@@ -306,6 +306,7 @@ WORKER_DEFAULTS_ENABLED = {
     "campaign_dispatcher_worker": env_bool("CAMPAIGN_DISPATCHER_WORKER_ENABLED", True),
     "campaign_stall_detector": env_bool("CAMPAIGN_STALL_DETECTOR_ENABLED", True),
     "dlq_sweeper": env_bool("DLQ_SWEEPER_ENABLED", True),
+    "retention_redactor": env_bool("RETENTION_REDACTOR_ENABLED", True),
     "bulk_action_worker": env_bool("BULK_ACTION_WORKER_ENABLED", True),
 }
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
@@ -342,6 +343,10 @@ INTEGRATION_RETRYABLE_NETWORK_ERRORS = env_list(
 CIRCUIT_FAILURE_THRESHOLD = env_int("CIRCUIT_FAILURE_THRESHOLD", 5)
 CIRCUIT_PROBE_SECONDS = env_int("CIRCUIT_PROBE_SECONDS", 60)
 CIRCUIT_DRAIN_PER_RUN = env_int("CIRCUIT_DRAIN_PER_RUN", 10)
+
+# Customer data in delivery bodies, message recipients and webhook payloads older than this
+# is replaced by its hash (daily job, audited); audit events are never deleted.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 90)
 
 # DLQ sweep (seed 003): failures older than this go to manual review.
 DLQ_MANUAL_REVIEW_AFTER_HOURS = env_int("DLQ_MANUAL_REVIEW_AFTER_HOURS", 24)

@@ -8,7 +8,13 @@ class RecoveryConfig(AppConfig):
 
     def ready(self) -> None:
         from opsconsole.metrics import register_metric_source
-        from recovery import bulk_actions, dlq, hosted_sessions, workers  # noqa: F401  (registers the workers)
+        from recovery import (  # noqa: F401  (registers the workers)
+            bulk_actions,
+            dlq,
+            hosted_sessions,
+            retention,
+            workers,
+        )
 
         register_metric_source("recovery_queue", workers.recovery_queue_metrics)
 

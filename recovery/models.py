@@ -226,6 +226,8 @@ class DeliveryAttempt(models.Model):
     lease_owner = models.CharField(max_length=200)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
+    # When the retention job replaced this row's customer data with hashes (None: not yet).
+    redacted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["item", "id"]

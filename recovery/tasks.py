@@ -35,3 +35,9 @@ def run_bulk_action_worker(triggered_by: str = "schedule") -> dict[str, Any]:
     from recovery.bulk_actions import BulkActionWorker
 
     return BulkActionWorker().run_once(triggered_by=triggered_by).as_dict()
+
+
+def run_retention_redactor(triggered_by: str = "schedule") -> dict[str, Any]:
+    from recovery.retention import RetentionRedactor
+
+    return RetentionRedactor().run_once(triggered_by=triggered_by).as_dict()
