@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Group, Permission, User
-from django.contrib.contenttypes.models import ContentType
-from django.core.management import call_command
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from opsconsole.models import AuditEvent
-from opsconsole.roles import ensure_support_groups
 from tests.conftest import station_client, token_client
 
 ROLES = (
@@ -171,23 +168,6 @@ def test_every_row_is_a_route():
 
 
 # ---------------------------------------------------------------------------- the roles
-
-
-@pytest.fixture
-def world(db):
-    """The demo world (integrations, failures, sessions, bookings, vouchers, campaigns) and
-    one caller per role."""
-    ensure_support_groups(ContentType, Permission, Group)
-    call_command("demo_data", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    users = {
-        "no_group": User.objects.create_user("matrix-nobody", password="pw-123456"),
-        "booking_client": User.objects.create_user("matrix-client", password="pw-123456"),
-        "viewer": User.objects.get(username="viewer"),
-        "operator": User.objects.get(username="operator"),
-        "superuser": User.objects.get(username="admin"),
-    }
-    users["booking_client"].groups.add(Group.objects.get(name="Booking client"))
-    return users
 
 
 def api_client(role: str, users: dict[str, User]) -> APIClient:

@@ -3,41 +3,10 @@ the admin; operators (who hold it) see it whole."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
-from payments import vouchers
-from recovery import services
-from recovery.models import RecoveryItem
 from tests.conftest import make_user, token_client
-
-EMAIL = "sentinel.person@example.com"
-PHONE = "+351910000999"
-AUTH = "Bearer sentinel-auth-0f3c"
-URL_TOKEN = "sentineltoken77"
-
-
-@pytest.fixture
-def planted(db):
-    integration = services.integration_create(
-        name="erp", endpoint_url=f"https://erp.example.com/hook?token={URL_TOKEN}", actor="t"
-    )
-    item = services.recovery_item_enqueue(
-        integration=integration,
-        event_type="booking.confirmed",
-        payload={"email": EMAIL, "phone": PHONE},
-    )
-    RecoveryItem.objects.filter(pk=item.pk).update(
-        status="dlq",
-        request_snapshot={"headers": {"Authorization": AUTH}, "body": {"email": EMAIL}},
-        response_snapshot={"status": 500, "body": f"no such customer {EMAIL}"},
-        failure_detail=f"HTTP 500: no such customer {EMAIL}",
-    )
-    voucher = vouchers.voucher_issue(description="Gift", value=Decimal("5"))
-    voucher.customer_email = EMAIL
-    voucher.save(update_fields=["customer_email"])
-    return integration, item, voucher
+from tests.security.conftest import AUTH, EMAIL, SENTINELS, URL_TOKEN
 
 
 def staff(group: str, name: str):
@@ -45,9 +14,6 @@ def staff(group: str, name: str):
     user.is_staff = True
     user.save()
     return user
-
-
-SENTINELS = (EMAIL, PHONE, AUTH, URL_TOKEN)
 
 
 def leaked(content: bytes) -> list[str]:
