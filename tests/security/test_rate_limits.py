@@ -138,3 +138,31 @@ def test_anonymous_readyz_shows_statuses_only(client, monitoring_client):
     staff.save()
     client.force_login(staff)
     assert client.get("/api/v1/health/readyz").json()["components"]["database"]["details"]
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_tokens_and_a_revoke_is_audited(admin_client, viewer):
+    from knox.models import AuthToken
+
+    from opsconsole.models import AuditEvent
+    from tests.conftest import action_post
+
+    token, key = api_token_issue(user=viewer, actor="t", reason="laptop")
+    listing = admin_client.get("/admin/knox/authtoken/")
+    assert listing.status_code == 200
+    assert token.token_key in listing.content.decode()
+    assert key not in listing.content.decode()
+    action_post(
+        admin_client,
+        "/admin/knox/authtoken/",
+        "revoke_tokens",
+        [token.digest],
+        confirm="yes",
+        reason="laptop stolen",
+    )
+    assert not AuthToken.objects.filter(digest=token.digest).exists()
+    revoked = AuditEvent.objects.get(event="platform.api_token.revoked")
+    assert (revoked.reason, revoked.actor) == ("laptop stolen", "root")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get(FAILURES).status_code == 401
