@@ -68,6 +68,12 @@ class BookingHold(ConcurrentTransitionMixin, models.Model):
             ),
         ]
         indexes = [
+            # The per-client cap: holder = %s AND status = ACTIVE (a client holds a few).
+            models.Index(
+                fields=["holder"],
+                condition=Q(status="ACTIVE"),
+                name="booking_hold_active_holder_idx",
+            ),
             # The expiry worker: status = ACTIVE AND next_check_at <= now() ORDER BY next_check_at.
             models.Index(
                 fields=["next_check_at", "id"],

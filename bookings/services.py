@@ -92,10 +92,12 @@ def booking_hold_create(
         # One client's holds are counted one request at a time (the holder's row lock, always
         # taken before the resource's), so racing requests cannot pass the cap together.
         get_user_model().objects.select_for_update().filter(pk=holder.pk).first()
+        cap = settings.BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT
+        # Counting stops at the cap: the answer is only ever "under it" or "at it".
         active = BookingHold.objects.filter(
             holder=holder, status=BookingHold.Status.ACTIVE, expires_at__gt=timezone.now()
-        ).count()
-        if active >= settings.BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT:
+        )[:cap].count()
+        if active >= cap:
             raise TooManyActiveHolds(
                 details={
                     "active_holds": active,
