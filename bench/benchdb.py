@@ -35,8 +35,6 @@ def setup(name: str) -> None:
     # Benchmarks run with DEBUG off, so they need a key, and call the local stand-in endpoint.
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-7d1e0c9b3a5f2e8d6c4b0a9f1e3d5c7b")
     os.environ.setdefault("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1,localhost")
-    # The hold bench books many slots for one client; the cap is still checked on each.
-    os.environ.setdefault("BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT", "1000000")
     import django
 
     django.setup()

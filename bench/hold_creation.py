@@ -14,13 +14,17 @@ HOLDS = int(os.environ.get("BENCH_HOLDS", "500"))
 def main() -> None:
     benchdb.setup("holds")
     import psycopg
+    from django.contrib.auth.models import User
     from django.utils import timezone
 
     from bookings.models import BookingHold, Resource
     from bookings.services import booking_hold_create
     from tests.conftest import make_user
 
-    holder = make_user("bench-holder")
+    # One client per hold, as in life: a client holds at most 3 slots at once, so the
+    # service's per-client cap check runs on every hold, as it does in production.
+    make_user("bench-holder")
+    holders = User.objects.bulk_create([User(username=f"bench-client-{n}") for n in range(HOLDS)])
     service_resource = Resource.objects.create(name="service")
     raw_resource = Resource.objects.create(name="raw")
     base = (timezone.now() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
@@ -32,7 +36,7 @@ def main() -> None:
                 resource_id=service_resource.pk,
                 start_time=start,
                 end_time=start + timedelta(hours=1),
-                holder=holder,
+                holder=holders[n],
             )
 
     def via_raw_insert() -> None:
@@ -45,7 +49,7 @@ def main() -> None:
                        created_at) VALUES (%s, %s, %s, %s, 'ACTIVE', true, %s, %s, '', now())""",
                     [
                         raw_resource.pk,
-                        holder.pk,
+                        holders[n].pk,
                         start,
                         start + timedelta(hours=1),
                         timezone.now(),

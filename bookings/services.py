@@ -10,9 +10,8 @@ from decimal import Decimal
 
 import structlog
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -89,42 +88,25 @@ def booking_hold_create(
     """Hold a slot for 5 minutes. The locked check answers 409 first; the exclusion
     constraint is the guarantee if anything ever gets past it."""
     with transaction.atomic():
-        # One client's holds are counted one request at a time (the holder's row lock, always
-        # taken before the resource's), so racing requests cannot pass the cap together.
-        get_user_model().objects.select_for_update().filter(pk=holder.pk).first()
         cap = settings.BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT
-        # Counting stops at the cap: the answer is only ever "under it" or "at it".
-        active = BookingHold.objects.filter(
-            holder=holder, status=BookingHold.Status.ACTIVE, expires_at__gt=timezone.now()
-        )[:cap].count()
-        if active >= cap:
-            raise TooManyActiveHolds(
-                details={
-                    "active_holds": active,
-                    "max": settings.BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT,
-                }
-            )
-        # Holds for one resource are created one at a time: this row lock is the queue.
-        resource = Resource.objects.select_for_update().filter(pk=resource_id, active=True).first()
-        if resource is None:
-            raise ResourceNotFound()
-        conflicts = list(
-            BookingHold.objects.filter(
-                resource=resource,
-                occupies_slot=True,
-                start_time__lt=end_time,
-                end_time__gt=start_time,
-            ).values_list("pk", flat=True)[:10]
+        active, taken = _lock_and_check_hold(
+            resource_id=resource_id,
+            holder_id=holder.pk,
+            start_time=start_time,
+            end_time=end_time,
+            cap=cap,
         )
-        if conflicts:
-            raise SlotUnavailable(details={"resource_id": resource.pk})
+        if active >= cap:
+            raise TooManyActiveHolds(details={"active_holds": active, "max": cap})
+        if taken:
+            raise SlotUnavailable(details={"resource_id": resource_id})
         now = timezone.now()
         expires_at = now + timedelta(seconds=settings.BOOKING_HOLD_SECONDS)
         # No savepoint of its own: a violation ends this atomic block by raising, which rolls
         # it back (to the caller's savepoint when nested), so nothing runs after the error.
         try:
             hold = BookingHold.objects.create(
-                resource=resource,
+                resource_id=resource_id,
                 holder=holder,
                 start_time=start_time,
                 end_time=end_time,
@@ -133,16 +115,64 @@ def booking_hold_create(
             )
         except IntegrityError as exc:
             if _is_exclusion_violation(exc):
-                raise SlotUnavailable(details={"resource_id": resource.pk}) from exc
+                raise SlotUnavailable(details={"resource_id": resource_id}) from exc
             raise
         audit.record(
             "booking.hold.created",
             obj=hold,
             after=hold.state(),
             actor=holder,
-            metadata={"resource_id": resource.pk, "start_time": start_time.isoformat()},
+            metadata={"resource_id": resource_id, "start_time": start_time.isoformat()},
         )
     return hold
+
+
+# Advisory-lock namespace for "one client's holds are counted one request at a time".
+HOLD_CAP_LOCK_NAMESPACE = 0x484F4C44  # "HOLD"
+
+
+def _lock_and_check_hold(
+    *, resource_id: int, holder_id: int, start_time: datetime, end_time: datetime, cap: int
+) -> tuple[int, bool]:
+    """Take the resource's row lock (holds for one resource are created one at a time) and
+    the client's lock (racing requests cannot pass the cap together), then read, in one
+    statement after both are held, how many holds the client has (counting stops at the cap)
+    and whether the slot is taken. Two round trips on PostgreSQL; raises ResourceNotFound.
+
+    Every hold takes its resource lock before its client lock, so no two requests wait on
+    each other in a cycle."""
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        if not Resource.objects.select_for_update().filter(pk=resource_id, active=True).exists():
+            raise ResourceNotFound()
+        active = BookingHold.objects.filter(
+            holder_id=holder_id, status=BookingHold.Status.ACTIVE, expires_at__gt=now
+        )[:cap].count()
+        taken = BookingHold.objects.filter(
+            resource_id=resource_id,
+            occupies_slot=True,
+            start_time__lt=end_time,
+            end_time__gt=start_time,
+        ).exists()
+        return active, taken
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int4) "
+            "FROM bookings_resource WHERE id = %s AND active FOR UPDATE",
+            [HOLD_CAP_LOCK_NAMESPACE, holder_id, resource_id],
+        )
+        if cursor.fetchone() is None:
+            raise ResourceNotFound()
+        # A new statement, so a new snapshot: it sees what the lock holders committed.
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM bookings_bookinghold"
+            " WHERE holder_id = %s AND status = 'ACTIVE' AND expires_at > %s LIMIT %s) capped),"
+            " EXISTS (SELECT 1 FROM bookings_bookinghold WHERE resource_id = %s"
+            " AND occupies_slot AND start_time < %s AND end_time > %s)",
+            [holder_id, now, cap, resource_id, end_time, start_time],
+        )
+        active, taken = cursor.fetchone()
+    return int(active), bool(taken)
 
 
 def hold_confirm_deadline(hold: BookingHold) -> datetime:

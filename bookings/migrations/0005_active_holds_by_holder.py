@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0004_claim_index_in_claim_order'),
+        ("bookings", "0004_claim_index_in_claim_order"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='bookinghold',
-            index=models.Index(condition=models.Q(('status', 'ACTIVE')), fields=['holder'], name='booking_hold_active_holder_idx'),
+            model_name="bookinghold",
+            index=models.Index(
+                condition=models.Q(("status", "ACTIVE")),
+                fields=["holder"],
+                name="booking_hold_active_holder_idx",
+            ),
         ),
     ]
