@@ -13,7 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# Install, migrate the embedded database, load demo data, then serve web + workers.
+# Install, migrate the embedded database, load demo data, then serve web + workers. The
+# demo's integrations call 127.0.0.1, which production refuses unless allowed.
+run: export OUTBOUND_ALLOWED_HOSTS := 127.0.0.1,localhost
 run: install .env
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput

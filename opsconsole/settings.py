@@ -96,6 +96,12 @@ if not SECRET_KEY:
             "to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
         )
     SECRET_KEY = "debug-only-" + "insecure-key-never-used-with-debug-off"
+# Keys that were ever public (an old .env.example's) or too short to be secret are refused.
+_PUBLIC_KEYS = {"dev-only-insecure-secret-key-change-me", "change-me", "secret"}
+if not DEBUG and (SECRET_KEY in _PUBLIC_KEYS or len(SECRET_KEY) < 32):
+    raise ImproperlyConfiguredEnv(
+        "SECRET_KEY is a public or short value; set it to at least 32 random characters"
+    )
 
 # Transport security (manage.py check --deploy passes with no warning when these are set).
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)

@@ -55,3 +55,10 @@ def test_it_refuses_a_stripe_tolerance_of_zero():
 def test_it_starts_with_a_real_key_and_debug_off():
     result = start_django(SECRET_KEY="x" * 60, DEBUG="false")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("key", ["dev-only-insecure-secret-key-change-me", "short-key"])
+def test_it_refuses_a_public_or_short_secret_key(key):
+    result = start_django(SECRET_KEY=key, DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY is a public or short value" in result.stderr
