@@ -141,6 +141,7 @@ def test_setup_schedules_is_idempotent():
         ("notification_delivery_worker", "notifications.tasks.run_notification_delivery_worker"),
         ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys"),
         ("refund_retry_worker", "payments.tasks.run_refund_retry_worker"),
+        ("retention_redactor", "recovery.tasks.run_retention_redactor"),
     ]
 
 
