@@ -251,6 +251,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Failure recovery for bookings, payments, notifications and integrations.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schemes a client can use; the anonymous rate limit in the chain is not one.
+    "AUTHENTICATION_WHITELIST": [
+        "opsconsole.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+        "payments.stations.StationCredentialAuthentication",
+    ],
 }
 
 # django-q2: the ORM broker by default, Redis when REDIS_URL is set. Its own retry is not

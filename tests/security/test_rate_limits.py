@@ -166,3 +166,12 @@ def test_the_admin_lists_tokens_and_a_revoke_is_audited(admin_client, viewer):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get(FAILURES).status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_schema_names_each_credential(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert {"apiToken", "stationCredential", "cookieAuth"} <= set(schemes)
+    redeem = schema["paths"]["/api/station/redeem"]["post"]
+    assert redeem["security"] == [{"stationCredential": []}]
