@@ -35,6 +35,7 @@ def setup(name: str) -> None:
     # Benchmarks run with DEBUG off, so they need a key, and call the local stand-in endpoint.
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-7d1e0c9b3a5f2e8d6c4b0a9f1e3d5c7b")
     os.environ.setdefault("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1,localhost")
+    os.environ.setdefault("METRICS_BEARER_TOKEN", "bench-metrics-token")
     import django
 
     django.setup()

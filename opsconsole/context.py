@@ -6,16 +6,14 @@ threading a request object through every call; workers bind their own with bound
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 import structlog
-from django.http import HttpRequest, HttpResponse
 
 REQUEST_ID_HEADER = "X-Request-ID"
 TRACEPARENT_HEADER = "traceparent"
@@ -75,62 +73,3 @@ def bound_context(*, request_id: str = "", traceparent: str = "") -> Iterator[No
         finally:
             request_id_var.reset(rid_token)
             traceparent_var.reset(tp_token)
-
-
-logger = structlog.get_logger(__name__)
-
-
-class RequestContextMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        from opsconsole.tracing import server_span
-
-        with server_span(
-            request.method or "", request.path, request.headers.get(TRACEPARENT_HEADER)
-        ) as span:
-            response = self._handle(request, span.traceparent)
-            span.finish(response.status_code)
-        return response
-
-    def _handle(self, request: HttpRequest, traceparent: str) -> HttpResponse:
-        request_id = clean_request_id(request.headers.get(REQUEST_ID_HEADER))
-        request.request_id = request_id  # type: ignore[attr-defined]
-        request.traceparent = traceparent  # type: ignore[attr-defined]
-        # Bound for the rest of this request's thread, not reset on the way out: Django logs
-        # "Not Found"/"Internal Server Error" after the middleware chain has returned, and
-        # those lines must carry the ids too. The next request starts by clearing them.
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id, traceparent=traceparent)
-        request_id_var.set(request_id)
-        traceparent_var.set(traceparent)
-        response = self.get_response(request)
-        response[REQUEST_ID_HEADER] = request_id
-        response[TRACEPARENT_HEADER] = traceparent
-        if request.method not in SAFE_METHODS and response.status_code >= 400:
-            log_server_action_failed(request, response)
-        return response
-
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-
-
-def log_server_action_failed(request: HttpRequest, response: HttpResponse) -> None:
-    """Seed 002: every failed server action (an unsafe request that did not succeed) logs
-    `server_action_failed` with the request id and trace id, for alerting and postmortems."""
-    code = ""
-    if response.get("Content-Type", "").startswith("application/json"):
-        try:
-            code = json.loads(response.content).get("error", {}).get("code", "")
-        except (ValueError, AttributeError):
-            code = ""
-    log = logger.error if response.status_code >= 500 else logger.warning
-    log(
-        "server_action_failed",
-        method=request.method,
-        path=request.path,
-        status_code=response.status_code,
-        error_code=code,
-        user=getattr(getattr(request, "user", None), "username", "") or "",
-    )

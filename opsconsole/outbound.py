@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -98,41 +98,66 @@ def _address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
     return ""
 
 
-def destination_refusal(url: str) -> str:
-    """Why a call to `url` must not leave (empty when it may).
+@dataclass(frozen=True)
+class Destination:
+    """Where a call may go: the URL to connect to, and for a name that was resolved and
+    checked, the address it is pinned to (so DNS cannot change between check and connect)."""
 
-    Checked at call time, not only when the URL is saved: DNS can point a once-public name
-    at 127.0.0.1 or the metadata service later. Hosts in OUTBOUND_ALLOWED_HOSTS (the local
-    stand-in endpoints of tests, benchmarks and the demo) skip the check.
+    refusal: str = ""
+    url: str = ""
+    host_header: str = ""
+    sni_hostname: str = ""
+
+
+def destination_refusal(url: str) -> str:
+    """Why a call to `url` must not leave (empty when it may)."""
+    return checked_destination(url).refusal
+
+
+def checked_destination(url: str) -> Destination:
+    """Check where a call to `url` would go, at call time, not only when the URL was saved:
+    DNS can point a once-public name at 127.0.0.1 or the metadata service later. A name is
+    resolved once, every address it has is checked, and the call is pinned to the first one
+    (Host header and TLS name stay the original's). Hosts in OUTBOUND_ALLOWED_HOSTS (the
+    local stand-in endpoints of tests, benchmarks and the demo) skip the check.
     """
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        return "the URL cannot be parsed"
+        return Destination(refusal="the URL cannot be parsed")
     if parts.scheme not in {"http", "https"} or not host:
-        return "only http(s) URLs with a host are called"
+        return Destination(refusal="only http(s) URLs with a host are called")
     if host in _allowed_hosts():
-        return ""
+        return Destination(url=url)
     if host in METADATA_HOSTS:
-        return f"{host} is a cloud metadata service"
+        return Destination(refusal=f"{host} is a cloud metadata service")
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
     if literal is not None:
-        return _address_refusal(literal)
+        return Destination(refusal=_address_refusal(literal), url=url)
     try:
         resolved = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         # Unresolvable: let the call fail as a DNS failure (retryable), not a refusal.
-        return ""
-    for *_, sockaddr in resolved:
-        reason = _address_refusal(ipaddress.ip_address(sockaddr[0].split("%")[0]))
+        return Destination(url=url)
+    addresses = [ipaddress.ip_address(sockaddr[0].split("%")[0]) for *_, sockaddr in resolved]
+    for address in addresses:
+        reason = _address_refusal(address)
         if reason:
-            return f"{host} resolves to {reason}"
-    return ""
+            return Destination(refusal=f"{host} resolves to {reason}")
+    pinned = addresses[0]
+    netloc = f"[{pinned}]" if pinned.version == 6 else str(pinned)
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return Destination(
+        url=urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)),
+        host_header=parts.netloc.rsplit("@", 1)[-1],
+        sni_hostname=host if parts.scheme == "https" else "",
+    )
 
 
 def endpoint_url_problem(url: str) -> str:
@@ -201,16 +226,31 @@ def post_json(
     form: dict[str, str] | None = None,
 ) -> OutboundResult:
     """POST `body` as JSON, or `form` form-encoded (Stripe's API style) when given."""
-    refusal = destination_refusal(url)
-    if refusal:
-        return refused_result(refusal)
+    destination = checked_destination(url)
+    if destination.refusal:
+        return refused_result(destination.refusal)
+    if destination.host_header:
+        headers = {**headers, "Host": destination.host_header}
+    extensions = {"sni_hostname": destination.sni_hostname} if destination.sni_hostname else {}
     started = time.perf_counter()
     client = shared_client()
     try:
         if form is not None:
-            response = client.post(url, data=form, headers=headers, timeout=timeout_seconds)
+            response = client.post(
+                destination.url,
+                data=form,
+                headers=headers,
+                timeout=timeout_seconds,
+                extensions=extensions,
+            )
         else:
-            response = client.post(url, json=body, headers=headers, timeout=timeout_seconds)
+            response = client.post(
+                destination.url,
+                json=body,
+                headers=headers,
+                timeout=timeout_seconds,
+                extensions=extensions,
+            )
         raw = response.content
     except httpx.HTTPError as exc:
         return OutboundResult(

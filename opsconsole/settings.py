@@ -146,7 +146,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "opsconsole.context.RequestContextMiddleware",
+    "opsconsole.middleware.RequestContextMiddleware",
     "opsconsole.body_limit.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -125,6 +125,10 @@ def test_pausing_from_the_admin_asks_for_a_reason_and_is_audited(integration, ad
 
 @pytest.mark.django_db
 def test_setup_schedules_is_idempotent():
+    Schedule.objects.create(name="retired_worker", func="recovery.tasks.run_retired_worker")
+    Schedule.objects.create(
+        name="custom_report", func="opsconsole.tasks.purge_expired_idempotency_keys"
+    )
     call_command("setup_schedules")
     call_command("setup_schedules")
     schedules = Schedule.objects.order_by("name")
@@ -134,6 +138,8 @@ def test_setup_schedules_is_idempotent():
         ("campaign_dispatcher_worker", "notifications.tasks.run_campaign_dispatcher_worker"),
         ("campaign_stall_detector", "notifications.tasks.run_campaign_stall_detector"),
         ("cleanup_push_tokens", "notifications.tasks.cleanup_push_tokens"),
+        # An operator's own schedule whose task exists is kept; a gone task's is deleted.
+        ("custom_report", "opsconsole.tasks.purge_expired_idempotency_keys"),
         ("dlq_sweeper", "recovery.tasks.run_dlq_sweeper"),
         ("hosted_recovery_worker", "recovery.tasks.run_hosted_recovery_worker"),
         ("integration_bulk_replay_worker", "recovery.tasks.run_integration_bulk_replay_worker"),

@@ -5,6 +5,7 @@ Schedules only wake workers; the rows they work on hold all the state.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -54,4 +55,18 @@ class Command(BaseCommand):
                 },
             )
             self.stdout.write(f"schedule {name} every {minutes} min")
+        # A schedule whose task no longer imports would fail every run: remove it.
+        for schedule in Schedule.objects.exclude(name__in=wanted):
+            if not task_exists(schedule.func):
+                schedule.delete()
+                self.stdout.write(f"deleted schedule {schedule.name}: {schedule.func} is gone")
         self.stdout.write(self.style.SUCCESS(f"{len(wanted)} schedules in place"))
+
+
+def task_exists(dotted_path: str) -> bool:
+    module_path, _, name = dotted_path.rpartition(".")
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError:
+        return False
+    return callable(getattr(module, name, None))
