@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0010_evidence_is_protected'),
+        ("recovery", "0010_evidence_is_protected"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='deliveryattempt',
-            name='redacted_at',
+            model_name="deliveryattempt",
+            name="redacted_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -1,0 +1,300 @@
+"""One delivery attempt of a leased item: the HTTP call outside any transaction, and its
+outcome written in one statement."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from opsconsole import audit
+from opsconsole.compare_and_set import compare_and_set
+from opsconsole.context import bound_context, current_request_id, current_traceparent
+from opsconsole.outbound import ENDPOINT_NOT_ALLOWED
+from opsconsole.retry import RetryPolicy, parse_retry_after
+from recovery.adapters import DeliveryAdapter, DeliveryRequest, DeliveryResult, default_adapter
+from recovery.circuits import (
+    circuit_record,
+)
+from recovery.errors import (
+    LeaseLost,
+)
+from recovery.models import (
+    DeliveryAttempt,
+    Integration,
+    RecoveryItem,
+)
+
+logger = structlog.get_logger(__name__)
+
+
+EVENT_PREFIX = "platform.integration.recovery"
+
+
+EVENT_RETRY_SCHEDULED = f"{EVENT_PREFIX}.retry_scheduled"
+
+
+EVENT_REPROCESS_FAILED = f"{EVENT_PREFIX}.reprocess_failed"
+
+
+EVENT_RETRY_EXHAUSTED = f"{EVENT_PREFIX}.retry_exhausted"
+
+
+EVENT_REPROCESS_SUCCEEDED = f"{EVENT_PREFIX}.reprocess_succeeded"
+
+
+EVENT_REPLAYED = f"{EVENT_PREFIX}.replayed"
+
+
+EVENT_ENQUEUED = f"{EVENT_PREFIX}.enqueued"
+
+
+WORKER_ACTOR = "worker:integration_delivery_worker"
+
+
+def delivery_retry_policy() -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.INTEGRATION_MAX_ATTEMPTS,
+        base_seconds=settings.INTEGRATION_BACKOFF_BASE_SECONDS,
+        cap_seconds=settings.INTEGRATION_BACKOFF_CAP_SECONDS,
+        retryable_network_errors=frozenset(settings.INTEGRATION_RETRYABLE_NETWORK_ERRORS),
+    )
+
+
+@transaction.atomic
+def recovery_item_enqueue(
+    *, integration: Integration, event_type: str, payload: Any, actor: audit.Actor = None
+) -> RecoveryItem:
+    item = RecoveryItem.objects.create(
+        integration=integration,
+        event_type=event_type,
+        payload=payload,
+        request_id=current_request_id(),
+        traceparent=current_traceparent(),
+    )
+    item.request_snapshot = _delivery_request(item).snapshot()
+    item.save(update_fields=["request_snapshot"])
+    audit.record(EVENT_ENQUEUED, obj=item, after=item.state(), actor=actor)
+    transaction.on_commit(wake_delivery_worker)
+    return item
+
+
+def _delivery_request(item: RecoveryItem) -> DeliveryRequest:
+    headers = {
+        "Idempotency-Key": item.delivery_idempotency_key,
+        "X-Ops-Event-Type": item.event_type,
+        "X-Ops-Attempt": str(item.attempt_count + 1),
+    }
+    if item.request_id:
+        headers["X-Request-ID"] = item.request_id
+    if item.traceparent:
+        headers["traceparent"] = item.traceparent
+    body = item.payload_override if item.payload_override is not None else item.payload
+    return DeliveryRequest(url=item.integration.endpoint_url, body=body, headers=headers)
+
+
+@dataclass(frozen=True)
+class Classified:
+    outcome: str  # DeliveryAttempt.Outcome
+    failure_code: str
+    failure_detail: str
+    retry_after: float | None
+
+
+def classify(result: DeliveryResult, policy: RetryPolicy) -> Classified:
+    if result.http_status is not None:
+        status = result.http_status
+        if 200 <= status < 300:
+            return Classified(DeliveryAttempt.Outcome.SUCCEEDED, "", "", None)
+        detail = f"HTTP {status}: {result.body[:500]}"
+        retry_after = parse_retry_after(result.headers.get("retry-after"))
+        if policy.is_retryable_status(status):
+            return Classified(
+                DeliveryAttempt.Outcome.RETRYABLE, f"HTTP_{status}", detail, retry_after
+            )
+        return Classified(DeliveryAttempt.Outcome.PERMANENT, f"HTTP_{status}", detail, None)
+    if result.error_class == ENDPOINT_NOT_ALLOWED:
+        # Retrying cannot help: the destination stays refused until an operator changes it.
+        return Classified(
+            DeliveryAttempt.Outcome.PERMANENT, "ENDPOINT_NOT_ALLOWED", result.error_detail, None
+        )
+    code = f"NETWORK_{result.error_class.upper()}"
+    if policy.is_retryable_network_error(result.error_class):
+        return Classified(DeliveryAttempt.Outcome.RETRYABLE, code, result.error_detail, None)
+    return Classified(DeliveryAttempt.Outcome.PERMANENT, code, result.error_detail, None)
+
+
+def recovery_item_deliver(
+    *,
+    item_id: int,
+    lease_owner: str,
+    adapter: DeliveryAdapter | None = None,
+    item: RecoveryItem | None = None,
+    circuit_clean: bool = False,
+) -> str:
+    """Make one delivery attempt for a leased item. The HTTP call runs outside any transaction.
+
+    A worker passes the `item` it loaded right after claiming it (one query for the batch)
+    and `circuit_clean` when the integration's circuit was closed with no failures.
+    """
+    if item is None:
+        item = RecoveryItem.objects.select_related("integration").get(pk=item_id)
+    if item.lease_owner != lease_owner:
+        raise LeaseLost(f"item {item_id} is leased to {item.lease_owner or 'nobody'}")
+    if not item.integration.accepts_deliveries:
+        recovery_item_release_lease(item_id=item_id, lease_owner=lease_owner)
+        return "held_paused"
+    # The attempt's logs carry the request id of whoever created or last replayed the item.
+    with bound_context(request_id=item.request_id, traceparent=item.traceparent):
+        request = _delivery_request(item)
+        started_at = timezone.now()
+        result = (adapter or default_adapter()).deliver(request)
+        return recovery_item_record_outcome(
+            item_id=item_id,
+            lease_owner=lease_owner,
+            request=request,
+            result=result,
+            started_at=started_at,
+            item=item,
+            circuit_clean=circuit_clean,
+        )
+
+
+def recovery_item_record_outcome(
+    *,
+    item_id: int,
+    lease_owner: str,
+    request: DeliveryRequest,
+    result: DeliveryResult,
+    started_at: Any,
+    policy: RetryPolicy | None = None,
+    item: RecoveryItem | None = None,
+    circuit_clean: bool = False,
+) -> str:
+    """Write an attempt's outcome, only if this worker still holds the lease (compare-and-set).
+
+    The item as it was claimed is enough: the item's new state, its attempt row and its audit
+    row are one atomic compare-and-set on (id, lease_owner, status), and nothing is written
+    when it matches no row. A success on a clean circuit is that one statement alone.
+    """
+    policy = policy or delivery_retry_policy()
+    if item is None:
+        item = RecoveryItem.objects.get(pk=item_id)
+    if item.lease_owner != lease_owner or item.status not in RecoveryItem.DELIVERABLE:
+        raise LeaseLost(f"item {item_id} changed hands during delivery; outcome dropped")
+    claimed_status = item.status
+    before = item.state()
+    was_recovering = item.status != RecoveryItem.Status.PENDING or item.attempt_count > 0
+    classified = classify(result, policy)
+    attempt_number = item.attempt_count + 1
+
+    if classified.outcome == DeliveryAttempt.Outcome.SUCCEEDED:
+        item.mark_succeeded()
+        event = EVENT_REPROCESS_SUCCEEDED if was_recovering else f"{EVENT_PREFIX}.delivered"
+        label = "succeeded"
+    elif classified.outcome == DeliveryAttempt.Outcome.PERMANENT:
+        item.mark_failed(
+            failure_code=classified.failure_code, failure_detail=classified.failure_detail
+        )
+        event, label = EVENT_REPROCESS_FAILED, "failed"
+    elif policy.exhausted(attempt_number, item.max_attempts):
+        item.move_to_dlq(
+            failure_code=classified.failure_code, failure_detail=classified.failure_detail
+        )
+        event, label = EVENT_RETRY_EXHAUSTED, "dlq"
+    else:
+        item.schedule_retry(
+            failure_code=classified.failure_code,
+            failure_detail=classified.failure_detail,
+            next_retry_at=policy.next_retry_at(attempt_number, retry_after=classified.retry_after),
+        )
+        event, label = EVENT_RETRY_SCHEDULED, "retry_scheduled"
+
+    item.request_snapshot = request.snapshot()
+    item.response_snapshot = result.snapshot()
+    item.updated_at = timezone.now()
+    attempt = DeliveryAttempt(
+        item=item,
+        number=attempt_number,
+        replay_count=item.replay_count,
+        outcome=classified.outcome,
+        http_status=result.http_status,
+        failure_code=classified.failure_code,
+        failure_detail=classified.failure_detail,
+        retry_after_seconds=classified.retry_after,
+        duration_ms=result.duration_ms,
+        request_snapshot=item.request_snapshot,
+        response_snapshot=item.response_snapshot,
+        lease_owner=lease_owner,
+        started_at=started_at,
+        finished_at=timezone.now(),
+    )
+    audit_row = audit.unsaved_event(
+        event,
+        obj=item,
+        before=before,
+        after=item.state(),
+        actor=WORKER_ACTOR,
+        metadata={"attempt": attempt_number, "http_status": result.http_status},
+        request_id=item.request_id,
+        traceparent=item.traceparent,
+    )
+    succeeded = classified.outcome == DeliveryAttempt.Outcome.SUCCEEDED
+    circuit_changes = not (succeeded and circuit_clean)
+    # The circuit row joins the outcome's transaction only when it changes.
+    with transaction.atomic() if circuit_changes else nullcontext():
+        written = compare_and_set(
+            RecoveryItem,
+            match={"pk": item.pk, "lease_owner": lease_owner, "status": claimed_status},
+            values={field: getattr(item, field) for field in (*OUTCOME_FIELDS, "status")},
+            also_insert=(attempt, audit_row),
+        )
+        if not written:
+            raise LeaseLost(f"item {item_id} changed hands during delivery; outcome dropped")
+        if circuit_changes:
+            circuit_record(
+                integration_id=item.integration_id,
+                succeeded=succeeded,
+                retryable_failure=classified.outcome == DeliveryAttempt.Outcome.RETRYABLE,
+            )
+    return label
+
+
+# What an attempt's outcome changes on the item (status goes through the FSM transition).
+OUTCOME_FIELDS = (
+    "attempt_count",
+    "last_attempt_at",
+    "failure_code",
+    "failure_detail",
+    "failure_fingerprint",
+    "lease_owner",
+    "lease_expires_at",
+    "next_retry_at",
+    "succeeded_at",
+    "request_snapshot",
+    "response_snapshot",
+    "updated_at",
+)
+
+
+def recovery_item_release_lease(*, item_id: int, lease_owner: str) -> bool:
+    """Give a leased item back untouched (paused integration, worker stopping)."""
+    released = RecoveryItem.objects.filter(pk=item_id, lease_owner=lease_owner).update(
+        lease_owner="", lease_expires_at=None
+    )
+    return released == 1
+
+
+def wake_delivery_worker() -> None:
+    """Ask django-q2 to run the delivery worker now; the schedule catches it otherwise."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("recovery.tasks.run_integration_delivery_worker", "replay")
+    except Exception:  # the row is the truth; a lost wake-up only delays delivery
+        logger.warning("delivery_worker_wake_failed", exc_info=True)
