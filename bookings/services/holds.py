@@ -1,0 +1,224 @@
+"""5-minute holds (seed 003): create under the per-client cap, confirm, expire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from bookings.errors import (
+    HoldExpired,
+    HoldNotFound,
+    ResourceNotFound,
+    SlotUnavailable,
+    TooManyActiveHolds,
+)
+from bookings.models import Booking, BookingHold, Resource
+from bookings.services.events import _emit_on_commit
+from bookings.signals import booking_hold_expired
+from notifications.services import notify_fail_open
+from opsconsole import audit
+from opsconsole.transactions import retry_on_deadlock
+
+EXCLUSION_VIOLATION = "23P01"
+
+
+WORKER_ACTOR = "worker:booking_hold_expiry_worker"
+
+
+def _is_exclusion_violation(exc: IntegrityError) -> bool:
+    cause = exc.__cause__
+    return (
+        getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    ) == EXCLUSION_VIOLATION
+
+
+@retry_on_deadlock()
+def booking_hold_create(
+    *, resource_id: int, start_time: datetime, end_time: datetime, holder: AbstractBaseUser
+) -> BookingHold:
+    """Hold a slot for 5 minutes. The locked check answers 409 first; the exclusion
+    constraint is the guarantee if anything ever gets past it."""
+    with transaction.atomic():
+        cap = settings.BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT
+        active, taken = _lock_and_check_hold(
+            resource_id=resource_id,
+            holder_id=holder.pk,
+            start_time=start_time,
+            end_time=end_time,
+            cap=cap,
+        )
+        if active >= cap:
+            raise TooManyActiveHolds(details={"active_holds": active, "max": cap})
+        if taken:
+            raise SlotUnavailable(details={"resource_id": resource_id})
+        now = timezone.now()
+        expires_at = now + timedelta(seconds=settings.BOOKING_HOLD_SECONDS)
+        # No savepoint of its own: a violation ends this atomic block by raising, which rolls
+        # it back (to the caller's savepoint when nested), so nothing runs after the error.
+        try:
+            hold = BookingHold.objects.create(
+                resource_id=resource_id,
+                holder=holder,
+                start_time=start_time,
+                end_time=end_time,
+                expires_at=expires_at,
+                next_check_at=expires_at,
+            )
+        except IntegrityError as exc:
+            if _is_exclusion_violation(exc):
+                raise SlotUnavailable(details={"resource_id": resource_id}) from exc
+            raise
+        audit.record(
+            "booking.hold.created",
+            obj=hold,
+            after=hold.state(),
+            actor=holder,
+            metadata={"resource_id": resource_id, "start_time": start_time.isoformat()},
+        )
+    return hold
+
+
+# Advisory-lock namespace for "one client's holds are counted one request at a time".
+HOLD_CAP_LOCK_NAMESPACE = 0x484F4C44  # "HOLD"
+
+
+def _lock_and_check_hold(
+    *, resource_id: int, holder_id: int, start_time: datetime, end_time: datetime, cap: int
+) -> tuple[int, bool]:
+    """Take the resource's row lock (holds for one resource are created one at a time) and
+    the client's lock (racing requests cannot pass the cap together), then read, in one
+    statement after both are held, how many holds the client has (counting stops at the cap)
+    and whether the slot is taken. Two round trips on PostgreSQL; raises ResourceNotFound.
+
+    Every hold takes its resource lock before its client lock, so no two requests wait on
+    each other in a cycle."""
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        if not Resource.objects.select_for_update().filter(pk=resource_id, active=True).exists():
+            raise ResourceNotFound()
+        active = BookingHold.objects.filter(
+            holder_id=holder_id, status=BookingHold.Status.ACTIVE, expires_at__gt=now
+        )[:cap].count()
+        taken = BookingHold.objects.filter(
+            resource_id=resource_id,
+            occupies_slot=True,
+            start_time__lt=end_time,
+            end_time__gt=start_time,
+        ).exists()
+        return active, taken
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int4) "
+            "FROM bookings_resource WHERE id = %s AND active FOR UPDATE",
+            [HOLD_CAP_LOCK_NAMESPACE, holder_id, resource_id],
+        )
+        if cursor.fetchone() is None:
+            raise ResourceNotFound()
+        # A new statement, so a new snapshot: it sees what the lock holders committed.
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM bookings_bookinghold"
+            " WHERE holder_id = %s AND status = 'ACTIVE' AND expires_at > %s LIMIT %s) capped),"
+            " EXISTS (SELECT 1 FROM bookings_bookinghold WHERE resource_id = %s"
+            " AND occupies_slot AND start_time < %s AND end_time > %s)",
+            [holder_id, now, cap, resource_id, end_time, start_time],
+        )
+        active, taken = cursor.fetchone()
+    return int(active), bool(taken)
+
+
+def hold_confirm_deadline(hold: BookingHold) -> datetime:
+    """A confirm may arrive this late (network delay tolerance) while the hold is ACTIVE."""
+    return hold.expires_at + timedelta(seconds=settings.BOOKING_HOLD_GRACE_SECONDS)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    booking: Booking
+    created: bool
+
+
+@retry_on_deadlock()
+def booking_hold_confirm(*, hold_id: int, customer: AbstractBaseUser) -> Confirmation:
+    """Idempotent: confirming a confirmed hold returns its booking. Serialized against the
+    expiry worker by the hold's row lock: whichever locks first wins."""
+    with transaction.atomic():
+        # Missing and "not yours" look the same to the caller.
+        hold = BookingHold.objects.select_for_update().filter(pk=hold_id, holder=customer).first()
+        if hold is None:
+            raise HoldNotFound()
+        if hold.status == BookingHold.Status.CONFIRMED:
+            return Confirmation(booking=Booking.objects.get(hold=hold), created=False)
+        if hold.status == BookingHold.Status.EXPIRED or timezone.now() > hold_confirm_deadline(
+            hold
+        ):
+            raise HoldExpired(
+                details={"hold_id": hold.pk, "expires_at": hold.expires_at.isoformat()}
+            )
+        before = hold.state()
+        hold.confirm()
+        hold.save()
+        booking = Booking.objects.create(
+            hold=hold,
+            resource_id=hold.resource_id,
+            customer=customer,
+            start_time=hold.start_time,
+            end_time=hold.end_time,
+        )
+        audit.record(
+            "booking.confirmed",
+            obj=booking,
+            after=booking.state(),
+            actor=customer,
+            metadata={"hold_id": hold.pk, "hold_before": before},
+        )
+        if customer.email:
+            # Fails open: queued in a savepoint; the worker sends and retries it later.
+            notify_fail_open(
+                channel="email",
+                to=customer.email,
+                template="booking_confirmed",
+                context={"booking_id": booking.pk, "start_time": booking.start_time.isoformat()},
+                subject_type="bookings.booking",
+                subject_id=booking.pk,
+            )
+    return Confirmation(booking=booking, created=True)
+
+
+def booking_hold_expire(*, hold_id: int, lease_owner: str = "") -> str:
+    """The expiry worker's step for one hold: idempotent, serialized with confirm."""
+    with transaction.atomic():
+        hold = BookingHold.objects.select_for_update().get(pk=hold_id)
+        if hold.status != BookingHold.Status.ACTIVE:
+            BookingHold.objects.filter(pk=hold_id, lease_owner=lease_owner).update(
+                lease_owner="", lease_expires_at=None
+            )
+            return f"already_{hold.status.lower()}"
+        if lease_owner and hold.lease_owner != lease_owner:
+            return "lease_lost"
+        deadline = hold_confirm_deadline(hold)
+        if timezone.now() < deadline:
+            # Still in its grace period: look again when it ends.
+            hold.next_check_at = deadline
+            hold.lease_owner, hold.lease_expires_at = "", None
+            hold.save()
+            return "requeued"
+        before = hold.state()
+        hold.expire()
+        hold.save()
+        audit.record(
+            "booking.hold.expired", obj=hold, before=before, after=hold.state(), actor=WORKER_ACTOR
+        )
+        _emit_on_commit(
+            booking_hold_expired,
+            "booking.hold.expired",
+            hold_id=hold.pk,
+            resource_id=hold.resource_id,
+            start_time=hold.start_time,
+            end_time=hold.end_time,
+        )
+    return "expired"
