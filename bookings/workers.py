@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from bookings import services
 from bookings.models import BookingHold
-from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
+from opsconsole.claims import claim_due_rows
+from opsconsole.workers import BatchWorker, register_worker
 
 
 @register_worker

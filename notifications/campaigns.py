@@ -19,9 +19,10 @@ from notifications.adapters import ChannelAdapter, OutboundMessage, channel_adap
 from notifications.models import Campaign, CampaignTarget
 from opsconsole import audit
 from opsconsole.alerts import alert_raise
+from opsconsole.claims import claim_due_rows
 from opsconsole.errors import Conflict, NotFound
 from opsconsole.retry import RetryPolicy
-from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
+from opsconsole.workers import BatchWorker, register_worker
 
 logger = structlog.get_logger(__name__)
 

@@ -7,7 +7,8 @@ from django.utils import timezone
 from notifications import services
 from notifications.adapters import ChannelAdapter
 from notifications.models import Notification
-from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
+from opsconsole.claims import claim_due_rows
+from opsconsole.workers import BatchWorker, register_worker
 
 
 @register_worker

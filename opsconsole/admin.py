@@ -25,7 +25,7 @@ from opsconsole.models import (
     WorkerStatus,
     WorkerSwitch,
 )
-from opsconsole.workers import worker_enabled, worker_switch_set
+from opsconsole.worker_switches import worker_enabled, worker_switch_set
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

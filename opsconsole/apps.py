@@ -14,7 +14,7 @@ class PlatformConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from opsconsole import health, metrics, workers
+        from opsconsole import health, metrics, worker_metrics
 
         health.register_builtin_components()
         from django.conf import settings
@@ -25,5 +25,5 @@ class PlatformConfig(AppConfig):
             configure_tracing(
                 endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT, service_name=settings.SERVICE_NAME
             )
-        metrics.register_metric_source("workers", workers.worker_metrics)
+        metrics.register_metric_source("workers", worker_metrics.worker_metrics)
         metrics.register_metric_source("queues", metrics.queue_depth_metrics)

@@ -15,138 +15,36 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import structlog
 from django.conf import settings
 from django.db import connection, connections, models, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from opsconsole import audit
-from opsconsole.health import ComponentHealth, register_component
-from opsconsole.models import WorkerStatus, WorkerSwitch
+from opsconsole.health import register_component
+from opsconsole.models import WorkerStatus
 from opsconsole.tracing import internal_span
+from opsconsole.worker_health import worker_health
+from opsconsole.worker_switches import worker_enabled
 
 logger = structlog.get_logger(__name__)
 
-# A worker whose last runs crashed this many times in a row is reported as `error`.
-ERROR_AFTER_CONSECUTIVE_FAILURES = 3
+
 # A draining run notices a flipped kill switch within this many seconds...
 SWITCH_RECHECK_SECONDS = 1.0
+
+
 # ...and shows it is alive this often (well inside WORKER_STALE_AFTER_SECONDS).
 HEARTBEAT_SECONDS = 10.0
 
 
-def worker_enabled(name: str) -> bool:
-    switch = WorkerSwitch.objects.filter(name=name).values_list("enabled", flat=True).first()
-    if switch is not None:
-        return switch
-    return settings.WORKER_DEFAULTS_ENABLED.get(name, True)
-
-
-@transaction.atomic
-def worker_switch_set(*, name: str, enabled: bool, actor: audit.Actor, reason: str) -> WorkerSwitch:
-    """Flip a worker's kill switch; audited as platform.worker.enabled/disabled."""
-    before_enabled = worker_enabled(name)
-    switch, _ = WorkerSwitch.objects.update_or_create(
-        name=name,
-        defaults={"enabled": enabled, "reason": reason, "changed_by": audit.actor_label(actor)},
-    )
-    audit.record(
-        f"platform.worker.{'enabled' if enabled else 'disabled'}",
-        object_type="platform.worker",
-        object_id=name,
-        before={"enabled": before_enabled},
-        after={"enabled": enabled},
-        actor=actor,
-        reason=reason,
-    )
-    return switch
-
-
 def new_lease_owner(worker_name: str) -> str:
     return f"{worker_name}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def claim_due_rows(
-    model: type[models.Model],
-    *,
-    filters: Q,
-    owner: str,
-    limit: int,
-    lease_seconds: int,
-    order_by: str = "next_retry_at",
-) -> list[Any]:
-    """Lease up to `limit` due rows to `owner` and return their ids, oldest due first.
-
-    Rows with an expired lease are due again: that is how a killed worker's batch comes back.
-    On PostgreSQL the claim is one statement (lock with SKIP LOCKED, then UPDATE ...
-    RETURNING); elsewhere a short transaction does the same.
-    """
-    if limit <= 0:
-        return []
-    now = timezone.now()
-    lease_expires_at = now + timedelta(seconds=lease_seconds)
-    lease_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-    due = model.objects.filter(filters, lease_free).order_by(order_by, "pk")
-    if connection.vendor == "postgresql":
-        return _claim_in_one_statement(
-            model,
-            due=due,
-            owner=owner,
-            limit=limit,
-            lease_expires_at=lease_expires_at,
-            order_by=order_by,
-        )
-    with transaction.atomic():
-        ids = list(due.select_for_update().values_list("pk", flat=True)[:limit])
-        if ids:
-            model.objects.filter(pk__in=ids).update(
-                lease_owner=owner, lease_expires_at=lease_expires_at
-            )
-    return ids
-
-
-def _claim_in_one_statement(
-    model: type[models.Model],
-    *,
-    due: models.QuerySet,
-    owner: str,
-    limit: int,
-    lease_expires_at: datetime,
-    order_by: str,
-) -> list[Any]:
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    pk = quote(model._meta.pk.column)
-    order_column = quote(model._meta.get_field(order_by).column)
-    select_sql, select_params = due.values("pk")[:limit].query.sql_with_params()
-    expires_field = model._meta.get_field("lease_expires_at")
-    # MATERIALIZED: the locking subquery runs once, so LIMIT bounds what is locked. OF the
-    # claimed table only: a joined integration row locked by one worker must not hide all
-    # its items from the others.
-    sql = (
-        f"WITH due (claimed_id) AS MATERIALIZED ({select_sql} FOR UPDATE OF {table} SKIP LOCKED) "
-        f"UPDATE {table} SET {quote('lease_owner')} = %s, {quote('lease_expires_at')} = %s "
-        f"FROM due WHERE {table}.{pk} = due.claimed_id "
-        f"RETURNING {table}.{pk}, {table}.{order_column}"
-    )
-    params = [
-        *select_params,
-        owner,
-        expires_field.get_db_prep_save(lease_expires_at, connection),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    # PostgreSQL sorts NULLs last in ascending order; so does this.
-    rows.sort(key=lambda row: (row[1] is None, row[1] or 0, row[0]))
-    return [row_id for row_id, _ in rows]
 
 
 @dataclass
@@ -443,81 +341,3 @@ def register_worker(worker_class: type[BatchWorker]) -> type[BatchWorker]:
 
 def registered_workers() -> dict[str, type[BatchWorker]]:
     return dict(_workers)
-
-
-def worker_health(name: str) -> ComponentHealth:
-    enabled = worker_enabled(name)
-    status = WorkerStatus.objects.filter(name=name).first()
-    now = timezone.now()
-    details: dict[str, Any] = {
-        "enabled": enabled,
-        "heartbeat_age_seconds": round((now - status.last_heartbeat_at).total_seconds(), 1)
-        if status and status.last_heartbeat_at
-        else None,
-        "consecutive_failures": status.consecutive_failures if status else 0,
-        "last_heartbeat_at": status.last_heartbeat_at.isoformat()
-        if status and status.last_heartbeat_at
-        else None,
-        "last_run_finished_at": status.last_run_finished_at.isoformat()
-        if status and status.last_run_finished_at
-        else None,
-        "last_error": status.last_error if status else "",
-    }
-    if not enabled:
-        switch = WorkerSwitch.objects.filter(name=name).first()
-        details["disabled_reason"] = switch.reason if switch else "disabled by settings"
-        return ComponentHealth("degraded", details)
-    if status and status.consecutive_failures >= ERROR_AFTER_CONSECUTIVE_FAILURES:
-        return ComponentHealth("error", details)
-    if status and status.consecutive_failures > 0:
-        return ComponentHealth("degraded", details)
-    stale_after = timedelta(seconds=settings.WORKER_STALE_AFTER_SECONDS)
-    if (
-        status
-        and status.last_heartbeat_at
-        and timezone.now() - status.last_heartbeat_at > stale_after
-    ):
-        details["stale"] = True
-        return ComponentHealth("degraded", details)
-    return ComponentHealth("ready", details)
-
-
-# Seed 002 alerts on `smplat_catalog_scheduler_*`: the scheduler that wakes every worker.
-SCHEDULER_METRIC_PREFIX = "smplat_catalog_scheduler"
-
-
-def worker_metrics() -> Iterable[Metric]:
-    """Per-worker gauges and counters for /metrics, read from the rows every process writes."""
-    prefix = SCHEDULER_METRIC_PREFIX
-    labels = ["worker"]
-    enabled = GaugeMetricFamily(f"{prefix}_enabled", "1 when the kill switch is on", labels=labels)
-    failures = GaugeMetricFamily(
-        f"{prefix}_consecutive_failures", "Runs in a row that failed", labels=labels
-    )
-    heartbeat = GaugeMetricFamily(
-        f"{prefix}_last_heartbeat_timestamp_seconds", "Last heartbeat", labels=labels
-    )
-    heartbeat_age = GaugeMetricFamily(
-        f"{prefix}_heartbeat_age_seconds", "Seconds since the last heartbeat", labels=labels
-    )
-    runs = CounterMetricFamily(f"{prefix}_runs", "Runs finished", labels=labels)
-    items = CounterMetricFamily(
-        f"{prefix}_items_processed", "Items claimed and processed (attempts)", labels=labels
-    )
-    outcomes = CounterMetricFamily(
-        f"{prefix}_outcomes", "Item outcomes per worker", labels=["worker", "outcome"]
-    )
-    now = timezone.now()
-    statuses = {s.name: s for s in WorkerStatus.objects.all()}
-    for name in sorted(set(_workers) | set(statuses)):
-        status = statuses.get(name)
-        enabled.add_metric([name], 1 if worker_enabled(name) else 0)
-        failures.add_metric([name], status.consecutive_failures if status else 0)
-        beat = status.last_heartbeat_at if status else None
-        heartbeat.add_metric([name], beat.timestamp() if beat else 0)
-        heartbeat_age.add_metric([name], (now - beat).total_seconds() if beat else -1)
-        runs.add_metric([name], status.runs_total if status else 0)
-        items.add_metric([name], status.items_processed_total if status else 0)
-        for outcome, count in sorted(((status.outcome_totals if status else None) or {}).items()):
-            outcomes.add_metric([name, outcome], count)
-    return [enabled, failures, heartbeat, heartbeat_age, runs, items, outcomes]

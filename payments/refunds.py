@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from opsconsole import audit
 from opsconsole.alerts import alert_raise
+from opsconsole.claims import claim_due_rows
 from opsconsole.errors import Conflict, NotFound
 from opsconsole.retry import RetryPolicy
-from opsconsole.workers import BatchWorker, claim_due_rows, register_worker
+from opsconsole.workers import BatchWorker, register_worker
 from payments.adapters import RefundOutcome, RefundProvider, default_refund_provider
 from payments.models import Payment, Refund
 

@@ -11,8 +11,8 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from opsconsole.claims import claim_due_rows
 from opsconsole.prepared import RowReader, fetch_prepared
-from opsconsole.workers import claim_due_rows
 from recovery.circuits import (
     blocked_integrations,
     integrations_with_circuit_state,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from notifications.models import CommunicationLog
 from opsconsole.models import AuditEvent, WorkerStatus
-from opsconsole.workers import worker_switch_set
+from opsconsole.worker_switches import worker_switch_set
 from payments import services
 from payments.models import HostedCheckoutSession
 from recovery.hosted_sessions import HostedSessionRecoveryWorker, schedule_hosted_session_recovery

@@ -13,7 +13,7 @@ from werkzeug import Request, Response
 
 from opsconsole import workers
 from opsconsole.models import AuditEvent, WorkerStatus
-from opsconsole.workers import worker_enabled, worker_switch_set
+from opsconsole.worker_switches import worker_enabled, worker_switch_set
 from recovery import services, tasks
 from recovery.adapters import DeliveryRequest, DeliveryResult, HttpDeliveryAdapter
 from recovery.errors import LeaseLost

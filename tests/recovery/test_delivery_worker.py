@@ -9,7 +9,7 @@ import time_machine
 from django.utils import timezone
 
 from opsconsole.models import AuditEvent, WorkerStatus
-from opsconsole.workers import worker_switch_set
+from opsconsole.worker_switches import worker_switch_set
 from recovery import services
 from recovery.adapters import HttpDeliveryAdapter
 from recovery.errors import LeaseLost
