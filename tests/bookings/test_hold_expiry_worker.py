@@ -15,10 +15,7 @@ from notifications.models import CommunicationLog
 from opsconsole.models import AuditEvent
 from tests.bookings.conftest import hold_for, make_resource, slot
 from tests.conftest import make_user
-
-
-def run_worker():
-    return BookingHoldExpiryWorker().run_once(triggered_by="test")
+from tests.workers import run_worker
 
 
 @pytest.mark.django_db(transaction=True)
@@ -39,7 +36,7 @@ def test_it_releases_expired_holds_and_emits_the_event_on_commit(settings):
     booking_hold_expired.connect(on_expired)
     try:
         with time_machine.travel(services.hold_confirm_deadline(hold) + timedelta(seconds=1)):
-            summary = run_worker()
+            summary = run_worker(BookingHoldExpiryWorker)
     finally:
         booking_hold_expired.disconnect(on_expired)
     assert summary.outcomes == {"expired": 1}
@@ -62,13 +59,15 @@ def test_it_releases_expired_holds_and_emits_the_event_on_commit(settings):
 def test_a_hold_still_in_its_grace_period_is_requeued(customer, resource):
     hold = hold_for(customer, resource)
     with time_machine.travel(hold.expires_at + timedelta(seconds=5)):
-        assert run_worker().outcomes == {"requeued": 1}
+        assert run_worker(BookingHoldExpiryWorker).outcomes == {"requeued": 1}
         hold.refresh_from_db()
         assert hold.status == "ACTIVE"
         assert hold.next_check_at == services.hold_confirm_deadline(hold)
-        assert run_worker().claimed == 0  # not due again until the grace period ends
+        assert (
+            run_worker(BookingHoldExpiryWorker).claimed == 0
+        )  # not due again until the grace period ends
     with time_machine.travel(services.hold_confirm_deadline(hold) + timedelta(seconds=1)):
-        assert run_worker().outcomes == {"expired": 1}
+        assert run_worker(BookingHoldExpiryWorker).outcomes == {"expired": 1}
 
 
 @pytest.mark.django_db
@@ -76,11 +75,13 @@ def test_it_leaves_live_holds_alone_and_is_idempotent(customer, resource):
     live = hold_for(customer, resource, hour=9)
     confirmed = hold_for(customer, resource, hour=11)
     services.booking_hold_confirm(hold_id=confirmed.pk, customer=customer)
-    assert run_worker().claimed == 0
+    assert run_worker(BookingHoldExpiryWorker).claimed == 0
     later = services.hold_confirm_deadline(live) + timedelta(minutes=1)
     with time_machine.travel(later):
-        assert run_worker().outcomes == {"expired": 1}  # the confirmed hold is not ACTIVE
-        assert run_worker().claimed == 0
+        assert run_worker(BookingHoldExpiryWorker).outcomes == {
+            "expired": 1
+        }  # the confirmed hold is not ACTIVE
+        assert run_worker(BookingHoldExpiryWorker).claimed == 0
         assert services.booking_hold_expire(hold_id=live.pk) == "already_expired"
         assert services.booking_hold_expire(hold_id=confirmed.pk) == "already_confirmed"
     assert AuditEvent.objects.filter(event="booking.hold.expired").count() == 1
@@ -91,7 +92,7 @@ def test_the_worker_has_a_kill_switch_and_a_schedule(settings, customer, resourc
     settings.WORKER_DEFAULTS_ENABLED = {"booking_hold_expiry_worker": False}
     hold = hold_for(customer, resource)
     with time_machine.travel(timezone.now() + timedelta(hours=1)):
-        assert run_worker().skipped is True
+        assert run_worker(BookingHoldExpiryWorker).skipped is True
     hold.refresh_from_db()
     assert hold.status == "ACTIVE"
     call_command("setup_schedules")

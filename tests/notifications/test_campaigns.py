@@ -14,6 +14,7 @@ from notifications.campaigns import CampaignDispatcherWorker, CampaignStallDetec
 from notifications.models import Campaign, CampaignTarget
 from opsconsole.models import Alert, AuditEvent
 from tests.conftest import action_post, error_of
+from tests.workers import run_worker
 
 PHONES = ["+351910000001", "+351910000002", "+351910000003"]
 
@@ -32,10 +33,6 @@ def running_campaign(phones=PHONES, **kwargs) -> Campaign:
     return campaigns.campaign_start(campaign_id=campaign.pk, actor="test")
 
 
-def dispatch():
-    return CampaignDispatcherWorker().run_once(triggered_by="test")
-
-
 def statuses(campaign: Campaign) -> dict[str, str]:
     return dict(campaign.targets.values_list("phone", "status"))
 
@@ -44,7 +41,7 @@ def statuses(campaign: Campaign) -> dict[str, str]:
 def test_the_dispatcher_sends_each_target_once_and_completes(whatsapp):
     whatsapp.expect_request("/wa").respond_with_json({"id": "wamid.1"}, status=202)
     campaign = running_campaign()
-    assert dispatch().outcomes == {"sent": 3}
+    assert run_worker(CampaignDispatcherWorker).outcomes == {"sent": 3}
     assert set(statuses(campaign).values()) == {"sent"}
     assert Campaign.objects.get(pk=campaign.pk).status == "completed"
     keys = [r.headers["Idempotency-Key"] for r, _ in whatsapp.log]
@@ -61,7 +58,7 @@ def test_start_stop_and_status_through_the_api(operator_client, viewer_client, w
         f"/api/v1/campaigns/{campaign.pk}/stop", {"reason": "WABA 5xx"}, format="json"
     )
     assert stopped.json()["status"] == "paused"
-    assert dispatch().claimed == 0  # a paused campaign sends nothing
+    assert run_worker(CampaignDispatcherWorker).claimed == 0  # a paused campaign sends nothing
     status = viewer_client.get(f"/api/v1/campaigns/{campaign.pk}/status").json()
     assert status["targets_by_status"] == {
         "pending": 3,
@@ -82,7 +79,7 @@ def test_the_throttle_caps_sends_per_run(whatsapp):
     campaign = running_campaign(
         phones=[f"+35191000{n:04d}" for n in range(10)], throttle_per_minute=4
     )
-    assert dispatch().claimed == 4
+    assert run_worker(CampaignDispatcherWorker).claimed == 4
     assert campaigns.campaign_status(campaign_id=campaign.pk)["queue_length"] == 6
 
 
@@ -92,9 +89,9 @@ def test_quiet_hours_hold_sends_back(whatsapp):
     now = timezone.now().replace(hour=23, minute=30)
     with time_machine.travel(now):
         running_campaign(quiet_hours=(time(22, 0), time(8, 0)))
-        assert dispatch().claimed == 0
+        assert run_worker(CampaignDispatcherWorker).claimed == 0
     with time_machine.travel(now + timedelta(hours=9)):
-        assert dispatch().claimed == 3
+        assert run_worker(CampaignDispatcherWorker).claimed == 3
 
 
 @pytest.mark.django_db
@@ -103,15 +100,15 @@ def test_a_429_honours_retry_after_and_reschedules_the_campaign(whatsapp):
         "rate limited", status=429, headers={"Retry-After": "120"}
     )
     campaign = running_campaign()
-    summary = dispatch()
+    summary = run_worker(CampaignDispatcherWorker)
     assert summary.outcomes["rate_limited"] == 1
     assert summary.outcomes.get("held_back", 0) == 2  # the rest of the batch waits too
     campaign.refresh_from_db()
     assert 110 <= (campaign.throttled_until - timezone.now()).total_seconds() <= 121
-    assert dispatch().claimed == 0
+    assert run_worker(CampaignDispatcherWorker).claimed == 0
     whatsapp.expect_request("/wa").respond_with_json({"id": "x"}, status=202)
     with time_machine.travel(campaign.throttled_until + timedelta(seconds=1)):
-        assert dispatch().outcomes == {"sent": 3}
+        assert run_worker(CampaignDispatcherWorker).outcomes == {"sent": 3}
 
 
 @pytest.mark.django_db
@@ -125,7 +122,7 @@ def test_invalid_numbers_are_marked_and_exported_as_csv(whatsapp, admin_client):
 
     whatsapp.expect_request("/wa").respond_with_handler(answer)
     campaign = running_campaign(phones=[*PHONES[:2], "912 not a number"])
-    dispatch()
+    run_worker(CampaignDispatcherWorker)
     assert statuses(campaign) == {
         "+351910000001": "sent",
         "+351910000002": "invalid",
@@ -146,7 +143,7 @@ def test_5xx_and_timeouts_are_retried_with_backoff(hanging_handler, whatsapp):
 
     whatsapp.expect_request("/wa").respond_with_handler(hanging_handler(1.0))
     campaign = running_campaign(phones=PHONES[:1])
-    dispatch()
+    run_worker(CampaignDispatcherWorker)
     target = CampaignTarget.objects.get(campaign=campaign)
     assert (target.status, target.attempts) == ("retry_scheduled", 1)
     assert "read_timeout" in target.last_error

@@ -11,6 +11,7 @@ from notifications.workers import NotificationDeliveryWorker
 from opsconsole.models import AuditEvent
 from tests.bookings.conftest import hold_for, make_resource
 from tests.conftest import make_user, token_client
+from tests.workers import run_worker
 
 
 @pytest.fixture
@@ -18,10 +19,6 @@ def email(httpserver, settings):
     settings.NOTIFICATION_CHANNELS = {"email": {"url": httpserver.url_for("/email")}}
     settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS = 0.5
     return httpserver
-
-
-def run_worker():
-    return NotificationDeliveryWorker().run_once(triggered_by="test")
 
 
 def queue_email() -> Notification:
@@ -34,7 +31,7 @@ def queue_email() -> Notification:
 def test_it_sends_a_queued_email_with_its_idempotency_key(email):
     email.expect_request("/email").respond_with_json({"id": "em_9"}, status=202)
     notification = queue_email()
-    assert run_worker().outcomes == {"sent": 1}
+    assert run_worker(NotificationDeliveryWorker).outcomes == {"sent": 1}
     notification.refresh_from_db()
     assert (notification.status, notification.external_id, notification.attempts) == (
         "SENT",
@@ -53,7 +50,7 @@ def test_five_attempts_with_backoff_from_one_minute_then_dead_letter(email, sett
     for _ in range(5):
         with time_machine.travel(notification.next_retry_at, tick=False):
             before = timezone.now()
-            run_worker()
+            run_worker(NotificationDeliveryWorker)
             notification.refresh_from_db()
             if notification.next_retry_at:
                 ceilings.append((notification.next_retry_at - before).total_seconds())
@@ -71,7 +68,7 @@ def test_a_timeout_is_retried(hanging_handler, email):
 
     email.expect_request("/email").respond_with_handler(hanging_handler(0.8))
     notification = queue_email()
-    assert run_worker().outcomes == {"retry_scheduled": 1}
+    assert run_worker(NotificationDeliveryWorker).outcomes == {"retry_scheduled": 1}
     notification.refresh_from_db()
     assert "read_timeout" in notification.last_error
 
@@ -83,12 +80,12 @@ def test_a_429_honours_retry_after_and_a_400_dead_letters_at_once(email):
     )
     notification = queue_email()
     started = timezone.now()
-    assert run_worker().outcomes == {"retry_scheduled": 1}
+    assert run_worker(NotificationDeliveryWorker).outcomes == {"retry_scheduled": 1}
     notification.refresh_from_db()
     assert 89 <= (notification.next_retry_at - started).total_seconds() <= 95
     email.expect_request("/email").respond_with_json({"error": "bad address"}, status=400)
     other = queue_email()
-    assert run_worker().outcomes == {"dead_lettered": 1}
+    assert run_worker(NotificationDeliveryWorker).outcomes == {"dead_lettered": 1}
     assert Notification.objects.get(pk=other.pk).status == "DEAD"
 
 
@@ -100,7 +97,7 @@ def test_a_failing_email_never_fails_the_booking_that_caused_it(email):
     response = token_client(customer).post(f"/api/v1/bookings/holds/{hold.pk}/confirm")
     assert response.status_code == 201
     notification = Notification.objects.get(template="booking_confirmed")
-    assert run_worker().outcomes == {"retry_scheduled": 1}
+    assert run_worker(NotificationDeliveryWorker).outcomes == {"retry_scheduled": 1}
     assert Booking.objects.get().status == "CONFIRMED"
     notification.refresh_from_db()
     assert notification.status == "RETRYING"
@@ -112,7 +109,7 @@ def test_operators_requeue_a_dead_notification_from_the_admin(admin_client, emai
 
     email.expect_request("/email").respond_with_json({"error": "bad"}, status=422)
     notification = queue_email()
-    run_worker()
+    run_worker(NotificationDeliveryWorker)
     action_post(
         admin_client,
         "/admin/notifications/notification/",
@@ -132,7 +129,7 @@ def test_operators_requeue_a_dead_notification_from_the_admin(admin_client, emai
 def test_each_attempts_response_is_on_the_notification_page(admin_client, email):
     email.expect_request("/email").respond_with_json({"error": "mailbox full"}, status=503)
     notification = queue_email()
-    run_worker()
+    run_worker(NotificationDeliveryWorker)
     page = admin_client.get(f"/admin/notifications/notification/{notification.pk}/change/")
     html = page.content.decode()
     assert "Response body" in html  # the attempt's own column, not only the error text

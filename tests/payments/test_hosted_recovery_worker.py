@@ -21,10 +21,7 @@ from tests.payments.conftest import (
     make_session,
     requests_to,
 )
-
-
-def run_worker(triggered_by: str = "schedule"):
-    return HostedSessionRecoveryWorker().run_once(triggered_by=triggered_by)
+from tests.workers import run_worker
 
 
 def logs_for(session: HostedCheckoutSession) -> list[CommunicationLog]:
@@ -37,7 +34,7 @@ def test_it_regenerates_an_expired_link_and_notifies_by_email_and_sms(providers)
     channels_answer(providers)
     session = make_session()
 
-    summary = run_worker()
+    summary = run_worker(HostedSessionRecoveryWorker, triggered_by="schedule")
 
     session.refresh_from_db()
     assert summary.outcomes == {"regenerated": 1}
@@ -76,7 +73,7 @@ def test_it_leaves_sessions_alone_that_are_not_due_paid_or_exhausted(providers):
     paid = make_session()
     services.hosted_session_transition(session_id=paid.pk, transition="complete", actor="psp")
     make_session(retry_count=5, max_retries=5)
-    assert run_worker().claimed == 0
+    assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").claimed == 0
     assert providers.log == []
 
 
@@ -87,7 +84,9 @@ def test_a_still_valid_link_is_reminded_not_regenerated(providers):
     HostedCheckoutSession.objects.filter(pk=session.pk).update(
         expires_at=timezone.now() + timedelta(hours=2)
     )
-    assert run_worker().outcomes == {"reminded": 1}
+    assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").outcomes == {
+        "reminded": 1
+    }
     assert requests_to(providers, "/checkout") == []
     assert len(requests_to(providers, "/email")) == 1
 
@@ -98,10 +97,10 @@ def test_the_notification_cadence_limits_how_often_the_customer_hears_from_us(pr
     checkout_answers(providers)
     channels_answer(providers)
     session = make_session()
-    run_worker()
+    run_worker(HostedSessionRecoveryWorker, triggered_by="schedule")
     session.refresh_from_db()
     with time_machine.travel(session.next_retry_at + timedelta(seconds=1)):
-        assert run_worker().claimed == 1
+        assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").claimed == 1
     session.refresh_from_db()
     second = session.metadata["recovery_attempts"][1]
     assert (second["notified"], second["notification_skipped_reason"]) == (False, "cadence")
@@ -117,7 +116,9 @@ def test_channels_that_fail_do_not_fail_the_attempt(hanging_handler, providers):
     providers.expect_request("/sms").respond_with_handler(hanging_handler(1.5))
     session = make_session()
 
-    assert run_worker().outcomes == {"regenerated": 1}
+    assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").outcomes == {
+        "regenerated": 1
+    }
 
     session.refresh_from_db()
     assert session.retry_count == 1
@@ -138,7 +139,9 @@ def test_channels_that_fail_do_not_fail_the_attempt(hanging_handler, providers):
 def test_a_checkout_provider_failure_is_recorded_and_retried_later(providers, status, body, code):
     providers.expect_request("/checkout").respond_with_data(body, status=status)
     session = make_session()
-    assert run_worker().outcomes == {"link_failed": 1}
+    assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").outcomes == {
+        "link_failed": 1
+    }
     session.refresh_from_db()
     assert session.status == "pending"  # still the old, expired link
     assert session.checkout_url.endswith("/original")
@@ -156,7 +159,9 @@ def test_it_abandons_a_session_when_the_attempts_run_out(providers):
     checkout_answers(providers)
     channels_answer(providers)
     session = make_session(retry_count=4, max_retries=5)
-    assert run_worker().outcomes == {"abandoned": 1}
+    assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").outcomes == {
+        "abandoned": 1
+    }
     session.refresh_from_db()
     assert (session.status, session.next_retry_at) == ("abandoned", None)
     assert AuditEvent.objects.filter(event="payments.hosted_session.recovery_exhausted").exists()
@@ -168,19 +173,20 @@ def test_the_kill_switch_pauses_the_automation(providers, operator, settings):
     worker_switch_set(
         name="hosted_recovery_worker", enabled=False, actor=operator, reason="PSP outage"
     )
-    summary = run_worker()
+    summary = run_worker(HostedSessionRecoveryWorker, triggered_by="schedule")
     assert (summary.skipped, summary.claimed) == (True, 0)
     assert providers.log == []
     worker_switch_set(name="hosted_recovery_worker", enabled=True, actor=operator, reason="over")
     settings.WORKER_DEFAULTS_ENABLED = {"hosted_recovery_worker": False}
-    assert run_worker().skipped is False  # the row, when present, wins over the default
+    # the row, when present, wins over the default
+    assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").skipped is False
 
 
 @pytest.mark.django_db
 def test_the_settings_default_is_the_hosted_recovery_worker_enabled_switch(settings):
     settings.WORKER_DEFAULTS_ENABLED = {"hosted_recovery_worker": False}
     make_session()
-    assert run_worker().skipped is True
+    assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").skipped is True
 
 
 @pytest.mark.smoke
@@ -238,7 +244,9 @@ def test_two_concurrent_workers_attempt_each_session_exactly_once(providers):
     checkout_answers(providers)
     channels_answer(providers)
     sessions = [make_session() for _ in range(12)]
-    summaries = run_concurrently(lambda n: run_worker(), 2)
+    summaries = run_concurrently(
+        lambda n: run_worker(HostedSessionRecoveryWorker, triggered_by="schedule"), 2
+    )
     assert sum(s.claimed for s in summaries) == 12
     for session in sessions:
         session.refresh_from_db()
@@ -255,9 +263,12 @@ def test_a_crashed_workers_session_is_claimed_again_after_its_lease(providers):
     channels_answer(providers)
     session = make_session()
     assert schedule_hosted_session_recovery(owner="dead-worker", limit=10, lease_seconds=60)
-    assert run_worker().claimed == 0  # leased to the dead worker
+    # leased to the dead worker
+    assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").claimed == 0
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
-        assert run_worker().outcomes == {"regenerated": 1}
+        assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").outcomes == {
+            "regenerated": 1
+        }
     session.refresh_from_db()
     assert session.retry_count == 1
     assert session.lease_owner == ""

@@ -16,14 +16,9 @@ from recovery.errors import LeaseLost
 from recovery.models import DeliveryAttempt, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.recovery.conftest import enqueue
+from tests.workers import deliver
 
 PATH = "/hooks/crm"
-
-
-def run_worker(timeout: float = 2.0):
-    return IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=timeout)).run_once(
-        triggered_by="test"
-    )
 
 
 def make_due(item: RecoveryItem) -> None:
@@ -44,7 +39,7 @@ def events_for(item: RecoveryItem) -> list[str]:
 def test_it_delivers_a_pending_item_with_an_idempotency_key(integration, httpserver):
     httpserver.expect_oneshot_request(PATH, method="POST").respond_with_json({"ok": True})
     item = enqueue(integration, {"booking": 42})
-    summary = run_worker()
+    summary = deliver()
     item.refresh_from_db()
     assert summary.outcomes == {"succeeded": 1}
     assert item.status == "succeeded"
@@ -63,7 +58,7 @@ def test_it_schedules_a_retry_for_retryable_statuses(integration, httpserver, st
     httpserver.expect_oneshot_request(PATH).respond_with_data("upstream sad", status=status)
     item = enqueue(integration)
     before = timezone.now()
-    run_worker()
+    deliver()
     item.refresh_from_db()
     assert item.status == "retrying"
     assert item.attempt_count == 1
@@ -83,7 +78,7 @@ def test_it_honours_retry_after_on_429(integration, httpserver):
         "slow down", status=429, headers={"Retry-After": "120"}
     )
     item = enqueue(integration)
-    run_worker()
+    deliver()
     item.refresh_from_db()
     assert item.status == "retrying"
     assert item.failure_code == "HTTP_429"
@@ -97,7 +92,7 @@ def test_it_honours_retry_after_on_429(integration, httpserver):
 def test_it_fails_at_once_on_a_non_retryable_status(integration, httpserver, status):
     httpserver.expect_oneshot_request(PATH).respond_with_json({"error": "bad"}, status=status)
     item = enqueue(integration)
-    run_worker()
+    deliver()
     item.refresh_from_db()
     assert item.status == "failed"
     assert item.attempt_count == 1
@@ -111,9 +106,9 @@ def test_a_retry_that_succeeds_is_reprocess_succeeded(integration, httpserver):
     httpserver.expect_ordered_request(PATH).respond_with_data("down", status=503)
     httpserver.expect_ordered_request(PATH).respond_with_data("ok", status=204)
     item = enqueue(integration)
-    run_worker()
+    deliver()
     make_due(item)
-    run_worker()
+    deliver()
     item.refresh_from_db()
     assert item.status == "succeeded"
     assert item.attempt_count == 2
@@ -131,7 +126,7 @@ def test_it_parks_an_exhausted_item_in_the_dlq_with_its_snapshots(integration, h
     item = enqueue(integration, {"booking": 9})
     for _ in range(item.max_attempts):
         make_due(item)
-        run_worker()
+        deliver()
     item.refresh_from_db()
     assert item.max_attempts == 5
     assert item.status == "dlq"
@@ -145,18 +140,18 @@ def test_it_parks_an_exhausted_item_in_the_dlq_with_its_snapshots(integration, h
     assert exhausted.after_state == {**exhausted.after_state, "status": "dlq", "attempt_count": 5}
     # Nothing more happens to a parked item.
     make_due(item)
-    assert run_worker().claimed == 0
+    assert deliver().claimed == 0
 
 
 @pytest.mark.django_db
 def test_it_does_not_claim_items_that_are_not_due_yet(integration, httpserver):
     httpserver.expect_request(PATH).respond_with_data("down", status=500)
     item = enqueue(integration)
-    run_worker()
-    assert run_worker().claimed == 0
+    deliver()
+    assert deliver().claimed == 0
     item.refresh_from_db()
     with time_machine.travel(item.next_retry_at + timedelta(seconds=1)):
-        assert run_worker().claimed == 1
+        assert deliver().claimed == 1
 
 
 @pytest.mark.django_db
@@ -164,7 +159,7 @@ def test_a_timeout_is_a_retryable_network_error(hanging_handler, integration, ht
 
     httpserver.expect_request(PATH).respond_with_handler(hanging_handler(1.5))
     item = enqueue(integration)
-    run_worker(timeout=0.3)
+    deliver(timeout=0.3)
     item.refresh_from_db()
     assert item.status == "retrying"
     assert item.failure_code == "NETWORK_READ_TIMEOUT"
@@ -179,7 +174,7 @@ def test_a_refused_connection_is_a_retryable_network_error(integration):
     integration.endpoint_url = f"http://127.0.0.1:{closed_port}/hook"
     integration.save()
     item = enqueue(integration)
-    run_worker()
+    deliver()
     item.refresh_from_db()
     assert item.status == "retrying"
     assert item.failure_code == "NETWORK_CONNECTION_REFUSED"
@@ -202,7 +197,7 @@ def test_a_garbage_response_is_a_retryable_protocol_error(integration):
     integration.endpoint_url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
     integration.save()
     item = enqueue(integration)
-    run_worker()
+    deliver()
     thread.join(5)
     server.close()
     item.refresh_from_db()
@@ -217,12 +212,12 @@ def test_a_paused_integration_gets_no_deliveries_until_resumed(integration, http
     services.integration_set_paused(
         integration_id=integration.pk, paused=True, actor=operator, reason="vendor outage"
     )
-    assert run_worker().claimed == 0
+    assert deliver().claimed == 0
     assert httpserver.log == []
     services.integration_set_paused(
         integration_id=integration.pk, paused=False, actor=operator, reason="vendor back"
     )
-    run_worker()
+    deliver()
     item.refresh_from_db()
     assert item.status == "succeeded"
     paused = AuditEvent.objects.get(event="platform.integration.paused")
@@ -239,13 +234,13 @@ def test_the_kill_switch_stops_the_worker(integration, httpserver, operator, set
     worker_switch_set(
         name="integration_delivery_worker", enabled=False, actor=operator, reason="incident"
     )
-    summary = run_worker()
+    summary = deliver()
     assert summary.skipped is True
     assert httpserver.log == []
     assert AuditEvent.objects.filter(event="platform.worker.disabled").count() == 1
     settings.WORKER_DEFAULTS_ENABLED = {"integration_delivery_worker": False}
     worker_switch_set(name="integration_delivery_worker", enabled=True, actor=operator, reason="ok")
-    assert run_worker().outcomes == {"succeeded": 1}
+    assert deliver().outcomes == {"succeeded": 1}
 
 
 @pytest.mark.django_db
@@ -254,7 +249,7 @@ def test_the_settings_default_switches_a_worker_off_when_no_row_says_otherwise(
 ):
     settings.WORKER_DEFAULTS_ENABLED = {"integration_delivery_worker": False}
     enqueue(integration)
-    assert run_worker().skipped is True
+    assert deliver().skipped is True
 
 
 @pytest.mark.django_db
@@ -267,12 +262,12 @@ def test_it_records_heartbeats_and_counts_crashed_runs(integration, monkeypatch)
     monkeypatch.setattr(IntegrationDeliveryWorker, "claim", claim_crash)
     for _ in range(2):
         with pytest.raises(RuntimeError):
-            run_worker()
+            deliver()
     status = WorkerStatus.objects.get(name="integration_delivery_worker")
     assert status.consecutive_failures == 2
     assert "database hiccup" in status.last_error
     monkeypatch.undo()
-    run_worker()
+    deliver()
     status.refresh_from_db()
     assert status.consecutive_failures == 0
     assert status.last_heartbeat_at is not None
@@ -303,7 +298,7 @@ def test_metrics_report_queue_depth_per_integration_and_status(
     httpserver.expect_request(PATH).respond_with_data("down", status=500)
     enqueue(integration)
     enqueue(integration)
-    run_worker()
+    deliver()
     text = monitoring_client.get("/metrics").content.decode()
     assert 'opsconsole_integration_recovery_items{integration="crm",status="retrying"} 2.0' in text
     assert (

@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import time_machine
 from django.utils import timezone
 
 from notifications.models import Notification
@@ -13,13 +12,7 @@ from recovery.dlq import DlqSweeper
 from recovery.models import ManualReviewItem, RecoveryItem
 from tests.conftest import action_post
 from tests.recovery.conftest import park
-
-
-def sweep(at=None):
-    if at is None:
-        return DlqSweeper().run_once(triggered_by="test")
-    with time_machine.travel(at):
-        return DlqSweeper().run_once(triggered_by="test")
+from tests.workers import run_worker
 
 
 @pytest.mark.django_db
@@ -28,21 +21,21 @@ def test_failures_older_than_24_hours_go_to_manual_review_once(integration):
     RecoveryItem.objects.filter(pk=item.pk).update(
         last_attempt_at=timezone.now() - timedelta(hours=25)
     )
-    assert sweep().outcomes == {"manual_review": 1}
+    assert run_worker(DlqSweeper).outcomes == {"manual_review": 1}
     review = ManualReviewItem.objects.get()
     assert (review.source, review.source_id, review.error) == (
         "integration_delivery",
         item.pk,
         "HTTP_503",
     )
-    assert sweep().claimed == 0  # already in review: not swept again
+    assert run_worker(DlqSweeper).claimed == 0  # already in review: not swept again
 
 
 @pytest.mark.django_db
 def test_recent_transient_failures_are_retried_once_and_permanent_ones_wait(integration):
     transient = park(integration, "dlq", failure_code="HTTP_503", last_attempt_at=timezone.now())
     permanent = park(integration, "failed", failure_code="HTTP_400", last_attempt_at=timezone.now())
-    summary = sweep()
+    summary = run_worker(DlqSweeper)
     assert summary.outcomes == {"retried": 1, "left": 1}
     assert RecoveryItem.objects.get(pk=transient.pk).status == "replayed"
     assert RecoveryItem.objects.get(pk=permanent.pk).status == "failed"
@@ -50,7 +43,7 @@ def test_recent_transient_failures_are_retried_once_and_permanent_ones_wait(inte
     assert replay.actor == "worker:dlq_sweeper"
     # It fails again: the sweeper does not retry it a second time.
     RecoveryItem.objects.filter(pk=transient.pk).update(status="dlq")
-    assert sweep().outcomes == {"already_retried": 1, "left": 1}
+    assert run_worker(DlqSweeper).outcomes == {"already_retried": 1, "left": 1}
 
 
 @pytest.mark.django_db
@@ -59,7 +52,9 @@ def test_dead_notifications_are_swept_too():
     Notification.objects.filter(pk=notification.pk).update(
         status="DEAD", last_error="http_400: bad address"
     )
-    assert sweep(timezone.now() + timedelta(hours=25)).outcomes == {"manual_review": 1}
+    assert run_worker(DlqSweeper, at=timezone.now() + timedelta(hours=25)).outcomes == {
+        "manual_review": 1
+    }
     assert ManualReviewItem.objects.get().source == "notification"
 
 
@@ -69,7 +64,7 @@ def test_the_review_queue_is_resolved_from_the_admin_with_a_reason(integration, 
     RecoveryItem.objects.filter(pk=item.pk).update(
         last_attempt_at=timezone.now() - timedelta(days=2)
     )
-    sweep()
+    run_worker(DlqSweeper)
     review = ManualReviewItem.objects.get()
     url = "/admin/recovery/manualreviewitem/"
     action_post(admin_client, url, "retry_items", [review.pk], confirm="yes", reason="upstream ok")

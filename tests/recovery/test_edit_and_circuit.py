@@ -9,16 +9,13 @@ from recovery.models import PayloadEdit, ProviderCircuit, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.conftest import action_post, error_of
 from tests.recovery.conftest import enqueue, park
+from tests.workers import run_worker
 
 PATH = "/hooks/crm"
 
 
 def url(item, suffix="edit-and-replay"):
     return f"/platform/integrations/{item.integration_id}/recovery/queue/{item.pk}/{suffix}"
-
-
-def run_worker():
-    return IntegrationDeliveryWorker().run_once(triggered_by="test")
 
 
 @pytest.mark.django_db
@@ -40,7 +37,7 @@ def test_an_edited_payload_is_validated_stored_as_a_diff_and_delivered(
     assert (edit.edited_by, edit.reason) == ("operator", "typo")
     assert AuditEvent.objects.filter(event="platform.integration.recovery.payload_edited").exists()
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
-    assert run_worker().outcomes == {"succeeded": 1}
+    assert run_worker(IntegrationDeliveryWorker).outcomes == {"succeeded": 1}
     delivered = [r.json for r, _ in httpserver.log if r.path == PATH]
     assert delivered == [{"booking": 7, "email": "ana@example.test"}]
 
@@ -84,7 +81,7 @@ def test_the_circuit_opens_after_repeated_failures_probes_then_drains(
     httpserver.expect_request(PATH).respond_with_data("down", status=503)
     items = [enqueue(integration) for _ in range(8)]
     RecoveryItem.objects.update(next_retry_at=timezone.now())
-    run_worker()  # 8 failures; the circuit opens at the third
+    run_worker(IntegrationDeliveryWorker)  # 8 failures; the circuit opens at the third
     circuit = ProviderCircuit.objects.get(integration=integration)
     assert circuit.state == "open"
     assert AuditEvent.objects.filter(event="platform.integration.circuit_open").count() == 1
@@ -92,16 +89,18 @@ def test_the_circuit_opens_after_repeated_failures_probes_then_drains(
     assert readyz["components"]["circuit_breakers"]["status"] == "degraded"
 
     RecoveryItem.objects.update(next_retry_at=timezone.now())
-    assert run_worker().claimed == 0  # open: no deliveries until the probe time
+    assert (
+        run_worker(IntegrationDeliveryWorker).claimed == 0
+    )  # open: no deliveries until the probe time
     httpserver.clear()
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
     with time_machine.travel(circuit.next_probe_at):
         RecoveryItem.objects.update(next_retry_at=timezone.now())
-        assert run_worker().claimed == 1  # exactly one probe
+        assert run_worker(IntegrationDeliveryWorker).claimed == 1  # exactly one probe
         assert ProviderCircuit.objects.get(pk=circuit.pk).state == "draining"
-        assert run_worker().claimed == 2  # capped drain, not a flood
+        assert run_worker(IntegrationDeliveryWorker).claimed == 2  # capped drain, not a flood
         for _ in range(3):
-            run_worker()
+            run_worker(IntegrationDeliveryWorker)
     assert ProviderCircuit.objects.get(pk=circuit.pk).state == "closed"
     assert RecoveryItem.objects.filter(status="succeeded").count() == len(items)
     transitions = list(
@@ -122,7 +121,7 @@ def test_each_attempt_keeps_its_request_and_response(integration, httpserver, ad
         '{"error": "nope"}', status=500, headers={"X-Request-ID": "up-1"}
     )
     item = enqueue(integration, {"booking": 3})
-    run_worker()
+    run_worker(IntegrationDeliveryWorker)
     attempt = item.attempts.get()
     assert attempt.request_snapshot["body"] == {"booking": 3}
     assert attempt.request_snapshot["headers"]["Idempotency-Key"] == f"recovery-item-{item.pk}"

@@ -13,7 +13,7 @@ from recovery.errors import IntegrationInvalidPayload
 from recovery.models import DeliveryAttempt, Integration, RecoveryItem
 from tests.conftest import make_user
 from tests.recovery.conftest import enqueue
-from tests.recovery.test_delivery_worker import run_worker
+from tests.workers import deliver
 
 
 def audit_events(obj, event: str) -> list[AuditEvent]:
@@ -120,7 +120,7 @@ def test_it_parks_a_delivery_whose_host_resolves_to_loopback_at_call_time(integr
     127.0.0.1: nothing is sent and the item is parked, not retried."""
     item = enqueue(integration)
     with override_settings(OUTBOUND_ALLOWED_HOSTS=[]):
-        run_worker()
+        deliver()
     item.refresh_from_db()
     assert httpserver.log == []
     assert item.failure_code == "ENDPOINT_NOT_ALLOWED"

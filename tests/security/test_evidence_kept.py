@@ -8,14 +8,14 @@ from django.db.models import ProtectedError
 from opsconsole.models import AuditEvent
 from recovery.models import DeliveryAttempt, RecoveryItem
 from tests.recovery.conftest import enqueue
-from tests.recovery.test_delivery_worker import run_worker
+from tests.workers import deliver
 
 
 @pytest.mark.django_db
 def test_an_item_with_attempts_cannot_be_deleted(integration, httpserver):
     httpserver.expect_request("/hooks/crm").respond_with_data("down", status=500)
     item = enqueue(integration)
-    run_worker()
+    deliver()
     assert DeliveryAttempt.objects.filter(item=item).count() == 1
     with pytest.raises(ProtectedError):
         RecoveryItem.objects.filter(pk=item.pk).delete()

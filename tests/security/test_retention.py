@@ -17,7 +17,7 @@ from payments.models import WebhookFailure
 from recovery.models import DeliveryAttempt
 from recovery.retention import RetentionRedactor
 from tests.recovery.conftest import enqueue
-from tests.recovery.test_delivery_worker import run_worker
+from tests.workers import deliver
 
 EMAIL = "old.customer@example.com"
 
@@ -48,7 +48,7 @@ def test_old_customer_data_becomes_its_hash_and_recent_data_stays(integration, h
     httpserver.expect_request("/hooks/crm").respond_with_json({"customer": EMAIL}, status=500)
     old_item = enqueue(integration, {"email": EMAIL})
     new_item = enqueue(integration, {"email": EMAIL})
-    run_worker()
+    deliver()
     long_ago = timezone.now() - timedelta(days=91)
     DeliveryAttempt.objects.filter(item=old_item).update(started_at=long_ago)
     old_log, new_log = log_row(), log_row()

@@ -1,0 +1,35 @@
+"""The one way tests run a worker: build it, run it once, return its run summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import time_machine
+
+from opsconsole.workers import BatchWorker, RunSummary
+
+
+def run_worker(
+    worker_class: type[BatchWorker],
+    *,
+    triggered_by: str = "test",
+    at: datetime | None = None,
+    **options: Any,
+) -> RunSummary:
+    """Run `worker_class(**options)` once, at `at` when given (the clock travels there)."""
+    worker = worker_class(**options)
+    if at is None:
+        return worker.run_once(triggered_by=triggered_by)
+    with time_machine.travel(at):
+        return worker.run_once(triggered_by=triggered_by)
+
+
+def deliver(timeout: float = 2.0) -> RunSummary:
+    """The integration delivery worker with a short HTTP timeout (the stand-in endpoints)."""
+    from recovery.adapters import HttpDeliveryAdapter
+    from recovery.workers import IntegrationDeliveryWorker
+
+    return run_worker(
+        IntegrationDeliveryWorker, adapter=HttpDeliveryAdapter(timeout_seconds=timeout)
+    )
