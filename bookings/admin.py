@@ -119,7 +119,10 @@ class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
             legal_description=description,
         )
 
-    @admin.action(description="Resolve stuck cancellation: complete it (slot released)…")
+    @admin.action(
+        permissions=["operate"],
+        description="Resolve stuck cancellation: complete it (slot released)…",
+    )
     def resolve_complete(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._resolve(
             request,
@@ -131,7 +134,9 @@ class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
             "released and open refund failures are marked resolved (refund handled manually)",
         )
 
-    @admin.action(description="Resolve stuck cancellation: restore the booking…")
+    @admin.action(
+        permissions=["operate"], description="Resolve stuck cancellation: restore the booking…"
+    )
     def resolve_restore(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._resolve(
             request,

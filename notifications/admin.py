@@ -68,7 +68,7 @@ class NotificationAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     inlines = [NotificationAttemptInline]
     actions = ["requeue_dead"]
 
-    @admin.action(description="Requeue dead-lettered notifications…")
+    @admin.action(permissions=["operate"], description="Requeue dead-lettered notifications…")
     def requeue_dead(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         perform = each_legal(
             self,
@@ -175,15 +175,15 @@ class CampaignAdmin(SupportStaffAccess, ReadOnlyAdmin):
             else "running campaigns; no more sends until started again",
         )
 
-    @admin.action(description="Start / resume selected campaigns…")
+    @admin.action(permissions=["operate"], description="Start / resume selected campaigns…")
     def start_campaigns(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._switch(request, queryset, start=True)
 
-    @admin.action(description="Stop (pause) selected campaigns…")
+    @admin.action(permissions=["operate"], description="Stop (pause) selected campaigns…")
     def stop_campaigns(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._switch(request, queryset, start=False)
 
-    @admin.action(description="Export invalid numbers (CSV)")
+    @admin.action(permissions=["operate"], description="Export invalid numbers (CSV)")
     def export_invalid_numbers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         return invalid_numbers_csv(CampaignTarget.objects.filter(campaign__in=queryset))
 
@@ -197,6 +197,6 @@ class CampaignTargetAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin
     show_full_result_count = False
     actions = ["export_invalid_numbers"]
 
-    @admin.action(description="Export invalid numbers (CSV)")
+    @admin.action(permissions=["operate"], description="Export invalid numbers (CSV)")
     def export_invalid_numbers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         return invalid_numbers_csv(queryset)

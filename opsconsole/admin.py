@@ -155,15 +155,10 @@ class SupportStaffAccess:
         return request.user.has_perm(VIEW_PERMISSION) or super().has_view_permission(request, obj)
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
-        """For `@admin.action(permissions=["operate"])`."""
+        """For `@admin.action(permissions=["operate"])`, which every console action declares:
+        every admin action changes something, so a viewer is offered none, and a forged POST
+        of an action's name finds nothing to run (the authorization matrix checks both)."""
         return request.user.has_perm(OPERATE_PERMISSION)
-
-    def get_actions(self, request: HttpRequest) -> dict:
-        # Every admin action changes something, so every one needs the operate permission:
-        # a viewer sees none, and a forged POST of an action's name finds nothing to run.
-        if not self.has_operate_permission(request):
-            return {}
-        return super().get_actions(request)
 
 
 @admin.register(AuditEvent)
@@ -234,11 +229,11 @@ class WorkerStatusAdmin(SupportStaffAccess, ReadOnlyAdmin):
             legal_description="workers currently " + ("disabled" if enabled else "enabled"),
         )
 
-    @admin.action(description="Disable selected workers (kill switch)…")
+    @admin.action(permissions=["operate"], description="Disable selected workers (kill switch)…")
     def disable_workers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._switch(request, queryset, enabled=False, action="disable_workers")
 
-    @admin.action(description="Enable selected workers…")
+    @admin.action(permissions=["operate"], description="Enable selected workers…")
     def enable_workers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._switch(request, queryset, enabled=True, action="enable_workers")
 
@@ -251,7 +246,7 @@ class AlertAdmin(SupportStaffAccess, ReadOnlyAdmin):
     actions = ["acknowledge_alerts"]
     show_full_result_count = False
 
-    @admin.action(description="Acknowledge selected alerts…")
+    @admin.action(permissions=["operate"], description="Acknowledge selected alerts…")
     def acknowledge_alerts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         perform = each_legal(
             self,
@@ -297,7 +292,7 @@ class ConsoleBannerAdmin(SupportStaffAccess, admin.ModelAdmin):
         )
         obj.pk = banner.pk
 
-    @admin.action(description="Clear the banner…")
+    @admin.action(permissions=["operate"], description="Clear the banner…")
     def clear_banner(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
             cleared = banner_clear(actor=request.user, reason=reason)

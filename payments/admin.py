@@ -119,7 +119,9 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
             },
         )
 
-    @admin.action(description="Regenerate checkout link and notify the customer…")
+    @admin.action(
+        permissions=["operate"], description="Regenerate checkout link and notify the customer…"
+    )
     def regenerate_links(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return confirm_with_reason(
             self,
@@ -140,7 +142,7 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
             "link and the customer is emailed and texted",
         )
 
-    @admin.action(description="Send the recovery notification now…")
+    @admin.action(permissions=["operate"], description="Send the recovery notification now…")
     def notify_customers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return confirm_with_reason(
             self,
@@ -199,7 +201,7 @@ class VoucherAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
             )
         return render_to_string("admin/payments/voucher_preview.html", {"preview": preview})
 
-    @admin.action(description="Void selected vouchers…")
+    @admin.action(permissions=["operate"], description="Void selected vouchers…")
     def void_vouchers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return confirm_with_reason(
             self,
@@ -219,7 +221,7 @@ class VoucherAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
             legal_description="vouchers not already void; they can no longer be redeemed",
         )
 
-    @admin.action(description="Void and issue a replacement…")
+    @admin.action(permissions=["operate"], description="Void and issue a replacement…")
     def replace_vouchers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return confirm_with_reason(
             self,
@@ -249,7 +251,7 @@ class WebhookFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin
     search_fields = ("=event_id",)
     actions = ["reprocess_failures"]
 
-    @admin.action(description="Reprocess selected webhook events…")
+    @admin.action(permissions=["operate"], description="Reprocess selected webhook events…")
     def reprocess_failures(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
             done = 0
@@ -369,7 +371,7 @@ class StationCredentialAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelA
         )
         return credential
 
-    @admin.action(description="Revoke selected credentials…")
+    @admin.action(permissions=["operate"], description="Revoke selected credentials…")
     def revoke_credentials(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return confirm_with_reason(
             self,

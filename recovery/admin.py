@@ -98,11 +98,13 @@ class IntegrationAdmin(
             + ("running; their deliveries and replays stop" if paused else "paused"),
         )
 
-    @admin.action(description="Pause deliveries and replays (containment)…")
+    @admin.action(
+        permissions=["operate"], description="Pause deliveries and replays (containment)…"
+    )
     def pause_integrations(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._set_paused(request, queryset, paused=True, action="pause_integrations")
 
-    @admin.action(description="Resume deliveries…")
+    @admin.action(permissions=["operate"], description="Resume deliveries…")
     def resume_integrations(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._set_paused(request, queryset, paused=False, action="resume_integrations")
 
@@ -236,7 +238,7 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     def response_snapshot_pretty(self, obj: RecoveryItem) -> str:
         return pretty_json(obj.response_snapshot)
 
-    @admin.action(description="Replay selected failed/DLQ items…")
+    @admin.action(permissions=["operate"], description="Replay selected failed/DLQ items…")
     def replay_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         legal = services.replayable_items(queryset).filter(
             integration__paused=False, integration__enabled=True
@@ -317,7 +319,7 @@ class BulkReplayJobAdmin(SupportStaffAccess, ReadOnlyAdmin):
             obj.total,
         )
 
-    @admin.action(description="Cancel selected bulk replays…")
+    @admin.action(permissions=["operate"], description="Cancel selected bulk replays…")
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         perform = each_legal(
             self,
@@ -374,11 +376,11 @@ class ManualReviewItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
             + ("each failure gets one more attempt" if retry else "no retry; kept as resolved"),
         )
 
-    @admin.action(description="Retry selected items and resolve…")
+    @admin.action(permissions=["operate"], description="Retry selected items and resolve…")
     def retry_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._resolve(request, queryset, retry=True)
 
-    @admin.action(description="Dismiss selected items (no retry)…")
+    @admin.action(permissions=["operate"], description="Dismiss selected items (no retry)…")
     def dismiss_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._resolve(request, queryset, retry=False)
 
@@ -456,23 +458,25 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
             legal_description=f"bulk actions that are {' or '.join(legal)}",
         )
 
-    @admin.action(description="Approve (a second operator; needed when money moves)…")
+    @admin.action(
+        permissions=["operate"], description="Approve (a second operator; needed when money moves)…"
+    )
     def approve(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._verb(request, queryset, "approve", ["awaiting_approval"])
 
-    @admin.action(description="Start…")
+    @admin.action(permissions=["operate"], description="Start…")
     def start(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._verb(request, queryset, "start", ["ready"])
 
-    @admin.action(description="Pause…")
+    @admin.action(permissions=["operate"], description="Pause…")
     def pause(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._verb(request, queryset, "pause", ["running"])
 
-    @admin.action(description="Resume…")
+    @admin.action(permissions=["operate"], description="Resume…")
     def resume(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._verb(request, queryset, "resume", ["paused"])
 
-    @admin.action(description="Abort…")
+    @admin.action(permissions=["operate"], description="Abort…")
     def abort(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self._verb(
             request, queryset, "abort", ["awaiting_approval", "ready", "running", "paused"]
