@@ -1,0 +1,32 @@
+"""Seed 002's auth attempts vs lockouts."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import error_of, make_user
+
+
+@pytest.mark.django_db
+def test_failed_logins_are_counted_and_the_account_locked_at_the_threshold(
+    client, viewer_client, settings
+):
+    make_user("target-user").is_staff = True
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/admin/login/", {"username": "target-user", "password": "wrong"})
+    locked = client.post("/admin/login/", {"username": "target-user", "password": "pw-123456"})
+    assert locked.status_code == 429  # even the right password is refused while locked
+    attempts = viewer_client.get("/api/v1/auth/attempts").json()
+    assert attempts["failed_last_minute"] >= settings.AXES_FAILURE_LIMIT
+    assert attempts["top_usernames_last_hour"][0]["username"] == "target-user"
+    lockout = viewer_client.get("/api/v1/auth/lockout").json()
+    assert lockout["threshold"] == settings.AXES_FAILURE_LIMIT
+    assert [a["username"] for a in lockout["locked_accounts"]] == ["target-user"]
+    assert lockout["lockouts_last_minute"] >= 1
+
+
+@pytest.mark.django_db
+def test_auth_monitoring_needs_the_view_permission(outsider_client, anonymous_client):
+    assert outsider_client.get("/api/v1/auth/lockout").status_code == 403
+    response = anonymous_client.get("/api/v1/auth/attempts")
+    assert (response.status_code, error_of(response)["code"]) == (401, "OPS-401-UNAUTHENTICATED")
