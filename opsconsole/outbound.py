@@ -98,6 +98,17 @@ def _address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
     return ""
 
 
+def _refusal_without_dns(host: str) -> str | None:
+    """For a metadata name or a literal address: why it is refused ("" when it is not).
+    None for a name, which only DNS can answer."""
+    if host in METADATA_HOSTS:
+        return f"{host} is a cloud metadata service"
+    try:
+        return _address_refusal(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Destination:
     """Where a call may go: the URL to connect to, and for a name that was resolved and
@@ -107,11 +118,6 @@ class Destination:
     url: str = ""
     host_header: str = ""
     sni_hostname: str = ""
-
-
-def destination_refusal(url: str) -> str:
-    """Why a call to `url` must not leave (empty when it may)."""
-    return checked_destination(url).refusal
 
 
 def checked_destination(url: str) -> Destination:
@@ -131,14 +137,9 @@ def checked_destination(url: str) -> Destination:
         return Destination(refusal="only http(s) URLs with a host are called")
     if host in _allowed_hosts():
         return Destination(url=url)
-    if host in METADATA_HOSTS:
-        return Destination(refusal=f"{host} is a cloud metadata service")
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        return Destination(refusal=_address_refusal(literal), url=url)
+    known = _refusal_without_dns(host)
+    if known is not None:
+        return Destination(refusal=known, url=url)
     try:
         resolved = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
@@ -181,13 +182,8 @@ def endpoint_url_problem(url: str) -> str:
         return "endpoint_url must not carry credentials; use the integration's secret"
     if allowed:
         return ""
-    if host in METADATA_HOSTS:
-        return f"endpoint_url points at {host}, a cloud metadata service"
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        return ""
-    reason = _address_refusal(literal)
+    # A name is checked again at every call; what is known without DNS is refused now.
+    reason = _refusal_without_dns(host)
     return f"endpoint_url is not allowed: {reason}" if reason else ""
 
 
@@ -217,6 +213,31 @@ def shared_client() -> httpx.Client:
     return client
 
 
+class DestinationRefused(Exception):
+    """The call was not made: its destination is not a public address (the reason)."""
+
+
+def guarded_post(
+    url: str, *, timeout_seconds: float, headers: dict[str, str] | None = None, **content: Any
+) -> httpx.Response:
+    """The one way anything here POSTs to the outside world: the destination checked and
+    pinned, then the pooled client. Raises DestinationRefused, or httpx's errors."""
+    destination = checked_destination(url)
+    if destination.refusal:
+        raise DestinationRefused(destination.refusal)
+    headers = dict(headers or {})
+    if destination.host_header:
+        headers["Host"] = destination.host_header
+    extensions = {"sni_hostname": destination.sni_hostname} if destination.sni_hostname else {}
+    return shared_client().post(
+        destination.url,
+        headers=headers,
+        timeout=timeout_seconds,
+        extensions=extensions,
+        **content,
+    )
+
+
 def post_json(
     url: str,
     *,
@@ -226,32 +247,13 @@ def post_json(
     form: dict[str, str] | None = None,
 ) -> OutboundResult:
     """POST `body` as JSON, or `form` form-encoded (Stripe's API style) when given."""
-    destination = checked_destination(url)
-    if destination.refusal:
-        return refused_result(destination.refusal)
-    if destination.host_header:
-        headers = {**headers, "Host": destination.host_header}
-    extensions = {"sni_hostname": destination.sni_hostname} if destination.sni_hostname else {}
+    content = {"data": form} if form is not None else {"json": body}
     started = time.perf_counter()
-    client = shared_client()
     try:
-        if form is not None:
-            response = client.post(
-                destination.url,
-                data=form,
-                headers=headers,
-                timeout=timeout_seconds,
-                extensions=extensions,
-            )
-        else:
-            response = client.post(
-                destination.url,
-                json=body,
-                headers=headers,
-                timeout=timeout_seconds,
-                extensions=extensions,
-            )
+        response = guarded_post(url, timeout_seconds=timeout_seconds, headers=headers, **content)
         raw = response.content
+    except DestinationRefused as exc:
+        return refused_result(str(exc))
     except httpx.HTTPError as exc:
         return OutboundResult(
             duration_ms=_elapsed_ms(started),

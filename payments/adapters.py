@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from opsconsole.outbound import post_json
+from opsconsole.outbound import DestinationRefused, guarded_post, post_json
 from opsconsole.retry import network_error_class, parse_retry_after
 
 
@@ -201,10 +201,15 @@ class VoucherRenderer:
             return VoucherPreview(status="not_configured", detail="VOUCHER_RENDERER_URL is unset")
         started = time.perf_counter()
         try:
-            with httpx.Client(timeout=self.timeout_seconds) as client:
-                response = client.post(
-                    self.url, json={"code": code, "description": description, "value": value}
-                )
+            response = guarded_post(
+                self.url,
+                timeout_seconds=self.timeout_seconds,
+                json={"code": code, "description": description, "value": value},
+            )
+        except DestinationRefused as exc:
+            return VoucherPreview(
+                status="error", detail=f"endpoint_not_allowed: {exc}", duration_ms=_ms(started)
+            )
         except httpx.TimeoutException as exc:
             return VoucherPreview(status="timeout", detail=str(exc), duration_ms=_ms(started))
         except httpx.HTTPError as exc:

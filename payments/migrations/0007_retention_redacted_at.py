@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0006_station_credential'),
+        ("payments", "0006_station_credential"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='webhookfailure',
-            name='redacted_at',
+            model_name="webhookfailure",
+            name="redacted_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -55,3 +55,16 @@ def test_an_allowed_host_is_called_as_written():
         "http://localhost:9000/hook",
         "",
     )
+
+
+@override_settings(OUTBOUND_ALLOWED_HOSTS=[])
+def test_the_voucher_renderer_goes_through_the_same_guard(httpserver):
+    from payments.adapters import VoucherRenderer
+
+    httpserver.expect_request("/render").respond_with_data(b"\x89PNG", content_type="image/png")
+    preview = VoucherRenderer(url=httpserver.url_for("/render"), timeout_seconds=2).render(
+        code="ABC", description="d", value="1"
+    )
+    assert preview.status == "error"
+    assert preview.detail.startswith("endpoint_not_allowed: localhost resolves to")
+    assert httpserver.log == []
