@@ -18,6 +18,15 @@ from rest_framework.request import Request
 FAILURES_KEY = "auth:token-failures:{address}"
 
 
+def principal_key(user: Any) -> str | None:
+    """Who is calling, as one key for rate limits and idempotency records: a user by id, a
+    station by its station (whichever of its credentials it uses); None for anonymous."""
+    if not (user is not None and user.is_authenticated):
+        return None
+    station_id = getattr(user, "station_id", None)
+    return f"station:{station_id}" if station_id is not None else str(user.pk)
+
+
 def client_address(request: Any) -> str:
     # REMOTE_ADDR is the proxy's address behind a proxy; the proxy must rate-limit too.
     return request.META.get("REMOTE_ADDR") or "unknown"

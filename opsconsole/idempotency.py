@@ -28,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from opsconsole.authentication import principal_key
 from opsconsole.errors import DEFAULT_PREFIX, Conflict, InvalidInput, Unprocessable
 from opsconsole.models import IdempotencyKey
 
@@ -130,14 +131,6 @@ def idempotency_key_purge_expired() -> int:
 Handler = Callable[..., Response]
 
 
-def idempotency_owner(user: object) -> str:
-    """Keys are per caller: a user by id, a station credential by its station."""
-    if not getattr(user, "is_authenticated", False):
-        return "anonymous"
-    pk = getattr(user, "pk", None)
-    return str(pk) if pk is not None else user.get_username()  # type: ignore[attr-defined]
-
-
 def idempotent(handler: Handler) -> Handler:
     """Decorate an APIView's unsafe method (post/put/patch/delete)."""
 
@@ -153,7 +146,8 @@ def idempotent(handler: Handler) -> Handler:
                 code=f"{prefix}-400-INVALID-PAYLOAD",
                 details={"fields": {HEADER: ["Invalid key."]}},
             )
-        owner = idempotency_owner(request.user)
+        # Keys are per caller.
+        owner = principal_key(request.user) or "anonymous"
         claim = idempotency_key_claim(
             owner=owner,
             key=key,

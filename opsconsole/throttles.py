@@ -5,10 +5,12 @@ station by its station id, anyone else by address. The counters live in the shar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from opsconsole.authentication import principal_key
 
 if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from settings
     from rest_framework.request import Request
@@ -27,13 +29,7 @@ class _SettingsRateThrottle(SimpleRateThrottle):
 
 
 def _principal(request: Request) -> str | None:
-    user: Any = request.user
-    if not (user and user.is_authenticated):
-        return None
-    station_id = getattr(user, "station_id", None)
-    if station_id is not None:
-        return f"station:{station_id}"
-    return f"user:{user.pk}"
+    return principal_key(request.user)
 
 
 class AnonymousRateThrottle(_SettingsRateThrottle):
