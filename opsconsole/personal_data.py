@@ -97,20 +97,20 @@ MASKERS = {
 }
 
 
+def mask(kind: str, value: Any) -> Any:
+    """`value` masked as its kind says (an empty value stays empty)."""
+    return value if value in (None, "") else MASKERS[kind](value)
+
+
 def masked(user: Any, kind: str, value: Any) -> Any:
-    if value in (None, "") or can_see_personal_data(user):
-        return value
-    return MASKERS[kind](value)
+    return value if can_see_personal_data(user) else mask(kind, value)
 
 
 def mask_fields(user: Any, data: dict[str, Any], kinds: dict[str, str]) -> dict[str, Any]:
     """The API's way: mask the named fields of one serialized object."""
     if can_see_personal_data(user):
         return data
-    return {
-        name: MASKERS[kinds[name]](value) if name in kinds and value not in (None, "") else value
-        for name, value in data.items()
-    }
+    return {name: mask(kinds[name], v) if name in kinds else v for name, v in data.items()}
 
 
 class MasksPersonalData:
@@ -139,9 +139,7 @@ def visible_on_this_page() -> bool:
 
 def shown(kind: str, value: Any) -> Any:
     """`value` as the current admin page may show it."""
-    if value in (None, "") or _visible.get():
-        return value
-    return MASKERS[kind](value)
+    return value if _visible.get() else mask(kind, value)
 
 
 class PersonalDataVisibilityMiddleware:
@@ -197,7 +195,7 @@ class PersonalFieldsAdmin:
 
 def _masked_display(name: str, kind: str) -> Callable[[Any, Any], Any]:
     def display(self: Any, obj: Any) -> Any:
-        return MASKERS[kind](getattr(obj, name)) if getattr(obj, name) else getattr(obj, name)
+        return mask(kind, getattr(obj, name))
 
     display.short_description = name.replace("_", " ")  # type: ignore[attr-defined]
     display.admin_order_field = name  # type: ignore[attr-defined]
