@@ -31,12 +31,13 @@ run: install .env
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
 
 # The whole suite on PostgreSQL (a private cluster unless DATABASE_URL is given), then the
-# smoke subset on the embedded SQLite database, then the linter.
+# smoke subset on the embedded SQLite database, then the linters (code and import contracts).
 test: install
 	scripts/ensure-chromium.sh
 	scripts/with-postgres.sh $(BIN)/pytest
 	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(MAKE) check-deploy
 
 # Production settings pass Django's deployment checks with no warning.

@@ -14,9 +14,10 @@ class PlatformConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from opsconsole import health, metrics, worker_metrics
+        from opsconsole import failure_sources, health, metrics, worker_metrics
 
         health.register_builtin_components()
+        failure_sources.autodiscover()
         from django.conf import settings
 
         from opsconsole.tracing import configure_tracing, tracing_enabled

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from opsconsole import failure_sources
 from opsconsole.admin_actions import (
     claim_action_token,
     new_action_token,
@@ -26,7 +27,7 @@ def failure_inbox(request: HttpRequest) -> HttpResponse:
     if denied := permission_denied_page(request, VIEW_PERMISSION):
         return denied
     app = request.GET.get("app", "")
-    groups = inbox.failure_groups(app=app if app in {s.app for s in inbox.SOURCES.values()} else "")
+    groups = inbox.failure_groups(app=app if app in failure_sources.apps() else "")
     circuits = {
         name: circuit_state(integration)
         for integration in Integration.objects.all()
@@ -45,7 +46,7 @@ def failure_inbox(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "Failure inbox",
         "groups": rows,
-        "apps": sorted({s.app for s in inbox.SOURCES.values()}),
+        "apps": failure_sources.apps(),
         "current_app": app,
     }
     return TemplateResponse(request, "admin/failure_inbox.html", context)

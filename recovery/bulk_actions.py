@@ -20,10 +20,11 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from opsconsole import audit
+from opsconsole import audit, failure_sources
 from opsconsole.errors import ApplicationError, Conflict, InvalidInput, NotFound
+from opsconsole.failure_sources import FailureSource
 from opsconsole.workers import BatchWorker, register_worker
-from recovery.inbox import SOURCES, FailureSource, failure_group, failure_resolve
+from recovery.inbox import failure_group, failure_resolve, open_rows
 from recovery.models import BulkAction, BulkActionItem
 
 logger = structlog.get_logger(__name__)
@@ -86,15 +87,17 @@ def bulk_action_create(
         source, provider = group.source, group.provider
         frozen = group.source_ids()
     else:
-        if source not in SOURCES or not ids:
+        if source not in failure_sources.names() or not ids:
             raise BulkActionInvalid(
                 "Give a fingerprint, or a source and ids.",
-                details={"fields": {"source": [f"One of {sorted(SOURCES)}."]}},
+                details={"fields": {"source": [f"One of {failure_sources.names()}."]}},
             )
         provider = ""
-        frozen = sorted(SOURCES[source].open_rows().filter(pk__in=ids).values_list("pk", flat=True))
-    failure_source = SOURCES[source]
-    rows = {row.pk: row for row in failure_source.open_rows().filter(pk__in=frozen)}
+        frozen = sorted(
+            open_rows(failure_sources.get(source)).filter(pk__in=ids).values_list("pk", flat=True)
+        )
+    failure_source = failure_sources.get(source)
+    rows = {row.pk: row for row in open_rows(failure_source).filter(pk__in=frozen)}
     sample = []
     would_resolve = 0
     for pk in frozen:
@@ -266,7 +269,7 @@ def _recover_interrupted_items(action_id: int, source: FailureSource) -> int:
         ).order_by("id")
     )
     for item in orphans:
-        still_failing = source.open_rows().filter(pk=item.source_id).exists()
+        still_failing = open_rows(source).filter(pk=item.source_id).exists()
         if still_failing:
             _finish_item(action_id, item, BulkActionItem.Outcome.FAILED, INTERRUPTED)
         else:
@@ -282,7 +285,7 @@ def _recover_interrupted_items(action_id: int, source: FailureSource) -> int:
 def bulk_action_run(*, action_id: int, max_seconds: float = 50.0) -> int:
     """Work through the action at its pace for up to `max_seconds`; returns items done."""
     action = BulkAction.objects.get(pk=action_id)
-    source = SOURCES[action.source]
+    source = failure_sources.get(action.source)
     actor = f"bulk_action:{action.pk} ({action.created_by})"
     interval = 1.0 / action.rate_per_second
     deadline = time.monotonic() + max_seconds
@@ -292,7 +295,7 @@ def bulk_action_run(*, action_id: int, max_seconds: float = 50.0) -> int:
         item = _next_item(action_id)
         if item is None:
             break
-        row = source.open_rows().filter(pk=item.source_id).first()
+        row = open_rows(source).filter(pk=item.source_id).first()
         if row is None:
             _finish_item(action_id, item, BulkActionItem.Outcome.RESOLVED, "no longer failing")
         elif verdict := source.guard(row):

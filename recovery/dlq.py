@@ -1,13 +1,12 @@
 """The DLQ sweeper (seed 003, every 15 minutes): failures older than 24 hours go to the
 manual review queue; recent transient failures are retried, once per item.
 
-It works on the failure inbox's sources, so "what is parked, what is its error, how is it
-replayed" is written once, in recovery/inbox.py.
+It works on the registered failure sources that declare a dead-lettered share, so "what is
+parked, what is its error, how is it replayed" is written once, by the app that owns it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,10 +15,11 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from opsconsole import audit
+from opsconsole import audit, failure_sources
 from opsconsole.errors import ApplicationError, Conflict, NotFound
+from opsconsole.failure_sources import FailureEntry, FailureSource
 from opsconsole.workers import BatchWorker, register_worker
-from recovery.inbox import SOURCES, FailureEntry, FailureSource
+from recovery.inbox import open_rows
 from recovery.models import ManualReviewItem, SweepRetry
 
 logger = structlog.get_logger(__name__)
@@ -38,12 +38,9 @@ TRANSIENT_PREFIXES = (
     "connection_",
 )
 
-# The dead-lettered rows of each swept source: a refund is dead once its retries ran out.
-SWEPT: dict[str, Callable[[models.QuerySet], models.QuerySet]] = {
-    "integration_delivery": lambda rows: rows,
-    "notification": lambda rows: rows,
-    "refund": lambda rows: rows.filter(next_retry_at__isnull=True),
-}
+
+def swept_sources() -> list[FailureSource]:
+    return [s for s in failure_sources.all_sources() if s.dead_lettered is not None]
 
 
 class ManualReviewNotFound(NotFound):
@@ -59,7 +56,10 @@ def is_transient(failure_code: str) -> bool:
 
 
 def dead_rows(name: str) -> models.QuerySet:
-    return SWEPT[name](SOURCES[name].open_rows())
+    source = failure_sources.get(name)
+    if source.dead_lettered is None:
+        raise ValueError(f"failure source {name!r} declares no dead-lettered rows")
+    return source.dead_lettered(open_rows(source))
 
 
 def sweep_one(source: FailureSource, row: Any, now: datetime) -> str:
@@ -119,7 +119,8 @@ class DlqSweeper(BatchWorker):
             )
         )
         claimed: list[tuple[str, int]] = []
-        for name in SWEPT:
+        for source in swept_sources():
+            name = source.name
             ids = dead_rows(name).order_by("pk").values_list("pk", flat=True)[: limit * 4]
             claimed += [(name, pk) for pk in ids if (name, pk) not in open_reviews]
         return claimed[: limit * 4]
@@ -129,7 +130,7 @@ class DlqSweeper(BatchWorker):
         row = dead_rows(name).filter(pk=pk).first()
         if row is None:
             return "gone"
-        return sweep_one(SOURCES[name], row, timezone.now())
+        return sweep_one(failure_sources.get(name), row, timezone.now())
 
 
 def manual_review_resolve(
@@ -157,5 +158,5 @@ def manual_review_resolve(
         )
     if retry:
         # After the review is closed and outside its transaction: a replay may call out.
-        SOURCES[review.source].replay(review.source_id, actor, reason)
+        failure_sources.get(review.source).replay(review.source_id, actor, reason)
     return review

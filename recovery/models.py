@@ -9,7 +9,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
-from recovery.fingerprints import failure_fingerprint
+from opsconsole.fingerprints import failure_fingerprint
 
 
 class Integration(models.Model):

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0004_evidence_is_protected'),
+        ("notifications", "0004_evidence_is_protected"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='communicationlog',
-            name='redacted_at',
+            model_name="communicationlog",
+            name="redacted_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -4,14 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0005_retention_redacted_at'),
+        ("notifications", "0005_retention_redacted_at"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='communicationlog',
-            index=models.Index(condition=models.Q(('redacted_at__isnull', True)), fields=['id'], name='communication_unredacted_idx'),
+            model_name="communicationlog",
+            index=models.Index(
+                condition=models.Q(("redacted_at__isnull", True)),
+                fields=["id"],
+                name="communication_unredacted_idx",
+            ),
         ),
     ]

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import inputs
+from opsconsole import failure_sources, inputs
 from opsconsole.errors import InvalidInput, NotFound
 from opsconsole.idempotency import idempotent
 from opsconsole.pagination import InvalidCursor
@@ -191,10 +191,8 @@ class FailureInboxApi(APIView):
     permission_classes = [CanViewPlatform]
 
     class FilterSerializer(serializers.Serializer):
-        app = serializers.ChoiceField(
-            choices=sorted({s.app for s in inbox.SOURCES.values()}), required=False
-        )
-        source = serializers.ChoiceField(choices=sorted(inbox.SOURCES), required=False)
+        app = serializers.ChoiceField(choices=failure_sources.apps(), required=False)
+        source = serializers.ChoiceField(choices=failure_sources.names(), required=False)
         fingerprint = serializers.CharField(required=False, max_length=32)
         limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
 
@@ -248,7 +246,7 @@ class FailureResolveApi(APIView):
     @extend_schema(request=InputSerializer, responses={200: dict})
     @idempotent
     def post(self, request: Request, source: str, source_id: str) -> Response:
-        if source not in inbox.SOURCES:
+        if source not in failure_sources.names():
             raise OpsNotFound("Unknown failure source.")
         pk = inputs.parse_id(source_id, "source_id", OpsInvalidPayload)
         data = inputs.validated(self.InputSerializer, request.data, OpsInvalidPayload)
@@ -295,7 +293,7 @@ class BulkActionCreateApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         fingerprint = serializers.CharField(required=False, max_length=32)
-        source = serializers.ChoiceField(choices=sorted(inbox.SOURCES), required=False)
+        source = serializers.ChoiceField(choices=failure_sources.names(), required=False)
         ids = serializers.ListField(
             child=serializers.IntegerField(min_value=1), required=False, max_length=10000
         )

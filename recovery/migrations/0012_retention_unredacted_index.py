@@ -4,14 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0011_retention_redacted_at'),
+        ("recovery", "0011_retention_redacted_at"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='deliveryattempt',
-            index=models.Index(condition=models.Q(('redacted_at__isnull', True)), fields=['id'], name='attempt_unredacted_idx'),
+            model_name="deliveryattempt",
+            index=models.Index(
+                condition=models.Q(("redacted_at__isnull", True)),
+                fields=["id"],
+                name="attempt_unredacted_idx",
+            ),
         ),
     ]

@@ -12,6 +12,7 @@ from bookings.models import Booking
 from bookings.services import booking_cancel
 from notifications.models import Notification
 from notifications.services import notification_enqueue
+from opsconsole import failure_sources, fingerprints
 from opsconsole.models import AuditEvent
 from payments.models import Payment, Refund
 from payments.refunds import payment_record
@@ -50,14 +51,14 @@ def failed_refund(amount: str = "150.00") -> Refund:
 
 
 def test_normalised_errors_group_one_cause_as_one_fingerprint():
-    first = inbox.normalise_error(
+    first = fingerprints.normalise_error(
         "HTTP 503: upstream 10.0.0.7 timed out after 3000ms req=ab12cd34ef"
     )
-    second = inbox.normalise_error(
+    second = fingerprints.normalise_error(
         "HTTP 503: upstream 10.0.0.9 timed out after 2950ms req=99ffee0011"
     )
     assert first == second
-    assert inbox.normalise_error("mail to ana@x.test failed") == "mail to <email> failed"
+    assert fingerprints.normalise_error("mail to ana@x.test failed") == "mail to <email> failed"
 
 
 @pytest.mark.django_db
@@ -214,7 +215,7 @@ def test_replay_guards_resolve_instead_of_replaying(integration, operator):
         source="integration_delivery", source_id=moot.pk
     ).exists()
     assert moot.pk not in [pk for g in inbox.failure_groups() for pk in g.source_ids()]
-    assert inbox.SOURCES["refund"].guard(refund) == (
+    assert failure_sources.get("refund").guard(refund) == (
         "the refund already completed at the provider (charge.refunded received)"
     )
 
@@ -350,7 +351,7 @@ def test_a_double_redemption_attempt_is_resolved_by_its_guard(operator):
     with pytest.raises(vouchers.VoucherAlreadyRedeemed):
         vouchers.voucher_redeem(code=voucher.code, station_id="s9", actor="s9")
     refusal = VoucherRedemptionFailure.objects.get()
-    assert inbox.SOURCES["redemption"].guard(refusal) == "the voucher was redeemed at s1"
+    assert failure_sources.get("redemption").guard(refusal) == "the voucher was redeemed at s1"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from opsconsole import failure_sources
 from opsconsole.models import AuditEvent
 from recovery import inbox
 from recovery.dlq import DlqSweeper
@@ -15,7 +16,7 @@ from tests.recovery.test_failure_inbox import failed_refund
 
 
 def open_ids(source: str) -> set[int]:
-    return set(inbox.SOURCES[source].open_rows().values_list("pk", flat=True))
+    return set(inbox.open_rows(failure_sources.get(source)).values_list("pk", flat=True))
 
 
 @pytest.mark.django_db

@@ -1,0 +1,65 @@
+"""The bookings app's failures: cancellations stuck half way (CANCELLING). Also the rule the
+other apps' sources rank by: a failure that touches a booking starting soon comes first."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from bookings.models import Booking
+from bookings.services import booking_cancel
+from opsconsole import failure_sources
+from opsconsole.failure_sources import FailureSource, Impact
+
+SOON = timedelta(hours=24)
+
+
+def booking_of_payload(payload: Any) -> Booking | None:
+    booking_id = payload.get("booking_id") if isinstance(payload, dict) else None
+    if not isinstance(booking_id, int):
+        return None
+    return Booking.objects.filter(pk=booking_id).first()
+
+
+def soon_booking_ids() -> list[int]:
+    """Live bookings that start within SOON: a failure that touches one ranks first."""
+    now = timezone.now()
+    return list(
+        Booking.objects.exclude(status=Booking.Status.CANCELLED)
+        .filter(start_time__gte=now, start_time__lte=now + SOON)
+        .values_list("pk", flat=True)
+    )
+
+
+def booking_impact(booking: Booking | None, base: Impact) -> Impact:
+    now = timezone.now()
+    live = booking is not None and booking.status != Booking.Status.CANCELLED
+    if live and now <= booking.start_time <= now + SOON:
+        return Impact(100, f"booking {booking.pk} starts within 24 hours")
+    return base
+
+
+def _replay_cancellation(booking_id: int, actor: Any, reason: str) -> str:
+    result = booking_cancel(booking_id=booking_id, actor=actor, reason=reason)
+    return f"CANCELLING → {result.booking.status}"
+
+
+failure_sources.register(
+    FailureSource(
+        name="cancellation",
+        app="bookings",
+        failing=lambda: Booking.objects.filter(status=Booking.Status.CANCELLING),
+        provider=lambda b: "bookings",
+        failure_code=lambda b: b.cancellation_step or "cancelling",
+        error=lambda b: b.cancellation_error,
+        first_seen=lambda b: b.updated_at,
+        last_seen=lambda b: b.updated_at,
+        impact=lambda b: booking_impact(b, Impact(40, "a cancellation is half done")),
+        guard=lambda b: None,
+        predicted=lambda b: "CANCELLING → CANCELLED (the saga resumes; refund key reused)",
+        replay=_replay_cancellation,
+        moves_money=True,
+    )
+)

@@ -1,0 +1,77 @@
+"""The notifications app's failures: dead notifications and campaign messages not sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bookings.models import Booking
+from notifications.campaigns import campaign_target_requeue
+from notifications.models import Campaign, CampaignTarget, Notification
+from notifications.services import notification_requeue
+from opsconsole import failure_sources
+from opsconsole.failure_sources import FailureSource, Impact, error_code
+
+
+def _replay_notification(notification_id: int, actor: Any, reason: str) -> str:
+    notification_requeue(notification_id=notification_id, actor=actor, reason=reason)
+    return "DEAD → PENDING"
+
+
+def _replay_target(target_id: int, actor: Any, reason: str) -> str:
+    campaign_target_requeue(target_id=target_id, actor=actor, reason=reason)
+    return "failed → pending"
+
+
+def _guard_notification(notification: Notification) -> str | None:
+    if notification.subject_type == "bookings.booking" and notification.subject_id.isdigit():
+        booking = Booking.objects.filter(pk=int(notification.subject_id)).first()
+        if booking is not None and booking.status == Booking.Status.CANCELLED:
+            return f"booking {booking.pk} was cancelled"
+    return None
+
+
+def _guard_target(target: CampaignTarget) -> str | None:
+    if target.status == CampaignTarget.Status.INVALID:
+        return "the number is invalid; fix the data instead of replaying"
+    if target.campaign.status != Campaign.Status.RUNNING:
+        return f"the campaign is {target.campaign.status}"
+    return None
+
+
+failure_sources.register(
+    FailureSource(
+        name="notification",
+        app="notifications",
+        failing=lambda: Notification.objects.filter(status=Notification.Status.DEAD),
+        provider=lambda n: n.channel,
+        failure_code=lambda n: error_code(n.last_error),
+        error=lambda n: n.last_error,
+        first_seen=lambda n: n.created_at,
+        last_seen=lambda n: n.created_at,
+        occurrence_field="attempts",
+        impact=lambda n: Impact(5, "a customer message was not delivered"),
+        guard=_guard_notification,
+        predicted=lambda n: "DEAD → PENDING",
+        replay=_replay_notification,
+        dead_lettered=lambda rows: rows,
+    )
+)
+
+failure_sources.register(
+    FailureSource(
+        name="campaign_target",
+        app="notifications",
+        failing=lambda: CampaignTarget.objects.filter(
+            status__in=[CampaignTarget.Status.FAILED, CampaignTarget.Status.INVALID]
+        ).select_related("campaign"),
+        provider=lambda t: "whatsapp",
+        failure_code=lambda t: error_code(t.last_error) or t.status,
+        error=lambda t: t.last_error,
+        first_seen=lambda t: t.updated_at,
+        last_seen=lambda t: t.updated_at,
+        impact=lambda t: Impact(1, "a campaign message was not sent"),
+        guard=_guard_target,
+        predicted=lambda t: f"{t.status} → pending",
+        replay=_replay_target,
+    )
+)

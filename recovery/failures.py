@@ -1,0 +1,54 @@
+"""The recovery app's failures: integration deliveries that failed or were dead-lettered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.functions import Coalesce
+
+from bookings.failures import booking_impact, booking_of_payload, soon_booking_ids
+from bookings.models import Booking
+from opsconsole import failure_sources
+from opsconsole.failure_sources import FailureSource, Impact
+from recovery.models import RecoveryItem
+from recovery.services import recovery_item_replay
+
+
+def _replay_delivery(item_id: int, actor: Any, reason: str) -> str:
+    item = RecoveryItem.objects.get(pk=item_id)
+    before = item.status
+    recovery_item_replay(
+        integration_id=item.integration_id, item_id=item_id, actor=actor, reason=reason
+    )
+    return f"{before} → replayed"
+
+
+def _guard_delivery(item: RecoveryItem) -> str | None:
+    booking = booking_of_payload(item.payload)
+    if booking is not None and booking.status == Booking.Status.CANCELLED:
+        return f"booking {booking.pk} was cancelled; delivering {item.event_type} is moot"
+    return None
+
+
+failure_sources.register(
+    FailureSource(
+        name="integration_delivery",
+        app="recovery",
+        failing=lambda: RecoveryItem.objects.filter(
+            status__in=RecoveryItem.REPLAYABLE
+        ).select_related("integration"),
+        provider=lambda item: item.integration.name,
+        failure_code=lambda item: item.failure_code,
+        error=lambda item: item.failure_detail,
+        first_seen=lambda item: item.created_at,
+        last_seen=lambda item: item.last_attempt_at or item.updated_at,
+        impact=lambda item: booking_impact(booking_of_payload(item.payload), Impact(10, "")),
+        guard=_guard_delivery,
+        predicted=lambda item: f"{item.status} → replayed",
+        replay=_replay_delivery,
+        fingerprint_field="failure_fingerprint",
+        last_seen_expression=Coalesce("last_attempt_at", "updated_at"),
+        ranks_first=lambda rows: rows.filter(payload__booking_id__in=soon_booking_ids()),
+        dead_lettered=lambda rows: rows,
+    )
+)
