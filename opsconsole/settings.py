@@ -310,7 +310,6 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 # Worker kill switches: the settings default, overridden by a WorkerSwitch row when present.
 WORKER_DEFAULTS_ENABLED = {
     "integration_delivery_worker": env_bool("INTEGRATION_DELIVERY_WORKER_ENABLED", True),
-    "integration_bulk_replay_worker": env_bool("INTEGRATION_BULK_REPLAY_WORKER_ENABLED", True),
     "hosted_recovery_worker": env_bool("HOSTED_RECOVERY_WORKER_ENABLED", True),
     "refund_retry_worker": env_bool("REFUND_RETRY_WORKER_ENABLED", True),
     "booking_hold_expiry_worker": env_bool("BOOKING_HOLD_EXPIRY_WORKER_ENABLED", True),
@@ -322,6 +321,11 @@ WORKER_DEFAULTS_ENABLED = {
     "bulk_action_worker": env_bool("BULK_ACTION_WORKER_ENABLED", True),
 }
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
+# An admin replay of many items runs as a bulk action at this pace (items a second; at most
+# the bulk engine's 50). A replay only re-queues the item; the delivery worker calls out.
+ADMIN_BULK_REPLAY_RATE_PER_SECOND = env_int("ADMIN_BULK_REPLAY_RATE_PER_SECOND", 50)
+if not 0 < ADMIN_BULK_REPLAY_RATE_PER_SECOND <= 50:
+    raise ImproperlyConfiguredEnv("ADMIN_BULK_REPLAY_RATE_PER_SECOND must be between 1 and 50")
 WORKER_LEASE_SECONDS = env_int("WORKER_LEASE_SECONDS", 120)
 # A scheduled run of a delivery worker keeps claiming batches this long while work is due,
 # so a once-a-minute schedule is not a one-batch-a-minute ceiling. Below the schedule's

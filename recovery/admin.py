@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -21,12 +22,11 @@ from opsconsole.admin_actions import confirm_with_reason, each_legal
 from opsconsole.errors import ApplicationError
 from opsconsole.personal_data import PersonalFieldsAdmin, shown
 from recovery import services
-from recovery.bulk_actions import bulk_action_transition
+from recovery.bulk_actions import bulk_action_create, bulk_action_transition
 from recovery.dlq import manual_review_resolve
 from recovery.models import (
     BulkAction,
     BulkActionItem,
-    BulkReplayJob,
     DeliveryAttempt,
     Integration,
     ManualReviewItem,
@@ -34,7 +34,7 @@ from recovery.models import (
     RecoveryItem,
 )
 
-# Above this many eligible items an admin replay runs as a background bulk job.
+# Above this many eligible items an admin replay runs as a tracked, paced bulk action.
 INLINE_REPLAY_LIMIT = 50
 
 
@@ -240,29 +240,15 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
 
     @admin.action(permissions=["operate"], description="Replay selected failed/DLQ items…")
     def replay_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        legal = services.replayable_items(queryset).filter(
-            integration__paused=False, integration__enabled=True
+        legal = queryset.filter(
+            status__in=RecoveryItem.REPLAYABLE, integration__paused=False, integration__enabled=True
         )
 
         def perform(eligible: QuerySet, reason: str) -> tuple[int, int]:
             ids = list(eligible.values_list("pk", flat=True))
             if len(ids) > INLINE_REPLAY_LIMIT:
-                job = services.bulk_replay_job_create(
-                    item_ids=ids,
-                    filter_description={
-                        "admin_filter": request.GET.urlencode(),
-                        "selected": len(ids),
-                    },
-                    actor=request.user,
-                    reason=reason,
-                )
-                self.message_user(
-                    request,
-                    f"Bulk replay #{job.pk} queued for {job.total} items; follow its progress "
-                    "under Bulk replay jobs.",
-                    messages.INFO,
-                )
-                return job.total, queryset.count() - job.total
+                action = self._replay_in_background(request, ids, reason)
+                return action.total, queryset.count() - action.total
             done = 0
             for item in eligible.only("pk", "integration_id"):
                 try:
@@ -286,61 +272,34 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
             legal=legal,
             perform=perform,
             legal_description="failed or dlq items of running integrations; "
-            f"more than {INLINE_REPLAY_LIMIT} run as a background job",
+            f"more than {INLINE_REPLAY_LIMIT} run as a paced bulk action",
         )
 
-
-@admin.register(BulkReplayJob)
-class BulkReplayJobAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    list_display = ("id", "status", "progress", "replayed", "skipped", "requested_by", "created_at")
-    list_filter = ("status",)
-    readonly_fields = (
-        "status",
-        "filter_description",
-        "reason",
-        "requested_by",
-        "request_id",
-        "total",
-        "processed",
-        "replayed",
-        "skipped",
-        "created_at",
-        "finished_at",
-        "cancelled_by",
-    )
-    actions = ["cancel_jobs"]
-
-    @admin.display(description="progress")
-    def progress(self, obj: BulkReplayJob) -> str:
-        return format_html(
-            '<progress max="100" value="{}"></progress> {} / {}',
-            obj.progress_percent,
-            obj.processed,
-            obj.total,
+    def _replay_in_background(self, request: HttpRequest, ids: list[int], reason: str):
+        """Many items: one bulk action (dry run kept, paced, pausable), started at once since
+        the operator confirmed on the page before; deliveries move no money."""
+        action = bulk_action_create(
+            actor=request.user,
+            reason=reason,
+            source="integration_delivery",
+            ids=ids,
+            rate_per_second=settings.ADMIN_BULK_REPLAY_RATE_PER_SECOND,
+            filter_description={"admin_filter": request.GET.urlencode(), "selected": len(ids)},
         )
-
-    @admin.action(permissions=["operate"], description="Cancel selected bulk replays…")
-    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        perform = each_legal(
-            self,
+        bulk_action_transition(action_id=action.pk, verb="start", actor=request.user, reason=reason)
+        self.message_user(
             request,
-            queryset,
-            lambda pk, reason: services.bulk_replay_job_cancel(
-                job_id=pk, actor=request.user, reason=reason
+            format_html(
+                'Bulk action <a href="{}">#{}</a> is replaying {} items at {} a second; pause '
+                "or abort it there.",
+                reverse("admin:recovery_bulkaction_change", args=[action.pk]),
+                action.pk,
+                action.total,
+                action.rate_per_second,
             ),
+            messages.INFO,
         )
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="cancel_jobs",
-            title="Cancel bulk replays",
-            legal=queryset.filter(
-                status__in=[BulkReplayJob.Status.QUEUED, BulkReplayJob.Status.RUNNING]
-            ),
-            perform=perform,
-            legal_description="jobs still queued or running; items already replayed stay replayed",
-        )
+        return action
 
 
 @admin.register(ManualReviewItem)
@@ -398,7 +357,8 @@ class BulkActionItemInline(admin.TabularInline):
 
 @admin.register(BulkAction)
 class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    """Failure inbox bulk replays: approve (second operator), start, pause, resume, abort."""
+    """Bulk replays (failure inbox, admin replay of many items): approve (a second operator),
+    start, pause, resume, abort."""
 
     list_display = (
         "id",
@@ -422,6 +382,7 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
         "filter_description",
         "reason",
         ("created_by", "approved_by"),
+        "request_id",
         ("total", "processed", "replayed", "resolved", "failed"),
         ("created_at", "started_at", "finished_at"),
     )

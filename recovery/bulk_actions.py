@@ -20,9 +20,11 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from opsconsole import audit, failure_sources
+from opsconsole import audit, failure_sources, wakes
+from opsconsole.context import bound_context, current_request_id, current_traceparent
 from opsconsole.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from opsconsole.failure_sources import FailureSource
+from opsconsole.wakes import batched_wakes
 from opsconsole.workers import BatchWorker, register_worker
 from recovery.inbox import failure_group, failure_resolve, open_rows
 from recovery.models import BulkAction, BulkActionItem
@@ -70,8 +72,12 @@ def bulk_action_create(
     source: str = "",
     ids: list[int] | None = None,
     rate_per_second: float = 1.0,
+    filter_description: dict[str, Any] | None = None,
 ) -> BulkAction:
-    """Freeze the matching open failures and dry-run them; nothing is replayed yet."""
+    """Freeze the matching open failures and dry-run them; nothing is replayed yet.
+
+    `filter_description` records how the operator chose the rows (an admin changelist's
+    filter); by default the fingerprint or the ids."""
     if not 0 < rate_per_second <= MAX_RATE_PER_SECOND:
         raise BulkActionInvalid(
             f"rate_per_second must be above 0 and at most {MAX_RATE_PER_SECOND}.",
@@ -119,7 +125,8 @@ def bulk_action_create(
         else BulkAction.Status.READY,
         source=source,
         provider=provider,
-        filter_description={"fingerprint": fingerprint} if fingerprint else {"ids": frozen},
+        filter_description=filter_description
+        or ({"fingerprint": fingerprint} if fingerprint else {"ids": frozen}),
         preview={
             "count": len(frozen),
             "would_replay": len(frozen) - would_resolve,
@@ -131,6 +138,8 @@ def bulk_action_create(
         reason=reason,
         created_by=audit.actor_label(actor),
         total=len(frozen),
+        request_id=current_request_id(),
+        traceparent=current_traceparent(),
     )
     BulkActionItem.objects.bulk_create(
         [BulkActionItem(action=action, source_id=pk) for pk in frozen]
@@ -202,12 +211,7 @@ def bulk_action_transition(
 
 
 def wake_bulk_action_worker() -> None:
-    from django_q.tasks import async_task
-
-    try:
-        async_task("recovery.tasks.run_bulk_action_worker", "start")
-    except Exception:
-        logger.warning("bulk_action_worker_wake_failed", exc_info=True)
+    wakes.wake("recovery.tasks.run_bulk_action_worker", "start")
 
 
 def _next_item(action_id: int) -> BulkActionItem | None:
@@ -282,40 +286,59 @@ def _recover_interrupted_items(action_id: int, source: FailureSource) -> int:
     return len(orphans)
 
 
-def bulk_action_run(*, action_id: int, max_seconds: float = 50.0) -> int:
-    """Work through the action at its pace for up to `max_seconds`; returns items done."""
+# The replays' wakes (the delivery worker's, for one) are sent once per this many items, or
+# once a second at slower paces, not once per item.
+WAKE_BATCH_ITEMS = 100
+WAKE_BATCH_SECONDS = 1.0
+
+
+def bulk_action_run(
+    *, action_id: int, max_seconds: float = 50.0, max_items: int | None = None
+) -> int:
+    """Work through the action at its pace for up to `max_seconds` (and at most `max_items`
+    items); returns items done."""
     action = BulkAction.objects.get(pk=action_id)
     source = failure_sources.get(action.source)
     actor = f"bulk_action:{action.pk} ({action.created_by})"
     interval = 1.0 / action.rate_per_second
     deadline = time.monotonic() + max_seconds
     done = _recover_interrupted_items(action_id, source)
-    while time.monotonic() < deadline:
-        started = time.monotonic()
-        item = _next_item(action_id)
-        if item is None:
-            break
-        row = open_rows(source).filter(pk=item.source_id).first()
-        if row is None:
-            _finish_item(action_id, item, BulkActionItem.Outcome.RESOLVED, "no longer failing")
-        elif verdict := source.guard(row):
-            failure_resolve(source=source.name, source_id=row.pk, actor=actor, reason=verdict)
-            _finish_item(action_id, item, BulkActionItem.Outcome.RESOLVED, verdict)
-        else:
-            try:
-                transition = source.replay(row.pk, actor, action.reason)
-                _finish_item(action_id, item, BulkActionItem.Outcome.REPLAYED, transition)
-            except ApplicationError as exc:
-                _finish_item(action_id, item, BulkActionItem.Outcome.FAILED, exc.message)
-            except Exception as exc:
-                logger.exception("bulk_action_item_failed", action_id=action_id, id=row.pk)
-                _finish_item(action_id, item, BulkActionItem.Outcome.FAILED, repr(exc))
-        done += 1
-        # Pace the provider: never faster than rate_per_second, however quick the replays.
-        pause = interval - (time.monotonic() - started)
-        if pause > 0:
-            time.sleep(pause)
+    with batched_wakes() as wake_batch:
+        last_flush, since_flush = time.monotonic(), 0
+        while time.monotonic() < deadline and (max_items is None or done < max_items):
+            started = time.monotonic()
+            item = _next_item(action_id)
+            if item is None:
+                break
+            _run_item(action, source, item, actor)
+            done += 1
+            since_flush += 1
+            if since_flush >= WAKE_BATCH_ITEMS or started - last_flush >= WAKE_BATCH_SECONDS:
+                wake_batch.flush()
+                last_flush, since_flush = time.monotonic(), 0
+            # Pace the provider: never faster than rate_per_second, however quick the replays.
+            pause = interval - (time.monotonic() - started)
+            if pause > 0:
+                time.sleep(pause)
     return done
+
+
+def _run_item(action: BulkAction, source: FailureSource, item: BulkActionItem, actor: str) -> None:
+    row = open_rows(source).filter(pk=item.source_id).first()
+    if row is None:
+        _finish_item(action.pk, item, BulkActionItem.Outcome.RESOLVED, "no longer failing")
+    elif verdict := source.guard(row):
+        failure_resolve(source=source.name, source_id=row.pk, actor=actor, reason=verdict)
+        _finish_item(action.pk, item, BulkActionItem.Outcome.RESOLVED, verdict)
+    else:
+        try:
+            transition = source.replay(row.pk, actor, action.reason)
+            _finish_item(action.pk, item, BulkActionItem.Outcome.REPLAYED, transition)
+        except ApplicationError as exc:
+            _finish_item(action.pk, item, BulkActionItem.Outcome.FAILED, exc.message)
+        except Exception as exc:
+            logger.exception("bulk_action_item_failed", action_id=action.pk, id=row.pk)
+            _finish_item(action.pk, item, BulkActionItem.Outcome.FAILED, repr(exc))
 
 
 @register_worker
@@ -342,8 +365,11 @@ class BulkActionWorker(BatchWorker):
         return list(first_per_provider.values())[:limit]
 
     def process(self, item_id: int, *, owner: str) -> str:
-        provider = BulkAction.objects.values_list("provider", flat=True).get(pk=item_id)
-        with provider_pacing_lock(provider or f"action-{item_id}") as acquired:
+        action = BulkAction.objects.only("provider", "request_id", "traceparent").get(pk=item_id)
+        with (
+            provider_pacing_lock(action.provider or f"action-{item_id}") as acquired,
+            bound_context(request_id=action.request_id, traceparent=action.traceparent),
+        ):
             if not acquired:
                 return "provider_busy"  # another worker process is pacing this provider
             done = bulk_action_run(action_id=item_id, max_seconds=self.max_seconds)

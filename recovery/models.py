@@ -245,89 +245,6 @@ class DeliveryAttempt(models.Model):
         return f"item {self.item_id} attempt {self.number}: {self.outcome}"
 
 
-class BulkReplayJob(FSMModelMixin, models.Model):
-    """A replay of every failed/DLQ item that matched a filter, frozen at creation."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        COMPLETED = "completed"
-        CANCELLED = "cancelled"
-
-    status = FSMField(max_length=16, choices=Status.choices, default=Status.QUEUED, protected=True)
-    filter_description = models.JSONField(default=dict)
-    reason = models.TextField()
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    request_id = models.CharField(max_length=128, blank=True)
-    traceparent = models.CharField(max_length=64, blank=True)
-    total = models.PositiveIntegerField(default=0)
-    processed = models.PositiveIntegerField(default=0)
-    replayed = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    cancelled_by = models.CharField(max_length=150, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["queued", "running", "completed", "cancelled"]),
-                name="bulk_replay_job_status_valid",
-            ),
-            models.CheckConstraint(
-                condition=Q(processed__lte=models.F("total")), name="bulk_replay_job_progress_valid"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"Bulk replay #{self.pk} ({self.status}, {self.processed}/{self.total})"
-
-    @property
-    def progress_percent(self) -> int:
-        return 100 if self.total == 0 else int(self.processed * 100 / self.total)
-
-    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.RUNNING)
-    def start(self) -> None:
-        pass
-
-    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.COMPLETED)
-    def complete(self) -> None:
-        self.finished_at = timezone.now()
-
-    @transition(field=status, source=[Status.QUEUED, Status.RUNNING], target=Status.CANCELLED)
-    def cancel(self, *, cancelled_by: str) -> None:
-        self.finished_at = timezone.now()
-        self.cancelled_by = cancelled_by
-
-
-class BulkReplayJobItem(models.Model):
-    """One frozen member of a bulk replay; `processed_at` makes each replay happen once."""
-
-    job = models.ForeignKey(BulkReplayJob, on_delete=models.PROTECT, related_name="members")
-    item = models.ForeignKey(RecoveryItem, on_delete=models.PROTECT, related_name="+")
-    processed_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=32, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["job", "item"], name="bulk_replay_member_unique")
-        ]
-        indexes = [
-            # The bulk worker's next chunk: unprocessed members of a job, in id order.
-            models.Index(
-                fields=["job", "id"],
-                condition=Q(processed_at__isnull=True),
-                name="bulk_replay_member_todo_idx",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"job {self.job_id} item {self.item_id}"
-
-
 class ManualReviewItem(models.Model):
     """A failure the DLQ sweeper handed to a human: older than 24 hours, or not transient."""
 
@@ -442,7 +359,8 @@ class FailureResolutionRequest(models.Model):
 
 
 class BulkAction(FSMModelMixin, models.Model):
-    """A tracked bulk replay from the failure inbox: frozen ids, dry run, approval, pacing."""
+    """A tracked bulk replay (from the failure inbox or the admin's replay of many items):
+    frozen ids, dry run, approval where money moves, pacing, pause/resume/abort."""
 
     class Status(models.TextChoices):
         AWAITING_APPROVAL = "awaiting_approval"
@@ -467,6 +385,9 @@ class BulkAction(FSMModelMixin, models.Model):
     replayed = models.PositiveIntegerField(default=0)
     resolved = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    # The request that created it: the replays' audit rows and traces join back to it.
+    request_id = models.CharField(max_length=128, blank=True)
+    traceparent = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from recovery.hosted_sessions import HostedSessionRecoveryWorker
-from recovery.workers import IntegrationBulkReplayWorker, IntegrationDeliveryWorker
+from recovery.workers import IntegrationDeliveryWorker
 
 
 def run_integration_delivery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
@@ -15,10 +15,6 @@ def run_integration_delivery_worker(triggered_by: str = "schedule") -> dict[str,
     return worker.run_once(
         triggered_by=triggered_by, drain_seconds=settings.WORKER_DRAIN_SECONDS
     ).as_dict()
-
-
-def run_integration_bulk_replay_worker(triggered_by: str = "schedule") -> dict[str, Any]:
-    return IntegrationBulkReplayWorker().run_once(triggered_by=triggered_by).as_dict()
 
 
 def run_hosted_recovery_worker(triggered_by: str = "schedule") -> dict[str, Any]:

@@ -6,13 +6,12 @@ from django.conf import settings
 from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from opsconsole.context import bound_context
 from opsconsole.integration_status import ProbeResult
 from opsconsole.workers import BatchWorker, register_worker
 from recovery import circuits, services
 from recovery.adapters import DeliveryAdapter
 from recovery.errors import LeaseLost
-from recovery.models import BulkReplayJob, Integration, RecoveryItem
+from recovery.models import Integration, RecoveryItem
 
 
 @register_worker
@@ -87,34 +86,6 @@ class IntegrationDeliveryWorker(BatchWorker):
         if label != "succeeded":
             self._clean_circuits.discard(integration_id)
         return label
-
-
-@register_worker
-class IntegrationBulkReplayWorker(BatchWorker):
-    """Works through queued bulk replay jobs, a chunk at a time, resumable after a crash."""
-
-    name = "integration_bulk_replay_worker"
-    description = "Bulk replay of failed/DLQ items frozen by an operator's filter"
-    schedule_task = "recovery.tasks.run_integration_bulk_replay_worker"
-    schedule_minutes = 1
-
-    def claim(self, *, owner: str, limit: int) -> list[int]:
-        # Jobs are few; the per-member row lock inside the service keeps two runs apart.
-        return list(
-            BulkReplayJob.objects.filter(
-                status__in=[BulkReplayJob.Status.QUEUED, BulkReplayJob.Status.RUNNING]
-            )
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-
-    def process(self, item_id: int, *, owner: str) -> str:
-        job = BulkReplayJob.objects.get(pk=item_id)
-        with bound_context(request_id=job.request_id, traceparent=job.traceparent):
-            while services.bulk_replay_job_run_chunk(job_id=item_id):
-                pass
-        job.refresh_from_db()
-        return job.status
 
 
 def recovery_queue_metrics() -> Iterable[Metric]:

@@ -1,14 +1,6 @@
 """Every write to integrations and their recovery queue, by concern; this face keeps
 `from recovery import services` and `services.<name>` working for every caller."""
 
-from recovery.services.bulk_replay import (  # noqa: F401
-    _bulk_replay_member_process,
-    bulk_replay_job_cancel,
-    bulk_replay_job_create,
-    bulk_replay_job_run_chunk,
-    replayable_items,
-    wake_bulk_replay_worker,
-)
 from recovery.services.claims import (  # noqa: F401
     _INTEGRATION_ROWS,
     _ITEM_ROWS,

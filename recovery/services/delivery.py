@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from opsconsole import audit
+from opsconsole import audit, wakes
 from opsconsole.compare_and_set import compare_and_set
 from opsconsole.context import bound_context, current_request_id, current_traceparent
 from opsconsole.outbound import ENDPOINT_NOT_ALLOWED
@@ -292,9 +292,4 @@ def recovery_item_release_lease(*, item_id: int, lease_owner: str) -> bool:
 
 def wake_delivery_worker() -> None:
     """Ask django-q2 to run the delivery worker now; the schedule catches it otherwise."""
-    from django_q.tasks import async_task
-
-    try:
-        async_task("recovery.tasks.run_integration_delivery_worker", "replay")
-    except Exception:  # the row is the truth; a lost wake-up only delays delivery
-        logger.warning("delivery_worker_wake_failed", exc_info=True)
+    wakes.wake("recovery.tasks.run_integration_delivery_worker", "replay")

@@ -7,8 +7,13 @@ from django_q.models import Schedule
 from opsconsole.models import AuditEvent
 from recovery import services
 from recovery.admin import INLINE_REPLAY_LIMIT
-from recovery.models import BulkReplayJob, BulkReplayJobItem, Integration, RecoveryItem
-from recovery.workers import IntegrationBulkReplayWorker
+from recovery.bulk_actions import (
+    BulkActionWorker,
+    bulk_action_create,
+    bulk_action_run,
+    bulk_action_transition,
+)
+from recovery.models import BulkAction, BulkActionItem, Integration, RecoveryItem
 from tests.conftest import action_post, make_user
 from tests.recovery.conftest import park
 
@@ -54,18 +59,23 @@ def test_the_replay_action_confirms_the_count_and_needs_a_reason(integration, ad
 
 
 @pytest.mark.django_db
-def test_a_large_replay_runs_as_a_background_job_once_per_item(integration, admin_client):
+def test_a_large_replay_runs_as_a_bulk_action_once_per_item(integration, admin_client):
     items = [park(integration, "dlq") for _ in range(INLINE_REPLAY_LIMIT + 5)]
     ids = [i.pk for i in items]
     action_post(admin_client, CHANGELIST, "replay_items", ids, confirm="yes", reason="bulk fix")
-    job = BulkReplayJob.objects.get()
-    assert job.total == len(items)
+    action = BulkAction.objects.get()
+    assert (action.source, action.total, action.status) == (
+        "integration_delivery",
+        len(items),
+        "running",
+    )
+    assert action.preview["would_replay"] == len(items)  # the dry run is kept on the action
     assert RecoveryItem.objects.filter(status="replayed").count() == 0  # not inline
 
-    IntegrationBulkReplayWorker().run_once(triggered_by="test")
-    IntegrationBulkReplayWorker().run_once(triggered_by="test")  # a second run finds nothing
-    job.refresh_from_db()
-    assert (job.status, job.processed, job.replayed, job.skipped) == (
+    BulkActionWorker(max_seconds=30).run_once(triggered_by="test")
+    BulkActionWorker(max_seconds=30).run_once(triggered_by="test")  # a second run finds nothing
+    action.refresh_from_db()
+    assert (action.status, action.processed, action.replayed, action.resolved) == (
         "completed",
         len(items),
         len(items),
@@ -78,33 +88,43 @@ def test_a_large_replay_runs_as_a_background_job_once_per_item(integration, admi
 
 
 @pytest.mark.django_db
-def test_a_cancelled_bulk_replay_stops_where_it_was(integration, operator):
+def test_an_aborted_bulk_replay_stops_where_it_was(integration, operator):
     items = [park(integration, "dlq") for _ in range(10)]
-    job = services.bulk_replay_job_create(
-        item_ids=[i.pk for i in items], filter_description={}, actor=operator, reason="try"
+    action = bulk_action_create(
+        source="integration_delivery",
+        ids=[i.pk for i in items],
+        actor=operator,
+        reason="try",
+        rate_per_second=50,
     )
-    assert services.bulk_replay_job_run_chunk(job_id=job.pk, chunk_size=4) == 4
-    services.bulk_replay_job_cancel(job_id=job.pk, actor=operator, reason="wrong filter")
-    IntegrationBulkReplayWorker().run_once(triggered_by="test")
-    job.refresh_from_db()
-    assert (job.status, job.processed) == ("cancelled", 4)
+    bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
+    assert bulk_action_run(action_id=action.pk, max_items=4) == 4
+    bulk_action_transition(action_id=action.pk, verb="abort", actor=operator, reason="wrong ids")
+    BulkActionWorker(max_seconds=5).run_once(triggered_by="test")
+    action.refresh_from_db()
+    assert (action.status, action.processed) == ("aborted", 4)
     assert RecoveryItem.objects.filter(status="replayed").count() == 4
-    assert BulkReplayJobItem.objects.filter(job=job, processed_at__isnull=True).count() == 6
+    assert BulkActionItem.objects.filter(action=action, outcome="pending").count() == 6
 
 
 @pytest.mark.django_db
 def test_bulk_replay_freezes_ids_and_skips_items_that_changed_meanwhile(integration, operator):
     frozen = [park(integration, "dlq") for _ in range(3)]
-    job = services.bulk_replay_job_create(
-        item_ids=[i.pk for i in frozen], filter_description={}, actor=operator, reason="r"
+    action = bulk_action_create(
+        source="integration_delivery",
+        ids=[i.pk for i in frozen],
+        actor=operator,
+        reason="r",
+        rate_per_second=50,
     )
     services.recovery_item_replay(
         integration_id=integration.pk, item_id=frozen[0].pk, actor=operator, reason="by hand"
     )
-    late = park(integration, "dlq")  # failed after the job was created: not swept in
-    services.bulk_replay_job_run_chunk(job_id=job.pk)
-    job.refresh_from_db()
-    assert (job.total, job.replayed, job.skipped) == (3, 2, 1)
+    late = park(integration, "dlq")  # failed after the action was created: not swept in
+    bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
+    bulk_action_run(action_id=action.pk, max_seconds=10)
+    action.refresh_from_db()
+    assert (action.total, action.replayed, action.resolved) == (3, 2, 1)
     late.refresh_from_db()
     assert late.status == "dlq"
     assert RecoveryItem.objects.get(pk=frozen[0].pk).replay_count == 1
@@ -126,6 +146,11 @@ def test_pausing_from_the_admin_asks_for_a_reason_and_is_audited(integration, ad
 @pytest.mark.django_db
 def test_setup_schedules_is_idempotent():
     Schedule.objects.create(name="retired_worker", func="recovery.tasks.run_retired_worker")
+    # The bulk replay job's worker was folded into the bulk action worker: its schedule goes.
+    Schedule.objects.create(
+        name="integration_bulk_replay_worker",
+        func="recovery.tasks.run_integration_bulk_replay_worker",
+    )
     Schedule.objects.create(
         name="custom_report", func="opsconsole.tasks.purge_expired_idempotency_keys"
     )
@@ -142,7 +167,6 @@ def test_setup_schedules_is_idempotent():
         ("custom_report", "opsconsole.tasks.purge_expired_idempotency_keys"),
         ("dlq_sweeper", "recovery.tasks.run_dlq_sweeper"),
         ("hosted_recovery_worker", "recovery.tasks.run_hosted_recovery_worker"),
-        ("integration_bulk_replay_worker", "recovery.tasks.run_integration_bulk_replay_worker"),
         ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
         ("notification_delivery_worker", "notifications.tasks.run_notification_delivery_worker"),
         ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys"),

@@ -1,0 +1,61 @@
+"""Waking a worker now instead of at its next schedule tick.
+
+A wake is a django-q2 task that runs the worker; the rows hold the state, so a lost wake only
+delays work until the schedule runs. Code that causes many wakes in a row (a bulk replay of
+ten thousand deliveries) batches them: inside `batched_wakes()` each task is woken once per
+flush, not once per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import structlog
+
+logger = structlog.get_logger(__name__)
+
+_pending: ContextVar[dict[str, str] | None] = ContextVar("pending_wakes", default=None)
+
+
+def wake(task: str, triggered_by: str) -> None:
+    """Run `task` (a dotted path to a worker entry point) soon, passing `triggered_by`."""
+    pending = _pending.get()
+    if pending is not None:
+        pending.setdefault(task, triggered_by)
+        return
+    _send(task, triggered_by)
+
+
+def _send(task: str, triggered_by: str) -> None:
+    from django_q.tasks import async_task
+
+    try:
+        async_task(task, triggered_by)
+    except Exception:  # the row is the truth; a lost wake-up only delays the work
+        logger.warning("worker_wake_failed", task=task, exc_info=True)
+
+
+class WakeBatch:
+    def flush(self) -> None:
+        """Send the wakes collected so far, each task once."""
+        pending = _pending.get()
+        if not pending:
+            return
+        tasks = dict(pending)
+        pending.clear()
+        for task, triggered_by in tasks.items():
+            _send(task, triggered_by)
+
+
+@contextmanager
+def batched_wakes() -> Iterator[WakeBatch]:
+    """Collect wakes until `flush()` or the end of the block; each task is sent once."""
+    token = _pending.set({})
+    batch = WakeBatch()
+    try:
+        yield batch
+    finally:
+        batch.flush()
+        _pending.reset(token)
