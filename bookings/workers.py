@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from enum import StrEnum
+
 from django.db.models import Q
 from django.utils import timezone
 
 from bookings import services
 from bookings.models import BookingHold
-from opsconsole.claims import claim_due_rows
+from opsconsole.claims import RunContext, claim_due_rows
 from opsconsole.workers import BatchWorker, register_worker
 
 
@@ -18,15 +20,22 @@ class BookingHoldExpiryWorker(BatchWorker):
     schedule_task = "bookings.tasks.run_booking_hold_expiry_worker"
     schedule_minutes = 1
 
-    def claim(self, *, owner: str, limit: int) -> list[int]:
+    class Outcome(StrEnum):
+        EXPIRED = "expired"
+        REQUEUED = "requeued"  # still in its grace period
+        LEASE_LOST = "lease_lost"
+        ALREADY_CONFIRMED = "already_confirmed"
+        ALREADY_EXPIRED = "already_expired"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
         return claim_due_rows(
             BookingHold,
             filters=Q(status=BookingHold.Status.ACTIVE, next_check_at__lte=timezone.now()),
-            owner=owner,
+            owner=run.owner,
             limit=limit,
             lease_seconds=self.lease_seconds,
             order_by="next_check_at",
         )
 
-    def process(self, item_id: int, *, owner: str) -> str:
-        return services.booking_hold_expire(hold_id=item_id, lease_owner=owner)
+    def process(self, item_id: int, run: RunContext) -> Outcome:
+        return self.Outcome(services.booking_hold_expire(hold_id=item_id, lease_owner=run.owner))

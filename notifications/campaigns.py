@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from notifications.adapters import ChannelAdapter, OutboundMessage, channel_adap
 from notifications.models import Campaign, CampaignTarget
 from opsconsole import audit
 from opsconsole.alerts import alert_raise
-from opsconsole.claims import claim_due_rows
+from opsconsole.claims import RunContext, claim_due_rows
 from opsconsole.errors import Conflict, NotFound
 from opsconsole.retry import RetryPolicy
 from opsconsole.workers import BatchWorker, register_worker
@@ -329,7 +330,16 @@ class CampaignDispatcherWorker(BatchWorker):
         super().__init__(**kwargs)
         self.adapter = adapter
 
-    def claim(self, *, owner: str, limit: int) -> list[int]:
+    class Outcome(StrEnum):
+        SENT = "sent"
+        RETRY_SCHEDULED = "retry_scheduled"
+        RATE_LIMITED = "rate_limited"
+        FAILED = "failed"
+        INVALID = "invalid"
+        HELD_BACK = "held_back"
+        LEASE_LOST = "lease_lost"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
         now = timezone.now()
         claimed: list[int] = []
         for campaign in dispatchable_campaigns(now):
@@ -343,15 +353,17 @@ class CampaignDispatcherWorker(BatchWorker):
                     status__in=CampaignTarget.SENDABLE,
                     next_attempt_at__lte=now,
                 ),
-                owner=owner,
+                owner=run.owner,
                 limit=room,
                 lease_seconds=self.lease_seconds,
                 order_by="next_attempt_at",
             )
         return claimed
 
-    def process(self, item_id: int, *, owner: str) -> str:
-        return campaign_target_send(target_id=item_id, lease_owner=owner, adapter=self.adapter)
+    def process(self, item_id: int, run: RunContext) -> Outcome:
+        return self.Outcome(
+            campaign_target_send(target_id=item_id, lease_owner=run.owner, adapter=self.adapter)
+        )
 
 
 @register_worker
@@ -363,7 +375,11 @@ class CampaignStallDetector(BatchWorker):
     schedule_task = "notifications.tasks.run_campaign_stall_detector"
     schedule_minutes = 1
 
-    def claim(self, *, owner: str, limit: int) -> list[int]:
+    class Outcome(StrEnum):
+        STALLED = "stalled"
+        NOT_STALLED = "not_stalled"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
         now = timezone.now()
         cutoff = now - timedelta(seconds=settings.CAMPAIGN_STALL_AFTER_SECONDS)
         return [
@@ -379,8 +395,8 @@ class CampaignStallDetector(BatchWorker):
             if not in_quiet_hours(campaign, now)
         ]
 
-    def process(self, item_id: int, *, owner: str) -> str:
-        return campaign_mark_stalled(campaign_id=item_id)
+    def process(self, item_id: int, run: RunContext) -> Outcome:
+        return self.Outcome(campaign_mark_stalled(campaign_id=item_id))
 
 
 @transaction.atomic

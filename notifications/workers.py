@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from enum import StrEnum
+
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -7,7 +9,7 @@ from django.utils import timezone
 from notifications import services
 from notifications.adapters import ChannelAdapter
 from notifications.models import Notification
-from opsconsole.claims import claim_due_rows
+from opsconsole.claims import RunContext, claim_due_rows
 from opsconsole.workers import BatchWorker, register_worker
 
 
@@ -31,16 +33,24 @@ class NotificationDeliveryWorker(BatchWorker):
         super().__init__(**kwargs)
         self.adapter = adapter
 
-    def claim(self, *, owner: str, limit: int) -> list[int]:
+    class Outcome(StrEnum):
+        SENT = "sent"
+        RETRY_SCHEDULED = "retry_scheduled"
+        DEAD_LETTERED = "dead_lettered"
+        LEASE_LOST = "lease_lost"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
         return claim_due_rows(
             Notification,
             filters=Q(status__in=Notification.SENDABLE, next_retry_at__lte=timezone.now()),
-            owner=owner,
+            owner=run.owner,
             limit=limit,
             lease_seconds=self.lease_seconds,
         )
 
-    def process(self, item_id: int, *, owner: str) -> str:
-        return services.notification_deliver(
-            notification_id=item_id, lease_owner=owner, adapter=self.adapter
+    def process(self, item_id: int, run: RunContext) -> Outcome:
+        return self.Outcome(
+            services.notification_deliver(
+                notification_id=item_id, lease_owner=run.owner, adapter=self.adapter
+            )
         )

@@ -1,8 +1,12 @@
-"""The claim every batch worker uses: due rows leased to one owner, oldest due first,
-in one statement on PostgreSQL."""
+"""The claim every batch worker uses: due rows leased to one owner, oldest due first, in
+one statement on PostgreSQL (built by `lease_statement`, which the delivery worker's claim
+also uses with its join); and the run context a claim hands its rows over in."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +54,35 @@ def claim_due_rows(
     return ids
 
 
+def lease_statement(
+    *,
+    table: str,
+    alias: str,
+    due_select: str,
+    due_columns: str,
+    owner: str,
+    expires: str,
+    returning: str,
+    joins: str = "",
+    pk: str = "id",
+) -> str:
+    """UPDATE ... RETURNING that leases the rows `due_select` picks (and locks: it must end
+    in FOR UPDATE OF `alias` SKIP LOCKED's subject), to `owner` until `expires` (placeholders
+    in the caller's parameter style). `due_columns` names the select's columns, the first
+    being the row id; `joins` are joined to the claimed rows for `returning`.
+
+    MATERIALIZED: the locking subquery runs once, so its LIMIT bounds what is locked. The
+    lock is OF the claimed table only: a joined parent row locked by one worker must not hide
+    all its children from the others.
+    """
+    return (
+        f"WITH due ({due_columns}) AS MATERIALIZED ({due_select} FOR UPDATE OF {alias} "
+        f"SKIP LOCKED) UPDATE {table} {alias} SET lease_owner = {owner}, "
+        f"lease_expires_at = {expires} FROM due {joins} "
+        f"WHERE {alias}.{pk} = due.{due_columns.split(',')[0].strip()} RETURNING {returning}"
+    )
+
+
 def _claim_in_one_statement(
     model: type[models.Model],
     *,
@@ -65,14 +98,16 @@ def _claim_in_one_statement(
     order_column = quote(model._meta.get_field(order_by).column)
     select_sql, select_params = due.values("pk")[:limit].query.sql_with_params()
     expires_field = model._meta.get_field("lease_expires_at")
-    # MATERIALIZED: the locking subquery runs once, so LIMIT bounds what is locked. OF the
-    # claimed table only: a joined integration row locked by one worker must not hide all
-    # its items from the others.
-    sql = (
-        f"WITH due (claimed_id) AS MATERIALIZED ({select_sql} FOR UPDATE OF {table} SKIP LOCKED) "
-        f"UPDATE {table} SET {quote('lease_owner')} = %s, {quote('lease_expires_at')} = %s "
-        f"FROM due WHERE {table}.{pk} = due.claimed_id "
-        f"RETURNING {table}.{pk}, {table}.{order_column}"
+    # The ORM's select names the table itself; the UPDATE's alias is that same name.
+    sql = lease_statement(
+        table=table,
+        alias=table,
+        due_select=select_sql,
+        due_columns="claimed_id",
+        owner="%s",
+        expires="%s",
+        returning=f"{table}.{pk}, {table}.{order_column}",
+        pk=pk,
     )
     params = [
         *select_params,
@@ -85,3 +120,32 @@ def _claim_in_one_statement(
     # PostgreSQL sorts NULLs last in ascending order; so does this.
     rows.sort(key=lambda row: (row[1] is None, row[1] or 0, row[0]))
     return [row_id for row_id, _ in rows]
+
+
+@dataclass
+class RunContext:
+    """What one processor of a worker run carries from claim() to process(): who holds the
+    leases, who started the run, its quotas and deadline, and the rows it claimed (so a row
+    loaded by the claim is not loaded again). Each processor of a run has its own; nothing
+    about a run lives on the worker instance, so one instance serves every processor."""
+
+    worker: str
+    owner: str
+    triggered_by: str
+    # time.monotonic() after which the run claims no more batches.
+    deadline: float
+    # Per-run allowances a worker sets in begin_run() and spends as it claims (a tripped
+    # circuit's probe and drain quota); helpers of a run start with none.
+    quotas: dict[Hashable, int] = field(default_factory=dict)
+    rows: dict[Hashable, Any] = field(default_factory=dict)
+
+    def hand_over(self, item_id: Hashable, row: Any) -> None:
+        self.rows[item_id] = row
+
+    def take(self, item_id: Hashable) -> Any | None:
+        """The row the claim loaded for this id (None if it loaded none)."""
+        return self.rows.pop(item_id, None)
+
+    @property
+    def seconds_left(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())

@@ -8,7 +8,6 @@ leased; the lease expires and another run claims them again.
 from __future__ import annotations
 
 import contextvars
-import copy
 import os
 import socket
 import threading
@@ -18,6 +17,7 @@ from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any, ClassVar
 
 import structlog
@@ -26,6 +26,7 @@ from django.db import connection, connections, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from opsconsole.claims import RunContext
 from opsconsole.health import register_component
 from opsconsole.models import WorkerStatus
 from opsconsole.tracing import internal_span
@@ -81,9 +82,13 @@ LEASE_CLOCK_SLACK_SECONDS = 2
 
 
 class BatchWorker:
-    """Subclasses name themselves and implement claim() and process()."""
+    """Subclasses name themselves, declare their Outcome enum and implement claim() and
+    process(). Everything about a run travels in its RunContext, so one instance serves all
+    the processors of a run."""
 
     name: ClassVar[str]
+    # What process() can report for an item; the run summary counts these.
+    Outcome: ClassVar[type[StrEnum]]
     description: ClassVar[str] = ""
     # Dotted path of the django-q2 task that wakes this worker, and how often.
     schedule_task: ClassVar[str] = ""
@@ -104,16 +109,24 @@ class BatchWorker:
         # Processors in a draining run. Each has at most one outside call in flight, so a
         # SIGKILL repeats at most this many calls (each with its idempotency key).
         self.concurrency = max(1, concurrency)
-        # Who started the current run (schedule, manual, ...), for process() to record.
-        self.triggered_by = ""
 
-    def claim(self, *, owner: str, limit: int) -> Sequence[Hashable]:
-        """Lease up to `limit` items; return their ids (row ids, or any hashable key)."""
+    def claim(self, run: RunContext, *, limit: int) -> Sequence[Hashable]:
+        """Lease up to `limit` items to `run.owner`; return their ids (row ids, or any
+        hashable key). Rows already loaded are handed over with `run.hand_over`."""
         raise NotImplementedError
 
-    def process(self, item_id: Any, *, owner: str) -> str:
-        """Handle one claimed row; return an outcome label for the run summary."""
+    def process(self, item_id: Any, run: RunContext) -> StrEnum | str:
+        """Handle one claimed row; return its outcome (a member, or value, of Outcome)."""
         raise NotImplementedError
+
+    def run_context(self, *, triggered_by: str, seconds: float = 0.0) -> RunContext:
+        """A processor's context: a fresh lease owner, a run that ends `seconds` from now."""
+        return RunContext(
+            worker=self.name,
+            owner=new_lease_owner(self.name),
+            triggered_by=triggered_by,
+            deadline=time.monotonic() + seconds,
+        )
 
     @property
     def lease_seconds(self) -> int:
@@ -145,11 +158,12 @@ class BatchWorker:
         )
         return renewed_at + self.lease_seconds - LEASE_CLOCK_SLACK_SECONDS
 
-    def release_after_error(self, item_id: Any, *, owner: str, exc: Exception) -> None:
+    def release_after_error(self, item_id: Any, run: RunContext, exc: Exception) -> None:
         """A row that raised is pushed back by its lease, so it cannot crash-loop the worker."""
 
-    def begin_run(self) -> None:
-        """Called once at the start of each run, before the first claim."""
+    def begin_run(self, run: RunContext) -> None:
+        """Called once at the start of each run, before the first claim, with the run's
+        first processor's context (set its quotas here)."""
 
     def run_once(
         self, *, triggered_by: str, limit: int | None = None, drain_seconds: float = 0.0
@@ -163,7 +177,6 @@ class BatchWorker:
         only), that many processors drain side by side, each claiming its own batches.
         """
         summary = RunSummary(worker=self.name, triggered_by=triggered_by)
-        self.triggered_by = triggered_by
         if not worker_enabled(self.name):
             summary.skipped = True
             self._record_heartbeat(triggered_by=triggered_by, summary=summary)
@@ -178,17 +191,20 @@ class BatchWorker:
         batch_limit = limit or self.batch_size
         helpers = self.concurrency - 1 if drain_seconds and connection.vendor == "postgresql" else 0
         with internal_span(f"worker {self.name}", triggered_by=triggered_by) as span:
-            self.begin_run()
+            run = self.run_context(triggered_by=triggered_by, seconds=drain_seconds)
+            self.begin_run(run)
             threads = [
-                HelperProcessor(self.helper(), batch_limit=batch_limit, drain_seconds=drain_seconds)
+                HelperProcessor(
+                    self,
+                    self.run_context(triggered_by=triggered_by, seconds=drain_seconds),
+                    batch_limit=batch_limit,
+                )
                 for _ in range(helpers)
             ]
             for thread in threads:
                 thread.start()
             try:
-                crashed = self.drain(
-                    summary, batch_limit=batch_limit, drain_seconds=drain_seconds, heartbeat=True
-                )
+                crashed = self.drain(summary, run, batch_limit=batch_limit, heartbeat=True)
             finally:
                 # However this processor ended, the run ends when its helpers have.
                 for thread in threads:
@@ -205,31 +221,21 @@ class BatchWorker:
         logger.info("worker_run_finished", **summary.as_dict())
         return summary
 
-    def helper(self) -> BatchWorker:
-        """Another processor for the same run: the same configuration, its own claim state."""
-        clone = copy.copy(self)
-        clone.reset_claim_state()
-        return clone
-
-    def reset_claim_state(self) -> None:
-        """Forget whatever the last claim remembered (a helper starts with nothing)."""
-
     def drain(
-        self, summary: RunSummary, *, batch_limit: int, drain_seconds: float, heartbeat: bool
+        self, summary: RunSummary, run: RunContext, *, batch_limit: int, heartbeat: bool
     ) -> Exception | None:
-        """Claim and process batches under one lease owner until a stop condition."""
-        owner = new_lease_owner(self.name)
-        started = last_switch_check = last_heartbeat = time.monotonic()
+        """Claim and process batches under the run's lease owner until a stop condition."""
+        last_switch_check = last_heartbeat = time.monotonic()
         while True:
             claimed_before = summary.claimed
-            crashed = self._run_batch(owner=owner, limit=batch_limit, summary=summary)
+            crashed = self._run_batch(run, limit=batch_limit, summary=summary)
             if summary.claimed > claimed_before:
                 summary.batches += 1
             now = time.monotonic()
             if (
                 crashed is not None
                 or summary.claimed - claimed_before < batch_limit
-                or now - started >= drain_seconds
+                or now >= run.deadline
             ):
                 return crashed
             if now - last_switch_check >= SWITCH_RECHECK_SECONDS:
@@ -241,23 +247,23 @@ class BatchWorker:
                 last_heartbeat = now
                 WorkerStatus.objects.filter(name=self.name).update(last_heartbeat_at=timezone.now())
 
-    def _run_batch(self, *, owner: str, limit: int, summary: RunSummary) -> Exception | None:
+    def _run_batch(self, run: RunContext, *, limit: int, summary: RunSummary) -> Exception | None:
         crashed: Exception | None = None
         try:
             claimed_at = time.monotonic()
-            ids = self.claim(owner=owner, limit=limit)
+            ids = self.claim(run, limit=limit)
             summary.claimed += len(ids)
             leased_until = claimed_at + self.lease_seconds - LEASE_CLOCK_SLACK_SECONDS
             for index, item_id in enumerate(ids):
                 leased_until = self._renew_if_short(
-                    ids[index:], owner=owner, leased_until=leased_until
+                    ids[index:], owner=run.owner, leased_until=leased_until
                 )
                 try:
-                    summary.outcomes[self.process(item_id, owner=owner)] += 1
+                    summary.outcomes[self.Outcome(self.process(item_id, run))] += 1
                 except Exception as exc:
                     summary.errors += 1
                     logger.exception("worker_item_failed", worker=self.name, item_id=item_id)
-                    self.release_after_error(item_id, owner=owner, exc=exc)
+                    self.release_after_error(item_id, run, exc)
         except Exception as exc:
             crashed = exc
             logger.exception("worker_run_failed", worker=self.name)
@@ -305,12 +311,12 @@ class BatchWorker:
 class HelperProcessor(threading.Thread):
     """A second (third, ...) processor of a draining run, on its own database connection."""
 
-    def __init__(self, worker: BatchWorker, *, batch_limit: int, drain_seconds: float) -> None:
+    def __init__(self, worker: BatchWorker, run: RunContext, *, batch_limit: int) -> None:
         super().__init__(name=f"{worker.name}-helper", daemon=True)
         self.worker = worker
+        self.run_context = run
         self.batch_limit = batch_limit
-        self.drain_seconds = drain_seconds
-        self.summary = RunSummary(worker=worker.name, triggered_by=worker.triggered_by)
+        self.summary = RunSummary(worker=worker.name, triggered_by=run.triggered_by)
         self.crashed: Exception | None = None
         # The run's request id and trace travel with the work into the thread.
         self.context = contextvars.copy_context()
@@ -320,8 +326,8 @@ class HelperProcessor(threading.Thread):
             self.crashed = self.context.run(
                 self.worker.drain,
                 self.summary,
+                self.run_context,
                 batch_limit=self.batch_limit,
-                drain_seconds=self.drain_seconds,
                 heartbeat=False,
             )
         except Exception as exc:  # drain catches per batch; this is the connection failing

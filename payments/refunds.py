@@ -6,6 +6,7 @@ Split from services.py because refunds are their own recovery workflow with thei
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 
 import structlog
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from opsconsole import audit
 from opsconsole.alerts import alert_raise
-from opsconsole.claims import claim_due_rows
+from opsconsole.claims import RunContext, claim_due_rows
 from opsconsole.errors import Conflict, NotFound
 from opsconsole.retry import RetryPolicy
 from opsconsole.workers import BatchWorker, register_worker
@@ -192,23 +193,31 @@ class RefundRetryWorker(BatchWorker):
         super().__init__(**kwargs)
         self.provider = provider
 
-    def claim(self, *, owner: str, limit: int) -> list[int]:
+    class Outcome(StrEnum):
+        COMPLETED = "completed"
+        RETRY_SCHEDULED = "retry_scheduled"
+        GAVE_UP = "gave_up"
+        LEASE_LOST = "lease_lost"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
         return claim_due_rows(
             Refund,
             filters=due_refunds_filter(),
-            owner=owner,
+            owner=run.owner,
             limit=limit,
             lease_seconds=self.lease_seconds,
         )
 
-    def process(self, item_id: int, *, owner: str) -> str:
+    def process(self, item_id: int, run: RunContext) -> Outcome:
         try:
-            refund = refund_attempt(refund_id=item_id, provider=self.provider, lease_owner=owner)
+            refund = refund_attempt(
+                refund_id=item_id, provider=self.provider, lease_owner=run.owner
+            )
         except RefundLeaseLost:
-            return "lease_lost"
+            return self.Outcome.LEASE_LOST
         if refund.status == Refund.Status.COMPLETED:
-            return "completed"
-        return "retry_scheduled" if refund.next_retry_at else "gave_up"
+            return self.Outcome.COMPLETED
+        return self.Outcome.RETRY_SCHEDULED if refund.next_retry_at else self.Outcome.GAVE_UP
 
 
 @transaction.atomic

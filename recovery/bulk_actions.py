@@ -13,6 +13,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -21,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from opsconsole import audit, failure_sources, wakes
+from opsconsole.claims import RunContext
 from opsconsole.context import bound_context, current_request_id, current_traceparent
 from opsconsole.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from opsconsole.failure_sources import FailureSource
@@ -352,7 +354,12 @@ class BulkActionWorker(BatchWorker):
         super().__init__(**kwargs)
         self.max_seconds = max_seconds
 
-    def claim(self, *, owner: str, limit: int) -> list[int]:
+    class Outcome(StrEnum):
+        ITEMS_DONE = "items_done"
+        ITEMS_NONE = "items_none"
+        PROVIDER_BUSY = "provider_busy"  # another worker process is pacing this provider
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
         # The oldest running action per provider: actions for one provider run one after
         # another, so their paces do not add up.
         first_per_provider: dict[str, int] = {}
@@ -364,16 +371,16 @@ class BulkActionWorker(BatchWorker):
             first_per_provider.setdefault(provider or f"action-{pk}", pk)
         return list(first_per_provider.values())[:limit]
 
-    def process(self, item_id: int, *, owner: str) -> str:
+    def process(self, item_id: int, run: RunContext) -> Outcome:
         action = BulkAction.objects.only("provider", "request_id", "traceparent").get(pk=item_id)
         with (
             provider_pacing_lock(action.provider or f"action-{item_id}") as acquired,
             bound_context(request_id=action.request_id, traceparent=action.traceparent),
         ):
             if not acquired:
-                return "provider_busy"  # another worker process is pacing this provider
+                return self.Outcome.PROVIDER_BUSY
             done = bulk_action_run(action_id=item_id, max_seconds=self.max_seconds)
-        return f"items_{'done' if done else 'none'}"
+        return self.Outcome.ITEMS_DONE if done else self.Outcome.ITEMS_NONE
 
 
 @contextmanager

@@ -8,6 +8,7 @@ parked, what is its error, how is it replayed" is written once, by the app that 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -16,6 +17,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from opsconsole import audit, failure_sources
+from opsconsole.claims import RunContext
 from opsconsole.errors import ApplicationError, Conflict, NotFound
 from opsconsole.failure_sources import FailureEntry, FailureSource
 from opsconsole.workers import BatchWorker, register_worker
@@ -112,7 +114,16 @@ class DlqSweeper(BatchWorker):
     schedule_task = "recovery.tasks.run_dlq_sweeper"
     schedule_minutes = 15
 
-    def claim(self, *, owner: str, limit: int) -> list[tuple[str, int]]:
+    class Outcome(StrEnum):
+        MANUAL_REVIEW = "manual_review"
+        ALREADY_IN_REVIEW = "already_in_review"
+        RETRIED = "retried"
+        ALREADY_RETRIED = "already_retried"
+        RETRY_REFUSED = "retry_refused"
+        LEFT = "left"  # permanent and recent: the 24-hour rule takes it to a human
+        GONE = "gone"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[tuple[str, int]]:
         open_reviews = set(
             ManualReviewItem.objects.filter(status=ManualReviewItem.Status.OPEN).values_list(
                 "source", "source_id"
@@ -125,12 +136,12 @@ class DlqSweeper(BatchWorker):
             claimed += [(name, pk) for pk in ids if (name, pk) not in open_reviews]
         return claimed[: limit * 4]
 
-    def process(self, item_id: tuple[str, int], *, owner: str) -> str:
+    def process(self, item_id: tuple[str, int], run: RunContext) -> Outcome:
         name, pk = item_id
         row = dead_rows(name).filter(pk=pk).first()
         if row is None:
-            return "gone"
-        return sweep_one(failure_sources.get(name), row, timezone.now())
+            return self.Outcome.GONE
+        return self.Outcome(sweep_one(failure_sources.get(name), row, timezone.now()))
 
 
 def manual_review_resolve(

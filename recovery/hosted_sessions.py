@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from enum import StrEnum
 
 import structlog
 from django.conf import settings
 from django.utils import timezone
 
 from notifications.communicators import HostedSessionRecoveryCommunicator
+from opsconsole.claims import RunContext
 from opsconsole.context import bound_context
 from opsconsole.workers import BatchWorker, register_worker
 from payments import services as payments
@@ -128,20 +130,29 @@ class HostedSessionRecoveryWorker(BatchWorker):
         self.provider = provider or default_checkout_provider()
         self.communicator = communicator or HostedSessionRecoveryCommunicator()
 
-    def claim(self, *, owner: str, limit: int) -> list[int]:
+    class Outcome(StrEnum):
+        REGENERATED = "regenerated"  # a new checkout link
+        REMINDED = "reminded"  # the same link, the customer reminded
+        LINK_FAILED = "link_failed"
+        ABANDONED = "abandoned"  # retries exhausted
+        LEASE_LOST = "lease_lost"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
         return schedule_hosted_session_recovery(
-            owner=owner, limit=limit, lease_seconds=self.lease_seconds
+            owner=run.owner, limit=limit, lease_seconds=self.lease_seconds
         )
 
-    def process(self, item_id: int, *, owner: str) -> str:
+    def process(self, item_id: int, run: RunContext) -> Outcome:
         with bound_context():
             try:
-                return hosted_session_recovery_attempt(
-                    session_id=item_id,
-                    lease_owner=owner,
-                    triggered_by=self.triggered_by,
-                    provider=self.provider,
-                    communicator=self.communicator,
+                return self.Outcome(
+                    hosted_session_recovery_attempt(
+                        session_id=item_id,
+                        lease_owner=run.owner,
+                        triggered_by=run.triggered_by,
+                        provider=self.provider,
+                        communicator=self.communicator,
+                    )
                 )
             except HostedSessionChanged:
-                return "lease_lost"
+                return self.Outcome.LEASE_LOST

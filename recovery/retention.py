@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from notifications.models import CommunicationLog
 from opsconsole import audit
+from opsconsole.claims import RunContext
 from opsconsole.workers import BatchWorker, register_worker
 from payments.models import WebhookFailure
 from recovery.models import DeliveryAttempt
@@ -113,8 +115,14 @@ class RetentionRedactor(BatchWorker):
     schedule_task = "recovery.tasks.run_retention_redactor"
     schedule_minutes = 60 * 24
 
-    def claim(self, *, owner: str, limit: int) -> list[str]:
+    class Outcome(StrEnum):
+        REDACTED = "redacted"
+        NOTHING_DUE = "nothing_due"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[str]:
         return list(TABLES)[:limit]
 
-    def process(self, item_id: str, *, owner: str) -> str:
-        return "redacted" if retention_redact_table(item_id) else "nothing_due"
+    def process(self, item_id: str, run: RunContext) -> Outcome:
+        if retention_redact_table(item_id):
+            return self.Outcome.REDACTED
+        return self.Outcome.NOTHING_DUE

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
 import time_machine
 
+from opsconsole.claims import RunContext
 from opsconsole.workers import BatchWorker, RunSummary
 
 
@@ -33,3 +35,8 @@ def deliver(timeout: float = 2.0) -> RunSummary:
     return run_worker(
         IntegrationDeliveryWorker, adapter=HttpDeliveryAdapter(timeout_seconds=timeout)
     )
+
+
+def run_as(worker: BatchWorker, owner: str, *, triggered_by: str = "test") -> RunContext:
+    """A run context for calling claim() or process() by hand, under a chosen lease owner."""
+    return dataclasses.replace(worker.run_context(triggered_by=triggered_by), owner=owner)

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from opsconsole.claims import claim_due_rows
+from opsconsole.claims import claim_due_rows, lease_statement
 from opsconsole.prepared import RowReader, fetch_prepared
 from recovery.circuits import (
     blocked_integrations,
@@ -109,10 +109,10 @@ def _claim_statement(*, scoped: bool) -> str:
         " AND blocked.state = ANY(%(blocking)s))"
     )
     returned = f"{_ITEM_ROWS.select_list('item')}, {_INTEGRATION_ROWS.select_list('integration')}"
-    # MATERIALIZED: the locking subquery runs once, so LIMIT bounds what is locked; OF item:
-    # an integration row must not be locked, or one worker would hide all its items.
-    return f"""
-        WITH due (claimed_id, integration_id) AS MATERIALIZED (
+    return lease_statement(
+        table="recovery_recoveryitem",
+        alias="item",
+        due_select=f"""
             SELECT item.id, item.integration_id FROM recovery_recoveryitem item
             JOIN recovery_integration integration ON integration.id = item.integration_id
             WHERE item.status = ANY(%(deliverable)s) AND item.next_retry_at <= %(now)s
@@ -120,16 +120,15 @@ def _claim_statement(*, scoped: bool) -> str:
               AND integration.enabled AND NOT integration.paused
               AND {scope}
             ORDER BY item.next_retry_at, item.id
-            LIMIT %(limit)s
-            FOR UPDATE OF item SKIP LOCKED
-        )
-        UPDATE recovery_recoveryitem item
-        SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
-        FROM due
-        JOIN recovery_integration integration ON integration.id = due.integration_id
-        LEFT JOIN recovery_providercircuit circuit ON circuit.integration_id = due.integration_id
-        WHERE item.id = due.claimed_id
-        RETURNING {returned},
+            LIMIT %(limit)s""",
+        due_columns="claimed_id, integration_id",
+        owner="%(owner)s",
+        expires="%(expires)s",
+        # Each item with its integration, and whether the circuit is clean (closed, no
+        # failures): a success then needs no circuit write.
+        joins="JOIN recovery_integration integration ON integration.id = due.integration_id "
+        "LEFT JOIN recovery_providercircuit circuit ON circuit.integration_id = due.integration_id",
+        returning=f"""{returned},
             (circuit.id IS NULL
-             OR (circuit.state = %(closed)s AND circuit.consecutive_failures = 0))
-    """
+             OR (circuit.state = %(closed)s AND circuit.consecutive_failures = 0))""",
+    )

@@ -20,6 +20,7 @@ from recovery.errors import LeaseLost
 from recovery.models import DeliveryAttempt, ProviderCircuit, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.recovery.conftest import enqueue
+from tests.workers import run_as
 
 PATH = "/hooks/crm"
 
@@ -36,12 +37,12 @@ def test_an_outcome_whose_lease_was_taken_writes_no_item_attempt_or_audit_row(
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
     item = enqueue(integration)
     worker = delivery_worker()
-    assert worker.claim(owner="worker-a", limit=10) == [item.pk]
+    assert worker.claim(run_as(worker, "worker-a"), limit=10) == [item.pk]
     stale = RecoveryItem.objects.select_related("integration").get(pk=item.pk)
     audit_rows = AuditEvent.objects.count()
     # worker-a's lease expired mid-call and worker-b claimed the item.
     RecoveryItem.objects.filter(pk=item.pk).update(lease_expires_at=timezone.now())
-    assert worker.claim(owner="worker-b", limit=10) == [item.pk]
+    assert worker.claim(run_as(worker, "worker-b"), limit=10) == [item.pk]
 
     with pytest.raises(LeaseLost):
         services.recovery_item_deliver(item_id=item.pk, lease_owner="worker-a", item=stale)
@@ -80,9 +81,9 @@ def test_the_claim_takes_the_oldest_due_first_and_never_a_leased_item(integratio
         )
     worker = delivery_worker()
 
-    assert worker.claim(owner="a", limit=2) == [items[0].pk, items[2].pk]
-    assert worker.claim(owner="b", limit=10) == [items[1].pk]  # the fourth is not due
-    assert worker.claim(owner="c", limit=10) == []
+    assert worker.claim(run_as(worker, "a"), limit=2) == [items[0].pk, items[2].pk]
+    assert worker.claim(run_as(worker, "b"), limit=10) == [items[1].pk]  # the fourth is not due
+    assert worker.claim(run_as(worker, "c"), limit=10) == []
     leases = dict(RecoveryItem.objects.values_list("pk", "lease_owner"))
     assert leases == {items[0].pk: "a", items[1].pk: "b", items[2].pk: "a", items[3].pk: ""}
 

@@ -16,7 +16,7 @@ from recovery.errors import LeaseLost
 from recovery.models import DeliveryAttempt, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.recovery.conftest import enqueue
-from tests.workers import deliver
+from tests.workers import deliver, run_as
 
 PATH = "/hooks/crm"
 
@@ -256,7 +256,7 @@ def test_the_settings_default_switches_a_worker_off_when_no_row_says_otherwise(
 def test_it_records_heartbeats_and_counts_crashed_runs(integration, monkeypatch):
     enqueue(integration)
 
-    def claim_crash(self, *, owner, limit):
+    def claim_crash(self, run, *, limit):
         raise RuntimeError("database hiccup")
 
     monkeypatch.setattr(IntegrationDeliveryWorker, "claim", claim_crash)
@@ -279,10 +279,10 @@ def test_an_outcome_from_a_worker_that_lost_its_lease_is_dropped(integration, ht
     httpserver.expect_request(PATH).respond_with_data("ok")
     item = enqueue(integration)
     worker = IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=2))
-    assert worker.claim(owner="worker-a", limit=10) == [item.pk]
+    assert worker.claim(run_as(worker, "worker-a"), limit=10) == [item.pk]
     # worker-a's lease expired and worker-b claimed the item.
     RecoveryItem.objects.filter(pk=item.pk).update(lease_expires_at=timezone.now())
-    assert worker.claim(owner="worker-b", limit=10) == [item.pk]
+    assert worker.claim(run_as(worker, "worker-b"), limit=10) == [item.pk]
     with pytest.raises(LeaseLost):
         services.recovery_item_deliver(item_id=item.pk, lease_owner="worker-a")
     item.refresh_from_db()

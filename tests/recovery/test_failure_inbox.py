@@ -24,6 +24,7 @@ from recovery.workers import IntegrationDeliveryWorker
 from tests.bookings.conftest import booking_for, make_resource
 from tests.conftest import error_of, make_user
 from tests.recovery.conftest import enqueue, park
+from tests.workers import run_as
 
 FAILURES = "/api/v1/failures"
 
@@ -372,7 +373,8 @@ def test_one_pacer_per_provider_across_worker_processes(integration):
     for action in (first, second):
         bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
     worker = BulkActionWorker(max_seconds=2)
-    assert worker.claim(owner="w", limit=10) == [first.pk]  # one action per provider at a time
+    # One action per provider at a time.
+    assert worker.claim(run_as(worker, "w"), limit=10) == [first.pk]
     held = threading.Event()
     release = threading.Event()
 
@@ -385,12 +387,12 @@ def test_one_pacer_per_provider_across_worker_processes(integration):
     other = threading.Thread(target=other_process_pacing)
     other.start()
     held.wait(5)
-    assert worker.process(first.pk, owner="w") == "provider_busy"
+    assert worker.process(first.pk, run_as(worker, "w")) == "provider_busy"
     release.set()
     other.join()
-    assert worker.process(first.pk, owner="w") == "items_done"
+    assert worker.process(first.pk, run_as(worker, "w")) == "items_done"
     assert BulkAction.objects.get(pk=first.pk).status == "completed"
-    assert worker.claim(owner="w", limit=10) == [second.pk]
+    assert worker.claim(run_as(worker, "w"), limit=10) == [second.pk]
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from recovery.models import FailureResolution, FailureResolutionRequest, Recover
 from tests.conftest import error_of, make_user, token_client
 from tests.recovery.conftest import park
 from tests.recovery.test_failure_inbox import failed_refund
+from tests.workers import run_as
 
 
 def open_ids(source: str) -> set[int]:
@@ -33,7 +34,7 @@ def test_a_resolved_failure_that_fails_again_is_open_again(integration, operator
     assert item.pk in open_ids("integration_delivery")
     assert item.pk in {pk for g in inbox.failure_groups() for pk in g.source_ids()}
     # ... and the DLQ sweeper claims it again.
-    claimed = DlqSweeper().claim(owner="test", limit=100)
+    claimed = DlqSweeper().claim(run_as(DlqSweeper(), "test"), limit=100)
     assert ("integration_delivery", item.pk) in claimed
     # Resolving the new occurrence works, and is a second, separate record.
     again = operator_client.post(url, {"reason": "again"}, format="json")
