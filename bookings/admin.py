@@ -4,12 +4,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
 from bookings import services
 from bookings.models import Booking, BookingHold, RefundFailure, Resource, WaitlistEntry
 from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
-from opsconsole.admin_actions import confirm_with_reason, each_legal
+from opsconsole.admin_actions import destructive_action
 from opsconsole.personal_data import PersonalFieldsAdmin
 
 
@@ -90,62 +90,28 @@ class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
     inlines = [RefundFailureInline]
     actions = ["resolve_complete", "resolve_restore"]
 
-    def _resolve(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet,
-        *,
-        resolution: str,
-        action: str,
-        title: str,
-        description: str,
-    ) -> HttpResponse | None:
-        perform = each_legal(
-            self,
-            request,
-            queryset,
-            lambda pk, reason: services.booking_cancellation_resolve(
-                booking_id=pk, resolution=resolution, actor=request.user, reason=reason
-            ),
-        )
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action=action,
-            title=title,
-            legal=queryset.filter(status=Booking.Status.CANCELLING),
-            perform=perform,
-            legal_description=description,
-        )
-
-    @admin.action(
-        permissions=["operate"],
+    @destructive_action(
         description="Resolve stuck cancellation: complete it (slot released)…",
+        title="Complete cancellations",
+        legal=lambda rows: rows.filter(status=Booking.Status.CANCELLING),
+        legal_description="bookings stuck in CANCELLING; they become CANCELLED, the slot is "
+        "released and open refund failures are marked resolved (refund handled manually)",
     )
-    def resolve_complete(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._resolve(
-            request,
-            queryset,
-            resolution="complete",
-            action="resolve_complete",
-            title="Complete cancellations",
-            description="bookings stuck in CANCELLING; they become CANCELLED, the slot is "
-            "released and open refund failures are marked resolved (refund handled manually)",
+    def resolve_complete(self, request: HttpRequest, pk: int, reason: str) -> None:
+        services.booking_cancellation_resolve(
+            booking_id=pk, resolution="complete", actor=request.user, reason=reason
         )
 
-    @admin.action(
-        permissions=["operate"], description="Resolve stuck cancellation: restore the booking…"
+    @destructive_action(
+        description="Resolve stuck cancellation: restore the booking…",
+        title="Restore bookings",
+        legal=lambda rows: rows.filter(status=Booking.Status.CANCELLING),
+        legal_description="bookings stuck in CANCELLING; they become CONFIRMED again and keep "
+        "their slot",
     )
-    def resolve_restore(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._resolve(
-            request,
-            queryset,
-            resolution="restore",
-            action="resolve_restore",
-            title="Restore bookings",
-            description="bookings stuck in CANCELLING; they become CONFIRMED again and keep "
-            "their slot",
+    def resolve_restore(self, request: HttpRequest, pk: int, reason: str) -> None:
+        services.booking_cancellation_resolve(
+            booking_id=pk, resolution="restore", actor=request.user, reason=reason
         )
 
 

@@ -15,7 +15,7 @@ from notifications.models import (
     PushToken,
 )
 from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
-from opsconsole.admin_actions import confirm_with_reason, each_legal
+from opsconsole.admin_actions import destructive_action
 from opsconsole.csv_export import SafeCsvWriter
 from opsconsole.personal_data import PersonalFieldsAdmin
 
@@ -68,26 +68,14 @@ class NotificationAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     inlines = [NotificationAttemptInline]
     actions = ["requeue_dead"]
 
-    @admin.action(permissions=["operate"], description="Requeue dead-lettered notifications…")
-    def requeue_dead(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        perform = each_legal(
-            self,
-            request,
-            queryset,
-            lambda pk, reason: services.notification_requeue(
-                notification_id=pk, actor=request.user, reason=reason
-            ),
-        )
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="requeue_dead",
-            title="Requeue notifications",
-            legal=queryset.filter(status=Notification.Status.DEAD),
-            perform=perform,
-            legal_description="DEAD notifications; each gets a fresh budget of attempts",
-        )
+    @destructive_action(
+        description="Requeue dead-lettered notifications…",
+        title="Requeue notifications",
+        legal=lambda rows: rows.filter(status=Notification.Status.DEAD),
+        legal_description="DEAD notifications; each gets a fresh budget of attempts",
+    )
+    def requeue_dead(self, request: HttpRequest, pk: int, reason: str) -> None:
+        services.notification_requeue(notification_id=pk, actor=request.user, reason=reason)
 
 
 @admin.register(PushToken)
@@ -148,40 +136,23 @@ class CampaignAdmin(SupportStaffAccess, ReadOnlyAdmin):
     def queue_length(self, obj: Campaign) -> int:
         return obj.targets.filter(status__in=CampaignTarget.SENDABLE).count()
 
-    def _switch(self, request: HttpRequest, queryset: QuerySet, *, start: bool):
-        call = campaigns.campaign_start if start else campaigns.campaign_stop
+    @destructive_action(
+        description="Start / resume selected campaigns…",
+        title="Start campaigns",
+        legal=lambda rows: rows.filter(status__in=[Campaign.Status.DRAFT, Campaign.Status.PAUSED]),
+        legal_description="draft or paused campaigns; sending resumes within a minute",
+    )
+    def start_campaigns(self, request: HttpRequest, pk: int, reason: str) -> None:
+        campaigns.campaign_start(campaign_id=pk, actor=request.user, reason=reason)
 
-        perform = each_legal(
-            self,
-            request,
-            queryset,
-            lambda pk, reason: call(campaign_id=pk, actor=request.user, reason=reason),
-        )
-        legal = queryset.filter(
-            status__in=[Campaign.Status.DRAFT, Campaign.Status.PAUSED]
-            if start
-            else [Campaign.Status.RUNNING]
-        )
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="start_campaigns" if start else "stop_campaigns",
-            title="Start campaigns" if start else "Stop (pause) campaigns",
-            legal=legal,
-            perform=perform,
-            legal_description="draft or paused campaigns; sending resumes within a minute"
-            if start
-            else "running campaigns; no more sends until started again",
-        )
-
-    @admin.action(permissions=["operate"], description="Start / resume selected campaigns…")
-    def start_campaigns(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._switch(request, queryset, start=True)
-
-    @admin.action(permissions=["operate"], description="Stop (pause) selected campaigns…")
-    def stop_campaigns(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._switch(request, queryset, start=False)
+    @destructive_action(
+        description="Stop (pause) selected campaigns…",
+        title="Stop (pause) campaigns",
+        legal=lambda rows: rows.filter(status=Campaign.Status.RUNNING),
+        legal_description="running campaigns; no more sends until started again",
+    )
+    def stop_campaigns(self, request: HttpRequest, pk: int, reason: str) -> None:
+        campaigns.campaign_stop(campaign_id=pk, actor=request.user, reason=reason)
 
     @admin.action(permissions=["operate"], description="Export invalid numbers (CSV)")
     def export_invalid_numbers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:

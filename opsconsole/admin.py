@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
-from opsconsole.admin_actions import confirm_with_reason, each_legal
+from opsconsole.admin_actions import destructive_action
 from opsconsole.alerts import alert_acknowledge
 from opsconsole.api_tokens import api_token_revoke
 from opsconsole.banner import banner_clear, banner_set
@@ -200,42 +200,32 @@ class WorkerStatusAdmin(SupportStaffAccess, ReadOnlyAdmin):
     def is_enabled(self, obj: WorkerStatus) -> bool:
         return worker_enabled(obj.name)
 
-    def _switch(
-        self, request: HttpRequest, queryset: QuerySet, *, enabled: bool, action: str
-    ) -> HttpResponse | None:
-        names = [
-            name
-            for name in queryset.values_list("name", flat=True)
-            if worker_enabled(name) != enabled
-        ]
+    # WorkerStatus's primary key is the worker's name.
+    @destructive_action(
+        description="Disable selected workers (kill switch)…",
+        title="Disable workers",
+        legal=lambda rows: workers_switched(rows, enabled=True),
+        legal_description="workers currently enabled",
+    )
+    def disable_workers(self, request: HttpRequest, name: str, reason: str) -> None:
+        worker_switch_set(name=name, enabled=False, actor=request.user, reason=reason)
 
-        # WorkerStatus's primary key is the worker's name.
-        perform = each_legal(
-            self,
-            request,
-            queryset,
-            lambda name, reason: worker_switch_set(
-                name=name, enabled=enabled, actor=request.user, reason=reason
-            ),
-        )
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action=action,
-            title="Enable workers" if enabled else "Disable workers",
-            legal=queryset.filter(name__in=names),
-            perform=perform,
-            legal_description="workers currently " + ("disabled" if enabled else "enabled"),
-        )
+    @destructive_action(
+        description="Enable selected workers…",
+        title="Enable workers",
+        legal=lambda rows: workers_switched(rows, enabled=False),
+        legal_description="workers currently disabled",
+    )
+    def enable_workers(self, request: HttpRequest, name: str, reason: str) -> None:
+        worker_switch_set(name=name, enabled=True, actor=request.user, reason=reason)
 
-    @admin.action(permissions=["operate"], description="Disable selected workers (kill switch)…")
-    def disable_workers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._switch(request, queryset, enabled=False, action="disable_workers")
 
-    @admin.action(permissions=["operate"], description="Enable selected workers…")
-    def enable_workers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._switch(request, queryset, enabled=True, action="enable_workers")
+def workers_switched(rows: QuerySet, *, enabled: bool) -> QuerySet:
+    """The workers among `rows` whose kill switch is currently `enabled`."""
+    names = [
+        name for name in rows.values_list("name", flat=True) if worker_enabled(name) == enabled
+    ]
+    return rows.filter(name__in=names)
 
 
 @admin.register(Alert)
@@ -246,24 +236,14 @@ class AlertAdmin(SupportStaffAccess, ReadOnlyAdmin):
     actions = ["acknowledge_alerts"]
     show_full_result_count = False
 
-    @admin.action(permissions=["operate"], description="Acknowledge selected alerts…")
-    def acknowledge_alerts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        perform = each_legal(
-            self,
-            request,
-            queryset,
-            lambda pk, reason: alert_acknowledge(alert_id=pk, actor=request.user, reason=reason),
-        )
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="acknowledge_alerts",
-            title="Acknowledge alerts",
-            legal=queryset.filter(acknowledged_at__isnull=True),
-            perform=perform,
-            legal_description="alerts not yet acknowledged",
-        )
+    @destructive_action(
+        description="Acknowledge selected alerts…",
+        title="Acknowledge alerts",
+        legal=lambda rows: rows.filter(acknowledged_at__isnull=True),
+        legal_description="alerts not yet acknowledged",
+    )
+    def acknowledge_alerts(self, request: HttpRequest, pk: int, reason: str) -> None:
+        alert_acknowledge(alert_id=pk, actor=request.user, reason=reason)
 
 
 @admin.register(ConsoleBanner)
@@ -292,22 +272,15 @@ class ConsoleBannerAdmin(SupportStaffAccess, admin.ModelAdmin):
         )
         obj.pk = banner.pk
 
-    @admin.action(permissions=["operate"], description="Clear the banner…")
-    def clear_banner(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
-            cleared = banner_clear(actor=request.user, reason=reason)
-            return (1 if cleared else 0), queryset.count() - (1 if cleared else 0)
-
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="clear_banner",
-            title="Clear the console banner",
-            legal=queryset.filter(active=True),
-            perform=perform,
-            legal_description="the banner currently shown on every admin page",
-        )
+    @destructive_action(
+        description="Clear the banner…",
+        title="Clear the console banner",
+        legal=lambda rows: rows.filter(active=True),
+        legal_description="the banner currently shown on every admin page",
+        each=False,
+    )
+    def clear_banner(self, request: HttpRequest, rows: QuerySet, reason: str) -> int:
+        return 1 if banner_clear(actor=request.user, reason=reason) else 0
 
 
 admin.site.unregister(AuthToken)
@@ -328,25 +301,15 @@ class ApiTokenAdmin(ReadOnlyAdmin):
         # Through the revoke action (reason, audit row) only.
         return False
 
-    @admin.action(description="Revoke selected tokens…", permissions=["revoke"])
-    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="revoke_tokens",
-            title="Revoke API tokens",
-            legal=queryset,
-            perform=each_legal(
-                self,
-                request,
-                queryset,
-                lambda digest, reason: api_token_revoke(
-                    digest=digest, actor=request.user, reason=reason
-                ),
-            ),
-            legal_description="tokens; their holders' API calls are refused from now on",
-        )
+    @destructive_action(
+        description="Revoke selected tokens…",
+        title="Revoke API tokens",
+        legal=lambda rows: rows,
+        legal_description="tokens; their holders' API calls are refused from now on",
+        permissions=["revoke"],
+    )
+    def revoke_tokens(self, request: HttpRequest, digest: str, reason: str) -> None:
+        api_token_revoke(digest=digest, actor=request.user, reason=reason)
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser

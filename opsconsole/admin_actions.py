@@ -7,9 +7,11 @@ second POST, with a non-empty reason, calls the service.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -141,3 +143,58 @@ def confirm_with_reason(
         "action_token": new_action_token(),
     }
     return TemplateResponse(request, "admin/confirm_with_reason.html", context)
+
+
+def destructive_action(
+    *,
+    description: str,
+    title: str,
+    legal: Callable[[QuerySet], QuerySet],
+    legal_description: str,
+    each: bool = True,
+    permissions: Sequence[str] = ("operate",),
+) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse | None]]:
+    """An admin action that changes things, with its confirmation page and reason.
+
+    Listed as `description` for users with `permissions`. The first POST shows the page:
+    `title`, how many of the selected rows are `legal(selected)` and what acting on them
+    means (`legal_description`); the second, with a reason, acts, once per confirmation.
+    The decorated method acts on one legal row, `(self, request, pk, reason)`, a row that
+    changed meanwhile being skipped with its message; with `each=False` it acts on them all,
+    `(self, request, legal_rows, reason) -> done`. Its name is the action's name.
+    """
+
+    def decorate(act: Callable[..., Any]) -> Callable[..., HttpResponse | None]:
+        @admin.action(permissions=list(permissions), description=description)
+        @functools.wraps(act)
+        def action(
+            modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+        ) -> HttpResponse | None:
+            if each:
+                perform = each_legal(
+                    modeladmin,
+                    request,
+                    queryset,
+                    lambda pk, reason: act(modeladmin, request, pk, reason),
+                )
+            else:
+
+                def perform(rows: QuerySet, reason: str) -> tuple[int, int]:
+                    done = act(modeladmin, request, rows, reason)
+                    return done, queryset.count() - done
+
+            return confirm_with_reason(
+                modeladmin,
+                request,
+                queryset,
+                action=act.__name__,
+                title=title,
+                legal=legal(queryset),
+                perform=perform,
+                legal_description=legal_description,
+            )
+
+        action.asks_for_confirmation = True  # type: ignore[attr-defined]
+        return action
+
+    return decorate

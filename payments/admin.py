@@ -5,12 +5,12 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
-from opsconsole.admin_actions import confirm_with_reason, each_legal
+from opsconsole.admin_actions import destructive_action
 from opsconsole.models import OPERATE_PERMISSION
 from opsconsole.personal_data import PersonalFieldsAdmin, shown, visible_on_this_page
 from payments import selectors, services, stations, vouchers, webhooks
@@ -119,49 +119,25 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
             },
         )
 
-    @admin.action(
-        permissions=["operate"], description="Regenerate checkout link and notify the customer…"
+    @destructive_action(
+        description="Regenerate checkout link and notify the customer…",
+        title="Regenerate checkout links",
+        legal=lambda rows: rows.filter(status__in=HostedCheckoutSession.REGENERABLE),
+        legal_description="pending, expired, failed or abandoned sessions; each gets a new "
+        "link and the customer is emailed and texted",
     )
-    def regenerate_links(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="regenerate_links",
-            title="Regenerate checkout links",
-            legal=queryset.filter(status__in=HostedCheckoutSession.REGENERABLE),
-            perform=each_legal(
-                self,
-                request,
-                queryset,
-                lambda pk, reason: services.hosted_session_regenerate(
-                    session_id=pk, actor=request.user, reason=reason
-                ),
-            ),
-            legal_description="pending, expired, failed or abandoned sessions; each gets a new "
-            "link and the customer is emailed and texted",
-        )
+    def regenerate_links(self, request: HttpRequest, pk: int, reason: str) -> None:
+        services.hosted_session_regenerate(session_id=pk, actor=request.user, reason=reason)
 
-    @admin.action(permissions=["operate"], description="Send the recovery notification now…")
-    def notify_customers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="notify_customers",
-            title="Notify customers",
-            legal=queryset.filter(status__in=RECOVERABLE),
-            perform=each_legal(
-                self,
-                request,
-                queryset,
-                lambda pk, reason: services.hosted_session_notify_customer(
-                    session_id=pk, actor=request.user, reason=reason
-                ),
-            ),
-            legal_description="pending, expired or failed sessions; the current link is sent "
-            "again by email and SMS",
-        )
+    @destructive_action(
+        description="Send the recovery notification now…",
+        title="Notify customers",
+        legal=lambda rows: rows.filter(status__in=RECOVERABLE),
+        legal_description="pending, expired or failed sessions; the current link is sent "
+        "again by email and SMS",
+    )
+    def notify_customers(self, request: HttpRequest, pk: int, reason: str) -> None:
+        services.hosted_session_notify_customer(session_id=pk, actor=request.user, reason=reason)
 
 
 @admin.register(Voucher)
@@ -201,46 +177,24 @@ class VoucherAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
             )
         return render_to_string("admin/payments/voucher_preview.html", {"preview": preview})
 
-    @admin.action(permissions=["operate"], description="Void selected vouchers…")
-    def void_vouchers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="void_vouchers",
-            title="Void vouchers",
-            legal=queryset.exclude(status=Voucher.Status.VOID),
-            perform=each_legal(
-                self,
-                request,
-                queryset,
-                lambda pk, reason: vouchers.voucher_void(
-                    voucher_id=pk, actor=request.user, reason=reason
-                ),
-            ),
-            legal_description="vouchers not already void; they can no longer be redeemed",
-        )
+    @destructive_action(
+        description="Void selected vouchers…",
+        title="Void vouchers",
+        legal=lambda rows: rows.exclude(status=Voucher.Status.VOID),
+        legal_description="vouchers not already void; they can no longer be redeemed",
+    )
+    def void_vouchers(self, request: HttpRequest, pk: int, reason: str) -> None:
+        vouchers.voucher_void(voucher_id=pk, actor=request.user, reason=reason)
 
-    @admin.action(permissions=["operate"], description="Void and issue a replacement…")
-    def replace_vouchers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="replace_vouchers",
-            title="Replace vouchers",
-            legal=queryset.filter(replacement__isnull=True),
-            perform=each_legal(
-                self,
-                request,
-                queryset,
-                lambda pk, reason: vouchers.voucher_replace(
-                    voucher_id=pk, actor=request.user, reason=reason
-                ),
-            ),
-            legal_description="vouchers without a replacement yet; each is voided and a new "
-            "code with the same value and station scope is issued",
-        )
+    @destructive_action(
+        description="Void and issue a replacement…",
+        title="Replace vouchers",
+        legal=lambda rows: rows.filter(replacement__isnull=True),
+        legal_description="vouchers without a replacement yet; each is voided and a new "
+        "code with the same value and station scope is issued",
+    )
+    def replace_vouchers(self, request: HttpRequest, pk: int, reason: str) -> None:
+        vouchers.voucher_replace(voucher_id=pk, actor=request.user, reason=reason)
 
 
 @admin.register(WebhookFailure)
@@ -251,27 +205,19 @@ class WebhookFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin
     search_fields = ("=event_id",)
     actions = ["reprocess_failures"]
 
-    @admin.action(permissions=["operate"], description="Reprocess selected webhook events…")
-    def reprocess_failures(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
-            done = 0
-            for pk in legal.values_list("pk", flat=True):
-                if webhooks.webhook_failure_reprocess(
-                    failure_id=pk, actor=request.user, reason=reason
-                ):
-                    done += 1
-            return done, queryset.count() - done
-
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="reprocess_failures",
-            title="Reprocess webhook events",
-            legal=queryset.filter(status=WebhookFailure.Status.PENDING_MANUAL),
-            perform=perform,
-            legal_description="stored events still pending manual processing; each runs "
-            "through the same handler as a live delivery (skipped = failed again)",
+    @destructive_action(
+        description="Reprocess selected webhook events…",
+        title="Reprocess webhook events",
+        legal=lambda rows: rows.filter(status=WebhookFailure.Status.PENDING_MANUAL),
+        legal_description="stored events still pending manual processing; each runs "
+        "through the same handler as a live delivery (skipped = failed again)",
+        each=False,
+    )
+    def reprocess_failures(self, request: HttpRequest, rows: QuerySet, reason: str) -> int:
+        return sum(
+            1
+            for pk in rows.values_list("pk", flat=True)
+            if webhooks.webhook_failure_reprocess(failure_id=pk, actor=request.user, reason=reason)
         )
 
 
@@ -371,22 +317,11 @@ class StationCredentialAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelA
         )
         return credential
 
-    @admin.action(permissions=["operate"], description="Revoke selected credentials…")
-    def revoke_credentials(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="revoke_credentials",
-            title="Revoke station credentials",
-            legal=queryset.filter(revoked_at__isnull=True),
-            perform=each_legal(
-                self,
-                request,
-                queryset,
-                lambda pk, reason: stations.station_credential_revoke(
-                    credential_id=pk, actor=request.user, reason=reason
-                ),
-            ),
-            legal_description="active credentials; the station can no longer redeem with them",
-        )
+    @destructive_action(
+        description="Revoke selected credentials…",
+        title="Revoke station credentials",
+        legal=lambda rows: rows.filter(revoked_at__isnull=True),
+        legal_description="active credentials; the station can no longer redeem with them",
+    )
+    def revoke_credentials(self, request: HttpRequest, pk: int, reason: str) -> None:
+        stations.station_credential_revoke(credential_id=pk, actor=request.user, reason=reason)

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -18,7 +18,7 @@ from opsconsole.admin import (
     ServiceSavedAdmin,
     SupportStaffAccess,
 )
-from opsconsole.admin_actions import confirm_with_reason, each_legal
+from opsconsole.admin_actions import destructive_action
 from opsconsole.errors import ApplicationError
 from opsconsole.personal_data import PersonalFieldsAdmin, shown
 from recovery import services
@@ -75,38 +75,28 @@ class IntegrationAdmin(
             )
         return services.integration_create(**changes, actor=request.user, reason=reason)
 
-    def _set_paused(
-        self, request: HttpRequest, queryset: QuerySet, *, paused: bool, action: str
-    ) -> HttpResponse | None:
-        perform = each_legal(
-            self,
-            request,
-            queryset,
-            lambda pk, reason: services.integration_set_paused(
-                integration_id=pk, paused=paused, actor=request.user, reason=reason
-            ),
-        )
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action=action,
-            title="Pause integrations" if paused else "Resume integrations",
-            legal=queryset.filter(paused=not paused),
-            perform=perform,
-            legal_description="integrations that are currently "
-            + ("running; their deliveries and replays stop" if paused else "paused"),
-        )
-
-    @admin.action(
-        permissions=["operate"], description="Pause deliveries and replays (containment)…"
+    @destructive_action(
+        description="Pause deliveries and replays (containment)…",
+        title="Pause integrations",
+        legal=lambda rows: rows.filter(paused=False),
+        legal_description="integrations that are currently running; their deliveries and "
+        "replays stop",
     )
-    def pause_integrations(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._set_paused(request, queryset, paused=True, action="pause_integrations")
+    def pause_integrations(self, request: HttpRequest, pk: int, reason: str) -> None:
+        services.integration_set_paused(
+            integration_id=pk, paused=True, actor=request.user, reason=reason
+        )
 
-    @admin.action(permissions=["operate"], description="Resume deliveries…")
-    def resume_integrations(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._set_paused(request, queryset, paused=False, action="resume_integrations")
+    @destructive_action(
+        description="Resume deliveries…",
+        title="Resume integrations",
+        legal=lambda rows: rows.filter(paused=True),
+        legal_description="integrations that are currently paused",
+    )
+    def resume_integrations(self, request: HttpRequest, pk: int, reason: str) -> None:
+        services.integration_set_paused(
+            integration_id=pk, paused=False, actor=request.user, reason=reason
+        )
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -238,42 +228,33 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     def response_snapshot_pretty(self, obj: RecoveryItem) -> str:
         return pretty_json(obj.response_snapshot)
 
-    @admin.action(permissions=["operate"], description="Replay selected failed/DLQ items…")
-    def replay_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        legal = queryset.filter(
+    @destructive_action(
+        description="Replay selected failed/DLQ items…",
+        title="Replay items",
+        legal=lambda rows: rows.filter(
             status__in=RecoveryItem.REPLAYABLE, integration__paused=False, integration__enabled=True
-        )
-
-        def perform(eligible: QuerySet, reason: str) -> tuple[int, int]:
-            ids = list(eligible.values_list("pk", flat=True))
-            if len(ids) > INLINE_REPLAY_LIMIT:
-                action = self._replay_in_background(request, ids, reason)
-                return action.total, queryset.count() - action.total
-            done = 0
-            for item in eligible.only("pk", "integration_id"):
-                try:
-                    services.recovery_item_replay(
-                        integration_id=item.integration_id,
-                        item_id=item.pk,
-                        actor=request.user,
-                        reason=reason,
-                    )
-                    done += 1
-                except ApplicationError:
-                    pass  # changed state since the confirmation page; counted as skipped
-            return done, queryset.count() - done
-
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="replay_items",
-            title="Replay items",
-            legal=legal,
-            perform=perform,
-            legal_description="failed or dlq items of running integrations; "
-            f"more than {INLINE_REPLAY_LIMIT} run as a paced bulk action",
-        )
+        ),
+        legal_description="failed or dlq items of running integrations; "
+        f"more than {INLINE_REPLAY_LIMIT} run as a paced bulk action",
+        each=False,
+    )
+    def replay_items(self, request: HttpRequest, rows: QuerySet, reason: str) -> int:
+        ids = list(rows.values_list("pk", flat=True))
+        if len(ids) > INLINE_REPLAY_LIMIT:
+            return self._replay_in_background(request, ids, reason).total
+        done = 0
+        for item in rows.only("pk", "integration_id"):
+            try:
+                services.recovery_item_replay(
+                    integration_id=item.integration_id,
+                    item_id=item.pk,
+                    actor=request.user,
+                    reason=reason,
+                )
+                done += 1
+            except ApplicationError:
+                pass  # changed state since the confirmation page; counted as skipped
+        return done
 
     def _replay_in_background(self, request: HttpRequest, ids: list[int], reason: str):
         """Many items: one bulk action (dry run kept, paced, pausable), started at once since
@@ -312,36 +293,23 @@ class ManualReviewItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
     show_full_result_count = False
     actions = ["retry_items", "dismiss_items"]
 
-    def _resolve(
-        self, request: HttpRequest, queryset: QuerySet, *, retry: bool
-    ) -> HttpResponse | None:
-        perform = each_legal(
-            self,
-            request,
-            queryset,
-            lambda pk, reason: manual_review_resolve(
-                review_id=pk, retry=retry, actor=request.user, reason=reason
-            ),
-        )
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action="retry_items" if retry else "dismiss_items",
-            title="Retry and resolve" if retry else "Dismiss",
-            legal=queryset.filter(status=ManualReviewItem.Status.OPEN),
-            perform=perform,
-            legal_description="open review items; "
-            + ("each failure gets one more attempt" if retry else "no retry; kept as resolved"),
-        )
+    @destructive_action(
+        description="Retry selected items and resolve…",
+        title="Retry and resolve",
+        legal=lambda rows: rows.filter(status=ManualReviewItem.Status.OPEN),
+        legal_description="open review items; each failure gets one more attempt",
+    )
+    def retry_items(self, request: HttpRequest, pk: int, reason: str) -> None:
+        manual_review_resolve(review_id=pk, retry=True, actor=request.user, reason=reason)
 
-    @admin.action(permissions=["operate"], description="Retry selected items and resolve…")
-    def retry_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._resolve(request, queryset, retry=True)
-
-    @admin.action(permissions=["operate"], description="Dismiss selected items (no retry)…")
-    def dismiss_items(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._resolve(request, queryset, retry=False)
+    @destructive_action(
+        description="Dismiss selected items (no retry)…",
+        title="Dismiss",
+        legal=lambda rows: rows.filter(status=ManualReviewItem.Status.OPEN),
+        legal_description="open review items; no retry; kept as resolved",
+    )
+    def dismiss_items(self, request: HttpRequest, pk: int, reason: str) -> None:
+        manual_review_resolve(review_id=pk, retry=False, actor=request.user, reason=reason)
 
 
 class BulkActionItemInline(admin.TabularInline):
@@ -399,49 +367,52 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
     def preview_pretty(self, obj: BulkAction) -> str:
         return pretty_json(obj.preview)
 
-    def _verb(self, request: HttpRequest, queryset: QuerySet, verb: str, legal: list[str]):
-        perform = each_legal(
-            self,
-            request,
-            queryset,
-            lambda pk, reason: bulk_action_transition(
-                action_id=pk, verb=verb, actor=request.user, reason=reason
-            ),
-        )
-        return confirm_with_reason(
-            self,
-            request,
-            queryset,
-            action=verb,
-            title=f"{verb.capitalize()} bulk actions",
-            legal=queryset.filter(status__in=legal),
-            perform=perform,
-            legal_description=f"bulk actions that are {' or '.join(legal)}",
-        )
-
-    @admin.action(
-        permissions=["operate"], description="Approve (a second operator; needed when money moves)…"
+    @destructive_action(
+        description="Approve (a second operator; needed when money moves)…",
+        title="Approve bulk actions",
+        legal=lambda rows: rows.filter(status__in=["awaiting_approval"]),
+        legal_description="bulk actions that are awaiting_approval",
     )
-    def approve(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._verb(request, queryset, "approve", ["awaiting_approval"])
+    def approve(self, request: HttpRequest, pk: int, reason: str) -> None:
+        bulk_action_transition(action_id=pk, verb="approve", actor=request.user, reason=reason)
 
-    @admin.action(permissions=["operate"], description="Start…")
-    def start(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._verb(request, queryset, "start", ["ready"])
+    @destructive_action(
+        description="Start…",
+        title="Start bulk actions",
+        legal=lambda rows: rows.filter(status__in=["ready"]),
+        legal_description="bulk actions that are ready",
+    )
+    def start(self, request: HttpRequest, pk: int, reason: str) -> None:
+        bulk_action_transition(action_id=pk, verb="start", actor=request.user, reason=reason)
 
-    @admin.action(permissions=["operate"], description="Pause…")
-    def pause(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._verb(request, queryset, "pause", ["running"])
+    @destructive_action(
+        description="Pause…",
+        title="Pause bulk actions",
+        legal=lambda rows: rows.filter(status__in=["running"]),
+        legal_description="bulk actions that are running",
+    )
+    def pause(self, request: HttpRequest, pk: int, reason: str) -> None:
+        bulk_action_transition(action_id=pk, verb="pause", actor=request.user, reason=reason)
 
-    @admin.action(permissions=["operate"], description="Resume…")
-    def resume(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._verb(request, queryset, "resume", ["paused"])
+    @destructive_action(
+        description="Resume…",
+        title="Resume bulk actions",
+        legal=lambda rows: rows.filter(status__in=["paused"]),
+        legal_description="bulk actions that are paused",
+    )
+    def resume(self, request: HttpRequest, pk: int, reason: str) -> None:
+        bulk_action_transition(action_id=pk, verb="resume", actor=request.user, reason=reason)
 
-    @admin.action(permissions=["operate"], description="Abort…")
-    def abort(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._verb(
-            request, queryset, "abort", ["awaiting_approval", "ready", "running", "paused"]
-        )
+    @destructive_action(
+        description="Abort…",
+        title="Abort bulk actions",
+        legal=lambda rows: rows.filter(
+            status__in=["awaiting_approval", "ready", "running", "paused"]
+        ),
+        legal_description="bulk actions that are awaiting_approval or ready or running or paused",
+    )
+    def abort(self, request: HttpRequest, pk: int, reason: str) -> None:
+        bulk_action_transition(action_id=pk, verb="abort", actor=request.user, reason=reason)
 
 
 @admin.register(ProviderCircuit)
