@@ -5,33 +5,13 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from django.contrib.admin import helpers
-from django.contrib.auth.models import Group, Permission, User
-from django.contrib.contenttypes.models import ContentType
+from django.contrib.auth.models import User
 from django.db import connections
-from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from opsconsole.roles import ensure_support_groups
-
-
-def make_user(username: str, *groups: str, superuser: bool = False) -> User:
-    # Transactional tests flush the tables, data-migration rows included.
-    ensure_support_groups(ContentType, Permission, Group)
-    if superuser:
-        user = User.objects.create_superuser(username, f"{username}@example.test", "pw-123456")
-    else:
-        user = User.objects.create_user(username, f"{username}@example.test", "pw-123456")
-    for name in groups:
-        user.groups.add(Group.objects.get(name=name))
-    return user
-
-
-def token_client(user: User) -> APIClient:
-    client = APIClient()
-    _, key = AuthToken.objects.create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    return client
+from tests.helpers import token_client
+from tests.opsconsole.factories import UserFactory
+from tests.recovery.factories import IntegrationFactory
 
 
 @pytest.fixture(autouse=True)
@@ -46,30 +26,26 @@ def fresh_rate_limits() -> Iterator[None]:
     yield
 
 
-def station_client(station_id: str) -> APIClient:
-    """A client holding a fresh credential issued to `station_id`."""
-    from payments.stations import station_credential_issue
-
-    _, key = station_credential_issue(station_id=station_id, actor="test", reason="test station")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Station {key}")
-    return client
+@pytest.fixture
+def integration(db: None, httpserver):
+    """The CRM integration, delivering to the stand-in server at /hooks/crm."""
+    return IntegrationFactory(name="crm", endpoint_url=httpserver.url_for("/hooks/crm"))
 
 
 @pytest.fixture
 def viewer(db: None) -> User:
-    return make_user("viewer", "Support viewer")
+    return UserFactory(username="viewer", groups=["Support viewer"])
 
 
 @pytest.fixture
 def operator(db: None) -> User:
-    return make_user("operator", "Support operator")
+    return UserFactory(username="operator", groups=["Support operator"])
 
 
 @pytest.fixture
 def outsider(db: None) -> User:
     """Signed in, but in no support group."""
-    return make_user("outsider")
+    return UserFactory(username="outsider")
 
 
 @pytest.fixture
@@ -107,15 +83,8 @@ def monitoring_client(settings) -> APIClient:
 @pytest.fixture
 def admin_client(client, db):
     """The Django test client, signed in as a superuser named root."""
-    client.force_login(make_user("root", superuser=True))
+    client.force_login(UserFactory(username="root", superuser=True))
     return client
-
-
-def action_post(client, url: str, action: str, ids, **extra):
-    """POST an admin changelist action for the given ids (add confirm/reason to act)."""
-    return client.post(
-        url, {"action": action, helpers.ACTION_CHECKBOX_NAME: [str(i) for i in ids], **extra}
-    )
 
 
 @pytest.fixture
@@ -137,42 +106,6 @@ def database_down() -> Iterator[None]:
         connection.close()
         connection.settings_dict.clear()
         connection.settings_dict.update(saved)
-
-
-def error_of(response) -> dict:
-    """The envelope's inner error object, asserting the envelope shape on the way."""
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details", "request_id"}, body
-    assert body["error"]["request_id"] == response["X-Request-ID"]
-    return body["error"]
-
-
-def run_concurrently(call, count: int) -> list:
-    """Start `count` threads on `call(index)` at one barrier; return their results.
-
-    Each thread closes its own database connection, so PostgreSQL sees real separate
-    sessions racing, not one connection shared.
-    """
-    barrier = threading.Barrier(count)
-    results: list = []
-    lock = threading.Lock()
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            result = call(index)
-            with lock:
-                results.append(result)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @pytest.fixture(scope="session")

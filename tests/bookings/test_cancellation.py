@@ -8,8 +8,9 @@ from bookings.models import Booking, BookingHold, RefundFailure, WaitlistEntry
 from notifications.models import CommunicationLog
 from opsconsole.models import Alert, AuditEvent
 from payments.models import Payment, Refund
-from tests.bookings.conftest import booking_for, make_resource, slot
-from tests.conftest import action_post, error_of, make_user, run_concurrently, token_client
+from tests.bookings.factories import BookingFactory, ResourceFactory, slot
+from tests.helpers import action_post, error_of, run_concurrently, token_client
+from tests.opsconsole.factories import UserFactory
 
 BOOKINGS_ADMIN = "/admin/bookings/booking/"
 
@@ -35,7 +36,7 @@ def test_an_unpaid_booking_is_cancelled_the_slot_freed_and_the_waitlist_told(
     customer, customer_client, resource, settings, django_capture_on_commit_callbacks
 ):
     settings.NOTIFICATION_CHANNELS = {}
-    booking = booking_for(customer, resource, hour=10)
+    booking = BookingFactory(customer=customer, resource=resource, hour=10)
     start, end = slot(10)
     entry = WaitlistEntry.objects.create(
         resource=resource, email="w@example.test", start_time=start, end_time=end
@@ -65,7 +66,7 @@ def test_a_paid_booking_is_refunded_once_with_the_refund_key(
     customer, customer_client, resource, stripe
 ):
     stripe_refund_ok(stripe)
-    booking = booking_for(customer, resource, paid=Decimal("80.00"))
+    booking = BookingFactory(customer=customer, resource=resource, paid=Decimal("80.00"))
     response = customer_client.post(cancel_url(booking.pk), {"reason": "ill"}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["refund_processed"] is True
@@ -84,7 +85,7 @@ def test_a_failed_refund_leaves_the_booking_cancelling_for_review_and_answers_50
     customer, customer_client, resource, stripe
 ):
     stripe_refund_down(stripe)
-    booking = booking_for(customer, resource, paid=Decimal("150.00"))
+    booking = BookingFactory(customer=customer, resource=resource, paid=Decimal("150.00"))
     response = customer_client.post(cancel_url(booking.pk), {"reason": "ill"}, format="json")
     assert response.status_code == 503
     error = error_of(response)
@@ -116,8 +117,8 @@ def test_a_failed_refund_leaves_the_booking_cancelling_for_review_and_answers_50
 
 @pytest.mark.django_db
 def test_strangers_cannot_cancel_and_operators_can(customer, resource, operator_client, stripe):
-    booking = booking_for(customer, resource)
-    stranger = token_client(make_user("mallory", "Booking client"))
+    booking = BookingFactory(customer=customer, resource=resource)
+    stranger = token_client(UserFactory(username="mallory", groups=["Booking client"]))
     response = stranger.post(cancel_url(booking.pk), {}, format="json")
     assert (response.status_code, error_of(response)["code"]) == (404, "BKG-404-BOOKING-NOT-FOUND")
     assert operator_client.post(cancel_url(booking.pk), {}, format="json").status_code == 200
@@ -126,8 +127,8 @@ def test_strangers_cannot_cancel_and_operators_can(customer, resource, operator_
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_cancels_of_a_paid_booking_refund_once(stripe):
     stripe_refund_ok(stripe)
-    customer = make_user("twice", "Booking client")
-    booking = booking_for(customer, make_resource(), paid=Decimal("40.00"))
+    customer = UserFactory(username="twice", groups=["Booking client"])
+    booking = BookingFactory(customer=customer, resource=ResourceFactory(), paid=Decimal("40.00"))
     statuses = run_concurrently(
         lambda n: (
             token_client(customer)
@@ -149,8 +150,8 @@ def test_the_admin_review_list_resolves_a_stuck_cancellation_with_a_reason(
     customer, customer_client, resource, stripe, admin_client
 ):
     stripe_refund_down(stripe)
-    stuck = booking_for(customer, resource, hour=9, paid=Decimal("30.00"))
-    fine = booking_for(customer, resource, hour=12)
+    stuck = BookingFactory(customer=customer, resource=resource, hour=9, paid=Decimal("30.00"))
+    fine = BookingFactory(customer=customer, resource=resource, hour=12)
     customer_client.post(cancel_url(stuck.pk), {}, format="json")
     listed = admin_client.get(BOOKINGS_ADMIN, {"review": "cancelling"})
     assert [b.pk for b in listed.context["cl"].result_list] == [stuck.pk]
@@ -175,11 +176,11 @@ def test_the_admin_review_list_resolves_a_stuck_cancellation_with_a_reason(
 
 @pytest.mark.django_db
 def test_a_support_viewer_sees_the_review_list_without_actions(client, customer, resource):
-    viewer = make_user("viewer-staff", "Support viewer")
+    viewer = UserFactory(username="viewer-staff", groups=["Support viewer"])
     viewer.is_staff = True
     viewer.save()
     client.force_login(viewer)
-    booking_for(customer, resource)
+    BookingFactory(customer=customer, resource=resource)
     page = client.get(BOOKINGS_ADMIN)
     assert page.status_code == 200
     assert "resolve_complete" not in page.content.decode()
@@ -192,7 +193,7 @@ def test_the_refund_worker_retries_a_failed_refund_until_it_completes(customer, 
     from payments.refunds import RefundRetryWorker
 
     stripe_refund_down(stripe)
-    booking = booking_for(customer, resource, paid=Decimal("20.00"))
+    booking = BookingFactory(customer=customer, resource=resource, paid=Decimal("20.00"))
     token_client(customer).post(cancel_url(booking.pk), {}, format="json")
     refund = Refund.objects.get()
     assert RefundRetryWorker().run_once(triggered_by="test").claimed == 0  # backing off
@@ -215,7 +216,7 @@ def test_the_refund_worker_gives_up_after_three_attempts(customer, resource, str
     from payments.refunds import RefundRetryWorker
 
     stripe.expect_request("/v1/refunds").respond_with_data("bad gateway", status=502)
-    booking = booking_for(customer, resource, paid=Decimal("20.00"))
+    booking = BookingFactory(customer=customer, resource=resource, paid=Decimal("20.00"))
     token_client(customer).post(cancel_url(booking.pk), {}, format="json")
     refund = Refund.objects.get()
     for expected in ("retry_scheduled", "gave_up"):
@@ -235,7 +236,7 @@ def test_a_bulk_action_over_stuck_cancellations_completes_them(
     from recovery.models import BulkActionItem
 
     stripe_refund_down(stripe)
-    booking = booking_for(customer, resource, paid=Decimal("40.00"))
+    booking = BookingFactory(customer=customer, resource=resource, paid=Decimal("40.00"))
     customer_client.post(cancel_url(booking.pk), {}, format="json")
     booking.refresh_from_db()
     assert booking.status == "CANCELLING"
@@ -244,7 +245,7 @@ def test_a_bulk_action_over_stuck_cancellations_completes_them(
         actor=operator, reason="stripe back", source="cancellation", ids=[booking.pk]
     )
     assert action.moves_money
-    second = make_user("second-op", "Support operator")
+    second = UserFactory(username="second-op", groups=["Support operator"])
     bulk_action_transition(action_id=action.pk, verb="approve", actor=second, reason="ok")
     bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
     bulk_action_run(action_id=action.pk, max_seconds=5)

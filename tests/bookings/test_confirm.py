@@ -9,8 +9,9 @@ from django.test import override_settings
 from bookings import services
 from bookings.errors import HoldExpired
 from bookings.models import Booking, BookingHold
-from tests.bookings.conftest import hold_for, make_resource
-from tests.conftest import error_of, make_user, run_concurrently, token_client
+from tests.bookings.factories import HoldFactory, ResourceFactory
+from tests.helpers import error_of, run_concurrently, token_client
+from tests.opsconsole.factories import UserFactory
 
 
 def confirm_url(hold_id) -> str:
@@ -19,7 +20,7 @@ def confirm_url(hold_id) -> str:
 
 @pytest.mark.django_db
 def test_confirm_is_idempotent(customer, customer_client, resource):
-    hold = hold_for(customer, resource)
+    hold = HoldFactory(holder=customer, resource=resource)
     first = customer_client.post(confirm_url(hold.pk))
     assert first.status_code == 201, first.content
     second = customer_client.post(confirm_url(hold.pk))
@@ -32,8 +33,8 @@ def test_confirm_is_idempotent(customer, customer_client, resource):
 
 @pytest.mark.django_db
 def test_someone_elses_hold_looks_missing(customer, resource):
-    hold = hold_for(customer, resource)
-    stranger = token_client(make_user("mallory", "Booking client"))
+    hold = HoldFactory(holder=customer, resource=resource)
+    stranger = token_client(UserFactory(username="mallory", groups=["Booking client"]))
     response = stranger.post(confirm_url(hold.pk))
     assert (response.status_code, error_of(response)["code"]) == (404, "BKG-404-HOLD-NOT-FOUND")
     assert stranger.post(confirm_url("x1")).status_code == 400
@@ -41,14 +42,14 @@ def test_someone_elses_hold_looks_missing(customer, resource):
 
 @pytest.mark.django_db
 def test_a_late_confirm_within_the_grace_period_still_wins(customer, customer_client, resource):
-    hold = hold_for(customer, resource)
+    hold = HoldFactory(holder=customer, resource=resource)
     with time_machine.travel(hold.expires_at + timedelta(seconds=20)):
         assert customer_client.post(confirm_url(hold.pk)).status_code == 201
 
 
 @pytest.mark.django_db
 def test_confirm_after_expiry_is_410(customer, customer_client, resource):
-    hold = hold_for(customer, resource)
+    hold = HoldFactory(holder=customer, resource=resource)
     with time_machine.travel(services.hold_confirm_deadline(hold) + timedelta(seconds=1)):
         response = customer_client.post(confirm_url(hold.pk))
         assert (response.status_code, error_of(response)["code"]) == (410, "BKG-410-HOLD-EXPIRED")
@@ -63,9 +64,9 @@ def test_confirm_after_expiry_is_410(customer, customer_client, resource):
 @override_settings(BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT=100)
 def test_confirm_and_expire_racing_on_the_deadline_never_both_win():
     """At the deadline both are legal; the hold's row lock decides, and exactly one wins."""
-    customer = make_user("racer", "Booking client")
-    resource = make_resource()
-    holds = [hold_for(customer, resource, hour=h) for h in range(6, 18)]
+    customer = UserFactory(username="racer", groups=["Booking client"])
+    resource = ResourceFactory()
+    holds = [HoldFactory(holder=customer, resource=resource, hour=h) for h in range(6, 18)]
     deadline = services.hold_confirm_deadline(holds[0])
     outcomes: dict[int, list[str]] = {}
     with time_machine.travel(deadline, tick=False):
@@ -96,8 +97,8 @@ def test_confirm_and_expire_racing_on_the_deadline_never_both_win():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_confirms_of_one_hold_make_one_booking():
-    customer = make_user("doubleclick", "Booking client")
-    hold = hold_for(customer, make_resource())
+    customer = UserFactory(username="doubleclick", groups=["Booking client"])
+    hold = HoldFactory(holder=customer, resource=ResourceFactory())
     results = run_concurrently(
         lambda n: token_client(customer).post(confirm_url(hold.pk)).status_code, 6
     )

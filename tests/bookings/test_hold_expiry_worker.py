@@ -13,17 +13,17 @@ from bookings.signals import booking_hold_expired
 from bookings.workers import BookingHoldExpiryWorker
 from notifications.models import CommunicationLog
 from opsconsole.models import AuditEvent
-from tests.bookings.conftest import hold_for, make_resource, slot
-from tests.conftest import make_user
+from tests.bookings.factories import HoldFactory, ResourceFactory, slot
+from tests.opsconsole.factories import UserFactory
 from tests.workers import run_worker
 
 
 @pytest.mark.django_db(transaction=True)
 def test_it_releases_expired_holds_and_emits_the_event_on_commit(settings):
     settings.NOTIFICATION_CHANNELS = {}  # sandbox email
-    customer = make_user("late", "Booking client")
-    resource = make_resource()
-    hold = hold_for(customer, resource, hour=10)
+    customer = UserFactory(username="late", groups=["Booking client"])
+    resource = ResourceFactory()
+    hold = HoldFactory(holder=customer, resource=resource, hour=10)
     start, end = slot(10)
     waiting = WaitlistEntry.objects.create(
         resource=resource, email="next@example.test", start_time=start, end_time=end
@@ -57,7 +57,7 @@ def test_it_releases_expired_holds_and_emits_the_event_on_commit(settings):
 
 @pytest.mark.django_db
 def test_a_hold_still_in_its_grace_period_is_requeued(customer, resource):
-    hold = hold_for(customer, resource)
+    hold = HoldFactory(holder=customer, resource=resource)
     with time_machine.travel(hold.expires_at + timedelta(seconds=5)):
         assert run_worker(BookingHoldExpiryWorker).outcomes == {"requeued": 1}
         hold.refresh_from_db()
@@ -72,8 +72,8 @@ def test_a_hold_still_in_its_grace_period_is_requeued(customer, resource):
 
 @pytest.mark.django_db
 def test_it_leaves_live_holds_alone_and_is_idempotent(customer, resource):
-    live = hold_for(customer, resource, hour=9)
-    confirmed = hold_for(customer, resource, hour=11)
+    live = HoldFactory(holder=customer, resource=resource, hour=9)
+    confirmed = HoldFactory(holder=customer, resource=resource, hour=11)
     services.booking_hold_confirm(hold_id=confirmed.pk, customer=customer)
     assert run_worker(BookingHoldExpiryWorker).claimed == 0
     later = services.hold_confirm_deadline(live) + timedelta(minutes=1)
@@ -90,7 +90,7 @@ def test_it_leaves_live_holds_alone_and_is_idempotent(customer, resource):
 @pytest.mark.django_db
 def test_the_worker_has_a_kill_switch_and_a_schedule(settings, customer, resource):
     settings.WORKER_DEFAULTS_ENABLED = {"booking_hold_expiry_worker": False}
-    hold = hold_for(customer, resource)
+    hold = HoldFactory(holder=customer, resource=resource)
     with time_machine.travel(timezone.now() + timedelta(hours=1)):
         assert run_worker(BookingHoldExpiryWorker).skipped is True
     hold.refresh_from_db()

@@ -14,8 +14,9 @@ from bookings import services
 from bookings.errors import SlotUnavailable
 from bookings.models import BookingHold
 from opsconsole.models import AuditEvent
-from tests.bookings.conftest import booking_for, make_resource, slot
-from tests.conftest import error_of, make_user, run_concurrently, token_client
+from tests.bookings.factories import BookingFactory, ResourceFactory, slot
+from tests.helpers import error_of, run_concurrently, token_client
+from tests.opsconsole.factories import UserFactory
 
 HOLDS = "/api/v1/bookings/holds"
 
@@ -52,7 +53,7 @@ def test_an_overlapping_hold_is_a_409_and_an_adjacent_one_is_fine(customer_clien
 
 @pytest.mark.django_db
 def test_a_confirmed_booking_blocks_its_slot_until_cancelled(customer, customer_client, resource):
-    booking = booking_for(customer, resource, hour=10)
+    booking = BookingFactory(customer=customer, resource=resource, hour=10)
     assert customer_client.post(HOLDS, hold_body(resource, 10), format="json").status_code == 409
     services.booking_cancel(booking_id=booking.pk, actor=customer, reason="plans changed")
     assert customer_client.post(HOLDS, hold_body(resource, 10), format="json").status_code == 201
@@ -107,8 +108,8 @@ def test_the_exclusion_constraint_refuses_an_overlap_that_skips_the_check(custom
 
 @pytest.mark.django_db(transaction=True)
 def test_many_concurrent_requests_for_one_slot_exactly_one_wins():
-    resource = make_resource()
-    users = [make_user(f"racer{n}", "Booking client") for n in range(12)]
+    resource = ResourceFactory()
+    users = [UserFactory(username=f"racer{n}", groups=["Booking client"]) for n in range(12)]
     body = hold_body(resource, 15)
 
     def request(n: int) -> int:
@@ -121,8 +122,8 @@ def test_many_concurrent_requests_for_one_slot_exactly_one_wins():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_overlapping_but_different_slots_still_only_one_wins():
-    resource = make_resource()
-    users = [make_user(f"shift{n}", "Booking client") for n in range(6)]
+    resource = ResourceFactory()
+    users = [UserFactory(username=f"shift{n}", groups=["Booking client"]) for n in range(6)]
     start, _ = slot(9)
 
     def request(n: int) -> str:
@@ -153,7 +154,7 @@ def test_concurrent_overlapping_but_different_slots_still_only_one_wins():
 )
 def test_generated_intervals_never_overlap_and_match_an_oracle(customer, intervals):
     """Half-hour grid: whatever order slots are asked in, accepted ones never overlap."""
-    resource = make_resource()
+    resource = ResourceFactory()
     base = slot(0)[0]
     accepted: list[tuple[int, int]] = []
     for start_index, length in intervals:
@@ -177,8 +178,8 @@ def test_generated_intervals_never_overlap_and_match_an_oracle(customer, interva
 
 @pytest.mark.django_db(transaction=True)
 def test_holds_fail_closed_when_the_database_is_down(request):
-    resource = make_resource()
-    client = token_client(make_user("offline", "Booking client"))
+    resource = ResourceFactory()
+    client = token_client(UserFactory(username="offline", groups=["Booking client"]))
     body = hold_body(resource)
     request.getfixturevalue("database_down")
     response = client.post(HOLDS, body, format="json")
@@ -188,8 +189,8 @@ def test_holds_fail_closed_when_the_database_is_down(request):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_client_holds_at_most_three_slots_even_when_racing():
-    customer = make_user("greedy", "Booking client")
-    resource = make_resource()
+    customer = UserFactory(username="greedy", groups=["Booking client"])
+    resource = ResourceFactory()
 
     def hold(n: int) -> int:
         start, end = slot(hour=2 + n)
@@ -202,7 +203,7 @@ def test_a_client_holds_at_most_three_slots_even_when_racing():
 
     assert sorted(run_concurrently(hold, 8)) == [201] * 3 + [409] * 5
     assert BookingHold.objects.filter(holder=customer, status="ACTIVE").count() == 3
-    another = make_user("patient", "Booking client")
+    another = UserFactory(username="patient", groups=["Booking client"])
     start, end = slot(hour=12, days=2)
     response = token_client(another).post(
         "/api/v1/bookings/holds",
@@ -214,7 +215,7 @@ def test_a_client_holds_at_most_three_slots_even_when_racing():
 
 @pytest.mark.django_db
 def test_only_booking_clients_may_hold(outsider_client, viewer_client):
-    resource = make_resource()
+    resource = ResourceFactory()
     start, end = slot(hour=3)
     body = {"resource_id": resource.pk, "start_time": start, "end_time": end}
     for client in (outsider_client, viewer_client):

@@ -13,7 +13,7 @@ from notifications import campaigns
 from notifications.campaigns import CampaignDispatcherWorker, CampaignStallDetector
 from notifications.models import Campaign, CampaignTarget
 from opsconsole.models import Alert, AuditEvent
-from tests.conftest import action_post, error_of
+from tests.helpers import action_post, error_of
 from tests.workers import run_worker
 
 PHONES = ["+351910000001", "+351910000002", "+351910000003"]

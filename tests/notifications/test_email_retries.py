@@ -9,8 +9,9 @@ from notifications.models import Notification, NotificationAttempt
 from notifications.services import notification_enqueue
 from notifications.workers import NotificationDeliveryWorker
 from opsconsole.models import AuditEvent
-from tests.bookings.conftest import hold_for, make_resource
-from tests.conftest import make_user, token_client
+from tests.bookings.factories import HoldFactory, ResourceFactory
+from tests.helpers import token_client
+from tests.opsconsole.factories import UserFactory
 from tests.workers import run_worker
 
 
@@ -92,8 +93,8 @@ def test_a_429_honours_retry_after_and_a_400_dead_letters_at_once(email):
 @pytest.mark.django_db
 def test_a_failing_email_never_fails_the_booking_that_caused_it(email):
     email.expect_request("/email").respond_with_data("down", status=503)
-    customer = make_user("emailed", "Booking client")
-    hold = hold_for(customer, make_resource())
+    customer = UserFactory(username="emailed", groups=["Booking client"])
+    hold = HoldFactory(holder=customer, resource=ResourceFactory())
     response = token_client(customer).post(f"/api/v1/bookings/holds/{hold.pk}/confirm")
     assert response.status_code == 201
     notification = Notification.objects.get(template="booking_confirmed")
@@ -105,7 +106,7 @@ def test_a_failing_email_never_fails_the_booking_that_caused_it(email):
 
 @pytest.mark.django_db
 def test_operators_requeue_a_dead_notification_from_the_admin(admin_client, email):
-    from tests.conftest import action_post
+    from tests.helpers import action_post
 
     email.expect_request("/email").respond_with_json({"error": "bad"}, status=422)
     notification = queue_email()

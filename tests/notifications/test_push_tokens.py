@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from notifications.models import PushToken
 from notifications.services import push_send, push_tokens_cleanup
-from tests.conftest import make_user
+from tests.opsconsole.factories import UserFactory
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def push(httpserver, settings):
 
 @pytest.mark.django_db
 def test_a_not_registered_answer_marks_the_token_invalid(push):
-    user = make_user("phone-owner")
+    user = UserFactory(username="phone-owner")
     good = PushToken.objects.create(user=user, token="tok-good")
     stale = PushToken.objects.create(user=user, token="tok-stale")
 
@@ -46,7 +46,7 @@ def test_a_not_registered_answer_marks_the_token_invalid(push):
 
 @pytest.mark.django_db
 def test_a_server_error_does_not_invalidate_the_token(push):
-    user = make_user("unlucky")
+    user = UserFactory(username="unlucky")
     token = PushToken.objects.create(user=user, token="tok-1")
     push.expect_request("/push").respond_with_data("down", status=503)
     assert push_send(user_id=user.pk, title="t", body="b")["invalidated"] == 0
@@ -56,7 +56,7 @@ def test_a_server_error_does_not_invalidate_the_token(push):
 @pytest.mark.django_db
 @pytest.mark.parametrize(("invalid", "deleted"), [(5, 0), (6, 4)])
 def test_cleanup_deletes_old_invalid_tokens_only_past_the_threshold(invalid, deleted):
-    user = make_user("many-phones")
+    user = UserFactory(username="many-phones")
     old = timezone.now() - timedelta(days=8)
     recent = timezone.now() - timedelta(days=1)
     for n in range(invalid):

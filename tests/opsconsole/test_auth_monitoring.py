@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import error_of, make_user
+from tests.helpers import error_of
+from tests.opsconsole.factories import UserFactory
 
 
 @pytest.mark.django_db
 def test_failed_logins_are_counted_and_the_account_locked_at_the_threshold(
     client, viewer_client, settings
 ):
-    make_user("target-user").is_staff = True
+    UserFactory(username="target-user").is_staff = True
     for _ in range(settings.AXES_FAILURE_LIMIT):
         client.post("/admin/login/", {"username": "target-user", "password": "wrong"})
     locked = client.post("/admin/login/", {"username": "target-user", "password": "pw-123456"})

@@ -6,12 +6,13 @@ import pytest
 
 from opsconsole.banner import banner_set
 from opsconsole.models import AuditEvent, ConsoleBanner
-from tests.conftest import action_post, make_user
+from tests.helpers import action_post
+from tests.opsconsole.factories import UserFactory
 
 
 @pytest.mark.django_db
 def test_operators_set_the_banner_with_a_reason_and_everyone_sees_it(client, admin_client):
-    operator = make_user("op-staff", "Support operator")
+    operator = UserFactory(username="op-staff", groups=["Support operator"])
     operator.is_staff = True
     operator.save()
     client.force_login(operator)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_user
+from tests.opsconsole.factories import UserFactory
+from tests.recovery.factories import ParkedItemFactory
 
 
 @pytest.mark.django_db
 def test_the_console_overview_shows_queues_oldest_stuck_workers_and_actions(admin_client):
     from recovery import services
-    from tests.recovery.conftest import park
 
     integration = services.integration_create(name="erp", endpoint_url="https://x.test", actor="t")
-    old = park(integration, "dlq")
-    park(integration, "dlq")
+    old = ParkedItemFactory(integration=integration, status="dlq")
+    ParkedItemFactory(integration=integration, status="dlq")
     services.integration_set_paused(
         integration_id=integration.pk,
         paused=True,
-        actor=make_user("someone", superuser=True),
+        actor=UserFactory(username="someone", superuser=True),
         reason="INC-9",
     )
     page = admin_client.get("/admin/overview/")
@@ -34,7 +34,7 @@ def test_the_console_overview_shows_queues_oldest_stuck_workers_and_actions(admi
 
 @pytest.mark.django_db
 def test_the_overview_is_refused_to_staff_without_the_view_permission(client):
-    staff = make_user("plain-staff")
+    staff = UserFactory(username="plain-staff")
     staff.is_staff = True
     staff.save()
     client.force_login(staff)

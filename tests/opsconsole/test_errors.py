@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import error_of
+from tests.helpers import error_of
 
 pytestmark = pytest.mark.urls("tests.opsconsole.urls_for_tests")
 

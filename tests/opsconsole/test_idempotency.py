@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from opsconsole.idempotency import request_fingerprint
 from opsconsole.models import AuditEvent, IdempotencyKey
-from tests.conftest import error_of, make_user, run_concurrently, token_client
+from tests.helpers import error_of, run_concurrently, token_client
+from tests.opsconsole.factories import UserFactory
 
 pytestmark = pytest.mark.urls("tests.opsconsole.urls_for_tests")
 URL = "/api/v1/test/charges"
@@ -125,7 +126,7 @@ def test_it_answers_409_while_a_recent_claim_is_in_flight(outsider_client, outsi
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_execute_exactly_once():
-    user = make_user("racer")
+    user = UserFactory(username="racer")
     responses = run_concurrently(
         lambda _: post(token_client(user), {"amount": 11, "sleep_ms": 300}, "race-key"), 6
     )

@@ -5,6 +5,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from opsconsole.tracing import configure_tracing, shutdown_tracing, tracing_enabled
 from recovery.workers import IntegrationDeliveryWorker
+from tests.payments.factories import HostedSessionFactory
 
 INCOMING = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -54,13 +55,11 @@ def test_a_server_error_span_is_marked_error_and_worker_runs_are_spans(
 ):
     from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-    from tests.payments.conftest import make_session
-
     client.post("/api/v1/bookings/holds", data="{", content_type="application/json")
     # A real 5xx: the checkout provider is down, so regenerate answers 503.
     httpserver.expect_request("/checkout").respond_with_data("down", status=502)
     settings.PAYMENTS_CHECKOUT_URL = httpserver.url_for("/checkout")
-    session = make_session()
+    session = HostedSessionFactory()
     regenerate = f"/api/v1/billing/sessions/{session.pk}/regenerate"
     assert operator_client.post(regenerate, {}, format="json").status_code == 503
     IntegrationDeliveryWorker().run_once(triggered_by="test")

@@ -14,13 +14,9 @@ from payments import services
 from payments.models import HostedCheckoutSession
 from recovery.hosted_sessions import HostedSessionRecoveryWorker, schedule_hosted_session_recovery
 from recovery.tasks import run_hosted_recovery_worker
-from tests.conftest import run_concurrently
-from tests.payments.conftest import (
-    channels_answer,
-    checkout_answers,
-    make_session,
-    requests_to,
-)
+from tests.helpers import run_concurrently
+from tests.payments.factories import HostedSessionFactory
+from tests.payments.providers import channels_answer, checkout_answers, requests_to
 from tests.workers import run_worker
 
 
@@ -32,7 +28,7 @@ def logs_for(session: HostedCheckoutSession) -> list[CommunicationLog]:
 def test_it_regenerates_an_expired_link_and_notifies_by_email_and_sms(providers):
     checkout_answers(providers, token="fresh")
     channels_answer(providers)
-    session = make_session()
+    session = HostedSessionFactory()
 
     summary = run_worker(HostedSessionRecoveryWorker, triggered_by="schedule")
 
@@ -69,10 +65,10 @@ def test_it_regenerates_an_expired_link_and_notifies_by_email_and_sms(providers)
 
 @pytest.mark.django_db
 def test_it_leaves_sessions_alone_that_are_not_due_paid_or_exhausted(providers):
-    make_session(expires_at=timezone.now() + timedelta(hours=1))
-    paid = make_session()
+    HostedSessionFactory(expires_at=timezone.now() + timedelta(hours=1))
+    paid = HostedSessionFactory()
     services.hosted_session_transition(session_id=paid.pk, transition="complete", actor="psp")
-    make_session(retry_count=5, max_retries=5)
+    HostedSessionFactory(retry_count=5, max_retries=5)
     assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").claimed == 0
     assert providers.log == []
 
@@ -80,7 +76,7 @@ def test_it_leaves_sessions_alone_that_are_not_due_paid_or_exhausted(providers):
 @pytest.mark.django_db
 def test_a_still_valid_link_is_reminded_not_regenerated(providers):
     channels_answer(providers)
-    session = make_session(next_retry_at=timezone.now() - timedelta(seconds=1))
+    session = HostedSessionFactory(next_retry_at=timezone.now() - timedelta(seconds=1))
     HostedCheckoutSession.objects.filter(pk=session.pk).update(
         expires_at=timezone.now() + timedelta(hours=2)
     )
@@ -96,7 +92,7 @@ def test_the_notification_cadence_limits_how_often_the_customer_hears_from_us(pr
     settings.HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES = 360
     checkout_answers(providers)
     channels_answer(providers)
-    session = make_session()
+    session = HostedSessionFactory()
     run_worker(HostedSessionRecoveryWorker, triggered_by="schedule")
     session.refresh_from_db()
     with time_machine.travel(session.next_retry_at + timedelta(seconds=1)):
@@ -114,7 +110,7 @@ def test_channels_that_fail_do_not_fail_the_attempt(hanging_handler, providers):
 
     providers.expect_request("/email").respond_with_json({"error": "down"}, status=503)
     providers.expect_request("/sms").respond_with_handler(hanging_handler(1.5))
-    session = make_session()
+    session = HostedSessionFactory()
 
     assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").outcomes == {
         "regenerated": 1
@@ -138,7 +134,7 @@ def test_channels_that_fail_do_not_fail_the_attempt(hanging_handler, providers):
 )
 def test_a_checkout_provider_failure_is_recorded_and_retried_later(providers, status, body, code):
     providers.expect_request("/checkout").respond_with_data(body, status=status)
-    session = make_session()
+    session = HostedSessionFactory()
     assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").outcomes == {
         "link_failed": 1
     }
@@ -158,7 +154,7 @@ def test_a_checkout_provider_failure_is_recorded_and_retried_later(providers, st
 def test_it_abandons_a_session_when_the_attempts_run_out(providers):
     checkout_answers(providers)
     channels_answer(providers)
-    session = make_session(retry_count=4, max_retries=5)
+    session = HostedSessionFactory(retry_count=4, max_retries=5)
     assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").outcomes == {
         "abandoned": 1
     }
@@ -169,7 +165,7 @@ def test_it_abandons_a_session_when_the_attempts_run_out(providers):
 
 @pytest.mark.django_db
 def test_the_kill_switch_pauses_the_automation(providers, operator, settings):
-    make_session()
+    HostedSessionFactory()
     worker_switch_set(
         name="hosted_recovery_worker", enabled=False, actor=operator, reason="PSP outage"
     )
@@ -185,7 +181,7 @@ def test_the_kill_switch_pauses_the_automation(providers, operator, settings):
 @pytest.mark.django_db
 def test_the_settings_default_is_the_hosted_recovery_worker_enabled_switch(settings):
     settings.WORKER_DEFAULTS_ENABLED = {"hosted_recovery_worker": False}
-    make_session()
+    HostedSessionFactory()
     assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").skipped is True
 
 
@@ -194,7 +190,7 @@ def test_the_settings_default_is_the_hosted_recovery_worker_enabled_switch(setti
 def test_run_hosted_recovery_runs_one_manual_pass(settings, capsys):
     settings.PAYMENTS_CHECKOUT_URL = ""  # the sandbox provider and channels
     settings.NOTIFICATION_CHANNELS = {}
-    session = make_session()
+    session = HostedSessionFactory()
     call_command("run_hosted_recovery", "--triggered-by", "manual")
     assert '"claimed": 1' in capsys.readouterr().out
     session.refresh_from_db()
@@ -208,7 +204,7 @@ def test_run_hosted_recovery_runs_one_manual_pass(settings, capsys):
 def test_the_schedule_task_runs_the_worker(settings):
     settings.PAYMENTS_CHECKOUT_URL = ""
     settings.NOTIFICATION_CHANNELS = {}
-    make_session()
+    HostedSessionFactory()
     summary = run_hosted_recovery_worker()
     assert (summary["triggered_by"], summary["claimed"]) == ("schedule", 1)
 
@@ -216,7 +212,7 @@ def test_the_schedule_task_runs_the_worker(settings):
 @pytest.mark.smoke
 @pytest.mark.django_db
 def test_a_claim_with_a_stale_version_loses(settings):
-    session = make_session()
+    session = HostedSessionFactory()
     assert services.hosted_session_claim(
         session_id=session.pk, version=session.version, owner="a", lease_seconds=60
     )
@@ -230,7 +226,7 @@ def test_a_claim_with_a_stale_version_loses(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_schedulers_never_claim_the_same_session():
-    sessions = [make_session() for _ in range(30)]
+    sessions = [HostedSessionFactory() for _ in range(30)]
     claims = run_concurrently(
         lambda n: schedule_hosted_session_recovery(owner=f"worker-{n}", limit=30), 2
     )
@@ -243,7 +239,7 @@ def test_two_concurrent_schedulers_never_claim_the_same_session():
 def test_two_concurrent_workers_attempt_each_session_exactly_once(providers):
     checkout_answers(providers)
     channels_answer(providers)
-    sessions = [make_session() for _ in range(12)]
+    sessions = [HostedSessionFactory() for _ in range(12)]
     summaries = run_concurrently(
         lambda n: run_worker(HostedSessionRecoveryWorker, triggered_by="schedule"), 2
     )
@@ -261,7 +257,7 @@ def test_two_concurrent_workers_attempt_each_session_exactly_once(providers):
 def test_a_crashed_workers_session_is_claimed_again_after_its_lease(providers):
     checkout_answers(providers)
     channels_answer(providers)
-    session = make_session()
+    session = HostedSessionFactory()
     assert schedule_hosted_session_recovery(owner="dead-worker", limit=10, lease_seconds=60)
     # leased to the dead worker
     assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").claimed == 0

@@ -3,16 +3,18 @@ from __future__ import annotations
 import pytest
 
 from opsconsole.models import AuditEvent
-from tests.conftest import action_post, make_user
-from tests.payments.conftest import channels_answer, checkout_answers, make_session
+from tests.helpers import action_post
+from tests.opsconsole.factories import UserFactory
+from tests.payments.factories import HostedSessionFactory
+from tests.payments.providers import channels_answer, checkout_answers
 
 CHANGELIST = "/admin/payments/hostedcheckoutsession/"
 
 
 @pytest.mark.django_db
 def test_the_stalled_filter_finds_sessions_with_more_than_3_silent_attempts(admin_client):
-    stalled = make_session(retry_count=4, attempts_since_notification=4)
-    make_session(retry_count=4, attempts_since_notification=3)
+    stalled = HostedSessionFactory(retry_count=4, attempts_since_notification=4)
+    HostedSessionFactory(retry_count=4, attempts_since_notification=3)
     listed = admin_client.get(CHANGELIST, {"stalled": "yes"})
     assert [s.pk for s in listed.context["cl"].result_list] == [stalled.pk]
 
@@ -21,7 +23,7 @@ def test_the_stalled_filter_finds_sessions_with_more_than_3_silent_attempts(admi
 def test_the_session_page_shows_the_recovery_timeline(admin_client, providers):
     checkout_answers(providers)
     channels_answer(providers)
-    session = make_session()
+    session = HostedSessionFactory()
     from recovery.hosted_sessions import HostedSessionRecoveryWorker
 
     HostedSessionRecoveryWorker().run_once(triggered_by="schedule")
@@ -36,7 +38,7 @@ def test_the_session_page_shows_the_recovery_timeline(admin_client, providers):
 def test_regenerate_from_the_admin_asks_for_a_reason_and_is_audited(admin_client, providers):
     checkout_answers(providers)
     channels_answer(providers)
-    session = make_session()
+    session = HostedSessionFactory()
     confirm = action_post(admin_client, CHANGELIST, "regenerate_links", [session.pk])
     assert confirm.status_code == 200
     assert confirm.context["eligible_count"] == 1
@@ -55,11 +57,11 @@ def test_regenerate_from_the_admin_asks_for_a_reason_and_is_audited(admin_client
 
 @pytest.mark.django_db
 def test_a_support_viewer_sees_the_timeline_but_no_actions(client):
-    viewer = make_user("viewer-staff", "Support viewer")
+    viewer = UserFactory(username="viewer-staff", groups=["Support viewer"])
     viewer.is_staff = True
     viewer.save()
     client.force_login(viewer)
-    session = make_session()
+    session = HostedSessionFactory()
     listing = client.get(CHANGELIST)
     assert listing.status_code == 200
     assert "regenerate_links" not in listing.content.decode()

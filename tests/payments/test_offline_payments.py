@@ -10,15 +10,16 @@ from django.utils import timezone
 from bookings.models import Booking
 from opsconsole.models import AuditEvent
 from payments.models import Payment
-from tests.bookings.conftest import booking_for, make_resource
-from tests.conftest import error_of, make_user, run_concurrently, token_client
+from tests.bookings.factories import BookingFactory, ResourceFactory
+from tests.helpers import error_of, run_concurrently, token_client
+from tests.opsconsole.factories import UserFactory
 
 URL = "/api/v1/payments/offline"
 
 
 @pytest.fixture
 def booking(db):
-    return booking_for(make_user("payer"), make_resource())
+    return BookingFactory(customer=UserFactory(username="payer"), resource=ResourceFactory())
 
 
 @pytest.mark.django_db
@@ -73,8 +74,8 @@ def test_an_idempotency_key_replays_the_stored_answer(operator_client, booking):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_duplicates_produce_one_payment():
-    operator = make_user("cashier", "Support operator")
-    booking = booking_for(make_user("payer"), make_resource())
+    operator = UserFactory(username="cashier", groups=["Support operator"])
+    booking = BookingFactory(customer=UserFactory(username="payer"), resource=ResourceFactory())
     body = {"booking_id": booking.pk, "amount": "25.00", "method": "cash"}
     statuses = run_concurrently(
         lambda n: token_client(operator).post(URL, body, format="json").status_code, 6
@@ -123,8 +124,8 @@ def test_unknown_booking_viewers_and_cancelled_bookings(operator_client, viewer_
 
 @pytest.mark.django_db(transaction=True)
 def test_it_fails_closed_when_the_database_is_down(request):
-    operator = make_user("cashier", "Support operator")
-    booking = booking_for(make_user("payer"), make_resource())
+    operator = UserFactory(username="cashier", groups=["Support operator"])
+    booking = BookingFactory(customer=UserFactory(username="payer"), resource=ResourceFactory())
     client = token_client(operator)
     request.getfixturevalue("database_down")
     response = client.post(

@@ -6,7 +6,7 @@ import pytest
 
 from opsconsole.models import Alert
 from payments.refunds import payment_record, refund_request
-from tests.conftest import run_concurrently
+from tests.helpers import run_concurrently
 
 
 def card_payment(amount: str) -> int:

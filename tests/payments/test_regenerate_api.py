@@ -11,8 +11,9 @@ from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession
 from payments.selectors import hosted_session_timeline
 from recovery.hosted_sessions import HostedSessionRecoveryWorker
-from tests.conftest import error_of, run_concurrently, token_client
-from tests.payments.conftest import channels_answer, checkout_answers, make_session, requests_to
+from tests.helpers import error_of, run_concurrently, token_client
+from tests.payments.factories import HostedSessionFactory
+from tests.payments.providers import channels_answer, checkout_answers, requests_to
 
 
 def regenerate_url(session_id) -> str:
@@ -23,7 +24,7 @@ def regenerate_url(session_id) -> str:
 def test_it_regenerates_notifies_and_answers_the_recovery_state(providers, operator_client):
     checkout_answers(providers, token="manual")
     channels_answer(providers)
-    session = make_session(retry_count=2)
+    session = HostedSessionFactory(retry_count=2)
 
     response = operator_client.post(
         regenerate_url(session.pk), {"reason": "customer called"}, format="json"
@@ -61,7 +62,7 @@ def test_the_runbook_override_is_honoured_by_the_next_run_and_shows_on_the_timel
     """Seed 000's runbook: override via the API, the next run honours it, the timeline shows it."""
     checkout_answers(providers)
     channels_answer(providers)
-    session = make_session(retry_count=4, max_retries=8, attempts_since_notification=4)
+    session = HostedSessionFactory(retry_count=4, max_retries=8, attempts_since_notification=4)
     override = (timezone.now() + timedelta(hours=2)).replace(microsecond=0)
 
     response = operator_client.post(
@@ -108,7 +109,7 @@ def test_the_runbook_override_is_honoured_by_the_next_run_and_shows_on_the_timel
 @pytest.mark.django_db
 def test_an_override_revives_an_abandoned_session_for_one_more_attempt(providers, operator_client):
     checkout_answers(providers)
-    session = make_session(retry_count=5, max_retries=5)
+    session = HostedSessionFactory(retry_count=5, max_retries=5)
     HostedCheckoutSession.objects.filter(pk=session.pk).update(status="abandoned")
     override = timezone.now() + timedelta(minutes=10)
     response = operator_client.post(
@@ -134,7 +135,7 @@ def test_an_override_revives_an_abandoned_session_for_one_more_attempt(providers
 def test_bad_input_is_a_400_envelope_and_changes_nothing(
     providers, operator_client, payload, field
 ):
-    session = make_session()
+    session = HostedSessionFactory()
     response = operator_client.post(regenerate_url(session.pk), payload, format="json")
     assert response.status_code == 400
     error = error_of(response)
@@ -155,7 +156,7 @@ def test_unknown_and_malformed_session_ids(operator_client):
 
 @pytest.mark.django_db
 def test_a_paid_session_cannot_be_regenerated(operator_client, providers):
-    session = make_session()
+    session = HostedSessionFactory()
     HostedCheckoutSession.objects.filter(pk=session.pk).update(status="completed")
     response = operator_client.post(regenerate_url(session.pk), {}, format="json")
     assert response.status_code == 409
@@ -166,7 +167,7 @@ def test_a_paid_session_cannot_be_regenerated(operator_client, providers):
 @pytest.mark.django_db
 def test_a_checkout_provider_outage_is_a_503_and_changes_nothing(providers, operator_client):
     providers.expect_request("/checkout").respond_with_json({"error": "down"}, status=502)
-    session = make_session()
+    session = HostedSessionFactory()
     response = operator_client.post(regenerate_url(session.pk), {}, format="json")
     assert response.status_code == 503
     error = error_of(response)
@@ -179,7 +180,7 @@ def test_a_checkout_provider_outage_is_a_503_and_changes_nothing(providers, oper
 
 @pytest.mark.django_db
 def test_permissions(viewer_client, anonymous_client, providers):
-    session = make_session()
+    session = HostedSessionFactory()
     assert viewer_client.post(regenerate_url(session.pk), {}, format="json").status_code == 403
     assert anonymous_client.post(regenerate_url(session.pk), {}, format="json").status_code == 401
     detail = viewer_client.get(f"/api/v1/billing/sessions/{session.pk}")
@@ -192,7 +193,7 @@ def test_the_worker_holding_a_session_makes_a_regenerate_wait(providers, operato
     from recovery.hosted_sessions import schedule_hosted_session_recovery
 
     checkout_answers(providers)
-    session = make_session()
+    session = HostedSessionFactory()
     schedule_hosted_session_recovery(owner="busy-worker", limit=1)
     response = operator_client.post(regenerate_url(session.pk), {}, format="json")
     assert response.status_code == 409
@@ -203,7 +204,7 @@ def test_the_worker_holding_a_session_makes_a_regenerate_wait(providers, operato
 def test_one_regeneration_per_idempotency_key_under_concurrent_retries(providers, operator):
     checkout_answers(providers)
     channels_answer(providers)
-    session = make_session()
+    session = HostedSessionFactory()
 
     def post(_: int):
         return token_client(operator).post(

@@ -9,8 +9,8 @@ import pytest
 
 from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession, StripeEvent, WebhookFailure
-from tests.conftest import action_post, error_of, run_concurrently
-from tests.payments.conftest import make_session
+from tests.helpers import action_post, error_of, run_concurrently
+from tests.payments.factories import HostedSessionFactory
 
 URL = "/webhooks/stripe"
 SECRET = "whsec_test_secret"
@@ -46,7 +46,7 @@ def checkout_completed(event_id: str, reference: str) -> dict:
 
 @pytest.mark.django_db
 def test_a_completed_checkout_completes_the_session_once(client):
-    session = make_session()
+    session = HostedSessionFactory()
     response = deliver(client, checkout_completed("evt_1", session.reference))
     assert (response.status_code, response.json()) == (200, {"received": True})
     session.refresh_from_db()
@@ -103,7 +103,7 @@ def test_a_critical_failure_is_stored_answered_200_and_reprocessed_from_the_admi
     assert "hcs_not_yet_known" in failure.error
     assert failure.payload == event
 
-    session = make_session(reference="hcs_not_yet_known")
+    session = HostedSessionFactory(reference="hcs_not_yet_known")
     url = "/admin/payments/webhookfailure/"
     action_post(
         admin_client, url, "reprocess_failures", [failure.pk], confirm="yes", reason="fixed"
@@ -134,7 +134,7 @@ def test_concurrent_deliveries_of_one_event_are_processed_once(settings):
     from django.test import Client
 
     settings.STRIPE_WEBHOOK_SECRET = SECRET
-    session = make_session()
+    session = HostedSessionFactory()
     payload, signature = signed(checkout_completed("evt_7", session.reference))
 
     def post(_: int) -> dict:

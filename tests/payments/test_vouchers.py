@@ -8,12 +8,7 @@ from rest_framework.test import APIClient
 from opsconsole.models import AuditEvent, IntegrationProbe
 from payments import vouchers
 from payments.models import StationCredential, Voucher, VoucherRedemption, VoucherRedemptionFailure
-from tests.conftest import (
-    action_post,
-    error_of,
-    run_concurrently,
-    station_client,
-)
+from tests.helpers import action_post, error_of, run_concurrently, station_client
 
 REDEEM = "/api/station/redeem"
 ADMIN = "/admin/payments/voucher/"

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from knox.models import AuthToken
 
 from opsconsole.wsgi import application
-from tests.conftest import make_user
+from tests.opsconsole.factories import UserFactory
 
 EXAMPLES_PER_OPERATION = 12
 
@@ -46,7 +46,9 @@ def check_envelope(case, response) -> None:
 
 @pytest.mark.django_db
 def test_no_500_and_every_error_is_the_envelope(api_operations):
-    _, token = AuthToken.objects.create(user=make_user("fuzz-operator", "Support operator"))
+    _, token = AuthToken.objects.create(
+        user=UserFactory(username="fuzz-operator", groups=["Support operator"])
+    )
     assert len(api_operations) >= 20
     for operation in api_operations:
 

@@ -8,15 +8,15 @@ from opsconsole.models import AuditEvent
 from recovery import services
 from recovery.hosted_sessions import HostedSessionRecoveryWorker
 from recovery.models import RecoveryItem
-from tests.conftest import make_user
-from tests.payments.conftest import make_session
-from tests.recovery.conftest import park
+from tests.opsconsole.factories import UserFactory
+from tests.payments.factories import HostedSessionFactory
+from tests.recovery.factories import ParkedItemFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def staff(username: str, group: str):
-    user = make_user(username, group)
+    user = UserFactory(username=username, groups=[group])
     user.is_staff = True
     user.save()
     return user
@@ -33,8 +33,8 @@ def log_in(page, live_server, username: str) -> None:
 def test_an_operator_filters_the_dlq_and_replays_with_a_reason(page, live_server):
     staff("opal", "Support operator")
     integration = services.integration_create(name="erp", endpoint_url="https://x.test", actor="t")
-    stuck = park(integration, "dlq", failure_code="HTTP_503")
-    park(integration, "failed", failure_code="HTTP_400")
+    stuck = ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
+    ParkedItemFactory(integration=integration, status="failed", failure_code="HTTP_400")
     log_in(page, live_server, "opal")
 
     page.goto(f"{live_server.url}/admin/recovery/recoveryitem/")
@@ -62,7 +62,7 @@ def test_an_operator_opens_a_hosted_sessions_recovery_timeline(page, live_server
     settings.PAYMENTS_CHECKOUT_URL = ""
     settings.NOTIFICATION_CHANNELS = {}
     staff("opal", "Support operator")
-    session = make_session()
+    session = HostedSessionFactory()
     HostedSessionRecoveryWorker().run_once(triggered_by="manual")
     log_in(page, live_server, "opal")
     page.goto(f"{live_server.url}/admin/payments/hostedcheckoutsession/{session.pk}/change/")
@@ -76,7 +76,7 @@ def test_an_operator_opens_a_hosted_sessions_recovery_timeline(page, live_server
 def test_a_support_viewer_sees_no_replay_action(page, live_server):
     staff("vera", "Support viewer")
     integration = services.integration_create(name="erp", endpoint_url="https://x.test", actor="t")
-    park(integration, "dlq")
+    ParkedItemFactory(integration=integration, status="dlq")
     log_in(page, live_server, "vera")
     page.goto(f"{live_server.url}/admin/recovery/recoveryitem/?status__exact=dlq")
     assert page.locator("#result_list tbody tr").count() == 1
@@ -88,7 +88,7 @@ def test_the_failure_inbox_page_shows_grouped_failures(page, live_server):
     staff("opal", "Support operator")
     integration = services.integration_create(name="erp", endpoint_url="https://x.test", actor="t")
     for _ in range(3):
-        park(integration, "dlq", failure_code="HTTP_503")
+        ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
     log_in(page, live_server, "opal")
     page.get_by_role("link", name="Failure inbox").click()
     groups = page.locator("[data-testid=failure-group]")

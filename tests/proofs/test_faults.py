@@ -22,8 +22,9 @@ from payments.models import Payment
 from recovery import services
 from recovery.models import RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
-from tests.bookings.conftest import booking_for, make_resource
-from tests.conftest import make_user, token_client
+from tests.bookings.factories import BookingFactory, ResourceFactory
+from tests.helpers import token_client
+from tests.opsconsole.factories import UserFactory
 
 
 def raw_connection() -> psycopg.Connection:
@@ -40,8 +41,8 @@ def raw_connection() -> psycopg.Connection:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_database_dying_mid_request_is_a_503_and_no_partial_write():
-    operator = make_user("cashier", "Support operator")
-    booking = booking_for(make_user("payer"), make_resource())
+    operator = UserFactory(username="cashier", groups=["Support operator"])
+    booking = BookingFactory(customer=UserFactory(username="payer"), resource=ResourceFactory())
     client = token_client(operator)
     answer: dict = {}
 

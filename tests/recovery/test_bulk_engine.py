@@ -13,8 +13,8 @@ from django_q.signing import SignedPackage
 from recovery import bulk_actions
 from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
 from recovery.models import BulkAction, RecoveryItem
-from tests.conftest import make_user
-from tests.recovery.conftest import park
+from tests.opsconsole.factories import UserFactory
+from tests.recovery.factories import ParkedItemFactory
 
 BEFORE = [("recovery", "0012_retention_unredacted_index")]
 AFTER = [("recovery", "0014_remove_bulk_replay_jobs")]
@@ -38,7 +38,9 @@ def back_to_the_latest_schema():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("back_to_the_latest_schema")
 def test_bulk_replay_jobs_become_bulk_actions_with_their_progress(integration):
-    done, skipped, todo = (park(integration, "dlq") for _ in range(3))
+    done, skipped, todo = (
+        ParkedItemFactory(integration=integration, status="dlq") for _ in range(3)
+    )
     old = migrate(BEFORE)
     job_model = old.get_model("recovery", "BulkReplayJob")
     member_model = old.get_model("recovery", "BulkReplayJobItem")
@@ -88,8 +90,8 @@ def queued_tasks(func: str) -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_bulk_replay_wakes_the_delivery_worker_once_per_batch(integration, monkeypatch):
-    operator = make_user("op-wakes", "Support operator")
-    items = [park(integration, "dlq") for _ in range(30)]
+    operator = UserFactory(username="op-wakes", groups=["Support operator"])
+    items = [ParkedItemFactory(integration=integration, status="dlq") for _ in range(30)]
     monkeypatch.setattr(bulk_actions, "WAKE_BATCH_ITEMS", 10)
     monkeypatch.setattr(bulk_actions, "WAKE_BATCH_SECONDS", 3600.0)
     action = bulk_action_create(
@@ -110,8 +112,8 @@ def test_a_bulk_replay_wakes_the_delivery_worker_once_per_batch(integration, mon
 
 @pytest.mark.django_db(transaction=True)
 def test_a_single_replay_still_wakes_the_delivery_worker_at_once(integration):
-    operator = make_user("op-one", "Support operator")
-    item = park(integration, "dlq")
+    operator = UserFactory(username="op-one", groups=["Support operator"])
+    item = ParkedItemFactory(integration=integration, status="dlq")
     from recovery import services
 
     services.recovery_item_replay(

@@ -20,7 +20,7 @@ from recovery import services
 from recovery.adapters import HttpDeliveryAdapter
 from recovery.models import DeliveryAttempt, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
-from tests.conftest import run_concurrently
+from tests.helpers import run_concurrently
 
 PATH = "/hooks/crm"
 ROOT = Path(settings.BASE_DIR)

@@ -19,7 +19,7 @@ from recovery.adapters import DeliveryRequest, DeliveryResult, HttpDeliveryAdapt
 from recovery.errors import LeaseLost
 from recovery.models import DeliveryAttempt, ProviderCircuit, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
-from tests.recovery.conftest import enqueue
+from tests.recovery.factories import QueuedItemFactory
 from tests.workers import run_as
 
 PATH = "/hooks/crm"
@@ -35,7 +35,7 @@ def test_an_outcome_whose_lease_was_taken_writes_no_item_attempt_or_audit_row(
     integration, httpserver
 ):
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     worker = delivery_worker()
     assert worker.claim(run_as(worker, "worker-a"), limit=10) == [item.pk]
     stale = RecoveryItem.objects.select_related("integration").get(pk=item.pk)
@@ -74,7 +74,7 @@ def test_an_outcome_whose_lease_was_taken_writes_no_item_attempt_or_audit_row(
 @pytest.mark.django_db
 def test_the_claim_takes_the_oldest_due_first_and_never_a_leased_item(integration):
     now = timezone.now()
-    items = [enqueue(integration) for _ in range(4)]
+    items = [QueuedItemFactory(integration=integration) for _ in range(4)]
     for item, minutes_ago in zip(items, (3, 1, 2, -5), strict=True):
         RecoveryItem.objects.filter(pk=item.pk).update(
             next_retry_at=now - timedelta(minutes=minutes_ago)
@@ -94,7 +94,7 @@ def test_a_scheduled_run_drains_batch_after_batch(integration, httpserver, setti
     settings.WORKER_BATCH_SIZE = 2
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
     for _ in range(7):
-        enqueue(integration)
+        QueuedItemFactory(integration=integration)
 
     summary = tasks.run_integration_delivery_worker()
 
@@ -109,7 +109,7 @@ def test_a_scheduled_run_drains_batch_after_batch(integration, httpserver, setti
 def test_an_unscheduled_run_takes_one_batch(integration, httpserver):
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
     for _ in range(5):
-        enqueue(integration)
+        QueuedItemFactory(integration=integration)
     summary = delivery_worker(batch_size=2).run_once(triggered_by="test")
     assert (summary.claimed, summary.batches) == (2, 1)
     assert RecoveryItem.objects.filter(status="pending").count() == 3
@@ -119,7 +119,7 @@ def test_an_unscheduled_run_takes_one_batch(integration, httpserver):
 def test_a_draining_run_stops_at_its_time_budget(integration, httpserver):
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
     for _ in range(6):
-        enqueue(integration)
+        QueuedItemFactory(integration=integration)
 
     summary = delivery_worker(batch_size=1).run_once(triggered_by="test", drain_seconds=0.000001)
 
@@ -155,7 +155,7 @@ def test_a_draining_run_stops_when_the_kill_switch_is_flipped(
     monkeypatch.setattr(workers, "SWITCH_RECHECK_SECONDS", 0.0)
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
     for _ in range(5):
-        enqueue(integration)
+        QueuedItemFactory(integration=integration)
     adapter = SwitchOffAfterFirstDelivery(operator)
     worker = IntegrationDeliveryWorker(adapter=adapter, batch_size=2)
 
@@ -175,7 +175,7 @@ def test_a_draining_circuits_quota_holds_across_the_batches_of_one_run(
     ProviderCircuit.objects.create(integration=integration, state=ProviderCircuit.State.DRAINING)
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
     for _ in range(5):
-        enqueue(integration)
+        QueuedItemFactory(integration=integration)
 
     summary = delivery_worker(batch_size=1).run_once(triggered_by="schedule", drain_seconds=30)
 
@@ -200,7 +200,7 @@ def test_a_run_with_several_processors_delivers_each_item_exactly_once(
         return Response("{}", content_type="application/json")
 
     httpserver.expect_request(PATH).respond_with_handler(count)
-    items = [enqueue(integration, {"n": n}) for n in range(30)]
+    items = [QueuedItemFactory(integration=integration, payload={"n": n}) for n in range(30)]
 
     summary = tasks.run_integration_delivery_worker()
 

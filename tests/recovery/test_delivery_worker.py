@@ -15,7 +15,7 @@ from recovery.adapters import HttpDeliveryAdapter
 from recovery.errors import LeaseLost
 from recovery.models import DeliveryAttempt, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
-from tests.recovery.conftest import enqueue
+from tests.recovery.factories import QueuedItemFactory
 from tests.workers import deliver, run_as
 
 PATH = "/hooks/crm"
@@ -38,7 +38,7 @@ def events_for(item: RecoveryItem) -> list[str]:
 @pytest.mark.django_db
 def test_it_delivers_a_pending_item_with_an_idempotency_key(integration, httpserver):
     httpserver.expect_oneshot_request(PATH, method="POST").respond_with_json({"ok": True})
-    item = enqueue(integration, {"booking": 42})
+    item = QueuedItemFactory(integration=integration, payload={"booking": 42})
     summary = deliver()
     item.refresh_from_db()
     assert summary.outcomes == {"succeeded": 1}
@@ -56,7 +56,7 @@ def test_it_delivers_a_pending_item_with_an_idempotency_key(integration, httpser
 @pytest.mark.parametrize("status", [408, 500, 502, 503])
 def test_it_schedules_a_retry_for_retryable_statuses(integration, httpserver, status):
     httpserver.expect_oneshot_request(PATH).respond_with_data("upstream sad", status=status)
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     before = timezone.now()
     deliver()
     item.refresh_from_db()
@@ -77,7 +77,7 @@ def test_it_honours_retry_after_on_429(integration, httpserver):
     httpserver.expect_oneshot_request(PATH).respond_with_data(
         "slow down", status=429, headers={"Retry-After": "120"}
     )
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     deliver()
     item.refresh_from_db()
     assert item.status == "retrying"
@@ -91,7 +91,7 @@ def test_it_honours_retry_after_on_429(integration, httpserver):
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
 def test_it_fails_at_once_on_a_non_retryable_status(integration, httpserver, status):
     httpserver.expect_oneshot_request(PATH).respond_with_json({"error": "bad"}, status=status)
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     deliver()
     item.refresh_from_db()
     assert item.status == "failed"
@@ -105,7 +105,7 @@ def test_it_fails_at_once_on_a_non_retryable_status(integration, httpserver, sta
 def test_a_retry_that_succeeds_is_reprocess_succeeded(integration, httpserver):
     httpserver.expect_ordered_request(PATH).respond_with_data("down", status=503)
     httpserver.expect_ordered_request(PATH).respond_with_data("ok", status=204)
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     deliver()
     make_due(item)
     deliver()
@@ -123,7 +123,7 @@ def test_a_retry_that_succeeds_is_reprocess_succeeded(integration, httpserver):
 @pytest.mark.django_db
 def test_it_parks_an_exhausted_item_in_the_dlq_with_its_snapshots(integration, httpserver):
     httpserver.expect_request(PATH).respond_with_data("still down", status=500)
-    item = enqueue(integration, {"booking": 9})
+    item = QueuedItemFactory(integration=integration, payload={"booking": 9})
     for _ in range(item.max_attempts):
         make_due(item)
         deliver()
@@ -146,7 +146,7 @@ def test_it_parks_an_exhausted_item_in_the_dlq_with_its_snapshots(integration, h
 @pytest.mark.django_db
 def test_it_does_not_claim_items_that_are_not_due_yet(integration, httpserver):
     httpserver.expect_request(PATH).respond_with_data("down", status=500)
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     deliver()
     assert deliver().claimed == 0
     item.refresh_from_db()
@@ -158,7 +158,7 @@ def test_it_does_not_claim_items_that_are_not_due_yet(integration, httpserver):
 def test_a_timeout_is_a_retryable_network_error(hanging_handler, integration, httpserver):
 
     httpserver.expect_request(PATH).respond_with_handler(hanging_handler(1.5))
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     deliver(timeout=0.3)
     item.refresh_from_db()
     assert item.status == "retrying"
@@ -173,7 +173,7 @@ def test_a_refused_connection_is_a_retryable_network_error(integration):
         closed_port = probe.getsockname()[1]
     integration.endpoint_url = f"http://127.0.0.1:{closed_port}/hook"
     integration.save()
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     deliver()
     item.refresh_from_db()
     assert item.status == "retrying"
@@ -196,7 +196,7 @@ def test_a_garbage_response_is_a_retryable_protocol_error(integration):
     thread.start()
     integration.endpoint_url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
     integration.save()
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     deliver()
     thread.join(5)
     server.close()
@@ -208,7 +208,7 @@ def test_a_garbage_response_is_a_retryable_protocol_error(integration):
 @pytest.mark.django_db
 def test_a_paused_integration_gets_no_deliveries_until_resumed(integration, httpserver, operator):
     httpserver.expect_request(PATH).respond_with_data("ok")
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     services.integration_set_paused(
         integration_id=integration.pk, paused=True, actor=operator, reason="vendor outage"
     )
@@ -230,7 +230,7 @@ def test_a_paused_integration_gets_no_deliveries_until_resumed(integration, http
 @pytest.mark.django_db
 def test_the_kill_switch_stops_the_worker(integration, httpserver, operator, settings):
     httpserver.expect_request(PATH).respond_with_data("ok")
-    enqueue(integration)
+    QueuedItemFactory(integration=integration)
     worker_switch_set(
         name="integration_delivery_worker", enabled=False, actor=operator, reason="incident"
     )
@@ -248,13 +248,13 @@ def test_the_settings_default_switches_a_worker_off_when_no_row_says_otherwise(
     integration, settings
 ):
     settings.WORKER_DEFAULTS_ENABLED = {"integration_delivery_worker": False}
-    enqueue(integration)
+    QueuedItemFactory(integration=integration)
     assert deliver().skipped is True
 
 
 @pytest.mark.django_db
 def test_it_records_heartbeats_and_counts_crashed_runs(integration, monkeypatch):
-    enqueue(integration)
+    QueuedItemFactory(integration=integration)
 
     def claim_crash(self, run, *, limit):
         raise RuntimeError("database hiccup")
@@ -277,7 +277,7 @@ def test_it_records_heartbeats_and_counts_crashed_runs(integration, monkeypatch)
 @pytest.mark.django_db
 def test_an_outcome_from_a_worker_that_lost_its_lease_is_dropped(integration, httpserver):
     httpserver.expect_request(PATH).respond_with_data("ok")
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     worker = IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=2))
     assert worker.claim(run_as(worker, "worker-a"), limit=10) == [item.pk]
     # worker-a's lease expired and worker-b claimed the item.
@@ -296,8 +296,8 @@ def test_metrics_report_queue_depth_per_integration_and_status(
     integration, httpserver, client, monitoring_client
 ):
     httpserver.expect_request(PATH).respond_with_data("down", status=500)
-    enqueue(integration)
-    enqueue(integration)
+    QueuedItemFactory(integration=integration)
+    QueuedItemFactory(integration=integration)
     deliver()
     text = monitoring_client.get("/metrics").content.decode()
     assert 'opsconsole_integration_recovery_items{integration="crm",status="retrying"} 2.0' in text

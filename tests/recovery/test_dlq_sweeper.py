@@ -10,14 +10,14 @@ from notifications.services import notification_enqueue
 from opsconsole.models import AuditEvent
 from recovery.dlq import DlqSweeper
 from recovery.models import ManualReviewItem, RecoveryItem
-from tests.conftest import action_post
-from tests.recovery.conftest import park
+from tests.helpers import action_post
+from tests.recovery.factories import ParkedItemFactory
 from tests.workers import run_worker
 
 
 @pytest.mark.django_db
 def test_failures_older_than_24_hours_go_to_manual_review_once(integration):
-    item = park(integration, "dlq", failure_code="HTTP_503")
+    item = ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
     RecoveryItem.objects.filter(pk=item.pk).update(
         last_attempt_at=timezone.now() - timedelta(hours=25)
     )
@@ -33,8 +33,18 @@ def test_failures_older_than_24_hours_go_to_manual_review_once(integration):
 
 @pytest.mark.django_db
 def test_recent_transient_failures_are_retried_once_and_permanent_ones_wait(integration):
-    transient = park(integration, "dlq", failure_code="HTTP_503", last_attempt_at=timezone.now())
-    permanent = park(integration, "failed", failure_code="HTTP_400", last_attempt_at=timezone.now())
+    transient = ParkedItemFactory(
+        integration=integration,
+        status="dlq",
+        failure_code="HTTP_503",
+        last_attempt_at=timezone.now(),
+    )
+    permanent = ParkedItemFactory(
+        integration=integration,
+        status="failed",
+        failure_code="HTTP_400",
+        last_attempt_at=timezone.now(),
+    )
     summary = run_worker(DlqSweeper)
     assert summary.outcomes == {"retried": 1, "left": 1}
     assert RecoveryItem.objects.get(pk=transient.pk).status == "replayed"
@@ -60,7 +70,7 @@ def test_dead_notifications_are_swept_too():
 
 @pytest.mark.django_db
 def test_the_review_queue_is_resolved_from_the_admin_with_a_reason(integration, admin_client):
-    item = park(integration, "dlq", failure_code="HTTP_503")
+    item = ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
     RecoveryItem.objects.filter(pk=item.pk).update(
         last_attempt_at=timezone.now() - timedelta(days=2)
     )

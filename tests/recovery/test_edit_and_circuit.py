@@ -7,8 +7,8 @@ from django.utils import timezone
 from opsconsole.models import AuditEvent
 from recovery.models import PayloadEdit, ProviderCircuit, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
-from tests.conftest import action_post, error_of
-from tests.recovery.conftest import enqueue, park
+from tests.helpers import action_post, error_of
+from tests.recovery.factories import ParkedItemFactory, QueuedItemFactory
 from tests.workers import run_worker
 
 PATH = "/hooks/crm"
@@ -22,7 +22,9 @@ def url(item, suffix="edit-and-replay"):
 def test_an_edited_payload_is_validated_stored_as_a_diff_and_delivered(
     integration, operator_client, httpserver
 ):
-    item = park(integration, "dlq", payload={"booking": 7, "email": "bad@"})
+    item = ParkedItemFactory(
+        integration=integration, status="dlq", payload={"booking": 7, "email": "bad@"}
+    )
     response = operator_client.post(
         url(item),
         {"payload": {"booking": 7, "email": "ana@example.test"}, "reason": "typo"},
@@ -46,7 +48,7 @@ def test_an_edited_payload_is_validated_stored_as_a_diff_and_delivered(
 def test_an_edit_that_breaks_the_schema_is_refused_and_changes_nothing(
     integration, operator_client
 ):
-    item = park(integration, "dlq", payload={"booking": 7})
+    item = ParkedItemFactory(integration=integration, status="dlq", payload={"booking": 7})
     response = operator_client.post(
         url(item), {"payload": {"booking": "seven"}, "reason": "x"}, format="json"
     )
@@ -60,7 +62,7 @@ def test_an_edit_that_breaks_the_schema_is_refused_and_changes_nothing(
 
 @pytest.mark.django_db
 def test_the_admin_edit_page_previews_the_diff_then_replays(integration, admin_client):
-    item = park(integration, "dlq", payload={"booking": 7})
+    item = ParkedItemFactory(integration=integration, status="dlq", payload={"booking": 7})
     page = f"/admin/recovery/recoveryitem/{item.pk}/edit-and-replay/"
     preview = admin_client.post(page, {"payload": '{"booking": 8}', "confirm": "no"})
     assert 'data-testid="payload-diff"' in preview.content.decode()
@@ -79,7 +81,7 @@ def test_the_circuit_opens_after_repeated_failures_probes_then_drains(
     settings.CIRCUIT_FAILURE_THRESHOLD = 3
     settings.CIRCUIT_DRAIN_PER_RUN = 2
     httpserver.expect_request(PATH).respond_with_data("down", status=503)
-    items = [enqueue(integration) for _ in range(8)]
+    items = [QueuedItemFactory(integration=integration) for _ in range(8)]
     RecoveryItem.objects.update(next_retry_at=timezone.now())
     run_worker(IntegrationDeliveryWorker)  # 8 failures; the circuit opens at the third
     circuit = ProviderCircuit.objects.get(integration=integration)
@@ -120,7 +122,7 @@ def test_each_attempt_keeps_its_request_and_response(integration, httpserver, ad
     httpserver.expect_request(PATH).respond_with_data(
         '{"error": "nope"}', status=500, headers={"X-Request-ID": "up-1"}
     )
-    item = enqueue(integration, {"booking": 3})
+    item = QueuedItemFactory(integration=integration, payload={"booking": 3})
     run_worker(IntegrationDeliveryWorker)
     attempt = item.attempts.get()
     assert attempt.request_snapshot["body"] == {"booking": 3}
@@ -134,7 +136,7 @@ def test_each_attempt_keeps_its_request_and_response(integration, httpserver, ad
 
 @pytest.mark.django_db
 def test_admin_actions_act_once_on_a_double_click(integration, admin_client):
-    item = park(integration, "dlq")
+    item = ParkedItemFactory(integration=integration, status="dlq")
     listing = "/admin/recovery/recoveryitem/"
     confirm = action_post(admin_client, listing, "replay_items", [item.pk])
     token = confirm.context["action_token"]

@@ -21,9 +21,10 @@ from recovery.adapters import HttpDeliveryAdapter
 from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
 from recovery.models import BulkAction, BulkActionItem, FailureResolution, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
-from tests.bookings.conftest import booking_for, make_resource
-from tests.conftest import error_of, make_user
-from tests.recovery.conftest import enqueue, park
+from tests.bookings.factories import BookingFactory, ResourceFactory
+from tests.helpers import error_of
+from tests.opsconsole.factories import UserFactory
+from tests.recovery.factories import ParkedItemFactory, QueuedItemFactory
 from tests.workers import run_as
 
 FAILURES = "/api/v1/failures"
@@ -65,8 +66,18 @@ def test_normalised_errors_group_one_cause_as_one_fingerprint():
 @pytest.mark.django_db
 def test_one_inbox_groups_every_apps_failures_sorted_by_impact(integration, viewer_client):
     for _ in range(3):
-        park(integration, "dlq", failure_code="HTTP_503", failure_detail="HTTP 503: down")
-    park(integration, "failed", failure_code="HTTP_400", failure_detail="HTTP 400: bad field")
+        ParkedItemFactory(
+            integration=integration,
+            status="dlq",
+            failure_code="HTTP_503",
+            failure_detail="HTTP 503: down",
+        )
+    ParkedItemFactory(
+        integration=integration,
+        status="failed",
+        failure_code="HTTP_400",
+        failure_detail="HTTP 400: bad field",
+    )
     dead_email("http_503: provider down 17")
     dead_email("http_503: provider down 18")
     failed_refund()
@@ -88,11 +99,16 @@ def test_one_inbox_groups_every_apps_failures_sorted_by_impact(integration, view
 
 @pytest.mark.django_db
 def test_a_booking_starting_within_24_hours_ranks_first(integration, viewer_client):
-    customer = make_user("soon")
-    soon = booking_for(customer, make_resource(), hour=10)
+    customer = UserFactory(username="soon")
+    soon = BookingFactory(customer=customer, resource=ResourceFactory(), hour=10)
     Booking.objects.filter(pk=soon.pk).update(start_time=timezone.now() + timedelta(hours=3))
     failed_refund("500.00")
-    park(integration, "dlq", payload={"booking_id": soon.pk}, failure_code="HTTP_502")
+    ParkedItemFactory(
+        integration=integration,
+        status="dlq",
+        payload={"booking_id": soon.pk},
+        failure_code="HTTP_502",
+    )
     top = viewer_client.get(FAILURES).json()["groups"][0]
     assert (top["source"], top["impact"]) == ("integration_delivery", 100)
     assert "starts within 24 hours" in top["impact_reason"]
@@ -109,7 +125,10 @@ def test_bad_filters_and_unknown_fingerprints(viewer_client, anonymous_client):
 
 @pytest.mark.django_db
 def test_a_bulk_replay_is_a_dry_run_first_then_paced_and_each_item_once(integration, operator):
-    items = [park(integration, "dlq", failure_code="HTTP_503") for _ in range(4)]
+    items = [
+        ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
+        for _ in range(4)
+    ]
     group = next(g for g in inbox.failure_groups() if g.source == "integration_delivery")
     action = bulk_action_create(
         actor=operator, reason="provider back", fingerprint=group.fingerprint, rate_per_second=4
@@ -119,7 +138,7 @@ def test_a_bulk_replay_is_a_dry_run_first_then_paced_and_each_item_once(integrat
     assert action.preview["sample"][0]["predicted"] == "dlq → replayed"
     assert RecoveryItem.objects.filter(status="replayed").count() == 0  # a dry run only
     # An item that fails later is not swept in: the id set is frozen.
-    park(integration, "dlq", failure_code="HTTP_503")
+    ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
     bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
     started = timezone.now()
     assert bulk_action_run(action_id=action.pk, max_seconds=10) == 4
@@ -138,7 +157,7 @@ def test_a_bulk_replay_is_a_dry_run_first_then_paced_and_each_item_once(integrat
 @pytest.mark.django_db
 def test_pause_resume_and_abort(integration, operator):
     for _ in range(3):
-        park(integration, "dlq")
+        ParkedItemFactory(integration=integration, status="dlq")
     action = bulk_action_create(
         actor=operator,
         reason="r",
@@ -177,7 +196,7 @@ def test_money_moving_actions_need_a_second_operator(operator, stripe_ok):
 
     with pytest.raises(SecondOperatorRequired):
         bulk_action_transition(action_id=action.pk, verb="approve", actor=operator, reason="me")
-    other = make_user("second-op", "Support operator")
+    other = UserFactory(username="second-op", groups=["Support operator"])
     bulk_action_transition(action_id=action.pk, verb="approve", actor=other, reason="checked")
     bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
     bulk_action_run(action_id=action.pk, max_seconds=5)
@@ -196,10 +215,12 @@ def stripe_ok(httpserver, settings):
 
 @pytest.mark.django_db
 def test_replay_guards_resolve_instead_of_replaying(integration, operator):
-    customer = make_user("cancelled-customer")
-    booking = booking_for(customer, make_resource())
+    customer = UserFactory(username="cancelled-customer")
+    booking = BookingFactory(customer=customer, resource=ResourceFactory())
     booking_cancel(booking_id=booking.pk, actor=customer, reason="x")
-    moot = park(integration, "dlq", payload={"booking_id": booking.pk})
+    moot = ParkedItemFactory(
+        integration=integration, status="dlq", payload={"booking_id": booking.pk}
+    )
     refund = failed_refund()
     Payment.objects.filter(pk=refund.payment_id).update(status="refunded")
     delivery = bulk_action_create(
@@ -223,7 +244,7 @@ def test_replay_guards_resolve_instead_of_replaying(integration, operator):
 
 @pytest.mark.django_db
 def test_bulk_actions_through_the_api(integration, operator_client, viewer_client):
-    park(integration, "dlq", failure_code="HTTP_503")
+    ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
     fingerprint = viewer_client.get(FAILURES).json()["groups"][0]["fingerprint"]
     created = operator_client.post(
         f"{FAILURES}/bulk-actions",
@@ -263,7 +284,7 @@ def test_bulk_actions_through_the_api(integration, operator_client, viewer_clien
 
 @pytest.mark.django_db
 def test_resolving_a_failure_by_hand(integration, operator_client):
-    item = park(integration, "failed")
+    item = ParkedItemFactory(integration=integration, status="failed")
     response = operator_client.post(
         f"{FAILURES}/integration_delivery/{item.pk}/resolve",
         {"reason": "sent by hand"},
@@ -277,7 +298,7 @@ def test_resolving_a_failure_by_hand(integration, operator_client):
 @pytest.mark.django_db
 def test_the_admin_inbox_lists_groups_and_dry_runs_a_bulk_replay(integration, admin_client):
     for _ in range(2):
-        park(integration, "dlq", failure_code="HTTP_503")
+        ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
     page = admin_client.get("/admin/failures/")
     assert page.status_code == 200
     [group] = page.context["groups"]
@@ -296,11 +317,11 @@ def test_the_admin_inbox_lists_groups_and_dry_runs_a_bulk_replay(integration, ad
 
 @pytest.mark.django_db
 def test_a_support_viewer_sees_the_inbox_but_cannot_act(integration, client):
-    viewer = make_user("viewer-staff", "Support viewer")
+    viewer = UserFactory(username="viewer-staff", groups=["Support viewer"])
     viewer.is_staff = True
     viewer.save()
     client.force_login(viewer)
-    park(integration, "dlq")
+    ParkedItemFactory(integration=integration, status="dlq")
     [group] = client.get("/admin/failures/").context["groups"]
     detail = client.get(f"/admin/failures/{group['fingerprint']}/")
     assert "Dry run a bulk replay" not in detail.content.decode()
@@ -315,7 +336,7 @@ def test_refused_redemptions_are_in_the_inbox_and_replayed_once_the_scope_is_fix
     from payments.models import Voucher, VoucherRedemptionFailure
 
     voucher = vouchers.voucher_issue(description="Ticket", value=Decimal("5"), station_scope="s1")
-    station = make_user("station-s2")
+    station = UserFactory(username="station-s2")
     with pytest.raises(vouchers.StationScopeMismatch):
         vouchers.voucher_redeem(code=voucher.code, station_id="s2", actor=station)
     refusal = VoucherRedemptionFailure.objects.get()
@@ -359,9 +380,9 @@ def test_a_double_redemption_attempt_is_resolved_by_its_guard(operator):
 def test_one_pacer_per_provider_across_worker_processes(integration):
     from recovery.bulk_actions import BulkActionWorker, provider_pacing_lock
 
-    operator = make_user("pacer", "Support operator")
+    operator = UserFactory(username="pacer", groups=["Support operator"])
     for _ in range(2):
-        park(integration, "dlq")
+        ParkedItemFactory(integration=integration, status="dlq")
     ids = list(RecoveryItem.objects.values_list("pk", flat=True))
     first = bulk_action_create(
         actor=operator, reason="a", source="integration_delivery", ids=ids[:1], rate_per_second=50
@@ -398,7 +419,7 @@ def test_one_pacer_per_provider_across_worker_processes(integration):
 @pytest.mark.django_db
 def test_the_worker_stores_the_fingerprint_the_inbox_groups_by(integration, httpserver):
     httpserver.expect_request("/hooks/crm").respond_with_data("bad field 4411", status=400)
-    item = enqueue(integration, {"booking": 3})
+    item = QueuedItemFactory(integration=integration, payload={"booking": 3})
     IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=2)).run_once(
         triggered_by="test"
     )
@@ -415,14 +436,21 @@ def test_the_worker_stores_the_fingerprint_the_inbox_groups_by(integration, http
 def test_stored_and_older_rows_of_one_cause_are_one_group_ranked_by_impact(
     integration, viewer_client
 ):
-    customer = make_user("soon")
-    soon = booking_for(customer, make_resource(), hour=10)
+    customer = UserFactory(username="soon")
+    soon = BookingFactory(customer=customer, resource=ResourceFactory(), hour=10)
     Booking.objects.filter(pk=soon.pk).update(start_time=timezone.now() + timedelta(hours=2))
     detail = "HTTP 503: upstream 7 down"
     cause = {"failure_code": "HTTP_503", "failure_detail": detail}
-    stored = [park(integration, "dlq", **cause) for _ in range(3)]
-    older = [park(integration, "failed", stored_fingerprint=False, **cause) for _ in range(2)]
-    urgent = park(integration, "dlq", payload={"booking_id": soon.pk}, **cause)
+    stored = [ParkedItemFactory(integration=integration, status="dlq", **cause) for _ in range(3)]
+    older = [
+        ParkedItemFactory(
+            integration=integration, status="failed", stored_fingerprint=False, **cause
+        )
+        for _ in range(2)
+    ]
+    urgent = ParkedItemFactory(
+        integration=integration, status="dlq", payload={"booking_id": soon.pk}, **cause
+    )
 
     groups = inbox.failure_groups()
     assert len(groups) == 1
@@ -445,8 +473,18 @@ def test_the_inbox_groups_stored_fingerprints_in_sql_not_row_by_row(
     integration, django_assert_max_num_queries
 ):
     for n in range(60):
-        park(integration, "dlq", failure_code="HTTP_503", failure_detail=f"HTTP 503: try {n}")
-        park(integration, "failed", failure_code="HTTP_400", failure_detail=f"bad field {n}")
+        ParkedItemFactory(
+            integration=integration,
+            status="dlq",
+            failure_code="HTTP_503",
+            failure_detail=f"HTTP 503: try {n}",
+        )
+        ParkedItemFactory(
+            integration=integration,
+            status="failed",
+            failure_code="HTTP_400",
+            failure_detail=f"bad field {n}",
+        )
     with django_assert_max_num_queries(20):
         groups = inbox.failure_groups()
         listed = [group.as_dict() for group in groups]

@@ -14,16 +14,17 @@ from recovery.bulk_actions import (
     bulk_action_transition,
 )
 from recovery.models import BulkAction, BulkActionItem, Integration, RecoveryItem
-from tests.conftest import action_post, make_user
-from tests.recovery.conftest import park
+from tests.helpers import action_post
+from tests.opsconsole.factories import UserFactory
+from tests.recovery.factories import ParkedItemFactory
 
 CHANGELIST = "/admin/recovery/recoveryitem/"
 
 
 @pytest.mark.django_db
 def test_the_queue_changelist_filters_and_shows_snapshots_readably(integration, admin_client):
-    dlq = park(integration, "dlq", failure_code="HTTP_503")
-    park(integration, "failed", failure_code="HTTP_400")
+    dlq = ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
+    ParkedItemFactory(integration=integration, status="failed", failure_code="HTTP_400")
     listed = admin_client.get(
         CHANGELIST, {"status": "dlq", "failure_code": "HTTP_503", "age": "1h"}
     )
@@ -36,7 +37,11 @@ def test_the_queue_changelist_filters_and_shows_snapshots_readably(integration, 
 
 @pytest.mark.django_db
 def test_the_replay_action_confirms_the_count_and_needs_a_reason(integration, admin_client):
-    items = [park(integration, "dlq"), park(integration, "failed"), park(integration, "succeeded")]
+    items = [
+        ParkedItemFactory(integration=integration, status="dlq"),
+        ParkedItemFactory(integration=integration, status="failed"),
+        ParkedItemFactory(integration=integration, status="succeeded"),
+    ]
     ids = [i.pk for i in items]
     confirm = action_post(admin_client, CHANGELIST, "replay_items", ids)
     assert confirm.status_code == 200
@@ -60,7 +65,10 @@ def test_the_replay_action_confirms_the_count_and_needs_a_reason(integration, ad
 
 @pytest.mark.django_db
 def test_a_large_replay_runs_as_a_bulk_action_once_per_item(integration, admin_client):
-    items = [park(integration, "dlq") for _ in range(INLINE_REPLAY_LIMIT + 5)]
+    items = [
+        ParkedItemFactory(integration=integration, status="dlq")
+        for _ in range(INLINE_REPLAY_LIMIT + 5)
+    ]
     ids = [i.pk for i in items]
     action_post(admin_client, CHANGELIST, "replay_items", ids, confirm="yes", reason="bulk fix")
     action = BulkAction.objects.get()
@@ -89,7 +97,7 @@ def test_a_large_replay_runs_as_a_bulk_action_once_per_item(integration, admin_c
 
 @pytest.mark.django_db
 def test_an_aborted_bulk_replay_stops_where_it_was(integration, operator):
-    items = [park(integration, "dlq") for _ in range(10)]
+    items = [ParkedItemFactory(integration=integration, status="dlq") for _ in range(10)]
     action = bulk_action_create(
         source="integration_delivery",
         ids=[i.pk for i in items],
@@ -109,7 +117,7 @@ def test_an_aborted_bulk_replay_stops_where_it_was(integration, operator):
 
 @pytest.mark.django_db
 def test_bulk_replay_freezes_ids_and_skips_items_that_changed_meanwhile(integration, operator):
-    frozen = [park(integration, "dlq") for _ in range(3)]
+    frozen = [ParkedItemFactory(integration=integration, status="dlq") for _ in range(3)]
     action = bulk_action_create(
         source="integration_delivery",
         ids=[i.pk for i in frozen],
@@ -120,7 +128,9 @@ def test_bulk_replay_freezes_ids_and_skips_items_that_changed_meanwhile(integrat
     services.recovery_item_replay(
         integration_id=integration.pk, item_id=frozen[0].pk, actor=operator, reason="by hand"
     )
-    late = park(integration, "dlq")  # failed after the action was created: not swept in
+    late = ParkedItemFactory(
+        integration=integration, status="dlq"
+    )  # failed after the action was created: not swept in
     bulk_action_transition(action_id=action.pk, verb="start", actor=operator, reason="go")
     bulk_action_run(action_id=action.pk, max_seconds=10)
     action.refresh_from_db()
@@ -177,9 +187,9 @@ def test_setup_schedules_is_idempotent():
 
 @pytest.mark.django_db
 def test_support_staff_use_the_queue_page_by_their_seed_permissions(integration, client):
-    item = park(integration, "dlq")
-    viewer = make_user("viewer-staff", "Support viewer")
-    operator = make_user("operator-staff", "Support operator")
+    item = ParkedItemFactory(integration=integration, status="dlq")
+    viewer = UserFactory(username="viewer-staff", groups=["Support viewer"])
+    operator = UserFactory(username="operator-staff", groups=["Support operator"])
     for user in (viewer, operator):
         user.is_staff = True
         user.save()

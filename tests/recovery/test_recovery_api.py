@@ -9,8 +9,9 @@ from recovery import services
 from recovery.adapters import HttpDeliveryAdapter
 from recovery.models import RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
-from tests.conftest import error_of, make_user, run_concurrently, token_client
-from tests.recovery.conftest import enqueue, park
+from tests.helpers import error_of, run_concurrently, token_client
+from tests.opsconsole.factories import UserFactory
+from tests.recovery.factories import ParkedItemFactory, QueuedItemFactory
 
 
 def queue_url(integration_id) -> str:
@@ -46,8 +47,8 @@ def test_listing_integrations_needs_the_view_permission(
 @pytest.mark.smoke
 @pytest.mark.django_db
 def test_the_queue_lists_items_newest_first_with_the_review_fields(integration, viewer_client):
-    older = park(integration, "dlq")
-    newer = enqueue(integration)
+    older = ParkedItemFactory(integration=integration, status="dlq")
+    newer = QueuedItemFactory(integration=integration)
     response = viewer_client.get(queue_url(integration.pk))
     assert response.status_code == 200
     items = response.json()["items"]
@@ -59,9 +60,9 @@ def test_the_queue_lists_items_newest_first_with_the_review_fields(integration, 
 
 @pytest.mark.django_db
 def test_the_queue_filters_by_status_and_pages_by_cursor(integration, viewer_client):
-    dlq = [park(integration, "dlq") for _ in range(5)]
-    park(integration, "failed")
-    enqueue(integration)
+    dlq = [ParkedItemFactory(integration=integration, status="dlq") for _ in range(5)]
+    ParkedItemFactory(integration=integration, status="failed")
+    QueuedItemFactory(integration=integration)
     seen: list[int] = []
     cursor = None
     while True:
@@ -79,11 +80,11 @@ def test_the_queue_filters_by_status_and_pages_by_cursor(integration, viewer_cli
 
 @pytest.mark.django_db
 def test_the_queue_list_costs_the_same_queries_for_one_item_or_many(integration, viewer_client):
-    park(integration, "dlq")
+    ParkedItemFactory(integration=integration, status="dlq")
     with CaptureQueriesContext(connection) as one:
         viewer_client.get(queue_url(integration.pk))
     for _ in range(20):
-        park(integration, "dlq")
+        ParkedItemFactory(integration=integration, status="dlq")
     with CaptureQueriesContext(connection) as many:
         viewer_client.get(queue_url(integration.pk))
     assert len(many) == len(one)
@@ -118,7 +119,7 @@ def test_the_queue_answers_int_404_for_a_missing_integration_and_400_for_a_bad_i
 @pytest.mark.django_db
 @pytest.mark.parametrize("source", ["failed", "dlq"])
 def test_an_operator_replays_a_failed_or_dlq_item(integration, operator_client, source):
-    item = park(integration, source)
+    item = ParkedItemFactory(integration=integration, status=source)
     response = replay(operator_client, integration.pk, item.pk, HTTP_X_REQUEST_ID="replay-req-1")
     assert response.status_code == 202
     assert response.json()["status"] == "replayed"
@@ -137,7 +138,7 @@ def test_an_operator_replays_a_failed_or_dlq_item(integration, operator_client, 
 @pytest.mark.django_db
 @pytest.mark.parametrize("source", ["pending", "retrying", "succeeded", "replayed"])
 def test_replaying_any_other_status_is_a_conflict(integration, operator_client, source):
-    item = park(integration, source)
+    item = ParkedItemFactory(integration=integration, status=source)
     response = replay(operator_client, integration.pk, item.pk)
     assert response.status_code == 409
     error = error_of(response)
@@ -152,7 +153,7 @@ def test_replaying_any_other_status_is_a_conflict(integration, operator_client, 
 def test_replay_needs_the_operate_permission_and_a_reason(
     integration, viewer_client, operator_client
 ):
-    item = park(integration, "dlq")
+    item = ParkedItemFactory(integration=integration, status="dlq")
     denied = replay(viewer_client, integration.pk, item.pk)
     assert denied.status_code == 403
     assert error_of(denied)["code"] == "INT-403-FORBIDDEN"
@@ -167,7 +168,7 @@ def test_replay_needs_the_operate_permission_and_a_reason(
 @pytest.mark.django_db
 def test_replay_answers_the_seed_404_codes(integration, operator_client):
     other = services.integration_create(name="erp", endpoint_url="http://127.0.0.1:9/x", actor="t")
-    item_of_other = park(other, "dlq")
+    item_of_other = ParkedItemFactory(integration=other, status="dlq")
     assert (
         error_of(replay(operator_client, 999999, item_of_other.pk))["code"] == "INT-404-NOT-FOUND"
     )
@@ -185,7 +186,7 @@ def test_replay_answers_the_seed_404_codes(integration, operator_client):
 
 @pytest.mark.django_db
 def test_replay_is_refused_while_the_integration_is_paused(integration, operator, operator_client):
-    item = park(integration, "dlq")
+    item = ParkedItemFactory(integration=integration, status="dlq")
     services.integration_set_paused(
         integration_id=integration.pk, paused=True, actor=operator, reason="vendor outage"
     )
@@ -213,7 +214,7 @@ def test_a_replayed_item_is_redelivered_by_the_worker_with_the_replay_request_id
     integration, operator_client, httpserver
 ):
     httpserver.expect_request("/hooks/crm").respond_with_data("ok")
-    item = park(integration, "dlq")
+    item = ParkedItemFactory(integration=integration, status="dlq")
     replay(operator_client, integration.pk, item.pk, HTTP_X_REQUEST_ID="chain-77")
     IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=2)).run_once(
         triggered_by="test"
@@ -228,7 +229,7 @@ def test_a_replayed_item_is_redelivered_by_the_worker_with_the_replay_request_id
 
 
 def _race(integration_id: int, item_id: int, keys: list[str | None]) -> list:
-    user = make_user("racer", "Support operator")
+    user = UserFactory(username="racer", groups=["Support operator"])
     return run_concurrently(
         lambda n: replay(token_client(user), integration_id, item_id, key=keys[n]), len(keys)
     )
@@ -239,7 +240,7 @@ def test_concurrent_replays_with_one_idempotency_key_replay_once(httpserver):
     integration = services.integration_create(
         name="crm", endpoint_url=httpserver.url_for("/h"), actor="t"
     )
-    item = park(integration, "dlq")
+    item = ParkedItemFactory(integration=integration, status="dlq")
     responses = _race(integration.pk, item.pk, ["same-key"] * 8)
     executed = [r for r in responses if r.status_code == 202 and "Idempotent-Replayed" not in r]
     replayed = [r for r in responses if r.status_code == 202 and "Idempotent-Replayed" in r]
@@ -258,7 +259,7 @@ def test_concurrent_replays_without_a_shared_key_still_replay_once(httpserver):
     integration = services.integration_create(
         name="crm", endpoint_url=httpserver.url_for("/h"), actor="t"
     )
-    item = park(integration, "dlq")
+    item = ParkedItemFactory(integration=integration, status="dlq")
     responses = _race(integration.pk, item.pk, [f"key-{n}" for n in range(8)])
     codes = [r.status_code for r in responses]
     assert codes.count(202) == 1

@@ -10,20 +10,8 @@ from django.core.management import call_command
 from opsconsole.roles import ensure_support_groups
 from payments import vouchers
 from recovery import services
-from recovery.models import Integration, RecoveryItem
-
-EMAIL = "sentinel.person@example.com"
-PHONE = "+351910000999"
-AUTH = "Bearer sentinel-auth-0f3c"
-URL_TOKEN = "sentineltoken77"
-SENTINELS = (EMAIL, PHONE, AUTH, URL_TOKEN)
-
-
-@pytest.fixture
-def integration(db: None, httpserver) -> Integration:
-    return services.integration_create(
-        name="crm", endpoint_url=httpserver.url_for("/hooks/crm"), actor="test"
-    )
+from recovery.models import RecoveryItem
+from tests.security.sentinels import AUTH, EMAIL, PHONE, URL_TOKEN
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from opsconsole.personal_data import can_see_personal_data
-from tests.security.conftest import SENTINELS
+from tests.security.sentinels import SENTINELS
 from tests.security.test_authorization_matrix import API_ROWS, ROLES, api_client
 
 BUSINESS_APPS = ("bookings", "payments", "recovery", "notifications", "platform")

@@ -11,8 +11,8 @@ from opsconsole.models import AuditEvent
 from recovery import services
 from recovery.errors import IntegrationInvalidPayload
 from recovery.models import DeliveryAttempt, Integration, RecoveryItem
-from tests.conftest import make_user
-from tests.recovery.conftest import enqueue
+from tests.opsconsole.factories import UserFactory
+from tests.recovery.factories import QueuedItemFactory
 from tests.workers import deliver
 
 
@@ -36,7 +36,11 @@ def history_version_url(integration: Integration) -> str:
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ["Support viewer", "Support operator", "superuser"])
 def test_it_refuses_a_history_revert_to_everyone(client, who):
-    user = make_user("u", superuser=True) if who == "superuser" else make_user("u", who)
+    user = (
+        UserFactory(username="u", superuser=True)
+        if who == "superuser"
+        else UserFactory(username="u", groups=[who])
+    )
     user.is_staff = True
     user.save()
     erp = services.integration_create(
@@ -118,7 +122,7 @@ def test_it_allows_plain_http_to_an_allowed_host_or_with_debug():
 def test_it_parks_a_delivery_whose_host_resolves_to_loopback_at_call_time(integration, httpserver):
     """The URL was saved while allowed; at call time `localhost` is not, and it resolves to
     127.0.0.1: nothing is sent and the item is parked, not retried."""
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     with override_settings(OUTBOUND_ALLOWED_HOSTS=[]):
         deliver()
     item.refresh_from_db()

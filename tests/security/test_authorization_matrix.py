@@ -19,7 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from opsconsole.models import AuditEvent
-from tests.conftest import station_client, token_client
+from tests.helpers import station_client, token_client
 
 ROLES = (
     "anonymous",

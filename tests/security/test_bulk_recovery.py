@@ -6,14 +6,16 @@ import pytest
 
 from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
 from recovery.models import BulkAction, BulkActionItem, RecoveryItem
-from tests.recovery.conftest import park
+from tests.recovery.factories import ParkedItemFactory
 
 
 @pytest.mark.django_db
 def test_an_item_left_processing_is_failed_with_a_note_and_the_action_completes(
     integration, operator, httpserver
 ):
-    first, second, third = (park(integration, "dlq") for _ in range(3))
+    first, second, third = (
+        ParkedItemFactory(integration=integration, status="dlq") for _ in range(3)
+    )
     action = bulk_action_create(
         actor=operator,
         reason="r",

@@ -7,14 +7,14 @@ from django.db.models import ProtectedError
 
 from opsconsole.models import AuditEvent
 from recovery.models import DeliveryAttempt, RecoveryItem
-from tests.recovery.conftest import enqueue
+from tests.recovery.factories import QueuedItemFactory
 from tests.workers import deliver
 
 
 @pytest.mark.django_db
 def test_an_item_with_attempts_cannot_be_deleted(integration, httpserver):
     httpserver.expect_request("/hooks/crm").respond_with_data("down", status=500)
-    item = enqueue(integration)
+    item = QueuedItemFactory(integration=integration)
     deliver()
     assert DeliveryAttempt.objects.filter(item=item).count() == 1
     with pytest.raises(ProtectedError):

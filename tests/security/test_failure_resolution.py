@@ -10,8 +10,9 @@ from opsconsole.models import AuditEvent
 from recovery import inbox
 from recovery.dlq import DlqSweeper
 from recovery.models import FailureResolution, FailureResolutionRequest, RecoveryItem
-from tests.conftest import error_of, make_user, token_client
-from tests.recovery.conftest import park
+from tests.helpers import error_of, token_client
+from tests.opsconsole.factories import UserFactory
+from tests.recovery.factories import ParkedItemFactory
 from tests.recovery.test_failure_inbox import failed_refund
 from tests.workers import run_as
 
@@ -22,7 +23,7 @@ def open_ids(source: str) -> set[int]:
 
 @pytest.mark.django_db
 def test_a_resolved_failure_that_fails_again_is_open_again(integration, operator_client):
-    item = park(integration, "dlq")
+    item = ParkedItemFactory(integration=integration, status="dlq")
     url = f"/api/v1/failures/integration_delivery/{item.pk}/resolve"
     response = operator_client.post(url, {"reason": "partner fixed it by hand"}, format="json")
     assert response.status_code == 200 and response.json()["resolved"] is True
@@ -60,7 +61,7 @@ def test_resolving_money_needs_a_second_operator(operator):
     same = first.post(url, {"reason": "really"}, format="json")
     assert (same.status_code, error_of(same)["code"]) == (409, "OPS-409-SECOND-OPERATOR-REQUIRED")
     assert refund.pk in open_ids("refund")
-    second = token_client(make_user("second", "Support operator"))
+    second = token_client(UserFactory(username="second", groups=["Support operator"]))
     done = second.post(url, {"reason": "checked the bank statement"}, format="json")
     assert done.status_code == 200
     assert done.json()["resolved"] is True and done.json()["requested_by"] == "operator"
@@ -80,7 +81,7 @@ def test_resolving_money_needs_a_second_operator(operator):
 
 @pytest.mark.django_db
 def test_a_viewer_cannot_resolve(viewer_client, integration):
-    item = park(integration, "dlq")
+    item = ParkedItemFactory(integration=integration, status="dlq")
     response = viewer_client.post(
         f"/api/v1/failures/integration_delivery/{item.pk}/resolve", {"reason": "x"}, format="json"
     )

@@ -8,12 +8,13 @@ import pytest
 
 from bookings.models import BookingHold, Resource
 from opsconsole.models import AuditEvent
-from tests.conftest import error_of, make_user, token_client
+from tests.helpers import error_of, token_client
+from tests.opsconsole.factories import UserFactory
 
 
 @pytest.fixture
 def booking_client(db):
-    return token_client(make_user("client", "Booking client"))
+    return token_client(UserFactory(username="client", groups=["Booking client"]))
 
 
 @pytest.fixture

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_user, token_client
-from tests.security.conftest import AUTH, EMAIL, SENTINELS, URL_TOKEN
+from tests.helpers import token_client
+from tests.opsconsole.factories import UserFactory
+from tests.security.sentinels import AUTH, EMAIL, SENTINELS, URL_TOKEN
 
 
 def staff(group: str, name: str):
-    user = make_user(name, group)
+    user = UserFactory(username=name, groups=[group])
     user.is_staff = True
     user.save()
     return user

@@ -12,7 +12,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from opsconsole.api_tokens import api_token_issue
-from tests.conftest import error_of, make_user, station_client, token_client
+from tests.helpers import error_of, station_client, token_client
+from tests.opsconsole.factories import UserFactory
 
 PRODUCTION_RATES = {"anon": "60/min", "user": "1200/min", "station_redeem": "30/min"}
 FAILURES = "/api/v1/failures"
@@ -84,7 +85,7 @@ def test_redemptions_are_limited_per_station_not_per_credential():
 
 @pytest.mark.django_db
 def test_an_expired_token_is_refused():
-    user = make_user("client", "Support viewer")
+    user = UserFactory(username="client", groups=["Support viewer"])
     _, key = api_token_issue(user=user, actor="t", reason="t", days=90)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
@@ -107,7 +108,7 @@ def test_a_lockout_is_per_user_and_address_and_refuses_that_users_tokens(client,
     assert api.get(FAILURES, REMOTE_ADDR="203.0.113.9").status_code == 401
     assert api.get(FAILURES, REMOTE_ADDR="192.0.2.44").status_code == 200
     # Another operator is not locked out by the same address's failures.
-    other = make_user("other-operator", "Support operator")
+    other = UserFactory(username="other-operator", groups=["Support operator"])
     assert token_client(other).get(FAILURES, REMOTE_ADDR="203.0.113.9").status_code == 200
 
 
@@ -133,7 +134,7 @@ def test_anonymous_readyz_shows_statuses_only(client, monitoring_client):
     assert all(c["details"] == {} for c in anonymous["components"].values())
     detailed = monitoring_client.get("/api/v1/health/readyz").json()
     assert detailed["components"]["database"]["details"]
-    staff = make_user("staffer", "Support viewer")
+    staff = UserFactory(username="staffer", groups=["Support viewer"])
     staff.is_staff = True
     staff.save()
     client.force_login(staff)
@@ -145,7 +146,7 @@ def test_the_admin_lists_tokens_and_a_revoke_is_audited(admin_client, viewer):
     from knox.models import AuthToken
 
     from opsconsole.models import AuditEvent
-    from tests.conftest import action_post
+    from tests.helpers import action_post
 
     token, key = api_token_issue(user=viewer, actor="t", reason="laptop")
     listing = admin_client.get("/admin/knox/authtoken/")

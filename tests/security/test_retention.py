@@ -16,7 +16,7 @@ from opsconsole.models import AuditEvent
 from payments.models import WebhookFailure
 from recovery.models import DeliveryAttempt
 from recovery.retention import RetentionRedactor
-from tests.recovery.conftest import enqueue
+from tests.recovery.factories import QueuedItemFactory
 from tests.workers import deliver
 
 EMAIL = "old.customer@example.com"
@@ -46,8 +46,8 @@ def log_row(**fields) -> CommunicationLog:
 @pytest.mark.django_db
 def test_old_customer_data_becomes_its_hash_and_recent_data_stays(integration, httpserver):
     httpserver.expect_request("/hooks/crm").respond_with_json({"customer": EMAIL}, status=500)
-    old_item = enqueue(integration, {"email": EMAIL})
-    new_item = enqueue(integration, {"email": EMAIL})
+    old_item = QueuedItemFactory(integration=integration, payload={"email": EMAIL})
+    new_item = QueuedItemFactory(integration=integration, payload={"email": EMAIL})
     deliver()
     long_ago = timezone.now() - timedelta(days=91)
     DeliveryAttempt.objects.filter(item=old_item).update(started_at=long_ago)
