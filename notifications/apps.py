@@ -9,7 +9,7 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from notifications import campaigns, workers  # noqa: F401  (registers the workers)
+        from notifications import workers  # noqa: F401  (registers the workers)
         from opsconsole.integration_status import ProbeResult, register_probe
 
         def channel_probe(channel: str):

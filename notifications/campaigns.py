@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import datetime, time, timedelta
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,10 +19,8 @@ from notifications.adapters import ChannelAdapter, OutboundMessage, channel_adap
 from notifications.models import Campaign, CampaignTarget
 from opsconsole import audit
 from opsconsole.alerts import alert_raise
-from opsconsole.claims import RunContext, claim_due_rows
 from opsconsole.errors import Conflict, NotFound
 from opsconsole.retry import RetryPolicy
-from opsconsole.workers import BatchWorker, register_worker
 
 logger = structlog.get_logger(__name__)
 
@@ -308,95 +305,6 @@ def _target_record(
                 actor="worker:campaign_dispatcher_worker",
             )
     return outcome or status
-
-
-@register_worker
-class CampaignDispatcherWorker(BatchWorker):
-    """Advances running campaigns' targets, at most `throttle_per_minute` per campaign per run."""
-
-    name = "campaign_dispatcher_worker"
-    description = "WhatsApp campaigns: quiet hours, throttle, Retry-After (seed 004)"
-    schedule_task = "notifications.tasks.run_campaign_dispatcher_worker"
-    schedule_minutes = 1
-
-    lease_model = CampaignTarget
-
-    def item_seconds(self) -> float:
-        # The outside call's timeout, plus writing its outcome.
-        timeout = getattr(getattr(self, "adapter", None), "timeout", None)
-        return float(timeout or settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS) + 3
-
-    def __init__(self, *, adapter: ChannelAdapter | None = None, **kwargs: int) -> None:
-        super().__init__(**kwargs)
-        self.adapter = adapter
-
-    class Outcome(StrEnum):
-        SENT = "sent"
-        RETRY_SCHEDULED = "retry_scheduled"
-        RATE_LIMITED = "rate_limited"
-        FAILED = "failed"
-        INVALID = "invalid"
-        HELD_BACK = "held_back"
-        LEASE_LOST = "lease_lost"
-
-    def claim(self, run: RunContext, *, limit: int) -> list[int]:
-        now = timezone.now()
-        claimed: list[int] = []
-        for campaign in dispatchable_campaigns(now):
-            room = min(campaign.throttle_per_minute, limit - len(claimed))
-            if room <= 0:
-                break
-            claimed += claim_due_rows(
-                CampaignTarget,
-                filters=Q(
-                    campaign=campaign,
-                    status__in=CampaignTarget.SENDABLE,
-                    next_attempt_at__lte=now,
-                ),
-                owner=run.owner,
-                limit=room,
-                lease_seconds=self.lease_seconds,
-                order_by="next_attempt_at",
-            )
-        return claimed
-
-    def process(self, item_id: int, run: RunContext) -> Outcome:
-        return self.Outcome(
-            campaign_target_send(target_id=item_id, lease_owner=run.owner, adapter=self.adapter)
-        )
-
-
-@register_worker
-class CampaignStallDetector(BatchWorker):
-    """Marks running campaigns whose targets have not advanced in 5 minutes, and alerts."""
-
-    name = "campaign_stall_detector"
-    description = "Campaigns running without progress for 5 minutes (seed 004)"
-    schedule_task = "notifications.tasks.run_campaign_stall_detector"
-    schedule_minutes = 1
-
-    class Outcome(StrEnum):
-        STALLED = "stalled"
-        NOT_STALLED = "not_stalled"
-
-    def claim(self, run: RunContext, *, limit: int) -> list[int]:
-        now = timezone.now()
-        cutoff = now - timedelta(seconds=settings.CAMPAIGN_STALL_AFTER_SECONDS)
-        return [
-            campaign.pk
-            for campaign in Campaign.objects.filter(
-                status=Campaign.Status.RUNNING,
-                stalled_at__isnull=True,
-                last_progress_at__lt=cutoff,
-            )
-            .filter(Q(throttled_until__isnull=True) | Q(throttled_until__lte=now))
-            .filter(targets__status__in=CampaignTarget.SENDABLE, targets__next_attempt_at__lte=now)
-            .distinct()[:limit]
-            if not in_quiet_hours(campaign, now)
-        ]
-
-    def process(self, item_id: int, run: RunContext) -> Outcome:
-        return self.Outcome(campaign_mark_stalled(campaign_id=item_id))
 
 
 @transaction.atomic

@@ -6,9 +6,12 @@ from typing import Any
 
 from django.conf import settings
 
-from notifications.campaigns import CampaignDispatcherWorker, CampaignStallDetector
 from notifications.services import push_tokens_cleanup
-from notifications.workers import NotificationDeliveryWorker
+from notifications.workers import (
+    CampaignDispatcherWorker,
+    CampaignStallDetector,
+    NotificationDeliveryWorker,
+)
 
 
 def run_notification_delivery_worker(triggered_by: str = "schedule") -> dict[str, Any]:

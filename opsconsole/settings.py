@@ -5,10 +5,19 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import environ
 
+from opsconsole.env import (
+    ImproperlyConfiguredEnv,
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    secret_key_from_env,
+    sqlite_database,
+)
 from opsconsole.logs import configure_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -21,87 +30,8 @@ VAR_DIR = BASE_DIR / "var"
 (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
 
 
-class ImproperlyConfiguredEnv(RuntimeError):
-    """A malformed environment value: fail at start-up, not at 3 a.m. in a worker."""
-
-
-def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not a boolean (use true/false)")
-
-
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not an integer") from exc
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [part.strip() for part in env_str(name, default).split(",") if part.strip()]
-
-
-def database_from_url(url: str) -> dict[str, object]:
-    """Parse DATABASE_URL; only PostgreSQL and SQLite are supported."""
-    parts = urlsplit(url)
-    if parts.scheme in {"postgres", "postgresql"}:
-        options = dict(parse_qsl(parts.query))
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")),
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 0),
-            "OPTIONS": {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5), **options},
-        }
-    if parts.scheme == "sqlite":
-        return sqlite_database(Path(unquote(parts.path)))
-    raise ImproperlyConfiguredEnv(f"DATABASE_URL scheme {parts.scheme!r} is not supported")
-
-
-def sqlite_database(path: Path) -> dict[str, object]:
-    # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of one failing
-    # with "database is locked" halfway through a transaction.
-    return {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(path),
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
-    }
-
-
 DEBUG = env_bool("DEBUG", False)
-# Django signs sessions, password resets and django-q2's pickled tasks with this key: a
-# public default would let anyone forge all three, so production refuses to start without one.
-SECRET_KEY = env_str("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfiguredEnv(
-            "SECRET_KEY is not set. Set the SECRET_KEY environment variable (or put it in .env) "
-            "to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
-        )
-    SECRET_KEY = "debug-only-" + "insecure-key-never-used-with-debug-off"
-# Keys that were ever public (an old .env.example's) or too short to be secret are refused.
-_PUBLIC_KEYS = {"dev-only-insecure-secret-key-change-me", "change-me", "secret"}
-if not DEBUG and (SECRET_KEY in _PUBLIC_KEYS or len(SECRET_KEY) < 32):
-    raise ImproperlyConfiguredEnv(
-        "SECRET_KEY is a public or short value; set it to at least 32 random characters"
-    )
+SECRET_KEY = secret_key_from_env(debug=DEBUG)
 
 # Transport security (manage.py check --deploy passes with no warning when these are set).
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)

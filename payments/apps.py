@@ -8,7 +8,7 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from opsconsole.integration_status import register_probe
-        from payments import probes, refunds  # noqa: F401  (registers the refund retry worker)
+        from payments import probes, workers  # noqa: F401  (registers the refund retry worker)
 
         register_probe("voucher_png", probes.voucher_png_probe)
         register_probe("stripe", probes.stripe_probe)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments.refunds import RefundRetryWorker
+from payments.workers import RefundRetryWorker
 
 
 def run_refund_retry_worker(triggered_by: str = "schedule") -> dict[str, Any]:

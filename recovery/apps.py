@@ -8,13 +8,7 @@ class RecoveryConfig(AppConfig):
 
     def ready(self) -> None:
         from opsconsole.metrics import register_metric_source
-        from recovery import (  # noqa: F401  (registers the workers)
-            bulk_actions,
-            dlq,
-            hosted_sessions,
-            retention,
-            workers,
-        )
+        from recovery import workers  # registers the workers
 
         register_metric_source("recovery_queue", workers.recovery_queue_metrics)
 

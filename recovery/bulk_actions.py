@@ -13,7 +13,6 @@ import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -22,12 +21,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from opsconsole import audit, failure_sources, wakes
-from opsconsole.claims import RunContext
-from opsconsole.context import bound_context, current_request_id, current_traceparent
+from opsconsole.context import current_request_id, current_traceparent
 from opsconsole.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from opsconsole.failure_sources import FailureSource
 from opsconsole.wakes import batched_wakes
-from opsconsole.workers import BatchWorker, register_worker
 from recovery.inbox import failure_group, failure_resolve, open_rows
 from recovery.models import BulkAction, BulkActionItem
 
@@ -341,46 +338,6 @@ def _run_item(action: BulkAction, source: FailureSource, item: BulkActionItem, a
         except Exception as exc:
             logger.exception("bulk_action_item_failed", action_id=action.pk, id=row.pk)
             _finish_item(action.pk, item, BulkActionItem.Outcome.FAILED, repr(exc))
-
-
-@register_worker
-class BulkActionWorker(BatchWorker):
-    name = "bulk_action_worker"
-    description = "Failure inbox bulk replays, paced per provider"
-    schedule_task = "recovery.tasks.run_bulk_action_worker"
-    schedule_minutes = 1
-
-    def __init__(self, *, max_seconds: float = 50.0, **kwargs: int) -> None:
-        super().__init__(**kwargs)
-        self.max_seconds = max_seconds
-
-    class Outcome(StrEnum):
-        ITEMS_DONE = "items_done"
-        ITEMS_NONE = "items_none"
-        PROVIDER_BUSY = "provider_busy"  # another worker process is pacing this provider
-
-    def claim(self, run: RunContext, *, limit: int) -> list[int]:
-        # The oldest running action per provider: actions for one provider run one after
-        # another, so their paces do not add up.
-        first_per_provider: dict[str, int] = {}
-        for pk, provider in (
-            BulkAction.objects.filter(status=BulkAction.Status.RUNNING)
-            .order_by("id")
-            .values_list("pk", "provider")
-        ):
-            first_per_provider.setdefault(provider or f"action-{pk}", pk)
-        return list(first_per_provider.values())[:limit]
-
-    def process(self, item_id: int, run: RunContext) -> Outcome:
-        action = BulkAction.objects.only("provider", "request_id", "traceparent").get(pk=item_id)
-        with (
-            provider_pacing_lock(action.provider or f"action-{item_id}") as acquired,
-            bound_context(request_id=action.request_id, traceparent=action.traceparent),
-        ):
-            if not acquired:
-                return self.Outcome.PROVIDER_BUSY
-            done = bulk_action_run(action_id=item_id, max_seconds=self.max_seconds)
-        return self.Outcome.ITEMS_DONE if done else self.Outcome.ITEMS_NONE
 
 
 @contextmanager

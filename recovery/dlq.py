@@ -8,7 +8,6 @@ parked, what is its error, how is it replayed" is written once, by the app that 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -17,10 +16,8 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from opsconsole import audit, failure_sources
-from opsconsole.claims import RunContext
 from opsconsole.errors import ApplicationError, Conflict, NotFound
 from opsconsole.failure_sources import FailureEntry, FailureSource
-from opsconsole.workers import BatchWorker, register_worker
 from recovery.inbox import open_rows
 from recovery.models import ManualReviewItem, SweepRetry
 
@@ -105,43 +102,6 @@ def _to_manual_review(source: FailureSource, source_id: int, entry: FailureEntry
     except IntegrityError:
         return "already_in_review"
     return "manual_review"
-
-
-@register_worker
-class DlqSweeper(BatchWorker):
-    name = "dlq_sweeper"
-    description = "Every 15 minutes: old failures to manual review, recent transient ones retried"
-    schedule_task = "recovery.tasks.run_dlq_sweeper"
-    schedule_minutes = 15
-
-    class Outcome(StrEnum):
-        MANUAL_REVIEW = "manual_review"
-        ALREADY_IN_REVIEW = "already_in_review"
-        RETRIED = "retried"
-        ALREADY_RETRIED = "already_retried"
-        RETRY_REFUSED = "retry_refused"
-        LEFT = "left"  # permanent and recent: the 24-hour rule takes it to a human
-        GONE = "gone"
-
-    def claim(self, run: RunContext, *, limit: int) -> list[tuple[str, int]]:
-        open_reviews = set(
-            ManualReviewItem.objects.filter(status=ManualReviewItem.Status.OPEN).values_list(
-                "source", "source_id"
-            )
-        )
-        claimed: list[tuple[str, int]] = []
-        for source in swept_sources():
-            name = source.name
-            ids = dead_rows(name).order_by("pk").values_list("pk", flat=True)[: limit * 4]
-            claimed += [(name, pk) for pk in ids if (name, pk) not in open_reviews]
-        return claimed[: limit * 4]
-
-    def process(self, item_id: tuple[str, int], run: RunContext) -> Outcome:
-        name, pk = item_id
-        row = dead_rows(name).filter(pk=pk).first()
-        if row is None:
-            return self.Outcome.GONE
-        return self.Outcome(sweep_one(failure_sources.get(name), row, timezone.now()))
 
 
 def manual_review_resolve(

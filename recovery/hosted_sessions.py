@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
-from enum import StrEnum
 
 import structlog
 from django.conf import settings
 from django.utils import timezone
 
 from notifications.communicators import HostedSessionRecoveryCommunicator
-from opsconsole.claims import RunContext
-from opsconsole.context import bound_context
-from opsconsole.workers import BatchWorker, register_worker
 from payments import services as payments
-from payments.adapters import CheckoutProvider, CheckoutProviderError, default_checkout_provider
-from payments.errors import HostedSessionChanged
+from payments.adapters import CheckoutProvider, CheckoutProviderError
 from payments.models import HostedCheckoutSession
 
 logger = structlog.get_logger(__name__)
@@ -108,51 +103,3 @@ def hosted_session_recovery_attempt(
         session_id=session_id, lease_owner=lease_owner, result=result
     )
     return outcome
-
-
-@register_worker
-class HostedSessionRecoveryWorker(BatchWorker):
-    """Regenerates stalled hosted checkout links and reminds the customer (seed 000)."""
-
-    name = "hosted_recovery_worker"
-    description = "Hosted checkout session recovery: new links, reminders, cadence (seed 000)"
-    schedule_task = "recovery.tasks.run_hosted_recovery_worker"
-    schedule_minutes = 5
-
-    def __init__(
-        self,
-        *,
-        provider: CheckoutProvider | None = None,
-        communicator: HostedSessionRecoveryCommunicator | None = None,
-        **kwargs: int,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.provider = provider or default_checkout_provider()
-        self.communicator = communicator or HostedSessionRecoveryCommunicator()
-
-    class Outcome(StrEnum):
-        REGENERATED = "regenerated"  # a new checkout link
-        REMINDED = "reminded"  # the same link, the customer reminded
-        LINK_FAILED = "link_failed"
-        ABANDONED = "abandoned"  # retries exhausted
-        LEASE_LOST = "lease_lost"
-
-    def claim(self, run: RunContext, *, limit: int) -> list[int]:
-        return schedule_hosted_session_recovery(
-            owner=run.owner, limit=limit, lease_seconds=self.lease_seconds
-        )
-
-    def process(self, item_id: int, run: RunContext) -> Outcome:
-        with bound_context():
-            try:
-                return self.Outcome(
-                    hosted_session_recovery_attempt(
-                        session_id=item_id,
-                        lease_owner=run.owner,
-                        triggered_by=run.triggered_by,
-                        provider=self.provider,
-                        communicator=self.communicator,
-                    )
-                )
-            except HostedSessionChanged:
-                return self.Outcome.LEASE_LOST

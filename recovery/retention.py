@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -21,8 +20,6 @@ from django.utils import timezone
 
 from notifications.models import CommunicationLog
 from opsconsole import audit
-from opsconsole.claims import RunContext
-from opsconsole.workers import BatchWorker, register_worker
 from payments.models import WebhookFailure
 from recovery.models import DeliveryAttempt
 
@@ -104,25 +101,3 @@ def retention_redact_table(key: str, *, max_rows: int | None = None) -> int:
         after_pk = rows[-1].pk
         done += len(rows)
     return done
-
-
-@register_worker
-class RetentionRedactor(BatchWorker):
-    """Daily: customer data past the retention window is replaced by its hash."""
-
-    name = "retention_redactor"
-    description = "Redacts customer data older than RETENTION_DAYS (audit events are kept)"
-    schedule_task = "recovery.tasks.run_retention_redactor"
-    schedule_minutes = 60 * 24
-
-    class Outcome(StrEnum):
-        REDACTED = "redacted"
-        NOTHING_DUE = "nothing_due"
-
-    def claim(self, run: RunContext, *, limit: int) -> list[str]:
-        return list(TABLES)[:limit]
-
-    def process(self, item_id: str, run: RunContext) -> Outcome:
-        if retention_redact_table(item_id):
-            return self.Outcome.REDACTED
-        return self.Outcome.NOTHING_DUE

@@ -6,8 +6,13 @@ from typing import Any
 
 from django.conf import settings
 
-from recovery.hosted_sessions import HostedSessionRecoveryWorker
-from recovery.workers import IntegrationDeliveryWorker
+from recovery.workers import (
+    BulkActionWorker,
+    DlqSweeper,
+    HostedSessionRecoveryWorker,
+    IntegrationDeliveryWorker,
+    RetentionRedactor,
+)
 
 
 def run_integration_delivery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
@@ -22,18 +27,12 @@ def run_hosted_recovery_worker(triggered_by: str = "schedule") -> dict[str, Any]
 
 
 def run_dlq_sweeper(triggered_by: str = "schedule") -> dict[str, Any]:
-    from recovery.dlq import DlqSweeper
-
     return DlqSweeper().run_once(triggered_by=triggered_by).as_dict()
 
 
 def run_bulk_action_worker(triggered_by: str = "schedule") -> dict[str, Any]:
-    from recovery.bulk_actions import BulkActionWorker
-
     return BulkActionWorker().run_once(triggered_by=triggered_by).as_dict()
 
 
 def run_retention_redactor(triggered_by: str = "schedule") -> dict[str, Any]:
-    from recovery.retention import RetentionRedactor
-
     return RetentionRedactor().run_once(triggered_by=triggered_by).as_dict()

@@ -6,15 +6,28 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db.models import Count
+from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from notifications.communicators import HostedSessionRecoveryCommunicator
+from opsconsole import failure_sources
 from opsconsole.claims import RunContext
+from opsconsole.context import bound_context
 from opsconsole.integration_status import ProbeResult
 from opsconsole.workers import BatchWorker, register_worker
+from payments.adapters import CheckoutProvider, default_checkout_provider
+from payments.errors import HostedSessionChanged
 from recovery import circuits, services
 from recovery.adapters import DeliveryAdapter
+from recovery.bulk_actions import bulk_action_run, provider_pacing_lock
+from recovery.dlq import dead_rows, sweep_one, swept_sources
 from recovery.errors import LeaseLost
-from recovery.models import Integration, RecoveryItem
+from recovery.hosted_sessions import (
+    hosted_session_recovery_attempt,
+    schedule_hosted_session_recovery,
+)
+from recovery.models import BulkAction, Integration, ManualReviewItem, RecoveryItem
+from recovery.retention import TABLES, retention_redact_table
 
 
 @dataclass
@@ -133,3 +146,150 @@ def integration_deliveries_probe() -> ProbeResult:
     if paused or dlq:
         return ProbeResult("amber", f"{len(paused)} paused, {sum(dlq.values())} in DLQ", details)
     return ProbeResult("green", "delivering", details)
+
+
+@register_worker
+class HostedSessionRecoveryWorker(BatchWorker):
+    """Regenerates stalled hosted checkout links and reminds the customer (seed 000)."""
+
+    name = "hosted_recovery_worker"
+    description = "Hosted checkout session recovery: new links, reminders, cadence (seed 000)"
+    schedule_task = "recovery.tasks.run_hosted_recovery_worker"
+    schedule_minutes = 5
+
+    def __init__(
+        self,
+        *,
+        provider: CheckoutProvider | None = None,
+        communicator: HostedSessionRecoveryCommunicator | None = None,
+        **kwargs: int,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.provider = provider or default_checkout_provider()
+        self.communicator = communicator or HostedSessionRecoveryCommunicator()
+
+    class Outcome(StrEnum):
+        REGENERATED = "regenerated"  # a new checkout link
+        REMINDED = "reminded"  # the same link, the customer reminded
+        LINK_FAILED = "link_failed"
+        ABANDONED = "abandoned"  # retries exhausted
+        LEASE_LOST = "lease_lost"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
+        return schedule_hosted_session_recovery(
+            owner=run.owner, limit=limit, lease_seconds=self.lease_seconds
+        )
+
+    def process(self, item_id: int, run: RunContext) -> Outcome:
+        with bound_context():
+            try:
+                return self.Outcome(
+                    hosted_session_recovery_attempt(
+                        session_id=item_id,
+                        lease_owner=run.owner,
+                        triggered_by=run.triggered_by,
+                        provider=self.provider,
+                        communicator=self.communicator,
+                    )
+                )
+            except HostedSessionChanged:
+                return self.Outcome.LEASE_LOST
+
+
+@register_worker
+class RetentionRedactor(BatchWorker):
+    """Daily: customer data past the retention window is replaced by its hash."""
+
+    name = "retention_redactor"
+    description = "Redacts customer data older than RETENTION_DAYS (audit events are kept)"
+    schedule_task = "recovery.tasks.run_retention_redactor"
+    schedule_minutes = 60 * 24
+
+    class Outcome(StrEnum):
+        REDACTED = "redacted"
+        NOTHING_DUE = "nothing_due"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[str]:
+        return list(TABLES)[:limit]
+
+    def process(self, item_id: str, run: RunContext) -> Outcome:
+        if retention_redact_table(item_id):
+            return self.Outcome.REDACTED
+        return self.Outcome.NOTHING_DUE
+
+
+@register_worker
+class DlqSweeper(BatchWorker):
+    name = "dlq_sweeper"
+    description = "Every 15 minutes: old failures to manual review, recent transient ones retried"
+    schedule_task = "recovery.tasks.run_dlq_sweeper"
+    schedule_minutes = 15
+
+    class Outcome(StrEnum):
+        MANUAL_REVIEW = "manual_review"
+        ALREADY_IN_REVIEW = "already_in_review"
+        RETRIED = "retried"
+        ALREADY_RETRIED = "already_retried"
+        RETRY_REFUSED = "retry_refused"
+        LEFT = "left"  # permanent and recent: the 24-hour rule takes it to a human
+        GONE = "gone"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[tuple[str, int]]:
+        open_reviews = set(
+            ManualReviewItem.objects.filter(status=ManualReviewItem.Status.OPEN).values_list(
+                "source", "source_id"
+            )
+        )
+        claimed: list[tuple[str, int]] = []
+        for source in swept_sources():
+            name = source.name
+            ids = dead_rows(name).order_by("pk").values_list("pk", flat=True)[: limit * 4]
+            claimed += [(name, pk) for pk in ids if (name, pk) not in open_reviews]
+        return claimed[: limit * 4]
+
+    def process(self, item_id: tuple[str, int], run: RunContext) -> Outcome:
+        name, pk = item_id
+        row = dead_rows(name).filter(pk=pk).first()
+        if row is None:
+            return self.Outcome.GONE
+        return self.Outcome(sweep_one(failure_sources.get(name), row, timezone.now()))
+
+
+@register_worker
+class BulkActionWorker(BatchWorker):
+    name = "bulk_action_worker"
+    description = "Failure inbox bulk replays, paced per provider"
+    schedule_task = "recovery.tasks.run_bulk_action_worker"
+    schedule_minutes = 1
+
+    def __init__(self, *, max_seconds: float = 50.0, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.max_seconds = max_seconds
+
+    class Outcome(StrEnum):
+        ITEMS_DONE = "items_done"
+        ITEMS_NONE = "items_none"
+        PROVIDER_BUSY = "provider_busy"  # another worker process is pacing this provider
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
+        # The oldest running action per provider: actions for one provider run one after
+        # another, so their paces do not add up.
+        first_per_provider: dict[str, int] = {}
+        for pk, provider in (
+            BulkAction.objects.filter(status=BulkAction.Status.RUNNING)
+            .order_by("id")
+            .values_list("pk", "provider")
+        ):
+            first_per_provider.setdefault(provider or f"action-{pk}", pk)
+        return list(first_per_provider.values())[:limit]
+
+    def process(self, item_id: int, run: RunContext) -> Outcome:
+        action = BulkAction.objects.only("provider", "request_id", "traceparent").get(pk=item_id)
+        with (
+            provider_pacing_lock(action.provider or f"action-{item_id}") as acquired,
+            bound_context(request_id=action.request_id, traceparent=action.traceparent),
+        ):
+            if not acquired:
+                return self.Outcome.PROVIDER_BUSY
+            done = bulk_action_run(action_id=item_id, max_seconds=self.max_seconds)
+        return self.Outcome.ITEMS_DONE if done else self.Outcome.ITEMS_NONE

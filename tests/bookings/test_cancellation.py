@@ -190,7 +190,7 @@ def test_a_support_viewer_sees_the_review_list_without_actions(client, customer,
 def test_the_refund_worker_retries_a_failed_refund_until_it_completes(customer, resource, stripe):
     import time_machine
 
-    from payments.refunds import RefundRetryWorker
+    from payments.workers import RefundRetryWorker
 
     stripe_refund_down(stripe)
     booking = BookingFactory(customer=customer, resource=resource, paid=Decimal("20.00"))
@@ -213,7 +213,7 @@ def test_the_refund_worker_retries_a_failed_refund_until_it_completes(customer, 
 def test_the_refund_worker_gives_up_after_three_attempts(customer, resource, stripe):
     import time_machine
 
-    from payments.refunds import RefundRetryWorker
+    from payments.workers import RefundRetryWorker
 
     stripe.expect_request("/v1/refunds").respond_with_data("bad gateway", status=502)
     booking = BookingFactory(customer=customer, resource=resource, paid=Decimal("20.00"))

@@ -10,8 +10,8 @@ from django.utils import timezone
 from werkzeug import Request, Response
 
 from notifications import campaigns
-from notifications.campaigns import CampaignDispatcherWorker, CampaignStallDetector
 from notifications.models import Campaign, CampaignTarget
+from notifications.workers import CampaignDispatcherWorker, CampaignStallDetector
 from opsconsole.models import Alert, AuditEvent
 from tests.helpers import action_post, error_of
 from tests.workers import run_worker

@@ -11,7 +11,8 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from payments import services
-from payments.models import HostedCheckoutSession
+from payments.models import HostedCheckoutSession, Refund
+from payments.refunds import payment_record
 
 # What hosted_session_create takes; any other field is written after it.
 SERVICE_FIELDS = (
@@ -50,3 +51,20 @@ class HostedSessionFactory(DjangoModelFactory):
             model_class.objects.filter(pk=session.pk).update(**fields)
             session.refresh_from_db()
         return session
+
+
+def failed_refund(amount: str = "150.00") -> Refund:
+    """A card payment whose refund failed three times at Stripe (in the failure inbox)."""
+    payment = payment_record(
+        reference=f"pay-{amount}-{timezone.now().timestamp()}",
+        subject="booking:1",
+        amount=Decimal(amount),
+        currency="EUR",
+        method="card",
+        provider_payment_id="pi_x",
+    )
+    refund = Refund.objects.create(payment=payment, amount=payment.amount, reason="x")
+    Refund.objects.filter(pk=refund.pk).update(
+        status="FAILED", attempts=3, last_error="http_503: Stripe is down"
+    )
+    return Refund.objects.get(pk=refund.pk)

@@ -12,8 +12,9 @@ from opsconsole.models import AuditEvent, WorkerStatus
 from opsconsole.worker_switches import worker_switch_set
 from payments import services
 from payments.models import HostedCheckoutSession
-from recovery.hosted_sessions import HostedSessionRecoveryWorker, schedule_hosted_session_recovery
+from recovery.hosted_sessions import schedule_hosted_session_recovery
 from recovery.tasks import run_hosted_recovery_worker
+from recovery.workers import HostedSessionRecoveryWorker
 from tests.helpers import run_concurrently
 from tests.payments.factories import HostedSessionFactory
 from tests.payments.providers import channels_answer, checkout_answers, requests_to

@@ -24,7 +24,7 @@ def test_the_session_page_shows_the_recovery_timeline(admin_client, providers):
     checkout_answers(providers)
     channels_answer(providers)
     session = HostedSessionFactory()
-    from recovery.hosted_sessions import HostedSessionRecoveryWorker
+    from recovery.workers import HostedSessionRecoveryWorker
 
     HostedSessionRecoveryWorker().run_once(triggered_by="schedule")
     page = admin_client.get(f"{CHANGELIST}{session.pk}/change/").content.decode()

@@ -10,7 +10,7 @@ from notifications.models import CommunicationLog
 from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession
 from payments.selectors import hosted_session_timeline
-from recovery.hosted_sessions import HostedSessionRecoveryWorker
+from recovery.workers import HostedSessionRecoveryWorker
 from tests.helpers import error_of, run_concurrently, token_client
 from tests.payments.factories import HostedSessionFactory
 from tests.payments.providers import channels_answer, checkout_answers, requests_to

@@ -6,8 +6,8 @@ import pytest
 
 from opsconsole.models import AuditEvent
 from recovery import services
-from recovery.hosted_sessions import HostedSessionRecoveryWorker
 from recovery.models import RecoveryItem
+from recovery.workers import HostedSessionRecoveryWorker
 from tests.opsconsole.factories import UserFactory
 from tests.payments.factories import HostedSessionFactory
 from tests.recovery.factories import ParkedItemFactory

@@ -8,8 +8,8 @@ from django.utils import timezone
 from notifications.models import Notification
 from notifications.services import notification_enqueue
 from opsconsole.models import AuditEvent
-from recovery.dlq import DlqSweeper
 from recovery.models import ManualReviewItem, RecoveryItem
+from recovery.workers import DlqSweeper
 from tests.helpers import action_post
 from tests.recovery.factories import ParkedItemFactory
 from tests.workers import run_worker

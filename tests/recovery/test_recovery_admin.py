@@ -8,12 +8,12 @@ from opsconsole.models import AuditEvent
 from recovery import services
 from recovery.admin import INLINE_REPLAY_LIMIT
 from recovery.bulk_actions import (
-    BulkActionWorker,
     bulk_action_create,
     bulk_action_run,
     bulk_action_transition,
 )
 from recovery.models import BulkAction, BulkActionItem, Integration, RecoveryItem
+from recovery.workers import BulkActionWorker
 from tests.helpers import action_post
 from tests.opsconsole.factories import UserFactory
 from tests.recovery.factories import ParkedItemFactory

@@ -8,12 +8,12 @@ from django.utils import timezone
 from opsconsole import failure_sources
 from opsconsole.models import AuditEvent
 from recovery import inbox
-from recovery.dlq import DlqSweeper
 from recovery.models import FailureResolution, FailureResolutionRequest, RecoveryItem
+from recovery.workers import DlqSweeper
 from tests.helpers import error_of, token_client
 from tests.opsconsole.factories import UserFactory
+from tests.payments.factories import failed_refund
 from tests.recovery.factories import ParkedItemFactory
-from tests.recovery.test_failure_inbox import failed_refund
 from tests.workers import run_as
 
 

@@ -15,7 +15,7 @@ from notifications.models import CommunicationLog
 from opsconsole.models import AuditEvent
 from payments.models import WebhookFailure
 from recovery.models import DeliveryAttempt
-from recovery.retention import RetentionRedactor
+from recovery.workers import RetentionRedactor
 from tests.recovery.factories import QueuedItemFactory
 from tests.workers import deliver
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from recovery.hosted_sessions import HostedSessionRecoveryWorker
+from recovery.workers import HostedSessionRecoveryWorker
 
 
 class Command(BaseCommand):

@@ -1,4 +1,5 @@
-"""Every write to hosted checkout sessions (seed 000)."""
+"""Hosted checkout sessions: creation, transitions, the recovery worker's claim and the record of
+each recovery attempt."""
 
 from __future__ import annotations
 
@@ -15,35 +16,40 @@ from django.utils import timezone
 
 from notifications.communicators import (
     CommunicationOutcome,
-    HostedSessionContact,
-    HostedSessionRecoveryCommunicator,
 )
 from opsconsole import audit
 from opsconsole.retry import RetryPolicy
 from payments.adapters import (
     CheckoutLink,
-    CheckoutProvider,
-    CheckoutProviderError,
-    default_checkout_provider,
 )
 from payments.errors import (
-    CheckoutProviderUnavailable,
     HostedSessionChanged,
     HostedSessionNotFound,
-    HostedSessionNotRegenerable,
-    PaymentsInvalidPayload,
 )
 from payments.models import HostedCheckoutSession
 
 logger = structlog.get_logger(__name__)
 
+
 EVENT_PREFIX = "payments.hosted_session"
+
+
 EVENT_RECOVERY_ATTEMPTED = f"{EVENT_PREFIX}.recovery_attempted"
+
+
 EVENT_RECOVERY_EXHAUSTED = f"{EVENT_PREFIX}.recovery_exhausted"
+
+
 EVENT_REGENERATED = f"{EVENT_PREFIX}.regenerated"
+
+
 EVENT_CUSTOMER_NOTIFIED = f"{EVENT_PREFIX}.customer_notified"
+
+
 # Attempts are on the timeline from the session's own metadata; the audit copy is for search.
 ATTEMPT_EVENTS = (EVENT_RECOVERY_ATTEMPTED, EVENT_RECOVERY_EXHAUSTED)
+
+
 Session = HostedCheckoutSession
 
 
@@ -82,9 +88,6 @@ def _save(session: HostedCheckoutSession) -> None:
     """Every write bumps the optimistic-lock version."""
     session.version += 1
     session.save()
-
-
-# ---------------------------------------------------------------------------- lifecycle
 
 
 @transaction.atomic
@@ -134,9 +137,6 @@ def hosted_session_transition(
         reason=reason,
     )
     return session
-
-
-# ---------------------------------------------------------------------------- automation
 
 
 def hosted_session_claim(*, session_id: int, version: int, owner: str, lease_seconds: int) -> bool:
@@ -241,198 +241,3 @@ def hosted_session_record_recovery_attempt(
         metadata={"attempt": attempt},
     )
     return session, outcome
-
-
-def hosted_session_contact(session: HostedCheckoutSession) -> HostedSessionContact:
-    return HostedSessionContact(
-        session_id=session.pk,
-        reference=session.reference,
-        email=session.customer_email,
-        phone=session.customer_phone,
-        checkout_url=session.checkout_url,
-        amount=str(session.amount),
-        currency=session.currency,
-        expires_at=_iso(session.expires_at),
-    )
-
-
-# ---------------------------------------------------------------------------- operators
-
-
-def hosted_session_regenerate(
-    *,
-    session_id: int,
-    actor: audit.Actor,
-    override_next_retry_at: datetime | None = None,
-    automated: bool = False,
-    reason: str = "",
-    provider: CheckoutProvider | None = None,
-    communicator: HostedSessionRecoveryCommunicator | None = None,
-) -> HostedCheckoutSession:
-    """Issue a fresh checkout link now; optionally move the scheduler's next window.
-
-    `automated=True` documents a scripted cadence change: the link is regenerated and the
-    customer hears about it from the scheduler's next attempt. Otherwise the customer is
-    notified now. The provider call and the notification run with no transaction open.
-    """
-    session = hosted_session_get(session_id=session_id)
-    _check_regenerable(session)
-    if override_next_retry_at is not None and override_next_retry_at <= timezone.now():
-        raise PaymentsInvalidPayload(
-            "overrideNextRetryAt must be in the future.",
-            details={"fields": {"overrideNextRetryAt": ["Must be in the future."]}},
-        )
-    provider = provider or default_checkout_provider()
-    try:
-        link = provider.create_link(
-            reference=session.reference,
-            amount=str(session.amount),
-            currency=session.currency,
-            idempotency_key=f"hosted-session-{session.pk}:regenerate:v{session.version}",
-        )
-    except CheckoutProviderError as exc:
-        raise CheckoutProviderUnavailable(
-            details={"provider_failure_code": exc.failure_code}
-        ) from exc
-    session = _hosted_session_apply_regeneration(
-        session_id=session.pk,
-        read_version=session.version,
-        link=link,
-        actor=actor,
-        override_next_retry_at=override_next_retry_at,
-        automated=automated,
-        reason=reason,
-    )
-    if not automated:
-        session = hosted_session_notify_customer(
-            session_id=session.pk,
-            actor=actor,
-            reason=reason or "checkout link regenerated",
-            occasion=f"regenerate-v{session.version}",
-            communicator=communicator,
-        )
-    return session
-
-
-def _check_regenerable(session: HostedCheckoutSession) -> None:
-    if session.status not in Session.REGENERABLE:
-        raise HostedSessionNotRegenerable(
-            f"A {session.status} session's checkout link cannot be regenerated.",
-            details={"status": session.status, "allowed_statuses": list(Session.REGENERABLE)},
-        )
-
-
-@transaction.atomic
-def _hosted_session_apply_regeneration(
-    *,
-    session_id: int,
-    read_version: int,
-    link: CheckoutLink,
-    actor: audit.Actor,
-    override_next_retry_at: datetime | None,
-    automated: bool,
-    reason: str,
-) -> HostedCheckoutSession:
-    session = hosted_session_get(session_id=session_id, for_update=True)
-    now = timezone.now()
-    if session.version != read_version or (
-        session.lease_expires_at and session.lease_expires_at > now
-    ):
-        raise HostedSessionChanged(
-            details={"version_read": read_version, "version_now": session.version}
-        )
-    _check_regenerable(session)
-    before = session.state()
-    was_abandoned = session.status == Session.Status.ABANDONED
-    session.regenerate(
-        checkout_url=link.url,
-        expires_at=link.expires_at,
-        provider_session_id=link.provider_session_id,
-    )
-    actor_name = audit.actor_label(actor)
-    automation = dict(session.automation_metadata)
-    if override_next_retry_at is not None:
-        session.next_retry_at = override_next_retry_at
-        automation["override_next_retry_at"] = override_next_retry_at.isoformat()
-        automation["overrides"] = [
-            *automation.get("overrides", []),
-            {
-                "override_next_retry_at": override_next_retry_at.isoformat(),
-                "set_by": actor_name,
-                "set_at": now.isoformat(),
-                "automated": automated,
-                "reason": reason,
-            },
-        ]
-        if session.retry_count >= session.max_retries:
-            # The operator asked for one more automated attempt at that window: grant it.
-            session.max_retries = session.retry_count + 1
-    elif was_abandoned or session.next_retry_at is None:
-        # Back in the automation's hands: it looks again when the new link expires.
-        session.next_retry_at = link.expires_at
-        session.max_retries = max(session.max_retries, session.retry_count + 1)
-    session.lease_owner, session.lease_expires_at = "", None
-    session.metadata = {
-        **session.metadata,
-        "automation": automation,
-        "triggered_by": actor_name,
-        "triggered_at": now.isoformat(),
-        "trigger_automated": automated,
-        "trigger_notified": False,
-    }
-    _save(session)
-    audit.record(
-        EVENT_REGENERATED,
-        obj=session,
-        before=before,
-        after=session.state(),
-        actor=actor,
-        reason=reason,
-        metadata={
-            "automated": automated,
-            "override_next_retry_at": _iso(override_next_retry_at),
-        },
-    )
-    return session
-
-
-def hosted_session_notify_customer(
-    *,
-    session_id: int,
-    actor: audit.Actor,
-    reason: str,
-    occasion: str | None = None,
-    communicator: HostedSessionRecoveryCommunicator | None = None,
-) -> HostedCheckoutSession:
-    """Operators' manual trigger of the communicator; the sends land in communication_log."""
-    session = hosted_session_get(session_id=session_id)
-    communicator = communicator or HostedSessionRecoveryCommunicator()
-    outcome = communicator.notify(
-        hosted_session_contact(session),
-        triggered_by=audit.actor_label(actor),
-        occasion=occasion or f"manual-{timezone.now().strftime('%Y%m%dT%H%M%S%f')}",
-    )
-    with transaction.atomic():
-        session = hosted_session_get(session_id=session_id, for_update=True)
-        before = session.state()
-        now = timezone.now()
-        if outcome.notified:
-            session.last_notified_at = now
-            session.attempts_since_notification = 0
-        session.metadata = {
-            **session.metadata,
-            "triggered_by": audit.actor_label(actor),
-            "triggered_at": now.isoformat(),
-            "trigger_notified": outcome.notified,
-        }
-        _save(session)
-        audit.record(
-            EVENT_CUSTOMER_NOTIFIED,
-            obj=session,
-            before=before,
-            after=session.state(),
-            actor=actor,
-            reason=reason,
-            metadata={"notified": outcome.notified, "communications": outcome.summary()},
-        )
-    return session

@@ -1,0 +1,18 @@
+"""The recovery app's models, by concern."""
+
+from recovery.models.operations import (  # noqa: F401
+    BulkAction,
+    BulkActionItem,
+    FailureResolution,
+    FailureResolutionRequest,
+    ManualReviewItem,
+    SweepRetry,
+)
+from recovery.models.queue import (  # noqa: F401
+    DeliveryAttempt,
+    Integration,
+    PayloadEdit,
+    ProviderCircuit,
+    RecoveryItem,
+    default_max_attempts,
+)
