@@ -19,11 +19,11 @@ def main() -> None:
 
     from bookings.models import BookingHold, Resource
     from bookings.services import booking_hold_create
-    from tests.conftest import make_user
+    from tests.opsconsole.factories import UserFactory
 
     # One client per hold, as in life: a client holds at most 3 slots at once, so the
     # service's per-client cap check runs on every hold, as it does in production.
-    make_user("bench-holder")
+    UserFactory(username="bench-holder")
     holders = User.objects.bulk_create([User(username=f"bench-client-{n}") for n in range(HOLDS)])
     service_resource = Resource.objects.create(name="service")
     raw_resource = Resource.objects.create(name="raw")
