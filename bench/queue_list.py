@@ -83,11 +83,14 @@ def main() -> None:
     from rest_framework.test import APIClient
 
     from recovery.models import Integration
-    from tests.conftest import make_user, token_client
+    from tests.helpers import token_client
+    from tests.opsconsole.factories import UserFactory
 
     small = Integration.objects.create(name="small", endpoint_url="http://x.test")
     big = Integration.objects.create(name="big", endpoint_url="http://x.test")
-    client: APIClient = token_client(make_user("bench-viewer", "Support viewer"))
+    client: APIClient = token_client(
+        UserFactory(username="bench-viewer", groups=["Support viewer"])
+    )
     # /metrics answers the monitoring token only.
     scraper = APIClient()
     scraper.credentials(HTTP_AUTHORIZATION=f"Bearer {os.environ['METRICS_BEARER_TOKEN']}")
