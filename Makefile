@@ -14,8 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Install, migrate the embedded database, load demo data, then serve web + workers. The
-# demo's integrations call 127.0.0.1, which production refuses unless allowed.
+# demo's integrations call 127.0.0.1, which production refuses unless allowed; its providers
+# are the sandbox (PROVIDERS_SANDBOX), which production never turns on.
 run: export OUTBOUND_ALLOWED_HOSTS := 127.0.0.1,localhost
+run: export PROVIDERS_SANDBOX := true
 run: install .env
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
@@ -27,7 +29,7 @@ run: install .env
 # A local .env for make run: a random SECRET_KEY (production refuses to start without one)
 # and the loopback hosts the demo's stand-in endpoints live on. An existing .env is kept.
 .env:
-	printf 'SECRET_KEY=%s\nOUTBOUND_ALLOWED_HOSTS=127.0.0.1,localhost\n' \
+	printf 'SECRET_KEY=%s\nOUTBOUND_ALLOWED_HOSTS=127.0.0.1,localhost\nPROVIDERS_SANDBOX=true\n' \
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
 
 # The whole suite on PostgreSQL (a private cluster unless DATABASE_URL is given), then the
@@ -40,13 +42,16 @@ test: install
 	$(BIN)/lint-imports --no-cache
 	$(MAKE) check-deploy
 
-# Production settings pass Django's deployment checks with no warning.
+# Production settings pass Django's deployment checks with no warning (a complete provider
+# setup: Stripe, checkout and email configured, the other channels switched off on purpose).
 check-deploy: install
 	env -u DATABASE_URL OPSCONSOLE_READ_ENV_FILE=false DEBUG=false \
 		SECRET_KEY="$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 		ALLOWED_HOSTS=console.example.com SECURE_SSL_REDIRECT=true \
 		SESSION_COOKIE_SECURE=true CSRF_COOKIE_SECURE=true SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_PRELOAD=true \
 		SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https \
+		STRIPE_SECRET_KEY=sk_live_placeholder PAYMENTS_CHECKOUT_URL=https://checkout.example.com/links \
+		NOTIFICATIONS_EMAIL_URL=https://mail.example.com/send SMS_PROVIDER=none WHATSAPP_PROVIDER=none PUSH_PROVIDER=none \
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 # Benchmarks on PostgreSQL, each printing its measured ratios on its last line.

@@ -36,6 +36,8 @@ def setup(name: str) -> None:
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-7d1e0c9b3a5f2e8d6c4b0a9f1e3d5c7b")
     os.environ.setdefault("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ.setdefault("METRICS_BEARER_TOKEN", "bench-metrics-token")
+    # The benchmarks measure the console, not providers: the sandbox stands in for them.
+    os.environ.setdefault("PROVIDERS_SANDBOX", "true")
     import django
 
     django.setup()

@@ -1,6 +1,6 @@
-"""Message channels behind one small protocol: a sandbox that records, and an HTTP provider.
-
-Which one a channel uses is a setting: NOTIFICATIONS_<CHANNEL>_URL empty means sandbox.
+"""Message channels behind one small protocol: an HTTP provider; a sandbox that records,
+only in PROVIDERS_SANDBOX mode; and a refusing channel for one not configured (messages
+parked) or switched off with <CHANNEL>_PROVIDER=none (messages skipped).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from opsconsole.outbound import post_json
+from opsconsole.providers import CHANNEL_SWITCHED_OFF, PROVIDER_NOT_CONFIGURED, Mode, provider
 from opsconsole.retry import parse_retry_after
 
 
@@ -43,8 +44,9 @@ class SendResult:
 
     @property
     def retryable(self) -> bool:
-        """408, 429, 5xx and transport errors are worth another try; other answers are not."""
-        if self.ok:
+        """408, 429, 5xx and transport errors are worth another try; other answers are not,
+        nor is a channel that is not configured or switched off (only people fix that)."""
+        if self.ok or self.failure_code in (PROVIDER_NOT_CONFIGURED, CHANNEL_SWITCHED_OFF):
             return False
         status = self.http_status
         return status is None or status in (408, 429) or status >= 500
@@ -126,10 +128,38 @@ def sandbox_channel(channel: str) -> SandboxChannel:
     return _sandboxes.setdefault(channel, SandboxChannel(channel=channel))
 
 
+@dataclass
+class RefusingChannel:
+    """A channel that sends nothing and says why: not configured in production (the message
+    is parked, seed 003's fail open) or switched off on purpose (the message is skipped)."""
+
+    channel: str
+    failure_code: str
+    detail: str
+    provider: str = "none"
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        return SendResult(
+            ok=False,
+            provider=self.provider,
+            failure_code=self.failure_code,
+            failure_detail=self.detail,
+        )
+
+
 def channel_adapter(channel: str) -> ChannelAdapter:
     config = settings.NOTIFICATION_CHANNELS.get(channel, {})
-    if not config.get("url"):
+    mode = provider(channel).mode()
+    if mode == Mode.OFF:
+        return RefusingChannel(
+            channel, CHANNEL_SWITCHED_OFF, f"{channel.upper()}_PROVIDER=none: switched off"
+        )
+    if mode == Mode.SANDBOX:
         return sandbox_channel(channel)
+    if mode == Mode.MISSING:
+        return RefusingChannel(
+            channel, PROVIDER_NOT_CONFIGURED, provider(channel).not_configured_detail()
+        )
     return HttpChannel(
         channel=channel,
         url=config["url"],

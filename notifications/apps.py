@@ -11,17 +11,36 @@ class NotificationsConfig(AppConfig):
 
         from notifications import workers  # noqa: F401  (registers the workers)
         from opsconsole.integration_status import ProbeResult, register_probe
+        from opsconsole.providers import Kind, Mode, Provider, provider, register_provider
+
+        def channel_provider(channel: str) -> Provider:
+            def config() -> dict[str, str]:
+                return settings.NOTIFICATION_CHANNELS.get(channel, {})
+
+            return Provider(
+                channel,
+                Kind.MESSAGE,
+                required=lambda: {f"NOTIFICATIONS_{channel.upper()}_URL": config().get("url", "")},
+                switched_off=lambda: config().get("provider") == "none",
+            )
 
         def channel_probe(channel: str):
             def probe() -> ProbeResult:
-                if not settings.NOTIFICATION_CHANNELS.get(channel, {}).get("url"):
+                mode = provider(channel).mode()
+                if mode == Mode.MISSING:
+                    return ProbeResult("red", provider(channel).not_configured_detail())
+                if mode == Mode.SANDBOX:
                     return ProbeResult("amber", "sandbox (records, sends nothing)")
+                if mode == Mode.OFF:
+                    return ProbeResult("green", "switched off on purpose")
                 return ProbeResult("green", "configured")
 
             return probe
 
         for channel in ("email", "sms", "whatsapp", "push"):
             register_probe(f"{channel}_channel", channel_probe(channel))
+            # Message channels fail open when missing (opsconsole/providers.py).
+            register_provider(channel_provider(channel))
 
         from notifications.models import CampaignTarget, Notification
         from opsconsole.metrics import register_queue

@@ -25,6 +25,7 @@ class CommunicationLog(models.Model):
     class Status(models.TextChoices):
         SENT = "sent"
         FAILED = "failed"
+        SKIPPED = "skipped"  # the channel is switched off on purpose
 
     channel = models.CharField(max_length=16, choices=Channel.choices)
     template = models.CharField(max_length=200)
@@ -51,7 +52,8 @@ class CommunicationLog(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["sent", "failed"]), name="communication_log_status_valid"
+                condition=Q(status__in=["sent", "failed", "skipped"]),
+                name="communication_log_status_valid",
             ),
         ]
         indexes = [
@@ -84,6 +86,7 @@ class Notification(ConcurrentTransitionMixin, models.Model):
         RETRYING = "RETRYING"
         SENT = "SENT"
         DEAD = "DEAD"  # attempts exhausted or a permanent error; kept for review
+        SKIPPED = "SKIPPED"  # its channel is switched off on purpose; never sent, not an error
 
     SENDABLE = (Status.PENDING, Status.RETRYING)
 
@@ -108,7 +111,7 @@ class Notification(ConcurrentTransitionMixin, models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["PENDING", "RETRYING", "SENT", "DEAD"]),
+                condition=Q(status__in=["PENDING", "RETRYING", "SENT", "DEAD", "SKIPPED"]),
                 name="notification_status_valid",
             )
         ]

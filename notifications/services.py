@@ -15,6 +15,7 @@ from notifications.adapters import ChannelAdapter, OutboundMessage, SendResult, 
 from notifications.models import CommunicationLog, Notification, NotificationAttempt, PushToken
 from opsconsole import audit
 from opsconsole.context import current_request_id
+from opsconsole.providers import CHANNEL_SWITCHED_OFF, Mode, provider
 from opsconsole.retry import RetryPolicy
 
 logger = structlog.get_logger(__name__)
@@ -55,7 +56,7 @@ def communication_send(
             channel=channel,
             template=template,
             recipient=to,
-            status=CommunicationLog.Status.SENT if result.ok else CommunicationLog.Status.FAILED,
+            status=_log_status(result),
             provider=result.provider,
             provider_message_id=result.provider_message_id,
             failure_code=result.failure_code,
@@ -77,6 +78,14 @@ def communication_send(
         failure_code=result.failure_code,
     )
     return log
+
+
+def _log_status(result: SendResult) -> str:
+    if result.ok:
+        return CommunicationLog.Status.SENT
+    if result.failure_code == CHANNEL_SWITCHED_OFF:
+        return CommunicationLog.Status.SKIPPED
+    return CommunicationLog.Status.FAILED
 
 
 # ---------------------------------------------------------------------------- notifications
@@ -101,7 +110,9 @@ def notification_enqueue(
     subject_id: str | int = "",
 ) -> Notification:
     """Queue a message; the delivery worker sends it and retries. Callers that must fail open
-    (every business action) call this inside their own try, see `notify_fail_open`."""
+    (every business action) call this inside their own try, see `notify_fail_open`. A message
+    for a channel switched off on purpose is kept as SKIPPED, never sent."""
+    switched_off = provider(channel).mode() == Mode.OFF
     notification = Notification.objects.create(
         channel=channel,
         recipient=to,
@@ -109,6 +120,15 @@ def notification_enqueue(
         context=context,
         subject_type=subject_type,
         subject_id=str(subject_id),
+        **(
+            {
+                "status": Notification.Status.SKIPPED,
+                "next_retry_at": None,
+                "last_error": f"{CHANNEL_SWITCHED_OFF}: {channel.upper()}_PROVIDER=none",
+            }
+            if switched_off
+            else {}
+        ),
     )
     audit.record("notifications.notification.queued", obj=notification, after=notification.state())
     return notification

@@ -14,10 +14,19 @@ class PlatformConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import structlog
+        from django.conf import settings as settings_module
+
         from opsconsole import failure_sources, health, metrics, worker_metrics
 
         health.register_builtin_components()
         failure_sources.autodiscover()
+        if settings_module.PROVIDERS_SANDBOX:
+            structlog.get_logger(__name__).warning(
+                "providers_sandbox_on",
+                message="PROVIDERS_SANDBOX=true: sandbox providers stand in for unconfigured "
+                "ones (no money moves, no message leaves through them); never in production",
+            )
         from django.conf import settings
 
         from opsconsole.tracing import configure_tracing, tracing_enabled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.db import transaction
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from opsconsole import audit
 from opsconsole.models import ConsoleBanner
+from opsconsole.providers import Kind, Mode, registered_providers, sandbox_enabled
 
 
 @transaction.atomic
@@ -55,10 +57,33 @@ def banner_clear(*, actor: audit.Actor, reason: str) -> ConsoleBanner | None:
 
 
 def console_banner(request: HttpRequest) -> dict[str, Any]:
-    """Template context processor: the active banner on admin pages only."""
+    """Template context processor, on admin pages only: the active banner, and what staff must
+    know about the providers (the sandbox is on; a provider is missing)."""
     if not request.path.startswith("/admin/"):
         return {}
-    try:
-        return {"console_banner": ConsoleBanner.objects.filter(active=True).first()}
-    except Exception:  # the banner must never take a page down (e.g. during an outage)
-        return {}
+    context: dict[str, Any] = {"provider_notices": provider_notices()}
+    # The banner must never take a page down (e.g. during a database outage).
+    with contextlib.suppress(Exception):
+        context["console_banner"] = ConsoleBanner.objects.filter(active=True).first()
+    return context
+
+
+def provider_notices() -> list[dict[str, str]]:
+    notices = []
+    if sandbox_enabled():
+        notices.append(
+            {
+                "level": "warning",
+                "message": "Sandbox providers (PROVIDERS_SANDBOX=true): unconfigured providers "
+                "are simulated; no money moves and no message leaves through them.",
+            }
+        )
+    for item in registered_providers():
+        if item.mode() == Mode.MISSING:
+            notices.append(
+                {
+                    "level": "critical" if item.kind == Kind.MONEY else "warning",
+                    "message": f"{item.not_configured_detail()}.",
+                }
+            )
+    return notices

@@ -342,14 +342,23 @@ VOUCHER_RENDERER_TIMEOUT_SECONDS = env_int("VOUCHER_RENDERER_TIMEOUT_SECONDS", 3
 # /api/integrations/status answers probes this fresh unless ?force=true.
 INTEGRATION_STATUS_CACHE_SECONDS = env_int("INTEGRATION_STATUS_CACHE_SECONDS", 60)
 
-# Message channels: an unset URL means the sandbox channel, which records instead of sending.
+# Sandbox providers stand in for unconfigured ones only when this is true (make run and the
+# tests set it); otherwise they fail closed or park their messages (opsconsole/providers.py).
+PROVIDERS_SANDBOX = env_bool("PROVIDERS_SANDBOX", False)
+
+# Message channels: NOTIFICATIONS_<CHANNEL>_URL; <CHANNEL>_PROVIDER=none switches one off
+# on purpose (its messages are skipped, not an error).
 NOTIFICATION_CHANNELS = {
     channel: {
         "url": env_str(f"NOTIFICATIONS_{channel.upper()}_URL", ""),
         "api_key": env_str(f"NOTIFICATIONS_{channel.upper()}_API_KEY", ""),
+        "provider": env_str(f"{channel.upper()}_PROVIDER", "").strip().lower(),
     }
     for channel in ("email", "sms", "whatsapp", "push")
 }
+for _channel, _config in NOTIFICATION_CHANNELS.items():
+    if _config["provider"] not in {"", "http", "none"}:
+        raise ImproperlyConfiguredEnv(f"{_channel.upper()}_PROVIDER must be http or none")
 NOTIFICATIONS_HTTP_TIMEOUT_SECONDS = env_int("NOTIFICATIONS_HTTP_TIMEOUT_SECONDS", 10)
 # Email (seed 003): 5 attempts, exponential backoff from 1 minute, then dead-lettered.
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)

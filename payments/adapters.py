@@ -1,6 +1,7 @@
 """The hosted checkout provider: issues a fresh checkout link for a session.
 
-A sandbox for development; an HTTP provider when PAYMENTS_CHECKOUT_URL is set.
+An HTTP provider when PAYMENTS_CHECKOUT_URL is set; the sandbox only in PROVIDERS_SANDBOX mode;
+otherwise one that refuses (opsconsole/providers.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from opsconsole.outbound import DestinationRefused, guarded_post, post_json
+from opsconsole.providers import PROVIDER_NOT_CONFIGURED, Mode, provider
 from opsconsole.retry import network_error_class, parse_retry_after
 
 
@@ -88,9 +90,23 @@ class HttpCheckoutProvider:
         )
 
 
+class UnconfiguredCheckoutProvider:
+    """Production without a checkout provider: no link is made up (fails closed)."""
+
+    def create_link(
+        self, *, reference: str, amount: str, currency: str, idempotency_key: str
+    ) -> CheckoutLink:
+        raise CheckoutProviderError(
+            PROVIDER_NOT_CONFIGURED, provider("checkout").not_configured_detail()
+        )
+
+
 def default_checkout_provider() -> CheckoutProvider:
-    if not settings.PAYMENTS_CHECKOUT_URL:
+    mode = provider("checkout").mode()
+    if mode == Mode.SANDBOX:
         return SandboxCheckoutProvider()
+    if mode != Mode.CONFIGURED:
+        return UnconfiguredCheckoutProvider()
     return HttpCheckoutProvider(
         url=settings.PAYMENTS_CHECKOUT_URL,
         api_key=settings.PAYMENTS_CHECKOUT_API_KEY,
@@ -169,9 +185,27 @@ class StripeRefundProvider:
         )
 
 
+class UnconfiguredRefundProvider:
+    """Production without Stripe: no refund is made up. The refund is parked with the code
+    (not retried: only configuring Stripe helps) and an operator replays it afterwards."""
+
+    def create_refund(
+        self, *, payment_intent: str, amount_cents: int, idempotency_key: str
+    ) -> RefundOutcome:
+        return RefundOutcome(
+            ok=False,
+            failure_code=PROVIDER_NOT_CONFIGURED,
+            failure_detail=provider("stripe").not_configured_detail(),
+            retryable=False,
+        )
+
+
 def default_refund_provider() -> RefundProvider:
-    if not settings.STRIPE_API_BASE or not settings.STRIPE_SECRET_KEY:
+    mode = provider("stripe").mode()
+    if mode == Mode.SANDBOX:
         return SandboxRefundProvider()
+    if mode != Mode.CONFIGURED:
+        return UnconfiguredRefundProvider()
     return StripeRefundProvider(
         api_base=settings.STRIPE_API_BASE,
         secret_key=settings.STRIPE_SECRET_KEY,

@@ -7,6 +7,28 @@ class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.conf import settings
+
+        from opsconsole.providers import Kind, Provider, register_provider
+
+        # Money providers fail closed when missing (opsconsole/providers.py).
+        register_provider(
+            Provider(
+                "stripe",
+                Kind.MONEY,
+                required=lambda: {
+                    "STRIPE_SECRET_KEY": settings.STRIPE_SECRET_KEY,
+                    "STRIPE_API_BASE": settings.STRIPE_API_BASE,
+                },
+            )
+        )
+        register_provider(
+            Provider(
+                "checkout",
+                Kind.MONEY,
+                required=lambda: {"PAYMENTS_CHECKOUT_URL": settings.PAYMENTS_CHECKOUT_URL},
+            )
+        )
         from opsconsole.integration_status import register_probe
         from payments import probes, workers  # noqa: F401  (registers the refund retry worker)
 

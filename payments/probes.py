@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from opsconsole.integration_status import ProbeResult
+from opsconsole.providers import Mode, provider
 from payments.adapters import default_voucher_renderer
 
 SLOW_PREVIEW_MS = 1000
@@ -22,15 +23,26 @@ def voucher_png_probe() -> ProbeResult:
     return ProbeResult("green", "ok", details)
 
 
+def unconfigured(name: str) -> ProbeResult | None:
+    """Red when a provider is missing (production), amber in the sandbox, None if configured."""
+    item = provider(name)
+    mode = item.mode()
+    if mode == Mode.MISSING:
+        return ProbeResult("red", item.not_configured_detail())
+    if mode == Mode.SANDBOX:
+        return ProbeResult("amber", f"sandbox ({', '.join(item.missing_settings())} unset)")
+    return None
+
+
 def stripe_probe() -> ProbeResult:
-    if not settings.STRIPE_SECRET_KEY:
-        return ProbeResult("amber", "sandbox refunds (STRIPE_SECRET_KEY unset)")
+    if (result := unconfigured("stripe")) is not None:
+        return result
     if not settings.STRIPE_WEBHOOK_SECRET:
         return ProbeResult("amber", "webhooks not configured (STRIPE_WEBHOOK_SECRET unset)")
     return ProbeResult("green", "configured")
 
 
 def checkout_provider_probe() -> ProbeResult:
-    if not settings.PAYMENTS_CHECKOUT_URL:
-        return ProbeResult("amber", "sandbox checkout links (PAYMENTS_CHECKOUT_URL unset)")
+    if (result := unconfigured("checkout")) is not None:
+        return result
     return ProbeResult("green", "configured")
