@@ -13,7 +13,7 @@ from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAcces
 from opsconsole.admin_actions import destructive_action
 from opsconsole.models import OPERATE_PERMISSION
 from opsconsole.personal_data import PersonalFieldsAdmin, shown, visible_on_this_page
-from payments import selectors, services, stations, vouchers, webhooks
+from payments import offline_refunds, selectors, services, stations, vouchers, webhooks
 from payments.errors import PaymentsInvalidPayload
 from payments.models import (
     HostedCheckoutSession,
@@ -238,11 +238,70 @@ class PaymentAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class RefundAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
+    """Refunds; one owed offline (the payment was cash, transfer or terminal) is settled here:
+    an operator records how and when it was paid out, with a reason (audited)."""
+
     list_display = ("id", "payment", "amount", "status", "attempts", "last_error", "next_retry_at")
     list_filter = ("status",)
     search_fields = ("=id", "=payment__reference", "=provider_refund_id")
     show_full_result_count = False
+    service_fields = ("payout_method", "payout_reference", "paid_out_at")
+    fields = (
+        ("payment", "amount", "status"),
+        ("attempts", "last_error", "provider_refund_id"),
+        ("payout_method", "payout_reference", "paid_out_at", "paid_out_by"),
+        ("requested_by", "created_at", "completed_at"),
+        "refund_reason",
+        "reason",
+    )
+    # `reason` on this form is the operator's reason for the change (audited), not the
+    # refund's own reason, which `refund_reason` shows.
+    exclude = ("reason",)
+
+    @admin.display(description="refund reason")
+    def refund_reason(self, obj: Refund) -> str:
+        return obj.reason
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        names = [field.name for field in Refund._meta.fields if field.name != "reason"]
+        names.append("refund_reason")
+        if self._settleable(obj):
+            return [name for name in names if name not in self.service_fields]
+        return names
+
+    @staticmethod
+    def _settleable(obj: Any) -> bool:
+        return obj is not None and obj.status == Refund.Status.OWED
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and not self._settleable(obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def check_through_service(self, changes: dict[str, Any]) -> None:
+        problems = offline_refunds.payout_problems(
+            method=changes.get("payout_method", ""), paid_out_at=changes.get("paid_out_at")
+        )
+        if problems:
+            raise offline_refunds.PayoutInvalid(
+                "The payout record is incomplete.", details=problems
+            )
+
+    def save_through_service(
+        self, request: HttpRequest, obj: Refund, changes: dict[str, Any], change: bool, reason: str
+    ) -> Refund:
+        return offline_refunds.refund_settle_offline(
+            refund_id=obj.pk,
+            method=changes.get("payout_method", ""),
+            reference=changes.get("payout_reference", ""),
+            paid_out_at=changes.get("paid_out_at"),
+            actor=request.user,
+            reason=reason,
+        )
 
 
 @admin.register(VoucherRedemptionFailure)

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Q
 
 from opsconsole import failure_sources
+from opsconsole.errors import Conflict
 from opsconsole.failure_sources import FailureSource, Impact, error_code
 from payments.models import (
     HostedCheckoutSession,
@@ -60,6 +61,17 @@ def _guard_redemption(failure: VoucherRedemptionFailure) -> str | None:
     if not voucher.in_scope(failure.station_id):
         return f"station {failure.station_id} is still outside the voucher's scope"
     return None
+
+
+def _replay_offline_refund(refund_id: int, actor: Any, reason: str) -> str:
+    raise SettleInTheAdmin(
+        f"Refund {refund_id} is owed offline: record its payout (who, how, when) in the admin "
+        "under Payments > Refunds."
+    )
+
+
+class SettleInTheAdmin(Conflict):
+    code = "PAY-409-REFUND-NOT-RETRYABLE"
 
 
 def _guard_refund(refund: Refund) -> str | None:
@@ -127,6 +139,29 @@ failure_sources.register(
         moves_money=True,
         # A refund is dead once its automatic retries ran out.
         dead_lettered=lambda rows: rows.filter(next_retry_at__isnull=True),
+    )
+)
+
+failure_sources.register(
+    FailureSource(
+        name="offline_refund",
+        app="payments",
+        failing=lambda: Refund.objects.filter(status=Refund.Status.OWED).select_related("payment"),
+        provider=lambda r: "offline",
+        failure_code=lambda r: "refund_owed",
+        error=lambda r: (
+            f"refund owed: pay back {r.amount} {r.payment.currency} "
+            f"({r.payment.get_method_display()}) and record the payout"
+        ),
+        first_seen=lambda r: r.created_at,
+        last_seen=lambda r: r.created_at,
+        impact=lambda r: Impact(
+            50 + int(r.amount // 10), f"{r.amount} {r.payment.currency} owed to a customer"
+        ),
+        guard=lambda r: None,
+        predicted=lambda r: "OWED → COMPLETED once staff record the payout in the admin",
+        replay=_replay_offline_refund,
+        moves_money=True,
     )
 )
 

@@ -59,6 +59,7 @@ def _refund_open(*, payment_id: int, amount: Decimal, reason: str, actor: audit.
         raise RefundAmountInvalid(
             details={"amount": str(amount), "refundable": str(payment.amount)}
         )
+    offline = payment.method in Payment.OFFLINE_METHODS
     try:
         with transaction.atomic():
             refund = Refund.objects.create(
@@ -66,9 +67,11 @@ def _refund_open(*, payment_id: int, amount: Decimal, reason: str, actor: audit.
                 amount=amount,
                 reason=reason,
                 requested_by=audit.actor_label(actor),
+                # Paid offline, paid back offline: owed until staff settle it, never Stripe.
+                **({"status": Refund.Status.OWED, "next_retry_at": None} if offline else {}),
             )
             audit.record(
-                f"{EVENT_PREFIX}.requested",
+                f"{EVENT_PREFIX}.owed" if offline else f"{EVENT_PREFIX}.requested",
                 obj=refund,
                 after=refund.state(),
                 actor=actor,
@@ -89,9 +92,10 @@ def refund_request(
     actor: audit.Actor,
     provider: RefundProvider | None = None,
 ) -> Refund:
-    """Refund a payment now: one provider attempt; a failure is retried by the worker."""
+    """Refund a payment now: one provider attempt; a failure is retried by the worker. A
+    payment taken offline gets a refund OWED to the customer, settled by staff."""
     refund = _refund_open(payment_id=payment_id, amount=amount, reason=reason, actor=actor)
-    if refund.status == Refund.Status.COMPLETED:
+    if refund.status in (Refund.Status.COMPLETED, Refund.Status.OWED):
         return refund
     return refund_attempt(refund_id=refund.pk, provider=provider)
 
@@ -100,8 +104,8 @@ def refund_attempt(
     *, refund_id: int, provider: RefundProvider | None = None, lease_owner: str = ""
 ) -> Refund:
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
-    if refund.status == Refund.Status.COMPLETED:
-        return refund
+    if refund.status in (Refund.Status.COMPLETED, Refund.Status.OWED):
+        return refund  # done, or paid back offline: never a provider call
     provider = provider or default_refund_provider()
     outcome = provider.create_refund(
         payment_intent=refund.payment.provider_payment_id or refund.payment.reference,

@@ -111,6 +111,9 @@ class BookingCancelApi(APIView):
         booking = BookingOutputSerializer()
         refund_processed = serializers.BooleanField()
         already_cancelled = serializers.BooleanField()
+        refund_owed = serializers.BooleanField(
+            help_text="Paid offline: the refund is owed to the customer and paid back by staff."
+        )
 
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     @idempotent
@@ -125,6 +128,7 @@ class BookingCancelApi(APIView):
                 "booking": BookingOutputSerializer(result.booking).data,
                 "refund_processed": result.refund_processed,
                 "already_cancelled": result.already_cancelled,
+                "refund_owed": result.refund_owed,
             }
         )
 

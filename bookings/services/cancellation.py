@@ -49,6 +49,8 @@ class CancellationResult:
     booking: Booking
     refund_processed: bool
     already_cancelled: bool = False
+    # Paid offline: the refund is owed to the customer, paid back by staff (no provider).
+    refund_owed: bool = False
 
 
 class SagaStepFailed(Exception):
@@ -75,6 +77,7 @@ def booking_cancel(
     if booking.status == Booking.Status.CANCELLED:
         return CancellationResult(booking=booking, refund_processed=False, already_cancelled=True)
     step = "process_refund"
+    refund_owed = False
     try:
         refund_processed = False
         if booking.payment_id:
@@ -86,10 +89,11 @@ def booking_cancel(
                 actor=actor,
                 provider=refund_provider,
             )
-            if refund.status != Refund.Status.COMPLETED:
+            refund_owed = refund.status == Refund.Status.OWED
+            if refund.status not in (Refund.Status.COMPLETED, Refund.Status.OWED):
                 _refund_failure_open(booking_id=booking.pk, refund=refund)
                 raise SagaStepFailed(step, refund.last_error or "refund not completed")
-            refund_processed = True
+            refund_processed = refund.status == Refund.Status.COMPLETED
         step = "complete_cancellation"
         booking = _booking_complete_cancellation(
             booking_id=booking.pk, actor=actor, refund_processed=refund_processed
@@ -100,7 +104,9 @@ def booking_cancel(
         raise CancellationFailed(
             details={"booking_id": booking.pk, "status": "CANCELLING", "failed_step": step}
         ) from exc
-    return CancellationResult(booking=booking, refund_processed=refund_processed)
+    return CancellationResult(
+        booking=booking, refund_processed=refund_processed, refund_owed=refund_owed
+    )
 
 
 @transaction.atomic

@@ -201,6 +201,14 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         PENDING = "PENDING"
         COMPLETED = "COMPLETED"
         FAILED = "FAILED"
+        # A payment taken offline (cash, transfer, terminal) is paid back offline: the refund
+        # is owed until staff record who paid it out, how and when. Never sent to Stripe.
+        OWED = "OWED"
+
+    class PayoutMethod(models.TextChoices):
+        CASH = "cash"
+        BANK_TRANSFER = "bank_transfer"
+        CARD_TERMINAL = "card_terminal"
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
@@ -217,13 +225,23 @@ class Refund(ConcurrentTransitionMixin, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # An offline refund's settlement: who paid it out, how, when, and their reference.
+    payout_method = models.CharField(max_length=16, choices=PayoutMethod.choices, blank=True)
+    payout_reference = models.CharField(max_length=200, blank=True)
+    paid_out_at = models.DateTimeField(null=True, blank=True)
+    paid_out_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["PENDING", "COMPLETED", "FAILED"]),
+                condition=Q(status__in=["PENDING", "COMPLETED", "FAILED", "OWED"]),
                 name="refund_status_valid",
+            ),
+            # A settled offline refund says how and when it was paid out.
+            models.CheckConstraint(
+                condition=Q(paid_out_by="") | (~Q(payout_method="") & Q(paid_out_at__isnull=False)),
+                name="refund_payout_complete",
             ),
             # One refund row per payment, whatever its state: a retried or concurrent refund
             # request finds this row instead of creating a second refund for the transaction.
@@ -244,7 +262,21 @@ class Refund(ConcurrentTransitionMixin, models.Model):
             "last_error": self.last_error,
             "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
             "provider_refund_id": self.provider_refund_id,
+            "payout_method": self.payout_method,
+            "payout_reference": self.payout_reference,
+            "paid_out_at": self.paid_out_at.isoformat() if self.paid_out_at else None,
+            "paid_out_by": self.paid_out_by,
         }
+
+    @transition(field=status, source=Status.OWED, target=Status.COMPLETED)
+    def settle_offline(
+        self, *, payout_method: str, payout_reference: str, paid_out_at: Any, paid_out_by: str
+    ) -> None:
+        self.payout_method = payout_method
+        self.payout_reference = payout_reference
+        self.paid_out_at = paid_out_at
+        self.paid_out_by = paid_out_by
+        self.completed_at = timezone.now()
 
     @transition(field=status, source=[Status.PENDING, Status.FAILED], target=Status.COMPLETED)
     def complete(self, *, provider_refund_id: str) -> None:

@@ -20,6 +20,7 @@ def test_each_app_registers_its_own_failure_sources():
         "refund": ("payments", "payments"),
         "webhook_failure": ("payments", "payments"),
         "redemption": ("payments", "payments"),
+        "offline_refund": ("payments", "payments"),
         "notification": ("notifications", "notifications"),
         "campaign_target": ("notifications", "notifications"),
         "cancellation": ("bookings", "bookings"),
