@@ -8,6 +8,10 @@ class BookingsConfig(AppConfig):
 
     def ready(self) -> None:
         from bookings import waitlist, workers  # noqa: F401  (signal receivers and workers)
+        from bookings.receivers import apply_card_payment
+        from payments.signals import payment_received
+
+        payment_received.connect(apply_card_payment, dispatch_uid="bookings.apply_card_payment")
         from bookings.models import Booking, BookingHold, RefundFailure
         from opsconsole.metrics import register_queue
 

@@ -18,7 +18,7 @@ from payments.models import (
     VoucherRedemptionFailure,
     WebhookFailure,
 )
-from payments.refunds import refund_attempt, refund_requeue
+from payments.refunds import refund_attempt, refund_request, refund_requeue
 from payments.services import hosted_session_regenerate
 from payments.vouchers import voucher_redeem
 from payments.webhooks import webhook_failure_reprocess
@@ -161,6 +161,39 @@ failure_sources.register(
         guard=lambda r: None,
         predicted=lambda r: "OWED → COMPLETED once staff record the payout in the admin",
         replay=_replay_offline_refund,
+        moves_money=True,
+    )
+)
+
+
+def _refund_unapplied(payment_id: int, actor: Any, reason: str) -> str:
+    payment = Payment.objects.get(pk=payment_id)
+    refund = refund_request(
+        payment_id=payment.pk, amount=payment.amount, reason=reason, actor=actor
+    )
+    return f"unapplied payment → refund {refund.status}"
+
+
+failure_sources.register(
+    FailureSource(
+        name="unapplied_payment",
+        app="payments",
+        failing=lambda: Payment.objects.filter(status=Payment.Status.SUCCEEDED).exclude(
+            unapplied_reason=""
+        ),
+        provider=lambda p: "stripe",
+        failure_code=lambda p: "payment_unapplied",
+        error=lambda p: p.unapplied_reason,
+        first_seen=lambda p: p.created_at,
+        last_seen=lambda p: p.created_at,
+        occurrence_field="created_at",
+        impact=lambda p: Impact(
+            50 + int(p.amount // 10), f"{p.amount} {p.currency} received for nothing"
+        ),
+        guard=lambda p: None,
+        # Replaying refunds it (two operators); resolving keeps the money, with a reason.
+        predicted=lambda p: "refund the whole payment to the card (one refund, refund:<id> key)",
+        replay=_refund_unapplied,
         moves_money=True,
     )
 )

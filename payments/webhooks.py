@@ -15,14 +15,19 @@ from django.utils import timezone
 
 from opsconsole import audit
 from opsconsole.errors import DependencyUnavailable, InvalidInput, NotFound
-from payments import services
-from payments.models import HostedCheckoutSession, Payment, StripeEvent, WebhookFailure
+from payments import card_payments, services
+from payments.models import HostedCheckoutSession, StripeEvent, WebhookFailure
 
 logger = structlog.get_logger(__name__)
 
 # Events whose loss would lose money or a customer's purchase: kept for manual processing.
 CRITICAL_EVENT_TYPES = frozenset(
-    {"checkout.session.completed", "payment_intent.succeeded", "charge.refunded"}
+    {
+        "checkout.session.completed",
+        "payment_intent.succeeded",
+        "charge.refunded",
+        "charge.dispute.created",
+    }
 )
 
 
@@ -71,19 +76,12 @@ def _on_checkout_expired(event: dict[str, Any]) -> None:
         )
 
 
-def _on_charge_refunded(event: dict[str, Any]) -> None:
-    intent = event["data"]["object"].get("payment_intent")
-    updated = Payment.objects.filter(provider_payment_id=intent or "").update(
-        status=Payment.Status.REFUNDED
-    )
-    if not updated:
-        raise LookupError(f"no payment for payment_intent {intent!r}")
-
-
 HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "checkout.session.completed": _on_checkout_completed,
     "checkout.session.expired": _on_checkout_expired,
-    "charge.refunded": _on_charge_refunded,
+    "charge.refunded": card_payments.on_charge_refunded,
+    "payment_intent.succeeded": card_payments.on_payment_intent_succeeded,
+    "charge.dispute.created": card_payments.on_dispute_created,
 }
 
 

@@ -162,6 +162,7 @@ class Payment(models.Model):
 
     class Status(models.TextChoices):
         SUCCEEDED = "succeeded"
+        PARTIALLY_REFUNDED = "partially_refunded"
         REFUNDED = "refunded"
 
     reference = models.CharField(max_length=100, unique=True)
@@ -171,7 +172,12 @@ class Payment(models.Model):
     currency = models.CharField(max_length=3, default="EUR")
     method = models.CharField(max_length=16, choices=Method.choices)
     provider_payment_id = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUCCEEDED)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUCCEEDED)
+    # What the provider says was refunded so far (a partial refund leaves the rest paid).
+    amount_refunded = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    # Why a payment that arrived could not be applied to what it paid for (the booking was
+    # already paid or cancelled): kept, and in the failure inbox for a refund decision.
+    unapplied_reason = models.CharField(max_length=300, blank=True)
     recorded_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -21,6 +21,7 @@ def test_each_app_registers_its_own_failure_sources():
         "webhook_failure": ("payments", "payments"),
         "redemption": ("payments", "payments"),
         "offline_refund": ("payments", "payments"),
+        "unapplied_payment": ("payments", "payments"),
         "notification": ("notifications", "notifications"),
         "campaign_target": ("notifications", "notifications"),
         "cancellation": ("bookings", "bookings"),

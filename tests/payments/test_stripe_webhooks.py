@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import time
 
 import pytest
@@ -11,29 +8,12 @@ from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession, StripeEvent, WebhookFailure
 from tests.helpers import action_post, error_of, run_concurrently
 from tests.payments.factories import HostedSessionFactory
-
-URL = "/webhooks/stripe"
-SECRET = "whsec_test_secret"
+from tests.payments.providers import SECRET, URL, deliver, signed
 
 
 @pytest.fixture(autouse=True)
 def webhook_secret(settings):
     settings.STRIPE_WEBHOOK_SECRET = SECRET
-
-
-def signed(event: dict, secret: str = SECRET, timestamp: int | None = None) -> tuple[bytes, str]:
-    """Sign as Stripe does: v1 = HMAC-SHA256(secret, "<t>.<payload>")."""
-    payload = json.dumps(event).encode()
-    t = timestamp or int(time.time())
-    digest = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return payload, f"t={t},v1={digest}"
-
-
-def deliver(client, event: dict, **kwargs):
-    payload, signature = signed(event, **kwargs)
-    return client.post(
-        URL, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
-    )
 
 
 def checkout_completed(event_id: str, reference: str) -> dict:

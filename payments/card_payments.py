@@ -1,0 +1,110 @@
+"""Card payments reported by Stripe's webhooks: a payment that succeeded is recorded once
+and applied to what it paid for; refunds and disputes reported by Stripe update the payment."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Q
+
+from opsconsole import audit
+from opsconsole.alerts import alert_raise
+from payments import services
+from payments.models import HostedCheckoutSession, Payment, StripeEvent
+from payments.refunds import payment_record
+from payments.signals import payment_received
+
+CENTS = Decimal("100")
+
+
+def _amount(cents: Any) -> Decimal:
+    return (Decimal(int(cents or 0)) / CENTS).quantize(Decimal("0.01"))
+
+
+def on_payment_intent_succeeded(event: dict[str, Any]) -> None:
+    """Record the payment once (by its payment intent), complete the hosted session it paid,
+    and let its app apply it; one that cannot be applied is kept for a refund decision."""
+    intent = event["data"]["object"]
+    intent_id = str(intent.get("id") or "")
+    if not intent_id:
+        raise LookupError("payment_intent.succeeded without an id")
+    metadata = intent.get("metadata") or {}
+    booking_id = metadata.get("booking_id")
+    payment = Payment.objects.filter(provider_payment_id=intent_id).first() or payment_record(
+        reference=f"stripe_{intent_id}"[:100],
+        subject=f"booking:{booking_id}" if booking_id else f"stripe:{intent_id}"[:100],
+        amount=_amount(intent.get("amount_received") or intent.get("amount")),
+        currency=str(intent.get("currency") or "eur").upper()[:3],
+        method=Payment.Method.CARD,
+        provider_payment_id=intent_id,
+        actor="stripe",
+    )
+    _complete_hosted_session(metadata.get("reference"), event["id"])
+    reasons = [
+        str(reason)
+        for _, reason in payment_received.send(sender=Payment, payment=payment, metadata=metadata)
+        if reason
+    ]
+    if reasons and not payment.unapplied_reason:
+        reason = "; ".join(reasons)[:300]
+        Payment.objects.filter(pk=payment.pk).update(unapplied_reason=reason)
+        audit.record(
+            "payments.payment.unapplied",
+            obj=payment,
+            after={"unapplied_reason": reason},
+            actor="stripe",
+            reason=event["id"],
+        )
+
+
+def _complete_hosted_session(reference: Any, event_id: str) -> None:
+    if not reference:
+        return
+    session = HostedCheckoutSession.objects.filter(reference=str(reference)).first()
+    if session is not None and session.status in HostedCheckoutSession.REGENERABLE:
+        services.hosted_session_transition(
+            session_id=session.pk, transition="complete", actor="stripe", reason=event_id
+        )
+
+
+def on_charge_refunded(event: dict[str, Any]) -> None:
+    """Stripe's total refunded so far, as it says: a partial refund leaves the rest paid."""
+    charge = event["data"]["object"]
+    intent = charge.get("payment_intent") or ""
+    payment = Payment.objects.filter(provider_payment_id=intent).first()
+    if payment is None:
+        raise LookupError(f"no payment for payment_intent {intent!r}")
+    refunded = _amount(charge.get("amount_refunded"))
+    status = (
+        Payment.Status.REFUNDED if refunded >= payment.amount else Payment.Status.PARTIALLY_REFUNDED
+    )
+    before = {"status": payment.status, "amount_refunded": str(payment.amount_refunded)}
+    Payment.objects.filter(pk=payment.pk).update(status=status, amount_refunded=refunded)
+    audit.record(
+        "payments.payment.refunded",
+        obj=payment,
+        before=before,
+        after={"status": status, "amount_refunded": str(refunded)},
+        actor="stripe",
+        reason=event["id"],
+    )
+
+
+def on_dispute_created(event: dict[str, Any]) -> None:
+    """A customer disputes a charge: money may be taken back, so a person must look now."""
+    dispute = event["data"]["object"]
+    intent = dispute.get("payment_intent") or ""
+    payment = Payment.objects.filter(
+        Q(provider_payment_id=intent) | Q(provider_payment_id=dispute.get("charge") or "-")
+    ).first()
+    subject = payment or StripeEvent.objects.get(event_id=event["id"])
+    alert_raise(
+        kind="payment_disputed",
+        severity="critical",
+        obj=subject,
+        message=f"Stripe dispute {dispute.get('id')} on {intent or dispute.get('charge')}: "
+        f"{_amount(dispute.get('amount'))} {str(dispute.get('currency') or '').upper()} "
+        f"({dispute.get('reason') or 'no reason given'})",
+        details={"dispute": dispute.get("id"), "status": dispute.get("status")},
+    )
