@@ -309,6 +309,8 @@ PAYMENTS_CHECKOUT_URL = env_str("PAYMENTS_CHECKOUT_URL", "")
 PAYMENTS_CHECKOUT_API_KEY = env_str("PAYMENTS_CHECKOUT_API_KEY", "")
 PAYMENTS_CHECKOUT_LINK_MINUTES = env_int("PAYMENTS_CHECKOUT_LINK_MINUTES", 60 * 24)
 PAYMENTS_HTTP_TIMEOUT_SECONDS = env_int("PAYMENTS_HTTP_TIMEOUT_SECONDS", 10)
+# gunicorn's timeout (Procfile); a system check keeps it above a request's provider calls.
+WEB_REQUEST_TIMEOUT_SECONDS = env_int("GUNICORN_TIMEOUT", 60)
 
 # Bookings (seed 003): a hold lasts 5 minutes; a confirm may arrive this much later
 # (network delay tolerance) and still win while the hold is ACTIVE.
@@ -342,8 +344,7 @@ VOUCHER_RENDERER_TIMEOUT_SECONDS = env_int("VOUCHER_RENDERER_TIMEOUT_SECONDS", 3
 # /api/integrations/status answers probes this fresh unless ?force=true.
 INTEGRATION_STATUS_CACHE_SECONDS = env_int("INTEGRATION_STATUS_CACHE_SECONDS", 60)
 
-# Sandbox providers stand in for unconfigured ones only when this is true (make run and the
-# tests set it); otherwise they fail closed or park their messages (opsconsole/providers.py).
+# Sandbox providers only when true (make run, tests); see opsconsole/providers.py.
 PROVIDERS_SANDBOX = env_bool("PROVIDERS_SANDBOX", False)
 
 # Message channels: NOTIFICATIONS_<CHANNEL>_URL; <CHANNEL>_PROVIDER=none switches one off

@@ -19,7 +19,7 @@ from recovery import inbox
 from tests.bookings.factories import BookingFactory
 from tests.helpers import error_of, token_client
 from tests.opsconsole.factories import UserFactory
-from tests.opsconsole.test_production_settings import start_django
+from tests.opsconsole.test_production_settings import ROOT, start_django
 from tests.payments.factories import HostedSessionFactory
 from tests.workers import run_worker
 
@@ -232,3 +232,14 @@ def test_hosted_recovery_without_providers_notifies_nobody_and_makes_no_link(pro
     assert session.checkout_url == "https://checkout.example.test/pay/original"
     assert session.last_notified_at is None
     assert session.status != HostedCheckoutSession.Status.COMPLETED
+
+
+def test_gunicorn_outlasts_the_longest_chain_of_provider_calls(settings):
+    from opsconsole.providers import check_web_timeout_covers_provider_calls
+
+    procfile = (ROOT / "Procfile").read_text()
+    assert "--timeout ${GUNICORN_TIMEOUT:-60}" in procfile
+    assert check_web_timeout_covers_provider_calls() == []  # the defaults: 60s > 10 + 2x10 + 5
+    settings.WEB_REQUEST_TIMEOUT_SECONDS = 30  # gunicorn's own default
+    (error,) = check_web_timeout_covers_provider_calls()
+    assert "GUNICORN_TIMEOUT=30s is below the 35s" in error.msg
