@@ -222,6 +222,18 @@ def guarded_post(
 ) -> httpx.Response:
     """The one way anything here POSTs to the outside world: the destination checked and
     pinned, then the pooled client. Raises DestinationRefused, or httpx's errors."""
+    return guarded_request("POST", url, timeout_seconds=timeout_seconds, headers=headers, **content)
+
+
+def guarded_request(
+    method: str,
+    url: str,
+    *,
+    timeout_seconds: float,
+    headers: dict[str, str] | None = None,
+    **content: Any,
+) -> httpx.Response:
+    """Any call to the outside world (a probe's GET, a provider's POST), the same way."""
     destination = checked_destination(url)
     if destination.refusal:
         raise DestinationRefused(destination.refusal)
@@ -229,7 +241,8 @@ def guarded_post(
     if destination.host_header:
         headers["Host"] = destination.host_header
     extensions = {"sni_hostname": destination.sni_hostname} if destination.sni_hostname else {}
-    return shared_client().post(
+    return shared_client().request(
+        method,
         destination.url,
         headers=headers,
         timeout=timeout_seconds,

@@ -309,8 +309,7 @@ PAYMENTS_CHECKOUT_URL = env_str("PAYMENTS_CHECKOUT_URL", "")
 PAYMENTS_CHECKOUT_API_KEY = env_str("PAYMENTS_CHECKOUT_API_KEY", "")
 PAYMENTS_CHECKOUT_LINK_MINUTES = env_int("PAYMENTS_CHECKOUT_LINK_MINUTES", 60 * 24)
 PAYMENTS_HTTP_TIMEOUT_SECONDS = env_int("PAYMENTS_HTTP_TIMEOUT_SECONDS", 10)
-# gunicorn's timeout (Procfile); a system check keeps it above a request's provider calls.
-WEB_REQUEST_TIMEOUT_SECONDS = env_int("GUNICORN_TIMEOUT", 60)
+WEB_REQUEST_TIMEOUT_SECONDS = env_int("GUNICORN_TIMEOUT", 60)  # Procfile's; checked at start
 
 # Bookings (seed 003): a hold lasts 5 minutes; a confirm may arrive this much later
 # (network delay tolerance) and still win while the hold is ACTIVE.
@@ -328,6 +327,7 @@ REFUND_BACKOFF_CAP_SECONDS = env_int("REFUND_BACKOFF_CAP_SECONDS", 3600)
 REFUND_ALERT_AMOUNT = env_int("REFUND_ALERT_AMOUNT", 100)
 # Stripe: unset key means the sandbox refund provider. The base URL is settable for tests.
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_API_VERSION = env_str("STRIPE_API_VERSION", "2026-10-28.endive")  # pinned, sent each call
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 # Unset means /webhooks/stripe answers 503 (it cannot verify, so it accepts nothing).
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")

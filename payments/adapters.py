@@ -159,6 +159,7 @@ class StripeRefundProvider:
             headers={
                 "Authorization": f"Bearer {self.secret_key}",
                 "Idempotency-Key": idempotency_key,
+                "Stripe-Version": settings.STRIPE_API_VERSION,
             },
             timeout_seconds=self.timeout_seconds,
         )

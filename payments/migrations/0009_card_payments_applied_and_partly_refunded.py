@@ -4,25 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0008_refunds_owed_offline'),
+        ("payments", "0008_refunds_owed_offline"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='payment',
-            name='amount_refunded',
+            model_name="payment",
+            name="amount_refunded",
             field=models.DecimalField(decimal_places=2, default=0, max_digits=12),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='unapplied_reason',
+            model_name="payment",
+            name="unapplied_reason",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AlterField(
-            model_name='payment',
-            name='status',
-            field=models.CharField(choices=[('succeeded', 'Succeeded'), ('partially_refunded', 'Partially Refunded'), ('refunded', 'Refunded')], default='succeeded', max_length=20),
+            model_name="payment",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("succeeded", "Succeeded"),
+                    ("partially_refunded", "Partially Refunded"),
+                    ("refunded", "Refunded"),
+                ],
+                default="succeeded",
+                max_length=20,
+            ),
         ),
     ]
