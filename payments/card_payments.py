@@ -72,20 +72,17 @@ def on_charge_refunded(event: dict[str, Any]) -> None:
     """Stripe's total refunded so far, as it says: a partial refund leaves the rest paid."""
     charge = event["data"]["object"]
     intent = charge.get("payment_intent") or ""
-    payment = Payment.objects.filter(provider_payment_id=intent).first()
+    payment = Payment.objects.select_for_update().filter(provider_payment_id=intent).first()
     if payment is None:
         raise LookupError(f"no payment for payment_intent {intent!r}")
-    refunded = _amount(charge.get("amount_refunded"))
-    status = (
-        Payment.Status.REFUNDED if refunded >= payment.amount else Payment.Status.PARTIALLY_REFUNDED
-    )
     before = {"status": payment.status, "amount_refunded": str(payment.amount_refunded)}
-    Payment.objects.filter(pk=payment.pk).update(status=status, amount_refunded=refunded)
+    payment.record_refunded(amount_refunded=_amount(charge.get("amount_refunded")))
+    payment.save()
     audit.record(
         "payments.payment.refunded",
         obj=payment,
         before=before,
-        after={"status": status, "amount_refunded": str(refunded)},
+        after={"status": payment.status, "amount_refunded": str(payment.amount_refunded)},
         actor="stripe",
         reason=event["id"],
     )

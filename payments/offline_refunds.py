@@ -63,7 +63,9 @@ def refund_settle_offline(
         paid_out_by=audit.actor_label(actor),
     )
     refund.save()
-    Payment.objects.filter(pk=refund.payment_id).update(status=Payment.Status.REFUNDED)
+    payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+    payment.record_refunded(amount_refunded=payment.amount_refunded + refund.amount)
+    payment.save()
     audit.record(
         EVENT_SETTLED, obj=refund, before=before, after=refund.state(), actor=actor, reason=reason
     )

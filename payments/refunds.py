@@ -127,7 +127,9 @@ def _refund_record_outcome(*, refund_id: int, outcome: RefundOutcome, lease_owne
     if outcome.ok:
         refund.complete(provider_refund_id=outcome.provider_refund_id)
         refund.save()
-        Payment.objects.filter(pk=refund.payment_id).update(status=Payment.Status.REFUNDED)
+        payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+        payment.record_refunded(amount_refunded=payment.amount_refunded + refund.amount)
+        payment.save()
         audit.record(
             f"{EVENT_PREFIX}.completed",
             obj=refund,

@@ -11,7 +11,6 @@ import stripe
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from opsconsole import audit
 from opsconsole.errors import DependencyUnavailable, InvalidInput, NotFound
@@ -129,8 +128,7 @@ def _run_handler(record: StripeEvent, event: dict[str, Any]) -> dict[str, Any]:
         logger.exception(
             "stripe_webhook_processing_failed", event_id=record.event_id, type=record.event_type
         )
-        record.status = StripeEvent.Status.FAILED
-        record.error = f"{type(exc).__name__}: {exc}"[:2000]
+        record.mark_failed(error=f"{type(exc).__name__}: {exc}")
         if record.event_type in CRITICAL_EVENT_TYPES:
             failure, _ = WebhookFailure.objects.update_or_create(
                 provider="stripe",
@@ -149,9 +147,7 @@ def _run_handler(record: StripeEvent, event: dict[str, Any]) -> dict[str, Any]:
                 actor="stripe",
             )
         return {"received": True, "processingFailed": True}
-    record.status = StripeEvent.Status.PROCESSED
-    record.processed_at = timezone.now()
-    record.error = ""
+    record.mark_processed()
     return {"received": True, **({} if handler else {"ignored": True})}
 
 
@@ -165,16 +161,14 @@ def webhook_failure_reprocess(*, failure_id: int, actor: audit.Actor, reason: st
             return True
         record = StripeEvent.objects.select_for_update().get(event_id=failure.event_id)
         before = {"status": failure.status, "error": failure.error}
-        record.status = StripeEvent.Status.PROCESSING
+        record.reprocess()
         _run_handler(record, failure.payload)
         record.save()
         failure.refresh_from_db()
         failure.reprocess_attempts += 1
         succeeded = record.status == StripeEvent.Status.PROCESSED
         if succeeded:
-            failure.status = WebhookFailure.Status.REPROCESSED
-            failure.resolved_by = audit.actor_label(actor)
-            failure.resolved_at = timezone.now()
+            failure.mark_reprocessed(resolved_by=audit.actor_label(actor))
         else:
             failure.error = record.error
         failure.save()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 
 def default_hosted_session_max_retries() -> int:
@@ -149,7 +150,7 @@ class HostedCheckoutSession(ConcurrentTransitionMixin, models.Model):
         self.next_retry_at = None
 
 
-class Payment(models.Model):
+class Payment(FSMModelMixin, models.Model):
     """Money received for something: a booking paid by card or recorded offline."""
 
     class Method(models.TextChoices):
@@ -172,7 +173,9 @@ class Payment(models.Model):
     currency = models.CharField(max_length=3, default="EUR")
     method = models.CharField(max_length=16, choices=Method.choices)
     provider_payment_id = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUCCEEDED)
+    status = FSMField(
+        max_length=20, choices=Status.choices, default=Status.SUCCEEDED, protected=True
+    )
     # What the provider says was refunded so far (a partial refund leaves the rest paid).
     amount_refunded = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     # Why a payment that arrived could not be applied to what it paid for (the booking was
@@ -190,6 +193,19 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.amount} {self.currency} ({self.status})"
+
+    @transition(
+        field=status,
+        source=[Status.SUCCEEDED, Status.PARTIALLY_REFUNDED, Status.REFUNDED],
+        target=RETURN_VALUE(Status.PARTIALLY_REFUNDED, Status.REFUNDED),
+    )
+    def record_refunded(self, *, amount_refunded: Decimal) -> str:
+        """The total refunded so far (the provider's figure, or a settled refund's amount):
+        all of it refunds the payment, less leaves the rest paid."""
+        self.amount_refunded = amount_refunded
+        if amount_refunded >= self.amount:
+            return self.Status.REFUNDED
+        return self.Status.PARTIALLY_REFUNDED
 
 
 def default_refund_max_attempts() -> int:
@@ -299,7 +315,7 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         self.next_retry_at = next_retry_at
 
 
-class StripeEvent(models.Model):
+class StripeEvent(FSMModelMixin, models.Model):
     """Each Stripe event id, processed once however often and however concurrently it arrives."""
 
     class Status(models.TextChoices):
@@ -309,7 +325,9 @@ class StripeEvent(models.Model):
 
     event_id = models.CharField(max_length=255, unique=True)
     event_type = models.CharField(max_length=100, db_index=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING)
+    status = FSMField(
+        max_length=16, choices=Status.choices, default=Status.PROCESSING, protected=True
+    )
     deliveries = models.PositiveIntegerField(default=1)
     error = models.TextField(blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
@@ -321,8 +339,21 @@ class StripeEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.event_id} {self.event_type} ({self.status})"
 
+    @transition(field=status, source=[Status.PROCESSING, Status.FAILED], target=Status.PROCESSED)
+    def mark_processed(self) -> None:
+        self.processed_at = timezone.now()
+        self.error = ""
 
-class WebhookFailure(models.Model):
+    @transition(field=status, source=[Status.PROCESSING, Status.FAILED], target=Status.FAILED)
+    def mark_failed(self, *, error: str) -> None:
+        self.error = error[:2000]
+
+    @transition(field=status, source=[Status.PROCESSING, Status.FAILED], target=Status.PROCESSING)
+    def reprocess(self) -> None:
+        pass
+
+
+class WebhookFailure(FSMModelMixin, models.Model):
     """A critical webhook we could not process; kept whole for manual reprocessing."""
 
     class Status(models.TextChoices):
@@ -334,7 +365,9 @@ class WebhookFailure(models.Model):
     event_type = models.CharField(max_length=100)
     payload = models.JSONField()
     error = models.TextField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_MANUAL)
+    status = FSMField(
+        max_length=16, choices=Status.choices, default=Status.PENDING_MANUAL, protected=True
+    )
     reprocess_attempts = models.PositiveIntegerField(default=0)
     resolved_by = models.CharField(max_length=150, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -354,3 +387,8 @@ class WebhookFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type} {self.event_id} ({self.status})"
+
+    @transition(field=status, source=Status.PENDING_MANUAL, target=Status.REPROCESSED)
+    def mark_reprocessed(self, *, resolved_by: str) -> None:
+        self.resolved_by = resolved_by
+        self.resolved_at = timezone.now()
