@@ -11,7 +11,7 @@ from django.db.models import Q
 from opsconsole import audit
 from opsconsole.alerts import alert_raise
 from payments import services
-from payments.models import HostedCheckoutSession, Payment, StripeEvent
+from payments.models import HostedCheckoutSession, Payment, Refund, StripeEvent
 from payments.refunds import payment_record
 from payments.signals import payment_received
 
@@ -105,3 +105,30 @@ def on_dispute_created(event: dict[str, Any]) -> None:
         f"({dispute.get('reason') or 'no reason given'})",
         details={"dispute": dispute.get("id"), "status": dispute.get("status")},
     )
+
+
+def on_refund_updated(event: dict[str, Any]) -> None:
+    """Stripe reports a refund's later fate. One we counted as paid that then failed or was
+    cancelled means the customer was not paid back: a person must act (critical alert)."""
+    stripe_refund = event["data"]["object"]
+    refund = Refund.objects.filter(provider_refund_id=str(stripe_refund.get("id") or "-")).first()
+    if refund is None:
+        raise LookupError(f"no refund {stripe_refund.get('id')!r}")
+    status = str(stripe_refund.get("status") or "")
+    audit.record(
+        "payments.refund.updated_by_provider",
+        obj=refund,
+        after={"provider_status": status, "failure_reason": stripe_refund.get("failure_reason")},
+        actor="stripe",
+        reason=event["id"],
+    )
+    if status in ("failed", "canceled") and refund.status == Refund.Status.COMPLETED:
+        alert_raise(
+            kind="refund_reversed",
+            severity="critical",
+            obj=refund,
+            message=f"Stripe reports refund {refund.provider_refund_id} {status} "
+            f"({stripe_refund.get('failure_reason') or 'no reason given'}): "
+            f"{refund.amount} was not paid back; pay it another way",
+            details={"provider_status": status},
+        )

@@ -26,6 +26,7 @@ CRITICAL_EVENT_TYPES = frozenset(
         "payment_intent.succeeded",
         "charge.refunded",
         "charge.dispute.created",
+        "refund.updated",
     }
 )
 
@@ -81,6 +82,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "charge.refunded": card_payments.on_charge_refunded,
     "payment_intent.succeeded": card_payments.on_payment_intent_succeeded,
     "charge.dispute.created": card_payments.on_dispute_created,
+    "refund.updated": card_payments.on_refund_updated,
 }
 
 

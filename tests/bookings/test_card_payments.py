@@ -151,3 +151,33 @@ def test_a_dispute_raises_a_critical_alert(client, customer, resource):
     assert alert.severity == "critical"
     assert alert.object_id == str(Payment.objects.get(provider_payment_id="pi_5").pk)
     assert "dp_1" in alert.message and "fraudulent" in alert.message
+
+
+@pytest.mark.django_db
+def test_a_refund_stripe_later_fails_raises_a_critical_alert(client, customer, resource, stripe):
+    stripe.expect_request("/v1/refunds", method="POST").respond_with_json({"id": "re_later"})
+    booking = BookingFactory(customer=customer, resource=resource, paid=Decimal("30.00"))
+    token_client(customer).post(f"/api/v1/bookings/{booking.pk}/cancel", {}, format="json")
+    refund = Refund.objects.get(provider_refund_id="re_later")
+    assert refund.status == Refund.Status.COMPLETED
+
+    def refund_updated(event_id: str, status: str) -> dict:
+        return {
+            "id": event_id,
+            "type": "refund.updated",
+            "data": {
+                "object": {
+                    "id": "re_later",
+                    "status": status,
+                    "failure_reason": "expired_or_canceled_card" if status == "failed" else None,
+                }
+            },
+        }
+
+    assert deliver(client, refund_updated("evt_ru_1", "succeeded")).json() == {"received": True}
+    assert not Alert.objects.filter(kind="refund_reversed").exists()
+    deliver(client, refund_updated("evt_ru_2", "failed"))
+    alert = Alert.objects.get(kind="refund_reversed")
+    assert alert.severity == "critical"
+    assert "expired_or_canceled_card" in alert.message
+    assert AuditEvent.objects.filter(event="payments.refund.updated_by_provider").count() == 2
