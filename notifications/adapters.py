@@ -41,12 +41,16 @@ class SendResult:
     # The provider's own error code from the body, e.g. messaging/registration-token-not-registered.
     provider_error_code: str = ""
     response_body: str = ""
+    # The provider refused the message itself (a bad address): another try gives the same.
+    permanent: bool = False
 
     @property
     def retryable(self) -> bool:
         """408, 429, 5xx and transport errors are worth another try; other answers are not,
         nor is a channel that is not configured or switched off (only people fix that)."""
-        if self.ok or self.failure_code in (PROVIDER_NOT_CONFIGURED, CHANNEL_SWITCHED_OFF):
+        if self.ok or self.permanent:
+            return False
+        if self.failure_code in (PROVIDER_NOT_CONFIGURED, CHANNEL_SWITCHED_OFF):
             return False
         status = self.http_status
         return status is None or status in (408, 429) or status >= 500
@@ -160,6 +164,10 @@ def channel_adapter(channel: str) -> ChannelAdapter:
         return RefusingChannel(
             channel, PROVIDER_NOT_CONFIGURED, provider(channel).not_configured_detail()
         )
+    if config.get("provider") == "anymail":
+        from notifications.email import AnymailEmailChannel
+
+        return AnymailEmailChannel()
     return HttpChannel(
         channel=channel,
         url=config["url"],

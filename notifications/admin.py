@@ -13,6 +13,7 @@ from notifications.models import (
     Notification,
     NotificationAttempt,
     PushToken,
+    SuppressedRecipient,
 )
 from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
@@ -171,3 +172,13 @@ class CampaignTargetAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin
     @admin.action(permissions=["operate"], description="Export invalid numbers (CSV)")
     def export_invalid_numbers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         return invalid_numbers_csv(queryset)
+
+
+@admin.register(SuppressedRecipient)
+class SuppressedRecipientAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    """Addresses that bounced hard or complained: messages to them are skipped (seed 003)."""
+
+    personal_fields = {"recipient": "email"}
+    list_display = ("recipient", "channel", "reason", "provider_event_id", "created_at")
+    list_filter = ("channel", "reason")
+    search_fields = ("recipient",)

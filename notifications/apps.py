@@ -7,9 +7,14 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from anymail.signals import tracking
         from django.conf import settings
 
         from notifications import workers  # noqa: F401  (registers the workers)
+        from notifications.email import anymail_required
+        from notifications.email_tracking import on_tracking
+
+        tracking.connect(on_tracking, dispatch_uid="notifications.email_tracking")
         from opsconsole.integration_status import ProbeResult, register_probe
         from opsconsole.providers import Kind, Mode, Provider, provider, register_provider
 
@@ -17,10 +22,15 @@ class NotificationsConfig(AppConfig):
             def config() -> dict[str, str]:
                 return settings.NOTIFICATION_CHANNELS.get(channel, {})
 
+            def required() -> dict[str, str]:
+                if config().get("provider") == "anymail":
+                    return anymail_required()
+                return {f"NOTIFICATIONS_{channel.upper()}_URL": config().get("url", "")}
+
             return Provider(
                 channel,
                 Kind.MESSAGE,
-                required=lambda: {f"NOTIFICATIONS_{channel.upper()}_URL": config().get("url", "")},
+                required=required,
                 switched_off=lambda: config().get("provider") == "none",
             )
 

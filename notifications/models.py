@@ -100,6 +100,10 @@ class Notification(ConcurrentTransitionMixin, models.Model):
     next_retry_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     last_error = models.TextField(blank=True)
     external_id = models.CharField(max_length=200, blank=True)
+    # What the provider reported after sending (its tracking webhook): delivered, bounced,
+    # complained; blank until it says.
+    delivery_status = models.CharField(max_length=20, blank=True)
+    delivery_status_at = models.DateTimeField(null=True, blank=True)
     subject_type = models.CharField(max_length=100, blank=True)
     subject_id = models.CharField(max_length=64, blank=True)
     lease_owner = models.CharField(max_length=200, blank=True)
@@ -281,3 +285,23 @@ class CampaignTarget(models.Model):
 
     def __str__(self) -> str:
         return f"target #{self.pk} ({self.status})"
+
+
+class SuppressedRecipient(models.Model):
+    """An address that must not be written to again: it bounced hard or complained. Messages
+    for it are kept as SKIPPED, never sent (seed 003)."""
+
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    recipient = models.CharField(max_length=320)
+    reason = models.CharField(max_length=30, help_text="bounced or complained")
+    provider_event_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "recipient"], name="suppressed_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.recipient} ({self.reason})"

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.adapters import ChannelAdapter, OutboundMessage, SendResult, channel_adapter
+from notifications.email_tracking import SUPPRESSED, is_suppressed
 from notifications.models import CommunicationLog, Notification, NotificationAttempt, PushToken
 from opsconsole import audit
 from opsconsole.context import current_request_id
@@ -41,8 +42,18 @@ def communication_send(
     message = OutboundMessage(
         channel=channel, to=to, template=template, context=context, idempotency_key=idempotency_key
     )
+    suppressed = is_suppressed(channel, to)
     try:
-        result = adapter.send(message)
+        result = (
+            SendResult(
+                ok=False,
+                provider="suppressed",
+                failure_code=SUPPRESSED,
+                failure_detail=f"SUPPRESSED: the address {suppressed.reason}",
+            )
+            if suppressed
+            else adapter.send(message)
+        )
     except Exception as exc:  # an adapter bug must not fail the business action either
         logger.exception("communication_adapter_crashed", channel=channel, template=template)
         result = SendResult(
@@ -83,7 +94,7 @@ def communication_send(
 def _log_status(result: SendResult) -> str:
     if result.ok:
         return CommunicationLog.Status.SENT
-    if result.failure_code == CHANNEL_SWITCHED_OFF:
+    if result.failure_code in (CHANNEL_SWITCHED_OFF, SUPPRESSED):
         return CommunicationLog.Status.SKIPPED
     return CommunicationLog.Status.FAILED
 
@@ -113,6 +124,14 @@ def notification_enqueue(
     (every business action) call this inside their own try, see `notify_fail_open`. A message
     for a channel switched off on purpose is kept as SKIPPED, never sent."""
     switched_off = provider(channel).mode() == Mode.OFF
+    suppressed = None if switched_off else is_suppressed(channel, to)
+    skipped_because = (
+        f"{CHANNEL_SWITCHED_OFF}: {channel.upper()}_PROVIDER=none"
+        if switched_off
+        else f"SUPPRESSED: the address {suppressed.reason}"
+        if suppressed
+        else ""
+    )
     notification = Notification.objects.create(
         channel=channel,
         recipient=to,
@@ -124,9 +143,9 @@ def notification_enqueue(
             {
                 "status": Notification.Status.SKIPPED,
                 "next_retry_at": None,
-                "last_error": f"{CHANNEL_SWITCHED_OFF}: {channel.upper()}_PROVIDER=none",
+                "last_error": skipped_because,
             }
-            if switched_off
+            if skipped_because
             else {}
         ),
     )

@@ -93,3 +93,39 @@ def secret_key_from_env(*, debug: bool) -> str:
             "SECRET_KEY is a public or short value; set it to at least 32 random characters"
         )
     return secret_key
+
+
+def anymail_settings(*, timeout_seconds: int) -> dict[str, object]:
+    """django-anymail's settings for the email channel (EMAIL_PROVIDER=anymail). Resend, as
+    seed 003 names it, by default; its API address is settable (tests point it at a local
+    server). Tracking webhooks need RESEND_SIGNING_SECRET (or basic auth, WEBHOOK_SECRET)."""
+    return {
+        "RESEND_API_KEY": env_str("RESEND_API_KEY", ""),
+        "RESEND_API_URL": env_str("RESEND_API_URL", "https://api.resend.com/"),
+        "RESEND_SIGNING_SECRET": env_str("RESEND_SIGNING_SECRET", "") or None,
+        "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", "") or None,
+        # (connect, read) seconds for each send: a provider that hangs is a timeout.
+        "REQUESTS_TIMEOUT": timeout_seconds,
+    }
+
+
+CHANNELS = ("email", "sms", "whatsapp", "push")
+
+
+def notification_channels() -> dict[str, dict[str, str]]:
+    """Each message channel's NOTIFICATIONS_<CHANNEL>_URL and _API_KEY, and its
+    <CHANNEL>_PROVIDER: "" or http (the JSON endpoint), none (switched off on purpose: its
+    messages are skipped, not an error), or for email anymail (django-anymail's ESP)."""
+    channels = {}
+    for channel in CHANNELS:
+        provider = env_str(f"{channel.upper()}_PROVIDER", "").strip().lower()
+        allowed = {"", "http", "none"} | ({"anymail"} if channel == "email" else set())
+        if provider not in allowed:
+            choices = " or ".join(sorted(allowed - {""}))
+            raise ImproperlyConfiguredEnv(f"{channel.upper()}_PROVIDER must be {choices}")
+        channels[channel] = {
+            "url": env_str(f"NOTIFICATIONS_{channel.upper()}_URL", ""),
+            "api_key": env_str(f"NOTIFICATIONS_{channel.upper()}_API_KEY", ""),
+            "provider": provider,
+        }
+    return channels

@@ -10,11 +10,13 @@ import environ
 
 from opsconsole.env import (
     ImproperlyConfiguredEnv,
+    anymail_settings,
     database_from_url,
     env_bool,
     env_int,
     env_list,
     env_str,
+    notification_channels,
     secret_key_from_env,
     sqlite_database,
 )
@@ -347,20 +349,12 @@ INTEGRATION_STATUS_CACHE_SECONDS = env_int("INTEGRATION_STATUS_CACHE_SECONDS", 6
 # Sandbox providers only when true (make run, tests); see opsconsole/providers.py.
 PROVIDERS_SANDBOX = env_bool("PROVIDERS_SANDBOX", False)
 
-# Message channels: NOTIFICATIONS_<CHANNEL>_URL; <CHANNEL>_PROVIDER=none switches one off
-# on purpose (its messages are skipped, not an error).
-NOTIFICATION_CHANNELS = {
-    channel: {
-        "url": env_str(f"NOTIFICATIONS_{channel.upper()}_URL", ""),
-        "api_key": env_str(f"NOTIFICATIONS_{channel.upper()}_API_KEY", ""),
-        "provider": env_str(f"{channel.upper()}_PROVIDER", "").strip().lower(),
-    }
-    for channel in ("email", "sms", "whatsapp", "push")
-}
-for _channel, _config in NOTIFICATION_CHANNELS.items():
-    if _config["provider"] not in {"", "http", "none"}:
-        raise ImproperlyConfiguredEnv(f"{_channel.upper()}_PROVIDER must be http or none")
+# Message channels: NOTIFICATIONS_<CHANNEL>_URL, <CHANNEL>_PROVIDER (see opsconsole/env.py).
+NOTIFICATION_CHANNELS = notification_channels()
 NOTIFICATIONS_HTTP_TIMEOUT_SECONDS = env_int("NOTIFICATIONS_HTTP_TIMEOUT_SECONDS", 10)
+ANYMAIL_ESP = env_str("ANYMAIL_ESP", "resend")  # EMAIL_PROVIDER=anymail sends through it
+ANYMAIL = anymail_settings(timeout_seconds=NOTIFICATIONS_HTTP_TIMEOUT_SECONDS)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Ops Console <no-reply@example.com>")
 # Email (seed 003): 5 attempts, exponential backoff from 1 minute, then dead-lettered.
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 60)

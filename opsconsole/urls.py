@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from notifications.email_tracking import email_tracking_webhook
 from opsconsole import metrics
 from opsconsole.api.views import IntegrationsStatusApi
 from opsconsole.errors import api_not_found, error_json_response
@@ -55,6 +56,11 @@ urlpatterns = [
     path("api/integrations/status", IntegrationsStatusApi.as_view(), name="integrations-status"),
     path("api/station/", include(station_urlpatterns)),
     path("webhooks/", include(webhook_urlpatterns)),
+    path(
+        "webhooks/anymail/resend/tracking/",
+        email_tracking_webhook,
+        name="email-tracking-webhook",
+    ),
     path("platform/", include("recovery.api.urls")),
     # Unknown routes under the API prefixes answer the JSON envelope, never an HTML page.
     re_path(r"^(?:api|platform|webhooks)/(?P<unmatched>.*)$", api_not_found),

@@ -91,6 +91,9 @@ API_ROWS: dict[str, Row] = {
     "api/integrations/status": Row("GET", "/api/integrations/status", READERS),
     "api/station/redeem": Row("POST", "/api/station/redeem", {"station"}, {"code": "NOPE"}),
     "webhooks/stripe": Row("POST", "/webhooks/stripe", EVERYONE, {}, note="signature decides"),
+    "webhooks/anymail/resend/tracking/": Row(
+        "POST", "/webhooks/anymail/resend/tracking/", EVERYONE, {}, note="signature decides"
+    ),
     "platform/integrations": Row("GET", "/platform/integrations", READERS),
     "platform/integrations/<str:integration_id>/recovery/queue": Row(
         "GET", "/platform/integrations/1/recovery/queue", READERS
@@ -193,6 +196,7 @@ def changes_recorded() -> tuple[int, int]:
 @pytest.mark.parametrize("pattern", sorted(API_ROWS))
 def test_api_route_by_role(world, pattern, settings):
     settings.STRIPE_WEBHOOK_SECRET = "whsec_matrix"  # configured: the signature decides
+    settings.ANYMAIL = {**settings.ANYMAIL, "RESEND_SIGNING_SECRET": "whsec_bWF0cml4LXNlY3JldA=="}
     row = API_ROWS[pattern]
     for role in ROLES:
         client = api_client(role, world)

@@ -1,0 +1,98 @@
+"""The email provider's tracking webhooks (django-anymail): delivered, bounced and complained
+update the notification; a hard bounce or a complaint suppresses the address (seed 003)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anymail.exceptions import AnymailWebhookValidationFailure
+from anymail.signals import AnymailTrackingEvent
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from notifications.models import Channel, Notification, SuppressedRecipient
+from opsconsole import audit
+from opsconsole.errors import DependencyUnavailable, InvalidInput
+
+TRACKED = ("delivered", "bounced", "complained")
+SUPPRESSED = "SUPPRESSED"  # the failure code of a message to a suppressed address
+SUPPRESSING = ("bounced", "complained")
+
+
+class EmailWebhookNotConfigured(DependencyUnavailable):
+    code = "NTF-503-WEBHOOK-NOT-CONFIGURED"
+    default_message = "Email tracking webhooks are not configured; the event was not accepted."
+
+
+class EmailWebhookSignatureInvalid(InvalidInput):
+    code = "NTF-400-WEBHOOK-SIGNATURE-INVALID"
+    default_message = "Webhook signature verification failed."
+
+
+def is_suppressed(channel: str, recipient: str) -> SuppressedRecipient | None:
+    return SuppressedRecipient.objects.filter(
+        channel=channel, recipient=recipient.strip().lower()
+    ).first()
+
+
+@transaction.atomic
+def email_delivery_record(*, message_id: str, status: str, recipient: str, event_id: str) -> int:
+    """The provider's word on a sent message; returns how many notifications it updated."""
+    updated = 0
+    for notification in Notification.objects.select_for_update().filter(external_id=message_id):
+        before = {"delivery_status": notification.delivery_status}
+        notification.delivery_status = status
+        notification.delivery_status_at = timezone.now()
+        notification.save(update_fields=["delivery_status", "delivery_status_at"])
+        audit.record(
+            f"notifications.notification.{status}",
+            obj=notification,
+            before=before,
+            after={"delivery_status": status},
+            actor="email-provider",
+            reason=event_id,
+        )
+        updated += 1
+    if status in SUPPRESSING and recipient:
+        suppressed, created = SuppressedRecipient.objects.get_or_create(
+            channel=Channel.EMAIL,
+            recipient=recipient.strip().lower(),
+            defaults={"reason": status, "provider_event_id": event_id[:200]},
+        )
+        if created:
+            audit.record(
+                "notifications.recipient.suppressed",
+                obj=suppressed,
+                after={"reason": status},
+                actor="email-provider",
+                reason=event_id,
+            )
+    return updated
+
+
+def on_tracking(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:
+    if event.event_type in TRACKED and event.message_id:
+        email_delivery_record(
+            message_id=str(event.message_id),
+            status=event.event_type,
+            recipient=str(event.recipient or ""),
+            event_id=str(event.event_id or ""),
+        )
+
+
+@csrf_exempt
+def email_tracking_webhook(request: HttpRequest) -> HttpResponse:
+    """The configured ESP's tracking webhook, refused unless it can be authenticated: a signing
+    secret (Resend's svix signature) or anymail's basic-auth WEBHOOK_SECRET."""
+    from anymail.webhooks.resend import ResendTrackingWebhookView
+
+    anymail = settings.ANYMAIL
+    if not (anymail.get("RESEND_SIGNING_SECRET") or anymail.get("WEBHOOK_SECRET")):
+        raise EmailWebhookNotConfigured()
+    try:
+        return ResendTrackingWebhookView.as_view()(request)
+    except AnymailWebhookValidationFailure as exc:
+        raise EmailWebhookSignatureInvalid(details={"reason": str(exc)[:200]}) from exc
