@@ -168,6 +168,10 @@ def channel_adapter(channel: str) -> ChannelAdapter:
         from notifications.email import AnymailEmailChannel
 
         return AnymailEmailChannel()
+    if config.get("provider") == "twilio":
+        from notifications.sms import TwilioSmsChannel
+
+        return TwilioSmsChannel()
     return HttpChannel(
         channel=channel,
         url=config["url"],

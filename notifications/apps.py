@@ -13,6 +13,7 @@ class NotificationsConfig(AppConfig):
         from notifications import workers  # noqa: F401  (registers the workers)
         from notifications.email import anymail_required
         from notifications.email_tracking import on_tracking
+        from notifications.sms import twilio_required
 
         tracking.connect(on_tracking, dispatch_uid="notifications.email_tracking")
         from opsconsole.integration_status import ProbeResult, register_probe
@@ -25,6 +26,8 @@ class NotificationsConfig(AppConfig):
             def required() -> dict[str, str]:
                 if config().get("provider") == "anymail":
                     return anymail_required()
+                if config().get("provider") == "twilio":
+                    return twilio_required()
                 return {f"NOTIFICATIONS_{channel.upper()}_URL": config().get("url", "")}
 
             return Provider(

@@ -110,6 +110,8 @@ def anymail_settings(*, timeout_seconds: int) -> dict[str, object]:
 
 
 CHANNELS = ("email", "sms", "whatsapp", "push")
+# Providers a channel can name besides the generic JSON endpoint.
+SPECIFIC_PROVIDERS = {"email": {"anymail"}, "sms": {"twilio"}}
 
 
 def notification_channels() -> dict[str, dict[str, str]]:
@@ -119,7 +121,7 @@ def notification_channels() -> dict[str, dict[str, str]]:
     channels = {}
     for channel in CHANNELS:
         provider = env_str(f"{channel.upper()}_PROVIDER", "").strip().lower()
-        allowed = {"", "http", "none"} | ({"anymail"} if channel == "email" else set())
+        allowed = {"", "http", "none"} | SPECIFIC_PROVIDERS.get(channel, set())
         if provider not in allowed:
             choices = " or ".join(sorted(allowed - {""}))
             raise ImproperlyConfiguredEnv(f"{channel.upper()}_PROVIDER must be {choices}")
@@ -129,3 +131,14 @@ def notification_channels() -> dict[str, dict[str, str]]:
             "provider": provider,
         }
     return channels
+
+
+def twilio_settings() -> dict[str, str]:
+    """SMS through Twilio (SMS_PROVIDER=twilio). TWILIO_API_BASE replaces Twilio's address
+    when set (a local server that speaks Twilio's API, in tests)."""
+    return {
+        "ACCOUNT_SID": env_str("TWILIO_ACCOUNT_SID", ""),
+        "AUTH_TOKEN": env_str("TWILIO_AUTH_TOKEN", ""),
+        "FROM_NUMBER": env_str("TWILIO_FROM_NUMBER", ""),
+        "API_BASE": env_str("TWILIO_API_BASE", ""),
+    }

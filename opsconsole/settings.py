@@ -19,6 +19,7 @@ from opsconsole.env import (
     notification_channels,
     secret_key_from_env,
     sqlite_database,
+    twilio_settings,
 )
 from opsconsole.logs import configure_logging
 
@@ -355,6 +356,7 @@ NOTIFICATIONS_HTTP_TIMEOUT_SECONDS = env_int("NOTIFICATIONS_HTTP_TIMEOUT_SECONDS
 ANYMAIL_ESP = env_str("ANYMAIL_ESP", "resend")  # EMAIL_PROVIDER=anymail sends through it
 ANYMAIL = anymail_settings(timeout_seconds=NOTIFICATIONS_HTTP_TIMEOUT_SECONDS)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Ops Console <no-reply@example.com>")
+TWILIO = twilio_settings()  # SMS_PROVIDER=twilio
 # Email (seed 003): 5 attempts, exponential backoff from 1 minute, then dead-lettered.
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 60)
