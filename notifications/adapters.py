@@ -172,6 +172,10 @@ def channel_adapter(channel: str) -> ChannelAdapter:
         from notifications.sms import TwilioSmsChannel
 
         return TwilioSmsChannel()
+    if config.get("provider") == "cloud_api":
+        from notifications.whatsapp import WhatsAppCloudChannel
+
+        return WhatsAppCloudChannel()
     return HttpChannel(
         channel=channel,
         url=config["url"],

@@ -14,6 +14,7 @@ class NotificationsConfig(AppConfig):
         from notifications.email import anymail_required
         from notifications.email_tracking import on_tracking
         from notifications.sms import twilio_required
+        from notifications.whatsapp import cloud_api_required
 
         tracking.connect(on_tracking, dispatch_uid="notifications.email_tracking")
         from opsconsole.integration_status import ProbeResult, register_probe
@@ -28,6 +29,8 @@ class NotificationsConfig(AppConfig):
                     return anymail_required()
                 if config().get("provider") == "twilio":
                     return twilio_required()
+                if config().get("provider") == "cloud_api":
+                    return cloud_api_required()
                 return {f"NOTIFICATIONS_{channel.upper()}_URL": config().get("url", "")}
 
             return Provider(

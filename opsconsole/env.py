@@ -111,7 +111,7 @@ def anymail_settings(*, timeout_seconds: int) -> dict[str, object]:
 
 CHANNELS = ("email", "sms", "whatsapp", "push")
 # Providers a channel can name besides the generic JSON endpoint.
-SPECIFIC_PROVIDERS = {"email": {"anymail"}, "sms": {"twilio"}}
+SPECIFIC_PROVIDERS = {"email": {"anymail"}, "sms": {"twilio"}, "whatsapp": {"cloud_api"}}
 
 
 def notification_channels() -> dict[str, dict[str, str]]:
@@ -141,4 +141,16 @@ def twilio_settings() -> dict[str, str]:
         "AUTH_TOKEN": env_str("TWILIO_AUTH_TOKEN", ""),
         "FROM_NUMBER": env_str("TWILIO_FROM_NUMBER", ""),
         "API_BASE": env_str("TWILIO_API_BASE", ""),
+    }
+
+
+def whatsapp_settings() -> dict[str, str]:
+    """WhatsApp through Meta's Cloud API (WHATSAPP_PROVIDER=cloud_api); the API's address is
+    settable (a local stand-in in tests)."""
+    return {
+        "PHONE_NUMBER_ID": env_str("WHATSAPP_PHONE_NUMBER_ID", ""),
+        "ACCESS_TOKEN": env_str("WHATSAPP_ACCESS_TOKEN", ""),
+        "API_BASE": env_str("WHATSAPP_API_BASE", "https://graph.facebook.com"),
+        "API_VERSION": env_str("WHATSAPP_API_VERSION", "v21.0"),
+        "LANGUAGE": env_str("WHATSAPP_TEMPLATE_LANGUAGE", "en"),
     }

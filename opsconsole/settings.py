@@ -20,6 +20,7 @@ from opsconsole.env import (
     secret_key_from_env,
     sqlite_database,
     twilio_settings,
+    whatsapp_settings,
 )
 from opsconsole.logs import configure_logging
 
@@ -357,6 +358,7 @@ ANYMAIL_ESP = env_str("ANYMAIL_ESP", "resend")  # EMAIL_PROVIDER=anymail sends t
 ANYMAIL = anymail_settings(timeout_seconds=NOTIFICATIONS_HTTP_TIMEOUT_SECONDS)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Ops Console <no-reply@example.com>")
 TWILIO = twilio_settings()  # SMS_PROVIDER=twilio
+WHATSAPP = whatsapp_settings()  # WHATSAPP_PROVIDER=cloud_api
 # Email (seed 003): 5 attempts, exponential backoff from 1 minute, then dead-lettered.
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 60)
