@@ -176,6 +176,10 @@ def channel_adapter(channel: str) -> ChannelAdapter:
         from notifications.whatsapp import WhatsAppCloudChannel
 
         return WhatsAppCloudChannel()
+    if config.get("provider") == "fcm":
+        from notifications.push import FcmPushChannel
+
+        return FcmPushChannel()
     return HttpChannel(
         channel=channel,
         url=config["url"],

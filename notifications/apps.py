@@ -13,6 +13,7 @@ class NotificationsConfig(AppConfig):
         from notifications import workers  # noqa: F401  (registers the workers)
         from notifications.email import anymail_required
         from notifications.email_tracking import on_tracking
+        from notifications.push import fcm_required
         from notifications.sms import twilio_required
         from notifications.whatsapp import cloud_api_required
 
@@ -31,6 +32,8 @@ class NotificationsConfig(AppConfig):
                     return twilio_required()
                 if config().get("provider") == "cloud_api":
                     return cloud_api_required()
+                if config().get("provider") == "fcm":
+                    return fcm_required()
                 return {f"NOTIFICATIONS_{channel.upper()}_URL": config().get("url", "")}
 
             return Provider(

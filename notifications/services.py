@@ -252,7 +252,7 @@ def notification_requeue(*, notification_id: int, actor: audit.Actor, reason: st
 
 # ---------------------------------------------------------------------------- push
 
-TOKEN_NOT_REGISTERED = "messaging/registration-token-not-registered"
+TOKEN_NOT_REGISTERED = "messaging/registration-token-not-registered"  # FCM's UNREGISTERED too
 
 
 def push_send(

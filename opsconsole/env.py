@@ -111,7 +111,12 @@ def anymail_settings(*, timeout_seconds: int) -> dict[str, object]:
 
 CHANNELS = ("email", "sms", "whatsapp", "push")
 # Providers a channel can name besides the generic JSON endpoint.
-SPECIFIC_PROVIDERS = {"email": {"anymail"}, "sms": {"twilio"}, "whatsapp": {"cloud_api"}}
+SPECIFIC_PROVIDERS = {
+    "email": {"anymail"},
+    "sms": {"twilio"},
+    "whatsapp": {"cloud_api"},
+    "push": {"fcm"},
+}
 
 
 def notification_channels() -> dict[str, dict[str, str]]:
@@ -153,4 +158,17 @@ def whatsapp_settings() -> dict[str, str]:
         "API_BASE": env_str("WHATSAPP_API_BASE", "https://graph.facebook.com"),
         "API_VERSION": env_str("WHATSAPP_API_VERSION", "v21.0"),
         "LANGUAGE": env_str("WHATSAPP_TEMPLATE_LANGUAGE", "en"),
+    }
+
+
+def fcm_settings() -> dict[str, str]:
+    """Push through FCM's HTTP v1 API (PUSH_PROVIDER=fcm): the Firebase project and a service
+    account (its JSON, or the path of its file), whose token URI google-auth calls."""
+    account = env_str("FCM_SERVICE_ACCOUNT", "")
+    if account and not account.lstrip().startswith("{") and Path(account).is_file():
+        account = Path(account).read_text()
+    return {
+        "PROJECT_ID": env_str("FCM_PROJECT_ID", ""),
+        "SERVICE_ACCOUNT": account,
+        "API_BASE": env_str("FCM_API_BASE", "https://fcm.googleapis.com"),
     }

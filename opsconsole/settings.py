@@ -16,6 +16,7 @@ from opsconsole.env import (
     env_int,
     env_list,
     env_str,
+    fcm_settings,
     notification_channels,
     secret_key_from_env,
     sqlite_database,
@@ -359,6 +360,7 @@ ANYMAIL = anymail_settings(timeout_seconds=NOTIFICATIONS_HTTP_TIMEOUT_SECONDS)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Ops Console <no-reply@example.com>")
 TWILIO = twilio_settings()  # SMS_PROVIDER=twilio
 WHATSAPP = whatsapp_settings()  # WHATSAPP_PROVIDER=cloud_api
+FCM = fcm_settings()  # PUSH_PROVIDER=fcm
 # Email (seed 003): 5 attempts, exponential backoff from 1 minute, then dead-lettered.
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 60)
