@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import httpx
+import stripe
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -139,51 +140,63 @@ class SandboxRefundProvider:
 
 
 class StripeRefundProvider:
-    """POST /v1/refunds, form-encoded with an Idempotency-Key, as Stripe's API takes it."""
+    """Refunds through the stripe library: the pinned Stripe-Version, the base URL from
+    STRIPE_API_BASE, `refund:<id>` as the Idempotency-Key, our timeout and no retries of its
+    own (the refund worker retries, with the same key)."""
 
     def __init__(self, *, api_base: str, secret_key: str, timeout_seconds: float = 10) -> None:
-        self.url = api_base.rstrip("/") + "/v1/refunds"
-        self.secret_key = secret_key
-        self.timeout_seconds = timeout_seconds
+        self.client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": api_base.rstrip("/")},
+            stripe_version=settings.STRIPE_API_VERSION,
+            max_network_retries=0,
+            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+        )
 
     def create_refund(
         self, *, payment_intent: str, amount_cents: int, idempotency_key: str
     ) -> RefundOutcome:
-        result = post_json(
-            self.url,
-            form={
-                "payment_intent": payment_intent,
-                "amount": str(amount_cents),
-                "reason": "requested_by_customer",
-            },
-            headers={
-                "Authorization": f"Bearer {self.secret_key}",
-                "Idempotency-Key": idempotency_key,
-                "Stripe-Version": settings.STRIPE_API_VERSION,
-            },
-            timeout_seconds=self.timeout_seconds,
-        )
-        if result.ok:
-            refund_id = result.json_body().get("id")
-            if isinstance(refund_id, str) and refund_id:
-                return RefundOutcome(ok=True, provider_refund_id=refund_id)
+        try:
+            refund = self.client.v1.refunds.create(
+                params={
+                    "payment_intent": payment_intent,
+                    "amount": amount_cents,
+                    "reason": "requested_by_customer",
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.APIConnectionError as exc:
             return RefundOutcome(
                 ok=False,
-                failure_code="invalid_response",
-                failure_detail=result.body[:500],
+                failure_code="network_error",
+                failure_detail=str(exc.user_message or exc)[:1000],
                 retryable=True,
             )
-        error = result.json_body().get("error") or {}
-        detail = error.get("message") if isinstance(error, dict) else None
-        status = result.http_status
+        except stripe.StripeError as exc:
+            return _stripe_refusal(exc)
+        if not getattr(refund, "id", ""):
+            return RefundOutcome(ok=False, failure_code="invalid_response", retryable=True)
+        return RefundOutcome(ok=True, provider_refund_id=str(refund.id))
+
+
+def _stripe_refusal(exc: stripe.StripeError) -> RefundOutcome:
+    status = exc.http_status
+    if status is not None and 200 <= status < 300:  # an answer that is not Stripe's JSON
         return RefundOutcome(
             ok=False,
-            failure_code=result.failure_code,
-            failure_detail=str(detail or result.error_detail or result.body)[:1000],
-            # Stripe: 409 is an idempotency conflict in flight, retried like 429/5xx.
-            retryable=status is None or status in (408, 409, 429) or status >= 500,
-            retry_after_seconds=parse_retry_after(result.headers.get("retry-after")),
+            failure_code="invalid_response",
+            failure_detail=str(exc)[:500],
+            retryable=True,
         )
+    headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
+    return RefundOutcome(
+        ok=False,
+        failure_code=f"http_{status}" if status else "provider_error",
+        failure_detail=str(exc.user_message or exc)[:1000],
+        # Stripe: 409 is an idempotency conflict in flight, retried like 429 and 5xx.
+        retryable=status is None or status in (408, 409, 429) or status >= 500,
+        retry_after_seconds=parse_retry_after(headers.get("retry-after")),
+    )
 
 
 class UnconfiguredRefundProvider:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -76,3 +77,50 @@ def test_a_refund_larger_than_the_payment_is_refused():
         refund_request(
             payment_id=card_payment("5.00"), amount=Decimal("6.00"), reason="x", actor="t"
         )
+
+
+@pytest.mark.django_db
+def test_a_refund_goes_to_stripe_as_its_api_documents_it(stripe, settings):
+    stripe.expect_oneshot_request("/v1/refunds", method="POST").respond_with_json(
+        {"id": "re_wire", "object": "refund", "status": "succeeded"}
+    )
+    refund = refund_request(
+        payment_id=card_payment("12.34"), amount=Decimal("12.34"), reason="x", actor="t"
+    )
+    assert (refund.status, refund.provider_refund_id) == ("COMPLETED", "re_wire")
+    request, _ = stripe.log[-1]
+    assert request.headers["Authorization"] == "Bearer sk_test_local"
+    assert request.headers["Idempotency-Key"] == f"refund:{refund.pk}"
+    assert request.headers["Stripe-Version"] == settings.STRIPE_API_VERSION
+    assert dict(request.form) == {
+        "payment_intent": "pi_1",
+        "amount": "1234",
+        "reason": "requested_by_customer",
+    }
+
+
+@pytest.mark.django_db
+def test_stripes_rate_limit_and_a_hang_are_retried_later(stripe, settings, hanging_handler):
+    from django.utils import timezone
+
+    stripe.expect_oneshot_request("/v1/refunds", method="POST").respond_with_json(
+        {"error": {"type": "rate_limit_error", "message": "Too many requests"}},
+        status=429,
+        headers={"Retry-After": "30"},
+    )
+    before = timezone.now()
+    limited = refund_request(
+        payment_id=card_payment("7.00"), amount=Decimal("7.00"), reason="x", actor="t"
+    )
+    assert (limited.status, limited.last_error[:8]) == ("FAILED", "http_429")
+    assert limited.next_retry_at >= before + timedelta(seconds=29)
+
+    settings.PAYMENTS_HTTP_TIMEOUT_SECONDS = 1
+    stripe.expect_oneshot_request("/v1/refunds", method="POST").respond_with_handler(
+        hanging_handler(2.5)
+    )
+    hung = refund_request(
+        payment_id=card_payment("8.00"), amount=Decimal("8.00"), reason="x", actor="t"
+    )
+    assert (hung.status, hung.last_error[:13]) == ("FAILED", "network_error")
+    assert hung.next_retry_at is not None
