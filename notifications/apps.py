@@ -13,13 +13,14 @@ class NotificationsConfig(AppConfig):
         from notifications import workers  # noqa: F401  (registers the workers)
         from notifications.email import anymail_required
         from notifications.email_tracking import on_tracking
+        from notifications.probes import channel_probe
         from notifications.push import fcm_required
         from notifications.sms import twilio_required
         from notifications.whatsapp import cloud_api_required
 
         tracking.connect(on_tracking, dispatch_uid="notifications.email_tracking")
-        from opsconsole.integration_status import ProbeResult, register_probe
-        from opsconsole.providers import Kind, Mode, Provider, provider, register_provider
+        from opsconsole.integration_status import register_probe
+        from opsconsole.providers import Kind, Provider, register_provider
 
         def channel_provider(channel: str) -> Provider:
             def config() -> dict[str, str]:
@@ -42,19 +43,6 @@ class NotificationsConfig(AppConfig):
                 required=required,
                 switched_off=lambda: config().get("provider") == "none",
             )
-
-        def channel_probe(channel: str):
-            def probe() -> ProbeResult:
-                mode = provider(channel).mode()
-                if mode == Mode.MISSING:
-                    return ProbeResult("red", provider(channel).not_configured_detail())
-                if mode == Mode.SANDBOX:
-                    return ProbeResult("amber", "sandbox (records, sends nothing)")
-                if mode == Mode.OFF:
-                    return ProbeResult("green", "switched off on purpose")
-                return ProbeResult("green", "configured")
-
-            return probe
 
         for channel in ("email", "sms", "whatsapp", "push"):
             register_probe(f"{channel}_channel", channel_probe(channel))

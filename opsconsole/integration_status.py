@@ -69,3 +69,35 @@ def integration_status(*, force: bool = False) -> dict[str, Any]:
         )
     overall = max((item["status"] for item in items), key=RANK.__getitem__, default="green")
     return {"status": overall, "integrations": items}
+
+
+PROBE_TIMEOUT_SECONDS = 3
+
+
+def authenticated_read(
+    url: str, *, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None
+) -> ProbeResult:
+    """A provider's cheap authenticated read: green when it answers 200, red when it refuses
+    the credentials, answers anything else, or does not answer in PROBE_TIMEOUT_SECONDS."""
+    import time
+
+    import httpx
+
+    from opsconsole.outbound import DestinationRefused, guarded_request
+
+    started = time.perf_counter()
+    try:
+        response = guarded_request(
+            "GET", url, timeout_seconds=PROBE_TIMEOUT_SECONDS, headers=headers, auth=auth
+        )
+    except (DestinationRefused, httpx.HTTPError) as exc:
+        return ProbeResult("red", f"no answer: {type(exc).__name__}", {"url": url})
+    details = {
+        "http_status": response.status_code,
+        "duration_ms": int((time.perf_counter() - started) * 1000),
+    }
+    if response.status_code in (401, 403):
+        return ProbeResult("red", "the provider refused the credentials", details)
+    if response.status_code != 200:
+        return ProbeResult("red", f"the provider answered {response.status_code}", details)
+    return ProbeResult("green", "answers", details)

@@ -7,36 +7,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug import Response
 
 from notifications import push
 from notifications.models import PushToken
 from notifications.services import push_send
+from tests.notifications.providers import service_account
 from tests.opsconsole.factories import UserFactory
 
 SEND = "/v1/projects/demo-project/messages:send"
-
-
-def service_account(token_uri: str) -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return json.dumps(
-        {
-            "type": "service_account",
-            "project_id": "demo-project",
-            "private_key_id": "key-1",
-            "private_key": pem,
-            "client_email": "push@demo-project.iam.gserviceaccount.com",
-            "client_id": "1",
-            "token_uri": token_uri,
-        }
-    )
 
 
 @pytest.fixture
