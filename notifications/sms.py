@@ -18,6 +18,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from notifications.adapters import OutboundMessage, SendResult
+from opsconsole.outbound import elapsed_ms
 from opsconsole.retry import parse_retry_after
 
 TWILIO_ADDRESS = re.compile(r"^https://api\.twilio\.com")
@@ -83,12 +84,14 @@ class TwilioSmsChannel:
             return self._failure("network_error", f"{type(exc).__name__}: {exc}", started)
         except ValueError as exc:  # an answer that is not Twilio's JSON
             return self._failure("invalid_response", str(exc), started)
+        if not sent.sid:  # accepted without a message id: nothing says it was queued
+            return self._failure("invalid_response", "no message sid in Twilio's answer", started)
         return SendResult(
             ok=True,
             provider=self.provider,
-            provider_message_id=str(sent.sid or "")[:200],
+            provider_message_id=str(sent.sid)[:200],
             http_status=201,
-            duration_ms=_ms(started),
+            duration_ms=elapsed_ms(started),
         )
 
     def _refused(self, exc: TwilioRestException, http: TwilioApiClient, started: float):
@@ -102,7 +105,7 @@ class TwilioSmsChannel:
             http_status=exc.status,
             retry_after_seconds=parse_retry_after(headers.get("retry-after")),
             provider_error_code=str(exc.code or ""),
-            duration_ms=_ms(started),
+            duration_ms=elapsed_ms(started),
             permanent=invalid,
         )
 
@@ -112,9 +115,5 @@ class TwilioSmsChannel:
             provider=self.provider,
             failure_code=code,
             failure_detail=detail[:1000],
-            duration_ms=_ms(started),
+            duration_ms=elapsed_ms(started),
         )
-
-
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)

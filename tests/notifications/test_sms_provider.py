@@ -111,3 +111,15 @@ def test_an_outage_a_hang_and_garbage_are_retried(twilio, hanging_handler):
         ("RETRYING", "network_error"),
         ("RETRYING", "invalid_response"),
     ]
+
+
+@pytest.mark.django_db
+def test_an_answer_without_a_message_sid_is_not_counted_as_sent(twilio):
+    twilio.expect_oneshot_request(MESSAGES, method="POST").respond_with_json(
+        {"status": "queued"}, status=201
+    )
+    notification = queue_sms()
+    run_worker(NotificationDeliveryWorker)
+    notification.refresh_from_db()
+    assert (notification.status, notification.external_id) == ("RETRYING", "")
+    assert notification.last_error.startswith("invalid_response")
