@@ -125,7 +125,13 @@ class Notification(ConcurrentTransitionMixin, models.Model):
                 fields=["next_retry_at", "id"],
                 condition=Q(status__in=["PENDING", "RETRYING"]),
                 name="notification_due_idx",
-            )
+            ),
+            # The email provider's tracking webhook finds the message by the provider's id.
+            models.Index(
+                fields=["external_id"],
+                condition=~Q(external_id=""),
+                name="notification_external_id_idx",
+            ),
         ]
 
     def __str__(self) -> str:

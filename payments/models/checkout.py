@@ -188,7 +188,19 @@ class Payment(FSMModelMixin, models.Model):
         ordering = ["-id"]
         indexes = [
             # The offline duplicate check: one subject, same amount, last 5 minutes.
-            models.Index(fields=["subject", "amount", "-created_at"], name="payment_duplicate_idx")
+            models.Index(fields=["subject", "amount", "-created_at"], name="payment_duplicate_idx"),
+            # Stripe's webhooks find the payment by its intent; the inbox lists the few
+            # payments that could not be applied. Neither may read the whole table.
+            models.Index(
+                fields=["provider_payment_id"],
+                condition=~Q(provider_payment_id=""),
+                name="payment_provider_id_idx",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=Q(status="succeeded") & ~Q(unapplied_reason=""),
+                name="payment_unapplied_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -268,6 +280,15 @@ class Refund(ConcurrentTransitionMixin, models.Model):
             # One refund row per payment, whatever its state: a retried or concurrent refund
             # request finds this row instead of creating a second refund for the transaction.
             models.UniqueConstraint(fields=["payment"], name="refund_one_per_payment"),
+        ]
+        indexes = [
+            # refund.updated finds the refund by Stripe's id; the inbox lists the owed ones.
+            models.Index(
+                fields=["provider_refund_id"],
+                condition=~Q(provider_refund_id=""),
+                name="refund_provider_id_idx",
+            ),
+            models.Index(fields=["id"], condition=Q(status="OWED"), name="refund_owed_idx"),
         ]
 
     def __str__(self) -> str:
