@@ -20,8 +20,21 @@ from opsconsole.claims import RunContext, claim_due_rows
 from opsconsole.workers import BatchWorker, register_worker
 
 
+class ChannelWorker(BatchWorker):
+    """A worker whose items are sends on a message channel: an adapter may be given (tests),
+    and an item's budget is the channel's timeout plus writing the outcome."""
+
+    def __init__(self, *, adapter: ChannelAdapter | None = None, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.adapter = adapter
+
+    def item_seconds(self) -> float:
+        timeout = getattr(getattr(self, "adapter", None), "timeout", None)
+        return float(timeout or settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS) + 3
+
+
 @register_worker
-class NotificationDeliveryWorker(BatchWorker):
+class NotificationDeliveryWorker(ChannelWorker):
     """Sends queued notifications; 5 attempts with backoff from 1 minute, then DEAD."""
 
     name = "notification_delivery_worker"
@@ -30,15 +43,6 @@ class NotificationDeliveryWorker(BatchWorker):
     schedule_minutes = 1
 
     lease_model = Notification
-
-    def item_seconds(self) -> float:
-        # The outside call's timeout, plus writing its outcome.
-        timeout = getattr(getattr(self, "adapter", None), "timeout", None)
-        return float(timeout or settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS) + 3
-
-    def __init__(self, *, adapter: ChannelAdapter | None = None, **kwargs: int) -> None:
-        super().__init__(**kwargs)
-        self.adapter = adapter
 
     class Outcome(StrEnum):
         SENT = "sent"
@@ -64,7 +68,7 @@ class NotificationDeliveryWorker(BatchWorker):
 
 
 @register_worker
-class CampaignDispatcherWorker(BatchWorker):
+class CampaignDispatcherWorker(ChannelWorker):
     """Advances running campaigns' targets, at most `throttle_per_minute` per campaign per run."""
 
     name = "campaign_dispatcher_worker"
@@ -73,15 +77,6 @@ class CampaignDispatcherWorker(BatchWorker):
     schedule_minutes = 1
 
     lease_model = CampaignTarget
-
-    def item_seconds(self) -> float:
-        # The outside call's timeout, plus writing its outcome.
-        timeout = getattr(getattr(self, "adapter", None), "timeout", None)
-        return float(timeout or settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS) + 3
-
-    def __init__(self, *, adapter: ChannelAdapter | None = None, **kwargs: int) -> None:
-        super().__init__(**kwargs)
-        self.adapter = adapter
 
     class Outcome(StrEnum):
         SENT = "sent"

@@ -63,6 +63,22 @@ class BulkActionItemInline(admin.TabularInline):
         return False
 
 
+def bulk_verb(verb: str, description: str, legal_statuses: list[str]):
+    """A bulk action transition as an admin action: the confirmation page counts the selected
+    actions in `legal_statuses`, and each one goes through the audited service."""
+
+    def act(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int, reason: str) -> None:
+        bulk_action_transition(action_id=pk, verb=verb, actor=request.user, reason=reason)
+
+    act.__name__ = verb
+    return destructive_action(
+        description=description,
+        title=f"{verb.capitalize()} bulk actions",
+        legal=lambda rows: rows.filter(status__in=legal_statuses),
+        legal_description=f"bulk actions that are {' or '.join(legal_statuses)}",
+    )(act)
+
+
 @admin.register(BulkAction)
 class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
     """Bulk replays (failure inbox, admin replay of many items): approve (a second operator),
@@ -107,49 +123,10 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
     def preview_pretty(self, obj: BulkAction) -> str:
         return pretty_json(obj.preview)
 
-    @destructive_action(
-        description="Approve (a second operator; needed when money moves)…",
-        title="Approve bulk actions",
-        legal=lambda rows: rows.filter(status__in=["awaiting_approval"]),
-        legal_description="bulk actions that are awaiting_approval",
+    approve = bulk_verb(
+        "approve", "Approve (a second operator; needed when money moves)…", ["awaiting_approval"]
     )
-    def approve(self, request: HttpRequest, pk: int, reason: str) -> None:
-        bulk_action_transition(action_id=pk, verb="approve", actor=request.user, reason=reason)
-
-    @destructive_action(
-        description="Start…",
-        title="Start bulk actions",
-        legal=lambda rows: rows.filter(status__in=["ready"]),
-        legal_description="bulk actions that are ready",
-    )
-    def start(self, request: HttpRequest, pk: int, reason: str) -> None:
-        bulk_action_transition(action_id=pk, verb="start", actor=request.user, reason=reason)
-
-    @destructive_action(
-        description="Pause…",
-        title="Pause bulk actions",
-        legal=lambda rows: rows.filter(status__in=["running"]),
-        legal_description="bulk actions that are running",
-    )
-    def pause(self, request: HttpRequest, pk: int, reason: str) -> None:
-        bulk_action_transition(action_id=pk, verb="pause", actor=request.user, reason=reason)
-
-    @destructive_action(
-        description="Resume…",
-        title="Resume bulk actions",
-        legal=lambda rows: rows.filter(status__in=["paused"]),
-        legal_description="bulk actions that are paused",
-    )
-    def resume(self, request: HttpRequest, pk: int, reason: str) -> None:
-        bulk_action_transition(action_id=pk, verb="resume", actor=request.user, reason=reason)
-
-    @destructive_action(
-        description="Abort…",
-        title="Abort bulk actions",
-        legal=lambda rows: rows.filter(
-            status__in=["awaiting_approval", "ready", "running", "paused"]
-        ),
-        legal_description="bulk actions that are awaiting_approval or ready or running or paused",
-    )
-    def abort(self, request: HttpRequest, pk: int, reason: str) -> None:
-        bulk_action_transition(action_id=pk, verb="abort", actor=request.user, reason=reason)
+    start = bulk_verb("start", "Start…", ["ready"])
+    pause = bulk_verb("pause", "Pause…", ["running"])
+    resume = bulk_verb("resume", "Resume…", ["paused"])
+    abort = bulk_verb("abort", "Abort…", ["awaiting_approval", "ready", "running", "paused"])
