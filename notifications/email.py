@@ -14,6 +14,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 
 from notifications.adapters import OutboundMessage, SendResult
+from opsconsole.outbound import elapsed_ms
 from opsconsole.retry import parse_retry_after
 
 
@@ -73,7 +74,7 @@ class AnymailEmailChannel:
             ok=True,
             provider=self.provider,
             provider_message_id=str(status.message_id or "")[:200],
-            duration_ms=_ms(started),
+            duration_ms=elapsed_ms(started),
         )
 
     def _api_failure(self, exc: AnymailRequestsAPIError, started: float) -> SendResult:
@@ -90,7 +91,7 @@ class AnymailEmailChannel:
             failure_detail=str(exc)[:1000],
             http_status=status,
             retry_after_seconds=parse_retry_after(response.headers.get("Retry-After")),
-            duration_ms=_ms(started),
+            duration_ms=elapsed_ms(started),
             response_body=response.text[:2000],
         )
 
@@ -108,10 +109,6 @@ class AnymailEmailChannel:
             failure_code=code,
             failure_detail=detail[:1000],
             http_status=http_status,
-            duration_ms=_ms(started),
+            duration_ms=elapsed_ms(started),
             permanent=permanent,
         )
-
-
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)

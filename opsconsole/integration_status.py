@@ -6,6 +6,7 @@ answers the same, and `force=True` probes again now.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -75,15 +76,18 @@ PROBE_TIMEOUT_SECONDS = 3
 
 
 def authenticated_read(
-    url: str, *, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    who: str = "the provider",
+    credentials: str = "the credentials",
 ) -> ProbeResult:
     """A provider's cheap authenticated read: green when it answers 200, red when it refuses
     the credentials, answers anything else, or does not answer in PROBE_TIMEOUT_SECONDS."""
-    import time
-
     import httpx
 
-    from opsconsole.outbound import DestinationRefused, guarded_request
+    from opsconsole.outbound import DestinationRefused, elapsed_ms, guarded_request
 
     started = time.perf_counter()
     try:
@@ -94,10 +98,10 @@ def authenticated_read(
         return ProbeResult("red", f"no answer: {type(exc).__name__}", {"url": url})
     details = {
         "http_status": response.status_code,
-        "duration_ms": int((time.perf_counter() - started) * 1000),
+        "duration_ms": elapsed_ms(started),
     }
     if response.status_code in (401, 403):
-        return ProbeResult("red", "the provider refused the credentials", details)
+        return ProbeResult("red", f"{who} refused {credentials}", details)
     if response.status_code != 200:
-        return ProbeResult("red", f"the provider answered {response.status_code}", details)
+        return ProbeResult("red", f"{who} answered {response.status_code}", details)
     return ProbeResult("green", "answers", details)

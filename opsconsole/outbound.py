@@ -269,13 +269,13 @@ def post_json(
         return refused_result(str(exc))
     except httpx.HTTPError as exc:
         return OutboundResult(
-            duration_ms=_elapsed_ms(started),
+            duration_ms=elapsed_ms(started),
             error_class=network_error_class(exc),
             error_detail=f"{type(exc).__name__}: {exc}"[:1000],
         )
     text = raw[:SNAPSHOT_BODY_LIMIT].decode("utf-8", errors="replace")
     return OutboundResult(
-        duration_ms=_elapsed_ms(started),
+        duration_ms=elapsed_ms(started),
         http_status=response.status_code,
         headers={k: v for k, v in response.headers.items() if k.lower() in KEPT_RESPONSE_HEADERS},
         body=text,
@@ -283,5 +283,6 @@ def post_json(
     )
 
 
-def _elapsed_ms(started: float) -> int:
+def elapsed_ms(started: float) -> int:
+    """Milliseconds since `started` (a time.perf_counter() reading)."""
     return int((time.perf_counter() - started) * 1000)

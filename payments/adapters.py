@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from opsconsole.outbound import DestinationRefused, guarded_post, post_json
+from opsconsole.outbound import DestinationRefused, elapsed_ms, guarded_post, post_json
 from opsconsole.providers import PROVIDER_NOT_CONFIGURED, Mode, provider
 from opsconsole.retry import network_error_class, parse_retry_after
 
@@ -256,26 +256,26 @@ class VoucherRenderer:
             )
         except DestinationRefused as exc:
             return VoucherPreview(
-                status="error", detail=f"endpoint_not_allowed: {exc}", duration_ms=_ms(started)
+                status="error",
+                detail=f"endpoint_not_allowed: {exc}",
+                duration_ms=elapsed_ms(started),
             )
         except httpx.TimeoutException as exc:
-            return VoucherPreview(status="timeout", detail=str(exc), duration_ms=_ms(started))
+            return VoucherPreview(
+                status="timeout", detail=str(exc), duration_ms=elapsed_ms(started)
+            )
         except httpx.HTTPError as exc:
             return VoucherPreview(
-                status="error", detail=network_error_class(exc), duration_ms=_ms(started)
+                status="error", detail=network_error_class(exc), duration_ms=elapsed_ms(started)
             )
         content_type = response.headers.get("content-type", "")
         if response.status_code != 200 or not content_type.startswith("image/png"):
             return VoucherPreview(
                 status="error",
                 detail=f"http_{response.status_code} {content_type}".strip(),
-                duration_ms=_ms(started),
+                duration_ms=elapsed_ms(started),
             )
-        return VoucherPreview(status="ok", png=response.content, duration_ms=_ms(started))
-
-
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
+        return VoucherPreview(status="ok", png=response.content, duration_ms=elapsed_ms(started))
 
 
 def default_voucher_renderer() -> VoucherRenderer:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
-import httpx
 from django.conf import settings
 
-from opsconsole.integration_status import ProbeResult
-from opsconsole.outbound import DestinationRefused, guarded_request
+from opsconsole.integration_status import ProbeResult, authenticated_read
 from opsconsole.providers import Mode, provider
 from payments.adapters import default_voucher_renderer
 
@@ -38,45 +34,30 @@ def unconfigured(name: str) -> ProbeResult | None:
     return None
 
 
-PROBE_TIMEOUT_SECONDS = 3
-
-
 def stripe_probe() -> ProbeResult:
     """A cheap authenticated read (GET /v1/balance, as Stripe documents it): green only when
     Stripe answers this key; red when it refuses the key or does not answer."""
     if (result := unconfigured("stripe")) is not None:
         return result
-    url = settings.STRIPE_API_BASE.rstrip("/") + "/v1/balance"
-    started = time.perf_counter()
-    try:
-        response = guarded_request(
-            "GET",
-            url,
-            timeout_seconds=PROBE_TIMEOUT_SECONDS,
-            headers={
-                "Authorization": f"Bearer {settings.STRIPE_SECRET_KEY}",
-                "Stripe-Version": settings.STRIPE_API_VERSION,
-            },
-        )
-    except (DestinationRefused, httpx.HTTPError) as exc:
-        return ProbeResult("red", f"no answer: {type(exc).__name__}", {"url": url})
-    details = {"http_status": response.status_code, "duration_ms": _ms(started)}
-    if response.status_code in (401, 403):
-        return ProbeResult("red", "Stripe refused the secret key", details)
-    if response.status_code != 200:
-        return ProbeResult("red", f"Stripe answered {response.status_code}", details)
-    if not settings.STRIPE_WEBHOOK_SECRET:
+    answer = authenticated_read(
+        settings.STRIPE_API_BASE.rstrip("/") + "/v1/balance",
+        headers={
+            "Authorization": f"Bearer {settings.STRIPE_SECRET_KEY}",
+            "Stripe-Version": settings.STRIPE_API_VERSION,
+        },
+        who="Stripe",
+        credentials="the secret key",
+    )
+    if answer.status == "green" and not settings.STRIPE_WEBHOOK_SECRET:
         return ProbeResult(
-            "amber", "answers; webhooks not configured (STRIPE_WEBHOOK_SECRET unset)", details
+            "amber",
+            "answers; webhooks not configured (STRIPE_WEBHOOK_SECRET unset)",
+            answer.details,
         )
-    return ProbeResult("green", "answers", details)
+    return answer
 
 
 def checkout_provider_probe() -> ProbeResult:
     if (result := unconfigured("checkout")) is not None:
         return result
     return ProbeResult("green", "configured")
-
-
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
