@@ -4,8 +4,6 @@ from payments.models.checkout import (  # noqa: F401
     HostedCheckoutSession,
     Payment,
     Refund,
-    StripeEvent,
-    WebhookFailure,
     default_hosted_session_max_retries,
     default_refund_max_attempts,
 )
@@ -14,4 +12,8 @@ from payments.models.vouchers import (  # noqa: F401
     Voucher,
     VoucherRedemption,
     VoucherRedemptionFailure,
+)
+from payments.models.webhooks import (  # noqa: F401
+    StripeEvent,
+    WebhookFailure,
 )
