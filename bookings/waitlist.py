@@ -1,6 +1,7 @@
 """The waitlist hears about freed slots: a cancelled booking or an expired hold.
 
-Receivers run after commit and fail open: a send that fails is logged in communication_log
+Receivers run after commit and hand the sends to a task, so the request that freed the slot
+never waits on the email provider. Sends fail open: a failure is logged in communication_log
 and never undoes the cancellation.
 """
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from bookings.models import WaitlistEntry
 from bookings.signals import booking_cancelled, booking_hold_expired
 from notifications.services import communication_send
+from opsconsole.wakes import run_after_commit
 
 
 def waitlist_notify(
@@ -54,21 +56,30 @@ def waitlist_notify(
     return notified
 
 
-@receiver(booking_cancelled)
-def notify_waitlist_on_cancellation(sender: Any, **event: Any) -> int:
+def waitlist_notify_task(
+    resource_id: int, start_time: datetime, end_time: datetime, cause: str
+) -> int:
     return waitlist_notify(
-        resource_id=event["resource_id"],
-        start_time=event["start_time"],
-        end_time=event["end_time"],
-        cause=f"booking.cancelled:{event['booking_id']}",
+        resource_id=resource_id, start_time=start_time, end_time=end_time, cause=cause
     )
+
+
+def _notify_later(event: dict[str, Any], cause: str) -> None:
+    # A cancellation answers its request without waiting for the emails: a task sends them.
+    run_after_commit(
+        "bookings.waitlist.waitlist_notify_task",
+        event["resource_id"],
+        event["start_time"],
+        event["end_time"],
+        cause,
+    )
+
+
+@receiver(booking_cancelled)
+def notify_waitlist_on_cancellation(sender: Any, **event: Any) -> None:
+    _notify_later(event, f"booking.cancelled:{event['booking_id']}")
 
 
 @receiver(booking_hold_expired)
-def notify_waitlist_on_hold_expiry(sender: Any, **event: Any) -> int:
-    return waitlist_notify(
-        resource_id=event["resource_id"],
-        start_time=event["start_time"],
-        end_time=event["end_time"],
-        cause=f"booking.hold.expired:{event['hold_id']}",
-    )
+def notify_waitlist_on_hold_expiry(sender: Any, **event: Any) -> None:
+    _notify_later(event, f"booking.hold.expired:{event['hold_id']}")

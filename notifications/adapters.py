@@ -8,12 +8,14 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Any, Protocol
 
 from django.conf import settings
 
-from opsconsole.outbound import post_json
+from opsconsole.outbound import post_json, provider_timeout
 from opsconsole.providers import CHANNEL_SWITCHED_OFF, PROVIDER_NOT_CONFIGURED, Mode, provider
 from opsconsole.retry import parse_retry_after
 
@@ -151,6 +153,32 @@ class RefusingChannel:
         )
 
 
+@dataclass(frozen=True)
+class ChannelProvider:
+    """A provider a channel can name in <CHANNEL>_PROVIDER: how to send through it, what it
+    needs before it can (for the provider's mode and system check) and its status probe."""
+
+    name: str
+    adapter: Callable[[], ChannelAdapter]
+    required: Callable[[], dict[str, str]]
+    probe: Callable[[], Any]  # -> opsconsole.integration_status.ProbeResult
+
+
+# Each lives beside its adapter; imported when named, so an unused SDK is never loaded.
+CHANNEL_PROVIDER_MODULES = {
+    "anymail": "notifications.email",
+    "twilio": "notifications.sms",
+    "cloud_api": "notifications.whatsapp",
+    "fcm": "notifications.push",
+}
+
+
+def channel_provider_named(name: str) -> ChannelProvider | None:
+    """The specific provider `name` (None for the generic JSON endpoint, "" or http)."""
+    module = CHANNEL_PROVIDER_MODULES.get(name)
+    return import_module(module).PROVIDER if module else None
+
+
 def channel_adapter(channel: str) -> ChannelAdapter:
     config = settings.NOTIFICATION_CHANNELS.get(channel, {})
     mode = provider(channel).mode()
@@ -164,25 +192,11 @@ def channel_adapter(channel: str) -> ChannelAdapter:
         return RefusingChannel(
             channel, PROVIDER_NOT_CONFIGURED, provider(channel).not_configured_detail()
         )
-    if config.get("provider") == "anymail":
-        from notifications.email import AnymailEmailChannel
-
-        return AnymailEmailChannel()
-    if config.get("provider") == "twilio":
-        from notifications.sms import TwilioSmsChannel
-
-        return TwilioSmsChannel()
-    if config.get("provider") == "cloud_api":
-        from notifications.whatsapp import WhatsAppCloudChannel
-
-        return WhatsAppCloudChannel()
-    if config.get("provider") == "fcm":
-        from notifications.push import FcmPushChannel
-
-        return FcmPushChannel()
+    if (specific := channel_provider_named(config.get("provider", ""))) is not None:
+        return specific.adapter()
     return HttpChannel(
         channel=channel,
         url=config["url"],
         api_key=config.get("api_key", ""),
-        timeout_seconds=settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS,
+        timeout_seconds=provider_timeout(settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS),
     )

@@ -11,14 +11,12 @@ class NotificationsConfig(AppConfig):
         from django.conf import settings
 
         from notifications import workers  # noqa: F401  (registers the workers)
-        from notifications.email import anymail_required
-        from notifications.email_tracking import on_tracking
+        from notifications.adapters import channel_provider_named
+        from notifications.email_tracking import document_tracking_webhook, on_tracking
         from notifications.probes import channel_probe
-        from notifications.push import fcm_required
-        from notifications.sms import twilio_required
-        from notifications.whatsapp import cloud_api_required
 
         tracking.connect(on_tracking, dispatch_uid="notifications.email_tracking")
+        document_tracking_webhook("/webhooks/anymail/resend/tracking/")
         from opsconsole.integration_status import register_probe
         from opsconsole.providers import Kind, Provider, register_provider
 
@@ -27,14 +25,8 @@ class NotificationsConfig(AppConfig):
                 return settings.NOTIFICATION_CHANNELS.get(channel, {})
 
             def required() -> dict[str, str]:
-                if config().get("provider") == "anymail":
-                    return anymail_required()
-                if config().get("provider") == "twilio":
-                    return twilio_required()
-                if config().get("provider") == "cloud_api":
-                    return cloud_api_required()
-                if config().get("provider") == "fcm":
-                    return fcm_required()
+                if specific := channel_provider_named(config().get("provider", "")):
+                    return specific.required()
                 return {f"NOTIFICATIONS_{channel.upper()}_URL": config().get("url", "")}
 
             return Provider(

@@ -20,6 +20,7 @@ from notifications.models import Campaign, CampaignTarget
 from opsconsole import audit
 from opsconsole.alerts import alert_raise
 from opsconsole.errors import Conflict, NotFound
+from opsconsole.providers import CHANNEL_SWITCHED_OFF, PROVIDER_NOT_CONFIGURED, Mode, provider
 from opsconsole.retry import RetryPolicy
 
 logger = structlog.get_logger(__name__)
@@ -36,6 +37,24 @@ class CampaignNotFound(NotFound):
 
 class CampaignStateConflict(Conflict):
     code = "NTF-409-CAMPAIGN-STATE-CONFLICT"
+
+
+class CampaignChannelUnavailable(Conflict):
+    """Starting would fail every target at once: WhatsApp is switched off or not configured."""
+
+    code = "NTF-409-CHANNEL-UNAVAILABLE"
+    default_message = "WhatsApp cannot send (switched off or not configured); not started."
+
+
+def whatsapp_cannot_send() -> str:
+    """Why the campaign channel cannot send now ("" when it can)."""
+    item = provider("whatsapp")
+    mode = item.mode()
+    if mode == Mode.OFF:
+        return f"{CHANNEL_SWITCHED_OFF}: WHATSAPP_PROVIDER=none"
+    if mode == Mode.MISSING:
+        return f"{PROVIDER_NOT_CONFIGURED}: {item.not_configured_detail()}"
+    return ""
 
 
 def campaign_retry_policy() -> RetryPolicy:
@@ -112,6 +131,8 @@ def campaign_start(*, campaign_id: int, actor: audit.Actor, reason: str = "") ->
         raise CampaignStateConflict(
             "A completed campaign cannot be started again.", details={"status": campaign.status}
         )
+    if why := whatsapp_cannot_send():
+        raise CampaignChannelUnavailable(details={"channel": "whatsapp", "reason": why})
     before = campaign_state(campaign)
     now = timezone.now()
     campaign.status = Campaign.Status.RUNNING
@@ -205,6 +226,14 @@ def campaign_target_send(
         campaign.throttled_until and campaign.throttled_until > now
     ):
         # Stopped or rate limited since the claim: hand the target back untouched.
+        CampaignTarget.objects.filter(pk=target_id, lease_owner=lease_owner).update(
+            lease_owner="", lease_expires_at=None
+        )
+        return "held_back"
+    if whatsapp_cannot_send():
+        # Switched off (or unconfigured) while running: the targets wait, none is failed;
+        # the dispatcher looks again in a minute and readyz says why.
+        Campaign.objects.filter(pk=campaign.pk).update(throttled_until=now + timedelta(minutes=1))
         CampaignTarget.objects.filter(pk=target_id, lease_owner=lease_owner).update(
             lease_owner="", lease_expires_at=None
         )

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from anymail.exceptions import AnymailError, AnymailRecipientsRefused, AnymailRequestsAPIError
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 
-from notifications.adapters import OutboundMessage, SendResult
+from notifications.adapters import ChannelProvider, OutboundMessage, SendResult
+from opsconsole.integration_status import ProbeResult, authenticated_read
 from opsconsole.outbound import elapsed_ms
 from opsconsole.retry import parse_retry_after
 
@@ -32,12 +32,18 @@ def render_email(template: str, context: dict) -> tuple[str, str, str]:
     values = {**context, "template": template, "fields": context}
 
     def render(suffix: str) -> str:
-        try:
-            return render_to_string(f"notifications/email/{template}.{suffix}", values)
-        except TemplateDoesNotExist:
-            return render_to_string(f"notifications/email/default.{suffix}", values)
+        names = [f"notifications/email/{name}.{suffix}" for name in (template, "default")]
+        return render_to_string(names, values)
 
     return render("subject.txt").strip(), render("txt"), render("html")
+
+
+def email_backend_path() -> str:
+    """Resend through our subclass that sends the Idempotency-Key; other ESPs as anymail has
+    them (their APIs document no such header)."""
+    if settings.ANYMAIL_ESP == "resend":
+        return "notifications.resend.EmailBackend"
+    return f"anymail.backends.{settings.ANYMAIL_ESP}.EmailBackend"
 
 
 @dataclass
@@ -55,8 +61,9 @@ class AnymailEmailChannel:
             body=text,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[message.to],
-            connection=get_connection(f"anymail.backends.{settings.ANYMAIL_ESP}.EmailBackend"),
+            connection=get_connection(email_backend_path()),
         )
+        email.idempotency_key = message.idempotency_key  # type: ignore[attr-defined]
         email.attach_alternative(html, "text/html")
         started = time.perf_counter()
         try:
@@ -112,3 +119,16 @@ class AnymailEmailChannel:
             duration_ms=elapsed_ms(started),
             permanent=permanent,
         )
+
+
+def resend_read() -> ProbeResult:
+    anymail = settings.ANYMAIL
+    url = str(anymail.get("RESEND_API_URL") or "https://api.resend.com/").rstrip("/") + "/domains"
+    return authenticated_read(
+        url, headers={"Authorization": f"Bearer {anymail.get('RESEND_API_KEY', '')}"}
+    )
+
+
+PROVIDER = ChannelProvider(
+    "anymail", adapter=AnymailEmailChannel, required=anymail_required, probe=resend_read
+)

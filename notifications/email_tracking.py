@@ -96,3 +96,60 @@ def email_tracking_webhook(request: HttpRequest) -> HttpResponse:
         return ResendTrackingWebhookView.as_view()(request)
     except AnymailWebhookValidationFailure as exc:
         raise EmailWebhookSignatureInvalid(details={"reason": str(exc)[:200]}) from exc
+
+
+TRACKING_OPERATION: dict[str, Any] = {
+    "operationId": "email_tracking_webhook",
+    "summary": "The email provider's tracking events (Resend through django-anymail)",
+    "description": "Resend posts delivery events, signed as Svix signs them (`svix-id`, "
+    "`svix-timestamp`, `svix-signature`, verified with RESEND_SIGNING_SECRET), or with "
+    "anymail's basic-auth WEBHOOK_SECRET. `email.delivered`, `email.bounced` and "
+    "`email.complained` update the notification with that provider message id; a hard bounce "
+    "or a complaint suppresses the address. Other events are accepted and ignored.",
+    "tags": ["webhooks"],
+    "parameters": [
+        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+        for name in ("svix-id", "svix-timestamp", "svix-signature")
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["type", "data"],
+                    "properties": {
+                        "type": {"type": "string", "example": "email.bounced"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "data": {"type": "object", "additionalProperties": True},
+                    },
+                }
+            }
+        },
+    },
+    "security": [{}],
+    "responses": {
+        "200": {"description": "Accepted (and applied when it is a tracked event)."},
+    },
+}
+
+
+def document_tracking_webhook(path: str) -> None:
+    from opsconsole.schema import error_response, register_plain_route
+
+    register_plain_route(
+        path,
+        "post",
+        {
+            **TRACKING_OPERATION,
+            "responses": {
+                **TRACKING_OPERATION["responses"],
+                "400": error_response(
+                    "400", f"`{EmailWebhookSignatureInvalid.code}`: the signature failed."
+                ),
+                "503": error_response(
+                    "503", f"`{EmailWebhookNotConfigured.code}`: no signing secret is set."
+                ),
+            },
+        },
+    )

@@ -16,8 +16,9 @@ from django.conf import settings
 from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 
-from notifications.adapters import OutboundMessage, SendResult
-from opsconsole.outbound import post_json
+from notifications.adapters import ChannelProvider, OutboundMessage, SendResult
+from opsconsole.integration_status import ProbeResult
+from opsconsole.outbound import post_json, provider_timeout
 from opsconsole.retry import parse_retry_after
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -39,7 +40,9 @@ class BoundedRequest(Request):
     """google-auth's transport, with our timeout on the token call."""
 
     def __call__(self, url: str, method: str = "GET", *args: Any, **kwargs: Any):
-        kwargs["timeout"] = kwargs.get("timeout") or settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS
+        kwargs["timeout"] = kwargs.get("timeout") or provider_timeout(
+            settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS
+        )
         return super().__call__(url, method, *args, **kwargs)
 
 
@@ -90,7 +93,7 @@ class FcmPushChannel:
                 }
             },
             headers={"Authorization": f"Bearer {token}"},
-            timeout_seconds=settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS,
+            timeout_seconds=provider_timeout(settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS),
         )
         body = result.json_body()
         if result.ok and body.get("name"):
@@ -127,3 +130,15 @@ def fcm_error_code(body: dict[str, Any]) -> str:
         if isinstance(detail, dict) and detail.get("errorCode"):
             return str(detail["errorCode"])
     return str(error.get("status") or "")
+
+
+def fcm_read() -> ProbeResult:
+    """FCM has no free read; getting the service account's token proves the credentials."""
+    try:
+        access_token()
+    except (google.auth.exceptions.GoogleAuthError, ValueError) as exc:
+        return ProbeResult("red", f"no token: {type(exc).__name__}")
+    return ProbeResult("green", "token issued")
+
+
+PROVIDER = ChannelProvider("fcm", adapter=FcmPushChannel, required=fcm_required, probe=fcm_read)

@@ -11,14 +11,14 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from notifications.adapters import OutboundMessage, SendResult
-from opsconsole.outbound import elapsed_ms
+from notifications.adapters import ChannelProvider, OutboundMessage, SendResult
+from opsconsole.integration_status import ProbeResult, authenticated_read
+from opsconsole.outbound import elapsed_ms, provider_timeout
 from opsconsole.retry import parse_retry_after
 
 TWILIO_ADDRESS = re.compile(r"^https://api\.twilio\.com")
@@ -53,11 +53,10 @@ class TwilioApiClient(TwilioHttpClient):
 
 
 def render_sms(template: str, context: dict) -> str:
+    """The template's own text, or the generic one that names it and shows its context."""
     values = {**context, "template": template, "fields": context}
-    try:
-        return render_to_string(f"notifications/sms/{template}.txt", values).strip()
-    except TemplateDoesNotExist:
-        return render_to_string("notifications/sms/default.txt", values).strip()
+    names = [f"notifications/sms/{template}.txt", "notifications/sms/default.txt"]
+    return render_to_string(names, values).strip()
 
 
 @dataclass
@@ -68,7 +67,8 @@ class TwilioSmsChannel:
     def send(self, message: OutboundMessage) -> SendResult:
         twilio = settings.TWILIO
         http = TwilioApiClient(
-            api_base=twilio["API_BASE"], timeout=settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS
+            api_base=twilio["API_BASE"],
+            timeout=provider_timeout(settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS),
         )
         client = Client(twilio["ACCOUNT_SID"], twilio["AUTH_TOKEN"], http_client=http)
         started = time.perf_counter()
@@ -117,3 +117,15 @@ class TwilioSmsChannel:
             failure_detail=detail[:1000],
             duration_ms=elapsed_ms(started),
         )
+
+
+def twilio_read() -> ProbeResult:
+    twilio = settings.TWILIO
+    base = (twilio["API_BASE"] or "https://api.twilio.com").rstrip("/")
+    url = f"{base}/2010-04-01/Accounts/{twilio['ACCOUNT_SID']}.json"
+    return authenticated_read(url, auth=(twilio["ACCOUNT_SID"], twilio["AUTH_TOKEN"]))
+
+
+PROVIDER = ChannelProvider(
+    "twilio", adapter=TwilioSmsChannel, required=twilio_required, probe=twilio_read
+)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from notifications.adapters import OutboundMessage, SendResult
-from opsconsole.outbound import post_json
+from notifications.adapters import ChannelProvider, OutboundMessage, SendResult
+from opsconsole.integration_status import ProbeResult, authenticated_read
+from opsconsole.outbound import post_json, provider_timeout
 from opsconsole.retry import parse_retry_after
 
 # The Cloud API's codes for "slow down": the campaign is throttled, not the target failed.
@@ -46,7 +47,7 @@ class WhatsAppCloudChannel:
                 "template": {"name": message.template, "language": {"code": config["LANGUAGE"]}},
             },
             headers={"Authorization": f"Bearer {config['ACCESS_TOKEN']}"},
-            timeout_seconds=settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS,
+            timeout_seconds=provider_timeout(settings.NOTIFICATIONS_HTTP_TIMEOUT_SECONDS),
         )
         body = result.json_body()
         if result.ok:
@@ -89,3 +90,14 @@ class WhatsAppCloudChannel:
             response_body=result.body[:2000],
             permanent=permanent,
         )
+
+
+def cloud_api_read() -> ProbeResult:
+    config = settings.WHATSAPP
+    url = f"{config['API_BASE'].rstrip('/')}/{config['API_VERSION']}/{config['PHONE_NUMBER_ID']}"
+    return authenticated_read(url, headers={"Authorization": f"Bearer {config['ACCESS_TOKEN']}"})
+
+
+PROVIDER = ChannelProvider(
+    "cloud_api", adapter=WhatsAppCloudChannel, required=cloud_api_required, probe=cloud_api_read
+)

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from opsconsole.errors import ApplicationError
 from opsconsole.models import IdempotencyKey
+from opsconsole.outbound import web_time_left_for_a_provider_call
 
 ActionPerformer = Callable[[QuerySet, str], tuple[int, int]]
 
@@ -45,6 +46,15 @@ def each_legal(
     def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
         done = 0
         for pk in legal.values_list("pk", flat=True):
+            if not web_time_left_for_a_provider_call():
+                modeladmin.message_user(
+                    request,
+                    f"Stopped after {done} rows: this request's time is spent (each row may "
+                    "call a provider). The rest are untouched; select them again, or start a "
+                    "bulk action for many rows.",
+                    messages.WARNING,
+                )
+                break
             try:
                 call(pk, reason)
                 done += 1
@@ -121,7 +131,10 @@ def confirm_with_reason(
             done, skipped = perform(legal, reason)
             level = messages.SUCCESS if skipped == 0 else messages.WARNING
             modeladmin.message_user(
-                request, f"{title}: {done} done, {skipped} skipped (no longer eligible).", level
+                request,
+                f"{title}: {done} done, {skipped} not done (no longer eligible, refused "
+                "or stopped, as said above).",
+                level,
             )
             return None
     selected = queryset.count()

@@ -24,6 +24,21 @@ def actor_label(actor: Actor) -> str:
     return "anonymous"
 
 
+def actor_ref(actor: Actor) -> int | str:
+    """What a queued task carries to name its actor again: a user's pk, or the label."""
+    if isinstance(actor, AbstractBaseUser) and actor.pk is not None:
+        return int(actor.pk)
+    return actor_label(actor)
+
+
+def actor_from_ref(ref: int | str) -> Actor:
+    if isinstance(ref, int):
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().objects.filter(pk=ref).first() or f"user:{ref}"
+    return ref
+
+
 def record(
     event: str,
     *,

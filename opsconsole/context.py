@@ -24,6 +24,9 @@ _TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 traceparent_var: ContextVar[str] = ContextVar("traceparent", default="")
+# While a web request is answered: the monotonic time by which it must have answered, so
+# provider calls get the short web timeout and never run past it (None outside requests).
+web_deadline_var: ContextVar[float | None] = ContextVar("web_deadline", default=None)
 
 
 def new_request_id() -> str:

@@ -172,3 +172,24 @@ def fcm_settings() -> dict[str, str]:
         "SERVICE_ACCOUNT": account,
         "API_BASE": env_str("FCM_API_BASE", "https://fcm.googleapis.com"),
     }
+
+
+def spectacular_settings() -> dict[str, object]:
+    """drf-spectacular's settings: the API's title and the schemes a client can use (the
+    anonymous rate limit in the chain is not one); routes that are not DRF views (anymail's
+    tracking webhook) are added by a hook from what the apps register."""
+    return {
+        "TITLE": "Ops Console API",
+        "DESCRIPTION": "Failure recovery for bookings, payments, notifications and integrations.",
+        "VERSION": "1.0.0",
+        "SERVE_INCLUDE_SCHEMA": False,
+        "AUTHENTICATION_WHITELIST": [
+            "opsconsole.authentication.ApiTokenAuthentication",
+            "rest_framework.authentication.SessionAuthentication",
+            "payments.stations.StationCredentialAuthentication",
+        ],
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "opsconsole.schema.document_plain_routes",
+        ],
+    }

@@ -82,9 +82,11 @@ def authenticated_read(
     auth: tuple[str, str] | None = None,
     who: str = "the provider",
     credentials: str = "the credentials",
+    answering: tuple[int, ...] = (200,),
 ) -> ProbeResult:
-    """A provider's cheap authenticated read: green when it answers 200, red when it refuses
-    the credentials, answers anything else, or does not answer in PROBE_TIMEOUT_SECONDS."""
+    """A provider's cheap authenticated read: green when it answers one of `answering` (200),
+    red when it refuses the credentials, answers anything else, or does not answer in
+    PROBE_TIMEOUT_SECONDS."""
     import httpx
 
     from opsconsole.outbound import DestinationRefused, elapsed_ms, guarded_request
@@ -102,6 +104,17 @@ def authenticated_read(
     }
     if response.status_code in (401, 403):
         return ProbeResult("red", f"{who} refused {credentials}", details)
-    if response.status_code != 200:
+    if response.status_code not in answering:
         return ProbeResult("red", f"{who} answered {response.status_code}", details)
     return ProbeResult("green", "answers", details)
+
+
+def generic_endpoint_read(url: str, *, api_key: str, who: str) -> ProbeResult:
+    """Our generic JSON providers (a POST endpoint) document no read, so the probe asks the
+    endpoint itself with its key: a GET answered 200/204, or 405 (POST only), means it is
+    there and took the connection; 401/403 means it refused the key; 404, 5xx or no answer
+    is red."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    return authenticated_read(
+        url, headers=headers, who=who, credentials="the API key", answering=(200, 204, 405)
+    )

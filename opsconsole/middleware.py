@@ -5,6 +5,7 @@ imports nothing of the tracing that uses it (they formed an import circle)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import structlog
@@ -16,7 +17,9 @@ from opsconsole.context import (
     clean_request_id,
     request_id_var,
     traceparent_var,
+    web_deadline_var,
 )
+from opsconsole.outbound import web_request_budget_seconds
 from opsconsole.tracing import server_span
 
 logger = structlog.get_logger(__name__)
@@ -45,7 +48,11 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id, traceparent=traceparent)
         request_id_var.set(request_id)
         traceparent_var.set(traceparent)
-        response = self.get_response(request)
+        answering = web_deadline_var.set(time.monotonic() + web_request_budget_seconds())
+        try:
+            response = self.get_response(request)
+        finally:
+            web_deadline_var.reset(answering)
         response[REQUEST_ID_HEADER] = request_id
         response[TRACEPARENT_HEADER] = traceparent
         if request.method not in SAFE_METHODS and response.status_code >= 400:

@@ -19,9 +19,40 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from django.conf import settings
 
+from opsconsole.context import web_deadline_var
 from opsconsole.retry import network_error_class
 
 SNAPSHOT_BODY_LIMIT = 4096
+
+
+# What gunicorn's timeout must leave beyond the request's provider budget: the database
+# writes and the response after the last call.
+WEB_TIMEOUT_MARGIN_SECONDS = 5
+
+
+def web_request_budget_seconds() -> float:
+    """How long a request may spend, provider calls included, before gunicorn would kill it."""
+    return max(1.0, settings.WEB_REQUEST_TIMEOUT_SECONDS - WEB_TIMEOUT_MARGIN_SECONDS)
+
+
+def provider_timeout(configured_seconds: float) -> float:
+    """A provider call made while answering a web request gets PROVIDER_WEB_TIMEOUT_SECONDS
+    at most, and never more than the request has left, so a slow provider cannot hold a
+    gunicorn worker past its timeout; workers keep the full one."""
+    deadline = web_deadline_var.get()
+    if deadline is None:
+        return configured_seconds
+    left = max(0.1, deadline - time.monotonic())
+    return min(configured_seconds, settings.PROVIDER_WEB_TIMEOUT_SECONDS, left)
+
+
+def web_time_left_for_a_provider_call() -> bool:
+    """False once a request has less than one web-bounded provider call's time left: a loop
+    over rows (an admin action on many sessions) stops there instead of being killed."""
+    deadline = web_deadline_var.get()
+    return deadline is None or deadline - time.monotonic() >= settings.PROVIDER_WEB_TIMEOUT_SECONDS
+
+
 KEPT_RESPONSE_HEADERS = ("content-type", "retry-after", "x-request-id")
 
 

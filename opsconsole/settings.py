@@ -19,6 +19,7 @@ from opsconsole.env import (
     fcm_settings,
     notification_channels,
     secret_key_from_env,
+    spectacular_settings,
     sqlite_database,
     twilio_settings,
     whatsapp_settings,
@@ -181,18 +182,7 @@ REST_KNOX = {
     "TOKEN_LIMIT_PER_USER": None,
 }
 
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Ops Console API",
-    "DESCRIPTION": "Failure recovery for bookings, payments, notifications and integrations.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # The schemes a client can use; the anonymous rate limit in the chain is not one.
-    "AUTHENTICATION_WHITELIST": [
-        "opsconsole.authentication.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-        "payments.stations.StationCredentialAuthentication",
-    ],
-}
+SPECTACULAR_SETTINGS = spectacular_settings()
 
 # django-q2: the ORM broker by default, Redis when REDIS_URL is set. Its own retry is not
 # our retry mechanism (the row is the source of truth), so a failed wake-up is not re-queued.
@@ -309,12 +299,12 @@ HOSTED_RECOVERY_BACKOFF_CAP_SECONDS = env_int("HOSTED_RECOVERY_BACKOFF_CAP_SECON
 # The customer hears from the automation at most this often, however often it retries.
 HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES = env_int("HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES", 360)
 
-# Hosted checkout provider: unset URL means the sandbox provider (links that go nowhere).
 PAYMENTS_CHECKOUT_URL = env_str("PAYMENTS_CHECKOUT_URL", "")
 PAYMENTS_CHECKOUT_API_KEY = env_str("PAYMENTS_CHECKOUT_API_KEY", "")
 PAYMENTS_CHECKOUT_LINK_MINUTES = env_int("PAYMENTS_CHECKOUT_LINK_MINUTES", 60 * 24)
 PAYMENTS_HTTP_TIMEOUT_SECONDS = env_int("PAYMENTS_HTTP_TIMEOUT_SECONDS", 10)
 WEB_REQUEST_TIMEOUT_SECONDS = env_int("GUNICORN_TIMEOUT", 60)  # Procfile's; checked at start
+PROVIDER_WEB_TIMEOUT_SECONDS = env_int("PROVIDER_WEB_TIMEOUT_SECONDS", 5)  # inside a request
 
 # Bookings (seed 003): a hold lasts 5 minutes; a confirm may arrive this much later
 # (network delay tolerance) and still win while the hold is ACTIVE.

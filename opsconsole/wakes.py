@@ -37,6 +37,38 @@ def _send(task: str, triggered_by: str) -> None:
         logger.warning("worker_wake_failed", task=task, exc_info=True)
 
 
+def run_after_commit(task: str, *args: object) -> None:
+    """Hand `task(*args)` to the task queue once the current transaction commits (at once
+    outside one): provider calls a web request need not wait for, such as the customer's
+    messages after a regeneration, run there with the workers' full timeouts. A rolled-back
+    change queues nothing."""
+    from django.db import transaction
+    from django_q.tasks import async_task
+
+    from opsconsole.context import request_id_var, traceparent_var
+
+    correlation = (request_id_var.get(), traceparent_var.get())
+
+    def enqueue() -> None:
+        try:
+            async_task("opsconsole.wakes.run_correlated", task, *correlation, *args)
+        except Exception:
+            logger.error("task_enqueue_failed", task=task, exc_info=True)
+
+    transaction.on_commit(enqueue)
+
+
+def run_correlated(task: str, request_id: str, traceparent: str, *args: object) -> object:
+    """The queued side of `run_after_commit`: the task runs under the request's ids, so its
+    audit rows and log lines join the request that caused it."""
+    from django.utils.module_loading import import_string
+
+    from opsconsole.context import bound_context
+
+    with bound_context(request_id=request_id, traceparent=traceparent):
+        return import_string(task)(*args)
+
+
 class WakeBatch:
     def flush(self) -> None:
         """Send the wakes collected so far, each task once."""

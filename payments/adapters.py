@@ -18,7 +18,13 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from opsconsole.outbound import DestinationRefused, elapsed_ms, guarded_post, post_json
+from opsconsole.outbound import (
+    DestinationRefused,
+    elapsed_ms,
+    guarded_post,
+    post_json,
+    provider_timeout,
+)
 from opsconsole.providers import PROVIDER_NOT_CONFIGURED, Mode, provider
 from opsconsole.retry import network_error_class, parse_retry_after
 
@@ -111,7 +117,7 @@ def default_checkout_provider() -> CheckoutProvider:
     return HttpCheckoutProvider(
         url=settings.PAYMENTS_CHECKOUT_URL,
         api_key=settings.PAYMENTS_CHECKOUT_API_KEY,
-        timeout_seconds=settings.PAYMENTS_HTTP_TIMEOUT_SECONDS,
+        timeout_seconds=provider_timeout(settings.PAYMENTS_HTTP_TIMEOUT_SECONDS),
     )
 
 
@@ -223,7 +229,7 @@ def default_refund_provider() -> RefundProvider:
     return StripeRefundProvider(
         api_base=settings.STRIPE_API_BASE,
         secret_key=settings.STRIPE_SECRET_KEY,
-        timeout_seconds=settings.PAYMENTS_HTTP_TIMEOUT_SECONDS,
+        timeout_seconds=provider_timeout(settings.PAYMENTS_HTTP_TIMEOUT_SECONDS),
     )
 
 

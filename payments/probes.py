@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from opsconsole.integration_status import ProbeResult, authenticated_read
+from opsconsole.integration_status import ProbeResult, authenticated_read, generic_endpoint_read
 from opsconsole.providers import Mode, provider
 from payments.adapters import default_voucher_renderer
 
@@ -60,4 +60,8 @@ def stripe_probe() -> ProbeResult:
 def checkout_provider_probe() -> ProbeResult:
     if (result := unconfigured("checkout")) is not None:
         return result
-    return ProbeResult("green", "configured")
+    return generic_endpoint_read(
+        settings.PAYMENTS_CHECKOUT_URL,
+        api_key=settings.PAYMENTS_CHECKOUT_API_KEY,
+        who="The checkout provider",
+    )

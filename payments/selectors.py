@@ -42,6 +42,8 @@ def hosted_session_recovery_state(session: HostedCheckoutSession) -> dict[str, A
         "triggeredBy": metadata.get("triggered_by"),
         "triggeredAt": metadata.get("triggered_at"),
         "triggerNotified": metadata.get("trigger_notified"),
+        # The customer's messages are on their way from the task queue (regenerate's answer).
+        "notificationQueued": bool(metadata.get("notification_queued")),
         "automated": metadata.get("trigger_automated"),
         "automationEnabled": worker_enabled(HOSTED_RECOVERY_WORKER),
         "lastError": session.last_error,

@@ -13,6 +13,7 @@ from notifications.communicators import (
     HostedSessionRecoveryCommunicator,
 )
 from opsconsole import audit
+from opsconsole.wakes import run_after_commit
 from payments.adapters import (
     CheckoutLink,
     CheckoutProvider,
@@ -57,13 +58,13 @@ def hosted_session_regenerate(
     automated: bool = False,
     reason: str = "",
     provider: CheckoutProvider | None = None,
-    communicator: HostedSessionRecoveryCommunicator | None = None,
 ) -> HostedCheckoutSession:
     """Issue a fresh checkout link now; optionally move the scheduler's next window.
 
     `automated=True` documents a scripted cadence change: the link is regenerated and the
-    customer hears about it from the scheduler's next attempt. Otherwise the customer is
-    notified now. The provider call and the notification run with no transaction open.
+    customer hears about it from the scheduler's next attempt. Otherwise a task notifies the
+    customer right after the commit. The provider call runs with no transaction open, bounded
+    by the web timeout when a request makes it.
     """
     session = hosted_session_get(session_id=session_id)
     _check_regenerable(session)
@@ -94,12 +95,14 @@ def hosted_session_regenerate(
         reason=reason,
     )
     if not automated:
-        session = hosted_session_notify_customer(
-            session_id=session.pk,
-            actor=actor,
-            reason=reason or "checkout link regenerated",
-            occasion=f"regenerate-v{session.version}",
-            communicator=communicator,
+        # The customer's email and text go out from the task queue once this commits, with
+        # the workers' timeouts: the operator's request waits for the provider link only.
+        run_after_commit(
+            "payments.tasks.hosted_session_notify_after_regeneration",
+            session.pk,
+            audit.actor_ref(actor),
+            reason or "checkout link regenerated",
+            f"regenerate-v{session.version}",
         )
     return session
 
@@ -169,6 +172,7 @@ def _hosted_session_apply_regeneration(
         "triggered_at": now.isoformat(),
         "trigger_automated": automated,
         "trigger_notified": False,
+        "notification_queued": not automated,
     }
     _save(session)
     audit.record(
@@ -214,6 +218,7 @@ def hosted_session_notify_customer(
             "triggered_by": audit.actor_label(actor),
             "triggered_at": now.isoformat(),
             "trigger_notified": outcome.notified,
+            "notification_queued": False,
         }
         _save(session)
         audit.record(

@@ -11,6 +11,7 @@ from payments.models import Payment, Refund
 from tests.bookings.factories import BookingFactory, ResourceFactory, slot
 from tests.helpers import action_post, error_of, run_concurrently, token_client
 from tests.opsconsole.factories import UserFactory
+from tests.workers import run_queued_tasks
 
 BOOKINGS_ADMIN = "/admin/bookings/booking/"
 
@@ -54,6 +55,9 @@ def test_an_unpaid_booking_is_cancelled_the_slot_freed_and_the_waitlist_told(
         .values_list("event", flat=True)
     )
     assert events[-2:] == ["booking.cancelling", "booking.cancelled"]
+    entry.refresh_from_db()
+    assert entry.status == "WAITING"  # the request does not wait for the email: a task sends it
+    assert run_queued_tasks("bookings.waitlist.waitlist_notify_task") == [1]
     entry.refresh_from_db()
     assert entry.status == "NOTIFIED"
     assert CommunicationLog.objects.filter(template="waitlist_slot_available").count() == 1
@@ -207,6 +211,44 @@ def test_the_refund_worker_retries_a_failed_refund_until_it_completes(customer, 
         2,
         "re_later",
     )
+
+
+@pytest.mark.django_db
+def test_a_slow_provider_is_cut_at_the_web_timeout_and_the_worker_waits_longer(
+    customer, resource, stripe, settings
+):
+    """A request may not wait on Stripe for the worker's full timeout: it gets
+    PROVIDER_WEB_TIMEOUT_SECONDS, answers 503 and leaves the refund to the worker."""
+    import time
+
+    import time_machine
+    from werkzeug import Response
+
+    from payments.workers import RefundRetryWorker
+
+    settings.PAYMENTS_HTTP_TIMEOUT_SECONDS, settings.PROVIDER_WEB_TIMEOUT_SECONDS = 4, 1
+
+    def slow_success(request):
+        time.sleep(1.5)
+        return Response(
+            '{"id": "re_slow", "object": "refund", "status": "succeeded"}',
+            200,
+            content_type="application/json",
+        )
+
+    stripe.expect_request("/v1/refunds", method="POST").respond_with_handler(slow_success)
+    booking = BookingFactory(customer=customer, resource=resource, paid=Decimal("20.00"))
+    response = token_client(customer).post(cancel_url(booking.pk), {}, format="json")
+    assert error_of(response)["code"] == "BKG-503-CANCELLATION-FAILED"
+    refund = Refund.objects.get()
+    assert (refund.status, refund.attempts) == ("FAILED", 1)
+    assert "timeout" in refund.last_error.lower()
+    with time_machine.travel(refund.next_retry_at):
+        assert RefundRetryWorker().run_once(triggered_by="test").outcomes == {"completed": 1}
+    refund.refresh_from_db()
+    assert (refund.status, refund.provider_refund_id) == ("COMPLETED", "re_slow")
+    keys = {entry[0].headers.get("Idempotency-Key") for entry in stripe.log}
+    assert keys == {refund.provider_idempotency_key}  # the same refund, never a second one
 
 
 @pytest.mark.django_db

@@ -15,7 +15,7 @@ from notifications.models import CommunicationLog
 from opsconsole.models import AuditEvent
 from tests.bookings.factories import HoldFactory, ResourceFactory, slot
 from tests.opsconsole.factories import UserFactory
-from tests.workers import run_worker
+from tests.workers import run_queued_tasks, run_worker
 
 
 @pytest.mark.django_db(transaction=True)
@@ -45,6 +45,7 @@ def test_it_releases_expired_holds_and_emits_the_event_on_commit(settings):
     assert hold.released_at is not None
     assert received == [hold.pk]
     assert AuditEvent.objects.get(event="booking.hold.expired").before_state["status"] == "ACTIVE"
+    assert run_queued_tasks("bookings.waitlist.waitlist_notify_task") == [1]
     waiting.refresh_from_db()
     assert waiting.status == "NOTIFIED"
     log = CommunicationLog.objects.get(subject_id=str(waiting.pk))

@@ -181,3 +181,26 @@ def test_the_admin_campaign_page_shows_queue_length_and_targets_by_status(admin_
     campaign = running_campaign()
     page = admin_client.get(f"/admin/notifications/campaign/{campaign.pk}/change/").content
     assert "queue length <strong>3</strong>; pending: 3" in page.decode()
+
+
+@pytest.mark.django_db
+def test_a_campaign_does_not_start_or_burn_its_list_while_whatsapp_cannot_send(
+    operator_client, whatsapp, settings
+):
+    campaign = campaigns.campaign_create(name="c", template="t", phones=PHONES)
+    settings.NOTIFICATION_CHANNELS = {"whatsapp": {"provider": "none"}}  # WHATSAPP_PROVIDER=none
+    refused = operator_client.post(f"/api/v1/campaigns/{campaign.pk}/start", {}, format="json")
+    assert refused.status_code == 409
+    error = error_of(refused)
+    assert error["code"] == "NTF-409-CHANNEL-UNAVAILABLE"
+    assert error["details"]["reason"] == "CHANNEL_SWITCHED_OFF: WHATSAPP_PROVIDER=none"
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"
+
+    # Switched off while running: the targets wait untouched, none is failed.
+    settings.NOTIFICATION_CHANNELS = {"whatsapp": {"url": whatsapp.url_for("/wa")}}
+    campaigns.campaign_start(campaign_id=campaign.pk, actor="test")
+    settings.NOTIFICATION_CHANNELS = {"whatsapp": {"provider": "none"}}
+    assert run_worker(CampaignDispatcherWorker).outcomes == {"held_back": 3}
+    assert set(statuses(campaign).values()) == {"pending"}
+    assert run_worker(CampaignDispatcherWorker).claimed == 0  # it looks again in a minute
+    assert whatsapp.log == []

@@ -86,3 +86,18 @@ def test_fcm_is_green_when_its_token_is_issued(httpserver, settings, operator_cl
         {"access_token": "ya29.ok", "expires_in": 3600}
     )
     assert channel_status(operator_client, "push")["detail"] == "token issued"
+
+
+@pytest.mark.django_db
+def test_a_generic_http_channel_is_asked_at_its_endpoint(httpserver, settings, operator_client):
+    settings.NOTIFICATION_CHANNELS = {
+        **settings.NOTIFICATION_CHANNELS,
+        "sms": {"url": httpserver.url_for("/sms"), "api_key": "sms_key", "provider": "http"},
+    }
+    httpserver.expect_oneshot_request("/sms", method="GET").respond_with_json({"ok": True})
+    assert channel_status(operator_client, "sms")["status"] == "green"
+    request, _ = httpserver.log[-1]
+    assert request.headers["Authorization"] == "Bearer sms_key"
+    httpserver.expect_oneshot_request("/sms", method="GET").respond_with_data("", status=502)
+    down = channel_status(operator_client, "sms")
+    assert (down["status"], down["detail"]) == ("red", "The sms endpoint answered 502")

@@ -63,6 +63,8 @@ def test_an_email_goes_to_resend_rendered_from_templates_and_keeps_its_id(resend
     assert (notification.status, notification.external_id) == ("SENT", "em_123")
     request, _ = resend.log[-1]
     assert request.headers["Authorization"] == "Bearer re_test_key"
+    # Resend drops a repeat of the same key within 24 h: a retried send is delivered once.
+    assert request.headers["Idempotency-Key"] == f"notification:{notification.pk}"
     body = request.json
     assert body["from"] == "Ops Console <no-reply@console.example.com>"
     assert body["to"] == ["ana@example.test"]

@@ -234,12 +234,13 @@ def test_hosted_recovery_without_providers_notifies_nobody_and_makes_no_link(pro
     assert session.status != HostedCheckoutSession.Status.COMPLETED
 
 
-def test_gunicorn_outlasts_the_longest_chain_of_provider_calls(settings):
+def test_gunicorn_outlasts_a_web_bounded_provider_call(settings):
     from opsconsole.providers import check_web_timeout_covers_provider_calls
 
     procfile = (ROOT / "Procfile").read_text()
     assert "--timeout ${GUNICORN_TIMEOUT:-60}" in procfile
-    assert check_web_timeout_covers_provider_calls() == []  # the defaults: 60s > 10 + 2x10 + 5
-    settings.WEB_REQUEST_TIMEOUT_SECONDS = 30  # gunicorn's own default
+    assert check_web_timeout_covers_provider_calls() == []  # the defaults: 60s > 5 + 5
+    settings.WEB_REQUEST_TIMEOUT_SECONDS = 8
     (error,) = check_web_timeout_covers_provider_calls()
-    assert "GUNICORN_TIMEOUT=30s is below the 35s" in error.msg
+    assert "GUNICORN_TIMEOUT=8s leaves no room" in error.msg
+    assert "PROVIDER_WEB_TIMEOUT_SECONDS=5s" in error.msg

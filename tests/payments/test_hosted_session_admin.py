@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from opsconsole.models import AuditEvent
 from tests.helpers import action_post
 from tests.opsconsole.factories import UserFactory
 from tests.payments.factories import HostedSessionFactory
 from tests.payments.providers import channels_answer, checkout_answers
+from tests.workers import run_queued_tasks
 
 CHANGELIST = "/admin/payments/hostedcheckoutsession/"
 
@@ -35,7 +39,9 @@ def test_the_session_page_shows_the_recovery_timeline(admin_client, providers):
 
 
 @pytest.mark.django_db
-def test_regenerate_from_the_admin_asks_for_a_reason_and_is_audited(admin_client, providers):
+def test_regenerate_from_the_admin_asks_for_a_reason_and_is_audited(
+    admin_client, providers, django_capture_on_commit_callbacks
+):
     checkout_answers(providers)
     channels_answer(providers)
     session = HostedSessionFactory()
@@ -47,12 +53,16 @@ def test_regenerate_from_the_admin_asks_for_a_reason_and_is_audited(admin_client
     )
     assert no_reason.status_code == 200  # back on the confirmation page
     assert not AuditEvent.objects.filter(event="payments.hosted_session.regenerated").exists()
-    action_post(
-        admin_client, CHANGELIST, "regenerate_links", [session.pk], confirm="yes", reason="call"
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        action_post(
+            admin_client, CHANGELIST, "regenerate_links", [session.pk], confirm="yes", reason="call"
+        )
     event = AuditEvent.objects.get(event="payments.hosted_session.regenerated")
     assert (event.actor, event.reason) == ("root", "call")
-    assert AuditEvent.objects.filter(event="payments.hosted_session.customer_notified").exists()
+    run_queued_tasks("payments.tasks.hosted_session_notify_after_regeneration")
+    notified = AuditEvent.objects.get(event="payments.hosted_session.customer_notified")
+    # The task names the operator who asked, and joins their request's trace.
+    assert (notified.actor, notified.request_id) == ("root", event.request_id)
 
 
 @pytest.mark.django_db
@@ -66,3 +76,46 @@ def test_a_support_viewer_sees_the_timeline_but_no_actions(client):
     assert listing.status_code == 200
     assert "regenerate_links" not in listing.content.decode()
     assert client.get(f"{CHANGELIST}{session.pk}/change/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_admin_action_over_many_rows_stops_before_gunicorn_would_kill_it(
+    admin_client, providers, settings
+):
+    """Each regeneration calls the checkout provider: the action stops when the request has
+    less than one web-bounded call's time left, says so, and leaves the rest untouched."""
+    import json
+    import time
+
+    from werkzeug import Response
+
+    settings.WEB_REQUEST_TIMEOUT_SECONDS = 7  # a budget of 2 s after the 5 s margin
+    settings.PROVIDER_WEB_TIMEOUT_SECONDS = 1
+
+    def slow_link(request):
+        time.sleep(0.6)
+        expires = (timezone.now() + timedelta(days=1)).isoformat()
+        body = {
+            "url": "https://checkout.example.test/pay/slow",
+            "id": "slow",
+            "expires_at": expires,
+        }
+        return Response(json.dumps(body), 200, content_type="application/json")
+
+    providers.expect_request("/checkout", method="POST").respond_with_handler(slow_link)
+    sessions = [HostedSessionFactory() for _ in range(3)]
+    action_post(
+        admin_client,
+        CHANGELIST,
+        "regenerate_links",
+        [s.pk for s in sessions],
+        confirm="yes",
+        reason="many",
+    )
+    response = admin_client.get(CHANGELIST)
+    regenerated = AuditEvent.objects.filter(event="payments.hosted_session.regenerated").count()
+    assert regenerated == 2
+    assert len(providers.log) == 2
+    page = response.content.decode()
+    assert "Stopped after 2 rows" in page
+    assert "2 done, 1 not done" in page

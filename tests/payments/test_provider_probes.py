@@ -56,3 +56,28 @@ def test_stripe_that_does_not_answer_is_red(operator_client, settings):
     down = stripe_status(operator_client, force=True)
     assert down["status"] == "red"
     assert down["detail"].startswith("no answer")
+
+
+@pytest.mark.django_db
+def test_the_generic_checkout_endpoint_is_asked_with_its_key(httpserver, operator_client, settings):
+    """Our generic JSON checkout provider documents no read: the probe asks the endpoint
+    itself; a POST-only 405 still means it is there, 401 that it refused the key."""
+    settings.PAYMENTS_CHECKOUT_URL = httpserver.url_for("/checkout")
+    settings.PAYMENTS_CHECKOUT_API_KEY = "ck_probe"
+
+    def checkout_status() -> dict:
+        body = operator_client.get(STATUS + "?force=true").json()
+        return {item["name"]: item for item in body["integrations"]}["checkout_provider"]
+
+    httpserver.expect_oneshot_request("/checkout", method="GET").respond_with_data("", status=405)
+    assert checkout_status()["status"] == "green"
+    request, _ = httpserver.log[-1]
+    assert (request.method, request.headers["Authorization"]) == ("GET", "Bearer ck_probe")
+    httpserver.expect_oneshot_request("/checkout", method="GET").respond_with_data("", status=401)
+    refused = checkout_status()
+    assert (refused["status"], refused["detail"]) == (
+        "red",
+        "The checkout provider refused the API key",
+    )
+    settings.PAYMENTS_CHECKOUT_URL = "http://127.0.0.1:1/checkout"  # nothing listens there
+    assert checkout_status()["detail"].startswith("no answer")

@@ -124,3 +124,30 @@ def test_stripes_rate_limit_and_a_hang_are_retried_later(stripe, settings, hangi
     )
     assert (hung.status, hung.last_error[:13]) == ("FAILED", "network_error")
     assert hung.next_retry_at is not None
+
+
+@pytest.mark.django_db
+def test_a_partial_refund_sends_its_amount_and_leaves_the_rest_paid(stripe, settings):
+    """Over the wire as Stripe documents it: form-encoded, the amount in cents, the payment
+    intent, the pinned Stripe-Version and the refund's own idempotency key."""
+    from payments.models import Payment
+
+    stripe.expect_request("/v1/refunds", method="POST").respond_with_json(
+        {"id": "re_part", "object": "refund", "status": "succeeded", "amount": 2500}
+    )
+    payment_id = card_payment("80.00")
+    refund = refund_request(
+        payment_id=payment_id, amount=Decimal("25.00"), reason="one night", actor="t"
+    )
+    assert (refund.status, refund.provider_refund_id) == ("COMPLETED", "re_part")
+    ((request, _),) = stripe.log
+    assert request.headers["Authorization"] == "Bearer sk_test_local"
+    assert request.headers["Stripe-Version"] == settings.STRIPE_API_VERSION
+    assert request.headers["Idempotency-Key"] == f"refund:{refund.pk}"
+    assert request.form.to_dict() == {
+        "payment_intent": "pi_1",
+        "amount": "2500",
+        "reason": "requested_by_customer",
+    }
+    payment = Payment.objects.get(pk=payment_id)
+    assert (payment.status, payment.amount_refunded) == ("partially_refunded", Decimal("25.00"))

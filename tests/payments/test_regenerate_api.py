@@ -14,6 +14,11 @@ from recovery.workers import HostedSessionRecoveryWorker
 from tests.helpers import error_of, run_concurrently, token_client
 from tests.payments.factories import HostedSessionFactory
 from tests.payments.providers import channels_answer, checkout_answers, requests_to
+from tests.workers import run_queued_tasks
+
+
+def session_url(session_id) -> str:
+    return f"/api/v1/billing/sessions/{session_id}"
 
 
 def regenerate_url(session_id) -> str:
@@ -21,14 +26,17 @@ def regenerate_url(session_id) -> str:
 
 
 @pytest.mark.django_db
-def test_it_regenerates_notifies_and_answers_the_recovery_state(providers, operator_client):
+def test_it_regenerates_notifies_and_answers_the_recovery_state(
+    providers, operator_client, django_capture_on_commit_callbacks
+):
     checkout_answers(providers, token="manual")
     channels_answer(providers)
     session = HostedSessionFactory(retry_count=2)
 
-    response = operator_client.post(
-        regenerate_url(session.pk), {"reason": "customer called"}, format="json"
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_client.post(
+            regenerate_url(session.pk), {"reason": "customer called"}, format="json"
+        )
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -38,12 +46,18 @@ def test_it_regenerates_notifies_and_answers_the_recovery_state(providers, opera
     assert state["attempts"] == 2
     assert state["attemptsRemaining"] == 3
     assert state["triggeredBy"] == "operator"
-    assert state["triggerNotified"] is True
+    # The request waited for the provider's link only; the messages go out from a task.
+    assert (state["triggerNotified"], state["notificationQueued"]) == (False, True)
     assert state["automated"] is False
-    assert state["lastNotifiedAt"] is not None
     assert state["overrideNextRetryAt"] is None
     assert state["automationEnabled"] is True
+    assert requests_to(providers, "/email") == []
+
+    assert run_queued_tasks("payments.tasks.hosted_session_notify_after_regeneration") == [True]
     assert len(requests_to(providers, "/email")) == 1
+    state = operator_client.get(session_url(session.pk)).json()["recoveryState"]
+    assert (state["triggerNotified"], state["notificationQueued"]) == (True, False)
+    assert state["lastNotifiedAt"] is not None
     events = list(
         AuditEvent.objects.filter(object_id=str(session.pk))
         .order_by("id")
@@ -218,6 +232,8 @@ def test_one_regeneration_per_idempotency_key_under_concurrent_retries(providers
     assert set(statuses) <= {200, 409}
     assert 200 in statuses
     assert AuditEvent.objects.filter(event="payments.hosted_session.regenerated").count() == 1
+    run_queued_tasks("payments.tasks.hosted_session_notify_after_regeneration")
     assert CommunicationLog.objects.filter(channel="email").count() == 1
     replay = post(0)
     assert (replay.status_code, replay["Idempotent-Replayed"]) == (200, "true")
+    assert run_queued_tasks() == []  # the replay queued no second message

@@ -1,0 +1,76 @@
+"""The OpenAPI schema describes every route as it behaves: its error envelope answers and,
+where the handler honours one, the Idempotency-Key header."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLResolver, get_resolver
+
+UNSAFE = {"post", "put", "patch", "delete"}
+# Webhooks are deduplicated by the provider's own event id, not by a client's key.
+KEYLESS = {("post", "/webhooks/stripe"), ("post", "/webhooks/anymail/resend/tracking/")}
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker) -> dict:
+    from django.test import Client
+
+    with django_db_blocker.unblock():
+        response = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def operations(schema: dict):
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            yield method, path, operation
+
+
+def routes(patterns, prefix: str = ""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern)
+
+
+def test_every_route_of_the_api_is_in_the_schema(schema):
+    documented = {re.sub(r"\{[^}]+\}", "*", path) for path in schema["paths"]}
+    served = {
+        "/" + re.sub(r"<[^>]+>", "*", route)
+        for route in routes(get_resolver().url_patterns)
+        if route.startswith(("api/", "platform/", "webhooks/"))
+    }
+    assert served - documented == {"/api/schema/", "/api/docs/"}
+
+
+def test_every_operation_declares_its_errors_in_the_envelope(schema):
+    envelope = schema["components"]["schemas"]["ErrorEnvelope"]
+    assert envelope["required"] == ["error"]
+    for method, path, operation in operations(schema):
+        errors = {status for status in operation["responses"] if status[0] in "45"}
+        assert errors, (method, path)
+        for status in errors:
+            if (path, status) == ("/api/v1/health/readyz", "503"):
+                continue  # readyz answers its own report when not ready (seed 002)
+            body = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert body == {"$ref": "#/components/schemas/ErrorEnvelope"}, (method, path, status)
+        if method in UNSAFE:
+            assert "400" in errors, (method, path)
+        if {} not in operation.get("security", [{}]):  # credentials are required
+            assert {"401", "403"} <= errors, (method, path)
+        assert {"429", "503"} <= errors or path.startswith("/webhooks/"), (method, path)
+
+
+def test_every_change_that_takes_an_idempotency_key_says_so(schema):
+    keyless = set()
+    for method, path, operation in operations(schema):
+        if method not in UNSAFE:
+            continue
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        if "Idempotency-Key" not in headers:
+            keyless.add((method, path))
+    assert keyless == KEYLESS
