@@ -10,6 +10,7 @@ VIEW_PERMISSION = "platform.member_admin.view"
 OPERATE_PERMISSION = "platform.member_admin.operate"
 BOOK_PERMISSION = "platform.booking.book"
 PERSONAL_DATA_PERMISSION = "platform.view_personal_data"
+INGEST_PERMISSION = "platform.events.ingest"
 
 
 class AuditEvent(models.Model):

@@ -289,9 +289,15 @@ def post_json(
     headers: dict[str, str],
     timeout_seconds: float,
     form: dict[str, str] | None = None,
+    raw: bytes | None = None,
 ) -> OutboundResult:
-    """POST `body` as JSON, or `form` form-encoded (Stripe's API style) when given."""
-    content = {"data": form} if form is not None else {"json": body}
+    """POST `body` as JSON, or `form` form-encoded (Stripe's API style), or `raw` bytes (a
+    JSON body already serialized, because a signature covers those exact bytes)."""
+    if raw is not None:
+        content: dict[str, Any] = {"content": raw}
+        headers = {"Content-Type": "application/json", **headers}
+    else:
+        content = {"data": form} if form is not None else {"json": body}
     started = time.perf_counter()
     try:
         response = guarded_post(url, timeout_seconds=timeout_seconds, headers=headers, **content)

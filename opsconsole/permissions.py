@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from opsconsole.models import BOOK_PERMISSION, OPERATE_PERMISSION, VIEW_PERMISSION
+from opsconsole.models import (
+    BOOK_PERMISSION,
+    INGEST_PERMISSION,
+    OPERATE_PERMISSION,
+    VIEW_PERMISSION,
+)
 
 
 class _HasPerm(BasePermission):
@@ -28,6 +33,13 @@ class CanOperatePlatform(_HasPerm):
     message = f"This needs the {OPERATE_PERMISSION} permission."
 
 
+class CanIngest(_HasPerm):
+    """Event producers (group Event producer) add events to an integration's queue."""
+
+    perm = INGEST_PERMISSION
+    message = f"This needs the {INGEST_PERMISSION} permission (group Event producer)."
+
+
 class CanBook(_HasPerm):
     """Booking clients act on their own holds and bookings (the services check whose)."""
 
@@ -45,3 +57,15 @@ class CanBookOrOperate(BasePermission):
             and user.is_authenticated
             and (user.has_perm(BOOK_PERMISSION) or user.has_perm(OPERATE_PERMISSION))
         )
+
+
+class CanViewOrOperate(BasePermission):
+    """Reads need the view permission, changes the operate permission (one route, both)."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if request.method in SAFE_METHODS:
+            check: BasePermission = CanViewPlatform()
+        else:
+            check = CanOperatePlatform()
+        self.message = check.message
+        return check.has_permission(request, view)

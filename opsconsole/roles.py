@@ -6,16 +6,20 @@ VIEW_CODENAME = "member_admin.view"
 OPERATE_CODENAME = "member_admin.operate"
 BOOK_CODENAME = "booking.book"
 PERSONAL_DATA_CODENAME = "view_personal_data"
+INGEST_CODENAME = "events.ingest"
 PERMISSION_NAMES = {
     VIEW_CODENAME: "Can view recovery queues and platform state",
     OPERATE_CODENAME: "Can replay, pause and resolve recovery items",
     BOOK_CODENAME: "Can hold, confirm and cancel their own bookings",
     PERSONAL_DATA_CODENAME: "Can see customers' personal data unmasked",
+    INGEST_CODENAME: "Can send events into integration queues",
 }
 SUPPORT_GROUPS = {
     "Support viewer": [VIEW_CODENAME],
     "Support operator": [VIEW_CODENAME, OPERATE_CODENAME, PERSONAL_DATA_CODENAME],
     "Booking client": [BOOK_CODENAME],
+    # Producers outside this process: they add events, and see and change nothing else.
+    "Event producer": [INGEST_CODENAME],
 }
 
 

@@ -168,6 +168,7 @@ API_THROTTLE_RATES = {
     "anon": env_str("API_THROTTLE_ANON", "60/min"),
     "user": env_str("API_THROTTLE_USER", "1200/min"),
     "station_redeem": env_str("API_THROTTLE_STATION_REDEEM", "30/min"),
+    "ingest": env_str("API_THROTTLE_INGEST", "1200/min"),  # requests of up to 100 events
 }
 # Failed token authentications per address before 429, and the window they count in.
 AUTH_TOKEN_FAILURE_LIMIT = env_int("AUTH_TOKEN_FAILURE_LIMIT", 10)
@@ -272,6 +273,7 @@ INTEGRATION_BACKOFF_BASE_SECONDS = env_int("INTEGRATION_BACKOFF_BASE_SECONDS", 3
 INTEGRATION_DELIVERY_CONCURRENCY = env_int("INTEGRATION_DELIVERY_CONCURRENCY", 2)
 INTEGRATION_BACKOFF_CAP_SECONDS = env_int("INTEGRATION_BACKOFF_CAP_SECONDS", 3600)
 INTEGRATION_HTTP_TIMEOUT_SECONDS = env_int("INTEGRATION_HTTP_TIMEOUT_SECONDS", 10)
+INGESTION_DEDUP_DAYS = env_int("INGESTION_DEDUP_DAYS", 7)  # a producer's event id, remembered
 # Network failure classes treated as transient (the "configured retryable code set").
 INTEGRATION_RETRYABLE_NETWORK_ERRORS = env_list(
     "INTEGRATION_RETRYABLE_NETWORK_ERRORS",

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from opsconsole import audit
 from opsconsole.errors import Conflict, InvalidInput
+from payments.events import refund_event
 from payments.models import Payment, Refund
 
 EVENT_SETTLED = "payments.refund.settled_offline"
@@ -69,4 +70,5 @@ def refund_settle_offline(
     audit.record(
         EVENT_SETTLED, obj=refund, before=before, after=refund.state(), actor=actor, reason=reason
     )
+    refund_event(refund, "refund.succeeded", payout_method=refund.payout_method)
     return refund

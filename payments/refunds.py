@@ -18,6 +18,7 @@ from opsconsole.alerts import alert_raise
 from opsconsole.errors import Conflict, NotFound
 from opsconsole.retry import RetryPolicy
 from payments.adapters import RefundOutcome, RefundProvider, default_refund_provider
+from payments.events import payment_event, refund_event
 from payments.models import Payment, Refund
 
 logger = structlog.get_logger(__name__)
@@ -137,6 +138,7 @@ def _refund_record_outcome(*, refund_id: int, outcome: RefundOutcome, lease_owne
             after=refund.state(),
             actor="worker:refunds" if lease_owner else None,
         )
+        refund_event(refund, "refund.succeeded", provider_refund_id=refund.provider_refund_id)
         return refund
     policy = refund_retry_policy()
     attempts = refund.attempts + 1
@@ -156,6 +158,8 @@ def _refund_record_outcome(*, refund_id: int, outcome: RefundOutcome, lease_owne
         actor="worker:refunds" if lease_owner else None,
         metadata={"will_retry": will_retry, "failure_code": outcome.failure_code},
     )
+    if not will_retry:  # given up: people decide now, and partners hear of it
+        refund_event(refund, "refund.failed", failure_code=outcome.failure_code)
     if refund.amount > settings.REFUND_ALERT_AMOUNT:
         alert_raise(
             kind="refund-failed",
@@ -201,6 +205,7 @@ def payment_record(
         after={"amount": str(amount), "currency": currency, "method": method, "subject": subject},
         actor=actor,
     )
+    payment_event(payment)
     return payment
 
 

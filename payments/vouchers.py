@@ -14,6 +14,7 @@ from opsconsole import audit
 from opsconsole.context import current_request_id
 from opsconsole.errors import ApplicationError, Conflict, NotFound
 from payments.adapters import default_voucher_renderer
+from payments.events import voucher_event
 from payments.models import Voucher, VoucherRedemption, VoucherRedemptionFailure
 
 # No 0/O/1/I: codes are read aloud and typed at stations.
@@ -146,6 +147,7 @@ def _voucher_redeem(*, code: str, station_id: str, actor: audit.Actor) -> Vouche
                 actor=actor,
                 metadata={"station_id": station_id},
             )
+            voucher_event(voucher, "voucher.redeemed")
     except IntegrityError as exc:
         raise VoucherAlreadyRedeemed() from exc
     return voucher
@@ -169,6 +171,7 @@ def voucher_void(*, voucher_id: int, actor: audit.Actor, reason: str) -> Voucher
         actor=actor,
         reason=reason,
     )
+    voucher_event(voucher, "voucher.voided")
     return voucher
 
 

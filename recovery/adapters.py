@@ -15,6 +15,8 @@ class DeliveryRequest:
     url: str
     body: Any
     headers: dict[str, str]
+    # The body as sent: the signature covers these exact bytes.
+    content: bytes = b""
 
     def snapshot(self) -> dict[str, Any]:
         return {"method": "POST", "url": self.url, "headers": self.headers, "body": self.body}
@@ -34,7 +36,11 @@ class HttpDeliveryAdapter:
 
     def deliver(self, request: DeliveryRequest) -> DeliveryResult:
         return post_json(
-            request.url, body=request.body, headers=request.headers, timeout_seconds=self.timeout
+            request.url,
+            body=request.body,
+            raw=request.content or None,
+            headers=request.headers,
+            timeout_seconds=self.timeout,
         )
 
 

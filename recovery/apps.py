@@ -26,3 +26,8 @@ class RecoveryConfig(AppConfig):
 
         register_queue("integration_deliveries", RecoveryItem, stuck=("failed", "dlq"))
         register_queue("manual_review", ManualReviewItem, stuck=("open",))
+
+        from opsconsole.outbox import register_sink
+        from recovery.outbox import fan_out
+
+        register_sink(fan_out)

@@ -37,3 +37,11 @@ class LeaseLost(ApplicationError):
 
     status_code = 409
     code = "INT-409-LEASE-LOST"
+
+
+class IntegrationHasItems(Conflict):
+    code = "INT-409-INTEGRATION-HAS-ITEMS"
+    default_message = (
+        "The integration still has open deliveries (pending, retrying, failed or dead-lettered); "
+        "resolve or replay them first."
+    )

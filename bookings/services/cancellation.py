@@ -14,6 +14,7 @@ from bookings.errors import (
     BookingNotFound,
     CancellationFailed,
 )
+from bookings.events import booking_event
 from bookings.models import Booking, BookingHold, RefundFailure
 from bookings.services.events import _emit_booking_cancelled
 from opsconsole import audit
@@ -168,6 +169,7 @@ def _booking_complete_cancellation(
         actor=actor,
         reason=booking.cancellation_reason,
     )
+    booking_event(booking, "booking.cancelled")
     _emit_booking_cancelled(booking)
     return booking
 

@@ -17,6 +17,7 @@ from bookings.errors import (
     SlotUnavailable,
     TooManyActiveHolds,
 )
+from bookings.events import booking_event
 from bookings.models import Booking, BookingHold, Resource
 from bookings.services.events import _emit_on_commit
 from bookings.signals import booking_hold_expired
@@ -176,6 +177,7 @@ def booking_hold_confirm(*, hold_id: int, customer: AbstractBaseUser) -> Confirm
             actor=customer,
             metadata={"hold_id": hold.pk, "hold_before": before},
         )
+        booking_event(booking, "booking.confirmed")
         if customer.email:
             # Fails open: queued in a savepoint; the worker sends and retries it later.
             notify_fail_open(

@@ -26,6 +26,7 @@ from payments.errors import (
     HostedSessionChanged,
     HostedSessionNotFound,
 )
+from payments.events import hosted_session_event
 from payments.models import HostedCheckoutSession
 
 logger = structlog.get_logger(__name__)
@@ -136,6 +137,7 @@ def hosted_session_transition(
         actor=actor,
         reason=reason,
     )
+    hosted_session_event(session)
     return session
 
 
@@ -240,4 +242,5 @@ def hosted_session_record_recovery_attempt(
         actor=f"worker:hosted_recovery_worker ({result.triggered_by})",
         metadata={"attempt": attempt},
     )
+    hosted_session_event(session)
     return session, outcome

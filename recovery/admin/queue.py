@@ -4,7 +4,7 @@ bulk action), edit and replay, circuits."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from opsconsole.admin import (
     HistoryWithoutRevert,
@@ -51,11 +52,58 @@ class IntegrationAdmin(
 ):
     personal_fields = {"endpoint_url": "url"}
     service_fields = services.INTEGRATION_EDITABLE_FIELDS
-    list_display = ("name", "endpoint_url", "enabled", "paused", "paused_reason", "updated_at")
+    list_display = (
+        "name",
+        "endpoint_url",
+        "subscriptions",
+        "enabled",
+        "paused",
+        "secret_age",
+        "limits",
+        "updated_at",
+    )
     list_filter = ("enabled", "paused")
     search_fields = ("name", "endpoint_url")
-    readonly_fields = ("paused", "paused_reason", "created_at", "updated_at")
-    actions = ["pause_integrations", "resume_integrations"]
+    readonly_fields = (
+        "paused",
+        "paused_reason",
+        "secret_age",
+        "deleted_at",
+        "created_at",
+        "updated_at",
+    )
+    actions = [
+        "pause_integrations",
+        "resume_integrations",
+        "rotate_signing_secrets",
+        "delete_integrations",
+    ]
+
+    @admin.display(description="Event types")
+    def subscriptions(self, obj: Integration) -> str:
+        return ", ".join(obj.event_types or []) or "none"
+
+    @admin.display(description="Signing secret age")
+    def secret_age(self, obj: Integration) -> str:
+        secrets = obj.signing_secrets or []
+        if not secrets:
+            return "no secret"
+        created = datetime.fromisoformat(secrets[0]["created_at"])
+        grace = " (+1 in its 24 h grace)" if len(obj.active_secrets()) > 1 else ""
+        return f"{timesince(created)}{grace}"
+
+    @admin.display(description="Limits")
+    def limits(self, obj: Integration) -> str:
+        return f"{obj.max_in_flight} in flight, {obj.rate_per_second}/s"
+
+    def reveal_secret(self, request: HttpRequest, integration: Integration) -> None:
+        secret = getattr(integration, "revealed_secret", "")
+        if secret:
+            self.message_user(
+                request,
+                f"Signing secret for {integration.name}, shown this once: {secret}",
+                messages.WARNING,
+            )
 
     def check_through_service(self, changes: dict[str, Any]) -> None:
         services.integration_check_fields(changes)
@@ -72,7 +120,35 @@ class IntegrationAdmin(
             return services.integration_update(
                 integration_id=obj.pk, changes=changes, actor=request.user, reason=reason
             )
-        return services.integration_create(**changes, actor=request.user, reason=reason)
+        integration = services.integration_create(**changes, actor=request.user, reason=reason)
+        self.reveal_secret(request, integration)
+        return integration
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deleting disables and keeps, through the action below
+
+    @destructive_action(
+        description="Rotate the signing secret…",
+        title="Rotate signing secrets",
+        legal=lambda rows: rows.filter(deleted_at__isnull=True),
+        legal_description="integrations not deleted; each gets a new secret, shown once, and "
+        "the old one keeps signing for 24 hours",
+    )
+    def rotate_signing_secrets(self, request: HttpRequest, pk: int, reason: str) -> None:
+        integration = services.integration_rotate_secret(
+            integration_id=pk, actor=request.user, reason=reason
+        )
+        self.reveal_secret(request, integration)
+
+    @destructive_action(
+        description="Delete (disable and keep)…",
+        title="Delete integrations",
+        legal=lambda rows: rows.filter(deleted_at__isnull=True),
+        legal_description="integrations with no open deliveries; they are disabled and kept "
+        "for the audit (one with open items is refused)",
+    )
+    def delete_integrations(self, request: HttpRequest, pk: int, reason: str) -> None:
+        services.integration_delete(integration_id=pk, actor=request.user, reason=reason)
 
     @destructive_action(
         description="Pause deliveries and replays (containment)…",

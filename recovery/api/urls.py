@@ -1,12 +1,17 @@
 from django.urls import path
 
+from recovery.api.ingestion import EventBatchIngestApi, EventIngestApi
+from recovery.api.integrations import (
+    IntegrationDetailApi,
+    IntegrationListApi,
+    IntegrationRotateSecretApi,
+)
 from recovery.api.views import (
     BulkActionCreateApi,
     BulkActionDetailApi,
     BulkActionTransitionApi,
     FailureInboxApi,
     FailureResolveApi,
-    IntegrationListApi,
     RecoveryItemEditAndReplayApi,
     RecoveryItemReplayApi,
     RecoveryQueueListApi,
@@ -14,6 +19,26 @@ from recovery.api.views import (
 
 urlpatterns = [
     path("integrations", IntegrationListApi.as_view(), name="integration-list"),
+    path(
+        "integrations/<str:integration_id>",
+        IntegrationDetailApi.as_view(),
+        name="integration-detail",
+    ),
+    path(
+        "integrations/<str:integration_id>/events",
+        EventIngestApi.as_view(),
+        name="integration-events",
+    ),
+    path(
+        "integrations/<str:integration_id>/events/batch",
+        EventBatchIngestApi.as_view(),
+        name="integration-events-batch",
+    ),
+    path(
+        "integrations/<str:integration_id>/rotate-secret",
+        IntegrationRotateSecretApi.as_view(),
+        name="integration-rotate-secret",
+    ),
     path(
         "integrations/<str:integration_id>/recovery/queue",
         RecoveryQueueListApi.as_view(),

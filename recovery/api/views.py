@@ -38,18 +38,6 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
     return inputs.validated(serializer_class, data, IntegrationInvalidPayload)
 
 
-class IntegrationOutputSerializer(MasksPersonalData, serializers.Serializer):
-    personal_fields = {"endpoint_url": "url"}
-
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    endpoint_url = serializers.URLField()
-    enabled = serializers.BooleanField()
-    paused = serializers.BooleanField()
-    paused_reason = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
 class RecoveryItemOutputSerializer(MasksPersonalData, serializers.Serializer):
     personal_fields = {
         "request_snapshot": "json",
@@ -73,25 +61,6 @@ class RecoveryItemOutputSerializer(MasksPersonalData, serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     last_attempt_at = serializers.DateTimeField(allow_null=True)
-
-
-class IntegrationListApi(APIView):
-    error_prefix = "INT"
-    permission_classes = [CanViewPlatform]
-
-    class OutputSerializer(serializers.Serializer):
-        items = IntegrationOutputSerializer(many=True)
-
-    @extend_schema(responses=OutputSerializer)
-    def get(self, request: Request) -> Response:
-        integrations = selectors.integration_list()
-        return Response(
-            {
-                "items": IntegrationOutputSerializer(
-                    integrations, many=True, context={"request": request}
-                ).data
-            }
-        )
 
 
 class RecoveryQueueListApi(APIView):

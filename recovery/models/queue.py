@@ -3,6 +3,7 @@ circuit breakers (seed 001)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -27,9 +28,26 @@ class Integration(models.Model):
         default=False, help_text="Containment: no deliveries or replays until resumed."
     )
     paused_reason = models.TextField(blank=True)
+    # The event types it subscribes to; "*" is every type.
+    event_types = models.JSONField(default=list, blank=True, db_default=["*"])
+    # Standard Webhooks signing secrets, newest first: [{"secret": "whsec_...", "created_at",
+    # "expires_at"}]. A rotated-out secret keeps signing until its expires_at (24 hours), so
+    # a receiver can deploy the new one in that window. Kept on the row the delivery worker
+    # already loads: signing costs no query. Never in an audit row or an API answer after
+    # the one that created it.
+    signing_secrets = models.JSONField(default=list, blank=True, db_default=[])
+    # Delivery limits (the worker honours them from the latency work on): at most this many
+    # attempts in flight at once, and this many per second.
+    max_in_flight = models.PositiveIntegerField(default=10, db_default=10)
+    rate_per_second = models.PositiveIntegerField(default=50, db_default=50)
+    # A dotted path into the payload (e.g. "booking_id"): items with the same value are
+    # delivered in order. Empty: no ordering.
+    ordering_key_path = models.CharField(max_length=200, blank=True, default="", db_default="")
+    # Deleted through the API or the admin: disabled and kept, for the audit and its items.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["signing_secrets"])
 
     class Meta:
         ordering = ["name"]
@@ -40,6 +58,19 @@ class Integration(models.Model):
     @property
     def accepts_deliveries(self) -> bool:
         return self.enabled and not self.paused
+
+    def subscribes_to(self, event_type: str) -> bool:
+        types = self.event_types or []
+        return "*" in types or event_type in types
+
+    def active_secrets(self, now: Any = None) -> list[str]:
+        """The secrets that sign a delivery now: the current one and any still in its grace."""
+        now = now or timezone.now()
+        return [
+            entry["secret"]
+            for entry in self.signing_secrets or []
+            if not entry.get("expires_at") or datetime.fromisoformat(entry["expires_at"]) > now
+        ]
 
 
 def default_max_attempts() -> int:
@@ -89,6 +120,11 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
     response_snapshot = models.JSONField(default=dict, blank=True)
     # An operator's corrected payload (edit and replay); `payload` stays the original.
     payload_override = models.JSONField(null=True, blank=True)
+    # The Standard Webhooks `webhook-id`: the event's id, the same across every retry and
+    # replay of this item (and for one event fanned out to several integrations).
+    event_id = models.CharField(max_length=200, blank=True, default="", db_default="")
+    # The value at the integration's ordering_key_path when the item was created ("" none).
+    ordering_key = models.CharField(max_length=200, blank=True, default="", db_default="")
     # The operation chain: the request that created or last replayed this item.
     request_id = models.CharField(max_length=128, blank=True)
     traceparent = models.CharField(max_length=64, blank=True)
@@ -136,6 +172,10 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.event_type} → {self.integration_id} ({self.status})"
+
+    @property
+    def webhook_id(self) -> str:
+        return self.event_id or f"msg_{self.pk}"
 
     @property
     def delivery_idempotency_key(self) -> str:

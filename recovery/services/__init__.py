@@ -34,6 +34,8 @@ from recovery.services.integrations import (  # noqa: F401
     _integration_state,
     integration_check_fields,
     integration_create,
+    integration_delete,
+    integration_rotate_secret,
     integration_set_paused,
     integration_state_full,
     integration_update,

@@ -3,6 +3,7 @@ outcome written in one statement."""
 
 from __future__ import annotations
 
+import json
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from recovery.models import (
     Integration,
     RecoveryItem,
 )
+from recovery.signing import signature_headers
 
 logger = structlog.get_logger(__name__)
 
@@ -68,12 +70,20 @@ def delivery_retry_policy() -> RetryPolicy:
 
 @transaction.atomic
 def recovery_item_enqueue(
-    *, integration: Integration, event_type: str, payload: Any, actor: audit.Actor = None
+    *,
+    integration: Integration,
+    event_type: str,
+    payload: Any,
+    actor: audit.Actor = None,
+    event_id: str = "",
 ) -> RecoveryItem:
+    """Queue one delivery. `event_id` becomes its `webhook-id` (the item's own id if none)."""
     item = RecoveryItem.objects.create(
         integration=integration,
         event_type=event_type,
         payload=payload,
+        event_id=event_id,
+        ordering_key=ordering_key_of(payload, integration.ordering_key_path),
         request_id=current_request_id(),
         traceparent=current_traceparent(),
     )
@@ -82,6 +92,18 @@ def recovery_item_enqueue(
     audit.record(EVENT_ENQUEUED, obj=item, after=item.state(), actor=actor)
     transaction.on_commit(wake_delivery_worker)
     return item
+
+
+def ordering_key_of(payload: Any, path: str) -> str:
+    """The value at a dotted `path` in the payload, as text ("" when no path or no value)."""
+    if not path:
+        return ""
+    value = payload
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return ""
+        value = value[part]
+    return "" if value is None or isinstance(value, dict | list) else str(value)[:200]
 
 
 def _delivery_request(item: RecoveryItem) -> DeliveryRequest:
@@ -95,7 +117,11 @@ def _delivery_request(item: RecoveryItem) -> DeliveryRequest:
     if item.traceparent:
         headers["traceparent"] = item.traceparent
     body = item.payload_override if item.payload_override is not None else item.payload
-    return DeliveryRequest(url=item.integration.endpoint_url, body=body, headers=headers)
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    headers.update(signature_headers(item.integration.active_secrets(), item.webhook_id, content))
+    return DeliveryRequest(
+        url=item.integration.endpoint_url, body=body, headers=headers, content=content
+    )
 
 
 @dataclass(frozen=True)

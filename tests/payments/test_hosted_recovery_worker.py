@@ -13,11 +13,13 @@ from opsconsole.worker_switches import worker_switch_set
 from payments import services
 from payments.models import HostedCheckoutSession
 from recovery.hosted_sessions import schedule_hosted_session_recovery
+from recovery.models import RecoveryItem
 from recovery.tasks import run_hosted_recovery_worker
 from recovery.workers import HostedSessionRecoveryWorker
 from tests.helpers import run_concurrently
 from tests.payments.factories import HostedSessionFactory
 from tests.payments.providers import channels_answer, checkout_answers, requests_to
+from tests.recovery.factories import IntegrationFactory
 from tests.workers import run_worker
 
 
@@ -155,6 +157,7 @@ def test_a_checkout_provider_failure_is_recorded_and_retried_later(providers, st
 def test_it_abandons_a_session_when_the_attempts_run_out(providers):
     checkout_answers(providers)
     channels_answer(providers)
+    partner = IntegrationFactory(name="partner", event_types=["hosted_session.abandoned"])
     session = HostedSessionFactory(retry_count=4, max_retries=5)
     assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").outcomes == {
         "abandoned": 1
@@ -162,6 +165,9 @@ def test_it_abandons_a_session_when_the_attempts_run_out(providers):
     session.refresh_from_db()
     assert (session.status, session.next_retry_at) == ("abandoned", None)
     assert AuditEvent.objects.filter(event="payments.hosted_session.recovery_exhausted").exists()
+    # The outbox told the subscribed partner, in the worker's transaction.
+    (item,) = RecoveryItem.objects.filter(integration=partner)
+    assert (item.event_type, item.payload["session_id"]) == ("hosted_session.abandoned", session.pk)
 
 
 @pytest.mark.django_db

@@ -77,7 +77,11 @@ def test_bulk_replay_jobs_become_bulk_actions_with_their_progress(integration):
     outcomes = dict(action.items.values_list("source_id", "outcome"))
     assert outcomes == {done.pk: "replayed", skipped.pk: "failed", todo.pk: "pending"}
 
-    # The migrated action finishes under the one engine: the pending item, once.
+    # The migrated action finishes under the one engine (at today's schema): the pending
+    # item, once.
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
     bulk_action_run(action_id=action.pk, max_seconds=5)
     finished = BulkAction.objects.get(pk=action.pk)
     assert (finished.status, finished.processed, finished.replayed) == ("completed", 3, 2)

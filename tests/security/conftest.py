@@ -23,11 +23,13 @@ def world(db):
     users = {
         "no_group": User.objects.create_user("matrix-nobody", password="pw-123456"),
         "booking_client": User.objects.create_user("matrix-client", password="pw-123456"),
+        "producer": User.objects.create_user("matrix-producer", password="pw-123456"),
         "viewer": User.objects.get(username="viewer"),
         "operator": User.objects.get(username="operator"),
         "superuser": User.objects.get(username="admin"),
     }
     users["booking_client"].groups.add(Group.objects.get(name="Booking client"))
+    users["producer"].groups.add(Group.objects.get(name="Event producer"))
     return users
 
 

@@ -65,7 +65,15 @@ def test_it_saves_an_admin_edit_through_the_service_with_before_after_and_reason
         name="erp", endpoint_url="https://erp.example.com/hooks", actor="t"
     )
     url = reverse("admin:recovery_integration_change", args=[erp.pk])
-    form = {"name": "erp", "endpoint_url": "https://erp.example.com/v2", "enabled": "on"}
+    form = {
+        "name": "erp",
+        "endpoint_url": "https://erp.example.com/v2",
+        "enabled": "on",
+        "event_types": '["*"]',
+        "max_in_flight": "10",
+        "rate_per_second": "50",
+        "ordering_key_path": "",
+    }
     without_reason = admin_client.post(url, form)
     assert without_reason.status_code == 200  # the form again, with its error
     erp.refresh_from_db()

@@ -26,6 +26,7 @@ ROLES = (
     "no_group",
     "station",
     "booking_client",
+    "producer",
     "viewer",
     "operator",
     "superuser",
@@ -46,8 +47,9 @@ class Row:
     note: str = ""
 
 
-# One row per non-admin URL pattern, keyed by the pattern as the resolver spells it.
-API_ROWS: dict[str, Row] = {
+# One row per non-admin URL pattern and method, keyed by the pattern as the resolver spells
+# it (a tuple of rows for a route that answers several methods).
+API_ROWS: dict[str, Row | tuple[Row, ...]] = {
     "metrics": Row("GET", "/metrics", set(), note="bearer token or network only"),
     "api/schema/": Row("GET", "/api/schema/", EVERYONE),
     "api/docs/": Row("GET", "/api/docs/", EVERYONE),
@@ -94,7 +96,39 @@ API_ROWS: dict[str, Row] = {
     "webhooks/anymail/resend/tracking/": Row(
         "POST", "/webhooks/anymail/resend/tracking/", EVERYONE, {}, note="signature decides"
     ),
-    "platform/integrations": Row("GET", "/platform/integrations", READERS),
+    "platform/integrations": (
+        Row("GET", "/platform/integrations", READERS),
+        Row(
+            "POST",
+            "/platform/integrations",
+            OPERATORS,
+            {
+                "name": "matrix",
+                "endpoint_url": "https://matrix.example.com/hook",
+                "event_types": ["*"],
+            },
+        ),
+    ),
+    "platform/integrations/<str:integration_id>": (
+        Row("GET", "/platform/integrations/1", READERS),
+        Row("PATCH", "/platform/integrations/1", OPERATORS, {"rate_per_second": 5}),
+        Row("DELETE", "/platform/integrations/999999", OPERATORS, {"reason": "matrix"}),
+    ),
+    "platform/integrations/<str:integration_id>/events": Row(
+        "POST",
+        "/platform/integrations/1/events",
+        {"producer", "superuser"},
+        {"event_type": "booking.confirmed", "payload": {"booking_id": 1}},
+    ),
+    "platform/integrations/<str:integration_id>/events/batch": Row(
+        "POST",
+        "/platform/integrations/1/events/batch",
+        {"producer", "superuser"},
+        {"events": [{"event_type": "booking.confirmed", "payload": {"booking_id": 1}}]},
+    ),
+    "platform/integrations/<str:integration_id>/rotate-secret": Row(
+        "POST", "/platform/integrations/1/rotate-secret", OPERATORS, {"reason": "matrix"}
+    ),
     "platform/integrations/<str:integration_id>/recovery/queue": Row(
         "GET", "/platform/integrations/1/recovery/queue", READERS
     ),
@@ -116,6 +150,16 @@ API_ROWS: dict[str, Row] = {
         "GET", "/api/v1/no-such-route", EVERYONE, note="404 envelope"
     ),
 }
+
+
+def every_row() -> list[tuple[str, Row]]:
+    """(pattern, row) for every method of every route."""
+    return [
+        (pattern, row)
+        for pattern, rows in sorted(API_ROWS.items())
+        for row in (rows if isinstance(rows, tuple) else (rows,))
+    ]
+
 
 # Admin pages by kind: the resolver's admin patterns must each be one of these.
 ADMIN_KINDS = {
@@ -197,7 +241,12 @@ def changes_recorded() -> tuple[int, int]:
 def test_api_route_by_role(world, pattern, settings):
     settings.STRIPE_WEBHOOK_SECRET = "whsec_matrix"  # configured: the signature decides
     settings.ANYMAIL = {**settings.ANYMAIL, "RESEND_SIGNING_SECRET": "whsec_bWF0cml4LXNlY3JldA=="}
-    row = API_ROWS[pattern]
+    rows = API_ROWS[pattern]
+    for row in rows if isinstance(rows, tuple) else (rows,):
+        check_row_by_role(pattern, row, world)
+
+
+def check_row_by_role(pattern: str, row: Row, world: dict[str, User]) -> None:
     for role in ROLES:
         client = api_client(role, world)
         before = changes_recorded()

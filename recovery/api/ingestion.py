@@ -1,0 +1,90 @@
+"""The ingestion API: producers outside this process add events to an integration's queue,
+one at a time or up to 100 in a request, with their own event ids for safe retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from opsconsole import inputs
+from opsconsole.idempotency import idempotent
+from opsconsole.permissions import CanIngest
+from recovery.api.integrations import parse_integration_id
+from recovery.errors import IntegrationInvalidPayload
+from recovery.ingestion import MAX_BATCH, events_ingest
+
+
+class EventInputSerializer(serializers.Serializer):
+    event_type = serializers.CharField(help_text="A dotted type, like booking.confirmed.")
+    payload = serializers.JSONField(help_text="Checked against the integration's payload_schema.")
+    event_id = serializers.CharField(
+        required=False,
+        help_text="Yours: the same id within 7 days answers the first item, never a second.",
+    )
+
+
+class IngestedOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    event_id = serializers.CharField(help_text="The webhook-id every delivery of it carries.")
+    status = serializers.CharField()
+
+
+class EventIngestApi(APIView):
+    error_prefix = "INT"
+    permission_classes = [CanIngest]
+    throttle_scope = "ingest"
+
+    @extend_schema(
+        request=EventInputSerializer,
+        responses={
+            202: IngestedOutputSerializer,
+            200: OpenApiResponse(IngestedOutputSerializer, "This event id was queued before."),
+        },
+    )
+    @idempotent
+    def post(self, request: Request, integration_id: str) -> Response:
+        pk = parse_integration_id(integration_id)
+        if not isinstance(request.data, dict):
+            raise IntegrationInvalidPayload(details={"fields": {"body": ["A JSON object."]}})
+        (result,) = events_ingest(integration_id=pk, events=[request.data], actor=request.user)
+        if result.error is not None:
+            raise IntegrationInvalidPayload(
+                result.error["message"], details=result.error["details"]
+            )
+        answer = status.HTTP_200_OK if result.duplicate else status.HTTP_202_ACCEPTED
+        return Response(result.body(), status=answer)
+
+
+class EventBatchIngestApi(APIView):
+    error_prefix = "INT"
+    permission_classes = [CanIngest]
+    throttle_scope = "ingest"
+
+    class InputSerializer(serializers.Serializer):
+        events = serializers.ListField(
+            child=serializers.JSONField(), min_length=1, max_length=MAX_BATCH
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        results = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="One per event, in order: {id, event_id, status, duplicate} or "
+            "{index, error} for an event refused (the others are queued).",
+        )
+
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
+    @idempotent
+    def post(self, request: Request, integration_id: str) -> Response:
+        pk = parse_integration_id(integration_id)
+        data = inputs.validated(self.InputSerializer, request.data, IntegrationInvalidPayload)
+        results = events_ingest(integration_id=pk, events=data["events"], actor=request.user)
+        body: list[dict[str, Any]] = [
+            result.body() | ({"duplicate": result.duplicate} if result.error is None else {})
+            for result in results
+        ]
+        return Response({"results": body}, status=status.HTTP_202_ACCEPTED)
