@@ -26,6 +26,7 @@ from recovery.hosted_sessions import (
     hosted_session_recovery_attempt,
     schedule_hosted_session_recovery,
 )
+from recovery.ingestion import ingested_events_purge
 from recovery.models import BulkAction, Integration, ManualReviewItem, RecoveryItem
 from recovery.retention import TABLES, retention_redact_table
 
@@ -205,14 +206,20 @@ class RetentionRedactor(BatchWorker):
     schedule_task = "recovery.tasks.run_retention_redactor"
     schedule_minutes = 60 * 24
 
+    # Besides redaction: producers' event ids past the ingestion dedup window are deleted.
+    INGESTED_EVENTS = "ingested_events"
+
     class Outcome(StrEnum):
         REDACTED = "redacted"
+        PURGED = "purged"
         NOTHING_DUE = "nothing_due"
 
     def claim(self, run: RunContext, *, limit: int) -> list[str]:
-        return list(TABLES)[:limit]
+        return [*TABLES, self.INGESTED_EVENTS][:limit]
 
     def process(self, item_id: str, run: RunContext) -> Outcome:
+        if item_id == self.INGESTED_EVENTS:
+            return self.Outcome.PURGED if ingested_events_purge() else self.Outcome.NOTHING_DUE
         if retention_redact_table(item_id):
             return self.Outcome.REDACTED
         return self.Outcome.NOTHING_DUE

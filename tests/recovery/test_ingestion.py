@@ -142,3 +142,16 @@ def test_only_producers_ingest_and_they_see_nothing_else(producer_client, operat
     )
     missing = producer_client.post("/platform/integrations/999999/events", event(), format="json")
     assert error_of(missing)["code"] == "INT-404-NOT-FOUND"
+
+
+@pytest.mark.django_db
+def test_the_retention_worker_forgets_event_ids_past_the_window(producer_client, partner):
+    from recovery.workers import RetentionRedactor
+    from tests.workers import run_worker
+
+    producer_client.post(events_url(partner), event(event_id="old"), format="json")
+    assert run_worker(RetentionRedactor).outcomes.get("purged", 0) == 0
+    later = timezone.now() + timedelta(days=7, hours=1)
+    assert run_worker(RetentionRedactor, at=later).outcomes["purged"] == 1
+    assert not IngestedEvent.objects.exists()
+    assert RecoveryItem.objects.filter(integration=partner).count() == 1  # the item stays
