@@ -17,8 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.models import F
 
 from opsconsole.prepared import fetch_prepared
+
+
+@dataclass(frozen=True)
+class Increment:
+    """Counters to add to the row of `model` keyed by `key` (a unique constraint), which is
+    created at zero first if missing: a rollup counted in the same write as its event."""
+
+    model: type[models.Model]
+    key: Mapping[str, Any]
+    add: Mapping[str, int]
 
 
 def compare_and_set(
@@ -27,12 +38,14 @@ def compare_and_set(
     match: Mapping[str, Any],
     values: Mapping[str, Any],
     also_insert: Sequence[models.Model] = (),
+    also_add: Increment | None = None,
 ) -> bool:
     """UPDATE `model` SET `values` WHERE every `match` field equals its value.
 
-    If exactly one row matched, insert `also_insert` (unsaved instances) in the same atomic
-    write and return True; otherwise write nothing and return False. On PostgreSQL the
-    inserted instances keep pk None: the statement does not hand their ids back.
+    If exactly one row matched, insert `also_insert` (unsaved instances) and add `also_add`
+    in the same atomic write and return True; otherwise write nothing and return False. On
+    PostgreSQL the inserted instances keep pk None: the statement does not hand their ids
+    back.
     """
     # The connection itself, not the proxy: the proxy costs a context-local lookup per use.
     db = connections[DEFAULT_DB_ALIAS]
@@ -44,6 +57,11 @@ def compare_and_set(
             if written == 1:
                 for row in also_insert:
                     row.save(force_insert=True)
+                if also_add is not None:
+                    counted, _ = also_add.model._default_manager.get_or_create(**also_add.key)
+                    also_add.model._default_manager.filter(pk=counted.pk).update(
+                        **{name: F(name) + amount for name, amount in also_add.add.items()}
+                    )
             return written == 1
 
     shape = _shape(
@@ -51,6 +69,7 @@ def compare_and_set(
         tuple(values),
         tuple(match),
         tuple((type(row), row.pk is None) for row in also_insert),
+        None if also_add is None else (also_add.model, tuple(also_add.key), tuple(also_add.add)),
     )
     params: list[Any] = [
         field.get_db_prep_save(value, db)
@@ -62,6 +81,13 @@ def compare_and_set(
     ]
     for row, fields in zip(also_insert, shape.insert_fields, strict=True):
         params += [field.get_db_prep_save(field.pre_save(row, True), db) for field in fields]
+    if also_add is not None:
+        params += [
+            field.get_db_prep_save(value, db)
+            for field, value in zip(
+                shape.counter_fields, (*also_add.key.values(), *also_add.add.values()), strict=True
+            )
+        ]
     ((written,),) = fetch_prepared(shape.sql, params, db=db)
     if written > 1:
         # Unreachable with a key in `match`; the statement would have written too much.
@@ -75,6 +101,7 @@ class _Shape:
     value_fields: tuple[models.Field, ...]
     match_fields: tuple[models.Field, ...]
     insert_fields: tuple[tuple[models.Field, ...], ...]
+    counter_fields: tuple[models.Field, ...] = ()
 
 
 @functools.cache
@@ -83,6 +110,7 @@ def _shape(
     value_names: tuple[str, ...],
     match_names: tuple[str, ...],
     inserts: tuple[tuple[type[models.Model], bool], ...],
+    increment: tuple[type[models.Model], tuple[str, ...], tuple[str, ...]] | None = None,
 ) -> _Shape:
     """The statement for one shape of write; a worker writes the same shape every time."""
     db = connections[DEFAULT_DB_ALIAS]
@@ -114,5 +142,24 @@ def _shape(
             f"insert_{index} AS (INSERT INTO {table} ({columns}) "
             f"SELECT {placeholders} FROM changed)"
         )
+    counter_fields: tuple[models.Field, ...] = ()
+    if increment is not None:
+        counted_model, key_names, add_names = increment
+        key_fields = tuple(counted_model._meta.get_field(name) for name in key_names)
+        add_fields = tuple(counted_model._meta.get_field(name) for name in add_names)
+        counter_fields = (*key_fields, *add_fields)
+        table = quote(counted_model._meta.db_table)
+        columns = ", ".join(quote(field.column) for field in counter_fields)
+        placeholders = ", ".join(f"%s::{field.cast_db_type(db)}" for field in counter_fields)
+        conflict = ", ".join(quote(field.column) for field in key_fields)
+        sums = ", ".join(
+            f"{quote(field.column)} = {table}.{quote(field.column)} + "
+            f"EXCLUDED.{quote(field.column)}"
+            for field in add_fields
+        )
+        parts.append(
+            f"counted AS (INSERT INTO {table} ({columns}) SELECT {placeholders} FROM changed "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {sums})"
+        )
     sql = f"WITH {', '.join(parts)} SELECT count(*) FROM changed"
-    return _Shape(sql, value_fields, match_fields, insert_fields)
+    return _Shape(sql, value_fields, match_fields, insert_fields, counter_fields)

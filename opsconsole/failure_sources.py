@@ -96,6 +96,9 @@ class FailureSource:
     # The DLQ sweeper's share: the open rows that are dead-lettered (retries exhausted).
     # None: the source is not swept.
     dead_lettered: Callable[[models.QuerySet], models.QuerySet] | None = None
+    # Called with the row's id inside the transaction that resolves it (e.g. a delivery
+    # releases the ordering key it held). None: nothing else changes.
+    on_resolved: Callable[[int], None] | None = None
 
     def entry(self, row: Any) -> FailureEntry:
         return FailureEntry(

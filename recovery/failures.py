@@ -30,6 +30,12 @@ def _guard_delivery(item: RecoveryItem) -> str | None:
     return None
 
 
+def release_ordering_key(item_id: int) -> None:
+    """A resolved delivery no longer holds back the later items of its ordering key.
+    (updated_at stays: it names the failure's occurrence the resolution closed.)"""
+    RecoveryItem.objects.filter(pk=item_id).exclude(ordering_key="").update(ordering_key="")
+
+
 failure_sources.register(
     FailureSource(
         name="integration_delivery",
@@ -50,5 +56,6 @@ failure_sources.register(
         last_seen_expression=Coalesce("last_attempt_at", "updated_at"),
         ranks_first=lambda rows: rows.filter(payload__booking_id__in=soon_booking_ids()),
         dead_lettered=lambda rows: rows,
+        on_resolved=release_ordering_key,
     )
 )

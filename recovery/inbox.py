@@ -249,6 +249,9 @@ def _record_resolution(
         requested_by=requested_by,
         **occurrence,
     )
+    on_resolved = failure_sources.get(source).on_resolved
+    if on_resolved is not None:
+        on_resolved(source_id)
     audit.record(
         "recovery.failure.resolved",
         obj=resolution,

@@ -1,5 +1,6 @@
 """The recovery app's admin pages; importing this package registers them."""
 
+from recovery.admin.integrations import IntegrationAdmin  # noqa: F401
 from recovery.admin.operations import (  # noqa: F401
     BulkActionAdmin,
     BulkActionItemInline,
@@ -9,7 +10,6 @@ from recovery.admin.queue import (  # noqa: F401
     INLINE_REPLAY_LIMIT,
     AgeFilter,
     DeliveryAttemptInline,
-    IntegrationAdmin,
     ProviderCircuitAdmin,
     RecoveryItemAdmin,
     pretty_json,

@@ -4,7 +4,7 @@ bulk action), edit and replay, circuits."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,12 +14,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.timesince import timesince
 
 from opsconsole.admin import (
-    HistoryWithoutRevert,
     ReadOnlyAdmin,
-    ServiceSavedAdmin,
     SupportStaffAccess,
 )
 from opsconsole.admin_actions import destructive_action
@@ -29,7 +26,6 @@ from recovery import services
 from recovery.bulk_actions import bulk_action_create, bulk_action_transition
 from recovery.models import (
     DeliveryAttempt,
-    Integration,
     ProviderCircuit,
     RecoveryItem,
 )
@@ -44,134 +40,6 @@ def pretty_json(value: Any) -> str:
         '<pre style="white-space:pre-wrap;max-width:70em">{}</pre>',
         json.dumps(shown("json", value), indent=2, sort_keys=True, default=str),
     )
-
-
-@admin.register(Integration)
-class IntegrationAdmin(
-    PersonalFieldsAdmin, SupportStaffAccess, ServiceSavedAdmin, HistoryWithoutRevert
-):
-    personal_fields = {"endpoint_url": "url"}
-    service_fields = services.INTEGRATION_EDITABLE_FIELDS
-    list_display = (
-        "name",
-        "endpoint_url",
-        "subscriptions",
-        "enabled",
-        "paused",
-        "secret_age",
-        "limits",
-        "updated_at",
-    )
-    list_filter = ("enabled", "paused")
-    search_fields = ("name", "endpoint_url")
-    readonly_fields = (
-        "paused",
-        "paused_reason",
-        "secret_age",
-        "deleted_at",
-        "created_at",
-        "updated_at",
-    )
-    actions = [
-        "pause_integrations",
-        "resume_integrations",
-        "rotate_signing_secrets",
-        "delete_integrations",
-    ]
-
-    @admin.display(description="Event types")
-    def subscriptions(self, obj: Integration) -> str:
-        return ", ".join(obj.event_types or []) or "none"
-
-    @admin.display(description="Signing secret age")
-    def secret_age(self, obj: Integration) -> str:
-        secrets = obj.signing_secrets or []
-        if not secrets:
-            return "no secret"
-        created = datetime.fromisoformat(secrets[0]["created_at"])
-        grace = " (+1 in its 24 h grace)" if len(obj.active_secrets()) > 1 else ""
-        return f"{timesince(created)}{grace}"
-
-    @admin.display(description="Limits")
-    def limits(self, obj: Integration) -> str:
-        return f"{obj.max_in_flight} in flight, {obj.rate_per_second}/s"
-
-    def reveal_secret(self, request: HttpRequest, integration: Integration) -> None:
-        secret = getattr(integration, "revealed_secret", "")
-        if secret:
-            self.message_user(
-                request,
-                f"Signing secret for {integration.name}, shown this once: {secret}",
-                messages.WARNING,
-            )
-
-    def check_through_service(self, changes: dict[str, Any]) -> None:
-        services.integration_check_fields(changes)
-
-    def save_through_service(
-        self,
-        request: HttpRequest,
-        obj: Integration,
-        changes: dict[str, Any],
-        change: bool,
-        reason: str,
-    ) -> Integration:
-        if change:
-            return services.integration_update(
-                integration_id=obj.pk, changes=changes, actor=request.user, reason=reason
-            )
-        integration = services.integration_create(**changes, actor=request.user, reason=reason)
-        self.reveal_secret(request, integration)
-        return integration
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # deleting disables and keeps, through the action below
-
-    @destructive_action(
-        description="Rotate the signing secret…",
-        title="Rotate signing secrets",
-        legal=lambda rows: rows.filter(deleted_at__isnull=True),
-        legal_description="integrations not deleted; each gets a new secret, shown once, and "
-        "the old one keeps signing for 24 hours",
-    )
-    def rotate_signing_secrets(self, request: HttpRequest, pk: int, reason: str) -> None:
-        integration = services.integration_rotate_secret(
-            integration_id=pk, actor=request.user, reason=reason
-        )
-        self.reveal_secret(request, integration)
-
-    @destructive_action(
-        description="Delete (disable and keep)…",
-        title="Delete integrations",
-        legal=lambda rows: rows.filter(deleted_at__isnull=True),
-        legal_description="integrations with no open deliveries; they are disabled and kept "
-        "for the audit (one with open items is refused)",
-    )
-    def delete_integrations(self, request: HttpRequest, pk: int, reason: str) -> None:
-        services.integration_delete(integration_id=pk, actor=request.user, reason=reason)
-
-    @destructive_action(
-        description="Pause deliveries and replays (containment)…",
-        title="Pause integrations",
-        legal=lambda rows: rows.filter(paused=False),
-        legal_description="integrations that are currently running; their deliveries and "
-        "replays stop",
-    )
-    def pause_integrations(self, request: HttpRequest, pk: int, reason: str) -> None:
-        services.integration_set_paused(
-            integration_id=pk, paused=True, actor=request.user, reason=reason
-        )
-
-    @destructive_action(
-        description="Resume deliveries…",
-        title="Resume integrations",
-        legal=lambda rows: rows.filter(paused=True),
-        legal_description="integrations that are currently paused",
-    )
-    def resume_integrations(self, request: HttpRequest, pk: int, reason: str) -> None:
-        services.integration_set_paused(
-            integration_id=pk, paused=False, actor=request.user, reason=reason
-        )
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -247,6 +115,7 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
         "attempt_count",
         "failure_code",
         "next_retry_at",
+        "ordering_key",
         "created_at",
     )
     list_filter = ("status", "integration", "failure_code", AgeFilter)
@@ -264,6 +133,7 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
         ("lease_owner", "lease_expires_at"),
         "failure_code",
         "failure_detail",
+        ("event_id", "ordering_key", "order_position"),
         "request_id",
         "traceparent",
         "payload_pretty",
@@ -277,6 +147,29 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Viewing is allowed; every change goes through an action that calls a service.
         return False
+
+    @admin.display(description="in its key's order")
+    def order_position(self, obj: RecoveryItem) -> str:
+        """Whether this item waits for an earlier one, or holds later ones back."""
+        if not obj.ordering_key:
+            return "not ordered"
+        same_key = RecoveryItem.objects.filter(
+            integration_id=obj.integration_id,
+            ordering_key=obj.ordering_key,
+            status__in=RecoveryItem.HOLDS_ORDER,
+        )
+        waiting_for = same_key.filter(id__lt=obj.pk).order_by("id").first()
+        held = (
+            same_key.filter(id__gt=obj.pk).count() if obj.status in RecoveryItem.HOLDS_ORDER else 0
+        )
+        parts = []
+        if waiting_for is not None:
+            parts.append(f"waits for #{waiting_for.pk} ({waiting_for.status})")
+        if held:
+            parts.append(
+                f"holds back {held} later item(s) until it is delivered, replayed or resolved"
+            )
+        return "; ".join(parts) or "next in its key's order"
 
     @admin.display(description="payload")
     def payload_pretty(self, obj: RecoveryItem) -> str:

@@ -16,6 +16,7 @@ from opsconsole.idempotency import idempotent
 from opsconsole.permissions import CanOperatePlatform, CanViewOrOperate
 from opsconsole.personal_data import MasksPersonalData
 from recovery import selectors, services
+from recovery.delivery_stats import delivery_stats
 from recovery.errors import IntegrationInvalidPayload
 from recovery.models import Integration
 
@@ -59,6 +60,13 @@ class RevealedSecretOutputSerializer(IntegrationOutputSerializer):
 def integration_answer(request: Request, integration: Integration, *, reveal: bool = False) -> dict:
     serializer = RevealedSecretOutputSerializer if reveal else IntegrationOutputSerializer
     return serializer(integration, context={"request": request}).data
+
+
+class IntegrationDetailOutputSerializer(IntegrationOutputSerializer):
+    last_24h = serializers.DictField(
+        help_text="From the minute rollups: attempts, outcomes, success_rate, latency "
+        "p50/p95 (to the bucket, in ms) and the outcomes of each of the last 24 hours."
+    )
 
 
 class IntegrationSettingsSerializer(serializers.Serializer):
@@ -116,10 +124,11 @@ class IntegrationDetailApi(APIView):
     class DeleteSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
-    @extend_schema(responses=IntegrationOutputSerializer)
+    @extend_schema(responses=IntegrationDetailOutputSerializer)
     def get(self, request: Request, integration_id: str) -> Response:
         integration = selectors.integration_get(integration_id=parse_integration_id(integration_id))
-        return Response(integration_answer(request, integration))
+        stats = delivery_stats(integration.pk).as_dict()
+        return Response({**integration_answer(request, integration), "last_24h": stats})
 
     @extend_schema(request=InputSerializer, responses=IntegrationOutputSerializer)
     @idempotent

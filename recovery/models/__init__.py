@@ -1,6 +1,6 @@
 """The recovery app's models, by concern."""
 
-from recovery.models.events import IngestedEvent  # noqa: F401
+from recovery.models.events import DeliveryRollup, IngestedEvent  # noqa: F401
 from recovery.models.operations import (  # noqa: F401
     BulkAction,
     BulkActionItem,

@@ -30,3 +30,51 @@ class IngestedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} → item {self.item_id}"
+
+
+# Upper bounds (milliseconds) of the latency buckets a rollup counts attempts in; the last
+# bucket takes everything slower.
+LATENCY_BUCKETS_MS = (100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+def latency_bucket_field(duration_ms: int | None) -> str:
+    for bound in LATENCY_BUCKETS_MS:
+        if duration_ms is not None and duration_ms <= bound:
+            return f"latency_le_{bound}"
+    return "latency_over"
+
+
+class DeliveryRollup(models.Model):
+    """One integration's delivery outcomes in one minute, counted as they happen.
+
+    Each outcome adds to its minute's row in the statement that records the outcome, so
+    success rates and charts read a day in 1,440 small rows, never the queue itself.
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
+    minute = models.DateTimeField()
+    succeeded = models.PositiveIntegerField(default=0)
+    retry_scheduled = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    dlq = models.PositiveIntegerField(default=0)
+    latency_le_100 = models.PositiveIntegerField(default=0)
+    latency_le_250 = models.PositiveIntegerField(default=0)
+    latency_le_500 = models.PositiveIntegerField(default=0)
+    latency_le_1000 = models.PositiveIntegerField(default=0)
+    latency_le_2500 = models.PositiveIntegerField(default=0)
+    latency_le_5000 = models.PositiveIntegerField(default=0)
+    latency_le_10000 = models.PositiveIntegerField(default=0)
+    latency_over = models.PositiveIntegerField(default=0)
+
+    OUTCOMES = ("succeeded", "retry_scheduled", "failed", "dlq")
+    BUCKETS = (*(f"latency_le_{bound}" for bound in LATENCY_BUCKETS_MS), "latency_over")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "minute"], name="delivery_rollup_one_row_per_minute"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration_id} @ {self.minute:%Y-%m-%d %H:%M}"

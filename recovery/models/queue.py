@@ -91,6 +91,9 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
     # Statuses the delivery worker picks up (when due); replayed items are re-delivered.
     DELIVERABLE = (Status.PENDING, Status.RETRYING, Status.REPLAYED)
     REPLAYABLE = (Status.FAILED, Status.DLQ)
+    # An item in one of these holds back the later items of its ordering key: it is on its
+    # way, or failed and waits for a replay or a resolution.
+    HOLDS_ORDER = (*DELIVERABLE, *REPLAYABLE)
 
     # No index of its own: the queue indexes below lead with integration_id.
     integration = models.ForeignKey(
@@ -163,6 +166,13 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["failure_code"], name="recovery_item_failure_code_idx"),
             # The failure inbox: open failures by group. Only failed and DLQ rows are in it,
             # so a successful delivery never pays for it.
+            # Ordering: the earlier open items of one key (the claim's NOT EXISTS).
+            models.Index(
+                fields=["integration", "ordering_key", "id"],
+                condition=~Q(ordering_key="")
+                & Q(status__in=["pending", "retrying", "replayed", "failed", "dlq"]),
+                name="recovery_item_order_idx",
+            ),
             models.Index(
                 fields=["failure_fingerprint", "created_at"],
                 condition=Q(status__in=["failed", "dlq"]),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from opsconsole.claims import claim_due_rows, lease_statement
@@ -25,12 +25,18 @@ from recovery.models import (
 
 
 def due_items_filter() -> Q:
+    earlier_in_order = RecoveryItem.objects.filter(
+        integration_id=OuterRef("integration_id"),
+        ordering_key=OuterRef("ordering_key"),
+        id__lt=OuterRef("id"),
+        status__in=RecoveryItem.HOLDS_ORDER,
+    )
     return Q(
         status__in=RecoveryItem.DELIVERABLE,
         next_retry_at__lte=timezone.now(),
         integration__enabled=True,
         integration__paused=False,
-    )
+    ) & (Q(ordering_key="") | ~Exists(earlier_in_order))
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ def recovery_items_claim_due(
     now = timezone.now()
     params = {
         "deliverable": list(RecoveryItem.DELIVERABLE),
+        "holds_order": list(RecoveryItem.HOLDS_ORDER),
         "blocking": [ProviderCircuit.State.OPEN.value, ProviderCircuit.State.DRAINING.value],
         "closed": ProviderCircuit.State.CLOSED.value,
         "now": now,
@@ -119,6 +126,12 @@ def _claim_statement(*, scoped: bool) -> str:
               AND (item.lease_expires_at IS NULL OR item.lease_expires_at < %(now)s)
               AND integration.enabled AND NOT integration.paused
               AND {scope}
+              AND (item.ordering_key = '' OR NOT EXISTS (
+                  SELECT 1 FROM recovery_recoveryitem earlier
+                  WHERE earlier.integration_id = item.integration_id
+                    AND earlier.ordering_key = item.ordering_key
+                    AND earlier.id < item.id
+                    AND earlier.status = ANY(%(holds_order)s)))
             ORDER BY item.next_retry_at, item.id
             LIMIT %(limit)s""",
         due_columns="claimed_id, integration_id",

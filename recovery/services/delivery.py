@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from opsconsole import audit, wakes
-from opsconsole.compare_and_set import compare_and_set
+from opsconsole.compare_and_set import Increment, compare_and_set
 from opsconsole.context import bound_context, current_request_id, current_traceparent
 from opsconsole.outbound import ENDPOINT_NOT_ALLOWED
 from opsconsole.retry import RetryPolicy, parse_retry_after
@@ -27,9 +27,11 @@ from recovery.errors import (
 )
 from recovery.models import (
     DeliveryAttempt,
+    DeliveryRollup,
     Integration,
     RecoveryItem,
 )
+from recovery.models.events import latency_bucket_field
 from recovery.signing import signature_headers
 
 logger = structlog.get_logger(__name__)
@@ -279,6 +281,7 @@ def recovery_item_record_outcome(
             match={"pk": item.pk, "lease_owner": lease_owner, "status": claimed_status},
             values={field: getattr(item, field) for field in (*OUTCOME_FIELDS, "status")},
             also_insert=(attempt, audit_row),
+            also_add=rollup_increment(item.integration_id, label, result.duration_ms),
         )
         if not written:
             raise LeaseLost(f"item {item_id} changed hands during delivery; outcome dropped")
@@ -289,6 +292,18 @@ def recovery_item_record_outcome(
                 retryable_failure=classified.outcome == DeliveryAttempt.Outcome.RETRYABLE,
             )
     return label
+
+
+def rollup_increment(integration_id: int, outcome: str, duration_ms: int | None) -> Increment:
+    """This outcome's share of its minute's rollup: one count, one latency bucket. Every
+    counter is named (zeros included) so the statement has one shape, prepared once."""
+    bucket = latency_bucket_field(duration_ms)
+    minute = timezone.now().replace(second=0, microsecond=0)
+    add = {name: int(name == outcome) for name in DeliveryRollup.OUTCOMES}
+    add |= {name: int(name == bucket) for name in DeliveryRollup.BUCKETS}
+    return Increment(
+        DeliveryRollup, key={"integration_id": integration_id, "minute": minute}, add=add
+    )
 
 
 # What an attempt's outcome changes on the item (status goes through the FSM transition).

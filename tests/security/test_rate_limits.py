@@ -15,7 +15,12 @@ from opsconsole.api_tokens import api_token_issue
 from tests.helpers import error_of, station_client, token_client
 from tests.opsconsole.factories import UserFactory
 
-PRODUCTION_RATES = {"anon": "60/min", "user": "1200/min", "station_redeem": "30/min"}
+PRODUCTION_RATES = {
+    "anon": "60/min",
+    "user": "1200/min",
+    "station_redeem": "30/min",
+    "ingest": "1200/min",
+}
 FAILURES = "/api/v1/failures"
 
 

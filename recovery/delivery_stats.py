@@ -1,0 +1,104 @@
+"""Per-integration delivery statistics from the minute rollups: success rate, latency
+percentiles (to the bucket) and the last day's outcomes by hour. Reads at most one row per
+minute per integration; never the queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from recovery.models import DeliveryRollup
+from recovery.models.events import LATENCY_BUCKETS_MS
+
+COUNTERS = (*DeliveryRollup.OUTCOMES, *DeliveryRollup.BUCKETS)
+
+
+@dataclass(frozen=True)
+class HourOfOutcomes:
+    hour: datetime
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    since: datetime
+    totals: dict[str, int]
+    hours: list[HourOfOutcomes] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return sum(self.totals[name] for name in DeliveryRollup.OUTCOMES)
+
+    @property
+    def success_rate(self) -> float | None:
+        """Successful attempts over all attempts (None: no attempt in the window)."""
+        return round(self.totals["succeeded"] / self.attempts, 4) if self.attempts else None
+
+    def percentile_ms(self, share: float) -> str | None:
+        """The latency bucket the `share` percentile falls in: "<=250" or ">10000"."""
+        total = sum(self.totals[name] for name in DeliveryRollup.BUCKETS)
+        if not total:
+            return None
+        seen = 0
+        for bound, name in zip((*LATENCY_BUCKETS_MS, None), DeliveryRollup.BUCKETS, strict=True):
+            seen += self.totals[name]
+            if seen >= share * total:
+                return f"<={bound}" if bound is not None else f">{LATENCY_BUCKETS_MS[-1]}"
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(),
+            "attempts": self.attempts,
+            "outcomes": {name: self.totals[name] for name in DeliveryRollup.OUTCOMES},
+            "success_rate": self.success_rate,
+            "latency_p50_ms": self.percentile_ms(0.5),
+            "latency_p95_ms": self.percentile_ms(0.95),
+            "hours": [
+                {
+                    "hour": hour.hour.isoformat(),
+                    **{n: hour.counts[n] for n in DeliveryRollup.OUTCOMES},
+                }
+                for hour in self.hours
+            ],
+        }
+
+
+def delivery_stats(integration_id: int, *, hours: int = 24) -> DeliveryStats:
+    since = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    rows = DeliveryRollup.objects.filter(integration_id=integration_id, minute__gte=since)
+    by_hour = {
+        row["hour"]: row
+        for row in rows.annotate(hour=TruncHour("minute"))
+        .values("hour")
+        .annotate(**{name: Sum(name) for name in COUNTERS})
+    }
+    series = []
+    for offset in range(hours):
+        hour = since + timedelta(hours=offset)
+        row = by_hour.get(hour, {})
+        series.append(HourOfOutcomes(hour, {name: int(row.get(name) or 0) for name in COUNTERS}))
+    totals = {name: sum(hour.counts[name] for hour in series) for name in COUNTERS}
+    return DeliveryStats(since=since, totals=totals, hours=series)
+
+
+def success_rates(integration_ids: list[int], *, hours: int = 24) -> dict[int, float | None]:
+    """Each integration's success rate over the window, in one query (the admin's list)."""
+    since = timezone.now() - timedelta(hours=hours)
+    sums = (
+        DeliveryRollup.objects.filter(integration_id__in=integration_ids, minute__gte=since)
+        .values("integration_id")
+        .annotate(**{name: Sum(name) for name in DeliveryRollup.OUTCOMES})
+    )
+    rates: dict[int, float | None] = dict.fromkeys(integration_ids)
+    for row in sums:
+        attempts = sum(int(row[name] or 0) for name in DeliveryRollup.OUTCOMES)
+        rates[row["integration_id"]] = (
+            round(int(row["succeeded"] or 0) / attempts, 4) if attempts else None
+        )
+    return rates

@@ -1,0 +1,96 @@
+"""Each delivery outcome adds to its integration's minute rollup in the statement that
+records it; the console reads success rates, latency percentiles and the last day's
+outcomes from the rollups, never from the queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from recovery import services
+from recovery.adapters import HttpDeliveryAdapter
+from recovery.delivery_stats import delivery_stats
+from recovery.errors import LeaseLost
+from recovery.models import DeliveryAttempt, DeliveryRollup, RecoveryItem
+from tests.recovery.factories import QueuedItemFactory
+from tests.workers import deliver
+
+
+@pytest.mark.django_db
+def test_outcomes_are_counted_per_minute_with_their_latency(integration, httpserver):
+    httpserver.expect_oneshot_request("/hooks/crm").respond_with_data("no", 503)
+    httpserver.expect_request("/hooks/crm").respond_with_json({"ok": True})
+    for n in range(3):
+        QueuedItemFactory(integration=integration, payload={"n": n})
+    deliver()
+    (rollup,) = DeliveryRollup.objects.filter(integration=integration)
+    assert (rollup.succeeded, rollup.retry_scheduled, rollup.failed, rollup.dlq) == (2, 1, 0, 0)
+    assert sum(getattr(rollup, name) for name in DeliveryRollup.BUCKETS) == 3
+    assert rollup.minute == timezone.now().replace(second=0, microsecond=0)
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        deliver()  # the retry, two minutes later: a new minute's row
+        stats = delivery_stats(integration.pk)
+    assert DeliveryRollup.objects.filter(integration=integration).count() == 2
+    assert stats.attempts == 4
+    assert stats.success_rate == 0.75
+    assert stats.percentile_ms(0.5) == "<=100"  # a local endpoint answers fast
+    assert len(stats.hours) == 24
+
+
+@pytest.mark.django_db
+def test_the_rollup_counts_only_outcomes_that_were_written(integration, httpserver):
+    """The count rides in the outcome's compare-and-set: when the worker lost its lease
+    meanwhile, neither the outcome nor its count is written."""
+    httpserver.expect_request("/hooks/crm").respond_with_json({"ok": True})
+    QueuedItemFactory(integration=integration)
+    (claimed,) = services.recovery_items_claim_due(owner="t", limit=1, lease_seconds=60)
+    item = claimed.item
+    RecoveryItem.objects.filter(pk=item.pk).update(lease_owner="another-worker")
+    request = services._delivery_request(item)
+    result = HttpDeliveryAdapter(timeout_seconds=2).deliver(request)
+    with pytest.raises(LeaseLost):
+        services.recovery_item_record_outcome(
+            item_id=item.pk,
+            lease_owner="t",
+            request=request,
+            result=result,
+            started_at=timezone.now(),
+            item=item,
+        )
+    assert not DeliveryRollup.objects.exists()
+    assert not DeliveryAttempt.objects.exists()
+    RecoveryItem.objects.filter(pk=item.pk).update(lease_owner="t")
+    item = RecoveryItem.objects.select_related("integration").get(pk=item.pk)
+    services.recovery_item_record_outcome(
+        item_id=item.pk,
+        lease_owner="t",
+        request=request,
+        result=result,
+        started_at=timezone.now(),
+        item=item,
+    )
+    assert DeliveryRollup.objects.get().succeeded == DeliveryAttempt.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_console_shows_success_rate_and_the_last_day(
+    integration, httpserver, admin_client, operator_client
+):
+    httpserver.expect_request("/hooks/crm").respond_with_json({"ok": True})
+    QueuedItemFactory(integration=integration)
+    deliver()
+    page = admin_client.get(
+        f"/admin/recovery/integration/{integration.pk}/change/"
+    ).content.decode()
+    assert 'data-testid="delivery-chart"' in page
+    assert "Success rate <strong>100.0%</strong> over 1 attempt" in page
+    listing = admin_client.get("/admin/recovery/integration/").content.decode()
+    assert "100.0%" in listing
+    body = operator_client.get(f"/platform/integrations/{integration.pk}").json()
+    assert body["last_24h"]["attempts"] == 1
+    assert body["last_24h"]["success_rate"] == 1.0
+    assert body["last_24h"]["hours"][-1]["succeeded"] == 1
