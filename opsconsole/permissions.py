@@ -69,3 +69,32 @@ class CanViewOrOperate(BasePermission):
             check = CanOperatePlatform()
         self.message = check.message
         return check.has_permission(request, view)
+
+
+class CanProduce(BasePermission):
+    """Producers (group Event producer) and operators create what the console recovers:
+    checkout sessions, vouchers, campaigns."""
+
+    message = f"This needs the {INGEST_PERMISSION} or {OPERATE_PERMISSION} permission."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(
+            user
+            and user.is_authenticated
+            and (user.has_perm(INGEST_PERMISSION) or user.has_perm(OPERATE_PERMISSION))
+        )
+
+
+class CanRegisterPushTokens(BasePermission):
+    """A booking client registers its own devices; a producer registers anyone's."""
+
+    message = f"This needs the {BOOK_PERMISSION} or {INGEST_PERMISSION} permission."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(
+            user
+            and user.is_authenticated
+            and (user.has_perm(BOOK_PERMISSION) or user.has_perm(INGEST_PERMISSION))
+        )

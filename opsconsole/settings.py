@@ -13,6 +13,7 @@ from opsconsole.env import (
     anymail_settings,
     database_from_url,
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_str,
@@ -301,6 +302,9 @@ HOSTED_RECOVERY_BACKOFF_CAP_SECONDS = env_int("HOSTED_RECOVERY_BACKOFF_CAP_SECON
 # The customer hears from the automation at most this often, however often it retries.
 HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES = env_int("HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES", 360)
 
+PAYMENTS_CHECKOUT_PROVIDER = env_choice("PAYMENTS_CHECKOUT_PROVIDER", "http", ("http", "stripe"))
+STRIPE_CHECKOUT_SUCCESS_URL = env_str("STRIPE_CHECKOUT_SUCCESS_URL", "")
+STRIPE_CHECKOUT_CANCEL_URL = env_str("STRIPE_CHECKOUT_CANCEL_URL", "")
 PAYMENTS_CHECKOUT_URL = env_str("PAYMENTS_CHECKOUT_URL", "")
 PAYMENTS_CHECKOUT_API_KEY = env_str("PAYMENTS_CHECKOUT_API_KEY", "")
 PAYMENTS_CHECKOUT_LINK_MINUTES = env_int("PAYMENTS_CHECKOUT_LINK_MINUTES", 60 * 24)

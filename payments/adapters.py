@@ -114,6 +114,12 @@ def default_checkout_provider() -> CheckoutProvider:
         return SandboxCheckoutProvider()
     if mode != Mode.CONFIGURED:
         return UnconfiguredCheckoutProvider()
+    if settings.PAYMENTS_CHECKOUT_PROVIDER == "stripe":
+        from payments.stripe_checkout import StripeCheckoutProvider
+
+        return StripeCheckoutProvider(
+            timeout_seconds=provider_timeout(settings.PAYMENTS_HTTP_TIMEOUT_SECONDS)
+        )
     return HttpCheckoutProvider(
         url=settings.PAYMENTS_CHECKOUT_URL,
         api_key=settings.PAYMENTS_CHECKOUT_API_KEY,
@@ -145,19 +151,26 @@ class SandboxRefundProvider:
         return RefundOutcome(ok=True, provider_refund_id=f"re_sandbox_{idempotency_key}")
 
 
+def stripe_client(timeout_seconds: float) -> stripe.StripeClient:
+    """The stripe library's client as every Stripe call here uses it: STRIPE_API_BASE, the
+    pinned Stripe-Version, our timeout, and no retries of its own (our workers retry, with
+    the same idempotency key)."""
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE.rstrip("/")},
+        stripe_version=settings.STRIPE_API_VERSION,
+        max_network_retries=0,
+        http_client=stripe.RequestsClient(timeout=timeout_seconds),
+    )
+
+
 class StripeRefundProvider:
     """Refunds through the stripe library: the pinned Stripe-Version, the base URL from
     STRIPE_API_BASE, `refund:<id>` as the Idempotency-Key, our timeout and no retries of its
     own (the refund worker retries, with the same key)."""
 
-    def __init__(self, *, api_base: str, secret_key: str, timeout_seconds: float = 10) -> None:
-        self.client = stripe.StripeClient(
-            secret_key,
-            base_addresses={"api": api_base.rstrip("/")},
-            stripe_version=settings.STRIPE_API_VERSION,
-            max_network_retries=0,
-            http_client=stripe.RequestsClient(timeout=timeout_seconds),
-        )
+    def __init__(self, *, timeout_seconds: float = 10) -> None:
+        self.client = stripe_client(timeout_seconds)
 
     def create_refund(
         self, *, payment_intent: str, amount_cents: int, idempotency_key: str
@@ -227,9 +240,7 @@ def default_refund_provider() -> RefundProvider:
     if mode != Mode.CONFIGURED:
         return UnconfiguredRefundProvider()
     return StripeRefundProvider(
-        api_base=settings.STRIPE_API_BASE,
-        secret_key=settings.STRIPE_SECRET_KEY,
-        timeout_seconds=provider_timeout(settings.PAYMENTS_HTTP_TIMEOUT_SECONDS),
+        timeout_seconds=provider_timeout(settings.PAYMENTS_HTTP_TIMEOUT_SECONDS)
     )
 
 

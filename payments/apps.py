@@ -22,11 +22,17 @@ class PaymentsConfig(AppConfig):
                 },
             )
         )
+        from payments.stripe_checkout import stripe_checkout_required
+
         register_provider(
             Provider(
                 "checkout",
                 Kind.MONEY,
-                required=lambda: {"PAYMENTS_CHECKOUT_URL": settings.PAYMENTS_CHECKOUT_URL},
+                required=lambda: (
+                    stripe_checkout_required()
+                    if settings.PAYMENTS_CHECKOUT_PROVIDER == "stripe"
+                    else {"PAYMENTS_CHECKOUT_URL": settings.PAYMENTS_CHECKOUT_URL}
+                ),
             )
         )
         from opsconsole.integration_status import register_probe

@@ -27,3 +27,8 @@ class HostedSessionChanged(Conflict):
 class CheckoutProviderUnavailable(DependencyUnavailable):
     code = "PAY-503-DEPENDENCY-UNAVAILABLE"
     default_message = "The checkout provider is unavailable; nothing was changed."
+
+
+class HostedSessionReferenceTaken(Conflict):
+    code = "PAY-409-SESSION-REFERENCE-TAKEN"
+    default_message = "A hosted checkout session has this reference already."

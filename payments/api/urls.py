@@ -1,5 +1,6 @@
 from django.urls import path
 
+from payments.api.producers import HostedSessionOpenApi, VoucherIssueApi
 from payments.api.views import (
     HostedSessionDetailApi,
     HostedSessionRegenerateApi,
@@ -9,6 +10,8 @@ from payments.api.views import (
 )
 
 urlpatterns = [
+    path("billing/sessions", HostedSessionOpenApi.as_view(), name="hosted-session-open"),
+    path("vouchers", VoucherIssueApi.as_view(), name="voucher-issue"),
     path(
         "billing/sessions/<str:session_id>", HostedSessionDetailApi.as_view(), name="hosted-session"
     ),

@@ -1,6 +1,7 @@
 """Hosted checkout sessions, by concern; this face keeps `from payments import services`
 and `services.<name>` working for every caller."""
 
+from payments.services.opening import hosted_session_open  # noqa: F401
 from payments.services.regeneration import (  # noqa: F401
     _check_regenerable,
     _hosted_session_apply_regeneration,

@@ -102,6 +102,7 @@ def hosted_session_create(
     checkout_url: str,
     expires_at: datetime,
     actor: audit.Actor = None,
+    provider_session_id: str = "",
 ) -> HostedCheckoutSession:
     # The automation first looks at a session when its link expires unpaid.
     session = Session.objects.create(
@@ -113,6 +114,7 @@ def hosted_session_create(
         checkout_url=checkout_url,
         expires_at=expires_at,
         next_retry_at=expires_at,
+        provider_session_id=provider_session_id,
     )
     audit.record(f"{EVENT_PREFIX}.created", obj=session, after=session.state(), actor=actor)
     return session

@@ -57,6 +57,30 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
     "api/v1/health/readyz": Row("GET", "/api/v1/health/readyz", EVERYONE),
     "api/v1/auth/attempts": Row("GET", "/api/v1/auth/attempts", READERS),
     "api/v1/auth/lockout": Row("GET", "/api/v1/auth/lockout", READERS),
+    "api/v1/billing/sessions": Row(
+        "POST",
+        "/api/v1/billing/sessions",
+        {"producer", "operator", "superuser"},
+        {"reference": "matrix-1", "amount": "10.00", "currency": "EUR"},
+    ),
+    "api/v1/vouchers": Row(
+        "POST",
+        "/api/v1/vouchers",
+        {"producer", "operator", "superuser"},
+        {"description": "matrix", "value": "5.00"},
+    ),
+    "api/v1/campaigns": Row(
+        "POST",
+        "/api/v1/campaigns",
+        {"producer", "operator", "superuser"},
+        {"name": "matrix", "template": "t", "phones": ["+351910000009"]},
+    ),
+    "api/v1/push-tokens": Row(
+        "POST", "/api/v1/push-tokens", {"booking_client", "producer", "superuser"}, {"token": "m"}
+    ),
+    "api/v1/push-tokens/<str:token>": Row(
+        "DELETE", "/api/v1/push-tokens/no-such-token", {"booking_client", "producer", "superuser"}
+    ),
     "api/v1/billing/sessions/<str:session_id>": Row("GET", "/api/v1/billing/sessions/1", READERS),
     "api/v1/billing/sessions/<str:session_id>/regenerate": Row(
         "POST", "/api/v1/billing/sessions/1/regenerate", OPERATORS, {"reason": "matrix"}
