@@ -135,16 +135,17 @@ def _queue(
 ) -> list[IngestResult]:
     fresh_since = timezone.now() - timedelta(days=settings.INGESTION_DEDUP_DAYS)
     named = [event.event_id for event in accepted if event.producer_id]
-    seen = {
-        row.event_id: row.item_id
-        for row in IngestedEvent.objects.filter(
-            integration=integration, event_id__in=named, created_at__gte=fresh_since
-        )
-    }
-    # Older records no longer deduplicate: their ids may come again as new events.
-    IngestedEvent.objects.filter(
-        integration=integration, event_id__in=named, created_at__lt=fresh_since
-    ).delete()
+    seen: dict[str, int] = {}
+    stale: list[int] = []
+    for pk, event_id, item_id, created_at in IngestedEvent.objects.filter(
+        integration=integration, event_id__in=named
+    ).values_list("pk", "event_id", "item_id", "created_at"):
+        if created_at >= fresh_since:
+            seen[event_id] = item_id
+        else:
+            stale.append(pk)
+    if stale:  # older records no longer deduplicate: their ids may come again as new events
+        IngestedEvent.objects.filter(pk__in=stale).delete()
     results: list[IngestResult] = []
     new: list[_Accepted] = []
     in_this_batch: dict[str, _Accepted] = {}

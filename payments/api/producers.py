@@ -3,6 +3,8 @@ route, now also for opening one) and vouchers (seed 004)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -46,7 +48,10 @@ class VoucherIssueApi(APIView):
     class InputSerializer(serializers.Serializer):
         description = serializers.CharField(max_length=200)
         value = serializers.DecimalField(
-            max_digits=12, decimal_places=2, min_value=0.01, max_value=100000
+            max_digits=12,
+            decimal_places=2,
+            min_value=Decimal("0.01"),
+            max_value=Decimal("100000"),
         )
         station_scope = serializers.RegexField(
             r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,99})$",
