@@ -12,8 +12,11 @@ from django.utils import timezone
 from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
 from opsconsole.models import OPERATE_PERMISSION
-from opsconsole.personal_data import PersonalFieldsAdmin, shown, visible_on_this_page
-from payments import offline_refunds, selectors, services, stations, vouchers, webhooks
+from opsconsole.personal_data import PersonalFieldsAdmin
+from payments import offline_refunds, selectors, services, stations, webhooks
+
+# The voucher pages live beside this module; importing them registers them.
+from payments.admin_vouchers import VoucherAdmin, VoucherRedemptionFailureAdmin  # noqa: F401
 from payments.errors import PaymentsInvalidPayload
 from payments.models import (
     HostedCheckoutSession,
@@ -21,8 +24,6 @@ from payments.models import (
     Refund,
     StationCredential,
     StripeEvent,
-    Voucher,
-    VoucherRedemptionFailure,
     WebhookFailure,
 )
 
@@ -140,63 +141,6 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
         services.hosted_session_notify_customer(session_id=pk, actor=request.user, reason=reason)
 
 
-@admin.register(Voucher)
-class VoucherAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
-    personal_fields = {"code": "code", "customer_email": "email"}
-    list_display = ("code", "status", "value", "station_scope", "redeemed_station", "redeemed_at")
-    list_filter = ("status",)
-    search_fields = ("=code", "customer_email")
-    show_full_result_count = False
-    actions = ["void_vouchers", "replace_vouchers"]
-    fields = (
-        "code",
-        "status",
-        ("value", "currency"),
-        "description",
-        "station_scope",
-        "customer_email",
-        ("redeemed_station", "redeemed_at"),
-        "void_reason",
-        "replaces",
-        "preview",
-        "issued_at",
-    )
-    readonly_fields = ("preview",)
-
-    @admin.display(description="Preview")
-    def preview(self, obj: Voucher) -> str:
-        preview = vouchers.voucher_preview(obj)
-        if not visible_on_this_page():
-            # The image shows the code too: without the permission, neither is shown.
-            preview.update(
-                voucher_code=shown("code", preview["voucher_code"]),
-                image_base64=None,
-                content_type=None,
-                degraded=True,
-                message="masked: needs platform.view_personal_data",
-            )
-        return render_to_string("admin/payments/voucher_preview.html", {"preview": preview})
-
-    @destructive_action(
-        description="Void selected vouchers…",
-        title="Void vouchers",
-        legal=lambda rows: rows.exclude(status=Voucher.Status.VOID),
-        legal_description="vouchers not already void; they can no longer be redeemed",
-    )
-    def void_vouchers(self, request: HttpRequest, pk: int, reason: str) -> None:
-        vouchers.voucher_void(voucher_id=pk, actor=request.user, reason=reason)
-
-    @destructive_action(
-        description="Void and issue a replacement…",
-        title="Replace vouchers",
-        legal=lambda rows: rows.filter(replacement__isnull=True),
-        legal_description="vouchers without a replacement yet; each is voided and a new "
-        "code with the same value and station scope is issued",
-    )
-    def replace_vouchers(self, request: HttpRequest, pk: int, reason: str) -> None:
-        vouchers.voucher_replace(voucher_id=pk, actor=request.user, reason=reason)
-
-
 @admin.register(WebhookFailure)
 class WebhookFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     personal_fields = {"payload": "json"}
@@ -302,15 +246,6 @@ class RefundAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
             actor=request.user,
             reason=reason,
         )
-
-
-@admin.register(VoucherRedemptionFailure)
-class VoucherRedemptionFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
-    personal_fields = {"code": "code", "message": "text"}
-    list_display = ("created_at", "code", "station_id", "error_code", "actor")
-    list_filter = ("error_code",)
-    search_fields = ("=code", "station_id", "=request_id")
-    show_full_result_count = False
 
 
 @admin.register(StationCredential)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,7 @@ from opsconsole import audit
 from opsconsole.context import current_request_id
 from opsconsole.errors import ApplicationError, Conflict, NotFound
 from payments.adapters import default_voucher_renderer
+from payments.errors import PaymentsInvalidPayload
 from payments.events import voucher_event
 from payments.models import Voucher, VoucherRedemption, VoucherRedemptionFailure
 
@@ -207,3 +209,49 @@ def voucher_preview(voucher: Voucher) -> dict[str, Any]:
         "image_base64": base64.b64encode(preview.png).decode() if ok else None,
         "message": "" if ok else "Voucher previews unavailable; fallback to code view.",
     }
+
+
+STATION_SCOPE = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,99})$")
+
+
+class VoucherNotRescopable(Conflict):
+    code = "PAY-409-VOUCHER-NOT-RESCOPABLE"
+    default_message = "Only an issued voucher's station scope can be changed."
+
+
+def station_scope_problem(scope: str) -> str:
+    if not STATION_SCOPE.match(scope or ""):
+        return "A station id (letters, digits, _ and -) or * for every station."
+    return ""
+
+
+@transaction.atomic
+def voucher_rescope(
+    *, voucher_id: int, station_scope: str, actor: audit.Actor, reason: str
+) -> Voucher:
+    """The station runbook's remedy for a scope mismatch: the voucher may be redeemed at
+    `station_scope` from now on. Audited with the reason; a redeemed or void voucher keeps
+    its history unchanged."""
+    if not reason.strip():
+        raise PaymentsInvalidPayload(details={"fields": {"reason": ["A reason is required."]}})
+    if problem := station_scope_problem(station_scope):
+        raise PaymentsInvalidPayload(details={"fields": {"station_scope": [problem]}})
+    voucher = Voucher.objects.select_for_update().filter(pk=voucher_id).first()
+    if voucher is None:
+        raise VoucherNotFound()
+    if voucher.status != Voucher.Status.ISSUED:
+        raise VoucherNotRescopable(details={"status": voucher.status})
+    if voucher.station_scope == station_scope:
+        return voucher
+    before = voucher.state()
+    voucher.station_scope = station_scope
+    voucher.save(update_fields=["station_scope"])
+    audit.record(
+        "payments.voucher.rescoped",
+        obj=voucher,
+        before=before,
+        after=voucher.state(),
+        actor=actor,
+        reason=reason,
+    )
+    return voucher

@@ -53,6 +53,9 @@ class DeliveryRollup(models.Model):
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
     minute = models.DateTimeField()
+    # Concurrent delivery processors count into their own row of the minute (by lease
+    # owner), so their outcome statements never queue on one row's lock; readers sum them.
+    shard = models.PositiveSmallIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
     retry_scheduled = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
@@ -68,11 +71,13 @@ class DeliveryRollup(models.Model):
 
     OUTCOMES = ("succeeded", "retry_scheduled", "failed", "dlq")
     BUCKETS = (*(f"latency_le_{bound}" for bound in LATENCY_BUCKETS_MS), "latency_over")
+    SHARDS = 8
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["integration", "minute"], name="delivery_rollup_one_row_per_minute"
+                fields=["integration", "minute", "shard"],
+                name="delivery_rollup_one_row_per_minute_and_shard",
             )
         ]
 

@@ -4,6 +4,7 @@ outcome written in one statement."""
 from __future__ import annotations
 
 import json
+import zlib
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -281,7 +282,7 @@ def recovery_item_record_outcome(
             match={"pk": item.pk, "lease_owner": lease_owner, "status": claimed_status},
             values={field: getattr(item, field) for field in (*OUTCOME_FIELDS, "status")},
             also_insert=(attempt, audit_row),
-            also_add=rollup_increment(item.integration_id, label, result.duration_ms),
+            also_add=rollup_increment(item.integration_id, label, result.duration_ms, lease_owner),
         )
         if not written:
             raise LeaseLost(f"item {item_id} changed hands during delivery; outcome dropped")
@@ -294,16 +295,22 @@ def recovery_item_record_outcome(
     return label
 
 
-def rollup_increment(integration_id: int, outcome: str, duration_ms: int | None) -> Increment:
-    """This outcome's share of its minute's rollup: one count, one latency bucket. Every
-    counter is named (zeros included) so the statement has one shape, prepared once."""
-    bucket = latency_bucket_field(duration_ms)
+def rollup_increment(
+    integration_id: int, outcome: str, duration_ms: int | None, lease_owner: str
+) -> Increment:
+    """This outcome's share of its minute's rollup: one count, one latency bucket, in the
+    row of this processor's shard."""
     minute = timezone.now().replace(second=0, microsecond=0)
-    add = {name: int(name == outcome) for name in DeliveryRollup.OUTCOMES}
-    add |= {name: int(name == bucket) for name in DeliveryRollup.BUCKETS}
+    shard = zlib.crc32(lease_owner.encode()) % DeliveryRollup.SHARDS
     return Increment(
-        DeliveryRollup, key={"integration_id": integration_id, "minute": minute}, add=add
+        DeliveryRollup,
+        key={"integration_id": integration_id, "minute": minute, "shard": shard},
+        counters=ROLLUP_COUNTERS,
+        add=(outcome, latency_bucket_field(duration_ms)),
     )
+
+
+ROLLUP_COUNTERS = (*DeliveryRollup.OUTCOMES, *DeliveryRollup.BUCKETS)
 
 
 # What an attempt's outcome changes on the item (status goes through the FSM transition).
