@@ -211,7 +211,9 @@ def voucher_preview(voucher: Voucher) -> dict[str, Any]:
     }
 
 
-STATION_SCOPE = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,99})$")
+STATION = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
+# "*" (every station) or a comma-separated list of station ids.
+STATION_SCOPE = re.compile(rf"^(\*|{STATION}(,{STATION})*)$")
 
 
 class VoucherNotRescopable(Conflict):
@@ -220,8 +222,8 @@ class VoucherNotRescopable(Conflict):
 
 
 def station_scope_problem(scope: str) -> str:
-    if not STATION_SCOPE.match(scope or ""):
-        return "A station id (letters, digits, _ and -) or * for every station."
+    if not STATION_SCOPE.match(scope or "") or len(scope) > 500:
+        return "Station ids (letters, digits, _ and -) separated by commas, or * for all."
     return ""
 
 

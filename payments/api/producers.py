@@ -54,9 +54,10 @@ class VoucherIssueApi(APIView):
             max_value=Decimal("100000"),
         )
         station_scope = serializers.RegexField(
-            r"^(\*|[A-Za-z0-9][A-Za-z0-9_-]{0,99})$",
+            vouchers.STATION_SCOPE,
             required=False,
-            help_text="A station id, or * for every station.",
+            max_length=500,
+            help_text="Station ids separated by commas, or * for every station.",
         )
         customer_email = serializers.EmailField(required=False, allow_blank=True)
 

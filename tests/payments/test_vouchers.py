@@ -244,3 +244,37 @@ def test_integrations_status_reports_colours_and_force_reprobes(
     assert IntegrationProbe.objects.get(name="voucher_png").status == "green"
     bad = viewer_client.get("/api/integrations/status?force=maybe")
     assert (bad.status_code, error_of(bad)["code"]) == (400, "OPS-400-INVALID-PAYLOAD")
+
+
+@pytest.mark.django_db
+def test_staff_fix_a_scope_mismatch_with_a_reason_and_the_station_then_redeems(
+    admin_client, voucher
+):
+    """The station runbook's remedy: the voucher's scope is changed in the admin, audited with
+    the reason, and the station that was refused can redeem it."""
+    url = f"{ADMIN}{voucher.pk}/change/"
+    refused = station_client("porto-2").post(
+        "/api/station/redeem", {"code": voucher.code}, format="json"
+    )
+    assert error_of(refused)["code"] == "PAY-403-STATION-SCOPE-MISMATCH"
+    without_reason = admin_client.post(url, {"station_scope": "porto-2"})
+    assert without_reason.status_code == 200  # the form again, asking for the reason
+    bad = admin_client.post(url, {"station_scope": "porto 2!", "reason": "typo"})
+    assert bad.status_code == 200
+    assert Voucher.objects.get(pk=voucher.pk).station_scope == "lisbon-1,lisbon-2"
+    scope = "lisbon-1,lisbon-2,porto-2"
+    saved = admin_client.post(url, {"station_scope": scope, "reason": "ticket 77"})
+    assert saved.status_code == 302
+    event = AuditEvent.objects.get(event="payments.voucher.rescoped")
+    assert (event.before_state["station_scope"], event.after_state["station_scope"]) == (
+        "lisbon-1,lisbon-2",
+        scope,
+    )
+    assert (event.actor, event.reason) == ("root", "ticket 77")
+    redeemed = station_client("porto-2").post(
+        "/api/station/redeem", {"code": voucher.code}, format="json"
+    )
+    assert redeemed.status_code == 200, redeemed.content
+    # A redeemed voucher's scope is history: the form shows it read-only.
+    page = admin_client.get(url).content.decode()
+    assert 'name="station_scope"' not in page
