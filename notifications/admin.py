@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
-from notifications import campaigns, services
+from notifications import campaign_settings, campaigns, services
 from notifications.models import (
     Campaign,
     CampaignTarget,
@@ -15,7 +17,7 @@ from notifications.models import (
     PushToken,
     SuppressedRecipient,
 )
-from opsconsole.admin import ReadOnlyAdmin, SupportStaffAccess
+from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
 from opsconsole.csv_export import SafeCsvWriter
 from opsconsole.personal_data import PersonalFieldsAdmin
@@ -106,7 +108,49 @@ def invalid_numbers_csv(targets: QuerySet) -> HttpResponse:
 
 
 @admin.register(Campaign)
-class CampaignAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class CampaignAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
+    """Read-only but for the quiet hours and the throttle, which staff fix through the
+    audited service with a reason (seed 004's campaign runbook)."""
+
+    service_fields = campaign_settings.SETTINGS_FIELDS
+    fields = (
+        "name",
+        "template",
+        "status",
+        "status_summary",
+        "throttle_per_minute",
+        ("quiet_hours_start", "quiet_hours_end", "quiet_hours_timezone"),
+        ("throttled_until", "last_progress_at", "stalled_at"),
+        ("started_at", "created_at", "updated_at"),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        names = [n for f in self.fields for n in (f if isinstance(f, tuple) else (f,))]
+        return [name for name in names if name not in self.service_fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # campaigns are created through the API, with their targets
+
+    def check_through_service(self, changes: dict[str, Any]) -> None:
+        # The form holds every setting, so the whole set is checked as it would be saved.
+        if problems := campaign_settings.campaign_settings_problems(changes):
+            raise campaign_settings.CampaignSettingsInvalid(details=problems)
+
+    def changes_of(self, form: Any, obj: Any) -> dict[str, Any]:
+        return {name: form.cleaned_data.get(name) for name in self.service_fields}
+
+    def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
+        changed = {
+            n: form.cleaned_data.get(n) for n in form.changed_data if n in self.service_fields
+        }
+        if changed:
+            campaign_settings.campaign_settings_update(
+                campaign_id=obj.pk,
+                changes=changed,
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+
     list_display = (
         "name",
         "status",
@@ -119,7 +163,6 @@ class CampaignAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_filter = ("status", ("stalled_at", admin.EmptyFieldListFilter))
     search_fields = ("name",)
     actions = ["start_campaigns", "stop_campaigns", "export_invalid_numbers"]
-    readonly_fields = ("status_summary",)
 
     @admin.display(description="status (queue length, targets by status)")
     def status_summary(self, obj: Campaign) -> str:

@@ -204,3 +204,37 @@ def test_a_campaign_does_not_start_or_burn_its_list_while_whatsapp_cannot_send(
     assert set(statuses(campaign).values()) == {"pending"}
     assert run_worker(CampaignDispatcherWorker).claimed == 0  # it looks again in a minute
     assert whatsapp.log == []
+
+
+@pytest.mark.django_db
+def test_staff_fix_quiet_hours_and_throttle_in_the_admin_audited(admin_client, client):
+    campaign = campaigns.campaign_create(name="c", template="t", phones=PHONES)
+    url = f"/admin/notifications/campaign/{campaign.pk}/change/"
+    form = {
+        "throttle_per_minute": "20",
+        "quiet_hours_start": "21:00",
+        "quiet_hours_end": "09:00",
+        "quiet_hours_timezone": "Europe/Lisbon",
+    }
+    assert admin_client.post(url, form).status_code == 200  # no reason: the form again
+    bad = admin_client.post(url, {**form, "quiet_hours_timezone": "Lisbon", "reason": "x"})
+    assert bad.status_code == 200
+    half = admin_client.post(url, {**form, "quiet_hours_end": "", "reason": "x"})
+    assert half.status_code == 200
+    assert Campaign.objects.get(pk=campaign.pk).throttle_per_minute == 60
+    saved = admin_client.post(url, {**form, "reason": "complaints at night"})
+    assert saved.status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.throttle_per_minute, str(campaign.quiet_hours_start)) == (20, "21:00:00")
+    event = AuditEvent.objects.get(event="notifications.campaign.settings_changed")
+    assert (
+        event.before_state["throttle_per_minute"],
+        event.after_state["quiet_hours_timezone"],
+    ) == (
+        60,
+        "Europe/Lisbon",
+    )
+    assert event.reason == "complaints at night"
+    # 22:30 in Lisbon (winter, UTC+0) is inside the new quiet hours.
+    with time_machine.travel("2026-12-01T22:30:00Z"):
+        assert campaigns.in_quiet_hours(campaign)
