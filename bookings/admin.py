@@ -88,7 +88,17 @@ class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_select_related = ("resource", "customer")
     show_full_result_count = False
     inlines = [RefundFailureInline]
-    actions = ["resolve_complete", "resolve_restore"]
+    actions = ["resolve_complete", "resolve_restore", "check_in"]
+
+    @destructive_action(
+        description="Check the customer in…",
+        title="Check in",
+        legal=lambda rows: rows.filter(status=Booking.Status.CONFIRMED),
+        legal_description="confirmed bookings whose check-in window is open (from "
+        "CHECK_IN_OPENS_MINUTES before the start until the end)",
+    )
+    def check_in(self, request: HttpRequest, pk: int, reason: str) -> None:
+        services.booking_check_in(booking_id=pk, actor=request.user, reason=reason)
 
     @destructive_action(
         description="Resolve stuck cancellation: complete it (slot released)…",

@@ -57,3 +57,11 @@ class HoldExpired(ApplicationError):
 class CancellationFailed(DependencyUnavailable):
     code = "BKG-503-CANCELLATION-FAILED"
     default_message = "Cancellation could not be completed. Our team has been notified."
+
+
+class BookingNotCheckable(Conflict):
+    code = "BKG-409-NOT-CHECKABLE"
+    default_message = (
+        "Only a confirmed booking can be checked in, from CHECK_IN_OPENS_MINUTES before its "
+        "start until its end."
+    )

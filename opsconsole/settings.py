@@ -312,6 +312,7 @@ PAYMENTS_HTTP_TIMEOUT_SECONDS = env_int("PAYMENTS_HTTP_TIMEOUT_SECONDS", 10)
 WEB_REQUEST_TIMEOUT_SECONDS = env_int("GUNICORN_TIMEOUT", 60)  # Procfile's; checked at start
 PROVIDER_WEB_TIMEOUT_SECONDS = env_int("PROVIDER_WEB_TIMEOUT_SECONDS", 5)  # inside a request
 
+CHECK_IN_OPENS_MINUTES = env_int("CHECK_IN_OPENS_MINUTES", 60)  # before a booking's start
 # Bookings (seed 003): a hold lasts 5 minutes; a confirm may arrive this much later
 # (network delay tolerance) and still win while the hold is ACTIVE.
 BOOKING_HOLD_SECONDS = env_int("BOOKING_HOLD_SECONDS", 300)

@@ -2,6 +2,7 @@ from django.urls import path
 
 from bookings.api.views import (
     BookingCancelApi,
+    BookingCheckInApi,
     BookingHoldConfirmApi,
     BookingHoldCreateApi,
     OfflinePaymentRecordApi,
@@ -15,6 +16,9 @@ urlpatterns = [
         name="booking-hold-confirm",
     ),
     path("bookings/<str:booking_id>/cancel", BookingCancelApi.as_view(), name="booking-cancel"),
+    path(
+        "bookings/<str:booking_id>/check-in", BookingCheckInApi.as_view(), name="booking-check-in"
+    ),
     # Seed 003's offline payments; the view lives here because it marks the booking PAID
     # in the same transaction, and payments may not import bookings.
     path("payments/offline", OfflinePaymentRecordApi.as_view(), name="payment-offline"),

@@ -133,6 +133,26 @@ class BookingCancelApi(APIView):
         )
 
 
+class BookingCheckInApi(APIView):
+    """Staff check a customer in at the desk (seed 003's CHECKED_IN)."""
+
+    error_prefix = "BKG"
+    permission_classes = [CanOperatePlatform]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses=BookingOutputSerializer)
+    @idempotent
+    def post(self, request: Request, booking_id: str) -> Response:
+        pk = inputs.parse_id(booking_id, "booking_id", BookingInvalidPayload)
+        data = inputs.validated(self.InputSerializer, request.data, BookingInvalidPayload)
+        booking = services.booking_check_in(
+            booking_id=pk, actor=request.user, reason=data.get("reason", "")
+        )
+        return Response(BookingOutputSerializer(booking).data)
+
+
 class PaymentOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     reference = serializers.CharField()

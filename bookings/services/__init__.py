@@ -12,6 +12,7 @@ from bookings.services.cancellation import (  # noqa: F401
     booking_cancellation_resolve,
     booking_get_for,
 )
+from bookings.services.checkin import booking_check_in  # noqa: F401
 from bookings.services.events import (  # noqa: F401
     _emit_booking_cancelled,
     _emit_on_commit,

@@ -92,6 +92,9 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
     "api/v1/bookings/holds/<str:hold_id>/confirm": Row(
         "POST", "/api/v1/bookings/holds/1/confirm", {"booking_client", "superuser"}
     ),
+    "api/v1/bookings/<str:booking_id>/check-in": Row(
+        "POST", "/api/v1/bookings/999999/check-in", OPERATORS, {"reason": "matrix"}
+    ),
     "api/v1/bookings/<str:booking_id>/cancel": Row(
         "POST", "/api/v1/bookings/1/cancel", {"booking_client", "operator", "superuser"}
     ),
