@@ -103,10 +103,12 @@ def _log_status(result: SendResult) -> str:
 
 
 def notification_retry_policy() -> RetryPolicy:
+    """Seed 003: 5 attempts, exponential from 1 minute; the first retry never sooner."""
     return RetryPolicy(
         max_attempts=settings.NOTIFICATION_MAX_ATTEMPTS,
         base_seconds=settings.NOTIFICATION_BACKOFF_BASE_SECONDS,
         cap_seconds=settings.NOTIFICATION_BACKOFF_CAP_SECONDS,
+        jitter="floor",
     )
 
 

@@ -70,6 +70,12 @@ class RetryPolicy:
     # park an item for a year).
     max_retry_after_seconds: float = 24 * 3600.0
     retryable_network_errors: Collection[str] = field(default_factory=frozenset)
+    # The wait after the first failed attempt, when it differs from the exponential series
+    # (seed 003's refunds: 5 minutes, then exponential from base_seconds).
+    first_delay_seconds: float | None = None
+    # "full": uniform in [0, delay] (spreads a herd; a retry may come at once). "floor":
+    # uniform in [delay, delay * 1.1] (never sooner than the seed's delay).
+    jitter: str = "full"
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def is_retryable_status(self, status: int) -> bool:
@@ -79,10 +85,19 @@ class RetryPolicy:
         return error_class in self.retryable_network_errors
 
     def backoff_seconds(self, attempt_count: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
-        exponent = max(0, attempt_count - 1)
-        ceiling = min(self.cap_seconds, self.base_seconds * (2**exponent))
-        return self.rng.uniform(0, ceiling)
+        """The wait after `attempt_count` failed attempts: base * 2**(n-1) capped (or the
+        first delay, then base * 2**(n-2)), jittered as the policy says."""
+        if self.first_delay_seconds is not None:
+            if attempt_count <= 1:
+                delay = self.first_delay_seconds
+            else:
+                delay = self.base_seconds * (2 ** (attempt_count - 2))
+        else:
+            delay = self.base_seconds * (2 ** max(0, attempt_count - 1))
+        delay = min(self.cap_seconds, delay)
+        if self.jitter == "floor":
+            return delay + self.rng.uniform(0, delay * 0.1)
+        return self.rng.uniform(0, delay)
 
     def delay_seconds(self, attempt_count: int, retry_after: float | None = None) -> float:
         if retry_after is not None:

@@ -322,7 +322,8 @@ BOOKING_MAX_SLOT_HOURS = env_int("BOOKING_MAX_SLOT_HOURS", 24)
 BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT = env_int("BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT", 3)
 
 # Refunds (seed 003): a PENDING row first, the provider call, 3 attempts with backoff.
-REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 3)
+REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 4)  # the attempt and 3 retries
+REFUND_FIRST_RETRY_SECONDS = env_int("REFUND_FIRST_RETRY_SECONDS", 300)
 REFUND_BACKOFF_BASE_SECONDS = env_int("REFUND_BACKOFF_BASE_SECONDS", 60)
 REFUND_BACKOFF_CAP_SECONDS = env_int("REFUND_BACKOFF_CAP_SECONDS", 3600)
 # Failed refunds above this amount raise a critical alert.

@@ -41,10 +41,14 @@ class RefundLeaseLost(Conflict):
 
 
 def refund_retry_policy() -> RetryPolicy:
+    """Seed 003: the first retry 5 minutes after the failure, then exponential from 60 s,
+    3 retries (4 attempts in all), never sooner than those delays."""
     return RetryPolicy(
         max_attempts=settings.REFUND_MAX_ATTEMPTS,
+        first_delay_seconds=settings.REFUND_FIRST_RETRY_SECONDS,
         base_seconds=settings.REFUND_BACKOFF_BASE_SECONDS,
         cap_seconds=settings.REFUND_BACKOFF_CAP_SECONDS,
+        jitter="floor",
     )
 
 

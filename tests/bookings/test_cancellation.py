@@ -252,7 +252,9 @@ def test_a_slow_provider_is_cut_at_the_web_timeout_and_the_worker_waits_longer(
 
 
 @pytest.mark.django_db
-def test_the_refund_worker_gives_up_after_three_attempts(customer, resource, stripe):
+def test_the_refund_worker_retries_three_times_on_the_seed_s_schedule(customer, resource, stripe):
+    """Seed 003: the first retry 5 minutes after the failure, then after 1 and 2 minutes;
+    after the third retry the refund gives up and waits for people."""
     import time_machine
 
     from payments.workers import RefundRetryWorker
@@ -261,12 +263,16 @@ def test_the_refund_worker_gives_up_after_three_attempts(customer, resource, str
     booking = BookingFactory(customer=customer, resource=resource, paid=Decimal("20.00"))
     token_client(customer).post(cancel_url(booking.pk), {}, format="json")
     refund = Refund.objects.get()
-    for expected in ("retry_scheduled", "gave_up"):
+    waits = []
+    for expected in ("retry_scheduled", "retry_scheduled", "gave_up"):
+        waits.append((refund.next_retry_at - refund.updated_at).total_seconds())
         with time_machine.travel(refund.next_retry_at):
             assert RefundRetryWorker().run_once(triggered_by="test").outcomes == {expected: 1}
         refund.refresh_from_db()
-    assert (refund.status, refund.attempts, refund.next_retry_at) == ("FAILED", 3, None)
-    assert len(stripe.log) == 3
+    for wait, seconds in zip(waits, (300, 60, 120), strict=True):
+        assert seconds - 1 <= wait <= seconds * 1.1 + 1, waits
+    assert (refund.status, refund.attempts, refund.next_retry_at) == ("FAILED", 4, None)
+    assert len(stripe.log) == 4
 
 
 @pytest.mark.django_db

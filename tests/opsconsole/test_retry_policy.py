@@ -52,3 +52,23 @@ def test_it_parses_both_retry_after_forms():
 def test_exhaustion_follows_max_attempts():
     assert not policy.exhausted(4, 5)
     assert policy.exhausted(5, 5)
+
+
+def test_refunds_wait_five_minutes_then_back_off_from_a_minute_for_three_retries():
+    """Seed 003: delay 5 minutes, then exponential from 60 s; 3 retries after the attempt."""
+    from payments.refunds import refund_retry_policy
+
+    policy = refund_retry_policy()
+    for attempt, delay in ((1, 300), (2, 60), (3, 120)):
+        waits = [policy.backoff_seconds(attempt) for _ in range(200)]
+        assert delay <= min(waits) and max(waits) <= delay * 1.1, (attempt, min(waits))
+    assert not policy.exhausted(3) and policy.exhausted(4)
+
+
+def test_notifications_never_retry_sooner_than_a_minute():
+    from notifications.services import notification_retry_policy
+
+    policy = notification_retry_policy()
+    assert min(policy.backoff_seconds(1) for _ in range(200)) >= 60
+    assert min(policy.backoff_seconds(3) for _ in range(200)) >= 240
+    assert policy.exhausted(5) and not policy.exhausted(4)
