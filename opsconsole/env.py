@@ -200,3 +200,17 @@ def spectacular_settings() -> dict[str, object]:
             "opsconsole.schema.document_plain_routes",
         ],
     }
+
+
+def worker_switches(*workers: str | tuple[str, str]) -> dict[str, bool]:
+    """Each worker's kill switch default: `<WORKER>_ENABLED` (e.g. HOSTED_RECOVERY_WORKER_
+    ENABLED), or as seed 002 writes it, lowercase (`hosted_recovery_worker_enabled`); unset
+    means enabled. A (name, variable) pair names a variable that is not `<WORKER>_ENABLED`."""
+    switches = {}
+    for worker in workers:
+        name, variable = worker if isinstance(worker, tuple) else (worker, "")
+        variable = variable or f"{name.upper()}_ENABLED"
+        lowercase = variable.lower()
+        chosen = variable if os.environ.get(variable) not in (None, "") else lowercase
+        switches[name] = env_bool(chosen, True)
+    return switches

@@ -24,6 +24,7 @@ from opsconsole.env import (
     sqlite_database,
     twilio_settings,
     whatsapp_settings,
+    worker_switches,
 )
 from opsconsole.logs import configure_logging
 
@@ -235,18 +236,18 @@ AXES_VERBOSE = False
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # Worker kill switches: the settings default, overridden by a WorkerSwitch row when present.
-WORKER_DEFAULTS_ENABLED = {
-    "integration_delivery_worker": env_bool("INTEGRATION_DELIVERY_WORKER_ENABLED", True),
-    "hosted_recovery_worker": env_bool("HOSTED_RECOVERY_WORKER_ENABLED", True),
-    "refund_retry_worker": env_bool("REFUND_RETRY_WORKER_ENABLED", True),
-    "booking_hold_expiry_worker": env_bool("BOOKING_HOLD_EXPIRY_WORKER_ENABLED", True),
-    "notification_delivery_worker": env_bool("NOTIFICATION_DELIVERY_WORKER_ENABLED", True),
-    "campaign_dispatcher_worker": env_bool("CAMPAIGN_DISPATCHER_WORKER_ENABLED", True),
-    "campaign_stall_detector": env_bool("CAMPAIGN_STALL_DETECTOR_ENABLED", True),
-    "dlq_sweeper": env_bool("DLQ_SWEEPER_ENABLED", True),
-    "retention_redactor": env_bool("RETENTION_REDACTOR_ENABLED", True),
-    "bulk_action_worker": env_bool("BULK_ACTION_WORKER_ENABLED", True),
-}
+WORKER_DEFAULTS_ENABLED = worker_switches(
+    "integration_delivery_worker",
+    "hosted_recovery_worker",
+    "refund_retry_worker",
+    "booking_hold_expiry_worker",
+    "notification_delivery_worker",
+    "campaign_dispatcher_worker",
+    ("campaign_stall_detector", "CAMPAIGN_STALL_DETECTOR_ENABLED"),
+    ("dlq_sweeper", "DLQ_SWEEPER_ENABLED"),
+    ("retention_redactor", "RETENTION_REDACTOR_ENABLED"),
+    "bulk_action_worker",
+)
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 # An admin replay of many items runs as a bulk action at this pace (items a second; at most
 # the bulk engine's 50). A replay only re-queues the item; the delivery worker calls out.
