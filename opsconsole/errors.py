@@ -142,6 +142,10 @@ def _message_from_drf(exc: drf_exceptions.APIException) -> str:
     return str(exc.detail)
 
 
+# The prefixes whose seed answers a body of the wrong media type as an invalid payload.
+BODY_IS_PAYLOAD = frozenset({"INT"})
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF EXCEPTION_HANDLER: every exception a view raises becomes the envelope."""
     prefix = _prefix_for(context)
@@ -149,6 +153,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     if isinstance(exc, ApplicationError):
         status, code, message, details = exc.status_code, exc.code, exc.message, exc.details
+    elif isinstance(exc, drf_exceptions.UnsupportedMediaType) and prefix in BODY_IS_PAYLOAD:
+        # Seed 001 names one code for an invalid path, query or body: a body that is not
+        # JSON is an invalid payload there, not a 415.
+        status, code = 400, f"{prefix}-400-INVALID-PAYLOAD"
+        message = "The body must be JSON (Content-Type: application/json)."
+        details = {"content_type": str(exc.detail)[:200]}
     elif isinstance(exc, drf_exceptions.APIException):
         status = exc.status_code
         code = generic_code(status, prefix)

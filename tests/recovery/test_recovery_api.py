@@ -185,6 +185,22 @@ def test_replay_answers_the_seed_404_codes(integration, operator_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [("reason=x", "text/plain"), ("reason=x", "application/x-www-form-urlencoded"), ("{", None)],
+)
+def test_a_body_that_is_not_json_is_int_400_and_changes_nothing(
+    integration, operator_client, body, content_type
+):
+    item = ParkedItemFactory(integration=integration, status="dlq")
+    url = f"/platform/integrations/{integration.pk}/recovery/queue/{item.pk}/replay"
+    response = operator_client.post(url, body, content_type=content_type or "application/json")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "INT-400-INVALID-PAYLOAD"
+    assert RecoveryItem.objects.get(pk=item.pk).status == "dlq"
+
+
+@pytest.mark.django_db
 def test_replay_is_refused_while_the_integration_is_paused(integration, operator, operator_client):
     item = ParkedItemFactory(integration=integration, status="dlq")
     services.integration_set_paused(
