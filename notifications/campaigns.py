@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
-from notifications.adapters import ChannelAdapter, OutboundMessage, channel_adapter
 from notifications.models import Campaign, CampaignTarget
 from opsconsole import audit
-from opsconsole.alerts import alert_raise
 from opsconsole.errors import Conflict, NotFound
 from opsconsole.providers import CHANNEL_SWITCHED_OFF, PROVIDER_NOT_CONFIGURED, Mode, provider
 from opsconsole.retry import RetryPolicy
@@ -55,6 +53,12 @@ def whatsapp_cannot_send() -> str:
     if mode == Mode.MISSING:
         return f"{PROVIDER_NOT_CONFIGURED}: {item.not_configured_detail()}"
     return ""
+
+
+# Seed 004's codes on a target that did not go out.
+SEND_FAILED = "send_failed"
+INVALID_NUMBER = "invalid_number"
+RATE_LIMITED = "rate_limited"
 
 
 def campaign_retry_policy() -> RetryPolicy:
@@ -198,172 +202,14 @@ def campaign_status(*, campaign_id: int) -> dict[str, Any]:
         "throttled_until": campaign.throttled_until,
         "in_quiet_hours": in_quiet_hours(campaign),
         "throttle_per_minute": campaign.throttle_per_minute,
+        # What the console's toast says: the seed's error codes, counted.
+        "errors_by_code": dict(
+            campaign.targets.exclude(error_code="")
+            .values_list("error_code")
+            .annotate(n=Count("id"))
+            .values_list("error_code", "n")
+        ),
     }
-
-
-# ---------------------------------------------------------------------------- dispatcher
-
-
-def dispatchable_campaigns(now: datetime) -> list[Campaign]:
-    return [
-        campaign
-        for campaign in Campaign.objects.filter(status=Campaign.Status.RUNNING).filter(
-            Q(throttled_until__isnull=True) | Q(throttled_until__lte=now)
-        )
-        if not in_quiet_hours(campaign, now)
-    ]
-
-
-def campaign_target_send(
-    *, target_id: int, lease_owner: str, adapter: ChannelAdapter | None = None
-) -> str:
-    target = CampaignTarget.objects.select_related("campaign").get(pk=target_id)
-    campaign = target.campaign
-    if target.lease_owner != lease_owner or target.status not in CampaignTarget.SENDABLE:
-        return "lease_lost"
-    now = timezone.now()
-    if campaign.status != Campaign.Status.RUNNING or (
-        campaign.throttled_until and campaign.throttled_until > now
-    ):
-        # Stopped or rate limited since the claim: hand the target back untouched.
-        CampaignTarget.objects.filter(pk=target_id, lease_owner=lease_owner).update(
-            lease_owner="", lease_expires_at=None
-        )
-        return "held_back"
-    if whatsapp_cannot_send():
-        # Switched off (or unconfigured) while running: the targets wait, none is failed;
-        # the dispatcher looks again in a minute and readyz says why.
-        Campaign.objects.filter(pk=campaign.pk).update(throttled_until=now + timedelta(minutes=1))
-        CampaignTarget.objects.filter(pk=target_id, lease_owner=lease_owner).update(
-            lease_owner="", lease_expires_at=None
-        )
-        return "held_back"
-    if not E164.match(target.phone):
-        return _target_record(
-            target_id,
-            lease_owner,
-            status=CampaignTarget.Status.INVALID,
-            error="invalid_number: not an E.164 phone number",
-        )
-    adapter = adapter or channel_adapter("whatsapp")
-    result = adapter.send(
-        OutboundMessage(
-            channel="whatsapp",
-            to=target.phone,
-            template=campaign.template,
-            context={"campaign": campaign.name},
-            idempotency_key=f"campaign-target:{target.pk}",
-        )
-    )
-    if result.ok:
-        return _target_record(
-            target_id,
-            lease_owner,
-            status=CampaignTarget.Status.SENT,
-            provider_message_id=result.provider_message_id,
-        )
-    error = f"{result.failure_code}: {result.provider_error_code or result.failure_detail}"[:1000]
-    if result.http_status == 429:
-        wait = result.retry_after_seconds or 60
-        Campaign.objects.filter(pk=campaign.pk).update(
-            throttled_until=now + timedelta(seconds=wait)
-        )
-        return _target_record(
-            target_id,
-            lease_owner,
-            status=CampaignTarget.Status.RETRY_SCHEDULED,
-            error=error,
-            next_attempt_at=now + timedelta(seconds=wait),
-            count_attempt=False,
-            outcome="rate_limited",
-        )
-    if result.provider_error_code in INVALID_NUMBER_CODES:
-        return _target_record(
-            target_id, lease_owner, status=CampaignTarget.Status.INVALID, error=error
-        )
-    policy = campaign_retry_policy()
-    if result.retryable and not policy.exhausted(target.attempts + 1):
-        return _target_record(
-            target_id,
-            lease_owner,
-            status=CampaignTarget.Status.RETRY_SCHEDULED,
-            error=error,
-            next_attempt_at=policy.next_retry_at(target.attempts + 1),
-        )
-    return _target_record(target_id, lease_owner, status=CampaignTarget.Status.FAILED, error=error)
-
-
-@transaction.atomic
-def _target_record(
-    target_id: int,
-    lease_owner: str,
-    *,
-    status: str,
-    error: str = "",
-    provider_message_id: str = "",
-    next_attempt_at: datetime | None = None,
-    count_attempt: bool = True,
-    outcome: str | None = None,
-) -> str:
-    target = CampaignTarget.objects.select_for_update().get(pk=target_id)
-    if target.lease_owner != lease_owner:
-        return "lease_lost"
-    now = timezone.now()
-    target.status = status
-    target.attempts += 1 if count_attempt else 0
-    target.last_error = error
-    target.provider_message_id = provider_message_id or target.provider_message_id
-    if next_attempt_at is not None:
-        target.next_attempt_at = next_attempt_at
-    target.lease_owner, target.lease_expires_at = "", None
-    target.save()
-    # Every answer from the provider is progress: the stall detector watches this.
-    Campaign.objects.filter(pk=target.campaign_id).update(last_progress_at=now, stalled_at=None)
-    if not CampaignTarget.objects.filter(
-        campaign_id=target.campaign_id, status__in=CampaignTarget.SENDABLE
-    ).exists():
-        completed = Campaign.objects.filter(
-            pk=target.campaign_id, status=Campaign.Status.RUNNING
-        ).update(status=Campaign.Status.COMPLETED)
-        if completed:
-            audit.record(
-                "notifications.campaign.completed",
-                object_type="notifications.campaign",
-                object_id=target.campaign_id,
-                after={"status": "completed"},
-                actor="worker:campaign_dispatcher_worker",
-            )
-    return outcome or status
-
-
-@transaction.atomic
-def campaign_mark_stalled(*, campaign_id: int) -> str:
-    campaign = _campaign_locked(campaign_id)
-    if campaign.status != Campaign.Status.RUNNING or campaign.stalled_at is not None:
-        return "not_stalled"
-    before = campaign_state(campaign)
-    campaign.stalled_at = timezone.now()
-    campaign.save()
-    audit.record(
-        "notifications.campaign.stalled",
-        obj=campaign,
-        before=before,
-        after=campaign_state(campaign),
-        actor="worker:campaign_stall_detector",
-        metadata={
-            "last_progress_at": campaign.last_progress_at.isoformat()
-            if campaign.last_progress_at
-            else None
-        },
-    )
-    alert_raise(
-        kind="campaign-stalled",
-        severity="warning",
-        obj=campaign,
-        message=f"Campaign {campaign.name} is running but its targets have not advanced "
-        "in 5 minutes. Runbook: check status, stop, then start once the provider is healthy.",
-    )
-    return "stalled"
 
 
 @transaction.atomic

@@ -266,6 +266,9 @@ class CampaignTarget(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     last_error = models.TextField(blank=True)
+    # The seed's codes for what went wrong: send_failed (the provider refused or failed),
+    # invalid_number, rate_limited; "" after a success.
+    error_code = models.CharField(max_length=32, blank=True, default="", db_default="")
     provider_message_id = models.CharField(max_length=200, blank=True)
     lease_owner = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)

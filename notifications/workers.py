@@ -9,12 +9,12 @@ from django.utils import timezone
 
 from notifications import services
 from notifications.adapters import ChannelAdapter
-from notifications.campaigns import (
+from notifications.campaign_dispatch import (
     campaign_mark_stalled,
     campaign_target_send,
     dispatchable_campaigns,
-    in_quiet_hours,
 )
+from notifications.campaigns import in_quiet_hours
 from notifications.models import Campaign, CampaignTarget, Notification
 from opsconsole.claims import RunContext, claim_due_rows
 from opsconsole.workers import BatchWorker, register_worker

@@ -89,7 +89,7 @@ class IntegrationListApi(APIView):
     class InputSerializer(IntegrationSettingsSerializer):
         name = serializers.CharField(max_length=200)
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(operation_id="platform_integrations_list", responses=OutputSerializer)
     def get(self, request: Request) -> Response:
         integrations = selectors.integration_list()
         return Response(
