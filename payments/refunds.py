@@ -195,6 +195,7 @@ def payment_record(
     provider_payment_id: str = "",
     actor: audit.Actor = None,
 ) -> Payment:
+    offline = method in Payment.OFFLINE_METHODS
     payment = Payment.objects.create(
         reference=reference,
         subject=subject,
@@ -202,6 +203,9 @@ def payment_record(
         currency=currency,
         method=method,
         provider_payment_id=provider_payment_id,
+        # Seed 003: an offline payment is RECORDED, with the staff member who recorded it.
+        status=Payment.Status.RECORDED if offline else Payment.Status.SUCCEEDED,
+        recorded_by=audit.actor_label(actor) if offline else "",
     )
     audit.record(
         "payments.payment.recorded",

@@ -162,7 +162,8 @@ class Payment(FSMModelMixin, models.Model):
     OFFLINE_METHODS = (Method.CASH, Method.BANK_TRANSFER, Method.CARD_TERMINAL)
 
     class Status(models.TextChoices):
-        SUCCEEDED = "succeeded"
+        SUCCEEDED = "succeeded"  # a card payment the provider confirmed
+        RECORDED = "recorded"  # seed 003's RECORDED: taken offline, recorded by staff
         PARTIALLY_REFUNDED = "partially_refunded"
         REFUNDED = "refunded"
 
@@ -208,7 +209,7 @@ class Payment(FSMModelMixin, models.Model):
 
     @transition(
         field=status,
-        source=[Status.SUCCEEDED, Status.PARTIALLY_REFUNDED, Status.REFUNDED],
+        source=[Status.SUCCEEDED, Status.RECORDED, Status.PARTIALLY_REFUNDED, Status.REFUNDED],
         target=RETURN_VALUE(Status.PARTIALLY_REFUNDED, Status.REFUNDED),
     )
     def record_refunded(self, *, amount_refunded: Decimal) -> str:
