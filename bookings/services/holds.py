@@ -102,6 +102,7 @@ def _lock_and_check_hold(
     if connection.vendor != "postgresql":
         if not Resource.objects.select_for_update().filter(pk=resource_id, active=True).exists():
             raise ResourceNotFound()
+        _expire_overdue_holds(resource_id=resource_id, start_time=start_time, end_time=end_time)
         active = BookingHold.objects.filter(
             holder_id=holder_id, status=BookingHold.Status.ACTIVE, expires_at__gt=now
         )[:cap].count()
@@ -120,6 +121,7 @@ def _lock_and_check_hold(
         )
         if cursor.fetchone() is None:
             raise ResourceNotFound()
+        _expire_overdue_holds(resource_id=resource_id, start_time=start_time, end_time=end_time)
         # A new statement, so a new snapshot: it sees what the lock holders committed.
         cursor.execute(
             "SELECT (SELECT count(*) FROM (SELECT 1 FROM bookings_bookinghold"
@@ -130,6 +132,37 @@ def _lock_and_check_hold(
         )
         active, taken = cursor.fetchone()
     return int(active), bool(taken)
+
+
+def _expire_overdue_holds(*, resource_id: int, start_time: datetime, end_time: datetime) -> int:
+    """Seed 003: a hold frees its slot at 5:00, whether or not the expiry worker has run.
+    Hold creation (under the resource's lock) expires the overlapping holds past their
+    expiry itself, since an exclusion constraint cannot read the clock. A hold whose row is
+    locked has a confirm in flight: it keeps its grace and is skipped (the slot stays taken).
+    The waitlist is not told: the slot goes straight to the new hold."""
+    overdue = BookingHold.objects.select_for_update(skip_locked=True).filter(
+        resource_id=resource_id,
+        status=BookingHold.Status.ACTIVE,
+        occupies_slot=True,
+        expires_at__lte=timezone.now(),
+        start_time__lt=end_time,
+        end_time__gt=start_time,
+    )
+    expired = 0
+    for hold in overdue:
+        before = hold.state()
+        hold.expire()
+        hold.save()
+        audit.record(
+            "booking.hold.expired",
+            obj=hold,
+            before=before,
+            after=hold.state(),
+            actor="hold-creation",
+            reason="its slot was held again after it expired",
+        )
+        expired += 1
+    return expired
 
 
 def hold_confirm_deadline(hold: BookingHold) -> datetime:
