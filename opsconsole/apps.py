@@ -37,3 +37,7 @@ class PlatformConfig(AppConfig):
             )
         metrics.register_metric_source("workers", worker_metrics.worker_metrics)
         metrics.register_metric_source("queues", metrics.queue_depth_metrics)
+        from opsconsole import alerting_metrics
+
+        metrics.register_metric_source("readiness", alerting_metrics.readiness_metrics)
+        metrics.register_metric_source("auth_lockouts", alerting_metrics.lockout_metrics)

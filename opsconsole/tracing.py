@@ -60,6 +60,11 @@ class ServerSpan:
             self.span.set_status(Status(StatusCode.ERROR))
 
 
+def span_traceparent(span: Any) -> str:
+    """The W3C traceparent naming `span` (for log lines that must join its trace)."""
+    return _traceparent_of(span)
+
+
 def _traceparent_of(span: Any) -> str:
     context = span.get_span_context()
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
@@ -83,6 +88,15 @@ def server_span(method: str, path: str, incoming_traceparent: str | None) -> Ite
         attributes={"http.request.method": method, "url.path": path},
     ) as span:
         yield ServerSpan(traceparent=_traceparent_of(span), span=span)
+
+
+def mark_span_failed(span: Any, error: BaseException) -> None:
+    """`otel.status_code=ERROR` on the span, with the exception recorded (seed 002 alerts
+    on such spans)."""
+    from opentelemetry.trace import Status, StatusCode
+
+    span.record_exception(error)
+    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:200]))
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from django.utils import timezone
 from opsconsole.claims import RunContext
 from opsconsole.health import register_component
 from opsconsole.models import WorkerStatus
-from opsconsole.tracing import internal_span
+from opsconsole.tracing import internal_span, mark_span_failed, span_traceparent
 from opsconsole.worker_health import worker_health
 from opsconsole.worker_switches import worker_enabled
 
@@ -215,8 +215,18 @@ class BatchWorker:
             if span is not None:
                 span.set_attribute("worker.claimed", summary.claimed)
                 span.set_attribute("worker.errors", summary.errors)
+                if crashed is not None:
+                    mark_span_failed(span, crashed)
         self._record_run(triggered_by=triggered_by, summary=summary, crashed=crashed)
         if crashed is not None:
+            # Seed 002 alerts on these lines for the schedulers too, with the trace id.
+            logger.error(
+                "server_action_failed",
+                worker=self.name,
+                triggered_by=triggered_by,
+                error=f"{type(crashed).__name__}: {crashed}"[:500],
+                **({"traceparent": span_traceparent(span)} if span is not None else {}),
+            )
             raise crashed
         logger.info("worker_run_finished", **summary.as_dict())
         return summary

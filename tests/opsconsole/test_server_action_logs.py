@@ -53,3 +53,67 @@ def test_reads_that_fail_are_not_server_actions(anonymous_client):
     with captured_json_logs() as lines:
         anonymous_client.get("/api/v1/nothing-here")
     assert not [line for line in lines if line["event"] == "server_action_failed"]
+
+
+class _FailingWorker:
+    """A worker whose claim fails, as when its database goes away mid-run."""
+
+    @staticmethod
+    def build():
+        from enum import StrEnum
+
+        from opsconsole.workers import BatchWorker
+
+        class FailingWorker(BatchWorker):
+            name = "failing_test_worker"
+
+            class Outcome(StrEnum):
+                DONE = "done"
+
+            def claim(self, run, *, limit):
+                raise RuntimeError("the claim failed")
+
+            def process(self, item_id, run):
+                return self.Outcome.DONE
+
+        return FailingWorker()
+
+
+@pytest.mark.django_db
+def test_a_crashed_worker_run_logs_server_action_failed_and_an_error_span(httpserver):
+    """Seed 002 alerts on scheduler failures by these lines and by spans with
+    otel.status_code=ERROR: a crashed run writes both, with its worker's name and trace."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+    from opsconsole.tracing import configure_tracing, shutdown_tracing
+
+    httpserver.expect_request("/v1/traces", method="POST").respond_with_data("", status=200)
+    provider = configure_tracing(endpoint=httpserver.url_for("/"), service_name="smplat-api")
+    try:
+        with captured_json_logs() as lines, pytest.raises(RuntimeError):
+            _FailingWorker.build().run_once(triggered_by="schedule")
+        provider.force_flush()
+    finally:
+        shutdown_tracing()
+    (line,) = [entry for entry in lines if entry["event"] == "server_action_failed"]
+    assert (line["worker"], line["triggered_by"], line["level"]) == (
+        "failing_test_worker",
+        "schedule",
+        "error",
+    )
+    assert "the claim failed" in line["error"] and line["trace_id"]
+    spans = [
+        span
+        for request, _ in httpserver.log
+        for resource_spans in ExportTraceServiceRequest.FromString(
+            request.get_data()
+        ).resource_spans
+        for scope in resource_spans.scope_spans
+        for span in scope.spans
+    ]
+    (run_span,) = [span for span in spans if span.name == "worker failing_test_worker"]
+    assert run_span.status.code == Status.STATUS_CODE_ERROR
+    assert run_span.trace_id.hex() == line["trace_id"]
