@@ -18,7 +18,7 @@ from django.utils import timezone
 from opsconsole import audit, failure_sources
 from opsconsole.errors import ApplicationError, Conflict, NotFound
 from opsconsole.failure_sources import FailureEntry, FailureSource
-from recovery.inbox import open_rows
+from recovery.inbox import FailureNotOpen, failure_resolve_by_operator, open_rows
 from recovery.models import ManualReviewItem, SweepRetry
 
 logger = structlog.get_logger(__name__)
@@ -70,7 +70,9 @@ def sweep_one(source: FailureSource, row: Any, now: datetime) -> str:
         return "left"  # permanent and recent: the 24-hour rule takes it to a human
     try:
         with transaction.atomic():
-            SweepRetry.objects.create(source=source.name, source_id=row.pk)
+            SweepRetry.objects.create(
+                source=source.name, source_id=row.pk, failed_at=entry.last_seen
+            )
     except IntegrityError:
         return "already_retried"
     # The replay runs after the one-retry mark is committed and outside any transaction
@@ -81,6 +83,20 @@ def sweep_one(source: FailureSource, row: Any, now: datetime) -> str:
         logger.info("dlq_sweep_retry_refused", source=source.name, id=row.pk, error=exc.message)
         return "retry_refused"
     return "retried"
+
+
+def _dismiss_failure(*, review_id: int, actor: audit.Actor, reason: str) -> None:
+    review = ManualReviewItem.objects.filter(pk=review_id).first()
+    if review is None or review.status != ManualReviewItem.Status.OPEN:
+        return  # the review's own checks answer below
+    try:
+        outcome = failure_resolve_by_operator(
+            source=review.source, source_id=review.source_id, actor=actor, reason=reason
+        )
+    except FailureNotOpen:
+        return  # replayed, or resolved, meanwhile: only the review is left to close
+    if outcome.awaiting_second_operator:
+        raise ManualReviewAwaitsSecondOperator(details={"requested_by": outcome.requested_by})
 
 
 def _to_manual_review(source: FailureSource, source_id: int, entry: FailureEntry) -> str:
@@ -104,9 +120,21 @@ def _to_manual_review(source: FailureSource, source_id: int, entry: FailureEntry
     return "manual_review"
 
 
+class ManualReviewAwaitsSecondOperator(Conflict):
+    code = "OPS-409-SECOND-OPERATOR-REQUIRED"
+    default_message = (
+        "This failure moves money: a second operator must also dismiss it. Your request is "
+        "recorded; the review stays open until then."
+    )
+
+
 def manual_review_resolve(
     *, review_id: int, retry: bool, actor: audit.Actor, reason: str
 ) -> ManualReviewItem:
+    """Retry the failure, or dismiss it. A dismissal resolves the failure itself (the
+    inbox's resolution, two operators for money), so the next sweep does not reopen it."""
+    if not retry:
+        _dismiss_failure(review_id=review_id, actor=actor, reason=reason)
     with transaction.atomic():
         review = ManualReviewItem.objects.select_for_update().filter(pk=review_id).first()
         if review is None:

@@ -242,16 +242,21 @@ class DlqSweeper(BatchWorker):
         GONE = "gone"
 
     def claim(self, run: RunContext, *, limit: int) -> list[tuple[str, int]]:
-        open_reviews = set(
-            ManualReviewItem.objects.filter(status=ManualReviewItem.Status.OPEN).values_list(
-                "source", "source_id"
-            )
-        )
+        """Dead rows not already in open review, skipped in SQL: however many reviews are
+        open, newer dead rows are still swept."""
         claimed: list[tuple[str, int]] = []
         for source in swept_sources():
             name = source.name
-            ids = dead_rows(name).order_by("pk").values_list("pk", flat=True)[: limit * 4]
-            claimed += [(name, pk) for pk in ids if (name, pk) not in open_reviews]
+            in_review = ManualReviewItem.objects.filter(
+                source=name, status=ManualReviewItem.Status.OPEN
+            ).values("source_id")
+            ids = (
+                dead_rows(name)
+                .exclude(pk__in=in_review)
+                .order_by("pk")
+                .values_list("pk", flat=True)[: limit * 4]
+            )
+            claimed += [(name, pk) for pk in ids]
         return claimed[: limit * 4]
 
     def process(self, item_id: tuple[str, int], run: RunContext) -> Outcome:

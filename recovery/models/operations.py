@@ -47,15 +47,23 @@ class ManualReviewItem(models.Model):
 
 
 class SweepRetry(models.Model):
-    """The sweeper retries a recent transient failure once; this row says it already did."""
+    """The sweeper retries a recent transient failure on every sweep (seed 003), once per
+    occurrence: a retry that fails again is a new occurrence for the next sweep. This row
+    says an occurrence was retried, so concurrent sweeps never retry it twice."""
 
     source = models.CharField(max_length=50)
     source_id = models.BigIntegerField()
+    # The failure's last-seen time when it was retried (null: rows from before).
+    failed_at = models.DateTimeField(null=True, blank=True)
     retried_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["source", "source_id"], name="sweep_retry_once")
+            models.UniqueConstraint(
+                fields=["source", "source_id", "failed_at"],
+                name="sweep_retry_once_per_occurrence",
+                nulls_distinct=False,
+            )
         ]
 
     def __str__(self) -> str:

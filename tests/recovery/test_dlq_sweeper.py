@@ -32,7 +32,9 @@ def test_failures_older_than_24_hours_go_to_manual_review_once(integration):
 
 
 @pytest.mark.django_db
-def test_recent_transient_failures_are_retried_once_and_permanent_ones_wait(integration):
+def test_recent_transient_failures_are_retried_every_sweep_and_permanent_ones_wait(integration):
+    """Seed 003: each sweep retries recent transient failures; an occurrence once, so two
+    sweeps racing never retry it twice, and a retry that fails again is retried next sweep."""
     transient = ParkedItemFactory(
         integration=integration,
         status="dlq",
@@ -51,9 +53,43 @@ def test_recent_transient_failures_are_retried_once_and_permanent_ones_wait(inte
     assert RecoveryItem.objects.get(pk=permanent.pk).status == "failed"
     replay = AuditEvent.objects.get(event="platform.integration.recovery.replayed")
     assert replay.actor == "worker:dlq_sweeper"
-    # It fails again: the sweeper does not retry it a second time.
+    # The same occurrence seen again (a racing sweep) is not retried twice ...
     RecoveryItem.objects.filter(pk=transient.pk).update(status="dlq")
     assert run_worker(DlqSweeper).outcomes == {"already_retried": 1, "left": 1}
+    # ... but when the retry fails again, the next sweep retries the new failure.
+    RecoveryItem.objects.filter(pk=transient.pk).update(
+        status="dlq", last_attempt_at=timezone.now() + timedelta(seconds=5)
+    )
+    assert run_worker(DlqSweeper).outcomes == {"retried": 1, "left": 1}
+
+
+@pytest.mark.django_db
+def test_a_dismissed_review_stays_dismissed(integration, operator):
+    from recovery.dlq import manual_review_resolve
+
+    item = ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_410")
+    RecoveryItem.objects.filter(pk=item.pk).update(
+        last_attempt_at=timezone.now() - timedelta(days=2)
+    )
+    run_worker(DlqSweeper)
+    review = ManualReviewItem.objects.get()
+    manual_review_resolve(review_id=review.pk, retry=False, actor=operator, reason="partner gone")
+    assert run_worker(DlqSweeper).claimed == 0  # not reopened by the next sweep
+    assert ManualReviewItem.objects.count() == 1
+    assert AuditEvent.objects.filter(event="recovery.failure.resolved").count() == 1
+
+
+@pytest.mark.django_db
+def test_open_reviews_never_stop_newer_dead_rows_from_being_swept(integration):
+    old = timezone.now() - timedelta(days=2)
+    for _ in range(210):
+        ParkedItemFactory(integration=integration, status="dlq", last_attempt_at=old)
+    while run_worker(DlqSweeper, batch_size=50).claimed:
+        pass
+    assert ManualReviewItem.objects.filter(status="open").count() == 210
+    newest = ParkedItemFactory(integration=integration, status="dlq", last_attempt_at=old)
+    assert run_worker(DlqSweeper, batch_size=50).outcomes == {"manual_review": 1}
+    assert ManualReviewItem.objects.filter(source_id=newest.pk).exists()
 
 
 @pytest.mark.django_db
