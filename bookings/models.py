@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 
 class Resource(models.Model):
@@ -198,7 +198,7 @@ class Booking(ConcurrentTransitionMixin, models.Model):
         self.cancellation_error = ""
 
 
-class RefundFailure(models.Model):
+class RefundFailure(FSMModelMixin, models.Model):
     """The saga's compensation when a cancellation's refund fails: a task for a human."""
 
     class Status(models.TextChoices):
@@ -208,7 +208,9 @@ class RefundFailure(models.Model):
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="refund_failures")
     refund_id = models.BigIntegerField(null=True, blank=True)
     error = models.TextField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_MANUAL)
+    status = FSMField(
+        max_length=16, choices=Status.choices, default=Status.PENDING_MANUAL, protected=True
+    )
     resolution = models.TextField(blank=True)
     resolved_by = models.CharField(max_length=150, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -231,6 +233,12 @@ class RefundFailure(models.Model):
 
     def __str__(self) -> str:
         return f"refund failure for booking {self.booking_id} ({self.status})"
+
+    @transition(field=status, source=Status.PENDING_MANUAL, target=Status.RESOLVED)
+    def resolve(self, *, resolution: str, resolved_by: str) -> None:
+        self.resolution = resolution
+        self.resolved_by = resolved_by
+        self.resolved_at = timezone.now()
 
 
 class WaitlistEntry(models.Model):

@@ -147,7 +147,7 @@ def _target_record(
     if target.lease_owner != lease_owner:
         return "lease_lost"
     now = timezone.now()
-    target.status = status
+    target.record_send(outcome=status)
     target.attempts += 1 if count_attempt else 0
     target.last_error = error
     target.error_code = error_code
@@ -161,15 +161,16 @@ def _target_record(
     if not CampaignTarget.objects.filter(
         campaign_id=target.campaign_id, status__in=CampaignTarget.SENDABLE
     ).exists():
-        completed = Campaign.objects.filter(
-            pk=target.campaign_id, status=Campaign.Status.RUNNING
-        ).update(status=Campaign.Status.COMPLETED)
-        if completed:
+        campaign = Campaign.objects.select_for_update().get(pk=target.campaign_id)
+        if campaign.status == Campaign.Status.RUNNING:
+            before = campaign_state(campaign)
+            campaign.complete()
+            campaign.save()
             audit.record(
                 "notifications.campaign.completed",
-                object_type="notifications.campaign",
-                object_id=target.campaign_id,
-                after={"status": "completed"},
+                obj=campaign,
+                before=before,
+                after=campaign_state(campaign),
                 actor="worker:campaign_dispatcher_worker",
             )
     return outcome or status

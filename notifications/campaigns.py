@@ -138,11 +138,7 @@ def campaign_start(*, campaign_id: int, actor: audit.Actor, reason: str = "") ->
     if why := whatsapp_cannot_send():
         raise CampaignChannelUnavailable(details={"channel": "whatsapp", "reason": why})
     before = campaign_state(campaign)
-    now = timezone.now()
-    campaign.status = Campaign.Status.RUNNING
-    campaign.started_at = campaign.started_at or now
-    campaign.last_progress_at = now
-    campaign.stalled_at = None
+    campaign.start()
     campaign.save()
     audit.record(
         "notifications.campaign.started",
@@ -166,7 +162,7 @@ def campaign_stop(*, campaign_id: int, actor: audit.Actor, reason: str = "") -> 
             "Only a running campaign can be stopped.", details={"status": campaign.status}
         )
     before = campaign_state(campaign)
-    campaign.status = Campaign.Status.PAUSED
+    campaign.stop()
     campaign.save()
     audit.record(
         "notifications.campaign.stopped",
@@ -220,9 +216,7 @@ def campaign_target_requeue(*, target_id: int, actor: audit.Actor, reason: str) 
             "Only a failed target can be sent again.", details={"status": target.status}
         )
     before = {"status": target.status, "attempts": target.attempts}
-    target.status = CampaignTarget.Status.PENDING
-    target.attempts = 0
-    target.next_attempt_at = timezone.now()
+    target.requeue()
     target.save()
     audit.record(
         "notifications.campaign_target.requeued",

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 
 class Channel(models.TextChoices):
@@ -213,7 +213,7 @@ class PushToken(models.Model):
         return f"push token {self.pk} ({'valid' if self.valid else 'invalid'})"
 
 
-class Campaign(models.Model):
+class Campaign(FSMModelMixin, models.Model):
     """A WhatsApp campaign (seed 004): start, stop (pause), quiet hours and a throttle."""
 
     class Status(models.TextChoices):
@@ -224,7 +224,7 @@ class Campaign(models.Model):
 
     name = models.CharField(max_length=200)
     template = models.CharField(max_length=200)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.DRAFT, protected=True)
     throttle_per_minute = models.PositiveIntegerField(default=60)
     quiet_hours_start = models.TimeField(null=True, blank=True)
     quiet_hours_end = models.TimeField(null=True, blank=True)
@@ -249,8 +249,25 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
 
+    @transition(field=status, source=[Status.DRAFT, Status.PAUSED], target=Status.RUNNING)
+    def start(self) -> None:
+        now = timezone.now()
+        self.started_at = self.started_at or now
+        self.last_progress_at = now
+        self.stalled_at = None
 
-class CampaignTarget(models.Model):
+    @transition(field=status, source=Status.RUNNING, target=Status.PAUSED)
+    def stop(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.RUNNING, target=Status.COMPLETED)
+    def complete(self) -> None:
+        pass
+
+
+class CampaignTarget(FSMModelMixin, models.Model):
+    """One number of a campaign; its status moves only through the transitions below."""
+
     class Status(models.TextChoices):
         PENDING = "pending"
         RETRY_SCHEDULED = "retry_scheduled"
@@ -262,7 +279,7 @@ class CampaignTarget(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="targets")
     phone = models.CharField(max_length=32)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.PENDING, protected=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     last_error = models.TextField(blank=True)
@@ -294,6 +311,20 @@ class CampaignTarget(models.Model):
 
     def __str__(self) -> str:
         return f"target #{self.pk} ({self.status})"
+
+    @transition(
+        field=status,
+        source=SENDABLE,
+        target=RETURN_VALUE(Status.SENT, Status.RETRY_SCHEDULED, Status.FAILED, Status.INVALID),
+    )
+    def record_send(self, *, outcome: str) -> str:
+        """The dispatcher's answer for one send: sent, retry_scheduled, failed or invalid."""
+        return outcome
+
+    @transition(field=status, source=Status.FAILED, target=Status.PENDING)
+    def requeue(self) -> None:
+        self.attempts = 0
+        self.next_attempt_at = timezone.now()
 
 
 class SuppressedRecipient(models.Model):

@@ -13,7 +13,6 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.utils import timezone
 
 from opsconsole import audit, failure_sources
 from opsconsole.errors import ApplicationError, Conflict, NotFound
@@ -141,11 +140,11 @@ def manual_review_resolve(
             raise ManualReviewNotFound()
         if review.status != ManualReviewItem.Status.OPEN:
             raise ManualReviewResolved(details={"resolution": review.resolution})
-        review.status = ManualReviewItem.Status.RESOLVED
-        review.resolution = "retried" if retry else "dismissed"
-        review.resolution_reason = reason
-        review.resolved_by = audit.actor_label(actor)
-        review.resolved_at = timezone.now()
+        review.resolve(
+            resolution="retried" if retry else "dismissed",
+            reason=reason,
+            resolved_by=audit.actor_label(actor),
+        )
         review.save()
         audit.record(
             "recovery.manual_review.resolved",

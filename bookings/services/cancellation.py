@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import structlog
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
 
 from bookings.errors import (
     BookingNotCancellable,
@@ -223,14 +222,11 @@ def booking_cancellation_resolve(
     else:
         raise ValueError(f"unknown resolution {resolution!r}")
     booking.save()
-    RefundFailure.objects.filter(
+    for failure in RefundFailure.objects.select_for_update().filter(
         booking=booking, status=RefundFailure.Status.PENDING_MANUAL
-    ).update(
-        status=RefundFailure.Status.RESOLVED,
-        resolution=f"{resolution}: {reason}",
-        resolved_by=audit.actor_label(actor),
-        resolved_at=timezone.now(),
-    )
+    ):
+        failure.resolve(resolution=f"{resolution}: {reason}", resolved_by=audit.actor_label(actor))
+        failure.save()
     audit.record(
         "booking.cancellation_resolved",
         obj=booking,

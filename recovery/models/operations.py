@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
 
-class ManualReviewItem(models.Model):
+class ManualReviewItem(FSMModelMixin, models.Model):
     """A failure the DLQ sweeper handed to a human: older than 24 hours, or not transient."""
 
     class Status(models.TextChoices):
@@ -22,7 +22,7 @@ class ManualReviewItem(models.Model):
     summary = models.CharField(max_length=300)
     error = models.TextField(blank=True)
     failed_at = models.DateTimeField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    status = FSMField(max_length=16, choices=Status.choices, default=Status.OPEN, protected=True)
     resolution = models.CharField(max_length=20, blank=True, help_text="retried or dismissed")
     resolution_reason = models.TextField(blank=True)
     resolved_by = models.CharField(max_length=150, blank=True)
@@ -44,6 +44,13 @@ class ManualReviewItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} #{self.source_id}: {self.summary}"
+
+    @transition(field=status, source=Status.OPEN, target=Status.RESOLVED)
+    def resolve(self, *, resolution: str, reason: str, resolved_by: str) -> None:
+        self.resolution = resolution
+        self.resolution_reason = reason
+        self.resolved_by = resolved_by
+        self.resolved_at = timezone.now()
 
 
 class SweepRetry(models.Model):
