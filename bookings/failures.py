@@ -49,6 +49,7 @@ def _replay_cancellation(booking_id: int, actor: Any, reason: str) -> str:
 failure_sources.register(
     FailureSource(
         name="cancellation",
+        category="booking",
         app="bookings",
         failing=lambda: Booking.objects.filter(status=Booking.Status.CANCELLING),
         provider=lambda b: "bookings",

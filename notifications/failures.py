@@ -41,6 +41,7 @@ def _guard_target(target: CampaignTarget) -> str | None:
 failure_sources.register(
     FailureSource(
         name="notification",
+        category="notification",
         app="notifications",
         failing=lambda: Notification.objects.filter(status=Notification.Status.DEAD),
         provider=lambda n: n.channel,
@@ -60,6 +61,7 @@ failure_sources.register(
 failure_sources.register(
     FailureSource(
         name="campaign_target",
+        category="notification",
         app="notifications",
         failing=lambda: CampaignTarget.objects.filter(
             status__in=[CampaignTarget.Status.FAILED, CampaignTarget.Status.INVALID]

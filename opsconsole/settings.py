@@ -247,7 +247,9 @@ WORKER_DEFAULTS_ENABLED = worker_switches(
     ("dlq_sweeper", "DLQ_SWEEPER_ENABLED"),
     ("retention_redactor", "RETENTION_REDACTOR_ENABLED"),
     "bulk_action_worker",
+    ("failure_alerter", "FAILURE_ALERTER_ENABLED"),
 )
+NOTIFICATION_ALERT_WINDOW_MINUTES = env_int("NOTIFICATION_ALERT_WINDOW_MINUTES", 15)
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 # An admin replay of many items runs as a bulk action at this pace (items a second; at most
 # the bulk engine's 50). A replay only re-queues the item; the delivery worker calls out.
@@ -255,9 +257,8 @@ ADMIN_BULK_REPLAY_RATE_PER_SECOND = env_int("ADMIN_BULK_REPLAY_RATE_PER_SECOND",
 if not 0 < ADMIN_BULK_REPLAY_RATE_PER_SECOND <= 50:
     raise ImproperlyConfiguredEnv("ADMIN_BULK_REPLAY_RATE_PER_SECOND must be between 1 and 50")
 WORKER_LEASE_SECONDS = env_int("WORKER_LEASE_SECONDS", 120)
-# A scheduled run of a delivery worker keeps claiming batches this long while work is due,
-# so a once-a-minute schedule is not a one-batch-a-minute ceiling. Below the schedule's
-# minute, so runs rarely overlap (they may: the claim keeps them apart).
+# A scheduled delivery run keeps claiming batches this long while work is due (so a minute's
+# schedule is no one-batch ceiling); below the minute, so runs rarely overlap.
 WORKER_DRAIN_SECONDS = env_int("WORKER_DRAIN_SECONDS", 45)
 # A worker whose heartbeat is older than this is reported degraded in readyz.
 WORKER_STALE_AFTER_SECONDS = env_int("WORKER_STALE_AFTER_SECONDS", 300)
@@ -322,7 +323,7 @@ BOOKING_MAX_SLOT_HOURS = env_int("BOOKING_MAX_SLOT_HOURS", 24)
 # A client holds at most this many slots at once, so nobody can hold a whole day's courts.
 BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT = env_int("BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT", 3)
 
-# Refunds (seed 003): a PENDING row first, the provider call, 3 attempts with backoff.
+# Refunds (seed 003): a PENDING row first, the provider call, then 3 retries.
 REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 4)  # the attempt and 3 retries
 REFUND_FIRST_RETRY_SECONDS = env_int("REFUND_FIRST_RETRY_SECONDS", 300)
 REFUND_BACKOFF_BASE_SECONDS = env_int("REFUND_BACKOFF_BASE_SECONDS", 60)

@@ -101,6 +101,7 @@ def _guard_webhook(failure: WebhookFailure) -> str | None:
 failure_sources.register(
     FailureSource(
         name="hosted_session",
+        category="payment",
         app="payments",
         failing=lambda: HostedCheckoutSession.objects.filter(
             Q(status__in=["failed", "abandoned"])
@@ -121,6 +122,7 @@ failure_sources.register(
 failure_sources.register(
     FailureSource(
         name="refund",
+        category="payment",
         app="payments",
         failing=lambda: Refund.objects.filter(status=Refund.Status.FAILED).select_related(
             "payment"
@@ -145,6 +147,7 @@ failure_sources.register(
 failure_sources.register(
     FailureSource(
         name="offline_refund",
+        category="payment",
         app="payments",
         failing=lambda: Refund.objects.filter(status=Refund.Status.OWED).select_related("payment"),
         provider=lambda r: "offline",
@@ -177,6 +180,7 @@ def _refund_unapplied(payment_id: int, actor: Any, reason: str) -> str:
 failure_sources.register(
     FailureSource(
         name="unapplied_payment",
+        category="payment",
         app="payments",
         failing=lambda: Payment.objects.filter(status=Payment.Status.SUCCEEDED).exclude(
             unapplied_reason=""
@@ -201,6 +205,7 @@ failure_sources.register(
 failure_sources.register(
     FailureSource(
         name="webhook_failure",
+        category="payment",
         app="payments",
         failing=lambda: WebhookFailure.objects.filter(status=WebhookFailure.Status.PENDING_MANUAL),
         provider=lambda f: f.provider,
@@ -219,6 +224,7 @@ failure_sources.register(
 failure_sources.register(
     FailureSource(
         name="redemption",
+        category="payment",
         app="payments",
         failing=lambda: VoucherRedemptionFailure.objects.select_related("voucher"),
         provider=lambda f: f"station {f.station_id}",

@@ -39,6 +39,7 @@ def release_ordering_key(item_id: int) -> None:
 failure_sources.register(
     FailureSource(
         name="integration_delivery",
+        category="integration",
         app="recovery",
         failing=lambda: RecoveryItem.objects.filter(
             status__in=RecoveryItem.REPLAYABLE

@@ -9,6 +9,7 @@ from django.conf import settings
 from recovery.workers import (
     BulkActionWorker,
     DlqSweeper,
+    FailureAlerter,
     HostedSessionRecoveryWorker,
     IntegrationDeliveryWorker,
     RetentionRedactor,
@@ -24,6 +25,10 @@ def run_integration_delivery_worker(triggered_by: str = "schedule") -> dict[str,
 
 def run_hosted_recovery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
     return HostedSessionRecoveryWorker().run_once(triggered_by=triggered_by).as_dict()
+
+
+def run_failure_alerter(triggered_by: str = "schedule") -> dict[str, Any]:
+    return FailureAlerter().run_once(triggered_by=triggered_by).as_dict()
 
 
 def run_dlq_sweeper(triggered_by: str = "schedule") -> dict[str, Any]:

@@ -22,6 +22,7 @@ from recovery.adapters import DeliveryAdapter
 from recovery.bulk_actions import bulk_action_run, provider_pacing_lock
 from recovery.dlq import dead_rows, sweep_one, swept_sources
 from recovery.errors import LeaseLost
+from recovery.failure_alerts import notification_failures_batch, payment_failures_page
 from recovery.hosted_sessions import (
     hosted_session_recovery_attempt,
     schedule_hosted_session_recovery,
@@ -223,6 +224,29 @@ class RetentionRedactor(BatchWorker):
         if retention_redact_table(item_id):
             return self.Outcome.REDACTED
         return self.Outcome.NOTHING_DUE
+
+
+@register_worker
+class FailureAlerter(BatchWorker):
+    """Seed 003's error categories: payment failures page, notification failures batch."""
+
+    name = "failure_alerter"
+    description = "Every minute: payment failures page the on-call; notification failures batch"
+    schedule_task = "recovery.tasks.run_failure_alerter"
+    schedule_minutes = 1
+
+    class Outcome(StrEnum):
+        PAGED = "paged"
+        BATCHED = "batched"
+        QUIET = "quiet"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[str]:
+        return ["payment", "notification"][:limit]
+
+    def process(self, item_id: str, run: RunContext) -> Outcome:
+        if item_id == "payment":
+            return self.Outcome.PAGED if payment_failures_page() else self.Outcome.QUIET
+        return self.Outcome.BATCHED if notification_failures_batch() else self.Outcome.QUIET
 
 
 @register_worker

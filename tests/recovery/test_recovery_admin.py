@@ -176,6 +176,7 @@ def test_setup_schedules_is_idempotent():
         # An operator's own schedule whose task exists is kept; a gone task's is deleted.
         ("custom_report", "opsconsole.tasks.purge_expired_idempotency_keys"),
         ("dlq_sweeper", "recovery.tasks.run_dlq_sweeper"),
+        ("failure_alerter", "recovery.tasks.run_failure_alerter"),
         ("hosted_recovery_worker", "recovery.tasks.run_hosted_recovery_worker"),
         ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
         ("notification_delivery_worker", "notifications.tasks.run_notification_delivery_worker"),
