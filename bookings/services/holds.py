@@ -55,6 +55,16 @@ def booking_hold_create(
         )
         if active >= cap:
             raise TooManyActiveHolds(details={"active_holds": active, "max": cap})
+        # Only a taken slot can hold an overdue hold to expire: the free path pays nothing.
+        if taken and _expire_overdue_holds(
+            resource_id=resource_id, start_time=start_time, end_time=end_time
+        ):
+            taken = BookingHold.objects.filter(
+                resource_id=resource_id,
+                occupies_slot=True,
+                start_time__lt=end_time,
+                end_time__gt=start_time,
+            ).exists()
         if taken:
             raise SlotUnavailable(details={"resource_id": resource_id})
         now = timezone.now()
@@ -102,7 +112,6 @@ def _lock_and_check_hold(
     if connection.vendor != "postgresql":
         if not Resource.objects.select_for_update().filter(pk=resource_id, active=True).exists():
             raise ResourceNotFound()
-        _expire_overdue_holds(resource_id=resource_id, start_time=start_time, end_time=end_time)
         active = BookingHold.objects.filter(
             holder_id=holder_id, status=BookingHold.Status.ACTIVE, expires_at__gt=now
         )[:cap].count()
@@ -121,7 +130,6 @@ def _lock_and_check_hold(
         )
         if cursor.fetchone() is None:
             raise ResourceNotFound()
-        _expire_overdue_holds(resource_id=resource_id, start_time=start_time, end_time=end_time)
         # A new statement, so a new snapshot: it sees what the lock holders committed.
         cursor.execute(
             "SELECT (SELECT count(*) FROM (SELECT 1 FROM bookings_bookinghold"
