@@ -54,6 +54,9 @@ def register_sink(sink: Sink) -> None:
 
 def publish(event_type: str, payload: dict[str, Any]) -> BusinessEvent:
     """Write `event_type` with its JSON payload in the current transaction."""
+    if event_type not in EVENT_TYPES:
+        # The catalogue is what partners subscribe to: a new type is added there first.
+        raise ValueError(f"{event_type!r} is not in the outbox's EVENT_TYPES")
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError(f"event {event_type} must be published inside the changing transaction")
     event = BusinessEvent(event_type=event_type, payload=payload)

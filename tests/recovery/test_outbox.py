@@ -120,6 +120,15 @@ def test_the_catalogue_is_the_issue_s():
 
 
 @pytest.mark.django_db
+def test_a_type_outside_the_catalogue_is_refused(everything):
+    from opsconsole.outbox import publish
+
+    with pytest.raises(ValueError), transaction.atomic():
+        publish("booking.renamed", {"booking_id": 1})
+    assert not RecoveryItem.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_rolled_back_change_delivers_nothing(everything):
     voucher = vouchers.voucher_issue(description="d", value=Decimal("10"), actor="t")
     before = RecoveryItem.objects.count()
