@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import F
+
 from bookings.models import Booking
 from notifications.campaigns import campaign_target_requeue
 from notifications.models import Campaign, CampaignTarget, Notification
@@ -49,6 +51,7 @@ failure_sources.register(
         error=lambda n: n.last_error,
         first_seen=lambda n: n.created_at,
         last_seen=lambda n: n.created_at,
+        last_seen_expression=F("created_at"),
         occurrence_field="attempts",
         impact=lambda n: Impact(5, "a customer message was not delivered"),
         guard=_guard_notification,
@@ -71,6 +74,8 @@ failure_sources.register(
         error=lambda t: t.last_error,
         first_seen=lambda t: t.updated_at,
         last_seen=lambda t: t.updated_at,
+        first_seen_field="updated_at",
+        last_seen_expression=F("updated_at"),
         impact=lambda t: Impact(1, "a campaign message was not sent"),
         guard=_guard_target,
         predicted=lambda t: f"{t.status} → pending",
