@@ -90,7 +90,8 @@ def recovery_item_enqueue(
         request_id=current_request_id(),
         traceparent=current_traceparent(),
     )
-    item.request_snapshot = _delivery_request(item).snapshot()
+    # What will be sent; each attempt signs it with that attempt's timestamp.
+    item.request_snapshot = _delivery_request(item, signed=False).snapshot()
     item.save(update_fields=["request_snapshot"])
     audit.record(EVENT_ENQUEUED, obj=item, after=item.state(), actor=actor)
     transaction.on_commit(wake_delivery_worker)
@@ -109,7 +110,7 @@ def ordering_key_of(payload: Any, path: str) -> str:
     return "" if value is None or isinstance(value, dict | list) else str(value)[:200]
 
 
-def _delivery_request(item: RecoveryItem) -> DeliveryRequest:
+def _delivery_request(item: RecoveryItem, *, signed: bool = True) -> DeliveryRequest:
     headers = {
         "Idempotency-Key": item.delivery_idempotency_key,
         "X-Ops-Event-Type": item.event_type,
@@ -121,7 +122,9 @@ def _delivery_request(item: RecoveryItem) -> DeliveryRequest:
         headers["traceparent"] = item.traceparent
     body = item.payload_override if item.payload_override is not None else item.payload
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    headers.update(signature_headers(item.integration.active_secrets(), item.webhook_id, content))
+    if signed:
+        secrets_in_use = item.integration.active_secrets()
+        headers.update(signature_headers(secrets_in_use, item.webhook_id, content))
     return DeliveryRequest(
         url=item.integration.endpoint_url, body=body, headers=headers, content=content
     )
