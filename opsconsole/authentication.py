@@ -8,12 +8,15 @@ from typing import Any
 
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from knox.auth import TokenAuthentication
+from knox.models import AuthToken
+from knox.signals import token_expired
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
+
+from opsconsole.rate_counters import rate_hit
 
 FAILURES_KEY = "auth:token-failures:{address}"
 
@@ -32,18 +35,24 @@ def client_address(request: Any) -> str:
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 
-def token_failures(address: str) -> int:
-    return int(cache.get(FAILURES_KEY.format(address=address)) or 0)
+def token_failure_refusal(address: str) -> Throttled | None:
+    """Count a failed token attempt from `address`: the 429 to answer once the address is
+    past its limit (None: answer the 401)."""
+    window = settings.AUTH_TOKEN_FAILURE_WINDOW_SECONDS
+    hit = rate_hit(FAILURES_KEY.format(address=address), window)
+    limit = settings.AUTH_TOKEN_FAILURE_LIMIT
+    if hit.allowed(limit):
+        return None
+    return Throttled(
+        wait=hit.wait_seconds(limit), detail="Too many failed token attempts from this address."
+    )
 
 
-def token_failure_record(address: str) -> None:
-    key = FAILURES_KEY.format(address=address)
-    # add() starts the window on the first failure; incr() keeps that window's expiry.
-    cache.add(key, 0, timeout=settings.AUTH_TOKEN_FAILURE_WINDOW_SECONDS)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr: a new window
-        cache.set(key, 1, timeout=settings.AUTH_TOKEN_FAILURE_WINDOW_SECONDS)
+def expired_api_tokens_purge() -> int:
+    """Delete expired API tokens (they authenticate no one); the retention worker's daily
+    step, so authentication need not sweep a user's other tokens on every request."""
+    deleted, _ = AuthToken.objects.filter(expiry__lt=timezone.now()).delete()
+    return deleted
 
 
 def user_locked_out(*, username: str, address: str) -> bool:
@@ -65,7 +74,8 @@ class ApiTokenAuthentication(TokenAuthentication):
     """`Authorization: Token <key>`: knox's hashed, expiring token, plus three guards.
 
     - An address with too many failed token attempts in the window gets 429, like failed
-      logins, so tokens cannot be guessed at the API's full rate.
+      logins, so tokens cannot be guessed at the API's full rate. Only failures are counted
+      and checked: a request with a valid token costs no counter at all.
     - A token whose user is locked out (django-axes, per user and address) is refused
       while the lockout lasts: a stolen password's lockout is not bypassed with a token.
     - A key that is not even UTF-8 is a 401, never a 500.
@@ -76,25 +86,32 @@ class ApiTokenAuthentication(TokenAuthentication):
         if not header or header[0].lower() != self.authenticate_header(request).lower().encode():
             return None
         address = client_address(request)
-        if token_failures(address) >= settings.AUTH_TOKEN_FAILURE_LIMIT:
-            raise Throttled(
-                wait=settings.AUTH_TOKEN_FAILURE_WINDOW_SECONDS,
-                detail="Too many failed token attempts from this address.",
-            )
         try:
             authenticated = super().authenticate(request)
-        except UnicodeDecodeError as exc:
-            token_failure_record(address)
+        except (UnicodeDecodeError, AuthenticationFailed) as exc:
+            refusal = token_failure_refusal(address)
+            if refusal is not None:
+                raise refusal from exc
+            if isinstance(exc, AuthenticationFailed):
+                raise
             raise AuthenticationFailed("Invalid token.") from exc
-        except AuthenticationFailed:
-            token_failure_record(address)
-            raise
         if authenticated is None:
             return None
         user, token = authenticated
         if user_locked_out(username=user.get_username(), address=address):
             raise AuthenticationFailed("This account is locked out; try again later.")
         return user, token
+
+    def _cleanup_token(self, auth_token: AuthToken) -> bool:
+        """Whether the token has expired (then it is deleted). knox also sweeps the user's
+        other tokens here, two statements on every request; expired_api_tokens_purge does
+        that once a day instead."""
+        if auth_token.expiry is None or auth_token.expiry >= timezone.now():
+            return False
+        username = auth_token.user.get_username()
+        auth_token.delete()
+        token_expired.send(sender=type(self), username=username, source="auth_token")
+        return True
 
 
 class AnonymousRateLimit(BaseAuthentication):

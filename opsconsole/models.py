@@ -199,3 +199,16 @@ class ConsoleBanner(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.message[:60]}"
+
+
+class RateCounter(models.Model):
+    """One rate limit's count for one caller (`key`): hits in the current window and in the
+    one before it, for a sliding estimate. Written by one upsert per hit (rate_counters)."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    window_start = models.BigIntegerField(help_text="The current window's start, Unix seconds.")
+    hits = models.IntegerField()
+    previous_hits = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.hits}"

@@ -1,7 +1,8 @@
 """DRF throttles whose rates are read from settings at call time (so they follow the
 environment and test overrides) and whose identity is the principal: a user by id, a
-station by its station id, anyone else by address. The counters live in the shared cache
-(the database cache, or Redis), so every web process counts together."""
+station by its station id, anyone else by address. The counters are rows in the database
+(opsconsole.rate_counters: one upsert per hit), so every web process counts together and
+no concurrent hit is lost."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from opsconsole.authentication import principal_key
+from opsconsole.rate_counters import Hit, rate_hit
 
 if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from settings
     from rest_framework.request import Request
@@ -21,11 +23,22 @@ class _SettingsRateThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
         return settings.API_THROTTLE_RATES.get(self.scope)
 
+    hit: Hit | None = None
+
     def allow_request(self, request: Request, view: APIView) -> bool:
         # Rates are read per request, not once at import.
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        self.hit = rate_hit(key, self.duration)
+        return self.hit.allowed(self.num_requests)
+
+    def wait(self) -> float | None:
+        return None if self.hit is None else self.hit.wait_seconds(self.num_requests)
 
 
 def _principal(request: Request) -> str | None:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import ClassVar
 
 from django.conf import settings
 from django.db.models import Count
@@ -11,9 +12,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from notifications.communicators import HostedSessionRecoveryCommunicator
 from opsconsole import failure_sources
+from opsconsole.authentication import expired_api_tokens_purge
 from opsconsole.claims import RunContext
 from opsconsole.context import bound_context
 from opsconsole.integration_status import ProbeResult
+from opsconsole.rate_counters import rate_counters_purge
 from opsconsole.workers import BatchWorker, register_worker
 from payments.adapters import CheckoutProvider, default_checkout_provider
 from payments.errors import HostedSessionChanged
@@ -207,8 +210,13 @@ class RetentionRedactor(BatchWorker):
     schedule_task = "recovery.tasks.run_retention_redactor"
     schedule_minutes = 60 * 24
 
-    # Besides redaction: producers' event ids past the ingestion dedup window are deleted.
-    INGESTED_EVENTS = "ingested_events"
+    # Besides redaction, rows that only age: producers' event ids past the ingestion dedup
+    # window, rate-limit counters of callers gone quiet, and expired API tokens.
+    PURGES: ClassVar[dict[str, Callable[[], int]]] = {
+        "ingested_events": ingested_events_purge,
+        "rate_counters": rate_counters_purge,
+        "expired_api_tokens": expired_api_tokens_purge,
+    }
 
     class Outcome(StrEnum):
         REDACTED = "redacted"
@@ -216,11 +224,11 @@ class RetentionRedactor(BatchWorker):
         NOTHING_DUE = "nothing_due"
 
     def claim(self, run: RunContext, *, limit: int) -> list[str]:
-        return [*TABLES, self.INGESTED_EVENTS][:limit]
+        return [*TABLES, *self.PURGES][:limit]
 
     def process(self, item_id: str, run: RunContext) -> Outcome:
-        if item_id == self.INGESTED_EVENTS:
-            return self.Outcome.PURGED if ingested_events_purge() else self.Outcome.NOTHING_DUE
+        if item_id in self.PURGES:
+            return self.Outcome.PURGED if self.PURGES[item_id]() else self.Outcome.NOTHING_DUE
         if retention_redact_table(item_id):
             return self.Outcome.REDACTED
         return self.Outcome.NOTHING_DUE

@@ -16,8 +16,8 @@ from tests.recovery.factories import IntegrationFactory
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limits() -> Iterator[None]:
-    """Rate-limit and failed-token counters live in the shared cache, which outlives a
-    test's rollback: every test starts with none."""
+    """The shared cache (probe results) outlives a test's rollback: every test starts with
+    an empty one. Rate-limit counters are rows, which the rollback clears."""
     from django.core.cache import cache
 
     # A test without database access, or with the database down, has no counters to clear.

@@ -23,7 +23,12 @@ from tests.security.sentinels import SENTINELS
 from tests.security.test_authorization_matrix import ROLES, api_client, every_row
 
 BUSINESS_APPS = ("bookings", "payments", "recovery", "notifications", "platform")
-NOT_BUSINESS = {"platform.idempotencykey", "platform.workerstatus", "platform.integrationprobe"}
+NOT_BUSINESS = {
+    "platform.idempotencykey",
+    "platform.workerstatus",
+    "platform.integrationprobe",
+    "platform.ratecounter",
+}
 BAD_IDS = ["999999", "0", "-1", "\u0661\u0662", "abc", "1e3", "9" * 40, "%2e%2e", "1;DROP"]
 BAD_BODIES: list[object] = [
     [],
