@@ -1,19 +1,19 @@
 """Events from producers outside this process, into one integration's queue.
 
 A request of up to 100 events is one transaction and a handful of statements, whatever its
-size: the items are inserted together, the producers' event ids are recorded together, and
-one audit row names the batch. An event id seen for the integration within
+size: on PostgreSQL one statement records the producers' event ids and inserts the items,
+and one audit row names the batch. An event id seen for the integration within
 INGESTION_DEDUP_DAYS answers the item it made then, with no second item; two requests racing
-with the same id meet at the unique pair (integration, event_id) and the loser's whole
-batch is retried once, when it finds the winner's item.
+with the same id meet at the unique pair (integration, event_id), where the second waits
+for the first and then answers its item.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -58,12 +58,14 @@ class _Accepted:
     payload: Any
     event_id: str
     producer_id: bool  # the producer named the id (so a retry can find it)
-    problems: dict[str, Any] = field(default_factory=dict)
+    payload_json: str = ""
 
 
-def _problems(event: Any, integration: Integration) -> dict[str, Any]:
+def _problems(event: Any, integration: Integration) -> tuple[dict[str, Any], str]:
+    """What is wrong with `event` ({}: nothing), and its payload as compact JSON (measured
+    against the size limit here, and inserted as it is, so it is encoded once)."""
     if not isinstance(event, dict):
-        return {"event": ["An object with event_type and payload."]}
+        return {"event": ["An object with event_type and payload."]}, ""
     found: dict[str, Any] = {}
     unknown = sorted(set(event) - {"event_type", "payload", "event_id"})
     if unknown:
@@ -78,9 +80,10 @@ def _problems(event: Any, integration: Integration) -> dict[str, Any]:
         found["event_id"] = [f"A non-empty string of at most {EVENT_ID_MAX} characters."]
     if "payload" not in event:
         found["payload"] = ["Required."]
-        return found
+        return found, ""
     payload = event["payload"]
-    if len(json.dumps(payload, separators=(",", ":"))) > MAX_PAYLOAD_BYTES:
+    payload_json = json.dumps(payload, separators=(",", ":"))
+    if len(payload_json) > MAX_PAYLOAD_BYTES:
         found["payload"] = [f"At most {MAX_PAYLOAD_BYTES} bytes."]
     elif integration.payload_schema:
         errors = sorted(
@@ -92,7 +95,7 @@ def _problems(event: Any, integration: Integration) -> dict[str, Any]:
                 f"{'/'.join(str(p) for p in error.path) or '(root)'}: {error.message}"[:300]
                 for error in errors[:10]
             ]
-    return found
+    return found, payload_json
 
 
 def events_ingest(
@@ -105,7 +108,7 @@ def events_ingest(
     results: list[IngestResult] = []
     accepted: list[_Accepted] = []
     for index, event in enumerate(events):
-        problems = _problems(event, integration)
+        problems, payload_json = _problems(event, integration)
         if problems:
             error = IntegrationInvalidPayload("The event is invalid.", details={"fields": problems})
             body = envelope(error.code, error.message, error.details)["error"]
@@ -119,13 +122,17 @@ def events_ingest(
                 payload=event["payload"],
                 event_id=given.strip() if given else f"evt_{uuid.uuid4().hex}",
                 producer_id=bool(given),
+                payload_json=payload_json,
             )
         )
-    try:
+    if connection.vendor == "postgresql":
         results += _queue(integration, accepted, actor)
-    except IntegrityError:
-        # Another request recorded one of these ids first; its items are committed now.
-        results += _queue(integration, accepted, actor)
+    else:
+        try:
+            results += _queue(integration, accepted, actor)
+        except IntegrityError:
+            # Another request recorded one of these ids first; its items are committed now.
+            results += _queue(integration, accepted, actor)
     return sorted(results, key=lambda result: result.index)
 
 
@@ -133,132 +140,167 @@ def events_ingest(
 def _queue(
     integration: Integration, accepted: list[_Accepted], actor: audit.Actor
 ) -> list[IngestResult]:
+    results: list[IngestResult] = []
+    new: list[_Accepted] = []
+    first_of: dict[str, _Accepted] = {}
+    for event in accepted:
+        if event.producer_id and event.event_id in first_of:
+            results.append(_duplicate(event, None))  # a repeat within this batch
+        else:
+            new.append(event)
+            if event.producer_id:
+                first_of[event.event_id] = event
     fresh_since = timezone.now() - timedelta(days=settings.INGESTION_DEDUP_DAYS)
-    named = [event.event_id for event in accepted if event.producer_id]
-    seen: dict[str, int] = {}
+    if connection.vendor == "postgresql":
+        by_event, earlier = _claim_and_insert(integration, new, fresh_since)
+    else:
+        by_event, earlier = _insert_with_orm(integration, new, fresh_since)
+    queued = [event for event in new if event.event_id in by_event]
+    results += [
+        _duplicate(event, earlier[event.event_id])
+        for event in new
+        if event.event_id not in by_event
+    ]
+    if queued:
+        audit.record(
+            "platform.events.ingested",
+            obj=integration,
+            actor=actor,
+            after={
+                "items": len(by_event),
+                "first_item_id": min(by_event.values()),
+                "last_item_id": max(by_event.values()),
+            },
+            metadata={"event_types": sorted({event.event_type for event in queued})},
+        )
+        transaction.on_commit(wake_delivery_worker)
+    results += [
+        IngestResult(index=event.index, item_id=by_event[event.event_id], event_id=event.event_id)
+        for event in queued
+    ]
+    # A batch that repeats an id answers the repeat with the first one's item.
+    for result in results:
+        if result.item_id is None and result.error is None:
+            result.item_id = by_event.get(result.event_id) or earlier[result.event_id]
+    return results
+
+
+def _claim_and_insert(
+    integration: Integration, new: list[_Accepted], fresh_since: datetime
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Record the producers' ids and insert the items in one statement: ({event_id: new item
+    id}, {event_id: earlier item id} for ids recorded within the dedup window).
+
+    Each row gets its item id from the sequence first, so the id record can be written
+    before the item: its insert claims the id on the unique pair (ON CONFLICT, which always
+    uses that index, whatever a fast-growing table's statistics say), waits for a racing
+    request holding the same id, and lets an expired record be claimed again. Only events
+    whose id was claimed (or that named none) become items. The rows travel as one JSON
+    array (one parameter, each payload as already encoded: the driver quoting a text array
+    element by element cost more than the insert).
+    """
+    if not new:
+        return {}, {}
+    items, ingested = RecoveryItem._meta.db_table, IngestedEvent._meta.db_table
+    sql = (
+        "WITH input AS (SELECT t.row, t.position, "
+        f"nextval(pg_get_serial_sequence('{items}', 'id')) AS item_id "
+        "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(row, position)), "
+        f"claimed AS (INSERT INTO {ingested} AS recorded "
+        "(integration_id, event_id, item_id, created_at) "
+        "SELECT %s, row->>2, item_id, now() FROM input WHERE (row->>4)::boolean "
+        "ON CONFLICT (integration_id, event_id) DO UPDATE SET item_id = EXCLUDED.item_id, "
+        "created_at = EXCLUDED.created_at WHERE recorded.created_at < %s "
+        "RETURNING event_id), "
+        f"new AS (INSERT INTO {items} (id, integration_id, event_type, payload, event_id, "
+        "ordering_key, status, attempt_count, max_attempts, replay_count, next_retry_at, "
+        "lease_owner, failure_code, failure_fingerprint, failure_detail, request_snapshot, "
+        "response_snapshot, request_id, traceparent, created_at, updated_at) "
+        "SELECT item_id, %s, row->>0, row->1, row->>2, row->>3, 'pending', 0, "
+        "%s, 0, now(), '', '', '', '', '{}'::jsonb, '{}'::jsonb, %s, %s, now(), now() "
+        "FROM input WHERE NOT (row->>4)::boolean OR row->>2 IN (SELECT event_id FROM claimed) "
+        "ORDER BY position RETURNING id, event_id) "
+        "SELECT event_id, id FROM new"
+    )
+    rows = ",".join(
+        f"[{json.dumps(event.event_type)},{event.payload_json},{json.dumps(event.event_id)},"
+        f"{json.dumps(ordering_key_of(event.payload, integration.ordering_key_path))},"
+        f"{'true' if event.producer_id else 'false'}]"
+        for event in new
+    )
+    params = [
+        f"[{rows}]",
+        integration.pk,
+        fresh_since,
+        integration.pk,
+        settings.INTEGRATION_MAX_ATTEMPTS,
+        current_request_id(),
+        current_traceparent(),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        by_event = dict(cursor.fetchall())
+    missed = [event.event_id for event in new if event.event_id not in by_event]
+    earlier = {event_id: item_id for _, event_id, item_id, _ in _recorded(integration, missed)}
+    return by_event, earlier
+
+
+def _insert_with_orm(
+    integration: Integration, new: list[_Accepted], fresh_since: datetime
+) -> tuple[dict[str, int], dict[str, int]]:
+    """_claim_and_insert for the SQLite development database: look the ids up, forget the
+    expired ones, bulk-insert the rest (a racing duplicate is an IntegrityError, retried)."""
+    earlier: dict[str, int] = {}
     stale: list[int] = []
-    for pk, event_id, item_id, created_at in IngestedEvent.objects.filter(
-        integration=integration, event_id__in=named
-    ).values_list("pk", "event_id", "item_id", "created_at"):
+    named = [event.event_id for event in new if event.producer_id]
+    for pk, event_id, item_id, created_at in _recorded(integration, named):
         if created_at >= fresh_since:
-            seen[event_id] = item_id
+            earlier[event_id] = item_id
         else:
             stale.append(pk)
     if stale:  # older records no longer deduplicate: their ids may come again as new events
         IngestedEvent.objects.filter(pk__in=stale).delete()
-    results: list[IngestResult] = []
-    new: list[_Accepted] = []
-    in_this_batch: dict[str, _Accepted] = {}
-    for event in accepted:
-        if event.event_id in seen:
-            results.append(_duplicate(event, seen[event.event_id]))
-        elif event.producer_id and event.event_id in in_this_batch:
-            results.append(_duplicate(event, None))
-        else:
-            new.append(event)
-            if event.producer_id:
-                in_this_batch[event.event_id] = event
-    if not new:
-        return _resolve_in_batch(results, {})
-    by_event = _insert(integration, new)
-    audit.record(
-        "platform.events.ingested",
-        obj=integration,
-        actor=actor,
-        after={
-            "items": len(by_event),
-            "first_item_id": min(by_event.values()),
-            "last_item_id": max(by_event.values()),
-        },
-        metadata={"event_types": sorted({event.event_type for event in new})},
+    fresh = [event for event in new if event.event_id not in earlier]
+    items = RecoveryItem.objects.bulk_create(
+        [
+            RecoveryItem(
+                integration=integration,
+                event_type=event.event_type,
+                payload=event.payload,
+                event_id=event.event_id,
+                ordering_key=ordering_key_of(event.payload, integration.ordering_key_path),
+                max_attempts=settings.INTEGRATION_MAX_ATTEMPTS,
+                request_id=current_request_id(),
+                traceparent=current_traceparent(),
+            )
+            for event in fresh
+        ]
     )
-    transaction.on_commit(wake_delivery_worker)
-    results += [
-        IngestResult(index=event.index, item_id=by_event[event.event_id], event_id=event.event_id)
-        for event in new
-    ]
-    return _resolve_in_batch(results, by_event)
-
-
-def _insert(integration: Integration, new: list[_Accepted]) -> dict[str, int]:
-    """Insert the items and record the producers' ids: {event_id: item id}.
-
-    On PostgreSQL one statement does both (a data-modifying CTE), with the JSON rendered here
-    once, because the ORM's per-field compilation of a 100-row bulk insert cost more than the
-    insert itself. Elsewhere (the SQLite development database) the ORM's bulk inserts.
-    """
-    request_id, traceparent = current_request_id(), current_traceparent()
-    max_attempts = settings.INTEGRATION_MAX_ATTEMPTS
-    named = [event.event_id for event in new if event.producer_id]
-    if connection.vendor != "postgresql":
-        items = RecoveryItem.objects.bulk_create(
-            [
-                RecoveryItem(
-                    integration=integration,
-                    event_type=event.event_type,
-                    payload=event.payload,
-                    event_id=event.event_id,
-                    ordering_key=ordering_key_of(event.payload, integration.ordering_key_path),
-                    max_attempts=max_attempts,
-                    request_id=request_id,
-                    traceparent=traceparent,
-                )
-                for event in new
-            ]
-        )
-        by_event = {item.event_id: item.pk for item in items}
-        IngestedEvent.objects.bulk_create(
-            [
-                IngestedEvent(integration=integration, event_id=name, item_id=by_event[name])
-                for name in named
-            ]
-        )
-        return by_event
-    items, ingested = RecoveryItem._meta.db_table, IngestedEvent._meta.db_table
-    # The rows travel as four arrays: a short statement whatever the batch's size, so the
-    # driver's statement handling costs the same for 1 event as for 100.
-    sql = (
-        f"WITH new AS (INSERT INTO {items} (integration_id, event_type, payload, event_id, "
-        "ordering_key, status, attempt_count, max_attempts, replay_count, next_retry_at, "
-        "lease_owner, failure_code, failure_fingerprint, failure_detail, request_snapshot, "
-        "response_snapshot, request_id, traceparent, created_at, updated_at) "
-        "SELECT %s, t.event_type, t.payload::jsonb, t.event_id, t.ordering_key, 'pending', 0, "
-        "%s, 0, now(), '', '', '', '', '{}'::jsonb, '{}'::jsonb, %s, %s, now(), now() "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY "
-        "AS t(event_type, payload, event_id, ordering_key, position) ORDER BY t.position "
-        "RETURNING id, event_id), "
-        f"recorded AS (INSERT INTO {ingested} (integration_id, event_id, item_id, created_at) "
-        "SELECT %s, event_id, id, now() FROM new WHERE event_id = ANY(%s::text[])) "
-        "SELECT event_id, id FROM new"
+    by_event = {item.event_id: item.pk for item in items}
+    IngestedEvent.objects.bulk_create(
+        [
+            IngestedEvent(integration=integration, event_id=event.event_id, item_id=item.pk)
+            for event, item in zip(fresh, items, strict=True)
+            if event.producer_id
+        ]
     )
-    params = [
-        integration.pk,
-        max_attempts,
-        request_id,
-        traceparent,
-        [event.event_type for event in new],
-        [json.dumps(event.payload, separators=(",", ":")) for event in new],
-        [event.event_id for event in new],
-        [ordering_key_of(event.payload, integration.ordering_key_path) for event in new],
-        integration.pk,
-        named,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return dict(cursor.fetchall())
+    return by_event, earlier
+
+
+def _recorded(integration: Integration, event_ids: list[str]) -> list[tuple[Any, ...]]:
+    """(pk, event_id, item_id, created_at) of the ids already recorded for the integration."""
+    if not event_ids:
+        return []
+    return list(
+        IngestedEvent.objects.filter(integration=integration, event_id__in=event_ids).values_list(
+            "pk", "event_id", "item_id", "created_at"
+        )
+    )
 
 
 def _duplicate(event: _Accepted, item_id: int | None) -> IngestResult:
     """An id already queued: the earlier item (None: earlier in this same batch)."""
     return IngestResult(index=event.index, item_id=item_id, event_id=event.event_id, duplicate=True)
-
-
-def _resolve_in_batch(results: list[IngestResult], by_event: dict[str, int]) -> list[IngestResult]:
-    """A batch that repeats an id answers the repeat with the first one's item."""
-    for result in results:
-        if result.item_id is None and result.error is None:
-            result.item_id = by_event[result.event_id]
-    return results
 
 
 def ingested_events_purge(*, max_rows: int = 50_000) -> int:

@@ -16,7 +16,12 @@ class IngestedEvent(models.Model):
     than INGESTION_DEDUP_DAYS, after which the id may be sent again as a new event.
     """
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique pair leads with it. A second index on the integration
+    # alone tempted the planner, with a fast-growing table's stale statistics, into reading
+    # every id the integration ever sent to find a batch's hundred.
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     event_id = models.CharField(max_length=200)
     item = models.ForeignKey(RecoveryItem, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
