@@ -203,12 +203,12 @@ def _claim_and_insert(
         return {}, {}
     items, ingested = RecoveryItem._meta.db_table, IngestedEvent._meta.db_table
     sql = (
-        "WITH input AS (SELECT t.row, t.position, "
+        "WITH input AS (SELECT t.row, t.position, %s::timestamptz AS at, "
         f"nextval(pg_get_serial_sequence('{items}', 'id')) AS item_id "
         "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(row, position)), "
         f"claimed AS (INSERT INTO {ingested} AS recorded "
         "(integration_id, event_id, item_id, created_at) "
-        "SELECT %s, row->>2, item_id, now() FROM input WHERE (row->>4)::boolean "
+        "SELECT %s, row->>2, item_id, at FROM input WHERE (row->>4)::boolean "
         "ON CONFLICT (integration_id, event_id) DO UPDATE SET item_id = EXCLUDED.item_id, "
         "created_at = EXCLUDED.created_at WHERE recorded.created_at < %s "
         "RETURNING event_id), "
@@ -217,7 +217,7 @@ def _claim_and_insert(
         "lease_owner, failure_code, failure_fingerprint, failure_detail, request_snapshot, "
         "response_snapshot, request_id, traceparent, created_at, updated_at) "
         "SELECT item_id, %s, row->>0, row->1, row->>2, row->>3, 'pending', 0, "
-        "%s, 0, now(), '', '', '', '', '{}'::jsonb, '{}'::jsonb, %s, %s, now(), now() "
+        "%s, 0, at, '', '', '', '', '{}'::jsonb, '{}'::jsonb, %s, %s, at, at "
         "FROM input WHERE NOT (row->>4)::boolean OR row->>2 IN (SELECT event_id FROM claimed) "
         "ORDER BY position RETURNING id, event_id) "
         "SELECT event_id, id FROM new"
@@ -228,7 +228,10 @@ def _claim_and_insert(
         f"{'true' if event.producer_id else 'false'}]"
         for event in new
     )
+    # The application's clock, as every other row's timestamps, so the dedup window is
+    # measured on one clock.
     params = [
+        timezone.now(),
         f"[{rows}]",
         integration.pk,
         fresh_since,

@@ -156,3 +156,18 @@ def test_the_retention_worker_forgets_event_ids_past_the_window(producer_client,
     assert run_worker(RetentionRedactor, at=later).outcomes["purged"] == 2
     assert not IngestedEvent.objects.exists()
     assert RecoveryItem.objects.filter(integration=partner).count() == 1  # the item stays
+
+
+@pytest.mark.django_db
+def test_an_event_id_past_the_window_is_queued_again_before_any_purge(producer_client, partner):
+    """The dedup window is a promise of the claim itself, not of the retention worker: an id
+    recorded over 7 days ago makes a new item at once, and the record points at it."""
+    first = producer_client.post(events_url(partner), event(event_id="weekly"), format="json")
+    assert first.status_code == 202
+    with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1)):
+        again = producer_client.post(events_url(partner), event(event_id="weekly"), format="json")
+        repeat = producer_client.post(events_url(partner), event(event_id="weekly"), format="json")
+    assert again.status_code == 202 and again.json()["id"] != first.json()["id"]
+    assert (repeat.status_code, repeat.json()["id"]) == (200, again.json()["id"])
+    assert IngestedEvent.objects.get(event_id="weekly").item_id == again.json()["id"]
+    assert RecoveryItem.objects.filter(integration=partner).count() == 2
