@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -34,6 +35,11 @@ def hosted_session_recovery_state(session: HostedCheckoutSession) -> dict[str, A
         "nextRetryAt": _iso(session.next_retry_at),
         "lastNotifiedAt": _iso(session.last_notified_at),
         "attemptsSinceNotification": session.attempts_since_notification,
+        # The cadence the automation keeps between messages to the customer, and when the
+        # next one may go out (now, when nothing has been sent).
+        "notificationCadenceMinutes": settings.HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES,
+        "nextNotificationAllowedAt": _iso(session.next_notification_allowed_at)
+        or _iso(timezone.now()),
         "stalled": session.stalled,
         "overrideNextRetryAt": automation.get("override_next_retry_at"),
         "lastAttempt": automation.get("last_attempt"),

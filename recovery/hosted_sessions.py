@@ -9,7 +9,6 @@ open; the outcome is written only while the worker still holds the session's lea
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 
 import structlog
 from django.conf import settings
@@ -52,10 +51,8 @@ def notification_due(session: HostedCheckoutSession) -> str:
     """Why the customer should not hear from us on this attempt ("" means notify)."""
     if not (session.customer_email or session.customer_phone):
         return "no_contact"
-    if session.last_notified_at is None:
-        return ""
-    interval = timedelta(minutes=settings.HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES)
-    if timezone.now() - session.last_notified_at < interval:
+    allowed_at = session.next_notification_allowed_at
+    if allowed_at is not None and timezone.now() < allowed_at:
         return "cadence"
     return ""
 

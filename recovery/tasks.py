@@ -24,7 +24,13 @@ def run_integration_delivery_worker(triggered_by: str = "schedule") -> dict[str,
 
 
 def run_hosted_recovery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
-    return HostedSessionRecoveryWorker().run_once(triggered_by=triggered_by).as_dict()
+    # Drains like the delivery worker: batches until the due sessions run out or the drain
+    # time is spent, not one batch per five-minute tick.
+    return (
+        HostedSessionRecoveryWorker()
+        .run_once(triggered_by=triggered_by, drain_seconds=settings.WORKER_DRAIN_SECONDS)
+        .as_dict()
+    )
 
 
 def run_failure_alerter(triggered_by: str = "schedule") -> dict[str, Any]:

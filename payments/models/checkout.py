@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -103,6 +104,16 @@ class HostedCheckoutSession(ConcurrentTransitionMixin, models.Model):
     @property
     def override_next_retry_at(self) -> str | None:
         return self.automation_metadata.get("override_next_retry_at")
+
+    @property
+    def next_notification_allowed_at(self) -> datetime | None:
+        """When the customer may next hear from the automation (the cadence from the last
+        message); None: now, nothing has been sent yet."""
+        if self.last_notified_at is None:
+            return None
+        return self.last_notified_at + timedelta(
+            minutes=settings.HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES
+        )
 
     @property
     def stalled(self) -> bool:

@@ -275,3 +275,14 @@ def test_a_crashed_workers_session_is_claimed_again_after_its_lease(providers):
     session.refresh_from_db()
     assert session.retry_count == 1
     assert session.lease_owner == ""
+
+
+@pytest.mark.django_db
+def test_a_scheduled_run_drains_every_due_session_not_one_batch(settings):
+    settings.PAYMENTS_CHECKOUT_URL = ""
+    settings.NOTIFICATION_CHANNELS = {}
+    settings.WORKER_BATCH_SIZE = 50
+    HostedSessionFactory.create_batch(120)
+    summary = run_hosted_recovery_worker()
+    assert (summary["claimed"], summary["batches"]) == (120, 3)
+    assert not HostedCheckoutSession.objects.filter(retry_count=0).exists()

@@ -119,3 +119,27 @@ def test_an_admin_action_over_many_rows_stops_before_gunicorn_would_kill_it(
     page = response.content.decode()
     assert "Stopped after 2 rows" in page
     assert "2 done, 1 not done" in page
+
+
+@pytest.mark.django_db
+def test_the_timeline_shows_the_notification_cadence_and_next_allowed_time(
+    admin_client, providers, settings
+):
+    from datetime import timedelta
+
+    from payments.selectors import hosted_session_recovery_state
+    from recovery.workers import HostedSessionRecoveryWorker
+
+    settings.HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES = 240
+    checkout_answers(providers)
+    channels_answer(providers)
+    session = HostedSessionFactory()
+    assert hosted_session_recovery_state(session)["nextNotificationAllowedAt"] is not None
+    HostedSessionRecoveryWorker().run_once(triggered_by="schedule")
+    session.refresh_from_db()
+    allowed = session.last_notified_at + timedelta(minutes=240)
+    state = hosted_session_recovery_state(session)
+    assert state["notificationCadenceMinutes"] == 240
+    assert state["nextNotificationAllowedAt"] == allowed.isoformat()
+    page = admin_client.get(f"{CHANGELIST}{session.pk}/change/").content.decode()
+    assert "every 240 min" in page and allowed.isoformat() in page
