@@ -313,3 +313,4 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
+from opsconsole.admin_incidents import IncidentAdmin  # noqa: E402, F401

@@ -17,7 +17,13 @@ class PlatformConfig(AppConfig):
         import structlog
         from django.conf import settings as settings_module
 
-        from opsconsole import failure_sources, health, metrics, worker_metrics
+        from opsconsole import (
+            failure_sources,
+            health,
+            incident_recorder,  # noqa: F401  (registers the worker)
+            metrics,
+            worker_metrics,
+        )
 
         health.register_builtin_components()
         failure_sources.autodiscover()

@@ -19,6 +19,7 @@ from opsconsole.context import (
     traceparent_var,
     web_deadline_var,
 )
+from opsconsole.incidents import failed_action_capture
 from opsconsole.outbound import web_request_budget_seconds
 from opsconsole.tracing import server_span
 
@@ -73,11 +74,15 @@ def log_server_action_failed(request: HttpRequest, response: HttpResponse) -> No
         except (ValueError, AttributeError):
             code = ""
     log = logger.error if response.status_code >= 500 else logger.warning
-    log(
-        "server_action_failed",
-        method=request.method,
-        path=request.path,
-        status_code=response.status_code,
-        error_code=code,
-        user=getattr(getattr(request, "user", None), "username", "") or "",
+    fields = {
+        "method": request.method,
+        "path": request.path,
+        "status_code": response.status_code,
+        "error_code": code,
+        "user": getattr(getattr(request, "user", None), "username", "") or "",
+    }
+    log("server_action_failed", **fields)
+    # Kept with any open incident, with the request's ids, for its postmortem export.
+    failed_action_capture(
+        {**fields, "request_id": getattr(request, "request_id", ""), "level": log.__name__}
     )

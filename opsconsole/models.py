@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
 from opsconsole.roles import PERMISSION_NAMES
@@ -212,3 +213,83 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.hits}"
+
+
+class Incident(FSMModelMixin, models.Model):
+    """An incident while it runs and after (seeds 002 and 004): notes as it goes, a readyz
+    snapshot each minute and every failed server action captured while it is open, and on
+    resolution the write-up the `incident_resolution` audit entry carries."""
+
+    class Severity(models.TextChoices):
+        SEV1 = "sev1", "SEV1: customers cannot book or pay"
+        SEV2 = "sev2", "SEV2: a recovery path is down"
+        SEV3 = "sev3", "SEV3: degraded, with a workaround"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    title = models.CharField(max_length=200)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.SEV2)
+    status = FSMField(default=Status.OPEN, choices=Status.choices, protected=True)
+    opened_by = models.CharField(max_length=150)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    summary = models.TextField(blank=True)
+    root_cause = models.TextField(blank=True)
+    blast_radius = models.TextField(blank=True, help_text="Who and what was affected.")
+    trace_ids = models.TextField(blank=True, help_text="Trace ids to keep, one per line.")
+    links = models.TextField(
+        blank=True, help_text="Dashboards, tickets, retrospective; one per line."
+    )
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        indexes = [
+            models.Index(
+                fields=["status"], condition=models.Q(status="open"), name="incident_open_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.title}"
+
+    @transition(field=status, source=Status.OPEN, target=Status.RESOLVED)
+    def resolve(self) -> None:
+        """Closed with its write-up (the service records who, when and the audit entry)."""
+
+
+class IncidentNote(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notes")
+    author = models.CharField(max_length=150)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.author}: {self.text[:60]}"
+
+
+class IncidentCapture(models.Model):
+    """Postmortem material kept while an incident is open: a readyz payload, or a
+    `server_action_failed` event, with its trace id."""
+
+    class Kind(models.TextChoices):
+        READYZ = "readyz"
+        FAILED_ACTION = "server_action_failed"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="captures")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    captured_at = models.DateTimeField(auto_now_add=True)
+    trace_id = models.CharField(max_length=32, blank=True)
+    payload = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["captured_at", "id"]
+        indexes = [models.Index(fields=["incident", "kind", "captured_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.captured_at:%H:%M:%S}"

@@ -7,3 +7,9 @@ from opsconsole.idempotency import idempotency_key_purge_expired
 
 def purge_expired_idempotency_keys() -> int:
     return idempotency_key_purge_expired()
+
+
+def run_incident_recorder(triggered_by: str = "schedule") -> dict[str, object]:
+    from opsconsole.incident_recorder import IncidentRecorder
+
+    return IncidentRecorder().run_once(triggered_by=triggered_by).as_dict()

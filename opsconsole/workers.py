@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from opsconsole.claims import RunContext
 from opsconsole.health import register_component
+from opsconsole.incidents import failed_action_capture
 from opsconsole.models import WorkerStatus
 from opsconsole.tracing import internal_span, mark_span_failed, span_traceparent
 from opsconsole.worker_health import worker_health
@@ -220,13 +221,14 @@ class BatchWorker:
         self._record_run(triggered_by=triggered_by, summary=summary, crashed=crashed)
         if crashed is not None:
             # Seed 002 alerts on these lines for the schedulers too, with the trace id.
-            logger.error(
-                "server_action_failed",
-                worker=self.name,
-                triggered_by=triggered_by,
-                error=f"{type(crashed).__name__}: {crashed}"[:500],
+            fields = {
+                "worker": self.name,
+                "triggered_by": triggered_by,
+                "error": f"{type(crashed).__name__}: {crashed}"[:500],
                 **({"traceparent": span_traceparent(span)} if span is not None else {}),
-            )
+            }
+            logger.error("server_action_failed", **fields)
+            failed_action_capture(fields)  # kept with any open incident, for its postmortem
             raise crashed
         logger.info("worker_run_finished", **summary.as_dict())
         return summary

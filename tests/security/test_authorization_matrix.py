@@ -57,6 +57,8 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
     "api/v1/health/readyz": Row("GET", "/api/v1/health/readyz", EVERYONE),
     "api/v1/auth/attempts": Row("GET", "/api/v1/auth/attempts", READERS),
     "api/v1/auth/lockout": Row("GET", "/api/v1/auth/lockout", READERS),
+    "api/v1/incidents": Row("GET", "/api/v1/incidents", READERS),
+    "api/v1/incidents/<str:incident_id>/export": Row("GET", "/api/v1/incidents/1/export", READERS),
     "api/v1/billing/sessions": Row(
         "POST",
         "/api/v1/billing/sessions",

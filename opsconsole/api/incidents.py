@@ -1,0 +1,96 @@
+"""Incidents, read-only over the API (seed 002's postmortem material): the list, and one
+incident's export with its notes, readyz payloads, failed server actions and trace ids.
+Staff open, note and resolve incidents in the admin."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from opsconsole import inputs
+from opsconsole.errors import InvalidInput, NotFound
+from opsconsole.incidents import incident_export, incident_summary
+from opsconsole.models import Incident
+from opsconsole.pagination import InvalidCursor, keyset_page
+from opsconsole.permissions import CanViewPlatform
+
+
+class IncidentSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    severity = serializers.ChoiceField(choices=Incident.Severity.values)
+    status = serializers.ChoiceField(choices=Incident.Status.values)
+    opened_by = serializers.CharField()
+    opened_at = serializers.DateTimeField()
+    resolved_by = serializers.CharField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class IncidentListApi(APIView):
+    permission_classes = [CanViewPlatform]
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Incident.Status.values, required=False)
+        limit = serializers.IntegerField(
+            min_value=1,
+            max_value=settings.API_LIST_MAX_LIMIT,
+            default=settings.API_LIST_DEFAULT_LIMIT,
+        )
+        cursor = serializers.CharField(required=False, max_length=200)
+
+    class OutputSerializer(serializers.Serializer):
+        items = IncidentSummarySerializer(many=True)
+        next_cursor = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=Incident.Status.values),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("cursor", str),
+        ],
+        responses=OutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        filters = inputs.validated(self.FilterSerializer, request.query_params.dict(), InvalidInput)
+        incidents = Incident.objects.all()
+        if "status" in filters:
+            incidents = incidents.filter(status=filters["status"])
+        try:
+            page = keyset_page(incidents, limit=filters["limit"], cursor=filters.get("cursor"))
+        except InvalidCursor as exc:
+            raise InvalidInput(str(exc), details={"fields": {"cursor": [str(exc)]}}) from exc
+        return Response(
+            {
+                "items": [incident_summary(incident) for incident in page.items],
+                "next_cursor": page.next_cursor,
+            }
+        )
+
+
+class IncidentExportSerializer(IncidentSummarySerializer):
+    writeup = serializers.DictField(help_text="summary, root_cause, blast_radius, links")
+    notes = serializers.ListField(child=serializers.DictField())
+    readyz = serializers.ListField(
+        child=serializers.DictField(), help_text="A readyz payload a minute while open."
+    )
+    failed_actions = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Every server_action_failed event while open, with its trace id.",
+    )
+    trace_ids = serializers.ListField(child=serializers.CharField())
+
+
+class IncidentExportApi(APIView):
+    permission_classes = [CanViewPlatform]
+
+    @extend_schema(responses=IncidentExportSerializer)
+    def get(self, request: Request, incident_id: str) -> Response:
+        pk = inputs.parse_id(incident_id, "incident_id", InvalidInput)
+        incident = Incident.objects.filter(pk=pk).first()
+        if incident is None:
+            raise NotFound(f"Incident {pk} does not exist.")
+        return Response(incident_export(incident))
