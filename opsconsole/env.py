@@ -195,6 +195,11 @@ def spectacular_settings() -> dict[str, object]:
             "rest_framework.authentication.SessionAuthentication",
             "payments.stations.StationCredentialAuthentication",
         ],
+        # Incident status and severity share field names with other enums: named here.
+        "ENUM_NAME_OVERRIDES": {
+            "IncidentStatusEnum": ["open", "resolved"],
+            "IncidentSeverityEnum": ["sev1", "sev2", "sev3"],
+        },
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
             "opsconsole.schema.document_plain_routes",
