@@ -178,6 +178,7 @@ def test_setup_schedules_is_idempotent():
         ("dlq_sweeper", "recovery.tasks.run_dlq_sweeper"),
         ("failure_alerter", "recovery.tasks.run_failure_alerter"),
         ("hosted_recovery_worker", "recovery.tasks.run_hosted_recovery_worker"),
+        ("incident_recorder", "opsconsole.tasks.run_incident_recorder"),
         ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
         ("notification_delivery_worker", "notifications.tasks.run_notification_delivery_worker"),
         ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys"),
