@@ -219,3 +219,19 @@ def worker_switches(*workers: str | tuple[str, str]) -> dict[str, bool]:
         chosen = variable if os.environ.get(variable) not in (None, "") else lowercase
         switches[name] = env_bool(chosen, True)
     return switches
+
+
+def shared_cache(redis_url: str, table: str) -> dict[str, dict[str, object]]:
+    """CACHES: Redis when configured, otherwise the database cache table."""
+    if redis_url:
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis_url,
+            }
+        }
+    # Each write counts the table to decide on culling; the entries (probe results) are
+    # few, so this bound is never reached in use.
+    options = {"MAX_ENTRIES": env_int("DATABASE_CACHE_MAX_ENTRIES", 10000)}
+    backend = "django.core.cache.backends.db.DatabaseCache"
+    return {"default": {"BACKEND": backend, "LOCATION": table, "OPTIONS": options}}

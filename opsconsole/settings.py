@@ -20,6 +20,7 @@ from opsconsole.env import (
     fcm_settings,
     notification_channels,
     secret_key_from_env,
+    shared_cache,
     spectacular_settings,
     sqlite_database,
     twilio_settings,
@@ -164,7 +165,7 @@ REST_FRAMEWORK = {
         "opsconsole.throttles.ViewScopedRateThrottle",
     ],
 }
-# Rate limits, counted in the shared cache: per address for anonymous callers, per user or
+# Rate limits, counted in rate_counters: per address for anonymous callers, per user or
 # station for authenticated ones, and per station for redemptions.
 API_THROTTLE_RATES = {
     "anon": env_str("API_THROTTLE_ANON", "60/min"),
@@ -205,20 +206,10 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
-# The cache every process shares (rate-limit and failed-token counters, probe results):
-# Redis when REDIS_URL is set, otherwise a table in the database (migration 0008 creates it).
+# The cache every process shares (probe results): Redis when REDIS_URL is set, otherwise
+# a table in the database (migration 0008). Rate-limit counters are rows of their own.
 CACHE_TABLE = "opsconsole_cache"
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    if REDIS_URL
-    else {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": CACHE_TABLE,
-        # Each write counts the table to decide on culling; counters live a minute or five,
-        # so this bounds the table (and that count) while holding every live counter.
-        "OPTIONS": {"MAX_ENTRIES": env_int("DATABASE_CACHE_MAX_ENTRIES", 10000)},
-    }
-}
+CACHES = shared_cache(REDIS_URL, CACHE_TABLE)
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -248,7 +239,11 @@ WORKER_DEFAULTS_ENABLED = worker_switches(
     ("retention_redactor", "RETENTION_REDACTOR_ENABLED"),
     "bulk_action_worker",
     ("failure_alerter", "FAILURE_ALERTER_ENABLED"),
+    "incident_recorder",
+    "weekly_digest",
 )
+# The weekly digest goes to this address (empty: the worker reports it not configured).
+OPERATIONS_DIGEST_EMAIL = env_str("OPERATIONS_DIGEST_EMAIL", "")
 NOTIFICATION_ALERT_WINDOW_MINUTES = env_int("NOTIFICATION_ALERT_WINDOW_MINUTES", 15)
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 # An admin replay of many items runs as a bulk action at this pace (items a second; at most

@@ -47,3 +47,9 @@ def run_bulk_action_worker(triggered_by: str = "schedule") -> dict[str, Any]:
 
 def run_retention_redactor(triggered_by: str = "schedule") -> dict[str, Any]:
     return RetentionRedactor().run_once(triggered_by=triggered_by).as_dict()
+
+
+def run_weekly_digest(triggered_by: str = "schedule") -> dict[str, Any]:
+    from recovery.weekly_digest import WeeklyDigestWorker
+
+    return WeeklyDigestWorker().run_once(triggered_by=triggered_by).as_dict()

@@ -337,3 +337,6 @@ class BulkActionWorker(BatchWorker):
                 return self.Outcome.PROVIDER_BUSY
             done = bulk_action_run(action_id=item_id, max_seconds=self.max_seconds)
         return self.Outcome.ITEMS_DONE if done else self.Outcome.ITEMS_NONE
+
+
+from recovery import weekly_digest  # noqa: E402, F401  (registers the digest worker)

@@ -17,3 +17,4 @@ from recovery.models.queue import (  # noqa: F401
     RecoveryItem,
     default_max_attempts,
 )
+from recovery.models.reports import WeeklyDigest  # noqa: F401

@@ -184,6 +184,7 @@ def test_setup_schedules_is_idempotent():
         ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys"),
         ("refund_retry_worker", "payments.tasks.run_refund_retry_worker"),
         ("retention_redactor", "recovery.tasks.run_retention_redactor"),
+        ("weekly_digest", "recovery.tasks.run_weekly_digest"),
     ]
 
 
