@@ -11,9 +11,15 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from opsconsole import incidents
-from opsconsole.admin import ServiceSavedAdmin, SupportStaffAccess
+from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
-from opsconsole.models import OPERATE_PERMISSION, Incident, IncidentCapture, IncidentNote
+from opsconsole.models import (
+    OPERATE_PERMISSION,
+    BackupDrillRun,
+    Incident,
+    IncidentCapture,
+    IncidentNote,
+)
 
 
 class IncidentNoteInline(admin.TabularInline):
@@ -133,3 +139,11 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
     )
     def resolve_incidents(self, request: HttpRequest, pk: int, reason: str) -> None:
         incidents.incident_resolve(incident_id=pk, actor=request.user, reason=reason)
+
+
+@admin.register(BackupDrillRun)
+class BackupDrillRunAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    """Each backup drill (seed 004): where the dump went, parity, smoke checks, the result."""
+
+    list_display = ("started_at", "status", "triggered_by", "copied_to", "tables", "detail")
+    list_filter = ("status",)

@@ -1,26 +1,39 @@
-"""Backup/restore drill (seed 004): dump, restore into a scratch database, compare row counts.
+"""Backup/restore drill (seed 004): dump, copy off the host, restore the copy into a scratch
+database, compare row counts, run the smoke checks on it.
 
 PostgreSQL: the row counts and pg_dump share one exported snapshot, so writes during the
-drill cannot make parity fail falsely. SQLite: the online backup API copies the file.
+drill cannot make parity fail falsely. SQLite: the online backup API copies the file. The
+smoke checks run in a child process whose database is the restored copy and whose providers
+are the sandbox, so they change nothing outside the copy.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 from psycopg import sql
 
+from opsconsole.backup_offsite import OffsiteCopyFailed, offsite_copy
 from opsconsole.csv_export import SafeCsvWriter
+
+# Provider settings a smoke check must never see: with them unset, the sandbox stands in.
+PROVIDER_ENV_PREFIXES = (
+    "STRIPE_", "PAYMENTS_CHECKOUT_", "NOTIFICATIONS_", "SMS_", "WHATSAPP_", "PUSH_", "TWILIO_",
+    "FCM_", "ANYMAIL", "RESEND_", "EMAIL_", "VOUCHER_RENDERER_", "REDIS_URL", "OPERATIONS_",
+)  # fmt: skip
 
 
 class DrillFailed(Exception):
@@ -35,6 +48,8 @@ class DrillReport:
     scratch: str = ""
     source_counts: dict[str, int] = field(default_factory=dict)
     restored_counts: dict[str, int] = field(default_factory=dict)
+    copied_to: str = ""
+    smoke_checks: dict[str, str] = field(default_factory=dict)
     log_lines: list[str] = field(default_factory=list)
 
     def log(self, message: str) -> None:
@@ -128,6 +143,9 @@ def run_postgres_drill(
     report.log(
         f"dump written to {dump} ({dump.stat().st_size} bytes) in {time.monotonic() - started:.2f}s"
     )
+    fetched = copy_off_host(
+        report, dump, name=f"{database}-{report.started_at:%Y%m%dT%H%M%SZ}.dump"
+    )
     report.scratch = f"{database}_drill_{report.started_at:%Y%m%d%H%M%S}"
     with psycopg.connect(dbname="postgres", autocommit=True, **conninfo) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(report.scratch)))
@@ -135,7 +153,7 @@ def run_postgres_drill(
     try:
         started = time.monotonic()
         result = subprocess.run(
-            [pg_binary("pg_restore", bin_dir), "--no-owner", "-d", report.scratch, str(dump)],
+            [pg_binary("pg_restore", bin_dir), "--no-owner", "-d", report.scratch, str(fetched)],
             env=env,
             capture_output=True,
             text=True,
@@ -148,6 +166,7 @@ def run_postgres_drill(
         )
         with psycopg.connect(dbname=report.scratch, **conninfo) as restored:
             report.restored_counts = _count_tables(restored.cursor(), tables)
+        run_smoke_checks(report, database_url=_postgres_url(params, report.scratch))
     finally:
         if not keep_scratch:
             with psycopg.connect(dbname="postgres", autocommit=True, **conninfo) as admin:
@@ -170,10 +189,68 @@ def run_sqlite_drill(report: DrillReport) -> None:
         source.rollback()
     report.backup_path = backup
     report.log(f"sqlite backup written to {backup}")
-    with sqlite3.connect(backup) as restored:
+    fetched = copy_off_host(report, backup, name=f"{report.started_at:%Y%m%dT%H%M%SZ}.sqlite3")
+    with sqlite3.connect(fetched) as restored:
         report.restored_counts = {
             t: restored.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables
         }
+    run_smoke_checks(report, database_url=f"sqlite:///{fetched}")
+
+
+def copy_off_host(report: DrillReport, backup: Path, *, name: str) -> Path:
+    """Copy the backup off the host and fetch it back: the restore reads the fetched copy."""
+    fetched = report.output_dir / f"fetched-{backup.name}"
+    try:
+        report.copied_to = offsite_copy(backup, name=name, fetched=fetched)
+    except OffsiteCopyFailed as exc:
+        raise DrillFailed(f"off-host copy failed: {exc}") from exc
+    report.log(f"copied off host to {report.copied_to}; fetched back, SHA-256 matches")
+    return fetched
+
+
+def _postgres_url(params: dict, database: str) -> str:
+    from urllib.parse import quote
+
+    user = quote(str(params.get("USER") or ""))
+    password = quote(str(params.get("PASSWORD") or ""))
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = params.get("HOST") or "localhost"
+    port = f":{params['PORT']}" if params.get("PORT") else ""
+    return f"postgres://{credentials}{host}{port}/{quote(database)}"
+
+
+def run_smoke_checks(report: DrillReport, *, database_url: str) -> None:
+    """Run `manage.py drill_smoke_checks` against the restored copy, in a child process with
+    the sandbox providers; a failed check fails the drill."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().startswith(PROVIDER_ENV_PREFIXES)
+    }
+    env.update(
+        DATABASE_URL=database_url,
+        PROVIDERS_SANDBOX="true",
+        OPSCONSOLE_READ_ENV_FILE="false",
+        DJANGO_SETTINGS_MODULE="opsconsole.settings",
+    )
+    result = subprocess.run(
+        [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "drill_smoke_checks"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    try:
+        report.smoke_checks = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        report.smoke_checks = {}
+    report.log(f"smoke checks on the restored copy: {report.smoke_checks or 'no result'}")
+    if result.returncode != 0 or not report.smoke_checks:
+        failed = {k: v for k, v in report.smoke_checks.items() if v != "passed"}
+        detail = failed or result.stderr.strip()[-500:]
+        raise DrillFailed(f"smoke checks failed on the restored copy: {detail}")
 
 
 def write_outputs(report: DrillReport) -> None:

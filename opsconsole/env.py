@@ -235,3 +235,22 @@ def shared_cache(redis_url: str, table: str) -> dict[str, dict[str, object]]:
     options = {"MAX_ENTRIES": env_int("DATABASE_CACHE_MAX_ENTRIES", 10000)}
     backend = "django.core.cache.backends.db.DatabaseCache"
     return {"default": {"BACKEND": backend, "LOCATION": table, "OPTIONS": options}}
+
+
+BACKUP_DRILL_SCHEDULES = ("quarterly", "monthly", "weekly", "daily", "off")
+
+
+def backup_drill_settings() -> dict[str, object]:
+    """The backup drill (seed 004): where the dump goes off host (an S3-compatible bucket,
+    credentials as boto3 reads them from AWS_*; else a directory on other storage), how
+    often it runs, and how old the last passing drill may be before readyz is degraded."""
+    return {
+        "s3_bucket": env_str("BACKUP_S3_BUCKET", ""),
+        "s3_endpoint_url": env_str("BACKUP_S3_ENDPOINT_URL", ""),
+        "s3_prefix": env_str("BACKUP_S3_PREFIX", "opsconsole-backups/"),
+        "s3_region": env_str("BACKUP_S3_REGION", ""),
+        "copy_dir": env_str("BACKUP_COPY_DIR", ""),
+        "schedule": env_choice("BACKUP_DRILL_SCHEDULE", "quarterly", BACKUP_DRILL_SCHEDULES),
+        "output_dir": env_str("BACKUP_DRILL_OUTPUT_DIR", "var/backup-drill"),
+        "max_age_days": env_int("BACKUP_DRILL_MAX_AGE_DAYS", 100),
+    }

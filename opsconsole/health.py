@@ -89,3 +89,28 @@ def check_broker() -> ComponentHealth:
 def register_builtin_components() -> None:
     register_component("database", check_database)
     register_component("broker", check_broker)
+    register_component("backup_drill", check_backup_drill)
+
+
+def check_backup_drill() -> ComponentHealth:
+    """The last backup drill (seed 004): degraded when it failed or passed too long ago."""
+    from django.conf import settings
+
+    from opsconsole.models import BackupDrillRun
+
+    last = BackupDrillRun.objects.exclude(status=BackupDrillRun.Status.RUNNING).first()
+    if last is None:
+        return ComponentHealth("ready", {"last_run": None, "note": "no drill has run yet"})
+    age_days = (timezone.now() - last.started_at).days
+    details = {
+        "last_run": last.started_at.isoformat(),
+        "result": last.status,
+        "copied_to": last.copied_to,
+        "smoke_checks": last.smoke_checks,
+        "age_days": age_days,
+    }
+    if last.status == BackupDrillRun.Status.FAILED:
+        return ComponentHealth("degraded", {**details, "detail": last.detail[:300]})
+    if age_days > int(settings.BACKUP_DRILL["max_age_days"]):
+        return ComponentHealth("degraded", {**details, "detail": "the last drill is too old"})
+    return ComponentHealth("ready", details)

@@ -293,3 +293,30 @@ class IncidentCapture(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.captured_at:%H:%M:%S}"
+
+
+class BackupDrillRun(models.Model):
+    """One backup drill (seed 004): dump, off-host copy, restore from the copy, row-count
+    parity and smoke checks on the restored database. The last one shows in readyz."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        PASSED = "passed"
+        FAILED = "failed"
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    triggered_by = models.CharField(max_length=50, default="manual")
+    copied_to = models.CharField(max_length=500, blank=True)
+    tables = models.PositiveIntegerField(default=0)
+    mismatches = models.JSONField(default=list)
+    smoke_checks = models.JSONField(default=dict)
+    detail = models.TextField(blank=True)
+    output_dir = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"drill {self.started_at:%Y-%m-%d %H:%M} {self.status}"

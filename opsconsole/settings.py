@@ -11,6 +11,7 @@ import environ
 from opsconsole.env import (
     ImproperlyConfiguredEnv,
     anymail_settings,
+    backup_drill_settings,
     database_from_url,
     env_bool,
     env_choice,
@@ -244,6 +245,7 @@ WORKER_DEFAULTS_ENABLED = worker_switches(
 )
 # The weekly digest goes to this address (empty: the worker reports it not configured).
 OPERATIONS_DIGEST_EMAIL = env_str("OPERATIONS_DIGEST_EMAIL", "")
+BACKUP_DRILL = backup_drill_settings()  # off-host copy, schedule, readyz age (see env.py)
 NOTIFICATION_ALERT_WINDOW_MINUTES = env_int("NOTIFICATION_ALERT_WINDOW_MINUTES", 15)
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 # An admin replay of many items runs as a bulk action at this pace (items a second; at most

@@ -20,6 +20,7 @@ from recovery.models import (
     BulkAction,
     BulkActionItem,
     ManualReviewItem,
+    WeeklyDigest,
 )
 
 
@@ -130,3 +131,17 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
     pause = bulk_verb("pause", "Pause…", ["running"])
     resume = bulk_verb("resume", "Resume…", ["paused"])
     abort = bulk_verb("abort", "Abort…", ["awaiting_approval", "ready", "running", "paused"])
+
+
+@admin.register(WeeklyDigest)
+class WeeklyDigestAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    """Each week's operations digest as sent (send_weekly_digest --week sends one again)."""
+
+    list_display = ("week", "sends", "last_sent_at", "recipient", "last_failure")
+    fields = ("week", ("period_start", "period_end"), "recipient", "sends", "last_sent_at")
+    fields += ("last_failure", "summary_json")
+    readonly_fields = fields
+
+    @admin.display(description="Summary")
+    def summary_json(self, obj: WeeklyDigest) -> str:
+        return pretty_json(obj.summary)

@@ -6,9 +6,12 @@ Schedules only wake workers; the rows they work on hold all the state.
 from __future__ import annotations
 
 import importlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 from django_q.models import Schedule
 
 from opsconsole.models import WorkerStatus
@@ -55,12 +58,56 @@ class Command(BaseCommand):
                 },
             )
             self.stdout.write(f"schedule {name} every {minutes} min")
+        if self.backup_drill_scheduled():
+            wanted.add(BACKUP_DRILL)
         # A schedule whose task no longer imports would fail every run: remove it.
         for schedule in Schedule.objects.exclude(name__in=wanted):
             if not task_exists(schedule.func):
                 schedule.delete()
                 self.stdout.write(f"deleted schedule {schedule.name}: {schedule.func} is gone")
         self.stdout.write(self.style.SUCCESS(f"{len(wanted)} schedules in place"))
+
+    def backup_drill_scheduled(self) -> bool:
+        """The backup drill at BACKUP_DRILL_SCHEDULE (quarterly by default); "off" removes it.
+        A new schedule starts at seed 004's cadence: the first Tuesday of the next quarter,
+        14:00 UTC. An existing one keeps its next run."""
+        cadence = str(settings.BACKUP_DRILL["schedule"])
+        if cadence == "off":
+            Schedule.objects.filter(name=BACKUP_DRILL).delete()
+            self.stdout.write("backup drill not scheduled (BACKUP_DRILL_SCHEDULE=off)")
+            return False
+        schedule, created = Schedule.objects.update_or_create(
+            name=BACKUP_DRILL,
+            defaults={
+                "func": "opsconsole.tasks.run_backup_drill",
+                "schedule_type": DRILL_SCHEDULE_TYPES[cadence],
+                "repeats": -1,
+            },
+        )
+        if created:
+            schedule.next_run = first_tuesday_of_next_quarter(timezone.now())
+            schedule.save(update_fields=["next_run"])
+        self.stdout.write(
+            f"schedule {BACKUP_DRILL} {cadence}, next {schedule.next_run:%Y-%m-%d %H:%M}"
+        )
+        return True
+
+
+BACKUP_DRILL = "backup_drill"
+DRILL_SCHEDULE_TYPES = {
+    "quarterly": Schedule.QUARTERLY,
+    "monthly": Schedule.MONTHLY,
+    "weekly": Schedule.WEEKLY,
+    "daily": Schedule.DAILY,
+}
+
+
+def first_tuesday_of_next_quarter(now: datetime) -> datetime:
+    """Seed 004's DR cadence: the first Tuesday of each quarter at 14:00 UTC."""
+    quarter_month = (now.month - 1) // 3 * 3 + 4
+    year = now.year + (quarter_month > 12)
+    first = datetime(year, (quarter_month - 1) % 12 + 1, 1, 14, 0, tzinfo=UTC)
+    return first + timedelta(days=(1 - first.weekday()) % 7)
 
 
 def task_exists(dotted_path: str) -> bool:
