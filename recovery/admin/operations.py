@@ -58,7 +58,16 @@ class BulkActionItemInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ("source_id", "outcome", "detail", "processed_at")
-    readonly_fields = fields
+    readonly_fields = (
+        "week",
+        "period_start",
+        "period_end",
+        "recipient",
+        "sends",
+        "last_sent_at",
+        "last_failure",
+        "summary_json",
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -140,7 +149,16 @@ class WeeklyDigestAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_display = ("week", "sends", "last_sent_at", "recipient", "last_failure")
     fields = ("week", ("period_start", "period_end"), "recipient", "sends", "last_sent_at")
     fields += ("last_failure", "summary_json")
-    readonly_fields = fields
+    readonly_fields = (
+        "week",
+        "period_start",
+        "period_end",
+        "recipient",
+        "sends",
+        "last_sent_at",
+        "last_failure",
+        "summary_json",
+    )
 
     @admin.display(description="Summary")
     def summary_json(self, obj: WeeklyDigest) -> str:
