@@ -58,16 +58,7 @@ class BulkActionItemInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ("source_id", "outcome", "detail", "processed_at")
-    readonly_fields = (
-        "week",
-        "period_start",
-        "period_end",
-        "recipient",
-        "sends",
-        "last_sent_at",
-        "last_failure",
-        "summary_json",
-    )
+    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
