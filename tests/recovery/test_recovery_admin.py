@@ -168,6 +168,7 @@ def test_setup_schedules_is_idempotent():
     call_command("setup_schedules")
     schedules = Schedule.objects.order_by("name")
     assert [(s.name, s.func) for s in schedules] == [
+        ("backup_drill", "opsconsole.tasks.run_backup_drill"),
         ("booking_hold_expiry_worker", "bookings.tasks.run_booking_hold_expiry_worker"),
         ("bulk_action_worker", "recovery.tasks.run_bulk_action_worker"),
         ("campaign_dispatcher_worker", "notifications.tasks.run_campaign_dispatcher_worker"),

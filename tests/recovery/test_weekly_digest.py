@@ -116,3 +116,15 @@ def test_week_reruns_a_given_week_as_a_new_message_audited(resend, a_week_of_ope
     with pytest.raises(CommandError, match="not an ISO week"):
         call_command("send_weekly_digest", "--week", "2026-47")
     assert week_bounds("2026-W47")[0] == datetime(2026, 11, 16, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_the_digest_worker_has_a_kill_switch_and_shows_in_readyz(resend, a_week_of_operations):
+    from opsconsole.health import readiness
+    from opsconsole.worker_switches import worker_switch_set
+
+    worker_switch_set(name="weekly_digest", enabled=False, actor="oncall", reason="mail storm")
+    with time_machine.travel(MONDAY_AFTER):
+        assert run_worker(WeeklyDigestWorker).skipped
+    assert emails(resend) == [] and not WeeklyDigest.objects.exists()
+    assert "weekly_digest" in readiness()["components"]
