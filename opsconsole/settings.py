@@ -214,7 +214,7 @@ CACHES = shared_cache(REDIS_URL, CACHE_TABLE)
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "opsconsole.auth_backends.PermissionsInOneQueryBackend",
 ]
 # Lock an account after this many failed logins, for this long (django-axes).
 AXES_FAILURE_LIMIT = env_int("AUTH_LOCKOUT_THRESHOLD", 5)
