@@ -90,7 +90,8 @@ def failure_group_detail(request: HttpRequest, fingerprint: str) -> HttpResponse
             messages.warning(request, "This form was already submitted.")
     context = {
         **admin.site.each_context(request),
-        "title": f"Failures {fingerprint}",
+        # Titled by what failed, not by its fingerprint (which stays in the URL).
+        "title": f"{group.app} · {group.source}: {group.provider} {group.failure_code}",
         "group": group.as_dict(with_items=True, item_limit=200),
         "can_operate": request.user.has_perm(OPERATE_PERMISSION),
         "action_token": new_action_token(),

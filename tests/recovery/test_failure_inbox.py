@@ -148,7 +148,11 @@ def test_the_admin_inbox_lists_groups_and_dry_runs_a_bulk_replay(integration, ad
     [group] = page.context["groups"]
     assert (group["count"], group["circuit"]) == (2, "closed")
     detail = admin_client.get(f"/admin/failures/{group['fingerprint']}/")
-    assert "Dry run a bulk replay" in detail.content.decode()
+    assert "Dry run a bulk replay of these 2 items" in detail.content.decode()
+    # Titled by what failed, with counts that read right.
+    assert detail.context["title"].startswith("recovery · integration_delivery: ")
+    assert "HTTP_503" in detail.context["title"]
+    assert "2 open integration_delivery failures" in detail.content.decode()
     token = detail.context["action_token"]
     form = {"reason": "provider fixed", "rate_per_second": "5", "action_token": token}
     response = admin_client.post(f"/admin/failures/{group['fingerprint']}/", form)
@@ -169,6 +173,7 @@ def test_a_support_viewer_sees_the_inbox_but_cannot_act(integration, client):
     [group] = client.get("/admin/failures/").context["groups"]
     detail = client.get(f"/admin/failures/{group['fingerprint']}/")
     assert "Dry run a bulk replay" not in detail.content.decode()
+    assert "1 open integration_delivery failure</strong>" in detail.content.decode()
     refused = client.post(f"/admin/failures/{group['fingerprint']}/", {"reason": "x"})
     assert refused.status_code == 403
     assert not BulkAction.objects.exists()
