@@ -320,3 +320,20 @@ class BackupDrillRun(models.Model):
 
     def __str__(self) -> str:
         return f"drill {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class QueueDepthSample(models.Model):
+    """One queue's rows per status at one minute, kept QUEUE_DEPTH_KEEP_DAYS: the overview's
+    counts and queue-depth charts read these, so they cost the same at 10M rows as at 10k."""
+
+    queue = models.CharField(max_length=64)
+    sampled_at = models.DateTimeField()
+    counts = models.JSONField(default=dict)
+    estimated = models.BooleanField(default=False, help_text="From the planner's statistics.")
+
+    class Meta:
+        ordering = ["-sampled_at"]
+        indexes = [models.Index(fields=["queue", "-sampled_at"], name="queue_depth_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.queue} at {self.sampled_at:%Y-%m-%d %H:%M}"

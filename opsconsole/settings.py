@@ -242,6 +242,7 @@ WORKER_DEFAULTS_ENABLED = worker_switches(
     ("failure_alerter", "FAILURE_ALERTER_ENABLED"),
     "incident_recorder",
     "weekly_digest",
+    "queue_depth_sampler",
 )
 # The weekly digest goes to this address (empty: the worker reports it not configured).
 OPERATIONS_DIGEST_EMAIL = env_str("OPERATIONS_DIGEST_EMAIL", "")

@@ -22,3 +22,9 @@ def run_backup_drill() -> str:
 
     call_command("backup_drill", "--triggered-by", "schedule")
     return "passed"
+
+
+def run_queue_depth_sampler(triggered_by: str = "schedule") -> dict[str, object]:
+    from opsconsole.queue_depth import QueueDepthSampler
+
+    return QueueDepthSampler().run_once(triggered_by=triggered_by).as_dict()

@@ -9,7 +9,7 @@ from opsconsole import metrics
 from opsconsole.api.views import IntegrationsStatusApi
 from opsconsole.errors import api_not_found, error_json_response
 from opsconsole.monitoring_access import may_scrape_metrics
-from opsconsole.overview import console_overview
+from opsconsole.overview import console_home, console_overview
 from payments.api.urls import station_urlpatterns, webhook_urlpatterns
 from recovery.admin_views import edit_and_replay, failure_group_detail, failure_inbox
 from recovery.api.urls import inbox_urlpatterns
@@ -28,6 +28,9 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [
+    # Before the admin's own index: staff land on the overview, the app list one click away.
+    path("admin/", admin.site.admin_view(console_home), name="console-home"),
+    path("admin/apps/", admin.site.admin_view(admin.site.index), name="console-apps"),
     path(
         "admin/overview/",
         admin.site.admin_view(console_overview),

@@ -27,6 +27,11 @@ class RecoveryConfig(AppConfig):
         register_queue("integration_deliveries", RecoveryItem, stuck=("failed", "dlq"))
         register_queue("manual_review", ManualReviewItem, stuck=("open",))
 
+        from opsconsole.overview import register_overview_section
+        from recovery.overview_charts import delivery_outcome_charts
+
+        register_overview_section("Integration deliveries", delivery_outcome_charts)
+
         from opsconsole.outbox import register_sink
         from recovery.outbox import fan_out
 

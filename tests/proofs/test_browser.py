@@ -94,3 +94,38 @@ def test_the_failure_inbox_page_shows_grouped_failures(page, live_server):
     groups = page.locator("[data-testid=failure-group]")
     assert groups.count() == 1
     assert "HTTP_503" in groups.first.inner_text()
+
+
+def test_staff_land_on_the_overview_whose_charts_match_the_database(page, live_server):
+    from datetime import timedelta
+
+    from django.db.models import Sum
+    from django.utils import timezone
+
+    from recovery.models import DeliveryRollup
+
+    staff("vera", "Support viewer")
+    integration = services.integration_create(name="crm", endpoint_url="https://x.test", actor="t")
+    minute = timezone.now().replace(second=0, microsecond=0)
+    DeliveryRollup.objects.create(integration=integration, minute=minute, succeeded=4, failed=3)
+    DeliveryRollup.objects.create(
+        integration=integration, minute=minute - timedelta(minutes=20), failed=2, dlq=1
+    )
+    log_in(page, live_server, "vera")  # /admin/ is the overview
+    chart = page.locator("[data-testid=deliveries-last-hour]")
+    assert chart.locator("svg rect").count() == 4  # succeeded and failed now; failed, dlq
+    failed_in_db = DeliveryRollup.objects.filter(minute__gt=minute - timedelta(hours=1)).aggregate(
+        n=Sum("failed")
+    )["n"]
+    shown = page.locator("[data-testid=deliveries-last-hour-total-failed]").inner_text()
+    assert int(shown) == failed_in_db == 5
+    # The page refreshes itself: a new outcome shows without a reload.
+    DeliveryRollup.objects.filter(minute=minute).update(failed=6)
+    page.wait_for_function(
+        "document.querySelector('[data-testid=deliveries-last-hour-total-failed]')"
+        ".innerText === '8'",
+        timeout=12_000,
+    )
+    page.get_by_test_id("all-models").click()
+    page.wait_for_url(f"{live_server.url}/admin/apps/")
+    assert page.locator("#content-main .app-recovery").count() == 1
