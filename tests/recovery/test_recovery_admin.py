@@ -183,6 +183,7 @@ def test_setup_schedules_is_idempotent():
         ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
         ("notification_delivery_worker", "notifications.tasks.run_notification_delivery_worker"),
         ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys"),
+        ("queue_depth_sampler", "opsconsole.tasks.run_queue_depth_sampler"),
         ("refund_retry_worker", "payments.tasks.run_refund_retry_worker"),
         ("retention_redactor", "recovery.tasks.run_retention_redactor"),
         ("weekly_digest", "recovery.tasks.run_weekly_digest"),

@@ -205,7 +205,7 @@ ADMIN_KINDS = {
     ),
     "user_password": re.compile(r"^admin/auth/user/<id>/password/$"),
     "console_page": re.compile(
-        r"^admin/(overview/|failures/|failures/<str:fingerprint>/|"
+        r"^admin/(overview/|apps/|failures/|failures/<str:fingerprint>/|"
         r"recovery/recoveryitem/<int:item_id>/edit-and-replay/)$"
     ),
 }
@@ -302,6 +302,7 @@ def admin_urls() -> list[tuple[str, str]]:
     urls: list[tuple[str, str]] = [
         ("site", "/admin/"),
         ("console_page", "/admin/overview/"),
+        ("console_page", "/admin/apps/"),
         ("console_page", "/admin/failures/"),
         ("console_page", "/admin/failures/not-a-fingerprint/"),
     ]
