@@ -11,6 +11,7 @@ from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
 from opsconsole.admin_actions import destructive_action
+from opsconsole.admin_scale import EstimatedCountPaginator, indexed_values_filter, recent_filter
 from opsconsole.alerts import alert_acknowledge
 from opsconsole.api_tokens import api_token_revoke
 from opsconsole.banner import banner_clear, banner_set
@@ -148,6 +149,10 @@ class SupportStaffAccess:
     `platform.member_admin.operate`. Superusers keep everything.
     """
 
+    # "N results" from the planner's estimate on a big table: COUNT(*) over ten million rows
+    # takes a second, on every page of every changelist.
+    paginator = EstimatedCountPaginator
+
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(VIEW_PERMISSION) or super().has_module_permission(request)
 
@@ -164,9 +169,16 @@ class SupportStaffAccess:
 @admin.register(AuditEvent)
 class AuditEventAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_display = ("created_at", "event", "object_type", "object_id", "actor", "request_id")
-    list_filter = ("event", "object_type")
-    search_fields = ("=request_id", "=object_id", "event", "actor", "=traceparent")
-    date_hierarchy = "created_at"
+    # Filters list their values by walking the indexes, and search matches indexed keys
+    # exactly: both cost the same at ten million events as at ten thousand.
+    list_filter = (
+        indexed_values_filter("event"),
+        indexed_values_filter("object_type", "object type"),
+        recent_filter("created_at"),
+    )
+    # `__exact`, not "=" (iexact: UPPER(column) = UPPER(term), which no index serves).
+    search_fields = ("request_id__exact", "event__exact")
+    search_help_text = "A request id, or an event name (exact)."
     show_full_result_count = False
 
 
@@ -313,4 +325,6 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
+
+
 from opsconsole.admin_incidents import IncidentAdmin  # noqa: E402, F401

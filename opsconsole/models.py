@@ -41,8 +41,15 @@ class AuditEvent(models.Model):
         # btrees for the equality lookups (no LIKE-pattern twins, which nothing queries).
         indexes = [
             models.Index(fields=["object_type", "object_id", "-created_at"]),
-            models.Index(fields=["event"], name="audit_event_idx"),
+            # A changelist filtered by event reads it newest first, straight off this index.
+            models.Index(fields=["event", "-created_at"], name="audit_event_idx"),
             models.Index(fields=["request_id"], name="audit_request_id_idx"),
+            # The overview's recent operator actions: people, not workers (few rows).
+            models.Index(
+                fields=["-id"],
+                condition=models.Q(actor_user__isnull=False),
+                name="audit_operator_actions_idx",
+            ),
         ]
         # The operator permissions of seed 001 hang off this model because every operator
         # action ends in an audit row; the data migration creates them with the groups.
@@ -330,6 +337,8 @@ class QueueDepthSample(models.Model):
     sampled_at = models.DateTimeField()
     counts = models.JSONField(default=dict)
     estimated = models.BooleanField(default=False, help_text="From the planner's statistics.")
+    # {group: {status: rows}} for a queue registered with group_by (exact counts).
+    groups = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-sampled_at"]

@@ -14,7 +14,7 @@ from django.db.models import Count, Model
 from django.utils import timezone
 
 from opsconsole.claims import RunContext
-from opsconsole.metrics import registered_queues
+from opsconsole.metrics import Queue, registered_queues
 from opsconsole.models import QueueDepthSample
 from opsconsole.workers import BatchWorker, register_worker
 
@@ -55,11 +55,33 @@ def queue_depth_sample(now: datetime | None = None) -> int:
     for name, queue in registered_queues().items():
         counts, estimated = status_counts(queue.model)
         samples.append(
-            QueueDepthSample(queue=name, sampled_at=at, counts=counts, estimated=estimated)
+            QueueDepthSample(
+                queue=name,
+                sampled_at=at,
+                counts=counts,
+                estimated=estimated,
+                groups=group_counts(queue),
+            )
         )
     QueueDepthSample.objects.bulk_create(samples)
     QueueDepthSample.objects.filter(sampled_at__lt=at - timedelta(days=KEEP_DAYS)).delete()
     return len(samples)
+
+
+def group_counts(queue: Queue) -> dict[str, dict[str, int]]:
+    """{group: {status: rows}} over the queue's group_statuses (none without group_by)."""
+    if not queue.group_by:
+        return {}
+    rows = (
+        queue.model.objects.filter(status__in=queue.group_statuses)
+        .order_by()
+        .values_list(queue.group_by, "status")
+        .annotate(n=Count("pk"))
+    )
+    groups: dict[str, dict[str, int]] = {}
+    for group, status, count in rows:
+        groups.setdefault(str(group), {})[str(status)] = count
+    return groups
 
 
 def latest_samples() -> dict[str, QueueDepthSample]:

@@ -24,7 +24,13 @@ class RecoveryConfig(AppConfig):
         from opsconsole.metrics import register_queue
         from recovery.models import ManualReviewItem, RecoveryItem
 
-        register_queue("integration_deliveries", RecoveryItem, stuck=("failed", "dlq"))
+        register_queue(
+            "integration_deliveries",
+            RecoveryItem,
+            stuck=("failed", "dlq"),
+            group_by="integration__name",
+            group_statuses=tuple(s for s in RecoveryItem.Status.values if s != "succeeded"),
+        )
         register_queue("manual_review", ManualReviewItem, stuck=("open",))
 
         from opsconsole.overview import register_overview_section

@@ -129,13 +129,19 @@ def recovery_queue_metrics() -> Iterable[Metric]:
         "Recovery queue items by integration and status",
         labels=["integration", "status"],
     )
-    rows = (
-        RecoveryItem.objects.exclude(status=RecoveryItem.Status.SUCCEEDED)
-        .values("integration__name", "status")
-        .annotate(n=Count("id"))
-    )
-    for row in rows:
-        depth.add_metric([row["integration__name"], row["status"]], row["n"])
+    # From the minute's queue-depth sample (a scrape must not count ten million rows);
+    # counted live only before the sampler's first run.
+    from opsconsole.metrics import registered_queues
+    from opsconsole.queue_depth import group_counts, latest_samples
+
+    sample = latest_samples().get("integration_deliveries")
+    if sample is not None:
+        groups = sample.groups
+    else:
+        groups = group_counts(registered_queues()["integration_deliveries"])
+    for integration, statuses in sorted(groups.items()):
+        for status, count in sorted(statuses.items()):
+            depth.add_metric([integration, status], count)
     return [depth]
 
 

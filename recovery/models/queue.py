@@ -178,6 +178,12 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
                 condition=Q(status__in=["failed", "dlq"]),
                 name="recovery_item_inbox_idx",
             ),
+            # The overview's oldest stuck item, read in index order at any table size.
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(status__in=["failed", "dlq"]),
+                name="recovery_item_stuck_age_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -54,7 +54,9 @@ def test_an_operator_filters_the_dlq_and_replays_with_a_reason(page, live_server
     assert RecoveryItem.objects.get(pk=stuck.pk).status == "replayed"
     event = AuditEvent.objects.get(event="platform.integration.recovery.replayed")
     assert (event.actor, event.reason) == ("opal", "ERP is back (INC-12)")
-    page.goto(f"{live_server.url}/admin/platform/auditevent/?q=replayed")
+    page.goto(
+        f"{live_server.url}/admin/platform/auditevent/?event=platform.integration.recovery.replayed"
+    )
     assert "platform.integration.recovery.replayed" in page.locator("#result_list").inner_text()
 
 
