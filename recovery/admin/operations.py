@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.html import format_html
 
 from opsconsole.admin import (
@@ -101,6 +104,7 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
     inlines = [BulkActionItemInline]
     actions = ["approve", "start", "pause", "resume", "abort"]
     fields = (
+        "live_progress",
         ("source", "provider", "status"),
         ("moves_money", "rate_per_second"),
         "preview_pretty",
@@ -111,7 +115,27 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
         ("total", "processed", "replayed", "resolved", "failed"),
         ("created_at", "started_at", "finished_at"),
     )
-    readonly_fields = ("preview_pretty",)
+    readonly_fields = ("preview_pretty", "live_progress")
+
+    @admin.display(description="live")
+    def live_progress(self, obj: BulkAction) -> str:
+        """Progress, the rate over the last minute and the ETA (remaining at that rate),
+        refreshed every 5 s while the action runs."""
+        done_lately = obj.items.filter(
+            processed_at__gte=timezone.now() - timedelta(minutes=1)
+        ).count()
+        per_second = done_lately / 60
+        remaining = max(0, obj.total - obj.processed)
+        return render_to_string(
+            "admin/recovery/bulk_action_live.html",
+            {
+                "action": obj,
+                "total": obj.total,
+                "per_second": per_second,
+                "eta_seconds": remaining / per_second if per_second and remaining else None,
+                "live": obj.status in ("running", "ready", "awaiting_approval", "paused"),
+            },
+        )
 
     @admin.display(description="progress")
     def progress(self, obj: BulkAction) -> str:
