@@ -121,7 +121,9 @@ class FailureGroup:
         return data
 
 
-def failure_groups(*, app: str = "", source: str = "") -> list[FailureGroup]:
+def failure_groups(*, app: str = "", source: str = "", fingerprint: str = "") -> list[FailureGroup]:
+    """The open failures by group; with `fingerprint`, only that group (a source that stores
+    fingerprints aggregates just that group's rows, through its index)."""
     groups: dict[str, FailureGroup] = {}
     for failure_source in failure_sources.all_sources():
         name = failure_source.name
@@ -130,12 +132,16 @@ def failure_groups(*, app: str = "", source: str = "") -> list[FailureGroup]:
         rows = open_rows(failure_source)
         if failure_source.fingerprint_field:
             stored = rows.exclude(**{failure_source.fingerprint_field: ""})
+            if fingerprint:
+                stored = stored.filter(**{failure_source.fingerprint_field: fingerprint})
             _add_stored_groups(failure_source, stored, groups)
             # Rows written before fingerprints were stored (or by hand) are grouped here.
             rows = rows.filter(**{failure_source.fingerprint_field: ""})
         for row in rows:
             entry = failure_source.entry(row)
             _group_of(groups, entry.fingerprint, entry).add(entry)
+    if fingerprint:
+        groups = {key: group for key, group in groups.items() if key == fingerprint}
     return sorted(groups.values(), key=lambda g: (-g.impact.score, -g.count, g.fingerprint))
 
 
@@ -196,7 +202,7 @@ def _add_stored_groups(
 
 
 def failure_group(fingerprint: str) -> FailureGroup | None:
-    return next((g for g in failure_groups() if g.fingerprint == fingerprint), None)
+    return next(iter(failure_groups(fingerprint=fingerprint)), None)
 
 
 class SecondOperatorRequired(Conflict):

@@ -299,3 +299,22 @@ def test_the_inbox_groups_stored_fingerprints_in_sql_not_row_by_row(
         listed = [group.as_dict() for group in groups]
     assert sorted(g["count"] for g in listed) == [60, 60]
     assert all(len(g["sample_ids"]) == 5 for g in listed)
+
+
+@pytest.mark.django_db
+def test_one_group_is_read_alone_with_its_own_counts(integration):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recovery.inbox import failure_group, failure_groups
+
+    for code in ("HTTP_503", "HTTP_503", "HTTP_400"):
+        ParkedItemFactory(integration=integration, status="dlq", failure_code=code)
+    by_code = {group.failure_code: group for group in failure_groups()}
+    with CaptureQueriesContext(connection) as queries:
+        busy = failure_group(by_code["HTTP_503"].fingerprint)
+    assert (busy.failure_code, busy.count) == ("HTTP_503", 2)
+    grouped = [q["sql"] for q in queries if "GROUP BY" in q["sql"]]
+    assert grouped and all(by_code["HTTP_503"].fingerprint in sql for sql in grouped)
+    assert failure_group(by_code["HTTP_400"].fingerprint).count == 1
+    assert failure_group("0" * 64) is None
