@@ -23,6 +23,11 @@ SERIES_COLUMNS = {
 }
 
 
+def outcome_series(counts: dict[str, int]) -> dict[str, int]:
+    """A rollup's outcome columns under the charts' series keys."""
+    return {key: int(counts.get(column) or 0) for key, column in SERIES_COLUMNS.items()}
+
+
 def _sums(rows, by: str) -> dict[datetime, dict[str, int]]:
     totals = rows.values(by).annotate(
         **{key: Sum(column) for key, column in SERIES_COLUMNS.items()}

@@ -11,43 +11,20 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.timesince import timesince
 
+from opsconsole import charts
 from opsconsole.admin import HistoryWithoutRevert, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
 from opsconsole.personal_data import PersonalFieldsAdmin
 from recovery import services
 from recovery.delivery_stats import DeliveryStats, delivery_stats, success_rates
-from recovery.models import DeliveryRollup, Integration
+from recovery.models import Integration
+from recovery.overview_charts import outcome_series
 
 
 def delivery_chart(stats: DeliveryStats) -> str:
-    """The last day's outcomes as stacked hourly bars (inline SVG: no script, no library)."""
-    width, height, bar_width = 240, 100, 8
-    tallest = max(
-        (sum(h.counts[n] for n in DeliveryRollup.OUTCOMES) for h in stats.hours), default=0
-    )
-    bars = []
-    for index, hour in enumerate(stats.hours):
-        ok = hour.counts["succeeded"]
-        retried = hour.counts["retry_scheduled"]
-        failed = hour.counts["failed"] + hour.counts["dlq"]
-        scale = height / tallest if tallest else 0
-        ok_h, retry_h, fail_h = ok * scale, retried * scale, failed * scale
-        bars.append(
-            {
-                "x": index * (width / len(stats.hours)) + 1,
-                "label": f"{hour.hour:%H}:00",
-                "succeeded": ok,
-                "retried": retried,
-                "failed": failed,
-                "ok_h": ok_h,
-                "ok_y": height - ok_h,
-                "retry_h": retry_h,
-                "retry_y": height - ok_h - retry_h,
-                "fail_h": fail_h,
-                "fail_y": height - ok_h - retry_h - fail_h,
-            }
-        )
+    """The last day's outcomes as stacked hourly bars (the overview's SVG charts)."""
     rate = stats.success_rate
+    buckets = [(f"{hour.hour:%H}:00", outcome_series(hour.counts)) for hour in stats.hours]
     return render_to_string(
         "admin/recovery/delivery_chart.html",
         {
@@ -55,10 +32,9 @@ def delivery_chart(stats: DeliveryStats) -> str:
             "rate": "-" if rate is None else f"{rate:.1%}",
             "p50": stats.percentile_ms(0.5) or "-",
             "p95": stats.percentile_ms(0.95) or "-",
-            "bars": bars,
-            "width": width,
-            "height": height,
-            "bar_width": bar_width,
+            "chart": charts.stacked_bars(
+                buckets, charts.OUTCOME_SERIES, testid="integration-last-day", width=480
+            ),
         },
     )
 
