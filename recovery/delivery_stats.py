@@ -39,17 +39,27 @@ class DeliveryStats:
         """Successful attempts over all attempts (None: no attempt in the window)."""
         return round(self.totals["succeeded"] / self.attempts, 4) if self.attempts else None
 
-    def percentile_ms(self, share: float) -> str | None:
-        """The latency bucket the `share` percentile falls in: "<=250" or ">10000"."""
+    def percentile_bucket(self, share: float) -> int | None:
+        """The index of the latency bucket the `share` percentile falls in (None: no
+        attempts); higher is slower."""
         total = sum(self.totals[name] for name in DeliveryRollup.BUCKETS)
         if not total:
             return None
         seen = 0
-        for bound, name in zip((*LATENCY_BUCKETS_MS, None), DeliveryRollup.BUCKETS, strict=True):
+        for index, name in enumerate(DeliveryRollup.BUCKETS):
             seen += self.totals[name]
             if seen >= share * total:
-                return f"<={bound}" if bound is not None else f">{LATENCY_BUCKETS_MS[-1]}"
-        return None
+                return index
+        return len(DeliveryRollup.BUCKETS) - 1
+
+    def percentile_ms(self, share: float) -> str | None:
+        """The latency bucket the `share` percentile falls in: "<=250" or ">10000"."""
+        index = self.percentile_bucket(share)
+        if index is None:
+            return None
+        if index < len(LATENCY_BUCKETS_MS):
+            return f"<={LATENCY_BUCKETS_MS[index]}"
+        return f">{LATENCY_BUCKETS_MS[-1]}"
 
     def as_dict(self) -> dict[str, Any]:
         return {

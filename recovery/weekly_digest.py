@@ -127,15 +127,12 @@ def _slowest_partners(start: datetime, end: datetime) -> list[dict[str, Any]]:
         stats = DeliveryStats(since=start, totals={n: int(row[n] or 0) for n in counters})
         if not stats.attempts:
             continue
-        # Rank by the bucket the p95 falls in (slowest first), then by how many were slow.
-        slow_rank = max(
-            (i for i, name in enumerate(DeliveryRollup.BUCKETS) if stats.totals[name]),
-            default=0,
-        )
+        # Slowest first: by the bucket the p95 falls in, then the p50's.
+        p95, p50 = stats.percentile_bucket(0.95), stats.percentile_bucket(0.5)
+        rank = (-1 if p95 is None else p95, -1 if p50 is None else p50)
         ranked.append(
             (
-                _bucket_index(stats, 0.95),
-                slow_rank,
+                rank,
                 {
                     "integration": names.get(row["integration_id"], str(row["integration_id"])),
                     "attempts": stats.attempts,
@@ -145,18 +142,8 @@ def _slowest_partners(start: datetime, end: datetime) -> list[dict[str, Any]]:
                 },
             )
         )
-    ranked.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
-    return [entry[2] for entry in ranked[:SLOWEST_PARTNERS]]
-
-
-def _bucket_index(stats: DeliveryStats, share: float) -> int:
-    total = sum(stats.totals[name] for name in DeliveryRollup.BUCKETS)
-    seen = 0
-    for index, name in enumerate(DeliveryRollup.BUCKETS):
-        seen += stats.totals[name]
-        if total and seen >= share * total:
-            return index
-    return -1
+    ranked.sort(key=lambda entry: entry[0], reverse=True)
+    return [entry[1] for entry in ranked[:SLOWEST_PARTNERS]]
 
 
 def weekly_digest_build(week: str) -> dict[str, Any]:
