@@ -8,11 +8,11 @@ from enum import StrEnum
 
 from opsconsole.claims import RunContext
 from opsconsole.incidents import open_incident_ids, readyz_snapshot_capture
-from opsconsole.workers import BatchWorker, register_worker
+from opsconsole.workers import PeriodicWorker, register_worker
 
 
 @register_worker
-class IncidentRecorder(BatchWorker):
+class IncidentRecorder(PeriodicWorker):
     name = "incident_recorder"
     description = "Every minute while an incident is open: a readyz snapshot kept with it"
     schedule_task = "opsconsole.tasks.run_incident_recorder"
@@ -21,10 +21,10 @@ class IncidentRecorder(BatchWorker):
     class Outcome(StrEnum):
         CAPTURED = "captured"
 
-    def claim(self, run: RunContext, *, limit: int) -> list[str]:
-        # One item per run: the snapshot, taken once and kept with every open incident.
-        return ["readyz"] if open_incident_ids() else []
+    def is_due(self) -> bool:
+        return bool(open_incident_ids())
 
-    def process(self, item_id: str, run: RunContext) -> Outcome:
+    def run_step(self, run: RunContext) -> Outcome:
+        # One snapshot per run, kept with every open incident.
         readyz_snapshot_capture()
         return self.Outcome.CAPTURED

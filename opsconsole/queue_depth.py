@@ -16,7 +16,7 @@ from django.utils import timezone
 from opsconsole.claims import RunContext
 from opsconsole.metrics import Queue, registered_queues
 from opsconsole.models import QueueDepthSample
-from opsconsole.workers import BatchWorker, register_worker
+from opsconsole.workers import PeriodicWorker, register_worker
 
 ESTIMATE_ABOVE_ROWS = 200_000
 KEEP_DAYS = 7
@@ -94,23 +94,28 @@ def latest_samples() -> dict[str, QueueDepthSample]:
     return latest
 
 
+SERIES_EVERY_MINUTES = 10
+
+
 def depth_series(queue: str, statuses: tuple[str, ...], *, hours: int = 24) -> list[tuple]:
-    """(sampled_at, rows in `statuses` or in all statuses) over the last `hours`."""
+    """(sampled_at, rows in `statuses`, or in all statuses) over the last `hours`: one
+    sample every SERIES_EVERY_MINUTES and the newest, so a day's sparkline reads about 150
+    rows, not the day's 1,440."""
     since = timezone.now() - timedelta(hours=hours)
-    samples = QueueDepthSample.objects.filter(queue=queue, sampled_at__gte=since).order_by(
-        "sampled_at"
-    )
+    recent = QueueDepthSample.objects.filter(queue=queue, sampled_at__gte=since)
+    spaced = recent.filter(sampled_at__minute__in=range(0, 60, SERIES_EVERY_MINUTES))
+    rows = list(spaced.order_by("sampled_at").values_list("sampled_at", "counts"))
+    newest = recent.order_by("-sampled_at").values_list("sampled_at", "counts").first()
+    if newest is not None and (not rows or rows[-1][0] != newest[0]):
+        rows.append(newest)
     return [
-        (
-            sample.sampled_at,
-            sum(v for k, v in sample.counts.items() if not statuses or k in statuses),
-        )
-        for sample in samples.only("sampled_at", "counts")
+        (at, sum(v for k, v in counts.items() if not statuses or k in statuses))
+        for at, counts in rows
     ]
 
 
 @register_worker
-class QueueDepthSampler(BatchWorker):
+class QueueDepthSampler(PeriodicWorker):
     name = "queue_depth_sampler"
     description = "Every minute: each queue's rows per status, kept 7 days (overview charts)"
     schedule_task = "opsconsole.tasks.run_queue_depth_sampler"
@@ -119,9 +124,6 @@ class QueueDepthSampler(BatchWorker):
     class Outcome(StrEnum):
         SAMPLED = "sampled"
 
-    def claim(self, run: RunContext, *, limit: int) -> list[str]:
-        return ["all_queues"]
-
-    def process(self, item_id: str, run: RunContext) -> Outcome:
+    def run_step(self, run: RunContext) -> Outcome:
         queue_depth_sample()
         return self.Outcome.SAMPLED

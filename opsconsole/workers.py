@@ -351,6 +351,23 @@ class HelperProcessor(threading.Thread):
 _workers: dict[str, type[BatchWorker]] = {}
 
 
+class PeriodicWorker(BatchWorker):
+    """A run that is one step (a sample, a snapshot), not rows to lease: the engine's kill
+    switch, run records, heartbeat and metrics, with one item per run when `is_due`."""
+
+    def is_due(self) -> bool:
+        return True
+
+    def run_step(self, run: RunContext) -> StrEnum | str:
+        raise NotImplementedError
+
+    def claim(self, run: RunContext, *, limit: int) -> list[str]:
+        return [self.name] if self.is_due() else []
+
+    def process(self, item_id: str, run: RunContext) -> StrEnum | str:
+        return self.run_step(run)
+
+
 def register_worker(worker_class: type[BatchWorker]) -> type[BatchWorker]:
     _workers[worker_class.name] = worker_class
     register_component(worker_class.name, lambda: worker_health(worker_class.name))

@@ -87,3 +87,24 @@ def test_staff_land_on_the_overview_and_the_app_list_is_one_click_away(client):
     plain.save()
     client.force_login(plain)
     assert 'data-testid="console-overview"' not in client.get("/admin/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_days_sparkline_reads_one_sample_in_ten_minutes_and_the_newest():
+    from opsconsole.queue_depth import depth_series
+
+    newest = timezone.now().replace(second=0, microsecond=0)
+    if newest.minute % 10 == 0:
+        newest -= timedelta(minutes=1)
+    QueueDepthSample.objects.bulk_create(
+        QueueDepthSample(
+            queue="integration_deliveries",
+            sampled_at=newest - timedelta(minutes=age),
+            counts={"dlq": age, "succeeded": 1000},
+        )
+        for age in range(120)
+    )
+    series = depth_series("integration_deliveries", ("dlq",))
+    assert [at.minute % 10 for at, _ in series[:-1]] == [0] * 12
+    assert series[-1] == (newest, 0)  # the newest, whatever its minute
+    assert all(value == int((newest - at).total_seconds() // 60) for at, value in series)
