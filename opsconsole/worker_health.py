@@ -16,7 +16,7 @@ from opsconsole.worker_switches import worker_enabled
 ERROR_AFTER_CONSECUTIVE_FAILURES = 3
 
 
-def worker_health(name: str) -> ComponentHealth:
+def worker_health(name: str, *, schedule_minutes: int = 1) -> ComponentHealth:
     enabled = worker_enabled(name)
     status = WorkerStatus.objects.filter(name=name).first()
     now = timezone.now()
@@ -42,7 +42,12 @@ def worker_health(name: str) -> ComponentHealth:
         return ComponentHealth("error", details)
     if status and status.consecutive_failures > 0:
         return ComponentHealth("degraded", details)
-    stale_after = timedelta(seconds=settings.WORKER_STALE_AFTER_SECONDS)
+    # Stale once a heartbeat is older than WORKER_STALE_AFTER_SECONDS, or than one schedule
+    # interval and a minute for a worker that runs less often (hourly, daily): a daily job
+    # is not degraded five minutes after its run.
+    stale_after = timedelta(
+        seconds=max(settings.WORKER_STALE_AFTER_SECONDS, schedule_minutes * 60 + 60)
+    )
     if (
         status
         and status.last_heartbeat_at

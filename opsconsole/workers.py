@@ -370,7 +370,10 @@ class PeriodicWorker(BatchWorker):
 
 def register_worker(worker_class: type[BatchWorker]) -> type[BatchWorker]:
     _workers[worker_class.name] = worker_class
-    register_component(worker_class.name, lambda: worker_health(worker_class.name))
+    register_component(
+        worker_class.name,
+        lambda: worker_health(worker_class.name, schedule_minutes=worker_class.schedule_minutes),
+    )
     return worker_class
 
 

@@ -71,3 +71,23 @@ def test_heartbeat_age_grows_without_runs(monitoring_client):
         body = monitoring_client.get("/api/v1/health/readyz").json()
     age = body["components"]["integration_delivery_worker"]["details"]["heartbeat_age_seconds"]
     assert 85 <= age <= 120
+
+
+@pytest.mark.django_db
+def test_a_worker_that_runs_daily_is_stale_only_past_its_interval(monitoring_client):
+    """The retention redactor runs once a day: an hour after its run it is ready, a day and
+    ten minutes after it is degraded; a minute worker is degraded after five minutes."""
+    WorkerStatus.objects.create(
+        name="retention_redactor", last_heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    WorkerStatus.objects.create(
+        name="weekly_digest", last_heartbeat_at=timezone.now() - timedelta(minutes=30)
+    )
+    components = monitoring_client.get("/api/v1/health/readyz").json()["components"]
+    assert components["retention_redactor"]["status"] == "ready"
+    assert components["weekly_digest"]["status"] == "ready"
+    WorkerStatus.objects.filter(name="retention_redactor").update(
+        last_heartbeat_at=timezone.now() - timedelta(days=1, minutes=10)
+    )
+    components = monitoring_client.get("/api/v1/health/readyz").json()["components"]
+    assert components["retention_redactor"]["status"] == "degraded"
