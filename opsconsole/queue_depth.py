@@ -84,14 +84,15 @@ def group_counts(queue: Queue) -> dict[str, dict[str, int]]:
     return groups
 
 
+def latest_sample(queue: str) -> QueueDepthSample | None:
+    """The queue's newest sample (one indexed row)."""
+    return QueueDepthSample.objects.filter(queue=queue).order_by("-sampled_at").first()
+
+
 def latest_samples() -> dict[str, QueueDepthSample]:
-    """Each queue's newest sample (one indexed row per queue)."""
-    latest = {}
-    for name in registered_queues():
-        sample = QueueDepthSample.objects.filter(queue=name).order_by("-sampled_at").first()
-        if sample is not None:
-            latest[name] = sample
-    return latest
+    """Each queue's newest sample."""
+    samples = {name: latest_sample(name) for name in registered_queues()}
+    return {name: sample for name, sample in samples.items() if sample is not None}
 
 
 SERIES_EVERY_MINUTES = 10

@@ -132,9 +132,9 @@ def recovery_queue_metrics() -> Iterable[Metric]:
     # From the minute's queue-depth sample (a scrape must not count ten million rows);
     # counted live only before the sampler's first run.
     from opsconsole.metrics import registered_queues
-    from opsconsole.queue_depth import group_counts, latest_samples
+    from opsconsole.queue_depth import group_counts, latest_sample
 
-    sample = latest_samples().get("integration_deliveries")
+    sample = latest_sample("integration_deliveries")
     if sample is not None:
         groups = sample.groups
     else:
