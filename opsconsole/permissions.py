@@ -14,49 +14,44 @@ from opsconsole.models import (
 )
 
 
-class _HasPerm(BasePermission):
-    perm: str = ""
+class _HasAnyPerm(BasePermission):
+    """An authenticated user holding any of `perms`."""
+
+    perms: tuple[str, ...] = ()
     message = "You do not have permission to perform this action."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated and user.has_perm(self.perm))
+        return bool(user and user.is_authenticated and any(user.has_perm(p) for p in self.perms))
 
 
-class CanViewPlatform(_HasPerm):
-    perm = VIEW_PERMISSION
+class CanViewPlatform(_HasAnyPerm):
+    perms = (VIEW_PERMISSION,)
     message = f"This needs the {VIEW_PERMISSION} permission."
 
 
-class CanOperatePlatform(_HasPerm):
-    perm = OPERATE_PERMISSION
+class CanOperatePlatform(_HasAnyPerm):
+    perms = (OPERATE_PERMISSION,)
     message = f"This needs the {OPERATE_PERMISSION} permission."
 
 
-class CanIngest(_HasPerm):
+class CanIngest(_HasAnyPerm):
     """Event producers (group Event producer) add events to an integration's queue."""
 
-    perm = INGEST_PERMISSION
+    perms = (INGEST_PERMISSION,)
     message = f"This needs the {INGEST_PERMISSION} permission (group Event producer)."
 
 
-class CanBook(_HasPerm):
+class CanBook(_HasAnyPerm):
     """Booking clients act on their own holds and bookings (the services check whose)."""
 
-    perm = BOOK_PERMISSION
+    perms = (BOOK_PERMISSION,)
     message = f"This needs the {BOOK_PERMISSION} permission (group Booking client)."
 
 
-class CanBookOrOperate(BasePermission):
+class CanBookOrOperate(_HasAnyPerm):
+    perms = (BOOK_PERMISSION, OPERATE_PERMISSION)
     message = f"This needs the {BOOK_PERMISSION} or {OPERATE_PERMISSION} permission."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        user = request.user
-        return bool(
-            user
-            and user.is_authenticated
-            and (user.has_perm(BOOK_PERMISSION) or user.has_perm(OPERATE_PERMISSION))
-        )
 
 
 class CanViewOrOperate(BasePermission):
@@ -71,30 +66,16 @@ class CanViewOrOperate(BasePermission):
         return check.has_permission(request, view)
 
 
-class CanProduce(BasePermission):
+class CanProduce(_HasAnyPerm):
     """Producers (group Event producer) and operators create what the console recovers:
     checkout sessions, vouchers, campaigns."""
 
+    perms = (INGEST_PERMISSION, OPERATE_PERMISSION)
     message = f"This needs the {INGEST_PERMISSION} or {OPERATE_PERMISSION} permission."
 
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        user = request.user
-        return bool(
-            user
-            and user.is_authenticated
-            and (user.has_perm(INGEST_PERMISSION) or user.has_perm(OPERATE_PERMISSION))
-        )
 
-
-class CanRegisterPushTokens(BasePermission):
+class CanRegisterPushTokens(_HasAnyPerm):
     """A booking client registers its own devices; a producer registers anyone's."""
 
+    perms = (BOOK_PERMISSION, INGEST_PERMISSION)
     message = f"This needs the {BOOK_PERMISSION} or {INGEST_PERMISSION} permission."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        user = request.user
-        return bool(
-            user
-            and user.is_authenticated
-            and (user.has_perm(BOOK_PERMISSION) or user.has_perm(INGEST_PERMISSION))
-        )
