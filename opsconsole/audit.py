@@ -73,6 +73,27 @@ def record(
     return row
 
 
+def insert_select(
+    row: AuditEvent, *, computed: dict[str, str], source: str
+) -> tuple[str, list[Any]]:
+    """`INSERT INTO <audit> (...) SELECT ... FROM <source>`: `row` (unsaved_event) written
+    by a statement that also makes the change, so both happen or neither; `computed` gives
+    SQL for the fields only that statement knows (such as the ids it inserted). Returns the
+    SQL and its parameters."""
+    db = transaction.get_connection()
+    fields = [field for field in AuditEvent._meta.local_concrete_fields if not field.primary_key]
+    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
+    values, params = [], []
+    for field in fields:
+        if field.name in computed:
+            values.append(computed[field.name])
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(row, True), db))
+    table = db.ops.quote_name(AuditEvent._meta.db_table)
+    return f"INSERT INTO {table} ({columns}) SELECT {', '.join(values)} FROM {source}", params
+
+
 def unsaved_event(
     event: str,
     *,

@@ -12,13 +12,35 @@ from django.db import connection
 _USER_PERMISSIONS = Permission.user_set.through._meta.db_table
 _GROUP_PERMISSIONS = Permission.group_set.through._meta.db_table
 _USER_GROUPS = Group.user_set.through._meta.db_table
-_ALL_PERMISSIONS_OF_USER = (
-    f"SELECT ct.app_label, p.codename FROM {Permission._meta.db_table} p "
-    f"JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id "
-    f"WHERE p.id IN (SELECT permission_id FROM {_USER_PERMISSIONS} WHERE user_id = %s "
-    f"UNION SELECT gp.permission_id FROM {_GROUP_PERMISSIONS} gp "
-    f"JOIN {_USER_GROUPS} ug ON ug.group_id = gp.group_id WHERE ug.user_id = %s)"
-)
+
+
+def _permission_names_of(user_id: str) -> str:
+    """SELECT 'app_label.codename' of every permission of the user whose id is `user_id`
+    (a placeholder or a column), its own and its groups'."""
+    return (
+        f"SELECT ct.app_label || '.' || p.codename FROM {Permission._meta.db_table} p "
+        f"JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id "
+        f"WHERE p.id IN (SELECT permission_id FROM {_USER_PERMISSIONS} WHERE user_id = "
+        f"{user_id} UNION SELECT gp.permission_id FROM {_GROUP_PERMISSIONS} gp "
+        f"JOIN {_USER_GROUPS} ug ON ug.group_id = gp.group_id WHERE ug.user_id = {user_id})"
+    )
+
+
+_ALL_PERMISSIONS_OF_USER = _permission_names_of("%s")
+
+
+def permission_names_column(user_id_column: str) -> str | None:
+    """An array column of the permission names of the user in `user_id_column`, to read a
+    user's permissions in the query that loads the user (PostgreSQL; None elsewhere)."""
+    if connection.vendor != "postgresql":
+        return None
+    return f"ARRAY({_permission_names_of(user_id_column)})"
+
+
+def prime_permission_cache(user_obj: Any, names: list[str]) -> None:
+    """Cache permissions read with `permission_names_column` as ModelBackend caches its own."""
+    if user_obj.is_active and not user_obj.is_superuser:
+        user_obj._perm_cache = set(names)
 
 
 class PermissionsInOneQueryBackend(ModelBackend):
@@ -39,5 +61,5 @@ class PermissionsInOneQueryBackend(ModelBackend):
             return super().get_all_permissions(user_obj, obj)
         with connection.cursor() as cursor:
             cursor.execute(_ALL_PERMISSIONS_OF_USER, [user_obj.pk, user_obj.pk])
-            user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in cursor}
+            user_obj._perm_cache = {name for (name,) in cursor}
         return user_obj._perm_cache

@@ -10,6 +10,8 @@ from typing import Any
 
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from knox.auth import TokenAuthentication
 from knox.models import AuthToken
@@ -18,6 +20,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
+from opsconsole.auth_backends import permission_names_column, prime_permission_cache
 from opsconsole.rate_counters import rate_hit
 
 FAILURES_KEY = "auth:token-failures:{address}"
@@ -57,19 +60,20 @@ def expired_api_tokens_purge() -> int:
     return deleted
 
 
-def user_locked_out(*, username: str, address: str) -> bool:
-    """django-axes's lockout for this user from this address (the lockout parameters are
-    username and address together), as one indexed EXISTS, not axes' aggregate."""
+def lockouts(*, username: Any, address: str) -> QuerySet[AccessAttempt] | None:
+    """django-axes's lockout records for this user from this address (the lockout
+    parameters are username and address together), for one indexed EXISTS instead of axes'
+    aggregate; None for an address that cannot have any (a test client, a broken proxy)."""
     try:
         ipaddress.ip_address(address)
-    except ValueError:  # no usable address (a test client, a broken proxy): nothing recorded
-        return False
+    except ValueError:
+        return None
     return AccessAttempt.objects.filter(
         username=username,
         ip_address=address,
         failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
         attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME,
-    ).exists()
+    )
 
 
 class ApiTokenAuthentication(TokenAuthentication):
@@ -83,11 +87,13 @@ class ApiTokenAuthentication(TokenAuthentication):
     - A key that is not even UTF-8 is a 401, never a 500.
     """
 
+    address = ""  # the caller's, set per request (DRF makes an instance per request)
+
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         header = get_authorization_header(request).split()
         if not header or header[0].lower() != self.authenticate_header(request).lower().encode():
             return None
-        address = client_address(request)
+        address = self.address = client_address(request)
         try:
             authenticated = super().authenticate(request)
         except (UnicodeDecodeError, AuthenticationFailed) as exc:
@@ -100,14 +106,16 @@ class ApiTokenAuthentication(TokenAuthentication):
         if authenticated is None:
             return None
         user, token = authenticated
-        if user_locked_out(username=user.get_username(), address=address):
+        if getattr(token, "locked_out", False):
             raise AuthenticationFailed("This account is locked out; try again later.")
         return user, token
 
     def authenticate_credentials(self, token: bytes) -> tuple[Any, AuthToken]:
-        """knox's lookup, with the user loaded in the same query (knox reads it lazily,
-        a second query on every request). knox's AUTO_REFRESH is off here (REST_KNOX):
-        tokens expire on the date they were issued with."""
+        """knox's lookup, with the user, the user's permissions and whether the user is
+        locked out from this address read in the same query (knox reads the user lazily,
+        and each of the others was a statement of its own on every request). knox's
+        AUTO_REFRESH is off here (REST_KNOX): tokens expire on the date they were issued
+        with."""
         from knox.crypto import hash_token
         from knox.settings import CONSTANTS
 
@@ -115,6 +123,12 @@ class ApiTokenAuthentication(TokenAuthentication):
         candidates = AuthToken.objects.select_related("user").filter(
             token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH]
         )
+        locked = lockouts(username=OuterRef("user__username"), address=self.address)
+        if locked is not None:
+            candidates = candidates.annotate(locked_out=Exists(locked))
+        permissions = permission_names_column(f"{AuthToken._meta.db_table}.user_id")
+        if permissions is not None:
+            candidates = candidates.annotate(permission_names=RawSQL(permissions, ()))
         for auth_token in candidates:
             if self._cleanup_token(auth_token):
                 continue
@@ -123,6 +137,8 @@ class ApiTokenAuthentication(TokenAuthentication):
             except (TypeError, binascii.Error) as exc:
                 raise AuthenticationFailed("Invalid token.") from exc
             if compare_digest(digest, auth_token.digest):
+                if permissions is not None:
+                    prime_permission_cache(auth_token.user, auth_token.permission_names)
                 return self.validate_user(auth_token)
         raise AuthenticationFailed("Invalid token.")
 

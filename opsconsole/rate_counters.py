@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,16 +27,16 @@ from django.utils import timezone
 from opsconsole.models import RateCounter
 
 _TABLE = RateCounter._meta.db_table
-_HIT = (
-    f"INSERT INTO {_TABLE} AS counter (key, window_start, hits, previous_hits) "
-    "VALUES (%s, %s, 1, 0) ON CONFLICT (key) DO UPDATE SET "
+_UPSERT = f"INSERT INTO {_TABLE} AS counter (key, window_start, hits, previous_hits) VALUES "
+_ON_CONFLICT = (
+    " ON CONFLICT (key) DO UPDATE SET "
     "previous_hits = CASE WHEN counter.window_start = EXCLUDED.window_start "
     "THEN counter.previous_hits "
     "WHEN counter.window_start = EXCLUDED.window_start - %s THEN counter.hits ELSE 0 END, "
     "hits = CASE WHEN counter.window_start = EXCLUDED.window_start "
     "THEN counter.hits + 1 ELSE 1 END, "
     "window_start = EXCLUDED.window_start "
-    "RETURNING hits, previous_hits"
+    "RETURNING key, hits, previous_hits"
 )
 
 
@@ -64,12 +65,23 @@ class Hit:
 
 def rate_hit(key: str, duration: int, *, now: float | None = None) -> Hit:
     """Count one hit for `key` in windows of `duration` seconds."""
+    return rate_hits([key], duration, now=now)[key]
+
+
+def rate_hits(keys: Sequence[str], duration: int, *, now: float | None = None) -> dict[str, Hit]:
+    """Count one hit for each of `keys` (limits of the same window length, such as a
+    caller's overall rate and an endpoint's own) in one statement: {key: its Hit}."""
     moment = time.time() if now is None else now
     window, offset = divmod(moment, duration)
+    names = list(dict.fromkeys(key[:200] for key in keys))
+    params: list[object] = []
+    for name in names:
+        params += [name, int(window) * duration]
+    sql = _UPSERT + ", ".join(["(%s, %s, 1, 0)"] * len(names)) + _ON_CONFLICT
     with connection.cursor() as cursor:
-        cursor.execute(_HIT, [key[:200], int(window) * duration, duration])
-        hits, previous_hits = cursor.fetchone()
-    return Hit(hits, previous_hits, offset / duration, duration)
+        cursor.execute(sql, [*params, duration])
+        counted = {name: (hits, previous) for name, hits, previous in cursor.fetchall()}
+    return {key: Hit(*counted[key[:200]], offset / duration, duration) for key in keys}
 
 
 def rate_counters_purge(*, idle: timedelta = timedelta(days=1), max_rows: int = 50_000) -> int:

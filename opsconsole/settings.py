@@ -162,8 +162,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "opsconsole.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": [
-        "opsconsole.throttles.AuthenticatedRateThrottle",
-        "opsconsole.throttles.ViewScopedRateThrottle",
+        "opsconsole.throttles.PrincipalRateThrottle",
     ],
 }
 # Rate limits, counted in rate_counters: per address for anonymous callers, per user or

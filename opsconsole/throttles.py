@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from opsconsole.authentication import principal_key
-from opsconsole.rate_counters import Hit, rate_hit
+from opsconsole.rate_counters import Hit, rate_hit, rate_hits
 
 if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from settings
     from rest_framework.request import Request
@@ -55,26 +55,44 @@ class AnonymousRateThrottle(_SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class AuthenticatedRateThrottle(_SettingsRateThrottle):
-    scope = "user"
-
-    def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        principal = _principal(request)
-        if principal is None:
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": principal}
+def _parse_rate(rate: str) -> tuple[int, int]:
+    """'1200/min' -> (1200, 60), as DRF reads rates."""
+    count, period = rate.split("/")
+    return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
 
 
-class ViewScopedRateThrottle(_SettingsRateThrottle):
-    """A view's own limit (`throttle_scope`), per principal: e.g. 30 redemptions a minute
-    per station, whoever holds the station's credentials."""
+class PrincipalRateThrottle(BaseThrottle):
+    """The caller's overall rate ("user", per user or station) and the view's own limit
+    (`throttle_scope`, per principal: e.g. 30 redemptions a minute per station, whoever
+    holds the station's credentials), counted together: limits of the same window length
+    are one statement, not one per limit. Every limit counts the hit, refused or not."""
+
+    def __init__(self) -> None:
+        self.refused: list[tuple[Hit, int]] = []
 
     def allow_request(self, request: Request, view: APIView) -> bool:
-        self.scope = getattr(view, "throttle_scope", None)
-        if not self.scope:
-            return True
-        return super().allow_request(request, view)
+        principal = _principal(request)
+        limits: list[tuple[str, str]] = []  # (scope, who)
+        if principal is not None:
+            limits.append(("user", principal))
+        scope = getattr(view, "throttle_scope", None)
+        if scope:
+            limits.append((scope, principal or self.get_ident(request)))
+        by_duration: dict[int, list[tuple[str, int]]] = {}
+        for scope_name, who in limits:
+            rate = settings.API_THROTTLE_RATES.get(scope_name)
+            if rate is None:
+                continue
+            allowed, duration = _parse_rate(rate)
+            key = SimpleRateThrottle.cache_format % {"scope": scope_name, "ident": who}
+            by_duration.setdefault(duration, []).append((key, allowed))
+        self.refused = []
+        for duration, counters in by_duration.items():
+            hits = rate_hits([key for key, _ in counters], duration)
+            self.refused += [
+                (hits[key], allowed) for key, allowed in counters if not hits[key].allowed(allowed)
+            ]
+        return not self.refused
 
-    def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        ident = _principal(request) or self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+    def wait(self) -> float | None:
+        return max((hit.wait_seconds(allowed) for hit, allowed in self.refused), default=None)

@@ -1,8 +1,8 @@
 """Events from producers outside this process, into one integration's queue.
 
-A request of up to 100 events is one transaction and a handful of statements, whatever its
-size: on PostgreSQL one statement records the producers' event ids and inserts the items,
-and one audit row names the batch. An event id seen for the integration within
+A request of up to 100 events is one atomic write, whatever its size: on PostgreSQL one
+statement records the producers' event ids, inserts the items and the audit row that names
+the batch. An event id seen for the integration within
 INGESTION_DEDUP_DAYS answers the item it made then, with no second item; two requests racing
 with the same id meet at the unique pair (integration, event_id), where the second waits
 for the first and then answers its item.
@@ -32,6 +32,7 @@ from recovery.services.integrations import EVENT_TYPE
 MAX_BATCH = 100
 MAX_PAYLOAD_BYTES = 256 * 1024
 EVENT_ID_MAX = 200
+INGESTED_EVENT = "platform.events.ingested"
 
 
 @dataclass
@@ -136,7 +137,6 @@ def events_ingest(
     return sorted(results, key=lambda result: result.index)
 
 
-@transaction.atomic
 def _queue(
     integration: Integration, accepted: list[_Accepted], actor: audit.Actor
 ) -> list[IngestResult]:
@@ -152,28 +152,34 @@ def _queue(
                 first_of[event.event_id] = event
     fresh_since = timezone.now() - timedelta(days=settings.INGESTION_DEDUP_DAYS)
     if connection.vendor == "postgresql":
-        by_event, earlier = _claim_and_insert(integration, new, fresh_since)
+        by_event, earlier = _claim_and_insert(integration, new, fresh_since, actor)
     else:
-        by_event, earlier = _insert_with_orm(integration, new, fresh_since)
+        with transaction.atomic():
+            by_event, earlier = _insert_with_orm(integration, new, fresh_since)
+            if by_event:
+                audit.record(
+                    INGESTED_EVENT,
+                    obj=integration,
+                    actor=actor,
+                    after={
+                        "items": len(by_event),
+                        "first_item_id": min(by_event.values()),
+                        "last_item_id": max(by_event.values()),
+                    },
+                    metadata={
+                        "event_types": sorted(
+                            {event.event_type for event in new if event.event_id in by_event}
+                        )
+                    },
+                )
+    if by_event:
+        transaction.on_commit(wake_delivery_worker)  # at once unless the caller is atomic
     queued = [event for event in new if event.event_id in by_event]
     results += [
         _duplicate(event, earlier[event.event_id])
         for event in new
         if event.event_id not in by_event
     ]
-    if queued:
-        audit.record(
-            "platform.events.ingested",
-            obj=integration,
-            actor=actor,
-            after={
-                "items": len(by_event),
-                "first_item_id": min(by_event.values()),
-                "last_item_id": max(by_event.values()),
-            },
-            metadata={"event_types": sorted({event.event_type for event in queued})},
-        )
-        transaction.on_commit(wake_delivery_worker)
     results += [
         IngestResult(index=event.index, item_id=by_event[event.event_id], event_id=event.event_id)
         for event in queued
@@ -186,10 +192,11 @@ def _queue(
 
 
 def _claim_and_insert(
-    integration: Integration, new: list[_Accepted], fresh_since: datetime
+    integration: Integration, new: list[_Accepted], fresh_since: datetime, actor: audit.Actor
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Record the producers' ids and insert the items in one statement: ({event_id: new item
-    id}, {event_id: earlier item id} for ids recorded within the dedup window).
+    """Record the producers' ids, insert the items and the audit row naming them in one
+    statement (atomic without a transaction, so one round trip): ({event_id: new item id},
+    {event_id: earlier item id} for ids recorded within the dedup window).
 
     Each row gets its item id from the sequence first, so the id record can be written
     before the item: its insert claims the id on the unique pair (ON CONFLICT, which always
@@ -202,6 +209,18 @@ def _claim_and_insert(
     if not new:
         return {}, {}
     items, ingested = RecoveryItem._meta.db_table, IngestedEvent._meta.db_table
+    # The audit row, written only when an item was: its counts and event types come from
+    # the rows inserted, which only the statement knows.
+    audit_insert, audit_params = audit.insert_select(
+        audit.unsaved_event(INGESTED_EVENT, obj=integration, actor=actor),
+        computed={
+            "after_state": "jsonb_build_object('items', count(*), 'first_item_id', min(id), "
+            "'last_item_id', max(id))",
+            "metadata": "jsonb_build_object('event_types', (SELECT jsonb_agg(DISTINCT "
+            "event_type ORDER BY event_type) FROM new))",
+        },
+        source="new HAVING count(*) > 0",
+    )
     sql = (
         "WITH input AS (SELECT t.row, t.position, %s::timestamptz AS at, "
         f"nextval(pg_get_serial_sequence('{items}', 'id')) AS item_id "
@@ -219,7 +238,8 @@ def _claim_and_insert(
         "SELECT item_id, %s, row->>0, row->1, row->>2, row->>3, 'pending', 0, "
         "%s, 0, at, '', '', '', '', '{}'::jsonb, '{}'::jsonb, %s, %s, at, at "
         "FROM input WHERE NOT (row->>4)::boolean OR row->>2 IN (SELECT event_id FROM claimed) "
-        "ORDER BY position RETURNING id, event_id) "
+        "ORDER BY position RETURNING id, event_id, event_type), "
+        f"audited AS ({audit_insert}) "
         "SELECT event_id, id FROM new"
     )
     rows = ",".join(
@@ -239,6 +259,7 @@ def _claim_and_insert(
         settings.INTEGRATION_MAX_ATTEMPTS,
         current_request_id(),
         current_traceparent(),
+        *audit_params,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

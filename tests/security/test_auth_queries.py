@@ -32,10 +32,33 @@ def test_one_query_reads_own_and_group_permissions_as_django_does():
 
 
 @pytest.mark.django_db
-def test_a_token_request_reads_the_token_with_its_user(viewer):
+def test_a_token_request_reads_token_user_permissions_and_lockout_in_one_query(viewer):
     client = token_client(viewer)
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/api/v1/incidents").status_code == 200
-    tables = [q["sql"].split(" FROM ")[1].split()[0] for q in queries if " FROM " in q["sql"]]
-    assert '"auth_user"' not in tables  # joined to the token, not fetched again
-    assert sum(t == '"knox_authtoken"' for t in tables) == 1
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    (token_read,) = [sql for sql in reads if '"knox_authtoken"' in sql.split(" FROM ")[-1]]
+    assert '"auth_user"' in token_read and "axes_accessattempt" in token_read
+    assert "auth_permission" in token_read
+    others = [sql for sql in reads if sql is not token_read]
+    for table in ("auth_user", "auth_permission", "axes_accessattempt", "knox_authtoken"):
+        assert not any(table in sql for sql in others), table
+
+
+@pytest.mark.django_db
+def test_permissions_read_with_the_token_are_the_users_own_and_groups(viewer):
+    from django.contrib.auth.backends import ModelBackend
+    from knox.models import AuthToken
+
+    from opsconsole.authentication import ApiTokenAuthentication
+
+    viewer.user_permissions.add(Permission.objects.get(codename="events.ingest"))
+    _, key = AuthToken.objects.create(user=viewer)
+    user, _ = ApiTokenAuthentication().authenticate_credentials(key.encode())
+    with CaptureQueriesContext(connection) as queries:
+        assert user.has_perm("platform.events.ingest") and user.has_perm(
+            "platform.member_admin.view"
+        )
+    assert len(queries) == 0  # answered from what the token's query read
+    reference = ModelBackend().get_all_permissions(type(viewer).objects.get(pk=viewer.pk))
+    assert user._perm_cache == reference and "platform.events.ingest" in reference
