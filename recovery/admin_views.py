@@ -20,7 +20,7 @@ from opsconsole.errors import ApplicationError
 from opsconsole.models import OPERATE_PERMISSION, VIEW_PERMISSION
 from recovery import bulk_actions, inbox, services
 from recovery.circuits import circuit_state
-from recovery.models import Integration, RecoveryItem
+from recovery.models import BulkAction, Integration, RecoveryItem
 
 
 def failure_inbox(request: HttpRequest) -> HttpResponse:
@@ -63,6 +63,7 @@ def failure_group_detail(request: HttpRequest, fingerprint: str) -> HttpResponse
         if denied := permission_denied_page(request, OPERATE_PERMISSION):
             return denied
         reason = (request.POST.get("reason") or "").strip()
+        mode = request.POST.get("mode") or BulkAction.Mode.REPLAY
         try:
             rate = float(request.POST.get("rate_per_second") or 1)
         except ValueError:
@@ -72,15 +73,20 @@ def failure_group_detail(request: HttpRequest, fingerprint: str) -> HttpResponse
         elif claim_action_token(request, "bulk_action_create"):
             try:
                 action = bulk_actions.bulk_action_create(
-                    actor=request.user, reason=reason, fingerprint=fingerprint, rate_per_second=rate
+                    actor=request.user,
+                    reason=reason,
+                    fingerprint=fingerprint,
+                    rate_per_second=rate,
+                    mode=mode,
                 )
             except ApplicationError as exc:
                 messages.error(request, exc.message)
             else:
                 messages.success(
                     request,
-                    f"Dry run #{action.pk}: {action.preview['would_replay']} would be replayed, "
-                    f"{action.preview['would_resolve']} resolved. Review it, then start it"
+                    f"Dry run #{action.pk}: {_items(action.preview['would_replay'])} would be "
+                    f"replayed, "
+                    f"{_items(action.preview['would_resolve'])} resolved. Review it, then start it"
                     + (" after a second operator approves." if action.moves_money else "."),
                 )
                 return HttpResponseRedirect(
@@ -97,6 +103,10 @@ def failure_group_detail(request: HttpRequest, fingerprint: str) -> HttpResponse
         "action_token": new_action_token(),
     }
     return TemplateResponse(request, "admin/failure_group.html", context)
+
+
+def _items(count: int) -> str:
+    return f"{count} item" if count == 1 else f"{count} items"
 
 
 def edit_and_replay(request: HttpRequest, item_id: int) -> HttpResponse:

@@ -72,11 +72,19 @@ def bulk_action_create(
     ids: list[int] | None = None,
     rate_per_second: float = 1.0,
     filter_description: dict[str, Any] | None = None,
+    mode: str = BulkAction.Mode.REPLAY,
 ) -> BulkAction:
-    """Freeze the matching open failures and dry-run them; nothing is replayed yet.
+    """Freeze the matching open failures and dry-run them; nothing is replayed yet. In
+    `resolve` mode every item is to be closed with the reason instead, none replayed (a
+    group known to be moot: the partner confirmed it has the events).
 
     `filter_description` records how the operator chose the rows (an admin changelist's
     filter); by default the fingerprint or the ids."""
+    if mode not in BulkAction.Mode.values:
+        raise BulkActionInvalid(
+            f"mode must be one of {BulkAction.Mode.values}.",
+            details={"fields": {"mode": ["Unknown mode."]}},
+        )
     if not 0 < rate_per_second <= MAX_RATE_PER_SECOND:
         raise BulkActionInvalid(
             f"rate_per_second must be above 0 and at most {MAX_RATE_PER_SECOND}.",
@@ -107,7 +115,12 @@ def bulk_action_create(
     would_resolve = 0
     for pk in frozen:
         row = rows.get(pk)
-        verdict = failure_source.guard(row) if row is not None else "no longer failing"
+        if row is None:
+            verdict = "no longer failing"
+        elif mode == BulkAction.Mode.RESOLVE:
+            verdict = reason
+        else:
+            verdict = failure_source.guard(row)
         would_resolve += 1 if verdict else 0
         if len(sample) < SAMPLE_SIZE:
             sample.append(
@@ -122,6 +135,7 @@ def bulk_action_create(
         status=BulkAction.Status.AWAITING_APPROVAL
         if failure_source.moves_money
         else BulkAction.Status.READY,
+        mode=mode,
         source=source,
         provider=provider,
         filter_description=filter_description
@@ -326,6 +340,9 @@ def _run_item(action: BulkAction, source: FailureSource, item: BulkActionItem, a
     row = open_rows(source).filter(pk=item.source_id).first()
     if row is None:
         _finish_item(action.pk, item, BulkActionItem.Outcome.RESOLVED, "no longer failing")
+    elif action.mode == BulkAction.Mode.RESOLVE:
+        failure_resolve(source=source.name, source_id=row.pk, actor=actor, reason=action.reason)
+        _finish_item(action.pk, item, BulkActionItem.Outcome.RESOLVED, "resolved: " + action.reason)
     elif verdict := source.guard(row):
         failure_resolve(source=source.name, source_id=row.pk, actor=actor, reason=verdict)
         _finish_item(action.pk, item, BulkActionItem.Outcome.RESOLVED, verdict)

@@ -16,9 +16,15 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 
 from opsconsole import audit, failure_sources
+from opsconsole.admin_scale import planner_rows
 from opsconsole.errors import Conflict, NotFound
 from opsconsole.failure_sources import FailureEntry, FailureSource, Impact
 from recovery.models import FailureResolution, FailureResolutionRequest
+
+# A group with more open failures than this is counted by the planner's estimate: an exact
+# count of a million-row group read every row of it on every page load.
+EXACT_GROUP_COUNT = 1000
+MAX_GROUPS_PER_SOURCE = 1000
 
 
 def open_rows(failure_source: FailureSource) -> models.QuerySet:
@@ -48,6 +54,7 @@ class FailureGroup:
     impact: Impact = field(default_factory=lambda: Impact(0, ""))
     entries: list[FailureEntry] = field(default_factory=list)
     stored_count: int = 0
+    count_estimated: bool = False  # past EXACT_GROUP_COUNT: the planner's estimate
 
     @property
     def count(self) -> int:
@@ -110,6 +117,7 @@ class FailureGroup:
             "failure_code": self.failure_code,
             "normalised_error": self.normalised_error,
             "count": self.count,
+            "count_estimated": self.count_estimated,
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
             "impact": self.impact.score,
@@ -134,7 +142,7 @@ def failure_groups(*, app: str = "", source: str = "", fingerprint: str = "") ->
             stored = rows.exclude(**{failure_source.fingerprint_field: ""})
             if fingerprint:
                 stored = stored.filter(**{failure_source.fingerprint_field: fingerprint})
-            _add_stored_groups(failure_source, stored, groups)
+            _add_stored_groups(failure_source, stored, groups, only=fingerprint)
             # Rows written before fingerprints were stored (or by hand) are grouped here.
             rows = rows.filter(**{failure_source.fingerprint_field: ""})
         for row in rows:
@@ -162,22 +170,20 @@ def _group_of(
 
 
 def _add_stored_groups(
-    failure_source: FailureSource, rows: models.QuerySet, groups: dict[str, FailureGroup]
+    failure_source: FailureSource,
+    rows: models.QuerySet,
+    groups: dict[str, FailureGroup],
+    *,
+    only: str = "",
 ) -> None:
-    """Count, first and last seen per stored fingerprint in one GROUP BY; describe each group
-    by its newest row; take the impact from the usual row and the few that rank first."""
+    """Each stored fingerprint's group, read through the inbox index so the cost follows the
+    number of groups, not of rows: the fingerprints one index probe each, then per group
+    its oldest EXACT_GROUP_COUNT + 1 rows. A group that fits is counted exactly; a larger
+    one takes the planner's estimate (kept accurate by the status-fingerprint statistics)
+    and its last seen from its newest row. Each group is described by its newest row, and
+    its impact is the highest of that row's and of the few rows that rank first. With
+    `only`, just that fingerprint's group."""
     key = failure_source.fingerprint_field
-    aggregates = list(
-        rows.values(key)
-        .annotate(
-            rows=Count("pk"),
-            first=Min(failure_source.first_seen_field),
-            last=Max(failure_source.last_seen_expression),
-            newest=Max("pk"),
-        )
-        .order_by()
-    )
-    newest = {row.pk: row for row in rows.filter(pk__in=[a["newest"] for a in aggregates])}
     ranked: dict[str, Impact] = {}
     if failure_source.ranks_first:
         for row in failure_source.ranks_first(rows):
@@ -185,20 +191,52 @@ def _add_stored_groups(
             fingerprint = getattr(row, key)
             if fingerprint not in ranked or impact.score > ranked[fingerprint].score:
                 ranked[fingerprint] = impact
-    for aggregate in aggregates:
-        representative = newest.get(aggregate["newest"])
+    oldest_first = (failure_source.first_seen_field, "pk")
+    for fingerprint in [only] if only else _fingerprints(rows, key):
+        in_group = rows.filter(**{key: fingerprint})
+        window = in_group.order_by(*oldest_first)[: EXACT_GROUP_COUNT + 1]
+        stats = window.aggregate(
+            rows=Count("pk"),
+            first=Min(failure_source.first_seen_field),
+            last=Max(failure_source.last_seen_expression),
+            newest=Max("pk"),
+        )
+        if not stats["rows"]:
+            continue  # closed since the fingerprint was read
+        estimated = stats["rows"] > EXACT_GROUP_COUNT
+        representative = None
+        if estimated:
+            representative = in_group.order_by(*(f"-{name}" for name in oldest_first)).first()
+            planned = planner_rows(failure_source.failing().filter(**{key: fingerprint}))
+            stats["rows"] = max(planned or 0, stats["rows"])
+        else:
+            representative = in_group.filter(pk=stats["newest"]).first()
         if representative is None:  # it changed state since the count: the next load shows it
             continue
         entry = failure_source.entry(representative)
+        if estimated:
+            stats["last"] = max(stats["last"], entry.last_seen)
         impact = entry.impact
-        if (other := ranked.get(aggregate[key])) and other.score > impact.score:
+        if (other := ranked.get(fingerprint)) and other.score > impact.score:
             impact = other
-        _group_of(groups, aggregate[key], entry).add_stored(
-            count=aggregate["rows"],
-            first_seen=aggregate["first"],
-            last_seen=aggregate["last"],
-            impact=impact,
+        group = _group_of(groups, fingerprint, entry)
+        group.add_stored(
+            count=stats["rows"], first_seen=stats["first"], last_seen=stats["last"], impact=impact
         )
+        group.count_estimated = group.count_estimated or estimated
+
+
+def _fingerprints(rows: models.QuerySet, key: str) -> list[str]:
+    """The distinct fingerprints of `rows`, one probe of the inbox index each (a skip scan:
+    the next value above the last), instead of a GROUP BY over every row."""
+    found: list[str] = []
+    while len(found) < MAX_GROUPS_PER_SOURCE:
+        after = rows.filter(**{f"{key}__gt": found[-1]}) if found else rows
+        value = after.order_by(key).values_list(key, flat=True).first()
+        if value is None:
+            break
+        found.append(value)
+    return found
 
 
 def failure_group(fingerprint: str) -> FailureGroup | None:

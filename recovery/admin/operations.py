@@ -90,6 +90,7 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
     list_display = (
         "id",
+        "mode",
         "source",
         "provider",
         "status",
@@ -100,12 +101,12 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
         "approved_by",
         "created_at",
     )
-    list_filter = ("status", "source", "moves_money")
+    list_filter = ("status", "mode", "source", "moves_money")
     inlines = [BulkActionItemInline]
     actions = ["approve", "start", "pause", "resume", "abort"]
     fields = (
         "live_progress",
-        ("source", "provider", "status"),
+        ("mode", "source", "provider", "status"),
         ("moves_money", "rate_per_second"),
         "preview_pretty",
         "filter_description",

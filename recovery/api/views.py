@@ -235,6 +235,7 @@ class FailureResolveApi(APIView):
 class BulkActionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
+    mode = serializers.CharField()
     source = serializers.CharField()
     provider = serializers.CharField()
     filter_description = serializers.JSONField()
@@ -268,6 +269,11 @@ class BulkActionCreateApi(APIView):
         )
         rate_per_second = serializers.FloatField(required=False, default=1.0)
         reason = serializers.CharField(max_length=2000)
+        mode = serializers.ChoiceField(
+            choices=BulkAction.Mode.choices,
+            default=BulkAction.Mode.REPLAY,
+            help_text="replay (the default), or resolve: close every item with the reason.",
+        )
 
     @extend_schema(request=InputSerializer, responses={201: BulkActionOutputSerializer})
     @idempotent
@@ -280,6 +286,7 @@ class BulkActionCreateApi(APIView):
             source=data.get("source", ""),
             ids=data.get("ids"),
             rate_per_second=data["rate_per_second"],
+            mode=data["mode"],
         )
         return Response(BulkActionOutputSerializer(action).data, status=201)
 

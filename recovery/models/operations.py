@@ -139,8 +139,9 @@ class FailureResolutionRequest(models.Model):
 
 
 class BulkAction(FSMModelMixin, models.Model):
-    """A tracked bulk replay (from the failure inbox or the admin's replay of many items):
-    frozen ids, dry run, approval where money moves, pacing, pause/resume/abort."""
+    """A tracked bulk replay or resolution (from the failure inbox or the admin's replay of
+    many items): frozen ids, dry run, approval where money moves, pacing,
+    pause/resume/abort."""
 
     class Status(models.TextChoices):
         AWAITING_APPROVAL = "awaiting_approval"
@@ -150,7 +151,12 @@ class BulkAction(FSMModelMixin, models.Model):
         COMPLETED = "completed"
         ABORTED = "aborted"
 
+    class Mode(models.TextChoices):
+        REPLAY = "replay"  # each item replayed (or resolved where its guard says so)
+        RESOLVE = "resolve"  # each item closed with the action's reason, none replayed
+
     status = FSMField(max_length=20, choices=Status.choices, protected=True)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.REPLAY)
     source = models.CharField(max_length=50)
     provider = models.CharField(max_length=200, blank=True)
     filter_description = models.JSONField(default=dict)
