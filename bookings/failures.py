@@ -3,6 +3,9 @@ other apps' sources rank by: a failure that touches a booking starting soon come
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +34,32 @@ def soon_booking_ids() -> list[int]:
         .filter(start_time__gte=now, start_time__lte=now + SOON)
         .values_list("pk", flat=True)
     )
+
+
+_soon_ids: ContextVar[frozenset[int] | None] = ContextVar("soon_booking_ids", default=None)
+
+
+@failure_sources.register_batch_context
+@contextmanager
+def soon_bookings_read_once() -> Iterator[None]:
+    """Inside failure_sources.batch(): the bookings starting soon, read once for the batch."""
+    token = _soon_ids.set(frozenset(soon_booking_ids()))
+    try:
+        yield
+    finally:
+        _soon_ids.reset(token)
+
+
+def payload_impact(payload: Any, base: Impact) -> Impact:
+    """booking_impact of the booking a payload names; inside failure_sources.batch() with
+    no query (the same rule: a live booking starting within SOON)."""
+    soon = _soon_ids.get()
+    if soon is None:
+        return booking_impact(booking_of_payload(payload), base)
+    booking_id = payload.get("booking_id") if isinstance(payload, dict) else None
+    if isinstance(booking_id, int) and booking_id in soon:
+        return Impact(100, f"booking {booking_id} starts within 24 hours")
+    return base
 
 
 def booking_impact(booking: Booking | None, base: Impact) -> Impact:

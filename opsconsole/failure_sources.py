@@ -9,6 +9,7 @@ it. Apps register theirs in their `failures.py`, which the platform app imports 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -137,6 +138,25 @@ class FailureSource:
 
 
 _SOURCES: dict[str, FailureSource] = {}
+_BATCH_CONTEXTS: list[Callable[[], AbstractContextManager[None]]] = []
+
+
+def register_batch_context(
+    factory: Callable[[], AbstractContextManager[None]],
+) -> Callable[[], AbstractContextManager[None]]:
+    """An app's context for reading many failures at once: what its impact rule looks up
+    per row (the bookings starting soon) is read once for the whole batch instead."""
+    _BATCH_CONTEXTS.append(factory)
+    return factory
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Read many failures (the inbox, a group's page) inside every app's batch context."""
+    with ExitStack() as stack:
+        for factory in _BATCH_CONTEXTS:
+            stack.enter_context(factory())
+        yield
 
 
 def register(source: FailureSource) -> FailureSource:

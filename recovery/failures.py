@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models.functions import Coalesce
 
-from bookings.failures import booking_impact, booking_of_payload, soon_booking_ids
+from bookings.failures import booking_of_payload, payload_impact, soon_booking_ids
 from bookings.models import Booking
 from opsconsole import failure_sources
 from opsconsole.failure_sources import FailureSource, Impact
@@ -49,7 +49,7 @@ failure_sources.register(
         error=lambda item: item.failure_detail,
         first_seen=lambda item: item.created_at,
         last_seen=lambda item: item.last_attempt_at or item.updated_at,
-        impact=lambda item: booking_impact(booking_of_payload(item.payload), Impact(10, "")),
+        impact=lambda item: payload_impact(item.payload, Impact(10, "")),
         guard=_guard_delivery,
         predicted=lambda item: f"{item.status} → replayed",
         replay=_replay_delivery,

@@ -91,6 +91,10 @@ class FailureGroup:
 
     def top_entries(self, limit: int) -> list[FailureEntry]:
         """The group's first `limit` failures, highest impact first, then oldest first."""
+        with failure_sources.batch():
+            return self._top_entries(limit)
+
+    def _top_entries(self, limit: int) -> list[FailureEntry]:
         entries = list(self.entries)
         if self.stored_count:
             failure_source = failure_sources.get(self.source)
@@ -132,6 +136,11 @@ class FailureGroup:
 def failure_groups(*, app: str = "", source: str = "", fingerprint: str = "") -> list[FailureGroup]:
     """The open failures by group; with `fingerprint`, only that group (a source that stores
     fingerprints aggregates just that group's rows, through its index)."""
+    with failure_sources.batch():
+        return _failure_groups(app=app, source=source, fingerprint=fingerprint)
+
+
+def _failure_groups(*, app: str, source: str, fingerprint: str) -> list[FailureGroup]:
     groups: dict[str, FailureGroup] = {}
     for failure_source in failure_sources.all_sources():
         name = failure_source.name
