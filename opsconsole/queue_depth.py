@@ -6,6 +6,8 @@ at 10M rows as at 10k. Samples are kept KEEP_DAYS."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -20,6 +22,24 @@ from opsconsole.workers import PeriodicWorker, register_worker
 
 ESTIMATE_ABOVE_ROWS = 200_000
 KEEP_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a sampled source other than a queue table reports for one minute."""
+
+    counts: dict[str, int]
+    estimated: bool = False
+    groups: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+_sampled: dict[str, Callable[[], Reading]] = {}
+
+
+def register_sampled(name: str, read: Callable[[], Reading]) -> None:
+    """Sample `read` every minute as `name`, next to the queues (the failure inbox's groups,
+    whose sparklines then read samples, not the failures)."""
+    _sampled[name] = read
 
 
 def status_counts(model: type[Model]) -> tuple[dict[str, int], bool]:
@@ -61,6 +81,17 @@ def queue_depth_sample(now: datetime | None = None) -> int:
                 counts=counts,
                 estimated=estimated,
                 groups=group_counts(queue),
+            )
+        )
+    for name, read in sorted(_sampled.items()):
+        reading = read()
+        samples.append(
+            QueueDepthSample(
+                queue=name,
+                sampled_at=at,
+                counts=reading.counts,
+                estimated=reading.estimated,
+                groups=reading.groups,
             )
         )
     QueueDepthSample.objects.bulk_create(samples)
@@ -115,10 +146,31 @@ def depth_series(queue: str, statuses: tuple[str, ...], *, hours: int = 24) -> l
     ]
 
 
+def group_series(
+    name: str, groups: Sequence[str], status: str, *, hours: int = 24
+) -> dict[str, list[tuple[datetime, int]]]:
+    """{group: [(sampled_at, its rows in `status`)]} over the last `hours` from `name`'s
+    samples (spaced as depth_series), for many groups' sparklines in one query."""
+    since = timezone.now() - timedelta(hours=hours)
+    recent = QueueDepthSample.objects.filter(queue=name, sampled_at__gte=since)
+    spaced = recent.filter(sampled_at__minute__in=range(0, 60, SERIES_EVERY_MINUTES))
+    rows = list(spaced.order_by("sampled_at").values_list("sampled_at", "groups"))
+    newest = recent.order_by("-sampled_at").values_list("sampled_at", "groups").first()
+    if newest is not None and (not rows or rows[-1][0] != newest[0]):
+        rows.append(newest)
+    return {
+        group: [(at, (sampled.get(group) or {}).get(status, 0)) for at, sampled in rows]
+        for group in groups
+    }
+
+
 @register_worker
 class QueueDepthSampler(PeriodicWorker):
     name = "queue_depth_sampler"
-    description = "Every minute: each queue's rows per status, kept 7 days (overview charts)"
+    description = (
+        "Every minute: each queue's rows per status and the failure inbox's groups, kept "
+        "7 days (overview charts, inbox sparklines)"
+    )
     schedule_task = "opsconsole.tasks.run_queue_depth_sampler"
     schedule_minutes = 1
 

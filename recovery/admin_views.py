@@ -33,9 +33,11 @@ def failure_inbox(request: HttpRequest) -> HttpResponse:
         for integration in Integration.objects.all()
         for name in [integration.name]
     }
+    trends = inbox.failure_group_sparklines([group.fingerprint for group in groups])
     rows = [
         {
             **group.as_dict(),
+            "trend": trends[group.fingerprint],
             "circuit": circuits.get(group.provider)
             if group.source == "integration_delivery"
             else "",

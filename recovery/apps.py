@@ -33,6 +33,11 @@ class RecoveryConfig(AppConfig):
         )
         register_queue("manual_review", ManualReviewItem, stuck=("open",))
 
+        from opsconsole.queue_depth import register_sampled
+        from recovery.inbox import INBOX_SAMPLE, failure_inbox_reading
+
+        register_sampled(INBOX_SAMPLE, failure_inbox_reading)
+
         from opsconsole.overview import register_overview_section
         from recovery.overview_charts import delivery_outcome_charts
 

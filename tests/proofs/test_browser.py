@@ -89,13 +89,29 @@ def test_a_support_viewer_sees_no_replay_action(page, live_server):
 def test_the_failure_inbox_page_shows_grouped_failures(page, live_server):
     staff("opal", "Support operator")
     integration = services.integration_create(name="erp", endpoint_url="https://x.test", actor="t")
-    for _ in range(3):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from opsconsole.queue_depth import queue_depth_sample
+    from recovery.inbox import failure_groups
+
+    ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
+    two_hours_ago = (timezone.now() - timedelta(hours=2)).replace(minute=0)
+    queue_depth_sample(now=two_hours_ago)  # the group then (a sample the sparkline keeps)
+    for _ in range(2):
         ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
+    queue_depth_sample()  # and now
     log_in(page, live_server, "opal")
     page.get_by_role("link", name="Failure inbox").click()
     groups = page.locator("[data-testid=failure-group]")
     assert groups.count() == 1
     assert "HTTP_503" in groups.first.inner_text()
+    # Its sparkline draws the sampled counts: 1 then 3, as the database has them now.
+    [group] = failure_groups()
+    trend = page.get_by_test_id(f"group-trend-{group.fingerprint}")
+    assert trend.get_attribute("data-latest") == str(group.count) == "3"
+    assert trend.locator("svg polyline").get_attribute("points").count(",") == 2
 
 
 def test_staff_land_on_the_overview_whose_charts_match_the_database(page, live_server):

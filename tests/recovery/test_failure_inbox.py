@@ -419,3 +419,29 @@ def test_the_group_page_offers_resolving_the_group(integration, admin_client):
     action = BulkAction.objects.get()
     assert (action.mode, action.total, action.preview["would_resolve"]) == ("resolve", 2, 2)
     assert "0 items would be replayed, 2 items resolved" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_minute_sample_keeps_each_groups_open_count_for_its_sparkline(
+    integration, admin_client
+):
+    from datetime import timedelta
+
+    from opsconsole.models import QueueDepthSample
+    from opsconsole.queue_depth import group_series, queue_depth_sample
+
+    now = timezone.now().replace(minute=30, second=0, microsecond=0)
+    ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
+    queue_depth_sample(now=now - timedelta(hours=3))
+    for _ in range(3):
+        ParkedItemFactory(integration=integration, status="failed", failure_code="HTTP_400")
+    queue_depth_sample(now=now - timedelta(hours=1))
+    by_code = {group.failure_code: group.fingerprint for group in inbox.failure_groups()}
+    sample = QueueDepthSample.objects.filter(queue=inbox.INBOX_SAMPLE).latest("sampled_at")
+    assert sample.counts == {"open": 4}
+    assert sample.groups == {by_code["HTTP_503"]: {"open": 1}, by_code["HTTP_400"]: {"open": 3}}
+    series = group_series(inbox.INBOX_SAMPLE, list(by_code.values()), "open")
+    assert [count for _, count in series[by_code["HTTP_400"]]] == [0, 3]  # absent, then 3
+    assert [count for _, count in series[by_code["HTTP_503"]]] == [1, 1]
+    page = admin_client.get("/admin/failures/").content.decode()
+    assert f'data-testid="group-trend-{by_code["HTTP_400"]}" data-latest="3"' in page
