@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
+from typing import ClassVar
 
 from django.conf import settings
 from django.db.models import Q
@@ -44,6 +45,12 @@ class NotificationDeliveryWorker(ChannelWorker):
 
     lease_model = Notification
 
+    outcome_classes: ClassVar[dict[str, str]] = {
+        "sent": "succeeded",
+        "retry_scheduled": "retried",
+        "dead_lettered": "dead_lettered",
+    }
+
     class Outcome(StrEnum):
         SENT = "sent"
         RETRY_SCHEDULED = "retry_scheduled"
@@ -77,6 +84,14 @@ class CampaignDispatcherWorker(ChannelWorker):
     schedule_minutes = 1
 
     lease_model = CampaignTarget
+
+    outcome_classes: ClassVar[dict[str, str]] = {
+        "sent": "succeeded",
+        "retry_scheduled": "retried",
+        "rate_limited": "retried",
+        "failed": "failed",
+        "invalid": "failed",
+    }
 
     class Outcome(StrEnum):
         SENT = "sent"

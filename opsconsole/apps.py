@@ -47,3 +47,7 @@ class PlatformConfig(AppConfig):
 
         metrics.register_metric_source("readiness", alerting_metrics.readiness_metrics)
         metrics.register_metric_source("auth_lockouts", alerting_metrics.lockout_metrics)
+        from opsconsole.outcome_rollups import every_queue_outcomes
+        from opsconsole.overview import register_overview_section
+
+        register_overview_section("Outcomes of every queue", every_queue_outcomes)

@@ -346,3 +346,24 @@ class QueueDepthSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue} at {self.sampled_at:%Y-%m-%d %H:%M}"
+
+
+class WorkerOutcomeMinute(models.Model):
+    """One worker's items per outcome class in one minute, added in the statement that ends
+    each run: the overview's outcome charts of every queue read these, never the queues."""
+
+    worker = models.CharField(max_length=100)
+    minute = models.DateTimeField()
+    succeeded = models.PositiveIntegerField(default=0)
+    retried = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    dead_lettered = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["worker", "minute"], name="worker_outcome_minute_once")
+        ]
+        indexes = [models.Index(fields=["minute"], name="worker_outcome_minute_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.worker} at {self.minute:%Y-%m-%d %H:%M}"

@@ -30,6 +30,7 @@ from opsconsole.claims import RunContext
 from opsconsole.health import register_component
 from opsconsole.incidents import failed_action_capture
 from opsconsole.models import WorkerStatus
+from opsconsole.outcome_rollups import worker_outcomes_add
 from opsconsole.tracing import internal_span, mark_span_failed, span_traceparent
 from opsconsole.worker_health import worker_health
 from opsconsole.worker_switches import worker_enabled
@@ -97,6 +98,9 @@ class BatchWorker:
     # Workers whose items call out name the leased model, so a batch's leases can be renewed
     # before they could run out under the work (see `item_seconds`).
     lease_model: ClassVar[type[models.Model] | None] = None
+    # Which outcomes are a success, a retry, a failure or a dead letter (outcome_rollups):
+    # the overview charts a worker's queue from these. Others (nothing due) are not charted.
+    outcome_classes: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -318,6 +322,12 @@ class BatchWorker:
                 runs_total=F("runs_total") + 1,
                 items_processed_total=F("items_processed_total") + summary.claimed,
             )
+            if self.outcome_classes:
+                by_class: Counter[str] = Counter()
+                for outcome, count in summary.outcomes.items():
+                    if name := self.outcome_classes.get(str(outcome)):
+                        by_class[name] += count
+                worker_outcomes_add(self.name, by_class, now)
 
 
 class HelperProcessor(threading.Thread):

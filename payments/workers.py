@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import ClassVar
 
 from django.conf import settings
 
@@ -32,6 +33,12 @@ class RefundRetryWorker(BatchWorker):
     def __init__(self, *, provider: RefundProvider | None = None, **kwargs: int) -> None:
         super().__init__(**kwargs)
         self.provider = provider
+
+    outcome_classes: ClassVar[dict[str, str]] = {
+        "completed": "succeeded",
+        "retry_scheduled": "retried",
+        "gave_up": "dead_lettered",
+    }
 
     class Outcome(StrEnum):
         COMPLETED = "completed"

@@ -18,7 +18,7 @@ from opsconsole.admin_actions import (
 )
 from opsconsole.errors import ApplicationError
 from opsconsole.models import OPERATE_PERMISSION, VIEW_PERMISSION
-from recovery import bulk_actions, inbox, services
+from recovery import bulk_actions, inbox, inbox_trends, services
 from recovery.circuits import circuit_state
 from recovery.models import BulkAction, Integration, RecoveryItem
 
@@ -33,7 +33,7 @@ def failure_inbox(request: HttpRequest) -> HttpResponse:
         for integration in Integration.objects.all()
         for name in [integration.name]
     }
-    trends = inbox.failure_group_sparklines([group.fingerprint for group in groups])
+    trends = inbox_trends.failure_group_sparklines([group.fingerprint for group in groups])
     rows = [
         {
             **group.as_dict(),

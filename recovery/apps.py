@@ -34,7 +34,7 @@ class RecoveryConfig(AppConfig):
         register_queue("manual_review", ManualReviewItem, stuck=("open",))
 
         from opsconsole.queue_depth import register_sampled
-        from recovery.inbox import INBOX_SAMPLE, failure_inbox_reading
+        from recovery.inbox_trends import INBOX_SAMPLE, failure_inbox_reading
 
         register_sampled(INBOX_SAMPLE, failure_inbox_reading)
 

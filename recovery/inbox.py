@@ -14,13 +14,11 @@ from typing import Any
 
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q
-from django.utils.safestring import SafeString
 
-from opsconsole import audit, charts, failure_sources
+from opsconsole import audit, failure_sources
 from opsconsole.admin_scale import planner_rows
 from opsconsole.errors import Conflict, NotFound
 from opsconsole.failure_sources import FailureEntry, FailureSource, Impact
-from opsconsole.queue_depth import Reading, group_series
 from recovery.models import FailureResolution, FailureResolutionRequest
 
 # A group with more open failures than this is counted by the planner's estimate: an exact
@@ -248,29 +246,6 @@ def _fingerprints(rows: models.QuerySet, key: str) -> list[str]:
             break
         found.append(value)
     return found
-
-
-INBOX_SAMPLE = "failure_inbox"
-
-
-def failure_inbox_reading() -> Reading:
-    """The inbox for the minute's sample: open failures per group, so each group's
-    sparkline (and its growth) reads samples, not the failures."""
-    groups = failure_groups()
-    return Reading(
-        counts={"open": sum(group.count for group in groups)},
-        estimated=any(group.count_estimated for group in groups),
-        groups={group.fingerprint: {"open": group.count} for group in groups},
-    )
-
-
-def failure_group_sparklines(fingerprints: list[str]) -> dict[str, SafeString]:
-    """Each group's open failures over the last 24 hours, from the inbox samples."""
-    series = group_series(INBOX_SAMPLE, fingerprints, "open")
-    return {
-        fingerprint: charts.line(points, testid=f"group-trend-{fingerprint}", width=120, height=24)
-        for fingerprint, points in series.items()
-    }
 
 
 def failure_group(fingerprint: str) -> FailureGroup | None:

@@ -4,14 +4,12 @@ outcome (never the queue), so they cost the same at 10M deliveries as at 10k."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from django.db.models import Sum
-from django.db.models.functions import TruncHour
-from django.utils import timezone
 from django.utils.html import format_html
 
 from opsconsole import charts
+from opsconsole.outcome_rollups import outcome_buckets as rollup_buckets
 from recovery.models import DeliveryRollup
 
 # The rollup's outcome columns under the chart's series keys.
@@ -28,29 +26,15 @@ def outcome_series(counts: dict[str, int]) -> dict[str, int]:
     return {key: int(counts.get(column) or 0) for key, column in SERIES_COLUMNS.items()}
 
 
-def _sums(rows, by: str) -> dict[datetime, dict[str, int]]:
-    totals = rows.values(by).annotate(
-        **{key: Sum(column) for key, column in SERIES_COLUMNS.items()}
-    )
-    return {row[by]: {key: int(row[key] or 0) for key in SERIES_COLUMNS} for row in totals}
-
-
 def outcome_buckets(*, span: timedelta, step: timedelta) -> list[tuple[str, dict[str, int]]]:
     """Outcomes of every integration per `step` (a minute or an hour) over the last `span`."""
-    now = timezone.now()
-    if step == timedelta(minutes=1):
-        end = now.replace(second=0, microsecond=0)
-        rows = DeliveryRollup.objects.filter(minute__gt=end - span, minute__lte=end)
-        by_time, label = _sums(rows, "minute"), "%H:%M"
-    else:
-        end = now.replace(minute=0, second=0, microsecond=0)
-        rows = DeliveryRollup.objects.filter(minute__gte=end - span + step).annotate(
-            hour=TruncHour("minute")
-        )
-        by_time, label = _sums(rows, "hour"), "%a %H:00"
-    count = int(span / step)
-    starts = [end - step * (count - 1 - index) for index in range(count)]
-    return [(f"{start:{label}}", by_time.get(start, {})) for start in starts]
+    return rollup_buckets(
+        DeliveryRollup.objects.all(),
+        time_field="minute",
+        columns=SERIES_COLUMNS,
+        span=span,
+        step=step,
+    )
 
 
 def delivery_outcome_charts() -> str:

@@ -16,6 +16,7 @@ from opsconsole.authentication import expired_api_tokens_purge
 from opsconsole.claims import RunContext
 from opsconsole.context import bound_context
 from opsconsole.integration_status import ProbeResult
+from opsconsole.outcome_rollups import worker_outcomes_purge
 from opsconsole.rate_counters import rate_counters_purge
 from opsconsole.workers import BatchWorker, register_worker
 from payments.adapters import CheckoutProvider, default_checkout_provider
@@ -58,6 +59,13 @@ class IntegrationDeliveryWorker(BatchWorker):
         # The outside call's timeout, plus writing its outcome.
         timeout = getattr(getattr(self, "adapter", None), "timeout", None)
         return float(timeout or settings.INTEGRATION_HTTP_TIMEOUT_SECONDS) + 3
+
+    outcome_classes: ClassVar[dict[str, str]] = {
+        "succeeded": "succeeded",
+        "retry_scheduled": "retried",
+        "failed": "failed",
+        "dlq": "dead_lettered",
+    }
 
     class Outcome(StrEnum):
         SUCCEEDED = "succeeded"
@@ -179,6 +187,13 @@ class HostedSessionRecoveryWorker(BatchWorker):
         self.provider = provider or default_checkout_provider()
         self.communicator = communicator or HostedSessionRecoveryCommunicator()
 
+    outcome_classes: ClassVar[dict[str, str]] = {
+        "regenerated": "succeeded",
+        "reminded": "succeeded",
+        "link_failed": "retried",
+        "abandoned": "dead_lettered",
+    }
+
     class Outcome(StrEnum):
         REGENERATED = "regenerated"  # a new checkout link
         REMINDED = "reminded"  # the same link, the customer reminded
@@ -222,6 +237,7 @@ class RetentionRedactor(BatchWorker):
         "ingested_events": ingested_events_purge,
         "rate_counters": rate_counters_purge,
         "expired_api_tokens": expired_api_tokens_purge,
+        "worker_outcome_minutes": worker_outcomes_purge,
     }
 
     class Outcome(StrEnum):

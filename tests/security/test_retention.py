@@ -84,8 +84,10 @@ def test_old_customer_data_becomes_its_hash_and_recent_data_stays(integration, h
     ]
     assert AuditEvent.objects.count() >= audit_before + 3
     again = RetentionRedactor().run_once(triggered_by="test")
-    # Three tables, and nothing to purge: no stale event ids, idle counters or expired tokens.
-    assert again.outcomes == {"nothing_due": 6}
+    # Three tables, and nothing to purge: no stale event ids, idle counters, expired tokens
+    # or week-old outcome minutes.
+    assert again.outcomes == {"nothing_due": 3 + len(RetentionRedactor.PURGES)}
+    assert set(RetentionRedactor.PURGES) >= {"ingested_events", "worker_outcome_minutes"}
 
 
 @pytest.mark.django_db
