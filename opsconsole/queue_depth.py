@@ -100,9 +100,15 @@ def queue_depth_sample(now: datetime | None = None) -> int:
 
 
 def group_counts(queue: Queue) -> dict[str, dict[str, int]]:
-    """{group: {status: rows}} over the queue's group_statuses (none without group_by)."""
+    """{group: {status: rows}} over the queue's group_statuses (none without group_by):
+    exact under ESTIMATE_ABOVE_ROWS, above it from the planner's statistics on the group
+    column and status together (a multivariate MCV list; a migration creates it)."""
     if not queue.group_by:
         return {}
+    if connection.vendor == "postgresql":
+        estimate = _planner_group_estimate(queue)
+        if estimate is not None:
+            return estimate
     rows = (
         queue.model.objects.filter(status__in=queue.group_statuses)
         .order_by()
@@ -112,6 +118,36 @@ def group_counts(queue: Queue) -> dict[str, dict[str, int]]:
     groups: dict[str, dict[str, int]] = {}
     for group, status, count in rows:
         groups.setdefault(str(group), {})[str(status)] = count
+    return groups
+
+
+def _planner_group_estimate(queue: Queue) -> dict[str, dict[str, int]] | None:
+    field_name, _, label_field = queue.group_by.partition("__")
+    field = queue.model._meta.get_field(field_name)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.reltuples, s.attnames::text[], s.most_common_vals, s.most_common_freqs "
+            "FROM pg_class c JOIN pg_stats_ext s ON s.tablename = c.relname "
+            "AND s.schemaname = current_schema() WHERE c.oid = to_regclass(%s) "
+            "AND s.attnames::text[] @> ARRAY[%s, 'status'] AND cardinality(s.attnames) = 2 "
+            "AND s.most_common_vals IS NOT NULL",
+            [queue.model._meta.db_table, field.column],
+        )
+        row = cursor.fetchone()
+    if row is None or row[0] < ESTIMATE_ABOVE_ROWS:
+        return None
+    rows, columns, values, freqs = row
+    group_at, status_at = columns.index(field.column), columns.index("status")
+    labels: dict[str, str] = {}
+    if label_field and field.related_model is not None:
+        related = field.related_model._default_manager.values_list("pk", label_field)
+        labels = {str(pk): str(label) for pk, label in related}
+    groups: dict[str, dict[str, int]] = {}
+    for combination, freq in zip(values, freqs, strict=True):
+        status = combination[status_at]
+        if status in queue.group_statuses:
+            key = str(combination[group_at])
+            groups.setdefault(labels.get(key, key), {})[status] = round(rows * freq)
     return groups
 
 

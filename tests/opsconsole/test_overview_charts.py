@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from opsconsole import queue_depth
@@ -71,6 +72,27 @@ def test_a_big_table_is_counted_from_the_planners_statistics(monkeypatch, integr
     monkeypatch.setattr(queue_depth, "ESTIMATE_ABOVE_ROWS", 1)
     counts, estimated = status_counts(RecoveryItem)
     assert estimated and counts == {"dlq": 30, "failed": 10}
+
+
+@pytest.mark.django_db
+def test_a_big_tables_groups_are_counted_from_the_planners_statistics(monkeypatch):
+    from opsconsole.metrics import registered_queues
+    from opsconsole.queue_depth import group_counts
+    from tests.recovery.factories import IntegrationFactory
+
+    crm, erp = IntegrationFactory(name="crm"), IntegrationFactory(name="erp")
+    ParkedItemFactory.create_batch(30, integration=crm, status="dlq")
+    ParkedItemFactory.create_batch(10, integration=erp, status="failed")
+    ParkedItemFactory.create_batch(5, integration=erp, status="succeeded")  # not a group's
+    queue = registered_queues()["integration_deliveries"]
+    exact = group_counts(queue)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {RecoveryItem._meta.db_table}")
+    monkeypatch.setattr(queue_depth, "ESTIMATE_ABOVE_ROWS", 1)
+    with CaptureQueriesContext(connection) as queries:
+        estimated = group_counts(queue)
+    assert estimated == exact == {"crm": {"dlq": 30}, "erp": {"failed": 10}}
+    assert not any("GROUP BY" in q["sql"] for q in queries)  # no count of the table
 
 
 @pytest.mark.django_db
