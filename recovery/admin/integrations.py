@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.timesince import timesince
@@ -37,6 +38,17 @@ def delivery_chart(stats: DeliveryStats) -> str:
             ),
         },
     )
+
+
+class _RatesReadOncePerPage(ChangeList):
+    """The list's page with every row's 24-hour success rate read in one query, not one
+    query per row."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        rates = success_rates([obj.pk for obj in self.result_list])
+        for obj in self.result_list:
+            obj.success_rate_24h = rates[obj.pk]
 
 
 @admin.register(Integration)
@@ -87,9 +99,15 @@ class IntegrationAdmin(
         grace = " (+1 in its 24 h grace)" if len(obj.active_secrets()) > 1 else ""
         return f"{timesince(created)}{grace}"
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return _RatesReadOncePerPage
+
     @admin.display(description="Success (24 h)")
     def success_24h(self, obj: Integration) -> str:
-        rate = success_rates([obj.pk])[obj.pk]
+        if hasattr(obj, "success_rate_24h"):
+            rate = obj.success_rate_24h
+        else:
+            rate = success_rates([obj.pk])[obj.pk]
         return "no attempts" if rate is None else f"{rate:.1%}"
 
     @admin.display(description="Deliveries, last 24 hours")
