@@ -268,8 +268,10 @@ OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", "")
 # Integration deliveries (seed 001): retry policy defaults.
 INTEGRATION_MAX_ATTEMPTS = env_int("INTEGRATION_MAX_ATTEMPTS", 5)
 INTEGRATION_BACKOFF_BASE_SECONDS = env_int("INTEGRATION_BACKOFF_BASE_SECONDS", 30)
-# Delivery processors per scheduled run (threads, PostgreSQL only): one waits on an endpoint
-# or the database while another works. A SIGKILL repeats at most this many calls.
+# Delivery calls in flight per processor (asyncio, recovery.delivery_pipeline); 1: one at a
+# time, with INTEGRATION_DELIVERY_CONCURRENCY processors (threads, PostgreSQL only) instead.
+# A SIGKILL repeats at most processors x in-flight calls, each with its idempotency key.
+INTEGRATION_DELIVERY_IN_FLIGHT = env_int("INTEGRATION_DELIVERY_IN_FLIGHT", 64)
 INTEGRATION_DELIVERY_CONCURRENCY = env_int("INTEGRATION_DELIVERY_CONCURRENCY", 2)
 INTEGRATION_BACKOFF_CAP_SECONDS = env_int("INTEGRATION_BACKOFF_CAP_SECONDS", 3600)
 INTEGRATION_HTTP_TIMEOUT_SECONDS = env_int("INTEGRATION_HTTP_TIMEOUT_SECONDS", 10)

@@ -18,7 +18,7 @@ from opsconsole.context import bound_context
 from opsconsole.integration_status import ProbeResult
 from opsconsole.outcome_rollups import worker_outcomes_purge
 from opsconsole.rate_counters import rate_counters_purge
-from opsconsole.workers import BatchWorker, register_worker
+from opsconsole.workers import BatchWorker, RunSummary, register_worker
 from payments.adapters import CheckoutProvider, default_checkout_provider
 from payments.errors import HostedSessionChanged
 from recovery import circuits, services
@@ -81,6 +81,23 @@ class IntegrationDeliveryWorker(BatchWorker):
 
     def run_context(self, *, triggered_by: str, seconds: float = 0.0) -> DeliveryRun:
         return DeliveryRun(**vars(super().run_context(triggered_by=triggered_by, seconds=seconds)))
+
+    @property
+    def pipelined(self) -> bool:
+        """Calls in flight on the delivery loop (recovery.delivery_pipeline), unless one at
+        a time is configured or a test hands in its own adapter."""
+        return self.adapter is None and settings.INTEGRATION_DELIVERY_IN_FLIGHT > 1
+
+    def drain(
+        self, summary: RunSummary, run: RunContext, *, batch_limit: int, heartbeat: bool
+    ) -> Exception | None:
+        if not self.pipelined:
+            return super().drain(summary, run, batch_limit=batch_limit, heartbeat=heartbeat)
+        from recovery.delivery_drain import PipelinedDrain
+
+        return PipelinedDrain(self, summary, run, batch_limit=batch_limit).drain(
+            heartbeat=heartbeat
+        )
 
     def begin_run(self, run: RunContext) -> None:
         # Integrations with a tripped circuit get only their probe or drain quota, per run

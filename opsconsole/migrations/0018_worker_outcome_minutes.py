@@ -4,26 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('platform', '0017_queue_depth_groups'),
+        ("platform", "0017_queue_depth_groups"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WorkerOutcomeMinute',
+            name="WorkerOutcomeMinute",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('worker', models.CharField(max_length=100)),
-                ('minute', models.DateTimeField()),
-                ('succeeded', models.PositiveIntegerField(default=0)),
-                ('retried', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('dead_lettered', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("worker", models.CharField(max_length=100)),
+                ("minute", models.DateTimeField()),
+                ("succeeded", models.PositiveIntegerField(default=0)),
+                ("retried", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("dead_lettered", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'indexes': [models.Index(fields=['minute'], name='worker_outcome_minute_idx')],
-                'constraints': [models.UniqueConstraint(fields=('worker', 'minute'), name='worker_outcome_minute_once')],
+                "indexes": [models.Index(fields=["minute"], name="worker_outcome_minute_idx")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("worker", "minute"), name="worker_outcome_minute_once"
+                    )
+                ],
             },
         ),
     ]

@@ -91,7 +91,7 @@ def recovery_item_enqueue(
         traceparent=current_traceparent(),
     )
     # What will be sent; each attempt signs it with that attempt's timestamp.
-    item.request_snapshot = _delivery_request(item, signed=False).snapshot()
+    item.request_snapshot = delivery_request(item, signed=False).snapshot()
     item.save(update_fields=["request_snapshot"])
     audit.record(EVENT_ENQUEUED, obj=item, after=item.state(), actor=actor)
     transaction.on_commit(wake_delivery_worker)
@@ -110,7 +110,7 @@ def ordering_key_of(payload: Any, path: str) -> str:
     return "" if value is None or isinstance(value, dict | list) else str(value)[:200]
 
 
-def _delivery_request(item: RecoveryItem, *, signed: bool = True) -> DeliveryRequest:
+def delivery_request(item: RecoveryItem, *, signed: bool = True) -> DeliveryRequest:
     headers = {
         "Idempotency-Key": item.delivery_idempotency_key,
         "X-Ops-Event-Type": item.event_type,
@@ -183,7 +183,7 @@ def recovery_item_deliver(
         return "held_paused"
     # The attempt's logs carry the request id of whoever created or last replayed the item.
     with bound_context(request_id=item.request_id, traceparent=item.traceparent):
-        request = _delivery_request(item)
+        request = delivery_request(item)
         started_at = timezone.now()
         result = (adapter or default_adapter()).deliver(request)
         return recovery_item_record_outcome(

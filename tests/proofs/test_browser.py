@@ -129,7 +129,26 @@ def test_staff_land_on_the_overview_whose_charts_match_the_database(page, live_s
     DeliveryRollup.objects.create(
         integration=integration, minute=minute - timedelta(minutes=20), failed=2, dlq=1
     )
+    from opsconsole.models import WorkerOutcomeMinute
+    from opsconsole.outcome_rollups import worker_outcomes_add
+    from opsconsole.queue_depth import queue_depth_sample
+
+    worker_outcomes_add("refund_retry_worker", {"succeeded": 3, "dead_lettered": 2}, minute)
+    ParkedItemFactory(integration=integration, status="dlq")
+    queue_depth_sample()
     log_in(page, live_server, "vera")  # /admin/ is the overview
+    # Every queue's outcomes: the refund queue's last hour draws its minute's row.
+    refunds = page.get_by_test_id("outcomes-refund_retry_worker-hour")
+    row = WorkerOutcomeMinute.objects.get(worker="refund_retry_worker")
+    drawn = {
+        bar.get_attribute("data-series"): int(bar.get_attribute("data-count"))
+        for bar in refunds.locator("svg rect").all()
+    }
+    assert drawn == {"succeeded": row.succeeded, "dead_lettered": row.dead_lettered}
+    # The delivery queue's depth sparkline ends at the sampled stuck count.
+    stuck = RecoveryItem.objects.filter(status__in=("failed", "dlq")).count()
+    depth = page.get_by_test_id("depth-integration_deliveries")
+    assert depth.get_attribute("data-latest") == str(stuck) == "1"
     chart = page.locator("[data-testid=deliveries-last-hour]")
     assert chart.locator("svg rect").count() == 4  # succeeded and failed now; failed, dlq
     failed_in_db = DeliveryRollup.objects.filter(minute__gt=minute - timedelta(hours=1)).aggregate(

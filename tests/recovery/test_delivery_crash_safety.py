@@ -107,7 +107,9 @@ def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
     )
     # The doomed worker's calls time out after 1 s, so its lease is the shortest that covers
     # one call (a lease always outlives the work under it).
-    kill_after_calls(script, hits, 3, INTEGRATION_HTTP_TIMEOUT_SECONDS="1")
+    kill_after_calls(
+        script, hits, 3, INTEGRATION_HTTP_TIMEOUT_SECONDS="1", INTEGRATION_DELIVERY_IN_FLIGHT="1"
+    )
     lease = IntegrationDeliveryWorker(
         adapter=HttpDeliveryAdapter(timeout_seconds=1), lease_seconds=2
     ).lease_seconds
@@ -144,6 +146,7 @@ def test_a_draining_run_with_two_processors_killed_mid_run_loses_nothing(httpser
         hits,
         4,
         INTEGRATION_DELIVERY_CONCURRENCY="2",
+        INTEGRATION_DELIVERY_IN_FLIGHT="1",
         WORKER_BATCH_SIZE="3",
         WORKER_LEASE_SECONDS="2",
         INTEGRATION_HTTP_TIMEOUT_SECONDS="1",
@@ -164,3 +167,40 @@ def test_a_draining_run_with_two_processors_killed_mid_run_loses_nothing(httpser
     # At most one call in flight per processor at the kill; each repeat had the same key.
     assert len(hits) == 12
     assert sum(hits.values()) - 12 <= 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_with_calls_in_flight_repeats_no_more_than_it_had_in_flight(httpserver):
+    hits: Counter = Counter()
+    twelve_items_behind_a_counting_endpoint(httpserver, hits, delay=0.2)
+    script = (
+        "import django; django.setup();"
+        "from recovery.tasks import run_integration_delivery_worker;"
+        "run_integration_delivery_worker(triggered_by='doomed')"
+    )
+    in_flight = 4
+    kill_after_calls(
+        script,
+        hits,
+        5,
+        INTEGRATION_DELIVERY_IN_FLIGHT=str(in_flight),
+        WORKER_LEASE_SECONDS="2",
+        INTEGRATION_HTTP_TIMEOUT_SECONDS="2",
+    )
+    delivered_before_kill = RecoveryItem.objects.filter(status="succeeded").count()
+    assert 1 <= delivered_before_kill < 12
+    lease = IntegrationDeliveryWorker(
+        adapter=HttpDeliveryAdapter(timeout_seconds=2), lease_seconds=2
+    ).lease_seconds
+    time.sleep(lease + 0.2)  # the dead process's leases expire
+    survivor = IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=5))
+    while survivor.run_once(triggered_by="test").claimed:
+        pass
+    assert RecoveryItem.objects.filter(status="succeeded").count() == 12
+    succeeded = DeliveryAttempt.objects.filter(outcome="succeeded")
+    assert sorted(succeeded.values_list("item_id", flat=True)) == sorted(
+        RecoveryItem.objects.values_list("pk", flat=True)
+    )  # each item recorded succeeded exactly once
+    assert len(hits) == 12
+    # Only the calls in flight at the kill were made again (with the same key).
+    assert sum(hits.values()) - 12 <= in_flight

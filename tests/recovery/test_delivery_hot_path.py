@@ -190,6 +190,7 @@ def test_a_run_with_several_processors_delivers_each_item_exactly_once(
 ):
     settings.WORKER_BATCH_SIZE = 3
     settings.INTEGRATION_DELIVERY_CONCURRENCY = 3
+    settings.INTEGRATION_DELIVERY_IN_FLIGHT = 1  # processors as threads, one call each
     hits: Counter = Counter()
     lock = threading.Lock()
 

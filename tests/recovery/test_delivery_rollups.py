@@ -52,7 +52,7 @@ def test_the_rollup_counts_only_outcomes_that_were_written(integration, httpserv
     (claimed,) = services.recovery_items_claim_due(owner="t", limit=1, lease_seconds=60)
     item = claimed.item
     RecoveryItem.objects.filter(pk=item.pk).update(lease_owner="another-worker")
-    request = services._delivery_request(item)
+    request = services.delivery_request(item)
     result = HttpDeliveryAdapter(timeout_seconds=2).deliver(request)
     with pytest.raises(LeaseLost):
         services.recovery_item_record_outcome(

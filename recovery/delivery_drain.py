@@ -1,0 +1,166 @@
+"""A delivery processor's drain with its calls in flight on the delivery loop
+(recovery.delivery_pipeline): the database work stays on the processor's thread."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.utils import timezone
+
+from opsconsole.context import bound_context
+from opsconsole.models import WorkerStatus
+from opsconsole.outbound import OutboundResult
+from opsconsole.worker_switches import worker_enabled
+from opsconsole.workers import (
+    HEARTBEAT_SECONDS,
+    LEASE_CLOCK_SLACK_SECONDS,
+    SWITCH_RECHECK_SECONDS,
+    RunSummary,
+)
+from recovery import services
+from recovery.adapters import DeliveryRequest
+from recovery.delivery_pipeline import DeliveryCall, DeliveryLoop, delivery_loop
+from recovery.errors import LeaseLost
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Started:
+    item_id: int
+    claim: Any  # services.ClaimedDelivery
+    request: DeliveryRequest
+    started_at: datetime
+
+
+class PipelinedDrain:
+    """A delivery processor's drain with its calls on the delivery loop: claim while there
+    is room in flight, write each outcome as its call ends, stop claiming at the run's
+    deadline (or when the queue runs dry, or the worker is switched off), and never return
+    before every call made has its outcome written."""
+
+    def __init__(self, worker: Any, summary: RunSummary, run: Any, *, batch_limit: int) -> None:
+        self.worker = worker
+        self.summary = summary
+        self.run = run
+        self.batch_limit = batch_limit
+        self.in_flight = max(1, settings.INTEGRATION_DELIVERY_IN_FLIGHT)
+        self.timeout = float(settings.INTEGRATION_HTTP_TIMEOUT_SECONDS)
+        self.pending: dict[Future[OutboundResult | None], _Started] = {}
+
+    def drain(self, *, heartbeat: bool) -> Exception | None:
+        loop = delivery_loop()
+        crashed: Exception | None = None
+        claiming, first = True, True
+        last_check = last_heartbeat = time.monotonic()
+        try:
+            while True:
+                room = self.in_flight - len(self.pending)
+                if claiming and room > 0 and (first or time.monotonic() < self.run.deadline):
+                    limit = min(room, self.batch_limit)
+                    if first or not self.pending or room >= min(limit, self.in_flight // 4):
+                        first = False
+                        claimed = self._claim_and_start(loop, limit)
+                        claiming = claimed == limit and time.monotonic() < self.run.deadline
+                if not self.pending:
+                    if not claiming or time.monotonic() >= self.run.deadline:
+                        return None
+                    continue
+                self._finish_ended(timeout=0.5)
+                now = time.monotonic()
+                if now - last_check >= SWITCH_RECHECK_SECONDS:
+                    last_check = now
+                    if not worker_enabled(self.worker.name):
+                        claiming = False  # finish what is in flight, claim nothing more
+                if heartbeat and now - last_heartbeat >= HEARTBEAT_SECONDS:
+                    last_heartbeat = now
+                    WorkerStatus.objects.filter(name=self.worker.name).update(
+                        last_heartbeat_at=timezone.now()
+                    )
+        except Exception as exc:
+            crashed = exc
+            logger.exception("worker_run_failed", worker=self.worker.name)
+        finally:
+            # Every call made gets its outcome written, crash or not.
+            while self.pending:
+                self._finish_ended(timeout=1.0)
+        return crashed
+
+    def _claim_and_start(self, loop: DeliveryLoop, limit: int) -> int:
+        ids = self.worker.claim(self.run, limit=limit)
+        self.summary.claimed += len(ids)
+        if ids:
+            self.summary.batches += 1
+        lease_deadline = time.monotonic() + self.worker.lease_seconds - LEASE_CLOCK_SLACK_SECONDS
+        for item_id in ids:
+            claim = self.run.take(item_id)
+            item = claim.item if claim else None
+            if item is None or item.lease_owner != self.run.owner:
+                self._count(self.worker.Outcome.LEASE_LOST)
+                continue
+            if not item.integration.accepts_deliveries:
+                services.recovery_item_release_lease(item_id=item_id, lease_owner=self.run.owner)
+                self._count(self.worker.Outcome.HELD_PAUSED)
+                continue
+            with bound_context(request_id=item.request_id, traceparent=item.traceparent):
+                request = services.delivery_request(item)
+            call = DeliveryCall(
+                integration_id=item.integration_id,
+                url=request.url,
+                headers=request.headers,
+                content=request.content,
+                timeout_seconds=self.timeout,
+                lease_deadline=lease_deadline,
+                max_in_flight=item.integration.max_in_flight,
+                rate_per_second=item.integration.rate_per_second,
+            )
+            started = _Started(item_id, claim, request, timezone.now())
+            self.pending[loop.submit(call)] = started
+        return len(ids)
+
+    def _finish_ended(self, *, timeout: float) -> None:
+        done, _ = wait(list(self.pending), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            started = self.pending.pop(future)
+            try:
+                self._count(self._record(started, future.result()))
+            except Exception as exc:
+                self.summary.errors += 1
+                logger.exception(
+                    "worker_item_failed", worker=self.worker.name, item_id=started.item_id
+                )
+                self.worker.release_after_error(started.item_id, self.run, exc)
+
+    def _record(self, started: _Started, result: OutboundResult | None) -> str:
+        outcome = self.worker.Outcome
+        item = started.claim.item
+        if result is None:  # not called: its lease could not have covered the call
+            services.recovery_item_release_lease(item_id=item.pk, lease_owner=self.run.owner)
+            return outcome.LEASE_LOST
+        dirty = self.run.dirty_circuits
+        try:
+            with bound_context(request_id=item.request_id, traceparent=item.traceparent):
+                label = services.recovery_item_record_outcome(
+                    item_id=item.pk,
+                    lease_owner=self.run.owner,
+                    request=started.request,
+                    result=result,
+                    started_at=started.started_at,
+                    item=item,
+                    circuit_clean=item.integration_id not in dirty
+                    and bool(started.claim.circuit_clean),
+                )
+        except LeaseLost:
+            return outcome.LEASE_LOST
+        if label != outcome.SUCCEEDED:
+            dirty.add(item.integration_id)
+        return label
+
+    def _count(self, label: str) -> None:
+        self.summary.outcomes[self.worker.Outcome(label)] += 1
