@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from opsconsole.context import bound_context
 from opsconsole.models import WorkerStatus
-from opsconsole.outbound import OutboundResult
 from opsconsole.worker_switches import worker_enabled
 from opsconsole.workers import (
     HEARTBEAT_SECONDS,
@@ -25,7 +24,7 @@ from opsconsole.workers import (
 )
 from recovery import services
 from recovery.adapters import DeliveryRequest
-from recovery.delivery_pipeline import DeliveryCall, DeliveryLoop, delivery_loop
+from recovery.delivery_pipeline import DeliveryCall, DeliveryLoop, MadeCall, delivery_loop
 from recovery.errors import LeaseLost
 
 logger = structlog.get_logger(__name__)
@@ -52,7 +51,14 @@ class PipelinedDrain:
         self.batch_limit = batch_limit
         self.in_flight = max(1, settings.INTEGRATION_DELIVERY_IN_FLIGHT)
         self.timeout = float(settings.INTEGRATION_HTTP_TIMEOUT_SECONDS)
-        self.pending: dict[Future[OutboundResult | None], _Started] = {}
+        self.pending: dict[Future[MadeCall | None], _Started] = {}
+        # Integrations with a failure in this drain: their later successes write to the
+        # circuit (resetting its streak). Not cleared by a claim, as the one-batch-at-a-time
+        # drain does: calls claimed when the circuit was clean end after later failures.
+        self.dirty: set[int] = set()
+        # Per integration, when the latest-started call that succeeded left: a failure of a
+        # call that left before it is not part of a run of failures.
+        self.last_success_started: dict[int, float] = {}
 
     def drain(self, *, heartbeat: bool) -> Exception | None:
         loop = delivery_loop()
@@ -137,29 +143,35 @@ class PipelinedDrain:
                 )
                 self.worker.release_after_error(started.item_id, self.run, exc)
 
-    def _record(self, started: _Started, result: OutboundResult | None) -> str:
+    def _record(self, started: _Started, made: MadeCall | None) -> str:
         outcome = self.worker.Outcome
         item = started.claim.item
-        if result is None:  # not called: its lease could not have covered the call
+        if made is None:  # not called: its lease could not have covered the call
             services.recovery_item_release_lease(item_id=item.pk, lease_owner=self.run.owner)
             return outcome.LEASE_LOST
-        dirty = self.run.dirty_circuits
+        integration_id = item.integration_id
+        status = made.result.http_status
+        if status is not None and 200 <= status < 300:
+            latest = self.last_success_started.get(integration_id, made.started)
+            self.last_success_started[integration_id] = max(latest, made.started)
+        streak = made.started >= self.last_success_started.get(integration_id, made.started)
+        dirty = self.dirty
         try:
             with bound_context(request_id=item.request_id, traceparent=item.traceparent):
                 label = services.recovery_item_record_outcome(
                     item_id=item.pk,
                     lease_owner=self.run.owner,
                     request=started.request,
-                    result=result,
+                    result=made.result,
                     started_at=started.started_at,
                     item=item,
-                    circuit_clean=item.integration_id not in dirty
-                    and bool(started.claim.circuit_clean),
+                    circuit_clean=integration_id not in dirty and bool(started.claim.circuit_clean),
+                    circuit_streak=streak,
                 )
         except LeaseLost:
             return outcome.LEASE_LOST
         if label != outcome.SUCCEEDED:
-            dirty.add(item.integration_id)
+            dirty.add(integration_id)
         return label
 
     def _count(self, label: str) -> None:

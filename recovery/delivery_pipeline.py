@@ -8,7 +8,8 @@ a second thread (aiohttp), up to INTEGRATION_DELIVERY_IN_FLIGHT at once, each in
 bounded by its own window and rate:
 
 - the window starts at the integration's `max_in_flight`, halves on a 429 or a timeout (the
-  partner is struggling) and takes one back per WINDOW_GROWTH_SUCCESSES successes;
+  partner is struggling; once per round of calls, as TCP does) and takes one back per
+  WINDOW_GROWTH_SUCCESSES successes;
 - `rate_per_second` spaces the calls' starts.
 
 The loop thread never touches the database, so outcomes are written by the thread (and the
@@ -64,6 +65,12 @@ class DeliveryCall:
     rate_per_second: float
 
 
+@dataclass(frozen=True)
+class MadeCall:
+    result: OutboundResult
+    started: float  # time.monotonic() when it left: calls end out of order
+
+
 class IntegrationWindow:
     """One integration's calls in flight: an adaptive window (AIMD) and a start rate."""
 
@@ -74,6 +81,7 @@ class IntegrationWindow:
         self.successes = 0
         self.rate = 0.0
         self.next_start = 0.0
+        self.decreased_at = 0.0
         self.changed = asyncio.Condition()
 
     def configure(self, *, max_in_flight: int, rate_per_second: float) -> None:
@@ -104,11 +112,15 @@ class IntegrationWindow:
                 await asyncio.sleep(start - now)
         return True
 
-    async def release(self, *, backed_off: bool, succeeded: bool) -> None:
+    async def release(self, *, started: float, backed_off: bool, succeeded: bool) -> None:
+        """One call (started at `started`, monotonic) ended. As TCP does, one halving per
+        trouble: a call that started before the last halving does not halve again (a burst
+        of timeouts from calls sent together is one signal, not twenty)."""
         async with self.changed:
             self.in_flight -= 1
-            if backed_off:
+            if backed_off and started >= self.decreased_at:
                 self.window = max(1.0, self.window / 2)
+                self.decreased_at = time.monotonic()
                 self.successes = 0
             elif succeeded:
                 self.successes += 1
@@ -126,7 +138,7 @@ class DeliveryLoop:
     session: aiohttp.ClientSession
     windows: dict[int, IntegrationWindow] = field(default_factory=dict)
 
-    def submit(self, call: DeliveryCall) -> Future[OutboundResult | None]:
+    def submit(self, call: DeliveryCall) -> Future[MadeCall | None]:
         """Make `call` on the loop; its future holds the result, or None when the call was
         not made because its lease would have run out first."""
         return asyncio.run_coroutine_threadsafe(self._deliver(call), self.loop)
@@ -134,22 +146,24 @@ class DeliveryLoop:
     def window(self, integration_id: int) -> IntegrationWindow:
         return self.windows.setdefault(integration_id, IntegrationWindow())
 
-    async def _deliver(self, call: DeliveryCall) -> OutboundResult | None:
+    async def _deliver(self, call: DeliveryCall) -> MadeCall | None:
         window = self.window(call.integration_id)
         window.configure(max_in_flight=call.max_in_flight, rate_per_second=call.rate_per_second)
         latest_start = call.lease_deadline - call.timeout_seconds - LEASE_MARGIN_SECONDS
         if not await window.acquire(latest_start):
             return None
         result: OutboundResult | None = None
+        started = time.monotonic()
         try:
             if time.monotonic() > latest_start:
                 return None
             result = await self._post(call)
-            return result
+            return MadeCall(result, started)
         finally:
             status = result.http_status if result is not None else None
             timed_out = result is not None and result.error_class.endswith("timeout")
             await window.release(
+                started=started,
                 backed_off=status == 429 or timed_out,
                 succeeded=status is not None and 200 <= status < 300,
             )

@@ -207,8 +207,13 @@ def recovery_item_record_outcome(
     policy: RetryPolicy | None = None,
     item: RecoveryItem | None = None,
     circuit_clean: bool = False,
+    circuit_streak: bool = True,
 ) -> str:
     """Write an attempt's outcome, only if this worker still holds the lease (compare-and-set).
+
+    `circuit_streak` False: a retryable failure that does not extend the circuit's run of
+    failures, because a call started after it has succeeded already (calls in flight end
+    out of order; a burst of timeouts from calls sent before a success is no streak).
 
     The item as it was claimed is enough: the item's new state, its attempt row and its audit
     row are one atomic compare-and-set on (id, lease_owner, status), and nothing is written
@@ -293,7 +298,8 @@ def recovery_item_record_outcome(
             circuit_record(
                 integration_id=item.integration_id,
                 succeeded=succeeded,
-                retryable_failure=classified.outcome == DeliveryAttempt.Outcome.RETRYABLE,
+                retryable_failure=classified.outcome == DeliveryAttempt.Outcome.RETRYABLE
+                and circuit_streak,
             )
     return label
 

@@ -1,0 +1,188 @@
+"""Deliveries in flight on the delivery loop, against a real threaded HTTP endpoint: each
+integration's window and rate bound its calls, a 429 or a timeout halves the window and
+successes grow it back, and no call is made that its lease could not cover."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from recovery.delivery_pipeline import WINDOW_GROWTH_SUCCESSES, IntegrationWindow, delivery_loop
+from recovery.models import DeliveryAttempt, RecoveryItem
+from recovery.workers import IntegrationDeliveryWorker
+from tests.recovery.factories import IntegrationFactory, QueuedItemFactory
+
+
+@pytest.fixture
+def endpoint():
+    server = HTTPServer(threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+class Tracker:
+    """Calls in flight at the endpoint, the peak, each call's arrival and key."""
+
+    def __init__(self, *, delay: float, status_for=lambda n: 200) -> None:
+        self.delay, self.status_for = delay, status_for
+        self.lock = threading.Lock()
+        self.current = self.peak = self.calls = 0
+        self.arrivals: list[float] = []
+        self.keys: Counter = Counter()
+
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            self.current += 1
+            self.calls += 1
+            number = self.calls
+            self.peak = max(self.peak, self.current)
+            self.arrivals.append(time.monotonic())
+            self.keys[request.headers["Idempotency-Key"]] += 1
+        time.sleep(self.delay)
+        with self.lock:
+            self.current -= 1
+        status = self.status_for(number)
+        headers = {"Retry-After": "1"} if status == 429 else {}
+        return Response("{}", status=status, headers=headers, content_type="application/json")
+
+
+def run_pipelined(settings, *, timeout: int = 2, in_flight: int = 64) -> dict:
+    settings.INTEGRATION_HTTP_TIMEOUT_SECONDS = timeout
+    settings.INTEGRATION_DELIVERY_IN_FLIGHT = in_flight
+    worker = IntegrationDeliveryWorker()
+    assert worker.pipelined
+    return worker.run_once(triggered_by="test", drain_seconds=20).as_dict()
+
+
+@pytest.mark.django_db
+def test_an_integrations_calls_in_flight_never_exceed_its_window(endpoint, settings):
+    tracker = Tracker(delay=0.15)
+    endpoint.expect_request("/hook").respond_with_handler(tracker)
+    integration = IntegrationFactory(
+        name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=3, rate_per_second=1000
+    )
+    items = [QueuedItemFactory(integration=integration, payload={"n": n}) for n in range(12)]
+    summary = run_pipelined(settings)
+    assert summary["outcomes"] == {"succeeded": 12}
+    assert tracker.peak == 3  # three at a time: in flight together, never a fourth
+    assert set(tracker.keys.values()) == {1} and len(tracker.keys) == 12
+    assert RecoveryItem.objects.filter(status="succeeded").count() == len(items)
+    assert DeliveryAttempt.objects.filter(outcome="succeeded").count() == 12
+
+
+@pytest.mark.django_db
+def test_the_rate_per_second_spaces_the_calls(endpoint, settings):
+    tracker = Tracker(delay=0.0)
+    endpoint.expect_request("/hook").respond_with_handler(tracker)
+    integration = IntegrationFactory(
+        name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=10, rate_per_second=10
+    )
+    for n in range(10):
+        QueuedItemFactory(integration=integration, payload={"n": n})
+    assert run_pipelined(settings)["outcomes"] == {"succeeded": 10}
+    # Ten calls at ten a second: the last starts about 0.9 s after the first, not at once.
+    assert tracker.arrivals[-1] - tracker.arrivals[0] >= 0.8
+
+
+@pytest.mark.django_db
+def test_a_429_halves_the_window_once_and_successes_grow_it_back(endpoint, settings):
+    tracker = Tracker(delay=0.1, status_for=lambda n: 429 if n <= 8 else 200)
+    endpoint.expect_request("/hook").respond_with_handler(tracker)
+    integration = IntegrationFactory(
+        name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=8, rate_per_second=1000
+    )
+    for n in range(8):
+        QueuedItemFactory(integration=integration, payload={"n": n})
+    summary = run_pipelined(settings)
+    assert summary["outcomes"] == {"retry_scheduled": 8}
+    # Eight 429s from calls sent together are one signal: 8 -> 4, not 8 -> 1.
+    assert delivery_loop().window(integration.pk).window == 4
+    retry = RecoveryItem.objects.filter(status="retrying").first()
+    assert retry is not None and retry.failure_code == "HTTP_429"
+
+
+def test_the_window_halves_on_trouble_and_grows_one_per_twenty_successes():
+    async def scenario() -> list[float]:
+        window = IntegrationWindow()
+        window.configure(max_in_flight=16, rate_per_second=0)
+        seen = [window.window]
+        assert await window.acquire(time.monotonic() + 1)
+        before = time.monotonic()
+        await window.release(started=before, backed_off=True, succeeded=False)
+        seen.append(window.window)
+        # A call that started before that halving does not halve again.
+        await window.release(started=before - 1, backed_off=True, succeeded=False)
+        seen.append(window.window)
+        for _ in range(WINDOW_GROWTH_SUCCESSES):
+            await window.release(started=time.monotonic(), backed_off=False, succeeded=True)
+        seen.append(window.window)
+        return seen
+
+    assert asyncio.run(scenario()) == [16.0, 8.0, 8.0, 9.0]
+
+
+@pytest.mark.django_db
+def test_an_item_whose_lease_cannot_cover_its_call_is_not_called(endpoint, settings):
+    settings.WORKER_LEASE_SECONDS = 1  # the floor: the timeout's worth and a little
+    tracker = Tracker(delay=0.7)
+    endpoint.expect_request("/hook").respond_with_handler(tracker)
+    integration = IntegrationFactory(
+        name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=1, rate_per_second=1000
+    )
+    for n in range(4):
+        QueuedItemFactory(integration=integration, payload={"n": n})
+    summary = run_pipelined(settings, timeout=2)
+    # One at a time, 0.7 s each: a call may start until about 1 s after the claim (the lease
+    # less the timeout and margins), so two are made; the others are handed back uncalled.
+    assert tracker.calls == 2
+    assert summary["outcomes"] == {"succeeded": 2, "lease_lost": 2}
+    waiting = RecoveryItem.objects.filter(status="pending")
+    assert waiting.count() == 2 and not waiting.exclude(lease_owner="").exists()
+    assert run_pipelined(settings, timeout=2)["outcomes"] == {"succeeded": 2}
+    assert tracker.calls == 4 and set(tracker.keys.values()) == {1}
+
+
+class FailFirstThenLate(Tracker):
+    """Call 1 fails at once; calls 2-8 succeed after 0.2 s; call 9 fails after 0.3 s."""
+
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            self.calls += 1
+            number = self.calls
+        if number == 1:
+            return Response("down", status=503)
+        time.sleep(0.3 if number == 9 else 0.2)
+        if number == 9:
+            return Response("down", status=503)
+        return Response("{}", content_type="application/json")
+
+
+@pytest.mark.django_db
+def test_a_success_that_ends_after_a_failure_resets_the_circuits_streak(endpoint, settings):
+    """Calls 2-8 were claimed while the circuit was clean and end after call 1 failed (and
+    after a later claim): their successes still reset the streak, so call 9's failure is
+    the first in a row, not the second, and the circuit stays closed."""
+    from recovery.circuits import circuit_state
+
+    settings.CIRCUIT_FAILURE_THRESHOLD = 2
+    settings.WORKER_BATCH_SIZE = 1  # a claim per free slot, while calls are in flight
+    tracker = FailFirstThenLate(delay=0)
+    endpoint.expect_request("/hook").respond_with_handler(tracker)
+    integration = IntegrationFactory(
+        name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=8, rate_per_second=1000
+    )
+    for n in range(10):
+        QueuedItemFactory(integration=integration, payload={"n": n})
+    summary = run_pipelined(settings, in_flight=8)
+    assert summary["claimed"] == 10 and tracker.calls == 10
+    assert summary["outcomes"] == {"succeeded": 8, "retry_scheduled": 2}
+    assert circuit_state(integration) == "closed"
