@@ -120,10 +120,15 @@ def plain_loop(url: str) -> float:
 
 
 def worker_run() -> float:
+    from django.conf import settings
+
     from recovery.models import RecoveryItem
     from recovery.workers import IntegrationDeliveryWorker
 
-    worker = IntegrationDeliveryWorker(batch_size=100)
+    # As the scheduled task runs it: its processors share the calls in flight.
+    worker = IntegrationDeliveryWorker(
+        batch_size=100, concurrency=settings.INTEGRATION_DELIVERY_CONCURRENCY
+    )
     started = time.perf_counter()
     summary = worker.run_once(triggered_by="bench", drain_seconds=3600)
     elapsed = time.perf_counter() - started

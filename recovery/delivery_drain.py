@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import queue
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,9 +50,12 @@ class PipelinedDrain:
         self.summary = summary
         self.run = run
         self.batch_limit = batch_limit
-        self.in_flight = max(1, settings.INTEGRATION_DELIVERY_IN_FLIGHT)
+        # The processors of a run share the in-flight calls; each writes its own outcomes on
+        # its own connection, so one's database round trip overlaps another's.
+        self.in_flight = max(1, settings.INTEGRATION_DELIVERY_IN_FLIGHT // worker.concurrency)
         self.timeout = float(settings.INTEGRATION_HTTP_TIMEOUT_SECONDS)
         self.pending: dict[Future[MadeCall | None], _Started] = {}
+        self.ended: queue.SimpleQueue[Future[MadeCall | None]] = queue.SimpleQueue()
         # Integrations with a failure in this drain: their later successes write to the
         # circuit (resetting its streak). Not cleared by a claim, as the one-batch-at-a-time
         # drain does: calls claimed when the circuit was clean end after later failures.
@@ -104,6 +108,7 @@ class PipelinedDrain:
         if ids:
             self.summary.batches += 1
         lease_deadline = time.monotonic() + self.worker.lease_seconds - LEASE_CLOCK_SLACK_SECONDS
+        calls: list[tuple[DeliveryCall, _Started]] = []
         for item_id in ids:
             claim = self.run.take(item_id)
             item = claim.item if claim else None
@@ -126,13 +131,28 @@ class PipelinedDrain:
                 max_in_flight=item.integration.max_in_flight,
                 rate_per_second=item.integration.rate_per_second,
             )
-            started = _Started(item_id, claim, request, timezone.now())
-            self.pending[loop.submit(call)] = started
+            calls.append((call, _Started(item_id, claim, request, timezone.now())))
+        if calls:
+            futures = loop.submit([call for call, _ in calls])
+            for future, (_, started) in zip(futures, calls, strict=True):
+                self.pending[future] = started
+                future.add_done_callback(self.ended.put)
         return len(ids)
 
     def _finish_ended(self, *, timeout: float) -> None:
-        done, _ = wait(list(self.pending), timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in done:
+        """Write the outcomes of the calls that have ended (waiting up to `timeout` for
+        the first): they arrive on a queue, so each costs the same however many are in
+        flight."""
+        try:
+            ended = [self.ended.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while True:
+            try:
+                ended.append(self.ended.get_nowait())
+            except queue.Empty:
+                break
+        for future in ended:
             started = self.pending.pop(future)
             try:
                 self._count(self._record(started, future.result()))

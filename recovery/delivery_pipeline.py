@@ -29,6 +29,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -37,6 +38,7 @@ import structlog
 from opsconsole.outbound import (
     KEPT_RESPONSE_HEADERS,
     SNAPSHOT_BODY_LIMIT,
+    Destination,
     OutboundResult,
     checked_destination,
     elapsed_ms,
@@ -49,6 +51,8 @@ WINDOW_GROWTH_SUCCESSES = 20
 # A call starts only when its lease outlasts the call's timeout by this much (the outcome's
 # write, and clocks that disagree a little).
 LEASE_MARGIN_SECONDS = 3.0
+# How long a destination's check (public address, pinned) is reused before it is made again.
+DESTINATION_TTL_SECONDS = 30.0
 
 
 @dataclass
@@ -63,6 +67,15 @@ class DeliveryCall:
     lease_deadline: float  # time.monotonic()
     max_in_flight: int
     rate_per_second: float
+
+
+def _settle(future: Future[MadeCall | None], task: asyncio.Task[MadeCall | None]) -> None:
+    if task.cancelled():
+        future.cancel()
+    elif (error := task.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(task.result())
 
 
 @dataclass(frozen=True)
@@ -137,11 +150,36 @@ class DeliveryLoop:
     loop: asyncio.AbstractEventLoop
     session: aiohttp.ClientSession
     windows: dict[int, IntegrationWindow] = field(default_factory=dict)
+    destinations: dict[str, tuple[float, Destination]] = field(default_factory=dict)
 
-    def submit(self, call: DeliveryCall) -> Future[MadeCall | None]:
-        """Make `call` on the loop; its future holds the result, or None when the call was
-        not made because its lease would have run out first."""
-        return asyncio.run_coroutine_threadsafe(self._deliver(call), self.loop)
+    def submit(self, calls: list[DeliveryCall]) -> list[Future[MadeCall | None]]:
+        """Make `calls` on the loop (one wake-up of the loop for all of them); each future
+        holds its call's result, or None when the call was not made because its lease
+        would have run out first."""
+        futures: list[Future[MadeCall | None]] = [Future() for _ in calls]
+
+        def start() -> None:
+            for call, future in zip(calls, futures, strict=True):
+                task = self.loop.create_task(self._deliver(call))
+                task.add_done_callback(partial(_settle, future))
+
+        self.loop.call_soon_threadsafe(start)
+        return futures
+
+    async def _destination(self, url: str) -> Destination:
+        """The checked, pinned destination of `url`, checked again after
+        DESTINATION_TTL_SECONDS. The check may resolve the name, so it runs off the loop (a
+        slow resolver stalls no call); a call goes to the address checked, whatever the name
+        resolves to meanwhile."""
+        now = time.monotonic()
+        known = self.destinations.get(url)
+        if known is not None and known[0] > now:
+            return known[1]
+        destination = await asyncio.get_running_loop().run_in_executor(
+            None, checked_destination, url
+        )
+        self.destinations[url] = (now + DESTINATION_TTL_SECONDS, destination)
+        return destination
 
     def window(self, integration_id: int) -> IntegrationWindow:
         return self.windows.setdefault(integration_id, IntegrationWindow())
@@ -169,10 +207,7 @@ class DeliveryLoop:
             )
 
     async def _post(self, call: DeliveryCall) -> OutboundResult:
-        # The check may resolve the name: off the loop, so a slow resolver stalls no call.
-        destination = await asyncio.get_running_loop().run_in_executor(
-            None, checked_destination, call.url
-        )
+        destination = await self._destination(call.url)
         if destination.refusal:
             return refused_result(destination.refusal)
         headers = {"Content-Type": "application/json", **call.headers}

@@ -17,10 +17,7 @@ from recovery.workers import (
 
 
 def run_integration_delivery_worker(triggered_by: str = "schedule") -> dict[str, Any]:
-    # Calls in flight on the delivery loop need no second processor thread.
-    pipelined = settings.INTEGRATION_DELIVERY_IN_FLIGHT > 1
-    concurrency = 1 if pipelined else settings.INTEGRATION_DELIVERY_CONCURRENCY
-    worker = IntegrationDeliveryWorker(concurrency=concurrency)
+    worker = IntegrationDeliveryWorker(concurrency=settings.INTEGRATION_DELIVERY_CONCURRENCY)
     return worker.run_once(
         triggered_by=triggered_by, drain_seconds=settings.WORKER_DRAIN_SECONDS
     ).as_dict()
