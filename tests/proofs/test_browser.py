@@ -125,7 +125,9 @@ def test_staff_land_on_the_overview_whose_charts_match_the_database(page, live_s
     staff("vera", "Support viewer")
     integration = services.integration_create(name="crm", endpoint_url="https://x.test", actor="t")
     minute = timezone.now().replace(second=0, microsecond=0)
-    DeliveryRollup.objects.create(integration=integration, minute=minute, succeeded=4, failed=3)
+    DeliveryRollup.objects.create(
+        integration=integration, minute=minute, succeeded=4, failed=3, latency_le_250=7
+    )
     DeliveryRollup.objects.create(
         integration=integration, minute=minute - timedelta(minutes=20), failed=2, dlq=1
     )
@@ -166,3 +168,11 @@ def test_staff_land_on_the_overview_whose_charts_match_the_database(page, live_s
     page.get_by_test_id("all-models").click()
     page.wait_for_url(f"{live_server.url}/admin/apps/")
     assert page.locator("#content-main .app-recovery").count() == 1
+    # The integration's page: its success rate, latency and last day from the same rollups.
+    page.goto(f"{live_server.url}/admin/recovery/integration/{integration.pk}/change/")
+    card = page.get_by_test_id("delivery-chart")
+    succeeded = DeliveryRollup.objects.aggregate(n=Sum("succeeded"))["n"]
+    shown = page.get_by_test_id("integration-last-day-total-succeeded").inner_text()
+    assert int(shown) == succeeded == 4
+    assert "Success rate 30.8%" in card.inner_text()  # 4 of 13 attempts
+    assert "p50 <=250 ms" in card.inner_text()
