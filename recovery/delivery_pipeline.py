@@ -33,7 +33,6 @@ from functools import partial
 from typing import Any
 
 import aiohttp
-import structlog
 
 from opsconsole.outbound import (
     KEPT_RESPONSE_HEADERS,
@@ -44,8 +43,6 @@ from opsconsole.outbound import (
     elapsed_ms,
     refused_result,
 )
-
-logger = structlog.get_logger(__name__)
 
 WINDOW_GROWTH_SUCCESSES = 20
 # A call starts only when its lease outlasts the call's timeout by this much (the outcome's
