@@ -154,38 +154,36 @@ def test_an_item_whose_lease_cannot_cover_its_call_is_not_called(endpoint, setti
     assert tracker.calls == 4 and set(tracker.keys.values()) == {1}
 
 
-class FailFirstThenLate(Tracker):
-    """Call 1 fails at once; calls 2-8 succeed after 0.2 s; call 9 fails after 0.3 s."""
+class FirstThreeHang(Tracker):
+    """Calls 1-3 hang past the caller's 1 s timeout; the others answer at once."""
 
     def __call__(self, request: Request) -> Response:
         with self.lock:
             self.calls += 1
             number = self.calls
-        if number == 1:
-            return Response("down", status=503)
-        time.sleep(0.3 if number == 9 else 0.2)
-        if number == 9:
-            return Response("down", status=503)
+        time.sleep(1.5 if number <= 3 else 0.05)
         return Response("{}", content_type="application/json")
 
 
 @pytest.mark.django_db
-def test_a_success_that_ends_after_a_failure_resets_the_circuits_streak(endpoint, settings):
-    """Calls 2-8 were claimed while the circuit was clean and end after call 1 failed (and
-    after a later claim): their successes still reset the streak, so call 9's failure is
-    the first in a row, not the second, and the circuit stays closed."""
+def test_timeouts_of_calls_sent_before_a_success_are_no_run_of_failures(endpoint, settings):
+    """The circuit opens after CIRCUIT_FAILURE_THRESHOLD retryable failures in a row. Calls
+    in flight end out of order: three calls sent together time out together, a second after
+    calls sent just after them succeeded. In the order the calls left, that is no run of
+    three failures, so the circuit stays closed (counted in the order they ended, it would
+    open)."""
     from recovery.circuits import circuit_state
 
-    settings.CIRCUIT_FAILURE_THRESHOLD = 2
-    settings.WORKER_BATCH_SIZE = 1  # a claim per free slot, while calls are in flight
-    tracker = FailFirstThenLate(delay=0)
+    settings.CIRCUIT_FAILURE_THRESHOLD = 3
+    tracker = FirstThreeHang(delay=0)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
     integration = IntegrationFactory(
         name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=8, rate_per_second=1000
     )
-    for n in range(10):
+    for n in range(8):
         QueuedItemFactory(integration=integration, payload={"n": n})
-    summary = run_pipelined(settings, in_flight=8)
-    assert summary["claimed"] == 10 and tracker.calls == 10
-    assert summary["outcomes"] == {"succeeded": 8, "retry_scheduled": 2}
+    summary = run_pipelined(settings, timeout=1, in_flight=8)
+    assert summary["outcomes"] == {"succeeded": 5, "retry_scheduled": 3}
+    timed_out = RecoveryItem.objects.filter(status="retrying")
+    assert {item.failure_code for item in timed_out} == {"NETWORK_READ_TIMEOUT"}
     assert circuit_state(integration) == "closed"
