@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Model
@@ -165,20 +166,25 @@ def latest_samples() -> dict[str, QueueDepthSample]:
 SERIES_EVERY_MINUTES = 10
 
 
-def depth_series(queue: str, statuses: tuple[str, ...], *, hours: int = 24) -> list[tuple]:
-    """(sampled_at, rows in `statuses`, or in all statuses) over the last `hours`: one
-    sample every SERIES_EVERY_MINUTES and the newest, so a day's sparkline reads about 150
-    rows, not the day's 1,440."""
+def _spaced_samples(queue: str, field: str, hours: int) -> list[tuple[datetime, Any]]:
+    """(sampled_at, `field`) of `queue`'s samples over the last `hours`: one every
+    SERIES_EVERY_MINUTES and the newest, so a day's sparkline reads about 150 rows, not the
+    day's 1,440."""
     since = timezone.now() - timedelta(hours=hours)
     recent = QueueDepthSample.objects.filter(queue=queue, sampled_at__gte=since)
     spaced = recent.filter(sampled_at__minute__in=range(0, 60, SERIES_EVERY_MINUTES))
-    rows = list(spaced.order_by("sampled_at").values_list("sampled_at", "counts"))
-    newest = recent.order_by("-sampled_at").values_list("sampled_at", "counts").first()
+    rows = list(spaced.order_by("sampled_at").values_list("sampled_at", field))
+    newest = recent.order_by("-sampled_at").values_list("sampled_at", field).first()
     if newest is not None and (not rows or rows[-1][0] != newest[0]):
         rows.append(newest)
+    return rows
+
+
+def depth_series(queue: str, statuses: tuple[str, ...], *, hours: int = 24) -> list[tuple]:
+    """(sampled_at, rows in `statuses`, or in all statuses) over the last `hours`."""
     return [
         (at, sum(v for k, v in counts.items() if not statuses or k in statuses))
-        for at, counts in rows
+        for at, counts in _spaced_samples(queue, "counts", hours)
     ]
 
 
@@ -186,14 +192,8 @@ def group_series(
     name: str, groups: Sequence[str], status: str, *, hours: int = 24
 ) -> dict[str, list[tuple[datetime, int]]]:
     """{group: [(sampled_at, its rows in `status`)]} over the last `hours` from `name`'s
-    samples (spaced as depth_series), for many groups' sparklines in one query."""
-    since = timezone.now() - timedelta(hours=hours)
-    recent = QueueDepthSample.objects.filter(queue=name, sampled_at__gte=since)
-    spaced = recent.filter(sampled_at__minute__in=range(0, 60, SERIES_EVERY_MINUTES))
-    rows = list(spaced.order_by("sampled_at").values_list("sampled_at", "groups"))
-    newest = recent.order_by("-sampled_at").values_list("sampled_at", "groups").first()
-    if newest is not None and (not rows or rows[-1][0] != newest[0]):
-        rows.append(newest)
+    samples, for many groups' sparklines in one query."""
+    rows = _spaced_samples(name, "groups", hours)
     return {
         group: [(at, (sampled.get(group) or {}).get(status, 0)) for at, sampled in rows]
         for group in groups

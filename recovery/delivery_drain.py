@@ -111,16 +111,17 @@ class PipelinedDrain:
         calls: list[tuple[DeliveryCall, _Started]] = []
         for item_id in ids:
             claim = self.run.take(item_id)
-            item = claim.item if claim else None
-            if item is None or item.lease_owner != self.run.owner:
+            try:
+                if claim is None:
+                    raise LeaseLost(f"item {item_id} was not handed over")
+                item = claim.item
+                request = services.delivery_start(item, lease_owner=self.run.owner)
+            except LeaseLost:
                 self._count(self.worker.Outcome.LEASE_LOST)
                 continue
-            if not item.integration.accepts_deliveries:
-                services.recovery_item_release_lease(item_id=item_id, lease_owner=self.run.owner)
+            if request is None:
                 self._count(self.worker.Outcome.HELD_PAUSED)
                 continue
-            with bound_context(request_id=item.request_id, traceparent=item.traceparent):
-                request = services.delivery_request(item)
             call = DeliveryCall(
                 integration_id=item.integration_id,
                 url=request.url,

@@ -4,14 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0015_integration_subscriptions_secrets_and_ingestion'),
+        ("recovery", "0015_integration_subscriptions_secrets_and_ingestion"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='recoveryitem',
-            index=models.Index(condition=models.Q(models.Q(('ordering_key', ''), _negated=True), ('status__in', ['pending', 'retrying', 'replayed', 'failed', 'dlq'])), fields=['integration', 'ordering_key', 'id'], name='recovery_item_order_idx'),
+            model_name="recoveryitem",
+            index=models.Index(
+                condition=models.Q(
+                    models.Q(("ordering_key", ""), _negated=True),
+                    ("status__in", ["pending", "retrying", "replayed", "failed", "dlq"]),
+                ),
+                fields=["integration", "ordering_key", "id"],
+                name="recovery_item_order_idx",
+            ),
         ),
     ]

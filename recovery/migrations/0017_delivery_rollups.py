@@ -5,34 +5,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0016_ordering_key_index'),
+        ("recovery", "0016_ordering_key_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DeliveryRollup',
+            name="DeliveryRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('minute', models.DateTimeField()),
-                ('shard', models.PositiveSmallIntegerField(default=0)),
-                ('succeeded', models.PositiveIntegerField(default=0)),
-                ('retry_scheduled', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('dlq', models.PositiveIntegerField(default=0)),
-                ('latency_le_100', models.PositiveIntegerField(default=0)),
-                ('latency_le_250', models.PositiveIntegerField(default=0)),
-                ('latency_le_500', models.PositiveIntegerField(default=0)),
-                ('latency_le_1000', models.PositiveIntegerField(default=0)),
-                ('latency_le_2500', models.PositiveIntegerField(default=0)),
-                ('latency_le_5000', models.PositiveIntegerField(default=0)),
-                ('latency_le_10000', models.PositiveIntegerField(default=0)),
-                ('latency_over', models.PositiveIntegerField(default=0)),
-                ('integration', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='recovery.integration')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("minute", models.DateTimeField()),
+                ("shard", models.PositiveSmallIntegerField(default=0)),
+                ("succeeded", models.PositiveIntegerField(default=0)),
+                ("retry_scheduled", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("dlq", models.PositiveIntegerField(default=0)),
+                ("latency_le_100", models.PositiveIntegerField(default=0)),
+                ("latency_le_250", models.PositiveIntegerField(default=0)),
+                ("latency_le_500", models.PositiveIntegerField(default=0)),
+                ("latency_le_1000", models.PositiveIntegerField(default=0)),
+                ("latency_le_2500", models.PositiveIntegerField(default=0)),
+                ("latency_le_5000", models.PositiveIntegerField(default=0)),
+                ("latency_le_10000", models.PositiveIntegerField(default=0)),
+                ("latency_over", models.PositiveIntegerField(default=0)),
+                (
+                    "integration",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="recovery.integration",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('integration', 'minute', 'shard'), name='delivery_rollup_one_row_per_minute_and_shard')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("integration", "minute", "shard"),
+                        name="delivery_rollup_one_row_per_minute_and_shard",
+                    )
+                ],
             },
         ),
     ]

@@ -4,23 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0017_delivery_rollups'),
+        ("recovery", "0017_delivery_rollups"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='sweepretry',
-            name='sweep_retry_once',
+            model_name="sweepretry",
+            name="sweep_retry_once",
         ),
         migrations.AddField(
-            model_name='sweepretry',
-            name='failed_at',
+            model_name="sweepretry",
+            name="failed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddConstraint(
-            model_name='sweepretry',
-            constraint=models.UniqueConstraint(fields=('source', 'source_id', 'failed_at'), name='sweep_retry_once_per_occurrence', nulls_distinct=False),
+            model_name="sweepretry",
+            constraint=models.UniqueConstraint(
+                fields=("source", "source_id", "failed_at"),
+                name="sweep_retry_once_per_occurrence",
+                nulls_distinct=False,
+            ),
         ),
     ]

@@ -5,15 +5,19 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0018_sweep_retry_per_occurrence'),
+        ("recovery", "0018_sweep_retry_per_occurrence"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='manualreviewitem',
-            name='status',
-            field=django_fsm.FSMField(choices=[('open', 'Open'), ('resolved', 'Resolved')], default='open', max_length=16, protected=True),
+            model_name="manualreviewitem",
+            name="status",
+            field=django_fsm.FSMField(
+                choices=[("open", "Open"), ("resolved", "Resolved")],
+                default="open",
+                max_length=16,
+                protected=True,
+            ),
         ),
     ]

@@ -4,14 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0021_weekly_digest'),
+        ("recovery", "0021_weekly_digest"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='recoveryitem',
-            index=models.Index(condition=models.Q(('status__in', ['failed', 'dlq'])), fields=['created_at', 'id'], name='recovery_item_stuck_age_idx'),
+            model_name="recoveryitem",
+            index=models.Index(
+                condition=models.Q(("status__in", ["failed", "dlq"])),
+                fields=["created_at", "id"],
+                name="recovery_item_stuck_age_idx",
+            ),
         ),
     ]

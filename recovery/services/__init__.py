@@ -23,6 +23,7 @@ from recovery.services.delivery import (  # noqa: F401
     classify,
     delivery_request,
     delivery_retry_policy,
+    delivery_start,
     recovery_item_deliver,
     recovery_item_enqueue,
     recovery_item_record_outcome,

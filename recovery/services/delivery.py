@@ -161,6 +161,18 @@ def classify(result: DeliveryResult, policy: RetryPolicy) -> Classified:
     return Classified(DeliveryAttempt.Outcome.PERMANENT, code, result.error_detail, None)
 
 
+def delivery_start(item: RecoveryItem, *, lease_owner: str) -> DeliveryRequest | None:
+    """The signed request for a leased item's next attempt; None when its integration does
+    not take deliveries now (the lease is handed back). Raises LeaseLost."""
+    if item.lease_owner != lease_owner:
+        raise LeaseLost(f"item {item.pk} is leased to {item.lease_owner or 'nobody'}")
+    if not item.integration.accepts_deliveries:
+        recovery_item_release_lease(item_id=item.pk, lease_owner=lease_owner)
+        return None
+    with bound_context(request_id=item.request_id, traceparent=item.traceparent):
+        return delivery_request(item)
+
+
 def recovery_item_deliver(
     *,
     item_id: int,
@@ -176,14 +188,11 @@ def recovery_item_deliver(
     """
     if item is None:
         item = RecoveryItem.objects.select_related("integration").get(pk=item_id)
-    if item.lease_owner != lease_owner:
-        raise LeaseLost(f"item {item_id} is leased to {item.lease_owner or 'nobody'}")
-    if not item.integration.accepts_deliveries:
-        recovery_item_release_lease(item_id=item_id, lease_owner=lease_owner)
+    request = delivery_start(item, lease_owner=lease_owner)
+    if request is None:
         return "held_paused"
     # The attempt's logs carry the request id of whoever created or last replayed the item.
     with bound_context(request_id=item.request_id, traceparent=item.traceparent):
-        request = delivery_request(item)
         started_at = timezone.now()
         result = (adapter or default_adapter()).deliver(request)
         return recovery_item_record_outcome(

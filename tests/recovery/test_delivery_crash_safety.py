@@ -23,6 +23,12 @@ from recovery.workers import IntegrationDeliveryWorker
 from tests.helpers import run_concurrently
 
 PATH = "/hooks/crm"
+# The scheduled delivery task, run in a process of its own (to be killed).
+SCHEDULED_TASK = (
+    "import django; django.setup();"
+    "from recovery.tasks import run_integration_delivery_worker;"
+    "run_integration_delivery_worker(triggered_by='doomed')"
+)
 ROOT = Path(settings.BASE_DIR)
 
 
@@ -136,13 +142,8 @@ def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
 def test_a_draining_run_with_two_processors_killed_mid_run_loses_nothing(httpserver):
     hits: Counter = Counter()
     twelve_items_behind_a_counting_endpoint(httpserver, hits, delay=0.2)
-    script = (
-        "import django; django.setup();"
-        "from recovery.tasks import run_integration_delivery_worker;"
-        "run_integration_delivery_worker(triggered_by='doomed')"
-    )
     kill_after_calls(
-        script,
+        SCHEDULED_TASK,
         hits,
         4,
         INTEGRATION_DELIVERY_CONCURRENCY="2",
@@ -173,11 +174,7 @@ def test_a_draining_run_with_two_processors_killed_mid_run_loses_nothing(httpser
 def test_a_worker_killed_with_calls_in_flight_repeats_no_more_than_it_had_in_flight(httpserver):
     hits: Counter = Counter()
     twelve_items_behind_a_counting_endpoint(httpserver, hits, delay=0.2)
-    script = (
-        "import django; django.setup();"
-        "from recovery.tasks import run_integration_delivery_worker;"
-        "run_integration_delivery_worker(triggered_by='doomed')"
-    )
+    script = SCHEDULED_TASK
     in_flight = 4
     kill_after_calls(
         script,

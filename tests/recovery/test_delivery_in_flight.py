@@ -56,6 +56,18 @@ class Tracker:
         return Response("{}", status=status, headers=headers, content_type="application/json")
 
 
+def partner(endpoint, *, items: int, max_in_flight: int, rate_per_second: int = 1000):
+    """An integration at `endpoint` with its limits, and `items` deliveries due to it."""
+    integration = IntegrationFactory(
+        name="erp",
+        endpoint_url=endpoint.url_for("/hook"),
+        max_in_flight=max_in_flight,
+        rate_per_second=rate_per_second,
+    )
+    queued = [QueuedItemFactory(integration=integration, payload={"n": n}) for n in range(items)]
+    return integration, queued
+
+
 def run_pipelined(settings, *, timeout: int = 2, in_flight: int = 64) -> dict:
     settings.INTEGRATION_HTTP_TIMEOUT_SECONDS = timeout
     settings.INTEGRATION_DELIVERY_IN_FLIGHT = in_flight
@@ -68,10 +80,7 @@ def run_pipelined(settings, *, timeout: int = 2, in_flight: int = 64) -> dict:
 def test_an_integrations_calls_in_flight_never_exceed_its_window(endpoint, settings):
     tracker = Tracker(delay=0.15)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
-    integration = IntegrationFactory(
-        name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=3, rate_per_second=1000
-    )
-    items = [QueuedItemFactory(integration=integration, payload={"n": n}) for n in range(12)]
+    _, items = partner(endpoint, items=12, max_in_flight=3)
     summary = run_pipelined(settings)
     assert summary["outcomes"] == {"succeeded": 12}
     assert tracker.peak == 3  # three at a time: in flight together, never a fourth
@@ -84,11 +93,7 @@ def test_an_integrations_calls_in_flight_never_exceed_its_window(endpoint, setti
 def test_the_rate_per_second_spaces_the_calls(endpoint, settings):
     tracker = Tracker(delay=0.0)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
-    integration = IntegrationFactory(
-        name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=10, rate_per_second=10
-    )
-    for n in range(10):
-        QueuedItemFactory(integration=integration, payload={"n": n})
+    partner(endpoint, items=10, max_in_flight=10, rate_per_second=10)
     assert run_pipelined(settings)["outcomes"] == {"succeeded": 10}
     # Ten calls at ten a second: the last starts about 0.9 s after the first, not at once.
     assert tracker.arrivals[-1] - tracker.arrivals[0] >= 0.8
@@ -98,11 +103,7 @@ def test_the_rate_per_second_spaces_the_calls(endpoint, settings):
 def test_a_429_halves_the_window_once_and_successes_grow_it_back(endpoint, settings):
     tracker = Tracker(delay=0.1, status_for=lambda n: 429 if n <= 8 else 200)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
-    integration = IntegrationFactory(
-        name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=8, rate_per_second=1000
-    )
-    for n in range(8):
-        QueuedItemFactory(integration=integration, payload={"n": n})
+    integration, _ = partner(endpoint, items=8, max_in_flight=8)
     summary = run_pipelined(settings)
     assert summary["outcomes"] == {"retry_scheduled": 8}
     # Eight 429s from calls sent together are one signal: 8 -> 4, not 8 -> 1.
@@ -138,11 +139,7 @@ def test_an_item_whose_lease_cannot_cover_its_call_is_not_called(endpoint, setti
     settings.WORKER_LEASE_SECONDS = 1  # the floor: the timeout's worth and a little
     tracker = Tracker(delay=0.7)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
-    integration = IntegrationFactory(
-        name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=1, rate_per_second=1000
-    )
-    for n in range(4):
-        QueuedItemFactory(integration=integration, payload={"n": n})
+    partner(endpoint, items=4, max_in_flight=1)
     summary = run_pipelined(settings, timeout=2)
     # One at a time, 0.7 s each: a call may start until about 1 s after the claim (the lease
     # less the timeout and margins), so two are made; the others are handed back uncalled.
@@ -177,11 +174,7 @@ def test_timeouts_of_calls_sent_before_a_success_are_no_run_of_failures(endpoint
     settings.CIRCUIT_FAILURE_THRESHOLD = 3
     tracker = FirstThreeHang(delay=0)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
-    integration = IntegrationFactory(
-        name="erp", endpoint_url=endpoint.url_for("/hook"), max_in_flight=8, rate_per_second=1000
-    )
-    for n in range(8):
-        QueuedItemFactory(integration=integration, payload={"n": n})
+    integration, _ = partner(endpoint, items=8, max_in_flight=8)
     summary = run_pipelined(settings, timeout=1, in_flight=8)
     assert summary["outcomes"] == {"succeeded": 5, "retry_scheduled": 3}
     timed_out = RecoveryItem.objects.filter(status="retrying")
