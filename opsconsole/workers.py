@@ -31,6 +31,7 @@ from opsconsole.health import register_component
 from opsconsole.incidents import failed_action_capture
 from opsconsole.models import WorkerStatus
 from opsconsole.outcome_rollups import worker_outcomes_add
+from opsconsole.run_upkeep import RunUpkeep
 from opsconsole.tracing import internal_span, mark_span_failed, span_traceparent
 from opsconsole.worker_health import worker_health
 from opsconsole.worker_switches import worker_enabled
@@ -38,12 +39,8 @@ from opsconsole.worker_switches import worker_enabled
 logger = structlog.get_logger(__name__)
 
 
-# A draining run notices a flipped kill switch within this many seconds...
-SWITCH_RECHECK_SECONDS = 1.0
-
-
-# ...and shows it is alive this often (well inside WORKER_STALE_AFTER_SECONDS).
-HEARTBEAT_SECONDS = 10.0
+# A draining run notices a flipped kill switch within SWITCH_RECHECK_SECONDS and shows it is
+# alive every HEARTBEAT_SECONDS (well inside WORKER_STALE_AFTER_SECONDS): opsconsole.run_upkeep.
 
 
 def new_lease_owner(worker_name: str) -> str:
@@ -241,7 +238,7 @@ class BatchWorker:
         self, summary: RunSummary, run: RunContext, *, batch_limit: int, heartbeat: bool
     ) -> Exception | None:
         """Claim and process batches under the run's lease owner until a stop condition."""
-        last_switch_check = last_heartbeat = time.monotonic()
+        upkeep = RunUpkeep(self.name, heartbeat=heartbeat)
         while True:
             claimed_before = summary.claimed
             crashed = self._run_batch(run, limit=batch_limit, summary=summary)
@@ -254,14 +251,9 @@ class BatchWorker:
                 or now >= run.deadline
             ):
                 return crashed
-            if now - last_switch_check >= SWITCH_RECHECK_SECONDS:
-                last_switch_check = now
-                if not worker_enabled(self.name):
-                    logger.info("worker_run_stopped", worker=self.name, reason="disabled")
-                    return None
-            if heartbeat and now - last_heartbeat >= HEARTBEAT_SECONDS:
-                last_heartbeat = now
-                WorkerStatus.objects.filter(name=self.name).update(last_heartbeat_at=timezone.now())
+            if not upkeep.still_enabled():
+                logger.info("worker_run_stopped", worker=self.name, reason="disabled")
+                return None
 
     def _run_batch(self, run: RunContext, *, limit: int, summary: RunSummary) -> Exception | None:
         crashed: Exception | None = None

@@ -15,14 +15,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from opsconsole.context import bound_context
-from opsconsole.models import WorkerStatus
-from opsconsole.worker_switches import worker_enabled
-from opsconsole.workers import (
-    HEARTBEAT_SECONDS,
-    LEASE_CLOCK_SLACK_SECONDS,
-    SWITCH_RECHECK_SECONDS,
-    RunSummary,
-)
+from opsconsole.run_upkeep import RunUpkeep
+from opsconsole.workers import LEASE_CLOCK_SLACK_SECONDS, RunSummary
 from recovery import services
 from recovery.adapters import DeliveryRequest
 from recovery.delivery_pipeline import DeliveryCall, DeliveryLoop, MadeCall, delivery_loop
@@ -68,7 +62,7 @@ class PipelinedDrain:
         loop = delivery_loop()
         crashed: Exception | None = None
         claiming, first = True, True
-        last_check = last_heartbeat = time.monotonic()
+        upkeep = RunUpkeep(self.worker.name, heartbeat=heartbeat)
         try:
             while True:
                 room = self.in_flight - len(self.pending)
@@ -83,16 +77,8 @@ class PipelinedDrain:
                         return None
                     continue
                 self._finish_ended(timeout=0.5)
-                now = time.monotonic()
-                if now - last_check >= SWITCH_RECHECK_SECONDS:
-                    last_check = now
-                    if not worker_enabled(self.worker.name):
-                        claiming = False  # finish what is in flight, claim nothing more
-                if heartbeat and now - last_heartbeat >= HEARTBEAT_SECONDS:
-                    last_heartbeat = now
-                    WorkerStatus.objects.filter(name=self.worker.name).update(
-                        last_heartbeat_at=timezone.now()
-                    )
+                if not upkeep.still_enabled():
+                    claiming = False  # finish what is in flight, claim nothing more
         except Exception as exc:
             crashed = exc
             logger.exception("worker_run_failed", worker=self.worker.name)

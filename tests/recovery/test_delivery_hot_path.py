@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from werkzeug import Request, Response
 
-from opsconsole import workers
+from opsconsole import run_upkeep
 from opsconsole.models import AuditEvent, WorkerStatus
 from opsconsole.worker_switches import worker_enabled, worker_switch_set
 from recovery import services, tasks
@@ -152,7 +152,7 @@ class SwitchOffAfterFirstDelivery:
 def test_a_draining_run_stops_when_the_kill_switch_is_flipped(
     integration, httpserver, operator, monkeypatch
 ):
-    monkeypatch.setattr(workers, "SWITCH_RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr(run_upkeep, "SWITCH_RECHECK_SECONDS", 0.0)
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
     for _ in range(5):
         QueuedItemFactory(integration=integration)
