@@ -4,34 +4,30 @@ RecursionError (a 500) in the json module."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
 
+def nesting_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when the parsed arrays/objects of `value` nest deeper than `limit`.
 
-def nesting_depth_exceeds(text: str, limit: int) -> bool:
-    """True when arrays/objects nest deeper than `limit` (brackets inside strings ignored).
-
-    The scan runs in the regex engine, not a Python loop over every character: a body with
-    fewer openers than the limit cannot exceed it, and otherwise only the brackets left
-    once the strings are cut out are walked."""
-    if text.count("[") + text.count("{") <= limit:
-        return False
-    depth = 0
-    for bracket in _BRACKET.findall(_STRING.sub("", text)):
-        if bracket in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
+    Walked level by level after parsing (the json module stops runaway nesting itself, with
+    a RecursionError): only containers are visited, and the walk ends at the first level
+    with none, so a wide body three levels deep costs three short passes, where scanning
+    its text for brackets outside strings cost a quarter of a millisecond per 10 kB."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        deeper: list[Any] = []
+        for container in level:
+            children = container.values() if isinstance(container, dict) else container
+            deeper += [child for child in children if isinstance(child, dict | list)]
+        if not deeper:
+            return False
+        level = deeper
+    return True
 
 
 class BoundedJSONParser(JSONParser):
@@ -41,14 +37,18 @@ class BoundedJSONParser(JSONParser):
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ParseError("The body is not UTF-8.") from exc
-        if nesting_depth_exceeds(text, settings.API_MAX_JSON_DEPTH):
-            raise ParseError(
-                f"JSON nests deeper than {settings.API_MAX_JSON_DEPTH} levels.",
-            )
         try:
-            return json.loads(text, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError) as exc:
+            parsed = json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError:
+            parsed = None
+            too_deep = True
+        except ValueError as exc:
             raise ParseError(f"JSON parse error - {str(exc)[:200]}") from exc
+        else:
+            too_deep = nesting_depth_exceeds(parsed, settings.API_MAX_JSON_DEPTH)
+        if too_deep:
+            raise ParseError(f"JSON nests deeper than {settings.API_MAX_JSON_DEPTH} levels.")
+        return parsed
 
 
 def _refuse_constant(name: str) -> Any:

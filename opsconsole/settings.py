@@ -201,10 +201,10 @@ Q_CLUSTER: dict[str, object] = {
     "save_limit": 1000,
     "label": "Background tasks",
 }
-if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
-else:
-    Q_CLUSTER["orm"] = "default"
+Q_CLUSTER["redis" if REDIS_URL else "orm"] = REDIS_URL or "default"
+# Wakes of one worker within this window are sent once, and once more at its end
+# (opsconsole.wakes): a producer's hundred requests a second queue two tasks, not a hundred.
+WAKE_COALESCE_MS = env_int("WAKE_COALESCE_MS", 1000)
 
 # The cache every process shares (probe results): Redis when REDIS_URL is set, otherwise
 # a table in the database (migration 0008). Rate-limit counters are rows of their own.

@@ -3,11 +3,15 @@
 A wake is a django-q2 task that runs the worker; the rows hold the state, so a lost wake only
 delays work until the schedule runs. Code that causes many wakes in a row (a bulk replay of
 ten thousand deliveries) batches them: inside `batched_wakes()` each task is woken once per
-flush, not once per row.
+flush, not once per row. Wakes of one task from one process within WAKE_COALESCE_MS are
+coalesced: the first is sent at once, the rest become one more wake at the end of the window,
+so every wake asked for is followed by one sent no later than the window.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,6 +21,9 @@ import structlog
 logger = structlog.get_logger(__name__)
 
 _pending: ContextVar[dict[str, str] | None] = ContextVar("pending_wakes", default=None)
+_coalescing = threading.Lock()
+_last_sent: dict[str, float] = {}  # task -> when its last wake was sent (monotonic)
+_trailing: set[str] = set()  # tasks with a wake waiting for the end of their window
 
 
 def wake(task: str, triggered_by: str) -> None:
@@ -29,6 +36,37 @@ def wake(task: str, triggered_by: str) -> None:
 
 
 def _send(task: str, triggered_by: str) -> None:
+    from django.conf import settings
+
+    window = settings.WAKE_COALESCE_MS / 1000
+    if window > 0:
+        now = time.monotonic()
+        with _coalescing:
+            since = now - _last_sent.get(task, float("-inf"))
+            if since < window:
+                if task not in _trailing:
+                    _trailing.add(task)
+                    timer = threading.Timer(window - since, _send_trailing, (task, triggered_by))
+                    timer.daemon = True
+                    timer.start()
+                return
+            _last_sent[task] = now
+    _enqueue(task, triggered_by)
+
+
+def _send_trailing(task: str, triggered_by: str) -> None:
+    from django.db import connections
+
+    with _coalescing:
+        _trailing.discard(task)
+        _last_sent[task] = time.monotonic()
+    try:
+        _enqueue(task, triggered_by)
+    finally:
+        connections.close_all()  # this timer thread's own connection, if the broker used one
+
+
+def _enqueue(task: str, triggered_by: str) -> None:
     from django_q.tasks import async_task
 
     try:
