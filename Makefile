@@ -32,11 +32,12 @@ run: install .env
 	printf 'SECRET_KEY=%s\nOUTBOUND_ALLOWED_HOSTS=127.0.0.1,localhost\nPROVIDERS_SANDBOX=true\n' \
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
 
-# The whole suite on PostgreSQL (a private cluster unless DATABASE_URL is given), then the
-# smoke subset on the embedded SQLite database, then the linters (code and import contracts).
+# The whole suite on PostgreSQL (a private cluster unless DATABASE_URL is given), the queue
+# and booking tests again through PgBouncer in transaction pooling mode, then the smoke
+# subset on the embedded SQLite database, then the linters (code and import contracts).
 test: install
 	scripts/ensure-chromium.sh
-	scripts/with-postgres.sh $(BIN)/pytest
+	scripts/with-postgres.sh sh -c '$(BIN)/pytest && scripts/with-pgbouncer.sh $(BIN)/pytest -q -p no:cacheprovider tests/recovery tests/bookings'
 	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache

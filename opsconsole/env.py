@@ -52,9 +52,20 @@ def database_from_url(url: str) -> dict[str, object]:
     """Parse DATABASE_URL; only PostgreSQL and SQLite are supported."""
     parts = urlsplit(url)
     if parts.scheme in {"postgres", "postgresql"}:
-        options = dict(parse_qsl(parts.query))
+        options: dict[str, object] = dict(parse_qsl(parts.query))
+        # Behind PgBouncer in transaction pooling mode a session is not the client's own:
+        # no server-side cursors and no prepared statements (opsconsole.prepared reads this
+        # key; Django leaves psycopg's automatic preparing off), both living in a session.
+        pooled = env_bool("DATABASE_TRANSACTION_POOLING", False)
+        if not pooled:
+            # Django turns psycopg's preparing off (prepare_threshold None), which also
+            # ignores an explicit prepare=True; a threshold never reached keeps the automatic
+            # kind off and lets opsconsole.prepared ask for its statements.
+            options.setdefault("prepare_threshold", 2**31 - 1)
         return {
             "ENGINE": "django.db.backends.postgresql",
+            "TRANSACTION_POOLING": pooled,
+            "DISABLE_SERVER_SIDE_CURSORS": pooled,
             "NAME": unquote(parts.path.lstrip("/")),
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),

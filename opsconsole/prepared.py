@@ -22,13 +22,17 @@ Params = Sequence[Any] | Mapping[str, Any]
 def fetch_prepared(
     sql: str, params: Params, *, db: BaseDatabaseWrapper | None = None
 ) -> list[tuple[Any, ...]]:
-    """Run `sql` server-side bound and prepared (PostgreSQL); return its rows, if any."""
+    """Run `sql` server-side bound and prepared (PostgreSQL; unprepared behind a transaction
+    pooler); return its rows, if any."""
     db = db or connections[DEFAULT_DB_ALIAS]
     db.ensure_connection()
     db.validate_no_broken_transaction()
     started = time.monotonic()
     with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        # Behind a transaction pooler (DATABASE_TRANSACTION_POOLING) a statement prepared on
+        # one server session would be missing on the next.
+        pooled = db.settings_dict.get("TRANSACTION_POOLING", False)
+        cursor.execute(sql, params, prepare=not pooled)
         rows = cursor.fetchall() if cursor.description else []
     if db.queries_logged:  # DEBUG or a test's CaptureQueriesContext sees these too
         db.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})

@@ -9,14 +9,15 @@ can be paused, resumed and aborted. Every action is kept.
 
 from __future__ import annotations
 
-import hashlib
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from django.db import connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -26,7 +27,7 @@ from opsconsole.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from opsconsole.failure_sources import FailureSource
 from opsconsole.wakes import batched_wakes
 from recovery.inbox import failure_group, failure_resolve, open_rows
-from recovery.models import BulkAction, BulkActionItem
+from recovery.models import BulkAction, BulkActionItem, ProviderPacer
 
 logger = structlog.get_logger(__name__)
 
@@ -358,18 +359,29 @@ def _run_item(action: BulkAction, source: FailureSource, item: BulkActionItem, a
 
 
 @contextmanager
-def provider_pacing_lock(provider: str) -> Iterator[bool]:
-    """One pacer per provider across every worker process (a PostgreSQL advisory lock)."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    key = int(hashlib.sha1(f"bulk-pace:{provider}".encode()).hexdigest()[:15], 16)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        acquired = cursor.fetchone()[0]
+def provider_pacing_lock(provider: str, *, hold_seconds: float = 300.0) -> Iterator[bool]:
+    """One pacer per provider across every worker process: a lease row (ProviderPacer),
+    taken when free or expired and given back at the end. A pacer killed mid-run holds it
+    until `hold_seconds` have passed (keep it above the longest run)."""
+    owner = uuid.uuid4().hex
+    now = timezone.now()
+    lease = {"owner": owner, "expires_at": now + timedelta(seconds=hold_seconds)}
+    acquired = _take_pacer_lease(provider, lease, now)
     try:
         yield acquired
     finally:
         if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            ProviderPacer.objects.filter(provider=provider, owner=owner).delete()
+
+
+def _take_pacer_lease(provider: str, lease: dict[str, Any], now: datetime) -> bool:
+    """Take an expired lease over (an UPDATE that re-checks the expiry after waiting on a
+    racing taker), or insert a new one (the primary key lets one racing insert win)."""
+    if ProviderPacer.objects.filter(provider=provider, expires_at__lt=now).update(**lease):
+        return True
+    try:
+        with transaction.atomic():
+            ProviderPacer.objects.create(provider=provider, **lease)
+    except IntegrityError:
+        return False  # a live lease of another process
+    return True

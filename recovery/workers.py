@@ -369,7 +369,9 @@ class BulkActionWorker(BatchWorker):
     def process(self, item_id: int, run: RunContext) -> Outcome:
         action = BulkAction.objects.only("provider", "request_id", "traceparent").get(pk=item_id)
         with (
-            provider_pacing_lock(action.provider or f"action-{item_id}") as acquired,
+            provider_pacing_lock(
+                action.provider or f"action-{item_id}", hold_seconds=self.max_seconds + 60
+            ) as acquired,
             bound_context(request_id=action.request_id, traceparent=action.traceparent),
         ):
             if not acquired:

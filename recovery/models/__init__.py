@@ -7,6 +7,7 @@ from recovery.models.operations import (  # noqa: F401
     FailureResolution,
     FailureResolutionRequest,
     ManualReviewItem,
+    ProviderPacer,
     SweepRetry,
 )
 from recovery.models.queue import (  # noqa: F401

@@ -249,3 +249,16 @@ class BulkActionItem(models.Model):
 
     def __str__(self) -> str:
         return f"action {self.action_id} item {self.source_id}: {self.outcome}"
+
+
+class ProviderPacer(models.Model):
+    """Which worker process paces a provider's bulk actions, until when: a lease row, not a
+    session advisory lock, so it holds behind a transaction pooler (PgBouncer), where a
+    session is not the worker's own, and without a transaction open for a whole run."""
+
+    provider = models.CharField(max_length=200, primary_key=True)
+    owner = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.owner} until {self.expires_at:%H:%M:%S}"

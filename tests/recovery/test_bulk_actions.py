@@ -191,3 +191,31 @@ def test_one_pacer_per_provider_across_worker_processes(integration):
     assert worker.process(first.pk, run_as(worker, "w")) == "items_done"
     assert BulkAction.objects.get(pk=first.pk).status == "completed"
     assert worker.claim(run_as(worker, "w"), limit=10) == [second.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pacer_lease_left_by_a_killed_worker_is_taken_over_once_it_expires():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recovery.bulk_actions import provider_pacing_lock
+    from recovery.models import ProviderPacer
+
+    # A worker killed mid-run leaves its lease behind: live, it still keeps others out.
+    ProviderPacer.objects.create(
+        provider="crm", owner="killed", expires_at=timezone.now() + timedelta(seconds=30)
+    )
+    with provider_pacing_lock("crm") as acquired:
+        assert not acquired
+    assert ProviderPacer.objects.get(provider="crm").owner == "killed"  # not released by us
+    ProviderPacer.objects.filter(provider="crm").update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    with provider_pacing_lock("crm", hold_seconds=60) as acquired:
+        assert acquired
+        lease = ProviderPacer.objects.get(provider="crm")
+        assert lease.owner != "killed" and lease.expires_at > timezone.now()
+        with provider_pacing_lock("crm") as second:
+            assert not second  # one pacer at a time, even in the same process
+    assert not ProviderPacer.objects.filter(provider="crm").exists()  # given back
