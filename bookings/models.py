@@ -51,10 +51,19 @@ class BookingHold(ConcurrentTransitionMixin, models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Which of the client's BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT places this ACTIVE hold takes:
+    # the unique pair below is the cap's guarantee, so a hold is created in one statement
+    # without locking the client (None: holds from before, or whose expiry released it).
+    cap_slot = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["holder", "cap_slot"],
+                condition=Q(status="ACTIVE", cap_slot__isnull=False),
+                name="booking_hold_one_per_cap_slot",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["ACTIVE", "EXPIRED", "CONFIRMED"]),
                 name="booking_hold_status_valid",

@@ -17,12 +17,14 @@ from bookings.services.events import (  # noqa: F401
     _emit_booking_cancelled,
     _emit_on_commit,
 )
-from bookings.services.holds import (  # noqa: F401
+from bookings.services.hold_statement import (  # noqa: F401
     EXCLUSION_VIOLATION,
+    _is_exclusion_violation,
+)
+from bookings.services.holds import (  # noqa: F401
     HOLD_CAP_LOCK_NAMESPACE,
     WORKER_ACTOR,
     Confirmation,
-    _is_exclusion_violation,
     _lock_and_check_hold,
     booking_hold_confirm,
     booking_hold_create,

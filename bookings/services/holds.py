@@ -20,30 +20,54 @@ from bookings.errors import (
 from bookings.events import booking_event
 from bookings.models import Booking, BookingHold, Resource
 from bookings.services.events import _emit_on_commit
+from bookings.services.hold_statement import (
+    CAP_SLOT_CONSTRAINT,
+    _hold_in_one_statement,
+    _violated,
+)
 from bookings.signals import booking_hold_expired
 from notifications.services import notify_fail_open
 from opsconsole import audit
 from opsconsole.transactions import retry_on_deadlock
 
-EXCLUSION_VIOLATION = "23P01"
-
-
 WORKER_ACTOR = "worker:booking_hold_expiry_worker"
 
 
-def _is_exclusion_violation(exc: IntegrityError) -> bool:
-    cause = exc.__cause__
-    return (
-        getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-    ) == EXCLUSION_VIOLATION
-
-
-@retry_on_deadlock()
 def booking_hold_create(
     *, resource_id: int, start_time: datetime, end_time: datetime, holder: AbstractBaseUser
 ) -> BookingHold:
-    """Hold a slot for 5 minutes. The locked check answers 409 first; the exclusion
-    constraint is the guarantee if anything ever gets past it."""
+    """Hold a slot for 5 minutes. The exclusion constraint keeps holds apart and the unique
+    (holder, cap_slot) pair keeps a client within the cap, so on PostgreSQL the usual hold
+    is one statement (the hold and its audit row). Whatever that statement cannot settle
+    alone goes the locked way: a taken slot (an overdue hold in it is expired there), all
+    of the client's places taken (overdue holds give theirs back there), or two of the
+    client's own requests racing for one place."""
+    if connection.vendor == "postgresql":
+        hold = _hold_in_one_statement(
+            resource_id=resource_id, start_time=start_time, end_time=end_time, holder=holder
+        )
+        if hold is not None:
+            return hold
+    for _ in range(3):
+        try:
+            return _hold_under_locks(
+                resource_id=resource_id, start_time=start_time, end_time=end_time, holder=holder
+            )
+        except _CapSlotTaken:
+            continue  # a one-statement hold of the same client took the place just now
+    raise TooManyActiveHolds(details={"max": settings.BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT})
+
+
+class _CapSlotTaken(Exception):
+    pass
+
+
+@retry_on_deadlock()
+def _hold_under_locks(
+    *, resource_id: int, start_time: datetime, end_time: datetime, holder: AbstractBaseUser
+) -> BookingHold:
+    """The locked check answers 409 first; the exclusion constraint is the guarantee if
+    anything ever gets past it."""
     with transaction.atomic():
         cap = settings.BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT
         active, taken = _lock_and_check_hold(
@@ -79,10 +103,14 @@ def booking_hold_create(
                 end_time=end_time,
                 expires_at=expires_at,
                 next_check_at=expires_at,
+                cap_slot=_free_cap_slot(holder.pk, now=now, cap=cap),
             )
         except IntegrityError as exc:
-            if _is_exclusion_violation(exc):
+            violated = _violated(exc)
+            if violated == "exclusion":
                 raise SlotUnavailable(details={"resource_id": resource_id}) from exc
+            if violated == CAP_SLOT_CONSTRAINT:
+                raise _CapSlotTaken() from exc
             raise
         audit.record(
             "booking.hold.created",
@@ -92,6 +120,20 @@ def booking_hold_create(
             metadata={"resource_id": resource_id, "start_time": start_time.isoformat()},
         )
     return hold
+
+
+def _free_cap_slot(holder_id: int, *, now: datetime, cap: int) -> int:
+    """The client's first free place, under the client's lock and below the cap: overdue
+    holds give their places back first (they stay ACTIVE, confirmable in their grace)."""
+    BookingHold.objects.filter(
+        holder_id=holder_id, status=BookingHold.Status.ACTIVE, expires_at__lte=now
+    ).exclude(cap_slot=None).update(cap_slot=None)
+    used = set(
+        BookingHold.objects.filter(holder_id=holder_id, status=BookingHold.Status.ACTIVE)
+        .exclude(cap_slot=None)
+        .values_list("cap_slot", flat=True)
+    )
+    return min(set(range(1, cap + 1)) - used)
 
 
 # Advisory-lock namespace for "one client's holds are counted one request at a time".
