@@ -37,6 +37,7 @@ run: install .env
 # subset on the embedded SQLite database, then the linters (code and import contracts).
 test: install
 	scripts/ensure-chromium.sh
+	scripts/ensure-redis.sh
 	scripts/with-postgres.sh sh -c '$(BIN)/pytest && scripts/with-pgbouncer.sh $(BIN)/pytest -q -p no:cacheprovider tests/recovery tests/bookings'
 	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
 	$(BIN)/ruff check .
