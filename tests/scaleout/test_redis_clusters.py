@@ -77,11 +77,9 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--dir", str(self.log_dir)],
-            stdout=subprocess.DEVNULL,
-        )
+        no_persistence = ["--save", "", "--appendonly", "no", "--dir", str(self.log_dir)]
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", *no_persistence]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         wait_for_port(self.port)
 
     def stop(self) -> None:
@@ -159,9 +157,9 @@ class Deployment:
     def start_web(self) -> str:
         self.web_port = free_port()
         log = open(self.log_dir / "web.log", "w")  # noqa: SIM115
+        bind = f"127.0.0.1:{self.web_port}"
         self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "--workers", "2"]
-            + ["--bind", f"127.0.0.1:{self.web_port}"],
+            [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "--workers", "2", "--bind", bind],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -279,9 +277,7 @@ def test_three_clusters_share_the_queue_and_a_killed_one_repeats_only_its_calls_
 
     # Midway, with every cluster delivering, one machine dies.
     def all_three_delivering() -> bool:
-        owners = RecoveryItem.objects.filter(integration_id=integration_id).exclude(
-            lease_owner=""
-        )
+        owners = RecoveryItem.objects.filter(integration_id=integration_id).exclude(lease_owner="")
         pids = {int(owner.split(":")[2]) for owner in owners.values_list("lease_owner", flat=True)}
         groups = {os.getpgid(pid) for pid in pids if _alive(pid)}
         return {cluster.pid for cluster in clusters} <= groups
