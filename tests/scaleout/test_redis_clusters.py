@@ -273,16 +273,27 @@ def test_three_clusters_share_the_queue_and_a_killed_one_repeats_only_its_calls_
     integration_id = partner_at(endpoint)
     queue_events(integration_id, 10_000)
     clusters = [deployment.start_cluster() for _ in range(3)]
+    # Each cluster is up (its sentinel, monitor, pusher and worker) before work is queued,
+    # or the first one up would take every task.
+    assert wait_until(lambda: all(_processes_in(c.pid) >= 4 + Q_WORKERS for c in clusters), 60)
     deployment.wake_delivery(tasks=6)
+    seen_groups: set[int] = set()
+    last_wake = time.monotonic()
 
     # Midway, with every cluster delivering, one machine dies.
     def all_three_delivering() -> bool:
+        nonlocal last_wake
         owners = RecoveryItem.objects.filter(integration_id=integration_id).exclude(lease_owner="")
         pids = {int(owner.split(":")[2]) for owner in owners.values_list("lease_owner", flat=True)}
-        groups = {os.getpgid(pid) for pid in pids if _alive(pid)}
-        return {cluster.pid for cluster in clusters} <= groups
+        seen_groups.update(os.getpgid(pid) for pid in pids if _alive(pid))
+        if {cluster.pid for cluster in clusters} <= seen_groups:
+            return True
+        if time.monotonic() - last_wake > 2:  # a cluster without a task yet gets one
+            deployment.wake_delivery(tasks=3)
+            last_wake = time.monotonic()
+        return False
 
-    assert wait_until(all_three_delivering, 60, step=0.1), "the clusters never all delivered"
+    assert wait_until(all_three_delivering, 90, step=0.1), "the clusters never all delivered"
     assert wait_until(lambda: endpoint.calls >= 3_000, 120, step=0.1)
     doomed = clusters[0]
     deployment.kill(doomed)
@@ -305,6 +316,18 @@ def test_three_clusters_share_the_queue_and_a_killed_one_repeats_only_its_calls_
     print(f"killed at {calls_at_kill} calls; webhook ids repeated: {endpoint.repeated()}")
     assert endpoint.repeated() <= Q_WORKERS * IN_FLIGHT
     assert all(cluster.poll() is None for cluster in clusters[1:])
+
+
+def _processes_in(group: int) -> int:
+    """How many processes run in process group `group` (a cluster and its children)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                count += os.getpgid(int(entry.name)) == group
+            except OSError:
+                continue
+    return count
 
 
 def _alive(pid: int) -> bool:
