@@ -195,13 +195,8 @@ class Deployment:
 
 
 @pytest.fixture
-def log_dir(tmp_path) -> Path:
-    return tmp_path
-
-
-@pytest.fixture
-def redis(log_dir) -> Iterator[RedisServer]:
-    server = RedisServer(log_dir)
+def redis(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
     server.start()
     yield server
     server.stop()
@@ -216,8 +211,8 @@ def endpoint() -> Iterator[Endpoint]:
 
 
 @pytest.fixture
-def deployment(redis, log_dir) -> Iterator[Deployment]:
-    running = Deployment(redis, log_dir)
+def deployment(redis, tmp_path) -> Iterator[Deployment]:
+    running = Deployment(redis, tmp_path)
     yield running
     running.stop()
 
