@@ -133,7 +133,10 @@ def _free_cap_slot(holder_id: int, *, now: datetime, cap: int) -> int:
         .exclude(cap_slot=None)
         .values_list("cap_slot", flat=True)
     )
-    return min(set(range(1, cap + 1)) - used)
+    free = set(range(1, cap + 1)) - used
+    if not free:  # a one-statement hold of the client took the last place since the count
+        raise TooManyActiveHolds(details={"active_holds": cap, "max": cap})
+    return min(free)
 
 
 # Advisory-lock namespace for "one client's holds are counted one request at a time".

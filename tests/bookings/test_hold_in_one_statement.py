@@ -112,3 +112,17 @@ def test_racing_requests_of_one_client_with_overdue_places_still_hold_at_most_th
         holder=customer, status="ACTIVE", expires_at__gt=timezone.now()
     )
     assert sorted(live.values_list("cap_slot", flat=True)) == [1, 2, 3]
+
+
+@pytest.mark.django_db
+def test_the_locked_way_answers_too_many_when_a_racer_took_the_last_place_after_its_count():
+    from bookings.services.holds import _free_cap_slot
+
+    customer = UserFactory(username="late", groups=["Booking client"])
+    resource = ResourceFactory()
+    # As if a one-statement hold of the same client committed between the locked way's
+    # count (two live holds) and its look at the places: all three are taken now.
+    for hour in (8, 10, 12):
+        hold_at(customer, resource, hour)
+    with pytest.raises(TooManyActiveHolds):
+        _free_cap_slot(customer.pk, now=timezone.now(), cap=3)
