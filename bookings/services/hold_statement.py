@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from bookings.errors import ResourceNotFound, TooManyActiveHolds
 from bookings.models import BookingHold
 from opsconsole import audit
 from opsconsole.prepared import RowReader, fetch_prepared
+from opsconsole.transactions import is_retryable_transaction_error
 
 EXCLUSION_VIOLATION = "23P01"
 
@@ -107,6 +108,12 @@ def _hold_in_one_statement(
             (row,) = fetch_prepared(f"{head}audited AS ({audit_insert}) {tail}", params)
     except IntegrityError as exc:
         if _violated(exc) in {"exclusion", CAP_SLOT_CONSTRAINT}:
+            return None
+        raise
+    except OperationalError as exc:
+        # Two inserts waiting on each other's exclusion or cap-place entries: PostgreSQL
+        # aborts one, and the locked way (which waits its turn) decides it.
+        if is_retryable_transaction_error(exc):
             return None
         raise
     resources, live = row[0], row[1]

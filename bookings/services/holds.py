@@ -152,7 +152,9 @@ def _lock_and_check_hold(
     and whether the slot is taken. Two round trips on PostgreSQL; raises ResourceNotFound.
 
     Every hold takes its resource lock before its client lock, so no two requests wait on
-    each other in a cycle."""
+    each other in a cycle. The resource's lock is FOR NO KEY UPDATE: a one-statement hold's
+    foreign-key check takes KEY SHARE on the same row while this hold may be waiting on that
+    one's cap place, and FOR UPDATE would close that circle into a deadlock."""
     now = timezone.now()
     if connection.vendor != "postgresql":
         if not Resource.objects.select_for_update().filter(pk=resource_id, active=True).exists():
@@ -170,7 +172,7 @@ def _lock_and_check_hold(
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int4) "
-            "FROM bookings_resource WHERE id = %s AND active FOR UPDATE",
+            "FROM bookings_resource WHERE id = %s AND active FOR NO KEY UPDATE",
             [HOLD_CAP_LOCK_NAMESPACE, holder_id, resource_id],
         )
         if cursor.fetchone() is None:
