@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
@@ -57,6 +58,8 @@ class CommunicationLog(models.Model):
             ),
         ]
         indexes = [
+            # The customer case view finds a customer's rows by contact (recovery.cases).
+            models.Index(Lower("recipient"), name="communication_recipient_idx"),
             # A subject's timeline: every message about one session, in time order.
             models.Index(
                 fields=["subject_type", "subject_id", "id"], name="communication_subject_idx"
@@ -120,6 +123,8 @@ class Notification(ConcurrentTransitionMixin, models.Model):
             )
         ]
         indexes = [
+            # The customer case view finds a customer's rows by contact (recovery.cases).
+            models.Index(Lower("recipient"), name="notification_recipient_idx"),
             # The sender's claim: status IN (PENDING, RETRYING) AND next_retry_at <= now().
             models.Index(
                 fields=["next_retry_at", "id"],
@@ -301,12 +306,14 @@ class CampaignTarget(FSMModelMixin, models.Model):
             ),
         ]
         indexes = [
+            # The customer case view finds a customer's rows by contact (recovery.cases).
+            models.Index(fields=["phone"], name="campaign_target_phone_idx"),
             # The dispatcher's claim: one campaign's sendable targets by next_attempt_at.
             models.Index(
                 fields=["campaign", "next_attempt_at", "id"],
                 condition=Q(status__in=["pending", "retry_scheduled"]),
                 name="campaign_target_due_idx",
-            )
+            ),
         ]
 
     def __str__(self) -> str:

@@ -292,7 +292,8 @@ CIRCUIT_DRAIN_PER_RUN = env_int("CIRCUIT_DRAIN_PER_RUN", 10)
 # Customer data in delivery bodies, message recipients and webhook payloads older than this
 # is replaced by its hash (daily job, audited); audit events are never deleted.
 RETENTION_DAYS = env_int("RETENTION_DAYS", 90)
-
+# Opening a customer's case is audited; when set, it also needs a reason.
+CASE_REASON_REQUIRED = env_bool("CASE_REASON_REQUIRED", False)
 # DLQ sweep (seed 003): failures older than this go to manual review.
 DLQ_MANUAL_REVIEW_AFTER_HOURS = env_int("DLQ_MANUAL_REVIEW_AFTER_HOURS", 24)
 

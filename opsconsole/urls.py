@@ -12,7 +12,8 @@ from opsconsole.monitoring_access import may_scrape_metrics
 from opsconsole.overview import console_home, console_overview
 from payments.api.urls import station_urlpatterns, webhook_urlpatterns
 from recovery.admin_views import edit_and_replay, failure_group_detail, failure_inbox
-from recovery.api.urls import inbox_urlpatterns
+from recovery.api.urls import case_urlpatterns, inbox_urlpatterns
+from recovery.case_admin import case_page, case_search_page
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -37,6 +38,8 @@ urlpatterns = [
         name="console-overview",
     ),
     path("admin/failures/", admin.site.admin_view(failure_inbox), name="failure-inbox"),
+    path("admin/cases/", admin.site.admin_view(case_search_page), name="case-search"),
+    path("admin/cases/<str:ref>/", admin.site.admin_view(case_page), name="case-page"),
     path(
         "admin/failures/<str:fingerprint>/",
         admin.site.admin_view(failure_group_detail),
@@ -56,6 +59,7 @@ urlpatterns = [
     path("api/v1/", include("bookings.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
     path("api/v1/", include(inbox_urlpatterns)),
+    path("api/v1/", include(case_urlpatterns)),
     path("api/integrations/status", IntegrationsStatusApi.as_view(), name="integrations-status"),
     path("api/station/", include(station_urlpatterns)),
     path("webhooks/", include(webhook_urlpatterns)),

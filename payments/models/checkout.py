@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
@@ -85,6 +86,10 @@ class HostedCheckoutSession(ConcurrentTransitionMixin, models.Model):
             ),
         ]
         indexes = [
+            # The customer case view finds a customer's rows by contact (recovery.cases).
+            models.Index(Lower("customer_email"), name="hosted_session_email_idx"),
+            models.Index(fields=["customer_phone"], name="hosted_session_phone_idx"),
+            models.Index(fields=["provider_session_id"], name="hosted_session_provider_idx"),
             # schedule_hosted_session_recovery: status IN (recoverable) AND next_retry_at <= now()
             # ORDER BY next_retry_at, id: the index is in claim order, so nothing is sorted.
             models.Index(

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -41,6 +42,8 @@ class Voucher(ConcurrentTransitionMixin, models.Model):
                 condition=Q(status__in=["issued", "redeemed", "void"]), name="voucher_status_valid"
             )
         ]
+        # The customer case view finds a customer's vouchers by email (recovery.cases).
+        indexes = [models.Index(Lower("customer_email"), name="voucher_customer_email_idx")]
 
     def __str__(self) -> str:
         # Not the code: titles and breadcrumbs are seen by staff without personal data.

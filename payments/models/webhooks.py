@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
@@ -46,6 +47,11 @@ class StripeEvent(FSMModelMixin, models.Model):
         pass
 
 
+def _stripe_object_key(key: str) -> KeyTransform:
+    """`payload -> 'data' -> 'object' -> key`: a key of the object a Stripe event is about."""
+    return KeyTransform(key, KeyTransform("object", KeyTransform("data", "payload")))
+
+
 class WebhookFailure(FSMModelMixin, models.Model):
     """A critical webhook we could not process; kept whole for manual reprocessing."""
 
@@ -76,6 +82,24 @@ class WebhookFailure(FSMModelMixin, models.Model):
                 condition=Q(status="PENDING_MANUAL"),
                 name="webhook_failure_one_open_per_event",
             )
+        ]
+        # The customer case view: a failed payment webhook is found by its event, by the
+        # Stripe object it is about, and by the booking its metadata names.
+        indexes = [
+            models.Index(fields=["event_id"], name="webhook_failure_event_idx"),
+            models.Index(
+                KeyTransform("id", KeyTransform("object", KeyTransform("data", "payload"))),
+                name="webhook_failure_object_idx",
+            ),
+            models.Index(
+                KeyTransform(
+                    "booking_id",
+                    KeyTransform(
+                        "metadata", KeyTransform("object", KeyTransform("data", "payload"))
+                    ),
+                ),
+                name="webhook_failure_booking_idx",
+            ),
         ]
 
     def __str__(self) -> str:

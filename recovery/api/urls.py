@@ -1,5 +1,12 @@
 from django.urls import path
 
+from recovery.api.cases import (
+    CaseDetailApi,
+    CaseFailureReplayApi,
+    CaseFailureResolveApi,
+    CaseRefundSettleApi,
+    CaseSearchApi,
+)
 from recovery.api.ingestion import EventBatchIngestApi, EventIngestApi
 from recovery.api.integrations import (
     IntegrationDetailApi,
@@ -53,6 +60,27 @@ urlpatterns = [
         "integrations/<str:integration_id>/recovery/queue/<str:recovery_id>/edit-and-replay",
         RecoveryItemEditAndReplayApi.as_view(),
         name="recovery-edit-and-replay",
+    ),
+]
+
+# The customer case view, mounted under /api/v1/.
+case_urlpatterns = [
+    path("cases", CaseSearchApi.as_view(), name="case-search"),
+    path("cases/<str:ref>", CaseDetailApi.as_view(), name="case-detail"),
+    path(
+        "cases/<str:ref>/failures/<str:source>/<str:source_id>/replay",
+        CaseFailureReplayApi.as_view(),
+        name="case-failure-replay",
+    ),
+    path(
+        "cases/<str:ref>/failures/<str:source>/<str:source_id>/resolve",
+        CaseFailureResolveApi.as_view(),
+        name="case-failure-resolve",
+    ),
+    path(
+        "cases/<str:ref>/refunds/<str:refund_id>/settle",
+        CaseRefundSettleApi.as_view(),
+        name="case-refund-settle",
     ),
 ]
 

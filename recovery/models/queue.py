@@ -152,6 +152,16 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
             ),
         ]
         indexes = [
+            # The customer case view: the deliveries about a customer's booking, payment,
+            # voucher or hosted session; partial, so events without the key pay nothing.
+            *[
+                models.Index(
+                    KeyTransform(key, "payload"),
+                    condition=Q(payload__has_key=key),
+                    name=f"item_payload_{key}_idx",
+                )
+                for key in ("booking_id", "payment_id", "voucher_id", "session_id")
+            ],
             # The delivery worker's claim: status IN (deliverable) AND next_retry_at <= now()
             # ORDER BY next_retry_at, id. Sized to exactly the rows it can claim, and in the
             # claim's order, so a claim reads its LIMIT rows and sorts nothing.

@@ -116,6 +116,23 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
     "api/v1/failures/bulk-actions/<str:action_id>/<str:verb>": Row(
         "POST", "/api/v1/failures/bulk-actions/999999/approve", OPERATORS, {"reason": "m"}
     ),
+    "api/v1/cases": Row("GET", "/api/v1/cases?q=someone@example.test", READERS),
+    "api/v1/cases/<str:ref>": Row("GET", "/api/v1/cases/cus_unknown", READERS),
+    "api/v1/cases/<str:ref>/failures/<str:source>/<str:source_id>/replay": Row(
+        "POST",
+        "/api/v1/cases/cus_unknown/failures/refund/999999/replay",
+        OPERATORS,
+        {"reason": "m"},
+    ),
+    "api/v1/cases/<str:ref>/failures/<str:source>/<str:source_id>/resolve": Row(
+        "POST",
+        "/api/v1/cases/cus_unknown/failures/refund/999999/resolve",
+        OPERATORS,
+        {"reason": "m"},
+    ),
+    "api/v1/cases/<str:ref>/refunds/<str:refund_id>/settle": Row(
+        "POST", "/api/v1/cases/cus_unknown/refunds/999999/settle", OPERATORS, {"reason": "m"}
+    ),
     "api/v1/failures/<str:source>/<str:source_id>/resolve": Row(
         "POST", "/api/v1/failures/refund/999999/resolve", OPERATORS, {"reason": "matrix"}
     ),
@@ -205,7 +222,7 @@ ADMIN_KINDS = {
     ),
     "user_password": re.compile(r"^admin/auth/user/<id>/password/$"),
     "console_page": re.compile(
-        r"^admin/(overview/|apps/|failures/|failures/<str:fingerprint>/|"
+        r"^admin/(overview/|apps/|failures/|failures/<str:fingerprint>/|cases/|cases/<str:ref>/|"
         r"recovery/recoveryitem/<int:item_id>/edit-and-replay/)$"
     ),
 }
@@ -305,6 +322,8 @@ def admin_urls() -> list[tuple[str, str]]:
         ("console_page", "/admin/apps/"),
         ("console_page", "/admin/failures/"),
         ("console_page", "/admin/failures/not-a-fingerprint/"),
+        ("console_page", "/admin/cases/"),
+        ("console_page", "/admin/cases/cus_unknown/"),
     ]
     from recovery.models import RecoveryItem
 
