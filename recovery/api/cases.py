@@ -48,6 +48,7 @@ class CaseSearchApi(APIView):
         q = serializers.CharField(max_length=MAX_TERM, trim_whitespace=True)
 
     @extend_schema(
+        operation_id="cases_search",
         parameters=[OpenApiParameter("q", str, required=True)],
         responses={200: MatchesSerializer},
     )
@@ -94,6 +95,7 @@ class CaseDetailApi(APIView):
         reason = serializers.CharField(required=False, max_length=2000, allow_blank=True)
 
     @extend_schema(
+        operation_id="case_retrieve",
         parameters=[
             OpenApiParameter("cursor", str),
             OpenApiParameter("limit", int),
@@ -115,7 +117,7 @@ class CaseDetailApi(APIView):
         return Response(case)
 
 
-class ReasonSerializer(serializers.Serializer):
+class CaseReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, trim_whitespace=True)
 
 
@@ -136,11 +138,11 @@ class CaseFailureReplayApi(APIView):
     error_prefix = "OPS"
     permission_classes = [CanOperatePlatform]
 
-    @extend_schema(request=ReasonSerializer, responses={200: ActedSerializer})
+    @extend_schema(request=CaseReasonSerializer, responses={200: ActedSerializer})
     @idempotent
     def post(self, request: Request, ref: str, source: str, source_id: str) -> Response:
         pk = _source_id(source_id)
-        data = inputs.validated(ReasonSerializer, request.data, CaseInvalidPayload)
+        data = inputs.validated(CaseReasonSerializer, request.data, CaseInvalidPayload)
         outcome = services.case_failure_replay(
             ref=ref, source=source, source_id=pk, actor=request.user, reason=data["reason"]
         )
@@ -154,11 +156,13 @@ class CaseFailureResolveApi(APIView):
     error_prefix = "OPS"
     permission_classes = [CanOperatePlatform]
 
-    @extend_schema(request=ReasonSerializer, responses={200: ActedSerializer, 202: ActedSerializer})
+    @extend_schema(
+        request=CaseReasonSerializer, responses={200: ActedSerializer, 202: ActedSerializer}
+    )
     @idempotent
     def post(self, request: Request, ref: str, source: str, source_id: str) -> Response:
         pk = _source_id(source_id)
-        data = inputs.validated(ReasonSerializer, request.data, CaseInvalidPayload)
+        data = inputs.validated(CaseReasonSerializer, request.data, CaseInvalidPayload)
         result = services.case_failure_resolve(
             ref=ref, source=source, source_id=pk, actor=request.user, reason=data["reason"]
         )
