@@ -201,6 +201,10 @@ def spectacular_settings() -> dict[str, object]:
         "DESCRIPTION": "Failure recovery for bookings, payments, notifications and integrations.",
         "VERSION": "1.0.0",
         "SERVE_INCLUDE_SCHEMA": False,
+        # Swagger UI and Redoc from the installed package, never a CDN: the docs work offline.
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
         "AUTHENTICATION_WHITELIST": [
             "opsconsole.authentication.ApiTokenAuthentication",
             "rest_framework.authentication.SessionAuthentication",

@@ -79,3 +79,10 @@ class CanRegisterPushTokens(_HasAnyPerm):
 
     perms = (BOOK_PERMISSION, INGEST_PERMISSION)
     message = f"This needs the {BOOK_PERMISSION} or {INGEST_PERMISSION} permission."
+
+
+class CanBookOrView(_HasAnyPerm):
+    """Reads a booking client needs to book (which resources exist), open to staff too."""
+
+    perms = (BOOK_PERMISSION, VIEW_PERMISSION)
+    message = f"This needs the {BOOK_PERMISSION} or {VIEW_PERMISSION} permission."

@@ -73,7 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "knox",
-    "django_filters",
+    "drf_spectacular_sidecar",
     "drf_spectacular",
     "simple_history",
     "django_q",

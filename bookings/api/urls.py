@@ -1,5 +1,6 @@
 from django.urls import path
 
+from bookings.api.resources import ResourceListApi
 from bookings.api.views import (
     BookingCancelApi,
     BookingCheckInApi,
@@ -10,6 +11,7 @@ from bookings.api.views import (
 
 urlpatterns = [
     path("bookings/holds", BookingHoldCreateApi.as_view(), name="booking-hold-create"),
+    path("bookings/resources", ResourceListApi.as_view(), name="booking-resources"),
     path(
         "bookings/holds/<str:hold_id>/confirm",
         BookingHoldConfirmApi.as_view(),

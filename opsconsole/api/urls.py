@@ -1,5 +1,6 @@
 from django.urls import path
 
+from opsconsole.api.audit_events import AuditEventListApi
 from opsconsole.api.incidents import IncidentExportApi, IncidentListApi
 from opsconsole.api.views import AuthAttemptsApi, AuthLockoutApi, HealthLivezApi, HealthReadyzApi
 
@@ -8,6 +9,7 @@ urlpatterns = [
     path("health/readyz", HealthReadyzApi.as_view(), name="health-readyz"),
     path("auth/attempts", AuthAttemptsApi.as_view(), name="auth-attempts"),
     path("auth/lockout", AuthLockoutApi.as_view(), name="auth-lockout"),
+    path("audit-events", AuditEventListApi.as_view(), name="audit-events"),
     path("incidents", IncidentListApi.as_view(), name="incidents"),
     path("incidents/<str:incident_id>/export", IncidentExportApi.as_view(), name="incident-export"),
 ]

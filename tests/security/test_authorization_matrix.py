@@ -53,11 +53,13 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
     "metrics": Row("GET", "/metrics", set(), note="bearer token or network only"),
     "api/schema/": Row("GET", "/api/schema/", EVERYONE),
     "api/docs/": Row("GET", "/api/docs/", EVERYONE),
+    "api/redoc/": Row("GET", "/api/redoc/", EVERYONE),
     "api/v1/health/livez": Row("GET", "/api/v1/health/livez", EVERYONE),
     "api/v1/health/readyz": Row("GET", "/api/v1/health/readyz", EVERYONE),
     "api/v1/auth/attempts": Row("GET", "/api/v1/auth/attempts", READERS),
     "api/v1/auth/lockout": Row("GET", "/api/v1/auth/lockout", READERS),
     "api/v1/incidents": Row("GET", "/api/v1/incidents", READERS),
+    "api/v1/audit-events": Row("GET", "/api/v1/audit-events", READERS),
     "api/v1/incidents/<str:incident_id>/export": Row("GET", "/api/v1/incidents/1/export", READERS),
     "api/v1/billing/sessions": Row(
         "POST",
@@ -88,6 +90,9 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
         "POST", "/api/v1/billing/sessions/1/regenerate", OPERATORS, {"reason": "matrix"}
     ),
     "api/v1/vouchers/<str:voucher_id>/preview": Row("GET", "/api/v1/vouchers/1/preview", READERS),
+    "api/v1/bookings/resources": Row(
+        "GET", "/api/v1/bookings/resources", {"booking_client", *READERS}
+    ),
     "api/v1/bookings/holds": Row(
         "POST", "/api/v1/bookings/holds", {"booking_client", "superuser"}, {}
     ),

@@ -1,5 +1,6 @@
 """Demo data for `make run`: an admin login and API token, support users, and a queue with
-items in every state. Safe to run again: it resets the admin password and prints it."""
+items in every state. Safe to run again: what exists is kept, the admin's password too
+(unless --reset-password); each run prints a fresh API token."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -37,21 +38,30 @@ DEMO_INTEGRATIONS = {
 class Command(BaseCommand):
     help = "Load demo data and print the admin login and an API token."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--reset-password",
+            action="store_true",
+            help="Give the existing admin (and demo users) a new password and print it.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         ensure_support_groups(ContentType, Permission, Group)
         password = secrets.token_urlsafe(12)
-        admin, _ = User.objects.get_or_create(
+        admin, admin_created = User.objects.get_or_create(
             username="admin", defaults={"email": "admin@example.test"}
         )
         admin.is_staff = admin.is_superuser = True
-        admin.set_password(password)
+        reset = admin_created or options["reset_password"]
+        if reset:
+            admin.set_password(password)
         admin.save()
         _, token_key = api_token_issue(user=admin, actor="demo", reason="demo data")
         for username, group in (("viewer", "Support viewer"), ("operator", "Support operator")):
             user, created = User.objects.get_or_create(
                 username=username, defaults={"is_staff": True}
             )
-            if created:
+            if created or options["reset_password"]:
                 user.set_password(password)
                 user.save()
             user.groups.add(Group.objects.get(name=group))
@@ -71,10 +81,11 @@ class Command(BaseCommand):
                 voucher_issue(
                     description="Free court hour", value=Decimal("12.00"), station_scope=scope
                 )
+        shown = password if reset else "unchanged (demo_data --reset-password sets a new one)"
         self.stdout.write(
             self.style.SUCCESS(
                 "\nOps Console demo is ready.\n"
-                f"  Admin:     http://127.0.0.1:8000/admin/  user admin  password {password}\n"
+                f"  Admin:     http://127.0.0.1:8000/admin/  user admin  password {shown}\n"
                 f"  API token: {token_key}\n"
                 f"  Try:       curl -H 'Authorization: Token {token_key}' "
                 "http://127.0.0.1:8000/platform/integrations\n"

@@ -1,4 +1,4 @@
-"""Run the hosted session recovery worker once, now, e.g. during an incident or a drill."""
+"""`run_worker hosted_recovery_worker`, under its older name (runbooks cite it)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,25 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from opsconsole.management.commands.run_worker import run_worker
 from recovery.workers import HostedSessionRecoveryWorker
 
 
 class Command(BaseCommand):
-    help = "Run one hosted session recovery pass (honours the hosted_recovery_worker kill switch)."
+    help = "One hosted session recovery batch (run_worker hosted_recovery_worker --once)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--triggered-by", default="manual")
         parser.add_argument("--limit", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        summary = HostedSessionRecoveryWorker().run_once(
-            triggered_by=options["triggered_by"], limit=options["limit"]
+        summary = run_worker(
+            HostedSessionRecoveryWorker.name,
+            triggered_by=options["triggered_by"],
+            once=True,
+            drain_seconds=None,
+            limit=options["limit"],
         )
-        self.stdout.write(json.dumps(summary.as_dict(), sort_keys=True))
-        if summary.skipped:
+        self.stdout.write(json.dumps(summary, sort_keys=True, default=str))
+        if summary.get("skipped"):
             self.stderr.write("hosted_recovery_worker is disabled (kill switch); nothing ran")

@@ -1,0 +1,72 @@
+"""The bookable resources, so a client can find the `resource_id` a hold names."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bookings.errors import BookingInvalidPayload
+from bookings.models import Resource
+from opsconsole import inputs
+from opsconsole.pagination import InvalidCursor, keyset_page
+from opsconsole.permissions import CanBookOrView
+
+
+class ResourceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    active = serializers.BooleanField()
+
+
+class ResourcePageSerializer(serializers.Serializer):
+    items = ResourceSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class ResourceListApi(APIView):
+    """Bookable resources, newest first; `include_inactive=true` adds retired ones."""
+
+    error_prefix = "BKG"
+    permission_classes = [CanBookOrView]
+
+    class FilterSerializer(serializers.Serializer):
+        include_inactive = serializers.BooleanField(required=False, default=False)
+        limit = serializers.IntegerField(
+            min_value=1,
+            max_value=settings.API_LIST_MAX_LIMIT,
+            default=settings.API_LIST_DEFAULT_LIMIT,
+        )
+        cursor = serializers.CharField(required=False, max_length=200)
+
+    @extend_schema(
+        operation_id="bookings_resources_list",
+        parameters=[
+            OpenApiParameter("include_inactive", bool),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("cursor", str),
+        ],
+        responses=ResourcePageSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        filters = inputs.validated(
+            self.FilterSerializer, request.query_params.dict(), BookingInvalidPayload
+        )
+        resources = Resource.objects.all()
+        if not filters["include_inactive"]:
+            resources = resources.filter(active=True)
+        try:
+            page = keyset_page(resources, limit=filters["limit"], cursor=filters.get("cursor"))
+        except InvalidCursor as exc:
+            raise BookingInvalidPayload(
+                str(exc), details={"fields": {"cursor": [str(exc)]}}
+            ) from exc
+        return Response(
+            {
+                "items": [{"id": r.pk, "name": r.name, "active": r.active} for r in page.items],
+                "next_cursor": page.next_cursor,
+            }
+        )
