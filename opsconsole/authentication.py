@@ -6,6 +6,7 @@ from __future__ import annotations
 import binascii
 import functools
 import ipaddress
+import re
 from hmac import compare_digest
 from typing import Any
 
@@ -79,8 +80,15 @@ def lockouts(*, username: Any, address: str) -> QuerySet[AccessAttempt] | None:
     )
 
 
+TOKEN_PREFIXES = (b"token", b"bearer")
+# What knox issues (hex of its configured length, after its prefix): only a bearer token of
+# this shape is taken for an API token.
+KNOX_KEY_RE = re.compile(rb"[0-9a-f]{64}")
+
+
 class ApiTokenAuthentication(TokenAuthentication):
-    """`Authorization: Token <key>`: knox's hashed, expiring token, plus three guards.
+    """`Authorization: Token <key>` (or `Bearer <key>`, what OpenAPI clients send): knox's
+    hashed, expiring token, plus three guards.
 
     - An address with too many failed token attempts in the window gets 429, like failed
       logins, so tokens cannot be guessed at the API's full rate. Only failures are counted
@@ -94,11 +102,17 @@ class ApiTokenAuthentication(TokenAuthentication):
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         header = get_authorization_header(request).split()
-        if not header or header[0].lower() != self.authenticate_header(request).lower().encode():
+        if not header or header[0].lower() not in TOKEN_PREFIXES:
             return None
+        if header[0].lower() == b"bearer" and not (
+            len(header) == 2 and KNOX_KEY_RE.fullmatch(header[1])
+        ):
+            return None  # another scheme's bearer token (the monitoring token on readyz)
         address = self.address = client_address(request)
         try:
-            authenticated = super().authenticate(request)
+            if len(header) != 2:
+                raise AuthenticationFailed("The header is the prefix, a space and the token.")
+            authenticated = self.authenticate_credentials(header[1])
         except (UnicodeDecodeError, AuthenticationFailed) as exc:
             refusal = token_failure_refusal(address)
             if refusal is not None:

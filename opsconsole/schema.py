@@ -95,18 +95,27 @@ class AutoSchema(SpectacularAutoSchema):
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
-    """`Authorization: Token <key>` (knox: hashed, expiring)."""
+    """`Authorization: Token <key>` (knox: hashed, expiring), or the same key as a standard
+    bearer token, which is what generated clients send."""
 
     target_class = "opsconsole.authentication.ApiTokenAuthentication"
-    name = "apiToken"
+    name = ["apiToken", "bearerToken"]
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "Token <key>, from manage.py create_api_token; expires.",
-        }
+    def get_security_definition(self, auto_schema: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Token <key>`: the header's value is the word Token, a space "
+                "and the key from manage.py create_api_token (tokens expire).",
+            },
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The same key as `Authorization: Bearer <key>`.",
+            },
+        ]
 
 
 class StationCredentialScheme(OpenApiAuthenticationExtension):
