@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 # are the sandbox (PROVIDERS_SANDBOX), which production never turns on.
 run: export OUTBOUND_ALLOWED_HOSTS := 127.0.0.1,localhost
 run: export PROVIDERS_SANDBOX := true
+run: export LOG_FORMAT := console
 run: install .env
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput

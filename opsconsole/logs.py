@@ -31,7 +31,47 @@ _SHARED_PROCESSORS: list[structlog.types.Processor] = [
 ]
 
 
-def configure_logging(level: str, service: str = SERVICE_NAME) -> None:
+LOG_FORMATS = ("json", "console")
+
+
+def _renderer(log_format: str) -> structlog.types.Processor:
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    if log_format == "console":
+        # For people at a terminal (make run): one readable line per event, same fields.
+        return structlog.dev.ConsoleRenderer(colors=False)
+    return structlog.processors.JSONRenderer()
+
+
+def logging_config(level: str, log_format: str = "json") -> dict[str, object]:
+    """The stdlib logging setup: every logger, ours, Django's and gunicorn's, through one
+    structlog formatter (gunicorn.conf.py hands the same dict to gunicorn)."""
+    handler = {"class": "logging.StreamHandler", "formatter": "structured"}
+    quiet = {"handlers": ["console"], "level": level, "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structured": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    _renderer(log_format),
+                ],
+                "foreign_pre_chain": _SHARED_PROCESSORS,
+            }
+        },
+        "handlers": {"console": handler},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            "gunicorn.error": quiet,
+            "gunicorn.access": quiet,
+        },
+    }
+
+
+def configure_logging(level: str, service: str = SERVICE_NAME, log_format: str = "json") -> None:
     global SERVICE_NAME
     SERVICE_NAME = service
     structlog.configure(
@@ -44,22 +84,4 @@ def configure_logging(level: str, service: str = SERVICE_NAME) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    logging.config.dictConfig(
-        {
-            "version": 1,
-            "disable_existing_loggers": False,
-            "formatters": {
-                "json": {
-                    "()": structlog.stdlib.ProcessorFormatter,
-                    "processors": [
-                        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                        structlog.processors.JSONRenderer(),
-                    ],
-                    "foreign_pre_chain": _SHARED_PROCESSORS,
-                }
-            },
-            "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
-            "root": {"handlers": ["console"], "level": level},
-            "loggers": {"django.db.backends": {"level": "WARNING"}},
-        }
-    )
+    logging.config.dictConfig(logging_config(level, log_format))

@@ -24,6 +24,8 @@ from opsconsole.outbound import web_request_budget_seconds
 from opsconsole.tracing import server_span
 
 logger = structlog.get_logger(__name__)
+# One line per request, with its request id: the access log (gunicorn's own is off).
+access_logger = structlog.get_logger("opsconsole.access")
 
 
 class RequestContextMiddleware:
@@ -49,11 +51,21 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id, traceparent=traceparent)
         request_id_var.set(request_id)
         traceparent_var.set(traceparent)
-        answering = web_deadline_var.set(time.monotonic() + web_request_budget_seconds())
+        started = time.monotonic()
+        answering = web_deadline_var.set(started + web_request_budget_seconds())
         try:
             response = self.get_response(request)
         finally:
             web_deadline_var.reset(answering)
+        match = getattr(request, "resolver_match", None)
+        access_logger.info(
+            "http_request",
+            method=request.method,
+            path=request.path,
+            route=getattr(match, "route", "") or "",
+            status_code=response.status_code,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
         response[REQUEST_ID_HEADER] = request_id
         response[TRACEPARENT_HEADER] = traceparent
         if request.method not in SAFE_METHODS and response.status_code >= 400:

@@ -397,4 +397,4 @@ LOGGING_CONFIG = None
 SERVICE_NAME = env_str("SERVICE_NAME", "smplat-api")
 # OpenTelemetry: spans go to this OTLP/HTTP collector when set (e.g. http://otel:4318).
 OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-configure_logging(LOG_LEVEL, SERVICE_NAME)
+configure_logging(LOG_LEVEL, SERVICE_NAME, env_str("LOG_FORMAT", "json"))  # or console
