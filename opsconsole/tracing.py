@@ -1,9 +1,12 @@
 """OpenTelemetry spans, exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 
 Without an endpoint nothing is imported or exported: the request middleware still continues
-the caller's W3C trace by itself (context.clean_traceparent). With one, each request is a
-server span whose ids are the ones echoed in `traceparent` and written to logs and audit rows,
-and each worker run is a span, so a log line, an audit row and a trace meet on one trace id.
+the caller's W3C trace by itself (context.clean_traceparent). With one, the maintained
+instrumentations make the spans: Django's a server span per request named by its route
+template (`GET api/v1/cases/<str:ref>`), psycopg's one per query, httpx's and aiohttp's one
+per outbound call. The server span's ids are the ones echoed in `traceparent` and written to
+logs and audit rows, and each worker run is a span, so a log line, an audit row and a trace
+meet on one trace id.
 """
 
 from __future__ import annotations
@@ -31,12 +34,36 @@ def configure_tracing(*, endpoint: str, service_name: str) -> Any:
     exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     _provider, _tracer = provider, provider.get_tracer("opsconsole")
+    _instrument(provider)
     return provider
+
+
+def _instrumentors() -> list[Any]:
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+    return [
+        DjangoInstrumentor(),
+        PsycopgInstrumentor(),
+        HTTPXClientInstrumentor(),
+        AioHttpClientInstrumentor(),
+    ]
+
+
+def _instrument(provider: Any) -> None:
+    for instrumentor in _instrumentors():
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(tracer_provider=provider)
 
 
 def shutdown_tracing() -> None:
     global _provider, _tracer
     if _provider is not None:
+        for instrumentor in _instrumentors():
+            if instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.uninstrument()
         _provider.shutdown()
     _provider = _tracer = None
 
@@ -75,7 +102,14 @@ def server_span(method: str, path: str, incoming_traceparent: str | None) -> Ite
     if _tracer is None:
         yield ServerSpan(traceparent=clean_traceparent(incoming_traceparent))
         return
+    from opentelemetry import trace
     from opentelemetry.trace import SpanKind
+
+    current = trace.get_current_span()
+    if current.is_recording() and getattr(current, "kind", None) == SpanKind.SERVER:
+        # Django's instrumentation opened the request's span (named by its route): use it.
+        yield ServerSpan(traceparent=_traceparent_of(current), span=current)
+        return
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     parent = TraceContextTextMapPropagator().extract(
