@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from opsconsole.idempotency import HEADER as IDEMPOTENCY_HEADER
+from opsconsole.context import REQUEST_ID_HEADER
 from opsconsole.idempotency import REPLAYED_HEADER
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -91,6 +92,20 @@ class AutoSchema(SpectacularAutoSchema):
                 )
                 response["description"] = ERROR_MEANINGS[status]
                 responses[status] = response
+        idempotent = getattr(self._handler(), "accepts_idempotency_key", False)
+        for status, response in responses.items():
+            headers = response.setdefault("headers", {})
+            headers[REQUEST_ID_HEADER] = {
+                "schema": {"type": "string"},
+                "description": "This answer's request id (the caller's, if it sent a valid "
+                "one): quote it to support; logs and audit rows carry it.",
+            }
+            if idempotent and str(status).startswith("2"):
+                headers[REPLAYED_HEADER] = {
+                    "schema": {"type": "string", "enum": ["true"]},
+                    "description": "Present when this is the stored answer to an earlier "
+                    "request with the same Idempotency-Key (nothing was done again).",
+                }
         return responses
 
 
