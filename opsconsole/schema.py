@@ -8,8 +8,8 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
-from opsconsole.idempotency import HEADER as IDEMPOTENCY_HEADER
 from opsconsole.context import REQUEST_ID_HEADER
+from opsconsole.idempotency import HEADER as IDEMPOTENCY_HEADER
 from opsconsole.idempotency import REPLAYED_HEADER
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -92,13 +92,37 @@ class IntegrationsStatusApi(APIView):
         return Response(integration_status(force=forced))
 
 
+class UsernameFailuresSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    failures = serializers.IntegerField()
+
+
+class AuthAttemptsSerializer(serializers.Serializer):
+    failed_last_minute = serializers.IntegerField()
+    failed_last_hour = serializers.IntegerField()
+    top_usernames_last_hour = UsernameFailuresSerializer(many=True)
+
+
+class LockedAccountSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    failures = serializers.IntegerField()
+    last_attempt_at = serializers.DateTimeField()
+
+
+class AuthLockoutSerializer(serializers.Serializer):
+    threshold = serializers.IntegerField()
+    cooloff_minutes = serializers.IntegerField()
+    lockouts_last_minute = serializers.IntegerField()
+    locked_accounts = LockedAccountSerializer(many=True)
+
+
 class AuthAttemptsApi(APIView):
     """Seed 002: failed logins, for alerting on spikes against lockouts."""
 
     error_prefix = "OPS"
     permission_classes = [CanViewPlatform]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: AuthAttemptsSerializer})
     def get(self, request: Request) -> Response:
         from axes.models import AccessFailureLog
 
@@ -127,7 +151,7 @@ class AuthLockoutApi(APIView):
     error_prefix = "OPS"
     permission_classes = [CanViewPlatform]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: AuthLockoutSerializer})
     def get(self, request: Request) -> Response:
         from axes.models import AccessAttempt, AccessFailureLog
 

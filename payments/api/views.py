@@ -166,6 +166,15 @@ class VoucherPreviewApi(APIView):
         return Response(preview)
 
 
+class WebhookReceivedSerializer(serializers.Serializer):
+    received = serializers.BooleanField()
+    duplicate = serializers.BooleanField(required=False, help_text="This event id was processed.")
+    processingFailed = serializers.BooleanField(
+        required=False, help_text="Kept for a person to reprocess; Stripe need not retry."
+    )
+    ignored = serializers.BooleanField(required=False, help_text="A type we do not handle.")
+
+
 class StripeWebhookApi(APIView):
     """Seed 003: verified by signature, not by login; 200 even when processing failed."""
 
@@ -175,7 +184,7 @@ class StripeWebhookApi(APIView):
     # Stripe sends from few addresses in bursts; the signature, not a rate, keeps others out.
     throttle_classes: list = []
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=None, responses={200: WebhookReceivedSerializer})
     def post(self, request: Request) -> Response:
         result = webhooks.stripe_webhook_receive(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +18,10 @@ from opsconsole.pagination import InvalidCursor
 from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
 from opsconsole.personal_data import MasksPersonalData, masked
 from recovery import bulk_actions, inbox, selectors, services
+from recovery.api.failure_serializers import (
+    FailureGroupsSerializer,
+    ResolvedSerializer,
+)
 from recovery.errors import IntegrationInvalidPayload
 from recovery.models import BulkAction, RecoveryItem
 
@@ -172,7 +176,12 @@ class FailureInboxApi(APIView):
             OpenApiParameter("fingerprint", str),
             OpenApiParameter("limit", int),
         ],
-        responses={200: dict},
+        responses={
+            200: OpenApiResponse(
+                FailureGroupsSerializer,
+                "The groups; with `fingerprint`, that one group (a FailureGroup with `items`).",
+            )
+        },
     )
     def get(self, request: Request) -> Response:
         filters = inputs.validated(
@@ -212,7 +221,13 @@ class FailureResolveApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
 
-    @extend_schema(request=InputSerializer, responses={200: dict})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: ResolvedSerializer,
+            202: OpenApiResponse(ResolvedSerializer, "Waiting for a second operator."),
+        },
+    )
     @idempotent
     def post(self, request: Request, source: str, source_id: str) -> Response:
         if source not in failure_sources.names():
