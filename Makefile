@@ -3,15 +3,24 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-postgres test-sqlite lint bench clean check-deploy
+.PHONY: install run test test-postgres test-sqlite lint bench clean check-deploy lock
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency from the lock file, each checked against its hashes; then the project.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+# After changing a pin in pyproject.toml: the lock file again, with hashes (uv, a dev tool
+# run from its own environment so it never enters the project's).
+lock:
+	$(PYTHON) -m venv var/lock-tools && var/lock-tools/bin/pip install --quiet uv
+	var/lock-tools/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
+		--python-version 3.11 --index-url https://pypi.org/simple -o requirements.lock
 
 # Install, migrate the embedded database, load demo data, then serve web + workers. The
 # demo's integrations call 127.0.0.1, which production refuses unless allowed; its providers
