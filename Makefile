@@ -52,6 +52,7 @@ test: install
 	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	env -u DATABASE_URL $(BIN)/mypy opsconsole notifications payments bookings recovery
 	$(MAKE) check-deploy
 
 # Production settings pass Django's deployment checks with no warning (a complete provider

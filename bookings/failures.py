@@ -65,7 +65,7 @@ def payload_impact(payload: Any, base: Impact) -> Impact:
 def booking_impact(booking: Booking | None, base: Impact) -> Impact:
     now = timezone.now()
     live = booking is not None and booking.status != Booking.Status.CANCELLED
-    if live and now <= booking.start_time <= now + SOON:
+    if booking is not None and live and now <= booking.start_time <= now + SOON:
         return Impact(100, f"booking {booking.pk} starts within 24 hours")
     return base
 

@@ -60,7 +60,9 @@ class SendResult:
 
 class ChannelAdapter(Protocol):
     channel: str
-    provider: str
+
+    @property
+    def provider(self) -> str: ...
 
     def send(self, message: OutboundMessage) -> SendResult: ...
 

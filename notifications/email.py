@@ -74,7 +74,7 @@ class AnymailEmailChannel:
             return self._api_failure(exc, started)
         except AnymailError as exc:
             return self._failure("provider_error", str(exc), started)
-        status = email.anymail_status
+        status = email.anymail_status  # type: ignore[attr-defined]  # set by anymail on send
         if status.status and status.status <= {"rejected", "invalid"}:
             return self._failure(f"email_{'_'.join(sorted(status.status))}", "", started, True)
         return SendResult(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
@@ -70,7 +70,15 @@ class ReasonModelForm(forms.ModelForm):
     )
 
 
-class ServiceSavedAdmin:
+if TYPE_CHECKING:
+    # The mixins below are mixed into ModelAdmins: typed as one, their super() calls and
+    # the attributes they set are checked against ModelAdmin's.
+    _ModelAdminMixin = admin.ModelAdmin
+else:
+    _ModelAdminMixin = object
+
+
+class ServiceSavedAdmin(_ModelAdminMixin):
     """Add and change forms that save through a service that validates and audits.
 
     The form asks for a reason; `check_through_service` turns the service's validation into
@@ -113,11 +121,11 @@ class ServiceSavedAdmin:
         raise NotImplementedError
 
     def save_through_service(
-        self, request: HttpRequest, obj: Model, changes: dict[str, Any], change: bool, reason: str
+        self, request: HttpRequest, obj: Any, changes: dict[str, Any], change: bool, reason: str
     ) -> Model:
         raise NotImplementedError
 
-    def save_model(self, request: HttpRequest, obj: Model, form: forms.ModelForm, change: bool):
+    def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool):
         changes = self.changes_of(form, obj if change else None)
         reason = form.cleaned_data["reason"]
         if change and not changes:
@@ -142,7 +150,7 @@ class ServiceSavedAdmin:
         )
 
 
-class SupportStaffAccess:
+class SupportStaffAccess(_ModelAdminMixin):
     """Support staff reach a console page through seed 001's permissions, not model perms.
 
     `platform.member_admin.view` shows the page; actions that act need

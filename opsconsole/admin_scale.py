@@ -44,7 +44,8 @@ def planner_rows(queryset: QuerySet) -> int | None:
 class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
-        estimate = planner_rows(self.object_list)
+        rows = self.object_list
+        estimate = planner_rows(rows) if isinstance(rows, QuerySet) else None
         if estimate is not None and estimate >= EXACT_COUNT_BELOW:
             return estimate
         return super().count
@@ -109,8 +110,9 @@ def recent_filter(field: str) -> type[admin.SimpleListFilter]:
             return [(key, label) for key, (label, _) in windows.items()]
 
         def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-            if self.value() not in windows:
+            chosen = self.value()
+            if chosen is None or chosen not in windows:
                 return queryset
-            return queryset.filter(**{f"{field}__gte": timezone.now() - windows[self.value()][1]})
+            return queryset.filter(**{f"{field}__gte": timezone.now() - windows[chosen][1]})
 
     return RecentFilter

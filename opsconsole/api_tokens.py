@@ -49,7 +49,7 @@ def api_token_revoke(*, digest: str, actor: audit.Actor, reason: str) -> bool:
     audit.record(
         "platform.api_token.revoked",
         object_type="knox.authtoken",
-        object_id=before["token_key"],
+        object_id=str(before["token_key"]),
         before=before,
         actor=actor,
         reason=reason,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
@@ -113,7 +113,7 @@ def unsaved_event(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
-    user = actor if isinstance(actor, AbstractBaseUser) else None
+    user = cast(Any, actor) if isinstance(actor, AbstractBaseUser) else None
     return AuditEvent(
         event=event,
         object_type=object_type,

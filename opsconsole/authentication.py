@@ -24,6 +24,7 @@ from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
 from opsconsole.auth_backends import permission_names_column, prime_permission_cache
+from opsconsole.model_fields import column, concrete_field
 from opsconsole.prepared import RowReader, fetch_prepared
 from opsconsole.rate_counters import rate_hit
 
@@ -180,7 +181,10 @@ class ApiTokenAuthentication(TokenAuthentication):
         for row in rows:
             auth_token = token_rows.read(row)
             auth_token.user = user_rows.read(row, token_rows.width)
-            auth_token.locked_out, auth_token.permission_names = row[-2:]
+            # Read with the token, for authenticate() and the permission cache.
+            locked_out, permission_names = row[-2:]
+            setattr(auth_token, "locked_out", locked_out)  # noqa: B010
+            setattr(auth_token, "permission_names", permission_names)  # noqa: B010
             found.append(auth_token)
         return found
 
@@ -203,7 +207,7 @@ def _token_lookup() -> tuple[str, RowReader, RowReader]:
     quote = connection.ops.quote_name
     user_model = get_user_model()
     token_rows, user_rows = RowReader(AuthToken), RowReader(user_model)
-    username = quote(user_model._meta.get_field(user_model.USERNAME_FIELD).column)
+    username = quote(column(concrete_field(user_model, user_model.USERNAME_FIELD)))
     sql = (
         f"SELECT {token_rows.select_list('token')}, {user_rows.select_list('account')}, "
         f"EXISTS (SELECT 1 FROM {AccessAttempt._meta.db_table} attempt "

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -109,7 +110,7 @@ def run_postgres_drill(
     database = params["NAME"]
     env = _pg_env(params)
     dump = report.output_dir / "backup.dump"
-    conninfo = {
+    conninfo: dict[str, Any] = {
         "host": params.get("HOST") or None,
         "port": params.get("PORT") or None,
         "user": params.get("USER") or None,
@@ -118,7 +119,8 @@ def run_postgres_drill(
     tables = sorted(connection.introspection.table_names())
     with psycopg.connect(dbname=database, **conninfo) as source:
         source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        snapshot = source.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        exported = source.execute("SELECT pg_export_snapshot()").fetchone()
+        snapshot = exported[0] if exported else ""
         report.source_counts = _count_tables(source.cursor(), tables)
         report.log(f"source {database}: {len(tables)} tables counted in snapshot {snapshot}")
         started = time.monotonic()

@@ -33,7 +33,7 @@ def stacked_bars(
     slot = width / max(1, len(buckets))
     rects = []
     for index, (label, counts) in enumerate(buckets):
-        top = height
+        top: float = height
         for key, name, colour in series:
             count = counts.get(key, 0)
             if not count:

@@ -14,6 +14,8 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from opsconsole.model_fields import column, concrete_field
+
 
 def claim_due_rows(
     model: type[models.Model],
@@ -35,7 +37,7 @@ def claim_due_rows(
     now = timezone.now()
     lease_expires_at = now + timedelta(seconds=lease_seconds)
     lease_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-    due = model.objects.filter(filters, lease_free).order_by(order_by, "pk")
+    due = model._default_manager.filter(filters, lease_free).order_by(order_by, "pk")
     if connection.vendor == "postgresql":
         return _claim_in_one_statement(
             model,
@@ -48,7 +50,7 @@ def claim_due_rows(
     with transaction.atomic():
         ids = list(due.select_for_update().values_list("pk", flat=True)[:limit])
         if ids:
-            model.objects.filter(pk__in=ids).update(
+            model._default_manager.filter(pk__in=ids).update(
                 lease_owner=owner, lease_expires_at=lease_expires_at
             )
     return ids
@@ -94,10 +96,10 @@ def _claim_in_one_statement(
 ) -> list[Any]:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    pk = quote(model._meta.pk.column)
-    order_column = quote(model._meta.get_field(order_by).column)
+    pk = quote(column(concrete_field(model, "pk")))
+    order_column = quote(column(concrete_field(model, order_by)))
     select_sql, select_params = due.values("pk")[:limit].query.sql_with_params()
-    expires_field = model._meta.get_field("lease_expires_at")
+    expires_field = concrete_field(model, "lease_expires_at")
     # The ORM's select names the table itself; the UPDATE's alias is that same name.
     sql = lease_statement(
         table=table,
@@ -136,7 +138,7 @@ class RunContext:
     deadline: float
     # Per-run allowances a worker sets in begin_run() and spends as it claims (a tripped
     # circuit's probe and drain quota); helpers of a run start with none.
-    quotas: dict[Hashable, int] = field(default_factory=dict)
+    quotas: dict[Any, int] = field(default_factory=dict)
     rows: dict[Hashable, Any] = field(default_factory=dict)
 
     def hand_over(self, item_id: Hashable, row: Any) -> None:

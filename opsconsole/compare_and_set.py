@@ -19,6 +19,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.models import F
 
+from opsconsole.model_fields import column, concrete_field
 from opsconsole.prepared import fetch_prepared
 
 
@@ -118,10 +119,8 @@ def _shape(
     """The statement for one shape of write; a worker writes the same shape every time."""
     db = connections[DEFAULT_DB_ALIAS]
     quote = db.ops.quote_name
-    value_fields = tuple(model._meta.get_field(name) for name in value_names)
-    match_fields = tuple(
-        model._meta.pk if name == "pk" else model._meta.get_field(name) for name in match_names
-    )
+    value_fields = tuple(concrete_field(model, name) for name in value_names)
+    match_fields = tuple(concrete_field(model, name) for name in match_names)
     insert_fields = tuple(
         tuple(
             field
@@ -130,15 +129,15 @@ def _shape(
         )
         for row_model, pk_unset in inserts
     )
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in value_fields)
-    conditions = " AND ".join(f"{quote(field.column)} = %s" for field in match_fields)
+    assignments = ", ".join(f"{quote(column(field))} = %s" for field in value_fields)
+    conditions = " AND ".join(f"{quote(column(field))} = %s" for field in match_fields)
     parts = [
         f"changed AS (UPDATE {quote(model._meta.db_table)} SET {assignments} "
         f"WHERE {conditions} RETURNING 1)"
     ]
     for index, fields in enumerate(insert_fields):
         table = quote(fields[0].model._meta.db_table)
-        columns = ", ".join(quote(field.column) for field in fields)
+        columns = ", ".join(quote(column(field)) for field in fields)
         # Typed placeholders: a bare parameter in a SELECT list would be resolved as text.
         placeholders = ", ".join(f"%s::{field.cast_db_type(db)}" for field in fields)
         parts.append(
@@ -148,17 +147,17 @@ def _shape(
     counter_fields: tuple[models.Field, ...] = ()
     if increment is not None:
         counted_model, key_names, counter_names = increment
-        key_fields = tuple(counted_model._meta.get_field(name) for name in key_names)
-        add_fields = tuple(counted_model._meta.get_field(name) for name in counter_names)
+        key_fields = tuple(concrete_field(counted_model, name) for name in key_names)
+        add_fields = tuple(concrete_field(counted_model, name) for name in counter_names)
         counter_fields = key_fields  # the parameters; the counters come from the names array
         table = quote(counted_model._meta.db_table)
-        columns = ", ".join(quote(field.column) for field in (*key_fields, *add_fields))
+        columns = ", ".join(quote(column(field)) for field in (*key_fields, *add_fields))
         keys = ", ".join(f"%s::{field.cast_db_type(db)}" for field in key_fields)
         ones = ", ".join(f"('{field.name}' = ANY(named.names))::int" for field in add_fields)
-        conflict = ", ".join(quote(field.column) for field in key_fields)
+        conflict = ", ".join(quote(column(field)) for field in key_fields)
         sums = ", ".join(
-            f"{quote(field.column)} = {table}.{quote(field.column)} + "
-            f"EXCLUDED.{quote(field.column)}"
+            f"{quote(column(field))} = {table}.{quote(column(field))} + "
+            f"EXCLUDED.{quote(column(field))}"
             for field in add_fields
         )
         parts.append(

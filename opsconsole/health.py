@@ -121,6 +121,6 @@ def check_backup_drill() -> ComponentHealth:
     }
     if last.status == BackupDrillRun.Status.FAILED:
         return ComponentHealth("degraded", {**details, "detail": last.detail[:300]})
-    if age_days > int(settings.BACKUP_DRILL["max_age_days"]):
+    if age_days > int(str(settings.BACKUP_DRILL["max_age_days"])):
         return ComponentHealth("degraded", {**details, "detail": "the last drill is too old"})
     return ComponentHealth("ready", details)

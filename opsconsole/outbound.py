@@ -176,7 +176,7 @@ def checked_destination(url: str) -> Destination:
     except (OSError, UnicodeError):
         # Unresolvable: let the call fail as a DNS failure (retryable), not a refusal.
         return Destination(url=url)
-    addresses = [ipaddress.ip_address(sockaddr[0].split("%")[0]) for *_, sockaddr in resolved]
+    addresses = [ipaddress.ip_address(str(sockaddr[0]).split("%")[0]) for *_, sockaddr in resolved]
     for address in addresses:
         reason = _address_refusal(address)
         if reason:

@@ -49,7 +49,7 @@ def queue_overview() -> list[dict[str, Any]]:
         oldest = None
         if queue.stuck_statuses:
             oldest = (
-                model.objects.filter(status__in=queue.stuck_statuses)
+                model._default_manager.filter(status__in=queue.stuck_statuses)
                 .order_by(queue.age_field, "pk")
                 .first()
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -62,7 +64,7 @@ class CanViewOrOperate(BasePermission):
             check: BasePermission = CanViewPlatform()
         else:
             check = CanOperatePlatform()
-        self.message = check.message
+        self.message = getattr(check, "message", "")
         return check.has_permission(request, view)
 
 
@@ -86,3 +88,11 @@ class CanBookOrView(_HasAnyPerm):
 
     perms = (BOOK_PERMISSION, VIEW_PERMISSION)
     message = f"This needs the {BOOK_PERMISSION} or {VIEW_PERMISSION} permission."
+
+
+def signed_in_user(request: Request) -> AbstractBaseUser:
+    """The request's user, once a permission class let an authenticated one through."""
+    user = request.user
+    if not isinstance(user, AbstractBaseUser):
+        raise NotAuthenticated()
+    return user

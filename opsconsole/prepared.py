@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+from opsconsole.model_fields import column
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -39,24 +41,27 @@ def fetch_prepared(
     return rows
 
 
-class RowReader:
+ModelT = TypeVar("ModelT", bound=models.Model)
+
+
+class RowReader(Generic[ModelT]):
     """Builds instances of `model` from a run of its concrete columns in a row."""
 
-    def __init__(self, model: type[models.Model]) -> None:
+    def __init__(self, model: type[ModelT]) -> None:
         self.model = model
-        self.fields = tuple(model._meta.concrete_fields)
+        self.fields: tuple[models.Field, ...] = tuple(model._meta.concrete_fields)
         self.attnames = [field.attname for field in self.fields]
         self.converters: list[tuple[int, models.Field, list[Callable[..., Any]]]] | None = None
 
     def select_list(self, alias: str) -> str:
         """The columns to SELECT (or RETURN) for this reader, in its order."""
-        return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in self.fields)
+        return ", ".join(f"{alias}.{connection.ops.quote_name(column(f))}" for f in self.fields)
 
     @property
     def width(self) -> int:
         return len(self.fields)
 
-    def read(self, row: Sequence[Any], start: int = 0) -> models.Model:
+    def read(self, row: Sequence[Any], start: int = 0) -> ModelT:
         db = connections[DEFAULT_DB_ALIAS]
         if self.converters is None:
             self.converters = [

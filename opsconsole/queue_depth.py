@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from opsconsole.claims import RunContext
 from opsconsole.metrics import Queue, registered_queues
+from opsconsole.model_fields import concrete_field
 from opsconsole.models import QueueDepthSample
 from opsconsole.workers import PeriodicWorker, register_worker
 
@@ -49,7 +50,7 @@ def status_counts(model: type[Model]) -> tuple[dict[str, int], bool]:
         estimate = _planner_estimate(model._meta.db_table)
         if estimate is not None:
             return estimate, True
-    rows = model.objects.order_by().values_list("status").annotate(n=Count("pk"))
+    rows = model._default_manager.order_by().values_list("status").annotate(n=Count("pk"))
     return {str(status): count for status, count in rows}, False
 
 
@@ -111,7 +112,7 @@ def group_counts(queue: Queue) -> dict[str, dict[str, int]]:
         if estimate is not None:
             return estimate
     rows = (
-        queue.model.objects.filter(status__in=queue.group_statuses)
+        queue.model._default_manager.filter(status__in=queue.group_statuses)
         .order_by()
         .values_list(queue.group_by, "status")
         .annotate(n=Count("pk"))
@@ -124,7 +125,7 @@ def group_counts(queue: Queue) -> dict[str, dict[str, int]]:
 
 def _planner_group_estimate(queue: Queue) -> dict[str, dict[str, int]] | None:
     field_name, _, label_field = queue.group_by.partition("__")
-    field = queue.model._meta.get_field(field_name)
+    field = concrete_field(queue.model, field_name)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.reltuples, s.attnames::text[], s.most_common_vals, s.most_common_freqs "

@@ -74,7 +74,7 @@ def rate_hits(keys: Sequence[str], duration: int, *, now: float | None = None) -
     moment = time.time() if now is None else now
     window, offset = divmod(moment, duration)
     names = list(dict.fromkeys(key[:200] for key in keys))
-    params: list[object] = []
+    params: list[str | int] = []
     for name in names:
         params += [name, int(window) * duration]
     sql = _UPSERT + ", ".join(["(%s, %s, 1, 0)"] * len(names)) + _ON_CONFLICT

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
@@ -46,7 +46,9 @@ class AutoSchema(SpectacularAutoSchema):
     declare on every operation the error envelope for the errors it can answer, and the
     Idempotency-Key header where the handler honours one."""
 
-    def get_serializer_name(self, serializer: Any, direction: str) -> str:
+    def get_serializer_name(
+        self, serializer: Any, direction: Literal["request", "response"]
+    ) -> str:
         qualname = type(serializer).__qualname__
         name = qualname.replace(".", "").replace("Serializer", "")
         return name or super().get_serializer_name(serializer, direction)
@@ -83,7 +85,7 @@ class AutoSchema(SpectacularAutoSchema):
     def _has_query_input(self) -> bool:
         return any(parameter.get("in") == "query" for parameter in self._get_parameters() or [])
 
-    def _get_response_bodies(self, direction: str = "response") -> dict:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict:
         responses = super()._get_response_bodies(direction)
         for status in self.error_statuses():
             if status not in responses:

@@ -21,24 +21,27 @@ if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from sett
 
 class _SettingsRateThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
-        return settings.API_THROTTLE_RATES.get(self.scope)
+        return settings.API_THROTTLE_RATES.get(self.scope or "")
 
     hit: Hit | None = None
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         # Rates are read per request, not once at import.
         self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        if self.rate is None:
+        num_requests, duration = self.parse_rate(self.rate)
+        self.num_requests, self.duration = num_requests, duration
+        if num_requests is None or duration is None:
             return True
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        self.hit = rate_hit(key, self.duration)
-        return self.hit.allowed(self.num_requests)
+        self.hit = rate_hit(key, duration)
+        return self.hit.allowed(num_requests)
 
     def wait(self) -> float | None:
-        return None if self.hit is None else self.hit.wait_seconds(self.num_requests)
+        if self.hit is None or self.num_requests is None:
+            return None
+        return self.hit.wait_seconds(self.num_requests)
 
 
 def _principal(request: Request) -> str | None:

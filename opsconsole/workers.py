@@ -155,7 +155,7 @@ class BatchWorker:
         if time.monotonic() + budget <= leased_until:
             return leased_until
         renewed_at = time.monotonic()
-        self.lease_model.objects.filter(pk__in=list(ids), lease_owner=owner).update(
+        self.lease_model._default_manager.filter(pk__in=list(ids), lease_owner=owner).update(
             lease_expires_at=timezone.now() + timedelta(seconds=self.lease_seconds)
         )
         return renewed_at + self.lease_seconds - LEASE_CLOCK_SLACK_SECONDS

@@ -112,10 +112,11 @@ def bulk_action_create(
         )
     failure_source = failure_sources.get(source)
     rows = {row.pk: row for row in open_rows(failure_source).filter(pk__in=frozen)}
-    sample = []
+    sample: list[dict[str, Any]] = []
     would_resolve = 0
     for pk in frozen:
         row = rows.get(pk)
+        verdict: str | None
         if row is None:
             verdict = "no longer failing"
         elif mode == BulkAction.Mode.RESOLVE:
@@ -256,11 +257,12 @@ def _next_item(action_id: int) -> BulkActionItem | None:
 
 
 def _finish_item(action_id: int, item: BulkActionItem, outcome: str, detail: str) -> None:
-    counter = {
+    counters: dict[str, str] = {
         BulkActionItem.Outcome.REPLAYED: "replayed",
         BulkActionItem.Outcome.RESOLVED: "resolved",
         BulkActionItem.Outcome.FAILED: "failed",
-    }[outcome]
+    }
+    counter = counters[outcome]
     with transaction.atomic():
         BulkActionItem.objects.filter(pk=item.pk).update(
             outcome=outcome, detail=detail[:2000], processed_at=timezone.now()

@@ -4,9 +4,10 @@ minute per integration; never the queue."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Sum
 from django.db.models.functions import TruncHour
@@ -91,7 +92,7 @@ def delivery_stats(integration_id: int, *, hours: int = 24) -> DeliveryStats:
     series = []
     for offset in range(hours):
         hour = since + timedelta(hours=offset)
-        row = by_hour.get(hour, {})
+        row: Mapping[str, Any] = by_hour.get(hour, {})
         series.append(HourOfOutcomes(hour, {name: int(row.get(name) or 0) for name in COUNTERS}))
     totals = {name: sum(hour.counts[name] for hour in series) for name in COUNTERS}
     return DeliveryStats(since=since, totals=totals, hours=series)
@@ -106,7 +107,7 @@ def success_rates(integration_ids: list[int], *, hours: int = 24) -> dict[int, f
         .annotate(**{name: Sum(name) for name in DeliveryRollup.OUTCOMES})
     )
     rates: dict[int, float | None] = dict.fromkeys(integration_ids)
-    for row in sums:
+    for row in cast(list[dict[str, Any]], list(sums)):
         attempts = sum(int(row[name] or 0) for name in DeliveryRollup.OUTCOMES)
         rates[row["integration_id"]] = (
             round(int(row["succeeded"] or 0) / attempts, 4) if attempts else None

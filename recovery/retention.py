@@ -79,7 +79,7 @@ def retention_redact_table(key: str, *, max_rows: int | None = None) -> int:
     while max_rows is None or done < max_rows:
         with transaction.atomic():
             rows = list(
-                model.objects.select_for_update(skip_locked=True)
+                model._default_manager.select_for_update(skip_locked=True)
                 .filter(pk__gt=after_pk, **{f"{dated_by}__lt": cutoff, "redacted_at__isnull": True})
                 .order_by("pk")[:CHUNK]
             )
@@ -88,7 +88,7 @@ def retention_redact_table(key: str, *, max_rows: int | None = None) -> int:
             now = timezone.now()
             for row in rows:
                 fields = redact(row)
-                row.redacted_at = now
+                setattr(row, "redacted_at", now)  # noqa: B010 (each redacted model has it)
                 row.save(update_fields=[*fields, "redacted_at"])
             audit.record(
                 "platform.retention.redacted",

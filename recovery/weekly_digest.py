@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -123,7 +123,7 @@ def _slowest_partners(start: datetime, end: datetime) -> list[dict[str, Any]]:
     )
     names = dict(Integration.objects.values_list("pk", "name"))
     ranked = []
-    for row in sums:
+    for row in cast(list[dict[str, Any]], list(sums)):
         stats = DeliveryStats(since=start, totals={n: int(row[n] or 0) for n in counters})
         if not stats.attempts:
             continue

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from django.conf import settings
 from django.db.models import Count
@@ -104,7 +104,8 @@ class IntegrationDeliveryWorker(BatchWorker):
         # however many batches the run claims; helper processors claim only closed circuits.
         run.quotas = dict(circuits.probe_and_drain_quota())
 
-    def claim(self, run: DeliveryRun, *, limit: int) -> list[int]:
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
+        run = cast(DeliveryRun, run)  # the run make_run built
         # The claim reads each circuit's state afresh.
         run.dirty_circuits.clear()
         claimed: list[services.ClaimedDelivery] = []
@@ -125,7 +126,8 @@ class IntegrationDeliveryWorker(BatchWorker):
             run.hand_over(claim.item.pk, claim)
         return [claim.item.pk for claim in claimed]
 
-    def process(self, item_id: int, run: DeliveryRun) -> Outcome:
+    def process(self, item_id: int, run: RunContext) -> Outcome:
+        run = cast(DeliveryRun, run)
         claim: services.ClaimedDelivery | None = run.take(item_id)
         item = claim.item if claim else None
         integration_id = item.integration_id if item else None

@@ -18,7 +18,12 @@ from bookings import services
 from bookings.errors import BookingInvalidPayload
 from opsconsole import inputs
 from opsconsole.idempotency import idempotent
-from opsconsole.permissions import CanBook, CanBookOrOperate, CanOperatePlatform
+from opsconsole.permissions import (
+    CanBook,
+    CanBookOrOperate,
+    CanOperatePlatform,
+    signed_in_user,
+)
 from payments.errors import PaymentsInvalidPayload
 from payments.models import Payment
 
@@ -74,7 +79,7 @@ class BookingHoldCreateApi(APIView):
             resource_id=data["resource_id"],
             start_time=data["start_time"],
             end_time=data["end_time"],
-            holder=request.user,
+            holder=signed_in_user(request),
         )
         return Response(HoldOutputSerializer(hold).data, status=201)
 
@@ -90,7 +95,7 @@ class BookingHoldConfirmApi(APIView):
     def post(self, request: Request, hold_id: str) -> Response:
         confirmation = services.booking_hold_confirm(
             hold_id=inputs.parse_id(hold_id, "hold_id", BookingInvalidPayload),
-            customer=request.user,
+            customer=signed_in_user(request),
         )
         return Response(
             BookingOutputSerializer(confirmation.booking).data,
@@ -121,7 +126,7 @@ class BookingCancelApi(APIView):
         pk = inputs.parse_id(booking_id, "booking_id", BookingInvalidPayload)
         data = inputs.validated(self.InputSerializer, request.data, BookingInvalidPayload)
         result = services.booking_cancel(
-            booking_id=pk, actor=request.user, reason=data.get("reason", "")
+            booking_id=pk, actor=signed_in_user(request), reason=data.get("reason", "")
         )
         return Response(
             {
@@ -148,7 +153,7 @@ class BookingCheckInApi(APIView):
         pk = inputs.parse_id(booking_id, "booking_id", BookingInvalidPayload)
         data = inputs.validated(self.InputSerializer, request.data, BookingInvalidPayload)
         booking = services.booking_check_in(
-            booking_id=pk, actor=request.user, reason=data.get("reason", "")
+            booking_id=pk, actor=signed_in_user(request), reason=data.get("reason", "")
         )
         return Response(BookingOutputSerializer(booking).data)
 
@@ -193,7 +198,7 @@ class OfflinePaymentRecordApi(APIView):
             booking_id=data["booking_id"],
             amount=data["amount"],
             method=data["method"],
-            actor=request.user,
+            actor=signed_in_user(request),
             idempotency_key=request.headers.get("Idempotency-Key", ""),
         )
         return Response(

@@ -266,11 +266,11 @@ def booking_hold_confirm(*, hold_id: int, customer: AbstractBaseUser) -> Confirm
             metadata={"hold_id": hold.pk, "hold_before": before},
         )
         booking_event(booking, "booking.confirmed")
-        if customer.email:
+        if email := getattr(customer, "email", ""):
             # Fails open: queued in a savepoint; the worker sends and retries it later.
             notify_fail_open(
                 channel="email",
-                to=customer.email,
+                to=email,
                 template="booking_confirmed",
                 context={"booking_id": booking.pk, "start_time": booking.start_time.isoformat()},
                 subject_type="bookings.booking",

@@ -175,4 +175,4 @@ def _acting_for(request: Request, user_id: int | None) -> int:
         raise NotificationsInvalidPayload(
             details={"fields": {"user_id": ["A customer registers its own devices only."]}}
         )
-    return int(request.user.pk)
+    return int(str(request.user.pk))

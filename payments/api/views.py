@@ -122,7 +122,7 @@ class StationRedeemApi(APIView):
     @idempotent
     def post(self, request: Request) -> Response:
         data = inputs.validated(self.InputSerializer, request.data, PaymentsInvalidPayload)
-        station_id = request.user.station_id
+        station_id = getattr(request.user, "station_id", "")  # the station's credential
         if data.get("station_id", station_id) != station_id:
             raise PaymentsInvalidPayload(
                 "station_id does not match the station credential.",

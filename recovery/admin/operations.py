@@ -163,8 +163,10 @@ class WeeklyDigestAdmin(SupportStaffAccess, ReadOnlyAdmin):
     """Each week's operations digest as sent (send_weekly_digest --week sends one again)."""
 
     list_display = ("week", "sends", "last_sent_at", "recipient", "last_failure")
-    fields = ("week", ("period_start", "period_end"), "recipient", "sends", "last_sent_at")
-    fields += ("last_failure", "summary_json")
+    fields = (
+        *("week", ("period_start", "period_end"), "recipient", "sends", "last_sent_at"),
+        *("last_failure", "summary_json"),
+    )
     readonly_fields = (
         "week",
         "period_start",

@@ -57,9 +57,10 @@ class AgeFilter(admin.SimpleListFilter):
         return [(key, label) for key, (label, _, _) in self.BUCKETS.items()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() not in self.BUCKETS:
+        chosen = self.value()
+        if chosen is None or chosen not in self.BUCKETS:
             return queryset
-        _, newer_than, older_than = self.BUCKETS[self.value()]
+        _, newer_than, older_than = self.BUCKETS[chosen]
         now = timezone.now()
         if newer_than is not None:
             queryset = queryset.filter(created_at__gte=now - newer_than)

@@ -122,7 +122,7 @@ class CaseReasonSerializer(serializers.Serializer):
 
 
 class ActedSerializer(serializers.Serializer):
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the API's field name; DRF collects it
     source_id = serializers.IntegerField()
     outcome = serializers.CharField()
 

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 
 class FailureItemSerializer(serializers.Serializer):
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the API's field name; DRF collects it
     source_id = serializers.IntegerField()
     provider = serializers.CharField()
     failure_code = serializers.CharField()
@@ -21,7 +21,7 @@ class FailureItemSerializer(serializers.Serializer):
 class FailureGroupSerializer(serializers.Serializer):
     fingerprint = serializers.CharField()
     app = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the API's field name; DRF collects it
     provider = serializers.CharField()
     failure_code = serializers.CharField()
     normalised_error = serializers.CharField()
@@ -42,7 +42,7 @@ class FailureGroupsSerializer(serializers.Serializer):
 
 
 class ResolvedSerializer(serializers.Serializer):
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the API's field name; DRF collects it
     source_id = serializers.IntegerField()
     resolved = serializers.BooleanField()
     awaiting_second_operator = serializers.BooleanField()

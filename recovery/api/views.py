@@ -95,7 +95,7 @@ class RecoveryQueueListApi(APIView):
         responses=OutputSerializer,
     )
     def get(self, request: Request, integration_id: str) -> Response:
-        query = {
+        query: dict[str, Any] = {
             "limit": request.query_params.get("limit", settings.API_LIST_DEFAULT_LIMIT),
             **(
                 {"cursor": request.query_params["cursor"]}
@@ -165,7 +165,7 @@ class FailureInboxApi(APIView):
 
     class FilterSerializer(serializers.Serializer):
         app = serializers.ChoiceField(choices=failure_sources.apps(), required=False)
-        source = serializers.ChoiceField(choices=failure_sources.names(), required=False)
+        source = serializers.ChoiceField(choices=failure_sources.names(), required=False)  # type: ignore[assignment]  # the API's field name; DRF collects it
         fingerprint = serializers.CharField(required=False, max_length=32)
         limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
 
@@ -251,7 +251,7 @@ class BulkActionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
     mode = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the API's field name; DRF collects it
     provider = serializers.CharField()
     filter_description = serializers.JSONField()
     preview = serializers.JSONField()
@@ -278,7 +278,7 @@ class BulkActionCreateApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         fingerprint = serializers.CharField(required=False, max_length=32)
-        source = serializers.ChoiceField(choices=failure_sources.names(), required=False)
+        source = serializers.ChoiceField(choices=failure_sources.names(), required=False)  # type: ignore[assignment]  # the API's field name; DRF collects it
         ids = serializers.ListField(
             child=serializers.IntegerField(min_value=1), required=False, max_length=10000
         )

@@ -132,7 +132,7 @@ def _orphan_payment_warnings(customer: Customer, payments: list[Payment]) -> lis
             {
                 "code": "payment_without_booking",
                 "webhook_failure_id": failure.pk,
-                "booking_id": int(booking_id) if str(booking_id).isdigit() else None,
+                "booking_id": int(str(booking_id)) if str(booking_id).isdigit() else None,
                 "message": f"Stripe took {amount} {str(intent.get('currency') or '').upper()} "
                 f"({intent.get('id', '')}) for booking {booking_id}, but its webhook failed: "
                 "no booking shows the payment.",

@@ -160,17 +160,17 @@ def _mark_open_failures(entries: list[Entry]) -> None:
         for source in entry.failure_sources:
             wanted[source][entry.id] = entry
     for source_name, by_id in wanted.items():
-        source = failure_sources.get(source_name)
-        for row in open_rows(source).filter(pk__in=list(by_id)):
+        failure_source = failure_sources.get(source_name)
+        for row in open_rows(failure_source).filter(pk__in=list(by_id)):
             entry = by_id[row.pk]
             entry.failure = {
                 "source": source_name,
                 "source_id": row.pk,
-                "failure_code": source.failure_code(row) or "unknown",
-                "guard": source.guard(row),
-                "predicted": source.predicted(row),
-                "moves_money": source.moves_money,
-                "actions": _actions(source_name, source.moves_money),
+                "failure_code": failure_source.failure_code(row) or "unknown",
+                "guard": failure_source.guard(row),
+                "predicted": failure_source.predicted(row),
+                "moves_money": failure_source.moves_money,
+                "actions": _actions(source_name, failure_source.moves_money),
             }
 
 

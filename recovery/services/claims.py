@@ -31,12 +31,16 @@ def due_items_filter() -> Q:
         id__lt=OuterRef("id"),
         status__in=RecoveryItem.HOLDS_ORDER,
     )
-    return Q(
-        status__in=RecoveryItem.DELIVERABLE,
-        next_retry_at__lte=timezone.now(),
-        integration__enabled=True,
-        integration__paused=False,
-    ) & (Q(ordering_key="") | ~Exists(earlier_in_order))
+    unordered_or_next = Q(ordering_key="") | ~Q(Exists(earlier_in_order))
+    return (
+        Q(
+            status__in=RecoveryItem.DELIVERABLE,
+            next_retry_at__lte=timezone.now(),
+            integration__enabled=True,
+            integration__paused=False,
+        )
+        & unordered_or_next
+    )
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,7 @@ def recovery_items_claim_due(
             lease_seconds=lease_seconds,
         )
         loaded = RecoveryItem.objects.select_related("integration").in_bulk(ids)
-        integrations = {item.integration_id for item in loaded.values()}
-        unclean = integrations_with_circuit_state(integrations)
+        unclean = integrations_with_circuit_state({item.integration_id for item in loaded.values()})
         return [
             ClaimedDelivery(loaded[pk], loaded[pk].integration_id not in unclean)
             for pk in ids
