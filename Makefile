@@ -3,7 +3,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-postgres test-sqlite lint bench clean check-deploy lock
+.PHONY: install run test test-postgres test-sqlite lint bench clean check-deploy lock screenshots
 
 install: $(VENV)/.installed
 
@@ -70,6 +70,12 @@ check-deploy: install
 # Benchmarks on PostgreSQL, each printing its measured ratios on its last line.
 bench: install
 	scripts/with-postgres.sh sh -c 'cd bench && for script in delivery_throughput.py delivery_latency.py delivery_vs_django_q.py hold_creation.py queue_list.py retention.py ingestion.py operator_views.py case_search.py; do echo "== $$script"; ../$(BIN)/python $$script || exit 1; done'
+
+# The README's screenshots of the console (docs/screenshots), on the demo world; committed,
+# not made in CI.
+screenshots: install
+	scripts/ensure-chromium.sh
+	scripts/with-postgres.sh $(BIN)/pytest -p no:cacheprovider -q tests/proofs/screenshots.py
 
 lint: install
 	$(BIN)/ruff check .
