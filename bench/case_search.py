@@ -9,7 +9,6 @@ ratios; the target is every search under 200 ms at BIG."""
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 
@@ -18,7 +17,6 @@ import operator_views
 
 SMALL = int(os.environ.get("BENCH_CASES_SMALL", "10000"))
 BIG = int(os.environ.get("BENCH_CASES_BIG", "10000000"))
-REPEATS = 5
 
 
 def fill_customers(cursor, rows: int) -> None:
@@ -110,19 +108,6 @@ def searches(people: int) -> list[tuple[str, str]]:
     ]
 
 
-def measure(client, urls: list[tuple[str, str]]) -> dict[str, float]:
-    medians = {}
-    for label, url in urls:
-        samples = []
-        for _ in range(REPEATS):
-            started = time.perf_counter()
-            response = client.get(url)
-            samples.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, (url, response.status_code, response.content)
-        medians[label] = statistics.median(samples)
-    return medians
-
-
 def main() -> None:
     os.environ["BENCH_ADMIN_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
     benchdb.setup("cases_boot")
@@ -147,8 +132,8 @@ def main() -> None:
         matches = client.get(urls[0][1]).json()["matches"]
         assert matches, "the customer is found"
         urls.append(("case first page", f"/api/v1/cases/{matches[0]['ref']}"))
-        measure(client, urls)  # warm caches and plans once
-        results[rows] = measure(client, urls)
+        operator_views.measure(client, urls)  # warm caches and plans once
+        results[rows] = operator_views.measure(client, urls)
     print(f"{'case search':24} {SMALL:>10} {BIG:>10}  ratio")
     for label in results[SMALL]:
         small, big = results[SMALL][label], results[BIG][label]
