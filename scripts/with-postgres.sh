@@ -36,12 +36,14 @@ as_pg() {
 }
 
 state_dir="$root_dir/var/postgres"
+temporary_state=""
 mkdir -p "$state_dir"
 if [ "$is_root" = 1 ]; then
   chown postgres:postgres "$state_dir"
   # The postgres user must be able to reach var/; a clone under a private home may not be.
   if ! runuser -u postgres -- test -w "$state_dir"; then
     state_dir=$(mktemp -d /tmp/opsconsole-postgres.XXXXXX)
+    temporary_state=$state_dir
     chown postgres:postgres "$state_dir"
     echo "with-postgres: $root_dir/var is not reachable by postgres; using $state_dir" >&2
   fi
@@ -60,7 +62,12 @@ as_pg "$bin/pg_ctl" -D "$data" -l "$state_dir/server.log" -w -t 60 \
   -o "-c listen_addresses=127.0.0.1 -p $port -k $socket_dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
   start >/dev/null
 
-stop_cluster() { as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true; }
+# A cluster made under /tmp for want of a reachable var/ is gone with its run: a 10M-row
+# benchmark leaves tens of gigabytes there otherwise.
+stop_cluster() {
+  as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+  if [ -n "$temporary_state" ]; then rm -rf "$temporary_state"; fi
+}
 trap stop_cluster EXIT
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:$port/opsconsole"
