@@ -28,6 +28,7 @@ from opsconsole.failure_sources import FailureSource
 from opsconsole.wakes import batched_wakes
 from recovery.inbox import failure_group, failure_resolve, open_rows
 from recovery.models import BulkAction, BulkActionItem, ProviderPacer
+from recovery.replay_guard import guarded_replay
 
 logger = structlog.get_logger(__name__)
 
@@ -346,13 +347,13 @@ def _run_item(action: BulkAction, source: FailureSource, item: BulkActionItem, a
     elif action.mode == BulkAction.Mode.RESOLVE:
         failure_resolve(source=source.name, source_id=row.pk, actor=actor, reason=action.reason)
         _finish_item(action.pk, item, BulkActionItem.Outcome.RESOLVED, "resolved: " + action.reason)
-    elif verdict := source.guard(row):
-        failure_resolve(source=source.name, source_id=row.pk, actor=actor, reason=verdict)
-        _finish_item(action.pk, item, BulkActionItem.Outcome.RESOLVED, verdict)
     else:
         try:
-            transition = source.replay(row.pk, actor, action.reason)
-            _finish_item(action.pk, item, BulkActionItem.Outcome.REPLAYED, transition)
+            replayed, detail = guarded_replay(source, row, actor, action.reason)
+            outcome = (
+                BulkActionItem.Outcome.REPLAYED if replayed else BulkActionItem.Outcome.RESOLVED
+            )
+            _finish_item(action.pk, item, outcome, detail)
         except ApplicationError as exc:
             _finish_item(action.pk, item, BulkActionItem.Outcome.FAILED, exc.message)
         except Exception as exc:

@@ -23,10 +23,10 @@ from recovery.cases.timeline import KINDS, InvalidTimelineCursor, decode_cursor,
 from recovery.inbox import (
     FailureNotOpen,
     ResolveOutcome,
-    failure_resolve,
     failure_resolve_by_operator,
     open_rows,
 )
+from recovery.replay_guard import guarded_replay
 
 # Which timeline kind a failure source's rows appear as.
 SOURCE_KINDS = {
@@ -223,11 +223,8 @@ def case_failure_replay(*, ref: str, source: str, source_id: int, actor: Any, re
     if failure_source.moves_money:
         raise MovesMoneyUseTheInbox()
     row = open_rows(failure_source).get(pk=source_id)
-    if verdict := failure_source.guard(row):
-        failure_resolve(source=source, source_id=source_id, actor=actor, reason=verdict)
-        outcome = f"resolved: {verdict}"
-    else:
-        outcome = failure_source.replay(source_id, actor, reason)
+    replayed, detail = guarded_replay(failure_source, row, actor, reason)
+    outcome = detail if replayed else f"resolved: {detail}"
     with transaction.atomic():
         audit.record(
             "case.failure.replayed",
