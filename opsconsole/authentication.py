@@ -82,9 +82,18 @@ def lockouts(*, username: Any, address: str) -> QuerySet[AccessAttempt] | None:
 
 
 TOKEN_PREFIXES = (b"token", b"bearer")
-# What knox issues (hex of its configured length, after its prefix): only a bearer token of
-# this shape is taken for an API token.
-KNOX_KEY_RE = re.compile(rb"[0-9a-f]{64}")
+
+
+def _knox_key_shape() -> re.Pattern[bytes]:
+    """What knox issues (its prefix, then hex of its configured length): only a bearer token
+    of this shape is taken for an API token."""
+    from knox.settings import knox_settings
+
+    prefix = re.escape(knox_settings.TOKEN_PREFIX.encode())
+    return re.compile(prefix + rb"[0-9a-f]{%d}" % knox_settings.AUTH_TOKEN_CHARACTER_LENGTH)
+
+
+KNOX_KEY_RE = _knox_key_shape()
 
 
 class ApiTokenAuthentication(TokenAuthentication):

@@ -8,6 +8,7 @@ from bookings.models import Booking
 from opsconsole.models import AuditEvent
 from payments.models import Payment, WebhookFailure
 from recovery.cases.refs import user_ref
+from recovery.models import FailureResolution, FailureResolutionRequest
 from tests.bookings.factories import BookingFactory
 from tests.helpers import error_of, token_client
 from tests.opsconsole.factories import UserFactory
@@ -185,4 +186,6 @@ def test_a_failure_of_another_customer_cannot_be_acted_on_through_this_case(mari
     url = f"/api/v1/cases/{user_ref(maria.pk)}/failures/cancellation/{other_booking.pk}/resolve"
     response = operator_client.post(url, {"reason": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="k2")
     assert response.status_code == 404
-    assert not AuditEvent.objects.filter(event__startswith="failure.").exists()
+    assert not FailureResolution.objects.exists()
+    assert not FailureResolutionRequest.objects.exists()
+    assert Booking.objects.get(pk=other_booking.pk).status == "CANCELLING"
