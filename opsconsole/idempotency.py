@@ -35,6 +35,20 @@ from opsconsole.models import IdempotencyKey
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+# A secret an answer shows once (a new signing secret) is never kept for the replay: the
+# idempotency table is readable for 24 hours and the same key would show it again.
+SHOWN_ONCE_FIELDS = frozenset({"signing_secret"})
+SHOWN_ONCE_NOTICE = "shown once, in the first answer to this key; rotate to get a new one"
+
+
+def without_shown_once_secrets(body: Any) -> Any:
+    """The answer as it may be stored: every shown-once secret replaced by a notice."""
+    if isinstance(body, dict):
+        return {
+            name: SHOWN_ONCE_NOTICE if name in SHOWN_ONCE_FIELDS and value else value
+            for name, value in body.items()
+        }
+    return body
 
 
 @dataclass(frozen=True)
@@ -168,7 +182,11 @@ def idempotent(handler: Handler) -> Handler:
         if response.status_code >= 500:
             idempotency_key_release(claim=claim)
         else:
-            idempotency_key_complete(claim=claim, status=response.status_code, body=response.data)
+            idempotency_key_complete(
+                claim=claim,
+                status=response.status_code,
+                body=without_shown_once_secrets(response.data),
+            )
         return response
 
     setattr(wrapper, "accepts_idempotency_key", True)  # noqa: B010 (the schema reads it)

@@ -57,6 +57,9 @@ class IntegrationAdmin(
 ):
     personal_fields = {"endpoint_url": "url"}
     service_fields = services.INTEGRATION_EDITABLE_FIELDS
+    # The secrets never reach a page (the change form, or a history version rendered
+    # through it): only their age shows; a new one is shown once by create and rotate.
+    exclude = ("signing_secrets",)
     list_display = (
         "name",
         "endpoint_url",
