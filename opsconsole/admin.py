@@ -26,6 +26,7 @@ from opsconsole.models import (
     WorkerStatus,
     WorkerSwitch,
 )
+from opsconsole.personal_data import PersonalFieldsAdmin
 from opsconsole.worker_switches import worker_enabled, worker_switch_set
 
 
@@ -175,7 +176,15 @@ class SupportStaffAccess(_ModelAdminMixin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class AuditEventAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    # What the API's audit events mask (a partner's error text in a before/after state, a
+    # reason that names a customer), masked here too.
+    personal_fields = {
+        "reason": "text",
+        "before_state": "json",
+        "after_state": "json",
+        "metadata": "json",
+    }
     list_display = ("created_at", "event", "object_type", "object_id", "actor", "request_id")
     # Filters list their values by walking the indexes, and search matches indexed keys
     # exactly: both cost the same at ten million events as at ten thousand.
