@@ -96,7 +96,7 @@ def searches(people: int) -> list[tuple[str, str]]:
     code = Voucher.objects.values_list("code", flat=True).get(
         customer_email=f"customer{n}@example.com"
     )
-    request_id = AuditEvent.objects.values_list("request_id", flat=True).order_by("id")[7]
+    request_id = AuditEvent.objects.values_list("server_request_id", flat=True).order_by("id")[7]
     return [
         ("by email", f"/api/v1/cases?q=customer{n}@example.com"),
         ("by phone", f"/api/v1/cases?q=%2B35191{n:07d}"),

@@ -194,8 +194,8 @@ class AuditEventAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
         recent_filter("created_at"),
     )
     # `__exact`, not "=" (iexact: UPPER(column) = UPPER(term), which no index serves).
-    search_fields = ("request_id__exact", "event__exact")
-    search_help_text = "A request id, or an event name (exact)."
+    search_fields = ("request_id__exact", "server_request_id__exact", "event__exact")
+    search_help_text = "A request id (the caller's or the server's), or an event name (exact)."
     show_full_result_count = False
 
 

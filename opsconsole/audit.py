@@ -8,7 +8,11 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import models, transaction
 
-from opsconsole.context import current_request_id, current_traceparent
+from opsconsole.context import (
+    current_request_id,
+    current_server_request_id,
+    current_traceparent,
+)
 from opsconsole.models import AuditEvent
 
 Actor = AbstractBaseUser | AnonymousUser | str | None
@@ -125,5 +129,6 @@ def unsaved_event(
         reason=reason,
         metadata=metadata or {},
         request_id=request_id or current_request_id(),
+        server_request_id=current_server_request_id(),
         traceparent=traceparent or current_traceparent(),
     )

@@ -23,6 +23,8 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
+# The id this server minted for the request or worker run, whatever the caller sent.
+server_request_id_var: ContextVar[str] = ContextVar("server_request_id", default="")
 traceparent_var: ContextVar[str] = ContextVar("traceparent", default="")
 # While a web request is answered: the monotonic time by which it must have answered, so
 # provider calls get the short web timeout and never run past it (None outside requests).
@@ -38,10 +40,10 @@ def new_traceparent() -> str:
 
 
 def clean_request_id(raw: str | None) -> str:
-    """Keep a caller's id when it is safe to log and store; otherwise mint one."""
+    """A caller's id when it is well-formed (safe to log and store), else ""."""
     if raw and _REQUEST_ID_RE.match(raw):
         return raw
-    return new_request_id()
+    return ""
 
 
 def clean_traceparent(raw: str | None) -> str:
@@ -59,6 +61,10 @@ def current_request_id() -> str:
     return request_id_var.get()
 
 
+def current_server_request_id() -> str:
+    return server_request_id_var.get()
+
+
 def current_traceparent() -> str:
     return traceparent_var.get()
 
@@ -66,13 +72,18 @@ def current_traceparent() -> str:
 @contextmanager
 def bound_context(*, request_id: str = "", traceparent: str = "") -> Iterator[None]:
     """Bind correlation ids for a block of work outside a request (workers, commands)."""
-    request_id = request_id or new_request_id()
+    server_request_id = new_request_id()
+    request_id = request_id or server_request_id
     traceparent = traceparent or new_traceparent()
     rid_token = request_id_var.set(request_id)
+    server_token = server_request_id_var.set(server_request_id)
     tp_token = traceparent_var.set(traceparent)
-    with structlog.contextvars.bound_contextvars(request_id=request_id, traceparent=traceparent):
+    with structlog.contextvars.bound_contextvars(
+        request_id=request_id, server_request_id=server_request_id, traceparent=traceparent
+    ):
         try:
             yield
         finally:
             request_id_var.reset(rid_token)
+            server_request_id_var.reset(server_token)
             traceparent_var.reset(tp_token)

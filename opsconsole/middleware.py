@@ -15,7 +15,9 @@ from opsconsole.context import (
     REQUEST_ID_HEADER,
     TRACEPARENT_HEADER,
     clean_request_id,
+    new_request_id,
     request_id_var,
+    server_request_id_var,
     traceparent_var,
     web_deadline_var,
 )
@@ -41,15 +43,20 @@ class RequestContextMiddleware:
         return response
 
     def _handle(self, request: HttpRequest, traceparent: str) -> HttpResponse:
-        request_id = clean_request_id(request.headers.get(REQUEST_ID_HEADER))
+        server_request_id = new_request_id()
+        request_id = clean_request_id(request.headers.get(REQUEST_ID_HEADER)) or server_request_id
         request.request_id = request_id  # type: ignore[attr-defined]
+        request.server_request_id = server_request_id  # type: ignore[attr-defined]
         request.traceparent = traceparent  # type: ignore[attr-defined]
         # Bound for the rest of this request's thread, not reset on the way out: Django logs
         # "Not Found"/"Internal Server Error" after the middleware chain has returned, and
         # those lines must carry the ids too. The next request starts by clearing them.
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id, traceparent=traceparent)
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, server_request_id=server_request_id, traceparent=traceparent
+        )
         request_id_var.set(request_id)
+        server_request_id_var.set(server_request_id)
         traceparent_var.set(traceparent)
         started = time.monotonic()
         answering = web_deadline_var.set(started + web_request_budget_seconds())

@@ -30,7 +30,12 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reason = models.TextField(blank=True)
+    # The caller's X-Request-ID when it was well-formed (it follows the operation through
+    # workers to partners), else the server's own id.
     request_id = models.CharField(max_length=128, blank=True)
+    # Minted here for every request and worker run, never taken from a caller: the id a
+    # lookup trusts, since anyone can send another request's X-Request-ID as their own.
+    server_request_id = models.CharField(max_length=32, blank=True, default="", db_default="")
     traceparent = models.CharField(max_length=64, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -44,6 +49,7 @@ class AuditEvent(models.Model):
             # A changelist filtered by event reads it newest first, straight off this index.
             models.Index(fields=["event", "-created_at"], name="audit_event_idx"),
             models.Index(fields=["request_id"], name="audit_request_id_idx"),
+            models.Index(fields=["server_request_id"], name="audit_server_request_id_idx"),
             # The overview's recent operator actions: people, not workers (few rows).
             models.Index(
                 fields=["-id"],

@@ -163,7 +163,9 @@ def _by_stripe_id(term: str) -> list[Match | None]:
 def _by_request_id(term: str) -> list[Match | None]:
     found: list[Match | None] = []
     for object_type, object_id in (
-        AuditEvent.objects.filter(request_id=term)
+        # The server's id of a request, never the caller's: anyone may send an operator's
+        # X-Request-ID as their own and would then be found by it.
+        AuditEvent.objects.filter(server_request_id=term)
         .values_list("object_type", "object_id")
         .distinct()[:MAX_MATCHES]
     ):
