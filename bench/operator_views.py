@@ -87,7 +87,8 @@ def fill(cursor, rows: int) -> None:
         "metadata, created_at) "
         f"SELECT ({EVENTS})[1 + n %% 10], 'recovery.recoveryitem', (n %% 100000)::text, NULL, "
         "NULL, CASE WHEN n %% 50 = 0 THEN 'oncall' ELSE 'worker:integration_delivery_worker' END, "
-        "NULL, '', md5(n::text), md5(n::text), '', '{}', now() - (n %% 43200) * interval '1 minute' "
+        "NULL, '', md5(n::text), md5(n::text), '', '{}', "
+        "now() - (n %% 43200) * interval '1 minute' "
         "FROM generate_series(1, %s) AS n",
         [rows],
     )

@@ -16,7 +16,11 @@ HOLDS = "/api/v1/bookings/holds"
 
 def hold(client, resource, hour: int, **headers):
     start, end = slot(hour)
-    body = {"resource_id": resource.pk, "start_time": start.isoformat(), "end_time": end.isoformat()}
+    body = {
+        "resource_id": resource.pk,
+        "start_time": start.isoformat(),
+        "end_time": end.isoformat(),
+    }
     response = client.post(HOLDS, body, format="json", **headers)
     assert response.status_code == 201, response.content
     return response
