@@ -5,20 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('platform', '0018_worker_outcome_minutes'),
+        ("platform", "0018_worker_outcome_minutes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditevent',
-            name='server_request_id',
-            field=models.CharField(blank=True, db_default='', default='', max_length=32),
+            model_name="auditevent",
+            name="server_request_id",
+            field=models.CharField(blank=True, db_default="", default="", max_length=32),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['server_request_id'], name='audit_server_request_id_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["server_request_id"], name="audit_server_request_id_idx"),
         ),
     ]
