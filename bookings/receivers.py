@@ -6,6 +6,7 @@ from typing import Any
 
 from bookings.models import Booking
 from bookings.services import booking_attach_payment
+from opsconsole.inputs import is_id
 from payments.models import Payment
 
 
@@ -18,7 +19,7 @@ def apply_card_payment(
     raw = metadata.get("booking_id")
     if raw in (None, ""):
         return ""  # not a booking's payment
-    if not str(raw).isdigit():
+    if not is_id(str(raw)):
         return f"booking_id {str(raw)[:40]!r} is not a booking id"
     booking = Booking.objects.select_for_update().filter(pk=int(raw)).first()
     if booking is None:

@@ -12,6 +12,7 @@ from notifications.models import Campaign, CampaignTarget, Notification
 from notifications.services import notification_requeue
 from opsconsole import failure_sources
 from opsconsole.failure_sources import FailureSource, Impact, error_code
+from opsconsole.inputs import is_id
 
 
 def _replay_notification(notification_id: int, actor: Any, reason: str) -> str:
@@ -25,7 +26,7 @@ def _replay_target(target_id: int, actor: Any, reason: str) -> str:
 
 
 def _guard_notification(notification: Notification) -> str | None:
-    if notification.subject_type == "bookings.booking" and notification.subject_id.isdigit():
+    if notification.subject_type == "bookings.booking" and is_id(notification.subject_id):
         booking = Booking.objects.filter(pk=int(notification.subject_id)).first()
         if booking is not None and booking.status == Booking.Status.CANCELLED:
             return f"booking {booking.pk} was cancelled"

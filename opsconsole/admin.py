@@ -4,9 +4,9 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -52,6 +52,20 @@ class HistoryWithoutRevert(SimpleHistoryAdmin):
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
 
+    def _id_or_404(self, object_id: str) -> None:
+        """simple-history queries with the id as given; one its model's key cannot hold
+        ("abc" for an integer key) would fail in the database as a 500."""
+        try:
+            self.model._meta.pk.to_python(object_id)
+        except ValidationError as exc:
+            raise Http404("No such record.") from exc
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        self._id_or_404(object_id)
+        return super().history_view(request, object_id, extra_context)
+
     def history_form_view(
         self,
         request: HttpRequest,
@@ -61,6 +75,7 @@ class HistoryWithoutRevert(SimpleHistoryAdmin):
     ) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied("History pages are read-only.")
+        self._id_or_404(object_id)
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 

@@ -11,11 +11,16 @@ from rest_framework import serializers
 from opsconsole.errors import InvalidInput
 
 
+def is_id(raw: object) -> bool:
+    """Whether `raw` is a row id as text: ASCII digits that fit a bigint. `str.isdigit`
+    alone accepts superscripts and other scripts' digits, which int() then rejects (a 500)
+    or reads as another number, and digits past a bigint fail in the database."""
+    return isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def parse_id(raw: str, name: str, error: type[InvalidInput]) -> int:
-    """Path ids are validated here so a malformed one is a 400, not a 404 or a 500.
-    ASCII only: `str.isdigit` accepts superscripts and other scripts' digits, which int()
-    then rejects (a 500) or reads as another number."""
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    """Path ids are validated here so a malformed one is a 400, not a 404 or a 500."""
+    if not is_id(raw):
         raise error(
             f"{name} must be a positive integer.", details={"fields": {name: ["Invalid id."]}}
         )

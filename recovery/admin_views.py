@@ -7,6 +7,7 @@ import json
 
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
@@ -114,7 +115,7 @@ def _items(count: int) -> str:
 def edit_and_replay(request: HttpRequest, item_id: int) -> HttpResponse:
     if denied := permission_denied_page(request, OPERATE_PERMISSION):
         return denied
-    item = RecoveryItem.objects.select_related("integration").get(pk=item_id)
+    item = get_object_or_404(RecoveryItem.objects.select_related("integration"), pk=item_id)
     current = item.payload_override if item.payload_override is not None else item.payload
     text = request.POST.get("payload") or json.dumps(current, indent=2, sort_keys=True)
     reason = (request.POST.get("reason") or "").strip()

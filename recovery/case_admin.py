@@ -11,6 +11,7 @@ from django.utils.http import urlencode
 
 from opsconsole.admin_actions import claim_action_token, new_action_token, permission_denied_page
 from opsconsole.errors import ApplicationError
+from opsconsole.inputs import is_id
 from opsconsole.models import OPERATE_PERMISSION, VIEW_PERMISSION
 from recovery.cases import services
 
@@ -76,7 +77,7 @@ def _act(request: HttpRequest, ref: str) -> HttpResponse:
     if not reason:
         messages.error(request, "A reason is required.")
         return back
-    if verb not in ("replay", "resolve") or not raw_id.isdigit():
+    if verb not in ("replay", "resolve") or not is_id(raw_id):
         messages.error(request, "Unknown action.")
         return back
     if not claim_action_token(request, f"case_{verb}"):

@@ -22,7 +22,7 @@ from recovery.ingestion import MAX_BATCH, events_ingest
 def _body_bytes(request: Request) -> int | None:
     """The body's size as declared (the body-limit middleware holds a body to it), if any."""
     declared = request.META.get("CONTENT_LENGTH") or ""
-    return int(declared) if declared.isdigit() else None
+    return int(declared) if declared.isascii() and declared.isdigit() else None
 
 
 class EventInputSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from django.db.models.functions import Lower
 from bookings.models import Booking, BookingHold
 from notifications.models import CampaignTarget
 from opsconsole.errors import NotFound
+from opsconsole.inputs import is_id
 from payments.models import HostedCheckoutSession, Payment, Refund, Voucher
 from recovery.cases.refs import Identity, normalize_email
 
@@ -58,7 +59,7 @@ def customer_of(identity: Identity) -> Customer:
     customer = Customer(identity=identity)
     users = get_user_model().objects
     if identity.kind == "user":
-        user = users.filter(pk=int(identity.value)).first() if identity.value.isdigit() else None
+        user = users.filter(pk=int(identity.value)).first() if is_id(identity.value) else None
         if user is None:
             raise CaseNotFound("No such customer.")
         customer.user_ids = [user.pk]

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from bookings.models import Booking
+from opsconsole.inputs import is_id
 from payments.models import Payment, Refund, WebhookFailure
 from recovery.cases.customer import Customer
 from recovery.cases.entries import stripe_object
@@ -132,7 +133,7 @@ def _orphan_payment_warnings(customer: Customer, payments: list[Payment]) -> lis
             {
                 "code": "payment_without_booking",
                 "webhook_failure_id": failure.pk,
-                "booking_id": int(str(booking_id)) if str(booking_id).isdigit() else None,
+                "booking_id": int(str(booking_id)) if is_id(str(booking_id)) else None,
                 "message": f"Stripe took {amount} {str(intent.get('currency') or '').upper()} "
                 f"({intent.get('id', '')}) for booking {booking_id}, but its webhook failed: "
                 "no booking shows the payment.",

@@ -14,6 +14,7 @@ from django.db.models.functions import Lower
 
 from bookings.models import Booking, BookingHold
 from notifications.models import CampaignTarget, CommunicationLog
+from opsconsole.inputs import is_id
 from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession, Payment, Refund, Voucher, WebhookFailure
 from recovery.cases.entries import stripe_object
@@ -94,7 +95,7 @@ def _webhook_owner(failure: WebhookFailure, kind: str) -> Match | None:
     intent = stripe_object(failure.payload)
     summary = f"Stripe {failure.event_type} {failure.event_id} not processed"
     booking_id = str((intent.get("metadata") or {}).get("booking_id") or "")
-    if booking_id.isdigit() and (found := booking_owner(int(booking_id), kind, summary)):
+    if is_id(booking_id) and (found := booking_owner(int(booking_id), kind, summary)):
         return found
     if email := intent.get("receipt_email"):
         return _email_owner(str(email), kind, summary)
@@ -174,7 +175,7 @@ def _by_request_id(term: str) -> list[Match | None]:
 
 
 def owner_of_object(object_type: str, object_id: str, kind: str) -> Match | None:
-    if not object_id.isdigit():
+    if not is_id(object_id):
         return None
     pk = int(object_id)
     if object_type == "bookings.booking":
@@ -202,7 +203,7 @@ def find(term: str) -> list[Match]:
     found: list[Match | None] = []
     if "@" in term:
         found += _by_email(term)
-    elif term.isdigit():
+    elif is_id(term):
         found += _by_number(int(term))
     if PHONE_RE.match(term) and "@" not in term:
         phone = normalize_phone(term)
