@@ -332,14 +332,26 @@ admin.site.unregister(AuthToken)
 
 @admin.register(AuthToken)
 class ApiTokenAdmin(ReadOnlyAdmin):
-    """API tokens: who holds one and until when (the key itself is never stored).
-    Revoking asks for a reason and is audited; issuing is `manage.py create_api_token`."""
+    """API tokens: who holds one and until when (the key itself is never stored). Staff see
+    their own tokens and superusers everyone's; revoking asks for a reason and is audited.
+    Issuing is `manage.py create_api_token`; anyone also lists and revokes their own through
+    `/api/v1/auth/tokens`."""
 
     list_display = ("token_key", "user", "created", "expiry")
     list_select_related = ("user",)
     search_fields = ("=token_key", "user__username")
     fields = ("token_key", "user", "created", "expiry")
     actions = ["revoke_tokens"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        tokens = super().get_queryset(request)
+        return tokens if request.user.is_superuser else tokens.filter(user=request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_staff
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # Through the revoke action (reason, audit row) only.
@@ -356,7 +368,8 @@ class ApiTokenAdmin(ReadOnlyAdmin):
         api_token_revoke(digest=digest, actor=request.user, reason=reason)
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
+        # Operators revoke their own (the list holds only theirs); viewers change nothing.
+        return request.user.is_superuser or request.user.has_perm(OPERATE_PERMISSION)
 
 
 from opsconsole.admin_incidents import IncidentAdmin  # noqa: E402, F401

@@ -4,6 +4,7 @@ the token's hash and its expiry)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -55,3 +56,64 @@ def api_token_revoke(*, digest: str, actor: audit.Actor, reason: str) -> bool:
         reason=reason,
     )
     return True
+
+
+@transaction.atomic
+def api_tokens_revoke_all(*, user: AbstractBaseUser, actor: audit.Actor, reason: str) -> int:
+    """Every API token of `user` revoked, each with its audit row; returns how many."""
+    revoked = 0
+    for digest in AuthToken.objects.filter(user=user).values_list("digest", flat=True):
+        revoked += api_token_revoke(digest=digest, actor=actor, reason=reason)
+    return revoked
+
+
+def api_tokens_of(user: AbstractBaseUser) -> list[AuthToken]:
+    """A user's own tokens, newest first (the key is never stored: the prefix names one)."""
+    return list(AuthToken.objects.filter(user=user).order_by("-created"))
+
+
+@transaction.atomic
+def api_token_revoke_own(
+    *, user: AbstractBaseUser, token_key: str, actor: audit.Actor, reason: str
+) -> bool:
+    """Revoke one of `user`'s own tokens by its prefix; another user's is not found."""
+    digests = list(
+        AuthToken.objects.filter(user=user, token_key=token_key).values_list("digest", flat=True)
+    )
+    return any([api_token_revoke(digest=d, actor=actor, reason=reason) for d in digests])
+
+
+# ------------------------------------------------------- credentials that change revoke
+
+# Set by pre_save when the password or the active flag is about to change, read by
+# post_save, so tokens are revoked only after the change itself is written.
+_CHANGED_FLAG = "_api_tokens_revoke_reason"
+
+
+def note_credential_change(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """pre_save of the user model: a new password or a deactivation ends every API token
+    (a token must not outlive the password that got it, nor the account)."""
+    update_fields = kwargs.get("update_fields")
+    if instance.pk is None or (update_fields and not {"password", "is_active"} & update_fields):
+        return  # a new user, or a save of other fields (last_login at every sign-in)
+    before = (
+        type(instance)
+        ._default_manager.filter(pk=instance.pk)
+        .values("password", "is_active")
+        .first()
+    )
+    if before is None:
+        return
+    if before["password"] != instance.password:
+        setattr(instance, _CHANGED_FLAG, "the password changed")
+    elif before["is_active"] and not instance.is_active:
+        setattr(instance, _CHANGED_FLAG, "the account was deactivated")
+
+
+def revoke_tokens_after_credential_change(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """post_save of the user model: revoke, audited, in the save's transaction."""
+    reason = getattr(instance, _CHANGED_FLAG, "")
+    if not reason:
+        return
+    delattr(instance, _CHANGED_FLAG)
+    api_tokens_revoke_all(user=instance, actor="system:credentials", reason=reason)

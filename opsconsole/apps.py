@@ -16,6 +16,8 @@ class PlatformConfig(AppConfig):
     def ready(self) -> None:
         import structlog
         from django.conf import settings as settings_module
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_save, pre_save
 
         from opsconsole import (
             failure_sources,
@@ -24,7 +26,16 @@ class PlatformConfig(AppConfig):
             metrics,
             worker_metrics,
         )
+        from opsconsole.api_tokens import (
+            note_credential_change,
+            revoke_tokens_after_credential_change,
+        )
 
+        user_model = get_user_model()
+        pre_save.connect(note_credential_change, sender=user_model, dispatch_uid="tokens-pre")
+        post_save.connect(
+            revoke_tokens_after_credential_change, sender=user_model, dispatch_uid="tokens-post"
+        )
         health.register_builtin_components()
         failure_sources.autodiscover()
         if settings_module.PROVIDERS_SANDBOX:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 
 from opsconsole.env import (
     ImproperlyConfiguredEnv,
@@ -58,6 +59,29 @@ if _proxy_ssl_header:
     SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header[0], _proxy_ssl_header[1])
 # Health probes come over plain HTTP from inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/", r"^metrics$"]
+
+# A staff session lasts a working shift, not Django's two weeks: a laptop left signed in
+# overnight asks for the password again.
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
+
+# Content-Security-Policy (django-csp): scripts only from this origin or carrying the
+# response's nonce (the console's two inline scripts print `request.csp_nonce`); nothing
+# framed, posted or loaded elsewhere. Inline style attributes stay allowed: the admin's and
+# the SVG charts' styling uses them, and a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list(
     "CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000"
@@ -73,6 +97,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "knox",
+    "csp",
     "drf_spectacular_sidecar",
     "drf_spectacular",
     "simple_history",
@@ -97,6 +122,7 @@ MIDDLEWARE = [
     "opsconsole.personal_data.PersonalDataVisibilityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "opsconsole.errors.ApiExceptionMiddleware",
     # Counts failed logins and locks accounts out (seed 002's auth attempts vs lockout).

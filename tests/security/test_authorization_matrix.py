@@ -58,6 +58,14 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
     "api/v1/health/readyz": Row("GET", "/api/v1/health/readyz", EVERYONE),
     "api/v1/auth/attempts": Row("GET", "/api/v1/auth/attempts", READERS),
     "api/v1/auth/lockout": Row("GET", "/api/v1/auth/lockout", READERS),
+    # A person's own tokens: anyone signed in as a user, never a station or a stranger.
+    "api/v1/auth/tokens": Row("GET", "/api/v1/auth/tokens", EVERYONE - {"anonymous", "station"}),
+    "api/v1/auth/tokens/<str:token_key>": Row(
+        "DELETE",
+        "/api/v1/auth/tokens/nosuchkey",
+        EVERYONE - {"anonymous", "station"},
+        {"reason": "matrix"},
+    ),
     "api/v1/incidents": Row("GET", "/api/v1/incidents", READERS),
     "api/v1/audit-events": Row("GET", "/api/v1/audit-events", READERS),
     "api/v1/incidents/<str:incident_id>/export": Row("GET", "/api/v1/incidents/1/export", READERS),
