@@ -260,8 +260,8 @@ WORKER_DRAIN_SECONDS = env_int("WORKER_DRAIN_SECONDS", 45)
 # A worker whose heartbeat is older than this is reported degraded in readyz.
 WORKER_STALE_AFTER_SECONDS = env_int("WORKER_STALE_AFTER_SECONDS", 300)
 
-# Outbound calls (integration endpoints, providers) never reach loopback, private,
-# link-local or metadata addresses, except these hosts (tests, benchmarks and make run set
+# Outbound calls (integration endpoints, providers) reach globally routable addresses only
+# (opsconsole.outbound), except these hosts (tests, benchmarks and make run set
 # 127.0.0.1,localhost for their stand-in endpoints). Plain http is allowed only to them.
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", "")
 
