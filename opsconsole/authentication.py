@@ -24,6 +24,7 @@ from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
 from opsconsole.auth_backends import permission_names_column, prime_permission_cache
+from opsconsole.client_address import client_ip
 from opsconsole.model_fields import column, concrete_field
 from opsconsole.prepared import RowReader, fetch_prepared
 from opsconsole.rate_counters import rate_hit
@@ -38,11 +39,6 @@ def principal_key(user: Any) -> str | None:
         return None
     station_id = getattr(user, "station_id", None)
     return f"station:{station_id}" if station_id is not None else str(user.pk)
-
-
-def client_address(request: Any) -> str:
-    # REMOTE_ADDR is the proxy's address behind a proxy; the proxy must rate-limit too.
-    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 def token_failure_refusal(address: str) -> Throttled | None:
@@ -118,7 +114,7 @@ class ApiTokenAuthentication(TokenAuthentication):
             len(header) == 2 and KNOX_KEY_RE.fullmatch(header[1])
         ):
             return None  # another scheme's bearer token (the monitoring token on readyz)
-        address = self.address = client_address(request)
+        address = self.address = client_ip(request)
         try:
             if len(header) != 2:
                 raise AuthenticationFailed("The header is the prefix, a space and the token.")
