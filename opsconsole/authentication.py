@@ -29,7 +29,9 @@ from opsconsole.model_fields import column, concrete_field
 from opsconsole.prepared import RowReader, fetch_prepared
 from opsconsole.rate_counters import rate_hit
 
-FAILURES_KEY = "auth:token-failures:{address}"
+# One budget per client address for every kind of credential (API tokens, station keys): a
+# guesser gains nothing by alternating between them.
+FAILURES_KEY = "auth:credential-failures:{address}"
 
 
 def principal_key(user: Any) -> str | None:
@@ -41,16 +43,17 @@ def principal_key(user: Any) -> str | None:
     return f"station:{station_id}" if station_id is not None else str(user.pk)
 
 
-def token_failure_refusal(address: str) -> Throttled | None:
-    """Count a failed token attempt from `address`: the 429 to answer once the address is
-    past its limit (None: answer the 401)."""
+def credential_failure_refusal(address: str) -> Throttled | None:
+    """Count a failed credential (a token, a station key) from `address`: the 429 to answer
+    once the address is past its limit (None: answer the 401)."""
     window = settings.AUTH_TOKEN_FAILURE_WINDOW_SECONDS
     hit = rate_hit(FAILURES_KEY.format(address=address), window)
     limit = settings.AUTH_TOKEN_FAILURE_LIMIT
     if hit.allowed(limit):
         return None
     return Throttled(
-        wait=hit.wait_seconds(limit), detail="Too many failed token attempts from this address."
+        wait=hit.wait_seconds(limit),
+        detail="Too many failed credential attempts from this address.",
     )
 
 
@@ -120,7 +123,7 @@ class ApiTokenAuthentication(TokenAuthentication):
                 raise AuthenticationFailed("The header is the prefix, a space and the token.")
             authenticated = self.authenticate_credentials(header[1])
         except (UnicodeDecodeError, AuthenticationFailed) as exc:
-            refusal = token_failure_refusal(address)
+            refusal = credential_failure_refusal(address)
             if refusal is not None:
                 raise refusal from exc
             if isinstance(exc, AuthenticationFailed):

@@ -173,7 +173,7 @@ API_THROTTLE_RATES = {
     "station_redeem": env_str("API_THROTTLE_STATION_REDEEM", "30/min"),
     "ingest": env_str("API_THROTTLE_INGEST", "1200/min"),  # requests of up to 100 events
 }
-# Failed token authentications per address before 429, and the window they count in.
+# Failed credentials (API tokens, station keys) per client address before 429; their window.
 AUTH_TOKEN_FAILURE_LIMIT = env_int("AUTH_TOKEN_FAILURE_LIMIT", 10)
 AUTH_TOKEN_FAILURE_WINDOW_SECONDS = env_int("AUTH_TOKEN_FAILURE_WINDOW_SECONDS", 300)
 
