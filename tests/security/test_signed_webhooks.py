@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import stripe
 from svix.webhooks import Webhook
 
 from tests.helpers import error_of
@@ -87,3 +88,57 @@ def test_a_signed_body_that_is_no_event_is_a_400_envelope(client, resend_signing
     response = post_tracking(client, payload, **svix_headers(payload))
     assert response.status_code == 400
     assert error_of(response)["code"] == "NTF-400-WEBHOOK-BODY-INVALID"
+
+
+STRIPE_URL = "/webhooks/stripe"
+STRIPE_SECRET = "whsec_test_secret"
+
+
+def stripe_signed(client, payload: str):
+    header = stripe.WebhookSignature.generate_signature_header(payload, STRIPE_SECRET)
+    return client.post(
+        STRIPE_URL, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "payload",
+    ["[]", '"a string"', "42", DEEP, '{"type": "charge.refunded"}', "not json"],
+    ids=["list", "string", "number", "deep", "no-id", "garbage"],
+)
+def test_a_signed_stripe_body_that_is_no_event_is_a_400_and_kept_for_the_inbox(
+    client, settings, payload
+):
+    from opsconsole.models import AuditEvent
+    from payments.models import StripeEvent, WebhookFailure
+
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_SECRET
+    response = stripe_signed(client, payload)
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "PAY-400-WEBHOOK-EVENT-INVALID"
+    failure = WebhookFailure.objects.get()
+    assert (failure.provider, failure.event_type, failure.status) == (
+        "stripe",
+        "malformed",
+        "PENDING_MANUAL",
+    )
+    assert failure.payload["body"] == payload
+    assert AuditEvent.objects.filter(event="payments.webhook_failure.stored").count() == 1
+    assert not StripeEvent.objects.exists()
+    # Stripe retries it: still one failure for the inbox.
+    assert stripe_signed(client, payload).status_code == 400
+    assert WebhookFailure.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_kept_malformed_stripe_body_cannot_be_replayed_only_resolved(client, settings):
+    from opsconsole import failure_sources
+    from payments.models import WebhookFailure
+    from payments.webhooks import webhook_failure_reprocess
+
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_SECRET
+    stripe_signed(client, "[]")
+    failure = WebhookFailure.objects.get()
+    assert failure_sources.get("webhook_failure").guard(failure)
+    assert webhook_failure_reprocess(failure_id=failure.pk, actor="t", reason="try") is False
