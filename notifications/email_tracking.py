@@ -120,7 +120,7 @@ def email_tracking_webhook(request: HttpRequest) -> HttpResponse:
     from anymail.webhooks.resend import ResendTrackingWebhookView
 
     anymail = settings.ANYMAIL
-    signing_secret = anymail.get("RESEND_SIGNING_SECRET")
+    signing_secret = str(anymail.get("RESEND_SIGNING_SECRET") or "")
     if not (signing_secret or anymail.get("WEBHOOK_SECRET")):
         raise EmailWebhookNotConfigured()
     if signing_secret and (problem := svix_signature_problem(request, signing_secret)):
