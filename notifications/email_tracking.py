@@ -3,6 +3,7 @@ update the notification; a hard bounce or a complaint suppresses the address (se
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from anymail.exceptions import AnymailWebhookValidationFailure
@@ -30,6 +31,35 @@ class EmailWebhookNotConfigured(DependencyUnavailable):
 class EmailWebhookSignatureInvalid(InvalidInput):
     code = "NTF-400-WEBHOOK-SIGNATURE-INVALID"
     default_message = "Webhook signature verification failed."
+
+
+class EmailWebhookBodyInvalid(InvalidInput):
+    code = "NTF-400-WEBHOOK-BODY-INVALID"
+    default_message = "The webhook body is not a JSON object."
+
+
+def svix_signature_problem(request: HttpRequest, secret: str) -> str:
+    """Why the request's Svix signature does not verify ("" when it does). svix answers a
+    malformed header (`v1`, `v1,!!!`: no comma, not base64) or a body that is not UTF-8 with
+    a plain ValueError, not its WebhookVerificationError, and anymail passes those on as a
+    500; each is a refused signature here, checked before anymail's view runs."""
+    from svix.webhooks import Webhook, WebhookVerificationError
+
+    try:
+        Webhook(secret).verify(request.body, dict(request.headers))
+    except (WebhookVerificationError, ValueError) as exc:  # binascii and Unicode errors too
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return ""
+
+
+def json_object_problem(body: bytes) -> str:
+    """Why a (verified) body is no JSON object, which anymail's parser assumes ("" when it is
+    one): garbage, a list, a string, or nesting too deep for the json module."""
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return "" if isinstance(parsed, dict) else f"a JSON {type(parsed).__name__}, not an object"
 
 
 def is_suppressed(channel: str, recipient: str) -> SuppressedRecipient | None:
@@ -90,8 +120,13 @@ def email_tracking_webhook(request: HttpRequest) -> HttpResponse:
     from anymail.webhooks.resend import ResendTrackingWebhookView
 
     anymail = settings.ANYMAIL
-    if not (anymail.get("RESEND_SIGNING_SECRET") or anymail.get("WEBHOOK_SECRET")):
+    signing_secret = str(anymail.get("RESEND_SIGNING_SECRET") or "")
+    if not (signing_secret or anymail.get("WEBHOOK_SECRET")):
         raise EmailWebhookNotConfigured()
+    if signing_secret and (problem := svix_signature_problem(request, signing_secret)):
+        raise EmailWebhookSignatureInvalid(details={"reason": problem})
+    if problem := json_object_problem(request.body):
+        raise EmailWebhookBodyInvalid(details={"reason": problem})
     try:
         return ResendTrackingWebhookView.as_view()(request)
     except AnymailWebhookValidationFailure as exc:
@@ -145,7 +180,10 @@ def document_tracking_webhook(path: str) -> None:
             "responses": {
                 **TRACKING_OPERATION["responses"],
                 "400": error_response(
-                    "400", f"`{EmailWebhookSignatureInvalid.code}`: the signature failed."
+                    "400",
+                    f"`{EmailWebhookSignatureInvalid.code}`: the signature failed (missing, "
+                    f"malformed, stale or wrong); `{EmailWebhookBodyInvalid.code}`: the body "
+                    "is no JSON object.",
                 ),
                 "503": error_response(
                     "503", f"`{EmailWebhookNotConfigured.code}`: no signing secret is set."

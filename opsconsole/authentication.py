@@ -24,11 +24,14 @@ from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
 from opsconsole.auth_backends import permission_names_column, prime_permission_cache
+from opsconsole.client_address import client_ip
 from opsconsole.model_fields import column, concrete_field
 from opsconsole.prepared import RowReader, fetch_prepared
 from opsconsole.rate_counters import rate_hit
 
-FAILURES_KEY = "auth:token-failures:{address}"
+# One budget per client address for every kind of credential (API tokens, station keys): a
+# guesser gains nothing by alternating between them.
+FAILURES_KEY = "auth:credential-failures:{address}"
 
 
 def principal_key(user: Any) -> str | None:
@@ -40,21 +43,17 @@ def principal_key(user: Any) -> str | None:
     return f"station:{station_id}" if station_id is not None else str(user.pk)
 
 
-def client_address(request: Any) -> str:
-    # REMOTE_ADDR is the proxy's address behind a proxy; the proxy must rate-limit too.
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
-def token_failure_refusal(address: str) -> Throttled | None:
-    """Count a failed token attempt from `address`: the 429 to answer once the address is
-    past its limit (None: answer the 401)."""
+def credential_failure_refusal(address: str) -> Throttled | None:
+    """Count a failed credential (a token, a station key) from `address`: the 429 to answer
+    once the address is past its limit (None: answer the 401)."""
     window = settings.AUTH_TOKEN_FAILURE_WINDOW_SECONDS
     hit = rate_hit(FAILURES_KEY.format(address=address), window)
     limit = settings.AUTH_TOKEN_FAILURE_LIMIT
     if hit.allowed(limit):
         return None
     return Throttled(
-        wait=hit.wait_seconds(limit), detail="Too many failed token attempts from this address."
+        wait=hit.wait_seconds(limit),
+        detail="Too many failed credential attempts from this address.",
     )
 
 
@@ -118,13 +117,13 @@ class ApiTokenAuthentication(TokenAuthentication):
             len(header) == 2 and KNOX_KEY_RE.fullmatch(header[1])
         ):
             return None  # another scheme's bearer token (the monitoring token on readyz)
-        address = self.address = client_address(request)
+        address = self.address = client_ip(request)
         try:
             if len(header) != 2:
                 raise AuthenticationFailed("The header is the prefix, a space and the token.")
             authenticated = self.authenticate_credentials(header[1])
         except (UnicodeDecodeError, AuthenticationFailed) as exc:
-            refusal = token_failure_refusal(address)
+            refusal = credential_failure_refusal(address)
             if refusal is not None:
                 raise refusal from exc
             if isinstance(exc, AuthenticationFailed):

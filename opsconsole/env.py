@@ -48,6 +48,19 @@ def env_list(name: str, default: str) -> list[str]:
     return [part.strip() for part in env_str(name, default).split(",") if part.strip()]
 
 
+def env_cidrs(name: str, default: str) -> list[str]:
+    """A comma separated list of networks (CIDRs or single addresses), each checked now."""
+    import ipaddress
+
+    cidrs = env_list(name, default)
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfiguredEnv(f"{name}: {cidr!r} is not a network") from exc
+    return cidrs
+
+
 def database_from_url(url: str) -> dict[str, object]:
     """Parse DATABASE_URL; only PostgreSQL and SQLite are supported."""
     parts = urlsplit(url)

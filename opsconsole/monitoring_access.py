@@ -14,6 +14,8 @@ from functools import cache
 from django.conf import settings
 from django.http import HttpRequest
 
+from opsconsole.client_address import client_ip
+
 
 @cache
 def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -29,8 +31,10 @@ def has_metrics_token(request: HttpRequest) -> bool:
 
 
 def from_allowed_network(request: HttpRequest) -> bool:
+    """Judged on the client's address: behind a load balancer REMOTE_ADDR is the balancer's,
+    and a balancer inside METRICS_ALLOWED_CIDRS would let everyone through."""
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_ip(request))
     except ValueError:
         return False
     return any(address in net for net in _networks(tuple(settings.METRICS_ALLOWED_CIDRS)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -20,7 +21,7 @@ import httpx
 from django.conf import settings
 
 from opsconsole.context import web_deadline_var
-from opsconsole.retry import network_error_class
+from opsconsole.retry import DestinationUnresolved, network_error_class
 
 SNAPSHOT_BODY_LIMIT = 4096
 
@@ -105,6 +106,9 @@ class OutboundResult:
 
 # The error class of a call refused before it left: the destination is not a public address.
 ENDPOINT_NOT_ALLOWED = "endpoint_not_allowed"
+# The error class of a call not made because its name did not resolve (a transport failure
+# the retry policies treat as transient, as they would the HTTP client's own).
+DNS_FAILURE = "dns_failure"
 # Cloud metadata services answer on these even where they are not link-local.
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "169.254.169.254"})
 
@@ -113,20 +117,64 @@ def _allowed_hosts() -> frozenset[str]:
     return frozenset(h.lower() for h in settings.OUTBOUND_ALLOWED_HOSTS)
 
 
-def _address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _kind_of_address(address: IPAddress) -> str:
+    """Why `address` is no public destination ("" when it is one). Only a globally routable
+    address may be called: a deny-list of private ranges always missed one (100.64.0.0/10,
+    where some clouds answer metadata; 6to4; benchmark and documentation ranges)."""
     for label, flagged in (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
+        ("unspecified", address.is_unspecified),
+        ("multicast", address.is_multicast),
         ("private", address.is_private),
         ("reserved", address.is_reserved),
-        ("multicast", address.is_multicast),
-        ("unspecified", address.is_unspecified),
     ):
         if flagged:
-            return f"{address} is a {label} address"
+            return label
+    # is_global alone: Python counts multicast and reserved space as global.
+    return "" if address.is_global else "non-global"
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries and the network would deliver to: 6to4
+    (2002::/16) and both Teredo addresses; a 6to4 relay takes 2002:a9fe:a9fe:: to
+    169.254.169.254, whatever the IPv6 address itself is judged."""
+    teredo = address.teredo or ()
+    return [*([address.sixtofour] if address.sixtofour else []), *teredo]
+
+
+def _address_refusal(address: IPAddress) -> str:
+    """Why a call to `address` is refused ("" when it may go)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        # ::ffff:a.b.c.d is the IPv4 address itself on a dual-stack socket: judged as one.
+        address = address.ipv4_mapped
+    judged: list[IPAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        judged += _embedded_ipv4(address)
+    for candidate in judged:
+        kind = _kind_of_address(candidate)
+        if kind:
+            carried = "" if candidate is address else f" (carried in {address})"
+            return f"{candidate}{carried} is a {kind} address"
     return ""
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    """`host` as an address when it is written as one: the usual forms, and the legacy IPv4
+    forms resolvers accept (2130706433, 0x7f.1, 127.1), which are no names to look up."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if not re.fullmatch(r"[0-9a-fx.]+", host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def _refusal_without_dns(host: str) -> str | None:
@@ -134,10 +182,8 @@ def _refusal_without_dns(host: str) -> str | None:
     None for a name, which only DNS can answer."""
     if host in METADATA_HOSTS:
         return f"{host} is a cloud metadata service"
-    try:
-        return _address_refusal(ipaddress.ip_address(host))
-    except ValueError:
-        return None
+    address = _literal_address(host)
+    return None if address is None else _address_refusal(address)
 
 
 @dataclass(frozen=True)
@@ -149,6 +195,13 @@ class Destination:
     url: str = ""
     host_header: str = ""
     sni_hostname: str = ""
+    # What a refusal is: ENDPOINT_NOT_ALLOWED (stays refused until the URL changes) or
+    # DNS_FAILURE (the name did not resolve now; the caller retries later).
+    error_class: str = ENDPOINT_NOT_ALLOWED
+
+    @property
+    def retryable(self) -> bool:
+        return bool(self.refusal) and self.error_class == DNS_FAILURE
 
 
 def checked_destination(url: str) -> Destination:
@@ -173,10 +226,17 @@ def checked_destination(url: str) -> Destination:
         return Destination(refusal=known, url=url)
     try:
         resolved = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        # Unresolvable: let the call fail as a DNS failure (retryable), not a refusal.
-        return Destination(url=url)
+    except UnicodeError:
+        return Destination(refusal=f"{host} is not a valid DNS name", url=url)
+    except OSError as exc:
+        # Never the call on the name as written: the HTTP client would resolve it again,
+        # unchecked, and the second answer may be 127.0.0.1. Refused for now, retried later.
+        return Destination(
+            refusal=f"{host} did not resolve: {exc}", url=url, error_class=DNS_FAILURE
+        )
     addresses = [ipaddress.ip_address(str(sockaddr[0]).split("%")[0]) for *_, sockaddr in resolved]
+    if not addresses:
+        return Destination(refusal=f"{host} has no address", url=url, error_class=DNS_FAILURE)
     for address in addresses:
         reason = _address_refusal(address)
         if reason:
@@ -218,8 +278,8 @@ def endpoint_url_problem(url: str) -> str:
     return f"endpoint_url is not allowed: {reason}" if reason else ""
 
 
-def refused_result(reason: str) -> OutboundResult:
-    return OutboundResult(duration_ms=0, error_class=ENDPOINT_NOT_ALLOWED, error_detail=reason)
+def refused_result(reason: str, error_class: str = ENDPOINT_NOT_ALLOWED) -> OutboundResult:
+    return OutboundResult(duration_ms=0, error_class=error_class, error_detail=reason)
 
 
 _clients: dict[int, httpx.Client] = {}
@@ -266,6 +326,8 @@ def guarded_request(
 ) -> httpx.Response:
     """Any call to the outside world (a probe's GET, a provider's POST), the same way."""
     destination = checked_destination(url)
+    if destination.retryable:
+        raise DestinationUnresolved(destination.refusal)
     if destination.refusal:
         raise DestinationRefused(destination.refusal)
     headers = dict(headers or {})

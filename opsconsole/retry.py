@@ -18,6 +18,11 @@ from django.utils import timezone
 RETRYABLE_STATUSES = frozenset({408, 429})
 
 
+class DestinationUnresolved(httpx.ConnectError):
+    """A call not made because its destination's name did not resolve (opsconsole.outbound
+    checks every name before a call): a DNS failure like the HTTP client's own, retried."""
+
+
 def network_error_class(exc: BaseException) -> str:
     """Name a transport failure with a stable code, e.g. `connect_timeout`."""
     if isinstance(exc, httpx.ConnectTimeout):
@@ -29,6 +34,8 @@ def network_error_class(exc: BaseException) -> str:
     if isinstance(exc, httpx.PoolTimeout):
         return "pool_timeout"
     if isinstance(exc, httpx.ConnectError):
+        if isinstance(exc, DestinationUnresolved):
+            return "dns_failure"
         message = str(exc).lower()
         if "name or service not known" in message or "nodename nor servname" in message:
             return "dns_failure"

@@ -16,6 +16,7 @@ from opsconsole.env import (
     database_from_url,
     env_bool,
     env_choice,
+    env_cidrs,
     env_int,
     env_list,
     env_str,
@@ -191,15 +192,14 @@ REST_FRAMEWORK = {
         "opsconsole.throttles.PrincipalRateThrottle",
     ],
 }
-# Rate limits, counted in rate_counters: per address for anonymous callers, per user or
-# station for authenticated ones, and per station for redemptions.
+# Rate limits (rate_counters): per client address when anonymous, else per user or station.
 API_THROTTLE_RATES = {
     "anon": env_str("API_THROTTLE_ANON", "60/min"),
     "user": env_str("API_THROTTLE_USER", "1200/min"),
     "station_redeem": env_str("API_THROTTLE_STATION_REDEEM", "30/min"),
     "ingest": env_str("API_THROTTLE_INGEST", "1200/min"),  # requests of up to 100 events
 }
-# Failed token authentications per address before 429, and the window they count in.
+# Failed credentials (API tokens, station keys) per client address before 429; their window.
 AUTH_TOKEN_FAILURE_LIMIT = env_int("AUTH_TOKEN_FAILURE_LIMIT", 10)
 AUTH_TOKEN_FAILURE_WINDOW_SECONDS = env_int("AUTH_TOKEN_FAILURE_WINDOW_SECONDS", 300)
 
@@ -228,8 +228,7 @@ Q_CLUSTER: dict[str, object] = {
     "label": "Background tasks",
 }
 Q_CLUSTER["redis" if REDIS_URL else "orm"] = REDIS_URL or "default"
-# Wakes of one worker within this window are sent once, and once more at its end
-# (opsconsole.wakes): a producer's hundred requests a second queue two tasks, not a hundred.
+# A worker's wakes within this window are sent once, and once more at its end (wakes.py).
 WAKE_COALESCE_MS = env_int("WAKE_COALESCE_MS", 1000)
 
 # The cache every process shares (probe results): Redis when REDIS_URL is set, otherwise
@@ -244,9 +243,10 @@ AUTHENTICATION_BACKENDS = [
 # Lock an account after this many failed logins, for this long (django-axes).
 AXES_FAILURE_LIMIT = env_int("AUTH_LOCKOUT_THRESHOLD", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AUTH_LOCKOUT_MINUTES", 30))
-# Per user and address: five bad passwords from one address lock that address out of that
-# account, so nobody can lock every operator out from anywhere.
+# Per user and client address (opsconsole.client_address: the client's, not a balancer's):
+# five bad passwords lock that client out of that account, not everyone out of it.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "opsconsole.client_address.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_VERBOSE = False
@@ -286,9 +286,8 @@ WORKER_DRAIN_SECONDS = env_int("WORKER_DRAIN_SECONDS", 45)
 # A worker whose heartbeat is older than this is reported degraded in readyz.
 WORKER_STALE_AFTER_SECONDS = env_int("WORKER_STALE_AFTER_SECONDS", 300)
 
-# Outbound calls (integration endpoints, providers) never reach loopback, private,
-# link-local or metadata addresses, except these hosts (tests, benchmarks and make run set
-# 127.0.0.1,localhost for their stand-in endpoints). Plain http is allowed only to them.
+# Outbound calls reach globally routable addresses only (opsconsole.outbound), except these
+# hosts (tests, benchmarks and make run: 127.0.0.1,localhost); plain http only to them.
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", "")
 
 # Integration deliveries (seed 001): retry policy defaults.
@@ -341,8 +340,7 @@ WEB_REQUEST_TIMEOUT_SECONDS = env_int("GUNICORN_TIMEOUT", 60)  # Procfile's; che
 PROVIDER_WEB_TIMEOUT_SECONDS = env_int("PROVIDER_WEB_TIMEOUT_SECONDS", 5)  # inside a request
 
 CHECK_IN_OPENS_MINUTES = env_int("CHECK_IN_OPENS_MINUTES", 60)  # before a booking's start
-# Bookings (seed 003): a hold lasts 5 minutes; a confirm may arrive this much later
-# (network delay tolerance) and still win while the hold is ACTIVE.
+# Bookings (seed 003): a hold lasts 5 minutes; a confirm this much later still wins.
 BOOKING_HOLD_SECONDS = env_int("BOOKING_HOLD_SECONDS", 300)
 BOOKING_HOLD_GRACE_SECONDS = env_int("BOOKING_HOLD_GRACE_SECONDS", 30)
 BOOKING_MAX_SLOT_HOURS = env_int("BOOKING_MAX_SLOT_HOURS", 24)
@@ -414,7 +412,9 @@ API_LIST_MAX_LIMIT = 500
 # /metrics answers a scraper bearing this token or calling from these networks (comma
 # separated CIDRs), and nobody else; both empty means /metrics is closed.
 METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN", "")
-METRICS_ALLOWED_CIDRS = env_list("METRICS_ALLOWED_CIDRS", "")
+METRICS_ALLOWED_CIDRS = env_cidrs("METRICS_ALLOWED_CIDRS", "")
+# Proxies whose X-Forwarded-For names the client (CIDRs); empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = env_cidrs("TRUSTED_PROXIES", "")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 # structlog renders every line as JSON with request_id and traceparent bound by context.py.

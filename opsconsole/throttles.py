@@ -1,6 +1,7 @@
 """DRF throttles whose rates are read from settings at call time (so they follow the
 environment and test overrides) and whose identity is the principal: a user by id, a
-station by its station id, anyone else by address. The counters are rows in the database
+station by its station id, anyone else by the client's address (opsconsole.client_address,
+never DRF's own reading of X-Forwarded-For). The counters are rows in the database
 (opsconsole.rate_counters: one upsert per hit), so every web process counts together and
 no concurrent hit is lost."""
 
@@ -12,6 +13,7 @@ from django.conf import settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from opsconsole.authentication import principal_key
+from opsconsole.client_address import client_ip
 from opsconsole.rate_counters import Hit, rate_hit, rate_hits
 
 if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from settings
@@ -19,7 +21,15 @@ if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from sett
     from rest_framework.views import APIView
 
 
-class _SettingsRateThrottle(SimpleRateThrottle):
+class _ClientAddressIdent:
+    """DRF's get_ident trusts X-Forwarded-For as far as NUM_PROXIES says, for any peer; the
+    address here is the one the lockouts and monitoring access use."""
+
+    def get_ident(self, request: Request) -> str:
+        return client_ip(request)
+
+
+class _SettingsRateThrottle(_ClientAddressIdent, SimpleRateThrottle):
     def get_rate(self) -> str | None:
         return settings.API_THROTTLE_RATES.get(self.scope or "")
 
@@ -64,7 +74,7 @@ def _parse_rate(rate: str) -> tuple[int, int]:
     return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
 
 
-class PrincipalRateThrottle(BaseThrottle):
+class PrincipalRateThrottle(_ClientAddressIdent, BaseThrottle):
     """The caller's overall rate ("user", per user or station) and the view's own limit
     (`throttle_scope`, per principal: e.g. 30 redemptions a minute per station, whoever
     holds the station's credentials), counted together: limits of the same window length

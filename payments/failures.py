@@ -21,7 +21,7 @@ from payments.models import (
 from payments.refunds import refund_attempt, refund_request, refund_requeue
 from payments.services import hosted_session_regenerate
 from payments.vouchers import voucher_redeem
-from payments.webhooks import webhook_failure_reprocess
+from payments.webhooks import MALFORMED_EVENT_TYPE, webhook_failure_reprocess
 from recovery.inbox import failure_resolve
 
 
@@ -89,6 +89,8 @@ def _guard_session(session: HostedCheckoutSession) -> str | None:
 
 
 def _guard_webhook(failure: WebhookFailure) -> str | None:
+    if failure.event_type == MALFORMED_EVENT_TYPE:
+        return "the signed body is no event: check it with Stripe, then resolve it"
     checkout = (failure.payload.get("data") or {}).get("object") or {}
     reference = checkout.get("client_reference_id")
     if failure.event_type == "checkout.session.completed" and reference:

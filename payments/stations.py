@@ -15,6 +15,8 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from opsconsole import audit
+from opsconsole.authentication import credential_failure_refusal
+from opsconsole.client_address import client_ip
 from opsconsole.errors import InvalidInput, NotFound
 from payments.models import StationCredential
 
@@ -129,13 +131,28 @@ def credential_for_key(key: str) -> StationCredential | None:
 
 
 class StationCredentialAuthentication(BaseAuthentication):
-    """`Authorization: Station <key>`. A wrong or revoked key is a 401; no header leaves
-    the request anonymous, so the route answers 401 with this scheme's challenge."""
+    """`Authorization: Station <key>`. A wrong or revoked key is a 401, until the client's
+    address has failed AUTH_TOKEN_FAILURE_LIMIT credentials in the window (API tokens
+    included): then a 429 with Retry-After, so keys cannot be guessed at the API's full
+    rate. No header leaves the request anonymous, so the route answers 401 with this
+    scheme's challenge."""
 
     def authenticate(self, request: Request) -> tuple[StationPrincipal, StationCredential] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != KEYWORD.lower().encode():
             return None
+        try:
+            credential = self._credential(parts)
+        except AuthenticationFailed as failed:
+            refusal = credential_failure_refusal(client_ip(request))
+            if refusal is not None:
+                raise refusal from failed
+            raise
+        StationCredential.objects.filter(pk=credential.pk).update(last_used_at=timezone.now())
+        principal = StationPrincipal(station_id=credential.station_id, credential_id=credential.pk)
+        return principal, credential
+
+    def _credential(self, parts: list[bytes]) -> StationCredential:
         if len(parts) != 2:
             raise AuthenticationFailed("Invalid station credential header.")
         try:
@@ -145,9 +162,7 @@ class StationCredentialAuthentication(BaseAuthentication):
         credential = credential_for_key(key)
         if credential is None:
             raise AuthenticationFailed("Invalid or revoked station credential.")
-        StationCredential.objects.filter(pk=credential.pk).update(last_used_at=timezone.now())
-        principal = StationPrincipal(station_id=credential.station_id, credential_id=credential.pk)
-        return principal, credential
+        return credential
 
     def authenticate_header(self, request: Request) -> str:
         return KEYWORD

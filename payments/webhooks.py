@@ -3,6 +3,7 @@ critical failures for manual processing, and answer 200 so Stripe stops retrying
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,15 @@ CRITICAL_EVENT_TYPES = frozenset(
 class WebhookSignatureInvalid(InvalidInput):
     code = "PAY-400-WEBHOOK-SIGNATURE-INVALID"
     default_message = "Webhook signature verification failed."
+
+
+class WebhookEventInvalid(InvalidInput):
+    code = "PAY-400-WEBHOOK-EVENT-INVALID"
+    default_message = "The signed body is not a Stripe event; it was kept for the inbox."
+
+
+# A signed body that is no event: kept under this type, by the hash of its body.
+MALFORMED_EVENT_TYPE = "malformed"
 
 
 class WebhookNotConfigured(DependencyUnavailable):
@@ -91,15 +101,61 @@ def stripe_webhook_receive(*, payload: bytes, signature: str) -> dict[str, Any]:
     if not secret:
         raise WebhookNotConfigured()
     try:
-        stripe.Webhook.construct_event(
+        # The signature alone: stripe's construct_event also builds its Event from the body,
+        # and a signed `[]` or string there raised a 500.
+        stripe.WebhookSignature.verify_header(
             payload, signature, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
         )
-        event = json.loads(payload)
-    except (stripe.SignatureVerificationError, ValueError) as exc:
+    except (stripe.SignatureVerificationError, ValueError) as exc:  # ValueError: not UTF-8
         raise WebhookSignatureInvalid(details={"reason": str(exc)[:200]}) from exc
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-        raise WebhookSignatureInvalid("The event has no id.")
+    event, problem = _signed_event(payload)
+    if event is None:
+        failure = malformed_event_store(payload=payload, problem=problem)
+        raise WebhookEventInvalid(details={"reason": problem, "failure_id": failure.pk})
     return stripe_event_process(event=event)
+
+
+def _signed_event(payload: bytes) -> tuple[dict[str, Any] | None, str]:
+    """The event in a verified body, or None and why it is none: not JSON, nested past
+    the json module's depth, or no object with a string id."""
+    try:
+        event = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:200]
+    if not isinstance(event, dict):
+        return None, f"the body is a JSON {type(event).__name__}, not an event object"
+    if not isinstance(event.get("id"), str):
+        return None, "the event has no id"
+    return event, ""
+
+
+@transaction.atomic
+def malformed_event_store(*, payload: bytes, problem: str) -> WebhookFailure:
+    """Keep a correctly signed body that is no event for a person (it came from Stripe, so
+    something on either side is wrong): one open failure per distinct body, its text kept
+    whole, since it may not even parse."""
+    digest = hashlib.sha256(payload).hexdigest()
+    failure, _ = WebhookFailure.objects.update_or_create(
+        provider="stripe",
+        event_id=f"{MALFORMED_EVENT_TYPE}:{digest[:40]}",
+        status=WebhookFailure.Status.PENDING_MANUAL,
+        defaults={
+            "event_type": MALFORMED_EVENT_TYPE,
+            # PostgreSQL's jsonb takes no NUL character, which a JSON body may carry.
+            "payload": {
+                "body": payload.decode("utf-8").replace("\x00", "\ufffd"),
+                "sha256": digest,
+            },
+            "error": problem,
+        },
+    )
+    audit.record(
+        "payments.webhook_failure.stored",
+        obj=failure,
+        after={"status": failure.status, "error": failure.error},
+        actor="stripe",
+    )
+    return failure
 
 
 def stripe_event_process(*, event: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +217,9 @@ def webhook_failure_reprocess(*, failure_id: int, actor: audit.Actor, reason: st
             raise WebhookFailureNotFound()
         if failure.status != WebhookFailure.Status.PENDING_MANUAL:
             return True
+        if failure.event_type == MALFORMED_EVENT_TYPE:
+            # No event to run: a person checks it with Stripe and resolves it in the inbox.
+            return False
         record = StripeEvent.objects.select_for_update().get(event_id=failure.event_id)
         before = {"status": failure.status, "error": failure.error}
         record.reprocess()

@@ -175,7 +175,8 @@ class DeliveryLoop:
         destination = await asyncio.get_running_loop().run_in_executor(
             None, checked_destination, url
         )
-        self.destinations[url] = (now + DESTINATION_TTL_SECONDS, destination)
+        if not destination.retryable:  # a name that did not resolve is asked again next time
+            self.destinations[url] = (now + DESTINATION_TTL_SECONDS, destination)
         return destination
 
     def window(self, integration_id: int) -> IntegrationWindow:
@@ -206,7 +207,7 @@ class DeliveryLoop:
     async def _post(self, call: DeliveryCall) -> OutboundResult:
         destination = await self._destination(call.url)
         if destination.refusal:
-            return refused_result(destination.refusal)
+            return refused_result(destination.refusal, destination.error_class)
         headers = {"Content-Type": "application/json", **call.headers}
         if destination.host_header:
             headers["Host"] = destination.host_header

@@ -181,3 +181,30 @@ def test_the_schema_names_each_credential(client):
     assert {"apiToken", "stationCredential", "cookieAuth"} <= set(schemes)
     redeem = schema["paths"]["/api/station/redeem"]["post"]
     assert redeem["security"] == [{"stationCredential": []}]
+
+
+@pytest.mark.django_db
+@override_settings(TRUSTED_PROXIES=["10.0.0.0/24"])
+def test_a_station_key_flood_gets_429_with_retry_after_per_client_address():
+    """Station keys are throttled as tokens are: failures only, per client address (behind
+    the balancer, the client's), in one budget with failed tokens."""
+    redeem = "/api/station/redeem"
+    guesser = APIClient(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.8")
+    guesser.credentials(HTTP_AUTHORIZATION="Station not-a-real-key")
+    statuses = [guesser.post(redeem, {"code": "X"}, format="json").status_code for _ in range(40)]
+    assert statuses[:10] == [401] * 10
+    assert set(statuses[10:]) == {429}
+    limited = guesser.post(redeem, {"code": "X"}, format="json")
+    assert error_of(limited)["code"].endswith("-429-THROTTLED")
+    assert int(limited["Retry-After"]) > 0
+    guesser.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert guesser.get(FAILURES).status_code == 429  # the same budget
+    # Another client behind the same balancer, guessing nothing, is not throttled; nor is a
+    # real station key from the guesser's own address (only failures are counted).
+    other = APIClient(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.8")
+    other.credentials(HTTP_AUTHORIZATION="Station another-wrong-key")
+    assert other.post(redeem, {"code": "X"}, format="json").status_code == 401
+    station = station_client("lisbon-1")
+    same_address = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "203.0.113.8"}
+    answer = station.post(redeem, {"code": "NOPE"}, format="json", **same_address)
+    assert answer.status_code == 404
