@@ -249,6 +249,24 @@ def worker_switches(*workers: str | tuple[str, str]) -> dict[str, bool]:
     return switches
 
 
+def q_cluster_settings(redis_url: str) -> dict[str, object]:
+    """django-q2: the ORM broker by default, Redis when REDIS_URL is set. Its own retry is
+    not our retry mechanism (the row is the source of truth): a failed wake is not re-sent."""
+    timeout = env_int("Q_TIMEOUT", 300)
+    broker = {"redis": redis_url} if redis_url else {"orm": "default"}
+    return {
+        "name": "opsconsole",
+        "workers": env_int("Q_WORKERS", 2),
+        "timeout": timeout,
+        "retry": timeout + 60,
+        "max_attempts": 1,
+        "catch_up": False,
+        "save_limit": 1000,
+        "label": "Background tasks",
+        **broker,
+    }
+
+
 def shared_cache(redis_url: str, table: str) -> dict[str, dict[str, object]]:
     """CACHES: Redis when configured, otherwise the database cache table."""
     if redis_url:

@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from csp.constants import NONCE, NONE, SELF
 
+from opsconsole import content_security
 from opsconsole.env import (
     ImproperlyConfiguredEnv,
     anymail_settings,
@@ -22,6 +22,7 @@ from opsconsole.env import (
     env_str,
     fcm_settings,
     notification_channels,
+    q_cluster_settings,
     secret_key_from_env,
     shared_cache,
     spectacular_settings,
@@ -61,28 +62,10 @@ if _proxy_ssl_header:
 # Health probes come over plain HTTP from inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/", r"^metrics$"]
 
-# A staff session lasts a working shift, not Django's two weeks: a laptop left signed in
-# overnight asks for the password again.
+# A staff session lasts a shift, not Django's two weeks: overnight, the password again.
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 
-# Content-Security-Policy (django-csp): scripts only from this origin or carrying the
-# response's nonce (the console's two inline scripts print `request.csp_nonce`); nothing
-# framed, posted or loaded elsewhere. Inline style attributes stay allowed: the admin's and
-# the SVG charts' styling uses them, and a style cannot run code.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": [SELF],
-        "script-src": [SELF, NONCE],
-        "style-src": [SELF, "'unsafe-inline'"],
-        "img-src": [SELF, "data:"],
-        "font-src": [SELF, "data:"],
-        "connect-src": [SELF],
-        "object-src": [NONE],
-        "base-uri": [SELF],
-        "form-action": [SELF],
-        "frame-ancestors": [NONE],
-    },
-}
+CONTENT_SECURITY_POLICY = content_security.POLICY  # django-csp; the module says why
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list(
     "CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000"
@@ -214,20 +197,8 @@ REST_KNOX = {
 
 SPECTACULAR_SETTINGS = spectacular_settings()
 
-# django-q2: the ORM broker by default, Redis when REDIS_URL is set. Its own retry is not
-# our retry mechanism (the row is the source of truth), so a failed wake-up is not re-queued.
 REDIS_URL = env_str("REDIS_URL", "")
-Q_CLUSTER: dict[str, object] = {
-    "name": "opsconsole",
-    "workers": env_int("Q_WORKERS", 2),
-    "timeout": env_int("Q_TIMEOUT", 300),
-    "retry": env_int("Q_TIMEOUT", 300) + 60,
-    "max_attempts": 1,
-    "catch_up": False,
-    "save_limit": 1000,
-    "label": "Background tasks",
-}
-Q_CLUSTER["redis" if REDIS_URL else "orm"] = REDIS_URL or "default"
+Q_CLUSTER = q_cluster_settings(REDIS_URL)  # django-q2 (opsconsole.env says why so)
 # A worker's wakes within this window are sent once, and once more at its end (wakes.py).
 WAKE_COALESCE_MS = env_int("WAKE_COALESCE_MS", 1000)
 
