@@ -80,7 +80,10 @@ class HistoryWithoutRevert(SimpleHistoryAdmin):
 
 
 class ReasonModelForm(forms.ModelForm):
+    # Required when the save changes something (checked in the form's clean): a note added
+    # on an incident's page with nothing else changed needs none.
     reason = forms.CharField(
+        required=False,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
         help_text="Why this change is made; kept in the audit log.",
     )
@@ -112,6 +115,9 @@ class ServiceSavedAdmin(_ModelAdminMixin):
         class ReasonForm(base):  # type: ignore[misc, valid-type]
             def clean(self) -> dict[str, Any]:
                 cleaned = super().clean()
+                changes = admin_self.changes_of(self, obj)
+                if (obj is None or changes) and not str(cleaned.get("reason", "")).strip():
+                    self.add_error("reason", "Say why this change is made (kept in the audit log).")
                 if not self.errors:
                     try:
                         admin_self.check_through_service(admin_self.changes_of(self, obj))
@@ -124,6 +130,25 @@ class ServiceSavedAdmin(_ModelAdminMixin):
                 return cleaned
 
         return ReasonForm
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.with_reason(request, obj, super().get_fields(request, obj))
+
+    def with_reason(self, request: HttpRequest, obj: Any, fields: Any) -> list[Any]:
+        """`fields`, and the reason wherever the page can save: a form whose fields leave it
+        out would refuse every save over a field nobody can see."""
+        fields = list(fields)
+        can_save = (
+            self.has_add_permission(request)
+            if obj is None
+            else self.has_change_permission(request, obj)
+        )
+        shown = {
+            n for entry in fields for n in (entry if isinstance(entry, list | tuple) else [entry])
+        }
+        if can_save and "reason" not in shown:
+            fields.append("reason")
+        return fields
 
     def changes_of(self, form: forms.ModelForm, obj: Model | None) -> dict[str, Any]:
         names = (

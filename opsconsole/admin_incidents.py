@@ -56,14 +56,18 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         if obj is None:
-            return ["title", "severity"]
-        return [
-            ("title", "severity", "status"),
-            ("opened_by", "opened_at"),
-            "postmortem_material",
-            *incidents.WRITEUP_FIELDS,
-            ("resolved_by", "resolved_at"),
-        ]
+            return self.with_reason(request, obj, ["title", "severity"])
+        return self.with_reason(
+            request,
+            obj,
+            [
+                ("title", "severity", "status"),
+                ("opened_by", "opened_at"),
+                "postmortem_material",
+                *incidents.WRITEUP_FIELDS,
+                ("resolved_by", "resolved_at"),
+            ],
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
