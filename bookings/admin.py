@@ -88,7 +88,19 @@ class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_select_related = ("resource", "customer")
     show_full_result_count = False
     inlines = [RefundFailureInline]
-    actions = ["resolve_complete", "resolve_restore", "check_in"]
+    actions = ["resolve_complete", "resolve_restore", "check_in", "cancel"]
+
+    @destructive_action(
+        description="Cancel (staff, with a reason)…",
+        title="Cancel bookings",
+        legal=lambda rows: rows.filter(
+            status__in=[Booking.Status.CONFIRMED, Booking.Status.CHECKED_IN]
+        ),
+        legal_description="confirmed or checked-in bookings, also after their start; the "
+        "slot is released and a paid booking refunded (by card, or owed when paid offline)",
+    )
+    def cancel(self, request: HttpRequest, pk: int, reason: str) -> None:
+        services.booking_cancel(booking_id=pk, actor=request.user, reason=reason)
 
     @destructive_action(
         description="Check the customer in…",

@@ -322,6 +322,11 @@ BOOKING_HOLD_GRACE_SECONDS = env_int("BOOKING_HOLD_GRACE_SECONDS", 30)
 BOOKING_MAX_SLOT_HOURS = env_int("BOOKING_MAX_SLOT_HOURS", 24)
 # A client holds at most this many slots at once, so nobody can hold a whole day's courts.
 BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT = env_int("BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT", 3)
+# A customer cancels (and is refunded) until this many minutes before the start (0: until
+# the start); later, and once checked in, only staff cancel, with a reason.
+BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES = env_int("BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES", 0)
+if BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES < 0:
+    raise ImproperlyConfiguredEnv("BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES must be 0 or more")
 
 # Refunds (seed 003): a PENDING row first, the provider call, then 3 retries.
 REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 4)  # the attempt and 3 retries
