@@ -144,11 +144,16 @@ class PushTokenRegisterApi(APIView):
     def post(self, request: Request) -> Response:
         data = inputs.validated(self.InputSerializer, request.data, NotificationsInvalidPayload)
         user_id = _acting_for(request, data.get("user_id"))
-        token, created = push_token_register(
-            token=data["token"], user_id=user_id, actor=request.user
+        registration = push_token_register(
+            token=data["token"],
+            user_id=user_id,
+            actor=request.user,
+            # Producers name the user, so moving a device to its new user is theirs to do;
+            # a customer never takes a token someone else holds.
+            may_move=request.user.has_perm(INGEST_PERMISSION),
         )
-        answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(PushTokenOutputSerializer(token).data, status=answer)
+        answer = status.HTTP_201_CREATED if registration.created else status.HTTP_200_OK
+        return Response(PushTokenOutputSerializer(registration).data, status=answer)
 
 
 class PushTokenRemoveApi(APIView):
