@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -100,7 +102,10 @@ class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
         "slot is released and a paid booking refunded (by card, or owed when paid offline)",
     )
     def cancel(self, request: HttpRequest, pk: int, reason: str) -> None:
-        services.booking_cancel(booking_id=pk, actor=request.user, reason=reason)
+        user = request.user
+        if not isinstance(user, AbstractBaseUser):  # the admin lets only staff in
+            raise PermissionDenied
+        services.booking_cancel(booking_id=pk, actor=user, reason=reason)
 
     @destructive_action(
         description="Check the customer in…",
