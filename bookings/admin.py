@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -88,7 +90,22 @@ class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_select_related = ("resource", "customer")
     show_full_result_count = False
     inlines = [RefundFailureInline]
-    actions = ["resolve_complete", "resolve_restore", "check_in"]
+    actions = ["resolve_complete", "resolve_restore", "check_in", "cancel"]
+
+    @destructive_action(
+        description="Cancel (staff, with a reason)…",
+        title="Cancel bookings",
+        legal=lambda rows: rows.filter(
+            status__in=[Booking.Status.CONFIRMED, Booking.Status.CHECKED_IN]
+        ),
+        legal_description="confirmed or checked-in bookings, also after their start; the "
+        "slot is released and a paid booking refunded (by card, or owed when paid offline)",
+    )
+    def cancel(self, request: HttpRequest, pk: int, reason: str) -> None:
+        user = request.user
+        if not isinstance(user, AbstractBaseUser):  # the admin lets only staff in
+            raise PermissionDenied
+        services.booking_cancel(booking_id=pk, actor=user, reason=reason)
 
     @destructive_action(
         description="Check the customer in…",

@@ -48,6 +48,14 @@ class BookingNotCancellable(Conflict):
     default_message = "This booking cannot be cancelled in its current state."
 
 
+class CancellationWindowClosed(Conflict):
+    code = "BKG-409-CANCELLATION-WINDOW-CLOSED"
+    default_message = (
+        "This booking can no longer be cancelled by its customer "
+        "(BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES before its start); ask staff."
+    )
+
+
 class HoldExpired(ApplicationError):
     status_code = 410
     code = "BKG-410-HOLD-EXPIRED"

@@ -118,6 +118,7 @@ class CampaignAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
         "template",
         "status",
         "status_summary",
+        "import_progress",
         "throttle_per_minute",
         ("quiet_hours_start", "quiet_hours_end", "quiet_hours_timezone"),
         ("throttled_until", "last_progress_at", "stalled_at"),
@@ -176,6 +177,15 @@ class CampaignAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
             "; in quiet hours" if status["in_quiet_hours"] else "",
         )
 
+    @admin.display(description="target import")
+    def import_progress(self, obj: Campaign) -> str:
+        return format_html(
+            "<p data-testid='campaign-import'>imported {} of {} ({})</p>",
+            obj.targets_imported,
+            obj.targets_total,
+            obj.import_state,
+        )
+
     @admin.display(description="queue length")
     def queue_length(self, obj: Campaign) -> int:
         return obj.targets.filter(status__in=CampaignTarget.SENDABLE).count()
@@ -183,8 +193,12 @@ class CampaignAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
     @destructive_action(
         description="Start / resume selected campaigns…",
         title="Start campaigns",
-        legal=lambda rows: rows.filter(status__in=[Campaign.Status.DRAFT, Campaign.Status.PAUSED]),
-        legal_description="draft or paused campaigns; sending resumes within a minute",
+        legal=lambda rows: rows.filter(
+            status__in=[Campaign.Status.DRAFT, Campaign.Status.PAUSED],
+            import_state=Campaign.ImportState.COMPLETE,
+        ),
+        legal_description="draft or paused campaigns whose targets are all imported; sending "
+        "resumes within a minute",
     )
     def start_campaigns(self, request: HttpRequest, pk: int, reason: str) -> None:
         campaigns.campaign_start(campaign_id=pk, actor=request.user, reason=reason)

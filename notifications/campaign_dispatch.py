@@ -31,9 +31,9 @@ from opsconsole.alerts import alert_raise
 def dispatchable_campaigns(now: datetime) -> list[Campaign]:
     return [
         campaign
-        for campaign in Campaign.objects.filter(status=Campaign.Status.RUNNING).filter(
-            Q(throttled_until__isnull=True) | Q(throttled_until__lte=now)
-        )
+        for campaign in Campaign.objects.filter(
+            status=Campaign.Status.RUNNING, import_state=Campaign.ImportState.COMPLETE
+        ).filter(Q(throttled_until__isnull=True) | Q(throttled_until__lte=now))
         if not in_quiet_hours(campaign, now)
     ]
 

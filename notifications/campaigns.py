@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from notifications.models import Campaign, CampaignTarget
-from opsconsole import audit
-from opsconsole.errors import Conflict, NotFound
+from notifications.models import Campaign, CampaignTarget, CampaignTargetImport
+from opsconsole import audit, wakes
+from opsconsole.errors import Conflict, InvalidInput, NotFound
 from opsconsole.providers import CHANNEL_SWITCHED_OFF, PROVIDER_NOT_CONFIGURED, Mode, provider
 from opsconsole.retry import RetryPolicy
 
@@ -31,6 +31,13 @@ INVALID_NUMBER_CODES = frozenset({"invalid_number", "not_a_whatsapp_user", "1310
 class CampaignNotFound(NotFound):
     code = "NTF-404-CAMPAIGN-NOT-FOUND"
     default_message = "Campaign not found."
+
+
+class CampaignInvalid(InvalidInput):
+    code = "NTF-400-INVALID-PAYLOAD"
+
+
+IMPORTER_TASK = "notifications.tasks.run_campaign_target_importer"
 
 
 class CampaignStateConflict(Conflict):
@@ -98,6 +105,19 @@ def campaign_create(
     quiet_hours_timezone: str = "UTC",
     actor: audit.Actor = None,
 ) -> Campaign:
+    """A draft campaign with its targets. A list above CAMPAIGN_INLINE_TARGETS is staged and
+    imported after the request by the target importer (the request stays short); the
+    campaign cannot start until its import is complete."""
+    unique = list(dict.fromkeys(phone.strip() for phone in phones))
+    if len(unique) > settings.CAMPAIGN_MAX_TARGETS_PER_REQUEST:
+        raise CampaignInvalid(
+            details={
+                "fields": {
+                    "phones": [f"At most {settings.CAMPAIGN_MAX_TARGETS_PER_REQUEST} targets."]
+                }
+            }
+        )
+    inline = len(unique) <= settings.CAMPAIGN_INLINE_TARGETS
     campaign = Campaign.objects.create(
         name=name,
         template=template,
@@ -105,14 +125,25 @@ def campaign_create(
         quiet_hours_start=quiet_hours[0] if quiet_hours else None,
         quiet_hours_end=quiet_hours[1] if quiet_hours else None,
         quiet_hours_timezone=quiet_hours_timezone,
+        import_state=Campaign.ImportState.COMPLETE if inline else Campaign.ImportState.IMPORTING,
+        targets_total=len(unique),
+        targets_imported=len(unique) if inline else 0,
     )
-    CampaignTarget.objects.bulk_create(
-        [CampaignTarget(campaign=campaign, phone=phone.strip()) for phone in dict.fromkeys(phones)]
-    )
+    if inline:
+        CampaignTarget.objects.bulk_create(
+            [CampaignTarget(campaign=campaign, phone=phone) for phone in unique]
+        )
+    else:
+        CampaignTargetImport.objects.create(campaign=campaign, phones=unique, total=len(unique))
+        transaction.on_commit(lambda: wakes.wake(IMPORTER_TASK, "campaign_created"))
     audit.record(
         "notifications.campaign.created",
         obj=campaign,
-        after={**campaign_state(campaign), "targets": len(set(phones))},
+        after={
+            **campaign_state(campaign),
+            "targets": len(unique),
+            "import_state": campaign.import_state,
+        },
         actor=actor,
     )
     return campaign
@@ -134,6 +165,11 @@ def campaign_start(*, campaign_id: int, actor: audit.Actor, reason: str = "") ->
     if campaign.status == Campaign.Status.COMPLETED:
         raise CampaignStateConflict(
             "A completed campaign cannot be started again.", details={"status": campaign.status}
+        )
+    if campaign.import_state != Campaign.ImportState.COMPLETE:
+        raise CampaignStateConflict(
+            "The campaign's targets are still being imported; start it once they are all in.",
+            details={"status": campaign.status, **import_progress(campaign)},
         )
     if why := whatsapp_cannot_send():
         raise CampaignChannelUnavailable(details={"channel": "whatsapp", "reason": why})
@@ -175,6 +211,14 @@ def campaign_stop(*, campaign_id: int, actor: audit.Actor, reason: str = "") -> 
     return campaign
 
 
+def import_progress(campaign: Campaign) -> dict[str, Any]:
+    return {
+        "import_state": campaign.import_state,
+        "targets_imported": campaign.targets_imported,
+        "targets_total": campaign.targets_total,
+    }
+
+
 def campaign_status(*, campaign_id: int) -> dict[str, Any]:
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None:
@@ -198,6 +242,7 @@ def campaign_status(*, campaign_id: int) -> dict[str, Any]:
         "throttled_until": campaign.throttled_until,
         "in_quiet_hours": in_quiet_hours(campaign),
         "throttle_per_minute": campaign.throttle_per_minute,
+        **import_progress(campaign),
         # What the console's toast says: the seed's error codes, counted.
         "errors_by_code": dict(
             campaign.targets.exclude(error_code="")

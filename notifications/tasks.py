@@ -10,6 +10,7 @@ from notifications.services import push_tokens_cleanup
 from notifications.workers import (
     CampaignDispatcherWorker,
     CampaignStallDetector,
+    CampaignTargetImporter,
     NotificationDeliveryWorker,
 )
 
@@ -24,6 +25,14 @@ def run_notification_delivery_worker(triggered_by: str = "schedule") -> dict[str
 
 def run_campaign_dispatcher_worker(triggered_by: str = "schedule") -> dict[str, Any]:
     return CampaignDispatcherWorker().run_once(triggered_by=triggered_by).as_dict()
+
+
+def run_campaign_target_importer(triggered_by: str = "schedule") -> dict[str, Any]:
+    return (
+        CampaignTargetImporter()
+        .run_once(triggered_by=triggered_by, drain_seconds=settings.WORKER_DRAIN_SECONDS)
+        .as_dict()
+    )
 
 
 def run_campaign_stall_detector(triggered_by: str = "schedule") -> dict[str, Any]:

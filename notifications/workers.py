@@ -15,8 +15,9 @@ from notifications.campaign_dispatch import (
     campaign_target_send,
     dispatchable_campaigns,
 )
+from notifications.campaign_import import campaign_import_run
 from notifications.campaigns import in_quiet_hours
-from notifications.models import Campaign, CampaignTarget, Notification
+from notifications.models import Campaign, CampaignTarget, CampaignTargetImport, Notification
 from opsconsole.claims import RunContext, claim_due_rows
 from opsconsole.workers import BatchWorker, register_worker
 
@@ -126,6 +127,44 @@ class CampaignDispatcherWorker(ChannelWorker):
     def process(self, item_id: int, run: RunContext) -> Outcome:
         return self.Outcome(
             campaign_target_send(target_id=item_id, lease_owner=run.owner, adapter=self.adapter)
+        )
+
+
+@register_worker
+class CampaignTargetImporter(BatchWorker):
+    """Imports campaigns' large target lists, staged by the request that created them, in
+    batches of CAMPAIGN_IMPORT_BATCH_SIZE; each campaign starts once its list is in."""
+
+    name = "campaign_target_importer"
+    description = "Campaign target lists above CAMPAIGN_INLINE_TARGETS, imported in batches"
+    schedule_task = "notifications.tasks.run_campaign_target_importer"
+    schedule_minutes = 1
+
+    lease_model = CampaignTargetImport
+
+    class Outcome(StrEnum):
+        IMPORTED = "imported"
+        IN_PROGRESS = "in_progress"
+        LEASE_LOST = "lease_lost"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
+        return claim_due_rows(
+            CampaignTargetImport,
+            filters=Q(completed_at__isnull=True, next_retry_at__lte=timezone.now()),
+            owner=run.owner,
+            limit=limit,
+            lease_seconds=self.lease_seconds,
+        )
+
+    def process(self, item_id: int, run: RunContext) -> Outcome:
+        return self.Outcome(
+            campaign_import_run(
+                import_id=item_id,
+                lease_owner=run.owner,
+                lease_seconds=self.lease_seconds,
+                # A list at a time, within what a run may take; the rest waits for the next.
+                budget_seconds=settings.WORKER_DRAIN_SECONDS,
+            )
         )
 
 

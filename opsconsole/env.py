@@ -37,6 +37,25 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not an integer") from exc
 
 
+def env_int_between(name: str, default: int, low: int, high: int | None = None) -> int:
+    """An integer from `low` (to `high`): a limit outside its range fails at start-up."""
+    value = env_int(name, default)
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"{low} or more"
+        raise ImproperlyConfiguredEnv(f"{name} must be {bounds}, not {value}")
+    return value
+
+
+def proxy_ssl_header() -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER as HEADER,value (unset: None, Django's default)."""
+    parts = env_list("SECURE_PROXY_SSL_HEADER", "")
+    if not parts:
+        return None
+    if len(parts) != 2:
+        raise ImproperlyConfiguredEnv("SECURE_PROXY_SSL_HEADER must be HEADER,value")
+    return (parts[0], parts[1])
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = (os.environ.get(name) or default).strip().lower()
     if value not in choices:

@@ -10,7 +10,6 @@ import environ
 
 from opsconsole import content_security
 from opsconsole.env import (
-    ImproperlyConfiguredEnv,
     anymail_settings,
     backup_drill_settings,
     database_from_url,
@@ -18,10 +17,12 @@ from opsconsole.env import (
     env_choice,
     env_cidrs,
     env_int,
+    env_int_between,
     env_list,
     env_str,
     fcm_settings,
     notification_channels,
+    proxy_ssl_header,
     q_cluster_settings,
     secret_key_from_env,
     shared_cache,
@@ -54,11 +55,7 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # Behind a TLS-terminating proxy: e.g. SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
-_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", "")
-if _proxy_ssl_header:
-    if len(_proxy_ssl_header) != 2:
-        raise ImproperlyConfiguredEnv("SECURE_PROXY_SSL_HEADER must be HEADER,value")
-    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header[0], _proxy_ssl_header[1])
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header()
 # Health probes come over plain HTTP from inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/", r"^metrics$"]
 
@@ -181,6 +178,7 @@ API_THROTTLE_RATES = {
     "user": env_str("API_THROTTLE_USER", "1200/min"),
     "station_redeem": env_str("API_THROTTLE_STATION_REDEEM", "30/min"),
     "ingest": env_str("API_THROTTLE_INGEST", "1200/min"),  # requests of up to 100 events
+    "campaign_create": env_str("API_THROTTLE_CAMPAIGN_CREATE", "10/min"),  # each a large list
 }
 # Failed credentials (API tokens, station keys) per client address before 429; their window.
 AUTH_TOKEN_FAILURE_LIMIT = env_int("AUTH_TOKEN_FAILURE_LIMIT", 10)
@@ -231,6 +229,7 @@ WORKER_DEFAULTS_ENABLED = worker_switches(
     "booking_hold_expiry_worker",
     "notification_delivery_worker",
     "campaign_dispatcher_worker",
+    "campaign_target_importer",
     ("campaign_stall_detector", "CAMPAIGN_STALL_DETECTOR_ENABLED"),
     ("dlq_sweeper", "DLQ_SWEEPER_ENABLED"),
     ("retention_redactor", "RETENTION_REDACTOR_ENABLED"),
@@ -247,9 +246,7 @@ NOTIFICATION_ALERT_WINDOW_MINUTES = env_int("NOTIFICATION_ALERT_WINDOW_MINUTES",
 WORKER_BATCH_SIZE = env_int("WORKER_BATCH_SIZE", 50)
 # An admin replay of many items runs as a bulk action at this pace (items a second; at most
 # the bulk engine's 50). A replay only re-queues the item; the delivery worker calls out.
-ADMIN_BULK_REPLAY_RATE_PER_SECOND = env_int("ADMIN_BULK_REPLAY_RATE_PER_SECOND", 50)
-if not 0 < ADMIN_BULK_REPLAY_RATE_PER_SECOND <= 50:
-    raise ImproperlyConfiguredEnv("ADMIN_BULK_REPLAY_RATE_PER_SECOND must be between 1 and 50")
+ADMIN_BULK_REPLAY_RATE_PER_SECOND = env_int_between("ADMIN_BULK_REPLAY_RATE_PER_SECOND", 50, 1, 50)
 WORKER_LEASE_SECONDS = env_int("WORKER_LEASE_SECONDS", 120)
 # A scheduled delivery run keeps claiming batches this long while work is due (so a minute's
 # schedule is no one-batch ceiling); below the minute, so runs rarely overlap.
@@ -317,6 +314,8 @@ BOOKING_HOLD_GRACE_SECONDS = env_int("BOOKING_HOLD_GRACE_SECONDS", 30)
 BOOKING_MAX_SLOT_HOURS = env_int("BOOKING_MAX_SLOT_HOURS", 24)
 # A client holds at most this many slots at once, so nobody can hold a whole day's courts.
 BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT = env_int("BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT", 3)
+# A customer cancels until this many minutes before the start (0: until it); staff later.
+BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES = env_int_between("BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES", 0, 0)
 
 # Refunds (seed 003): a PENDING row first, the provider call, then 3 retries.
 REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 4)  # the attempt and 3 retries
@@ -331,12 +330,8 @@ STRIPE_API_VERSION = env_str("STRIPE_API_VERSION", "2026-10-28.endive")  # pinne
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 # Unset means /webhooks/stripe answers 503 (it cannot verify, so it accepts nothing).
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
-STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
 # stripe-python treats a tolerance of 0 as "accept any age": replayed events would pass.
-if STRIPE_WEBHOOK_TOLERANCE_SECONDS <= 0:
-    raise ImproperlyConfiguredEnv(
-        "STRIPE_WEBHOOK_TOLERANCE_SECONDS must be positive (0 would accept replayed events)"
-    )
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int_between("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300, 1)
 
 # Voucher PNG previews: unset URL means previews answer `not_configured` (degraded copy).
 VOUCHER_RENDERER_URL = env_str("VOUCHER_RENDERER_URL", "")
@@ -366,6 +361,11 @@ PUSH_INVALID_TOKEN_MAX_AGE_DAYS = env_int("PUSH_INVALID_TOKEN_MAX_AGE_DAYS", 7)
 # Campaigns (seed 004): a running campaign whose targets have not advanced for this long stalls.
 CAMPAIGN_STALL_AFTER_SECONDS = env_int("CAMPAIGN_STALL_AFTER_SECONDS", 300)
 CAMPAIGN_TARGET_MAX_ATTEMPTS = env_int("CAMPAIGN_TARGET_MAX_ATTEMPTS", 5)
+# Targets a request may carry (400 above); a list above CAMPAIGN_INLINE_TARGETS is imported
+# after the request, CAMPAIGN_IMPORT_BATCH_SIZE a transaction; the campaign waits for it.
+CAMPAIGN_MAX_TARGETS_PER_REQUEST = env_int_between("CAMPAIGN_MAX_TARGETS_PER_REQUEST", 50_000, 1)
+CAMPAIGN_INLINE_TARGETS = env_int_between("CAMPAIGN_INLINE_TARGETS", 1000, 1)
+CAMPAIGN_IMPORT_BATCH_SIZE = env_int_between("CAMPAIGN_IMPORT_BATCH_SIZE", 1000, 1)
 
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
 # An in-flight key older than this belongs to a request that died; a retry may take it over.

@@ -28,6 +28,14 @@ class RecoveryReplayConflict(Conflict):
     default_message = "This recovery entry cannot be replayed in its current state."
 
 
+class EventIdConflict(Conflict):
+    code = "INT-409-EVENT-ID-CONFLICT"
+    default_message = (
+        "This event id was already used by you for a different event; a retry must carry the "
+        "same event_type and payload, a new event a new id."
+    )
+
+
 class IntegrationDependencyUnavailable(DependencyUnavailable):
     code = "INT-503-DEPENDENCY-UNAVAILABLE"
 

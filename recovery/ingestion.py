@@ -2,15 +2,18 @@
 
 A request of up to 100 events is one atomic write, whatever its size: on PostgreSQL one
 statement records the producers' event ids, inserts the items and the audit row that names
-the batch. An event id seen for the integration within
-INGESTION_DEDUP_DAYS answers the item it made then, with no second item; two requests racing
-with the same id meet at the unique pair (integration, event_id), where the second waits
-for the first and then answers its item.
+the batch. Event ids are the producer's own: an id the same producer sent the integration
+within INGESTION_DEDUP_DAYS answers the item it made then, with no second item, when it
+carries the same event (type and payload), and is refused (409 INT-409-EVENT-ID-CONFLICT)
+when it carries another; another producer's same id is another event. Two requests racing
+with the same id meet at the unique triple (integration, producer, event_id), where the
+second waits for the first and then answers its item.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -24,9 +27,10 @@ from jsonschema import Draft202012Validator
 
 from opsconsole import audit
 from opsconsole.context import current_request_id, current_traceparent
-from opsconsole.errors import envelope
+from opsconsole.errors import ApplicationError, envelope
 from opsconsole.prepared import RowReader, fetch_prepared
-from recovery.errors import IntegrationInvalidPayload, IntegrationNotFound
+from recovery.errors import EventIdConflict, IntegrationInvalidPayload, IntegrationNotFound
+from recovery.ingestion_orm import insert_with_orm, recorded_ids
 from recovery.models import IngestedEvent, Integration, RecoveryItem
 from recovery.services.delivery import ordering_key_of, wake_delivery_worker
 from recovery.services.integrations import EVENT_TYPE
@@ -50,6 +54,8 @@ class IngestResult:
     event_id: str = ""
     duplicate: bool = False
     error: dict[str, Any] | None = None
+    # The refusal `error` is the envelope of, for a single event's route to raise.
+    refusal: ApplicationError | None = None
 
     def body(self) -> dict[str, Any]:
         if self.error is not None:
@@ -65,6 +71,22 @@ class _Accepted:
     payload: Any
     event_id: str
     producer_id: bool  # the producer named the id (so a retry can find it)
+    digest: str = ""  # of a named id's event: what a retry must carry again
+
+
+def event_digest(event_type: str, payload: Any) -> str:
+    """What a retry must carry again: the type and the payload, keys sorted (a retry may
+    encode the same object with its keys in another order)."""
+    encoded = json.dumps(
+        [event_type, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _producer_of(actor: audit.Actor) -> int:
+    """Whose event ids these are: the authenticated producer (0 for the platform itself)."""
+    pk = getattr(actor, "pk", None)
+    return int(pk) if isinstance(pk, int) else 0
 
 
 EVENT_FIELDS = frozenset({"event_type", "payload", "event_id"})
@@ -146,6 +168,7 @@ def events_ingest(
     measure = body_bytes is None or body_bytes * NUMBER_GROWTH > MAX_PAYLOAD_BYTES
     results: list[IngestResult] = []
     accepted: list[_Accepted] = []
+    producer = _producer_of(actor)
     schema = integration.payload_schema
     validator = Draft202012Validator(schema) if schema else None  # built once per request
     for index, event in enumerate(events):
@@ -163,38 +186,39 @@ def events_ingest(
                 payload=event["payload"],
                 event_id=given.strip() if given else f"evt_{uuid.uuid4().hex}",
                 producer_id=bool(given),
+                digest=event_digest(event["event_type"], event["payload"]) if given else "",
             )
         )
     if connection.vendor == "postgresql":
-        results += _queue(integration, accepted, actor)
+        results += _queue(integration, accepted, actor, producer)
     else:
         try:
-            results += _queue(integration, accepted, actor)
+            results += _queue(integration, accepted, actor, producer)
         except IntegrityError:
             # Another request recorded one of these ids first; its items are committed now.
-            results += _queue(integration, accepted, actor)
+            results += _queue(integration, accepted, actor, producer)
     return sorted(results, key=lambda result: result.index)
 
 
 def _queue(
-    integration: Integration, accepted: list[_Accepted], actor: audit.Actor
+    integration: Integration, accepted: list[_Accepted], actor: audit.Actor, producer: int
 ) -> list[IngestResult]:
-    results: list[IngestResult] = []
     new: list[_Accepted] = []
+    repeats: list[_Accepted] = []  # an id already named earlier in this batch
     first_of: dict[str, _Accepted] = {}
     for event in accepted:
         if event.producer_id and event.event_id in first_of:
-            results.append(_duplicate(event, None))  # a repeat within this batch
+            repeats.append(event)
         else:
             new.append(event)
             if event.producer_id:
                 first_of[event.event_id] = event
     fresh_since = timezone.now() - timedelta(days=settings.INGESTION_DEDUP_DAYS)
     if connection.vendor == "postgresql":
-        by_event, earlier = _claim_and_insert(integration, new, fresh_since, actor)
+        by_event, earlier = _claim_and_insert(integration, new, fresh_since, actor, producer)
     else:
         with transaction.atomic():
-            by_event, earlier = _insert_with_orm(integration, new, fresh_since)
+            by_event, earlier = insert_with_orm(integration, new, fresh_since, producer)
             if by_event:
                 audit.record(
                     INGESTED_EVENT,
@@ -213,29 +237,52 @@ def _queue(
                 )
     if by_event:
         transaction.on_commit(wake_delivery_worker)  # at once unless the caller is atomic
-    queued = [event for event in new if event.event_id in by_event]
+    results = [
+        IngestResult(index=event.index, item_id=by_event[event.event_id], event_id=event.event_id)
+        for event in new
+        if event.event_id in by_event
+    ]
     results += [
-        _duplicate(event, earlier[event.event_id])
+        _answer_known(event, *earlier[event.event_id])
         for event in new
         if event.event_id not in by_event
     ]
-    results += [
-        IngestResult(index=event.index, item_id=by_event[event.event_id], event_id=event.event_id)
-        for event in queued
-    ]
-    # A batch that repeats an id answers the repeat with the first one's item.
-    for result in results:
-        if result.item_id is None and result.error is None:
-            result.item_id = by_event.get(result.event_id) or earlier[result.event_id]
+    # A batch that repeats an id answers the repeat as a retry of the first: its item when
+    # it carries the same event, a refusal when it carries another.
+    for event in repeats:
+        if event.digest != first_of[event.event_id].digest:
+            results.append(_conflict(event))
+        elif event.event_id in by_event:
+            results.append(_duplicate(event, by_event[event.event_id]))
+        else:
+            results.append(_answer_known(event, *earlier[event.event_id]))
     return results
 
 
+def _answer_known(event: _Accepted, item_id: int, digest: str) -> IngestResult:
+    """An id this producer sent within the window: a retry answers its item; another event
+    under it is refused ("": recorded without a digest, so it cannot be told apart)."""
+    if digest and digest != event.digest:
+        return _conflict(event)
+    return _duplicate(event, item_id)
+
+
+def _conflict(event: _Accepted) -> IngestResult:
+    refusal = EventIdConflict(details={"event_id": event.event_id})
+    body = envelope(refusal.code, refusal.message, refusal.details)["error"]
+    return IngestResult(index=event.index, event_id=event.event_id, error=body, refusal=refusal)
+
+
 def _claim_and_insert(
-    integration: Integration, new: list[_Accepted], fresh_since: datetime, actor: audit.Actor
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Record the producers' ids, insert the items and the audit row naming them in one
+    integration: Integration,
+    new: list[_Accepted],
+    fresh_since: datetime,
+    actor: audit.Actor,
+    producer: int,
+) -> tuple[dict[str, int], dict[str, tuple[int, str]]]:
+    """Record the producer's ids, insert the items and the audit row naming them in one
     statement (atomic without a transaction, so one round trip): ({event_id: new item id},
-    {event_id: earlier item id} for ids recorded within the dedup window).
+    {event_id: (earlier item id, its digest)} for ids recorded within the dedup window).
 
     Each row gets its item id from the sequence first, so the id record can be written
     before the item: its insert claims the id on the unique pair (ON CONFLICT, which always
@@ -265,10 +312,11 @@ def _claim_and_insert(
         f"nextval('{_item_id_sequence()}'::regclass) AS item_id "
         "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(row, position)), "
         f"claimed AS (INSERT INTO {ingested} AS recorded "
-        "(integration_id, event_id, item_id, created_at) "
-        "SELECT %s, row->>2, item_id, at FROM input WHERE (row->>4)::boolean "
-        "ON CONFLICT (integration_id, event_id) DO UPDATE SET item_id = EXCLUDED.item_id, "
-        "created_at = EXCLUDED.created_at WHERE recorded.created_at < %s "
+        "(integration_id, producer_id, event_id, payload_digest, item_id, created_at) "
+        "SELECT %s, %s, row->>2, row->>5, item_id, at FROM input WHERE (row->>4)::boolean "
+        "ON CONFLICT (integration_id, producer_id, event_id) DO UPDATE SET "
+        "item_id = EXCLUDED.item_id, created_at = EXCLUDED.created_at, "
+        "payload_digest = EXCLUDED.payload_digest WHERE recorded.created_at < %s "
         "RETURNING event_id), "
         f"new AS (INSERT INTO {items} (id, integration_id, event_type, payload, event_id, "
         "ordering_key, status, attempt_count, max_attempts, replay_count, next_retry_at, "
@@ -290,6 +338,7 @@ def _claim_and_insert(
                 event.event_id,
                 ordering_key_of(event.payload, key_path),
                 event.producer_id,
+                event.digest,
             )
             for event in new
         ]
@@ -300,6 +349,7 @@ def _claim_and_insert(
         timezone.now(),
         rows,
         integration.pk,
+        producer,
         fresh_since,
         integration.pk,
         settings.INTEGRATION_MAX_ATTEMPTS,
@@ -310,7 +360,10 @@ def _claim_and_insert(
     # Prepared: its text never changes, and planning it took a sixth of its time.
     by_event = dict(fetch_prepared(sql, params))
     missed = [event.event_id for event in new if event.event_id not in by_event]
-    earlier = {event_id: item_id for _, event_id, item_id, _ in _recorded(integration, missed)}
+    earlier = {
+        event_id: (item_id, digest)
+        for _, event_id, item_id, _, digest in recorded_ids(integration, producer, missed)
+    }
     return by_event, earlier
 
 
@@ -323,59 +376,6 @@ def _item_id_sequence() -> str:
         cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
         (name,) = cursor.fetchone()
     return name
-
-
-def _insert_with_orm(
-    integration: Integration, new: list[_Accepted], fresh_since: datetime
-) -> tuple[dict[str, int], dict[str, int]]:
-    """_claim_and_insert for the SQLite development database: look the ids up, forget the
-    expired ones, bulk-insert the rest (a racing duplicate is an IntegrityError, retried)."""
-    earlier: dict[str, int] = {}
-    stale: list[int] = []
-    named = [event.event_id for event in new if event.producer_id]
-    for pk, event_id, item_id, created_at in _recorded(integration, named):
-        if created_at >= fresh_since:
-            earlier[event_id] = item_id
-        else:
-            stale.append(pk)
-    if stale:  # older records no longer deduplicate: their ids may come again as new events
-        IngestedEvent.objects.filter(pk__in=stale).delete()
-    fresh = [event for event in new if event.event_id not in earlier]
-    items = RecoveryItem.objects.bulk_create(
-        [
-            RecoveryItem(
-                integration=integration,
-                event_type=event.event_type,
-                payload=event.payload,
-                event_id=event.event_id,
-                ordering_key=ordering_key_of(event.payload, integration.ordering_key_path),
-                max_attempts=settings.INTEGRATION_MAX_ATTEMPTS,
-                request_id=current_request_id(),
-                traceparent=current_traceparent(),
-            )
-            for event in fresh
-        ]
-    )
-    by_event = {item.event_id: item.pk for item in items}
-    IngestedEvent.objects.bulk_create(
-        [
-            IngestedEvent(integration=integration, event_id=event.event_id, item_id=item.pk)
-            for event, item in zip(fresh, items, strict=True)
-            if event.producer_id
-        ]
-    )
-    return by_event, earlier
-
-
-def _recorded(integration: Integration, event_ids: list[str]) -> list[tuple[Any, ...]]:
-    """(pk, event_id, item_id, created_at) of the ids already recorded for the integration."""
-    if not event_ids:
-        return []
-    return list(
-        IngestedEvent.objects.filter(integration=integration, event_id__in=event_ids).values_list(
-            "pk", "event_id", "item_id", "created_at"
-        )
-    )
 
 
 def _duplicate(event: _Accepted, item_id: int | None) -> IngestResult:

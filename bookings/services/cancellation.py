@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from bookings.errors import (
+    BookingInvalidPayload,
     BookingNotCancellable,
     BookingNotFound,
     CancellationFailed,
+    CancellationWindowClosed,
 )
 from bookings.events import booking_event
 from bookings.models import Booking, BookingHold, RefundFailure
@@ -46,6 +51,50 @@ def booking_get_for(
     return booking
 
 
+def acts_as_staff(actor: AbstractBaseUser | str) -> bool:
+    """Operators (and the platform itself) may cancel past the client's window, with a
+    reason; everyone else reaching a booking is its customer."""
+    return isinstance(actor, str) or bool(
+        getattr(actor, "has_perm", lambda _: False)(OPERATE_PERMISSION)
+    )
+
+
+def client_cancel_deadline(booking: Booking) -> datetime:
+    return booking.start_time - timedelta(minutes=settings.BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES)
+
+
+def _cancellation_refusal(booking: Booking, *, actor: AbstractBaseUser | str, reason: str) -> None:
+    """The cancellation policy, checked under the booking's row lock (so a check-in racing
+    the cancel is either seen here or refused after it). Raises when `actor` may not cancel
+    `booking` now; a CANCELLING booking is a saga to resume, not a new decision."""
+    label = audit.actor_label(actor)
+    if acts_as_staff(actor):
+        late = timezone.now() >= client_cancel_deadline(booking)
+        if (booking.status == Booking.Status.CHECKED_IN or late) and not reason.strip():
+            # Past what the customer may do themselves: staff say why, for the audit row.
+            raise BookingInvalidPayload(
+                "Cancelling a checked-in or started booking needs a reason.",
+                details={"fields": {"reason": ["Required for a checked-in or late cancel."]}},
+            )
+        return
+    if booking.status == Booking.Status.CANCELLING:
+        # The customer may retry their own cancellation; one staff started (say, of a
+        # checked-in booking, under review) is not theirs to push to a refund.
+        if booking.cancelled_by != label:
+            raise BookingNotCancellable(details={"status": booking.status})
+        return
+    if booking.status != Booking.Status.CONFIRMED:
+        raise BookingNotCancellable(
+            "Only a confirmed booking that is not checked in can be cancelled; ask staff.",
+            details={"status": booking.status},
+        )
+    deadline = client_cancel_deadline(booking)
+    if timezone.now() >= deadline:
+        raise CancellationWindowClosed(
+            details={"status": booking.status, "cancel_by": deadline.isoformat()}
+        )
+
+
 @dataclass(frozen=True)
 class CancellationResult:
     booking: Booking
@@ -70,6 +119,10 @@ def booking_cancel(
     refund_provider: RefundProvider | None = None,
 ) -> CancellationResult:
     """Seed 003's cancellation saga: mark cancelling, refund, complete, notify the waitlist.
+
+    A customer cancels a CONFIRMED booking until BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES before
+    its start; later, or once checked in, only staff can, with a reason (409 otherwise,
+    nothing changed).
 
     A failed step leaves the booking CANCELLING for manual review, raises an alert and
     answers 503; a failed refund also opens a RefundFailure (PENDING_MANUAL). Calling it
@@ -118,6 +171,7 @@ def _booking_mark_cancelling(*, booking_id: int, actor: AbstractBaseUser, reason
         return booking
     if booking.status not in Booking.CANCELLABLE:
         raise BookingNotCancellable(details={"status": booking.status})
+    _cancellation_refusal(booking, actor=actor, reason=reason)
     before = booking.state()
     booking.start_cancelling(reason=reason, actor_name=audit.actor_label(actor))
     booking.save()

@@ -9,6 +9,7 @@ from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -25,7 +26,6 @@ from opsconsole.models import INGEST_PERMISSION
 from opsconsole.parsers import BoundedJSONParser
 from opsconsole.permissions import CanProduce, CanRegisterPushTokens
 
-MAX_TARGETS = 100_000
 MAX_CSV_BYTES = 5 * 1024 * 1024
 
 
@@ -51,17 +51,23 @@ def phones_from_csv(upload: Any) -> list[str]:
 
 
 class CampaignCreateApi(APIView):
-    """A campaign in draft with its targets; start it with POST .../start."""
+    """A campaign in draft with its targets; start it with POST .../start. At most
+    CAMPAIGN_MAX_TARGETS_PER_REQUEST targets; above CAMPAIGN_INLINE_TARGETS they are
+    imported after the request (import_state, targets_imported of targets_total)."""
 
     error_prefix = "NTF"
     permission_classes = [CanProduce]
+    # Each request may stage a large list: a rate of its own, far below the overall one.
+    throttle_scope = "campaign_create"
     parser_classes = [BoundedJSONParser, MultiPartParser]
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         template = serializers.CharField(max_length=200)
         phones = serializers.ListField(
-            child=serializers.CharField(max_length=32), required=False, max_length=MAX_TARGETS
+            child=serializers.CharField(max_length=32),
+            required=False,
+            help_text="At most CAMPAIGN_MAX_TARGETS_PER_REQUEST (with the CSV's).",
         )
         targets = serializers.FileField(required=False, help_text="CSV with a phone column.")
         throttle_per_minute = serializers.IntegerField(required=False, min_value=1, max_value=6000)
@@ -109,8 +115,9 @@ class CampaignCreateApi(APIView):
         problems: dict[str, list[str]] = {}
         if not phones:
             problems["phones"] = ["Give phones (JSON) or a targets CSV with at least one."]
-        elif len(phones) > MAX_TARGETS:
-            problems["phones"] = [f"At most {MAX_TARGETS} targets."]
+        elif len(phones) > settings.CAMPAIGN_MAX_TARGETS_PER_REQUEST:
+            limit = settings.CAMPAIGN_MAX_TARGETS_PER_REQUEST
+            problems["phones"] = [f"At most {limit} targets in a request."]
         if ("quiet_hours_start" in data) != ("quiet_hours_end" in data):
             problems["quiet_hours_end"] = ["Quiet hours need a start and an end."]
         try:
@@ -144,11 +151,16 @@ class PushTokenRegisterApi(APIView):
     def post(self, request: Request) -> Response:
         data = inputs.validated(self.InputSerializer, request.data, NotificationsInvalidPayload)
         user_id = _acting_for(request, data.get("user_id"))
-        token, created = push_token_register(
-            token=data["token"], user_id=user_id, actor=request.user
+        registration = push_token_register(
+            token=data["token"],
+            user_id=user_id,
+            actor=request.user,
+            # Producers name the user, so moving a device to its new user is theirs to do;
+            # a customer never takes a token someone else holds.
+            may_move=request.user.has_perm(INGEST_PERMISSION),
         )
-        answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(PushTokenOutputSerializer(token).data, status=answer)
+        answer = status.HTTP_201_CREATED if registration.created else status.HTTP_200_OK
+        return Response(PushTokenOutputSerializer(registration).data, status=answer)
 
 
 class PushTokenRemoveApi(APIView):

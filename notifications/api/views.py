@@ -31,6 +31,13 @@ class CampaignStatusSerializer(serializers.Serializer):
     throttled_until = serializers.DateTimeField(allow_null=True)
     in_quiet_hours = serializers.BooleanField()
     throttle_per_minute = serializers.IntegerField()
+    import_state = serializers.ChoiceField(
+        choices=["importing", "complete"],
+        help_text="A large list is imported after the request; the campaign starts once "
+        "it is complete.",
+    )
+    targets_imported = serializers.IntegerField()
+    targets_total = serializers.IntegerField()
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -30,7 +30,9 @@ class EventInputSerializer(serializers.Serializer):
     payload = serializers.JSONField(help_text="Checked against the integration's payload_schema.")
     event_id = serializers.CharField(
         required=False,
-        help_text="Yours: the same id within 7 days answers the first item, never a second.",
+        help_text="Yours (another producer's same id is another event): the same id with "
+        "the same event within 7 days answers the first item, never a second; with another "
+        "event it is refused (409).",
     )
 
 
@@ -63,6 +65,8 @@ class EventIngestApi(APIView):
             actor=request.user,
             body_bytes=_body_bytes(request),
         )
+        if result.refusal is not None:
+            raise result.refusal
         if result.error is not None:
             raise IntegrationInvalidPayload(
                 result.error["message"], details=result.error["details"]

@@ -10,11 +10,13 @@ from recovery.models.queue import Integration, RecoveryItem
 
 
 class IngestedEvent(models.Model):
-    """One producer event id per integration, with the item it became and the answer given.
+    """One producer's event id per integration, with the item it became and a digest of what
+    it carried.
 
-    The unique pair is the guarantee: two requests racing with the same event id insert one
-    row, and the loser answers the winner's item. The retention worker deletes rows older
-    than INGESTION_DEDUP_DAYS, after which the id may be sent again as a new event.
+    The unique triple is the guarantee: two requests of one producer racing with the same
+    event id insert one row, and the loser answers the winner's item; another producer's
+    same id is another event. The retention worker deletes rows older than
+    INGESTION_DEDUP_DAYS, after which the id may be sent again as a new event.
     """
 
     # No index of its own: the unique pair leads with it. A second index on the integration
@@ -31,7 +33,14 @@ class IngestedEvent(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    # The producer (user) that sent it: ids are theirs, so another producer's same id never
+    # meets this one. A plain column, as the references above (0: recorded before ids were
+    # scoped per producer; such a row deduplicates nothing and expires within the window).
+    producer_id = models.BigIntegerField(default=0)
     event_id = models.CharField(max_length=200)
+    # SHA-256 of the event's type and payload (keys sorted): a retry carries the same, a
+    # different event under a known id is refused ("": recorded before digests were kept).
+    payload_digest = models.CharField(max_length=64, blank=True, default="")
     item = models.ForeignKey(
         RecoveryItem,
         on_delete=models.CASCADE,
@@ -47,7 +56,8 @@ class IngestedEvent(models.Model):
         indexes = [BrinIndex(fields=["created_at"], name="ingested_event_created_brin")]
         constraints = [
             models.UniqueConstraint(
-                fields=["integration", "event_id"], name="ingested_event_once_per_integration"
+                fields=["integration", "producer_id", "event_id"],
+                name="ingested_event_once_per_producer",
             )
         ]
 

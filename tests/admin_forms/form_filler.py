@@ -43,7 +43,7 @@ class FormParser(HTMLParser):
         a = {k: v or "" for k, v in attrs}
         if tag == "form" and a.get("id") == self.form_id:
             self.inside = True
-        if not self.inside or not a.get("name") and tag != "option":
+        if not self.inside or (not a.get("name") and tag != "option"):
             return
         if tag == "input":
             self.controls.append(

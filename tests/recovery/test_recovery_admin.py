@@ -173,6 +173,7 @@ def test_setup_schedules_is_idempotent():
         ("bulk_action_worker", "recovery.tasks.run_bulk_action_worker"),
         ("campaign_dispatcher_worker", "notifications.tasks.run_campaign_dispatcher_worker"),
         ("campaign_stall_detector", "notifications.tasks.run_campaign_stall_detector"),
+        ("campaign_target_importer", "notifications.tasks.run_campaign_target_importer"),
         ("cleanup_push_tokens", "notifications.tasks.cleanup_push_tokens"),
         # An operator's own schedule whose task exists is kept; a gone task's is deleted.
         ("custom_report", "opsconsole.tasks.purge_expired_idempotency_keys"),

@@ -20,6 +20,7 @@ PRODUCTION_RATES = {
     "user": "1200/min",
     "station_redeem": "30/min",
     "ingest": "1200/min",
+    "campaign_create": "10/min",
 }
 FAILURES = "/api/v1/failures"
 
