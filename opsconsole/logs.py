@@ -34,6 +34,20 @@ _SHARED_PROCESSORS: list[structlog.types.Processor] = [
 LOG_FORMATS = ("json", "console")
 
 
+class ExpectedRefusalFilter(logging.Filter):
+    """A refused page (PermissionDenied: a viewer opening an operator's form) is an expected
+    answer, logged by Django as one warning line: without its traceback, which would bury
+    the errors that matter under pages of frames."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from django.core.exceptions import PermissionDenied
+
+        if record.exc_info and isinstance(record.exc_info[1], PermissionDenied):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def _renderer(log_format: str) -> structlog.types.Processor:
     if log_format not in LOG_FORMATS:
         raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
@@ -51,6 +65,7 @@ def logging_config(level: str, log_format: str = "json") -> dict[str, object]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": {"expected_refusals": {"()": ExpectedRefusalFilter}},
         "formatters": {
             "structured": {
                 "()": structlog.stdlib.ProcessorFormatter,
@@ -65,6 +80,7 @@ def logging_config(level: str, log_format: str = "json") -> dict[str, object]:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
+            "django.request": {"filters": ["expected_refusals"]},
             "gunicorn.error": quiet,
             "gunicorn.access": quiet,
         },

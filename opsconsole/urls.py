@@ -42,7 +42,7 @@ urlpatterns = [
         name="console-overview",
     ),
     path("admin/failures/", admin.site.admin_view(failure_inbox), name="failure-inbox"),
-    path("admin/cases/", admin.site.admin_view(case_search_page), name="case-search"),
+    path("admin/cases/", admin.site.admin_view(case_search_page), name="admin-case-search"),
     path("admin/cases/<str:ref>/", admin.site.admin_view(case_page), name="case-page"),
     path(
         "admin/failures/<str:fingerprint>/",
