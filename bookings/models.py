@@ -264,6 +264,7 @@ class WaitlistEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "waitlist entries"
         ordering = ["id"]
         indexes = [
             models.Index(

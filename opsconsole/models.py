@@ -110,6 +110,9 @@ class WorkerSwitch(models.Model):
     def __str__(self) -> str:
         return f"{self.name}: {'enabled' if self.enabled else 'disabled'}"
 
+    class Meta:
+        verbose_name_plural = "worker switches"
+
 
 class WorkerStatus(models.Model):
     """What a worker last reported: heartbeat, last run and its failure streak."""
