@@ -45,7 +45,10 @@ def each_legal(
 
     def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
         done = 0
-        for pk in legal.values_list("pk", flat=True):
+        # Counted before acting: a row acted on may leave the selection's filter (a replayed
+        # DLQ item is no longer in the DLQ list), and counting after would read "-1 not done".
+        selected_count = selected.count()
+        for pk in list(legal.values_list("pk", flat=True)):
             if not web_time_left_for_a_provider_call():
                 modeladmin.message_user(
                     request,
@@ -60,7 +63,7 @@ def each_legal(
                 done += 1
             except ApplicationError as exc:
                 modeladmin.message_user(request, f"#{pk}: {exc.message}", messages.WARNING)
-        return done, selected.count() - done
+        return done, max(selected_count - done, 0)
 
     return perform
 
@@ -129,13 +132,16 @@ def confirm_with_reason(
             return None
         else:
             done, skipped = perform(legal, reason)
-            level = messages.SUCCESS if skipped == 0 else messages.WARNING
-            modeladmin.message_user(
-                request,
-                f"{title}: {done} done, {skipped} not done (no longer eligible, refused "
-                "or stopped, as said above).",
-                level,
-            )
+            rows = "row" if done == 1 else "rows"
+            if skipped == 0:
+                modeladmin.message_user(request, f"{title}: {done} {rows} done.", messages.SUCCESS)
+            else:
+                modeladmin.message_user(
+                    request,
+                    f"{title}: {done} {rows} done; {skipped} not done (no longer eligible, "
+                    "refused or stopped, as said above).",
+                    messages.WARNING,
+                )
             return None
     selected = queryset.count()
     eligible = legal.count()
@@ -193,8 +199,9 @@ def destructive_action(
             else:
 
                 def perform(rows: QuerySet, reason: str) -> tuple[int, int]:
+                    selected_count = queryset.count()  # before: acting may move rows out
                     done = act(modeladmin, request, rows, reason)
-                    return done, queryset.count() - done
+                    return done, max(selected_count - done, 0)
 
             return confirm_with_reason(
                 modeladmin,

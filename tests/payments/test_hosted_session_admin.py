@@ -118,7 +118,7 @@ def test_an_admin_action_over_many_rows_stops_before_gunicorn_would_kill_it(
     assert len(providers.log) == 2
     page = response.content.decode()
     assert "Stopped after 2 rows" in page
-    assert "2 done, 1 not done" in page
+    assert "2 rows done; 1 not done" in page
 
 
 @pytest.mark.django_db

@@ -215,3 +215,18 @@ def test_support_staff_use_the_queue_page_by_their_seed_permissions(integration,
     assert AuditEvent.objects.get(event="platform.integration.recovery.replayed").actor == (
         "operator-staff"
     )
+
+
+@pytest.mark.django_db
+def test_a_replay_from_the_dlq_filter_reads_as_done_in_green(integration, admin_client):
+    """The replayed item leaves the DLQ filter it was selected under: the message still
+    counts it done, with nothing "not done"."""
+    item = ParkedItemFactory(integration=integration, status="dlq")
+    filtered = f"{CHANGELIST}?status__exact=dlq"
+    done = action_post(
+        admin_client, filtered, "replay_items", [item.pk], confirm="yes", reason="vendor fixed"
+    )
+    assert done.status_code == 302
+    page = admin_client.get(done["Location"])
+    shown = [(m.level_tag, m.message) for m in page.context["messages"]]
+    assert shown == [("success", "Replay items: 1 row done.")]
