@@ -107,11 +107,11 @@ class WorkerSwitch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
 
-    def __str__(self) -> str:
-        return f"{self.name}: {'enabled' if self.enabled else 'disabled'}"
-
     class Meta:
         verbose_name_plural = "worker switches"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'enabled' if self.enabled else 'disabled'}"
 
 
 class WorkerStatus(models.Model):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from opsconsole.settings import ImproperlyConfiguredEnv, database_from_url, env_bool, env_int
+from opsconsole.env import ImproperlyConfiguredEnv, database_from_url, env_bool, env_int
 
 
 @pytest.mark.smoke
