@@ -10,8 +10,8 @@ from django.http import HttpRequest
 
 from bookings import services
 from bookings.models import Booking, BookingHold, RefundFailure, Resource, WaitlistEntry
-from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
+from opsconsole.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.personal_data import PersonalFieldsAdmin
 
 

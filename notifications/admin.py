@@ -17,8 +17,8 @@ from notifications.models import (
     PushToken,
     SuppressedRecipient,
 )
-from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
+from opsconsole.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.csv_export import SafeCsvWriter
 from opsconsole.personal_data import PersonalFieldsAdmin
 

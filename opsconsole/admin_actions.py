@@ -172,6 +172,7 @@ def destructive_action(
     legal_description: str,
     each: bool = True,
     permissions: Sequence[str] = ("operate",),
+    button: str = "",
 ) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse | None]]:
     """An admin action that changes things, with its confirmation page and reason.
 
@@ -180,7 +181,9 @@ def destructive_action(
     means (`legal_description`); the second, with a reason, acts, once per confirmation.
     The decorated method acts on one legal row, `(self, request, pk, reason)`, a row that
     changed meanwhile being skipped with its message; with `each=False` it acts on them all,
-    `(self, request, legal_rows, reason) -> done`. Its name is the action's name.
+    `(self, request, legal_rows, reason) -> done`. Its name is the action's name. On a
+    record's own page it is a button reading `button` (default: `title`), shown while the
+    record is legal.
     """
 
     def decorate(act: Callable[..., Any]) -> Callable[..., HttpResponse | None]:
@@ -215,6 +218,10 @@ def destructive_action(
             )
 
         action.asks_for_confirmation = True  # type: ignore[attr-defined]
+        # For the record's own page (ObjectPageActions): which rows it applies to, and the
+        # button's words there.
+        action.legal = legal  # type: ignore[attr-defined]
+        action.button = button or title  # type: ignore[attr-defined]
         return action
 
     return decorate

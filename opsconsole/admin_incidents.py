@@ -11,8 +11,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from opsconsole import incidents
-from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
+from opsconsole.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.models import (
     OPERATE_PERMISSION,
     BackupDrillRun,
@@ -135,6 +135,7 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
     @destructive_action(
         description="Resolve selected incidents…",
         title="Resolve incidents",
+        button="Resolve…",
         legal=lambda rows: (
             rows.filter(status=Incident.Status.OPEN).exclude(summary="").exclude(root_cause="")
         ),

@@ -9,8 +9,8 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
+from opsconsole.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.models import OPERATE_PERMISSION
 from opsconsole.personal_data import PersonalFieldsAdmin
 from payments import offline_refunds, selectors, services, stations, webhooks
@@ -123,6 +123,7 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
     @destructive_action(
         description="Regenerate checkout link and notify the customer…",
         title="Regenerate checkout links",
+        button="Regenerate the link and notify…",
         legal=lambda rows: rows.filter(status__in=HostedCheckoutSession.REGENERABLE),
         legal_description="pending, expired, failed or abandoned sessions; each gets a new "
         "link and the customer is emailed and texted",
@@ -133,6 +134,7 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
     @destructive_action(
         description="Send the recovery notification now…",
         title="Notify customers",
+        button="Send the recovery notification now…",
         legal=lambda rows: rows.filter(status__in=RECOVERABLE),
         legal_description="pending, expired or failed sessions; the current link is sent "
         "again by email and SMS",

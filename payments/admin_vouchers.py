@@ -9,8 +9,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
-from opsconsole.admin import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
+from opsconsole.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.personal_data import PersonalFieldsAdmin, shown, visible_on_this_page
 from payments import vouchers
 from payments.errors import PaymentsInvalidPayload

@@ -22,3 +22,4 @@ def shown_text(value: Any) -> Any:
 def shown_json(value: Any) -> Any:
     """A stored snapshot or details dict: secret headers blanked, emails and phones masked."""
     return shown("json", value)
+

@@ -13,8 +13,8 @@ from django.template.loader import render_to_string
 from django.utils.timesince import timesince
 
 from opsconsole import charts
-from opsconsole.admin import HistoryWithoutRevert, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.admin_actions import destructive_action
+from opsconsole.admin_mixins import HistoryWithoutRevert, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.personal_data import PersonalFieldsAdmin
 from recovery import services
 from recovery.delivery_stats import DeliveryStats, delivery_stats, success_rates
@@ -157,6 +157,7 @@ class IntegrationAdmin(
     @destructive_action(
         description="Rotate the signing secret…",
         title="Rotate signing secrets",
+        button="Rotate the signing secret…",
         legal=lambda rows: rows.filter(deleted_at__isnull=True),
         legal_description="integrations not deleted; each gets a new secret, shown once, and "
         "the old one keeps signing for 24 hours",
@@ -170,6 +171,7 @@ class IntegrationAdmin(
     @destructive_action(
         description="Delete (disable and keep)…",
         title="Delete integrations",
+        button="Delete (disable and keep)…",
         legal=lambda rows: rows.filter(deleted_at__isnull=True),
         legal_description="integrations with no open deliveries; they are disabled and kept "
         "for the audit (one with open items is refused)",
@@ -180,6 +182,7 @@ class IntegrationAdmin(
     @destructive_action(
         description="Pause deliveries and replays (containment)…",
         title="Pause integrations",
+        button="Pause…",
         legal=lambda rows: rows.filter(paused=False),
         legal_description="integrations that are currently running; their deliveries and "
         "replays stop",
@@ -192,6 +195,7 @@ class IntegrationAdmin(
     @destructive_action(
         description="Resume deliveries…",
         title="Resume integrations",
+        button="Resume…",
         legal=lambda rows: rows.filter(paused=True),
         legal_description="integrations that are currently paused",
     )

@@ -11,11 +11,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html
 
-from opsconsole.admin import (
+from opsconsole.admin_actions import destructive_action
+from opsconsole.admin_mixins import (
     ReadOnlyAdmin,
     SupportStaffAccess,
 )
-from opsconsole.admin_actions import destructive_action
 from recovery.admin.queue import pretty_json
 from recovery.bulk_actions import bulk_action_transition
 from recovery.dlq import manual_review_resolve

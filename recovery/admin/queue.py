@@ -15,11 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from opsconsole.admin import (
+from opsconsole.admin_actions import destructive_action
+from opsconsole.admin_mixins import (
     ReadOnlyAdmin,
     SupportStaffAccess,
 )
-from opsconsole.admin_actions import destructive_action
 from opsconsole.admin_scale import indexed_values_filter
 from opsconsole.errors import ApplicationError
 from opsconsole.personal_data import PersonalFieldsAdmin, shown
@@ -214,6 +214,7 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     @destructive_action(
         description="Replay selected failed/DLQ items…",
         title="Replay items",
+        button="Replay…",
         legal=lambda rows: rows.filter(
             status__in=RecoveryItem.REPLAYABLE, integration__paused=False, integration__enabled=True
         ),

@@ -21,16 +21,8 @@ from rest_framework.test import APIClient
 from opsconsole.models import AuditEvent
 from tests.helpers import station_client, token_client
 
-ROLES = (
-    "anonymous",
-    "no_group",
-    "station",
-    "booking_client",
-    "producer",
-    "viewer",
-    "operator",
-    "superuser",
-)
+ROLES = ("anonymous", "no_group", "station", "booking_client", "producer")
+ROLES += ("viewer", "operator", "superuser")
 STAFF = {"viewer", "operator", "superuser"}
 EVERYONE = set(ROLES)
 READERS = {"viewer", "operator", "superuser"}
@@ -219,7 +211,9 @@ def every_row() -> list[tuple[str, Row]]:
 ADMIN_KINDS = {
     "changelist": re.compile(r"^admin/[a-z_]+/[a-z_]+/$"),
     "add": re.compile(r"^admin/[a-z_]+/[a-z_]+/add/$"),
-    "object": re.compile(r"^admin/[a-z_]+/[a-z_]+/<path:object_id>/(change/|delete/|history/)?$"),
+    "object": re.compile(
+        r"^admin/[a-z_]+/[a-z_]+/<path:object_id>/(change/|delete/|history/|act/<str:action>/)?$"
+    ),
     "history_version": re.compile(
         r"^admin/[a-z_]+/[a-z_]+/\^\(\[\^/\]\+\)/history/\(\[\^/\]\+\)/\$$"
     ),
@@ -345,7 +339,8 @@ def admin_urls() -> list[tuple[str, str]]:
         obj = model.objects.order_by("pk").first()
         if obj is None:
             continue
-        for suffix in ("change/", "delete/", "history/"):
+        acts = [f"act/{name}/" for name in model_admin.actions or ()]  # the record's buttons
+        for suffix in ("change/", "delete/", "history/", *acts):
             urls.append(("object", f"{base}{obj.pk}/{suffix}"))
         history = getattr(model, "history", None)
         if history is not None and hasattr(model_admin, "history_form_view"):

@@ -1,0 +1,68 @@
+"""A record's admin page leads to its audit trail, and a service-saved record's history is
+that trail (every change with who, why, and the state before and after)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from recovery import services
+
+
+@pytest.mark.django_db
+def test_an_integrations_page_links_to_its_audit_events_and_its_history_is_that_trail():
+    integration = services.integration_create(
+        name="crm", endpoint_url="https://crm.example.com/hooks", actor="t", reason="set up"
+    )
+    services.integration_update(
+        integration_id=integration.pk, changes={"rate_per_second": 9}, actor="t", reason="slower"
+    )
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw-123456"))
+    page = client.get(f"/admin/recovery/integration/{integration.pk}/change/").content.decode()
+    link = re.search(r'href="([^"]+)" data-testid="audit-trail-link"', page).group(1)
+    trail = client.get(link.replace("&amp;", "&"))
+    assert trail.status_code == 200
+    shown = [row.event for row in trail.context["cl"].result_list]
+    assert shown == ["platform.integration.updated", "platform.integration.created"]
+    history = client.get(f"/admin/recovery/integration/{integration.pk}/history/", follow=True)
+    assert [row.event for row in history.context["cl"].result_list] == shown
+
+
+@pytest.mark.django_db
+def test_a_dlq_item_is_replayed_from_its_own_page_with_a_reason(integration):
+    from opsconsole.models import AuditEvent
+    from recovery.models import RecoveryItem
+    from tests.admin_forms.form_filler import filled, form_controls
+    from tests.opsconsole.factories import UserFactory
+    from tests.recovery.factories import ParkedItemFactory
+
+    item = ParkedItemFactory(integration=integration, status="dlq")
+    page_url = f"/admin/recovery/recoveryitem/{item.pk}/change/"
+    viewer = Client()
+    viewer.force_login(UserFactory(username="vera", groups=["Support viewer"], is_staff=True))
+    assert "object-tool-" not in viewer.get(page_url).content.decode()
+    assert (
+        viewer.get(f"/admin/recovery/recoveryitem/{item.pk}/act/replay_items/").status_code == 403
+    )
+
+    operator = Client()
+    operator.force_login(UserFactory(username="otto", groups=["Support operator"], is_staff=True))
+    page = operator.get(page_url).content.decode()
+    button = re.search(r'href="([^"]+)" data-testid="object-tool-replay_items">Replay…<', page)
+    confirm = operator.get(button.group(1)).content.decode()
+    assert "will be affected" in confirm
+    controls = form_controls(confirm, "confirm-with-reason")
+    data = filled(controls, {"reason": "partner fixed their endpoint"})
+    done = operator.post(button.group(1), data, follow=True)
+    assert done.redirect_chain[-1][0] == page_url
+    assert [m.message for m in done.context["messages"]] == ["Replay items: 1 row done."]
+    item.refresh_from_db()
+    assert item.status == RecoveryItem.Status.REPLAYED
+    event = AuditEvent.objects.get(event="platform.integration.recovery.replayed")
+    assert (event.actor, event.reason) == ("otto", "partner fixed their endpoint")
+    # Replayed, it is no longer eligible: the button is gone.
+    assert "object-tool-replay_items" not in operator.get(page_url).content.decode()
