@@ -24,7 +24,7 @@ from opsconsole.models import (
     WorkerSwitch,
 )
 from opsconsole.personal_data import PersonalFieldsAdmin
-from opsconsole.worker_switches import worker_enabled, worker_switch_set
+from opsconsole.worker_switches import worker_enabled, worker_run_now, worker_switch_set
 
 
 @admin.register(AuditEvent)
@@ -73,7 +73,7 @@ class WorkerSwitchAdmin(HistoryWithoutRevert, ReadOnlyAdmin):
 
 @admin.register(WorkerStatus)
 class WorkerStatusAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    """Workers, their heartbeat and kill switch; switching asks for a reason."""
+    """Workers: the kill switch (who set it, when and why), the last run, and Run now."""
 
     list_display = (
         "name",
@@ -83,11 +83,42 @@ class WorkerStatusAdmin(SupportStaffAccess, ReadOnlyAdmin):
         "last_triggered_by",
         "last_error",
     )
-    actions = ["disable_workers", "enable_workers"]
+    fields = (
+        "name",
+        "kill_switch",
+        ("last_run_started_at", "last_run_finished_at", "last_triggered_by"),
+        ("last_heartbeat_at", "consecutive_failures"),
+        "last_error",
+        "last_run_summary",
+        ("runs_total", "items_processed_total"),
+        "outcome_totals",
+    )
+    actions = ["run_workers_now", "disable_workers", "enable_workers"]
 
     @admin.display(boolean=True, description="enabled")
     def is_enabled(self, obj: WorkerStatus) -> bool:
         return worker_enabled(obj.name)
+
+    @admin.display(description="kill switch")
+    def kill_switch(self, obj: WorkerStatus) -> str:
+        switch = WorkerSwitch.objects.filter(name=obj.name).first()
+        if switch is None:
+            state = "enabled" if worker_enabled(obj.name) else "disabled"
+            return f"{state} (the settings default; nobody has switched it)"
+        state = "enabled" if switch.enabled else "DISABLED"
+        when = switch.updated_at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"{state} by {switch.changed_by or 'unknown'} at {when}: {switch.reason or '-'}"
+
+    @destructive_action(
+        description="Run selected workers now…",
+        title="Run workers now",
+        button="Run now…",
+        legal=lambda rows: workers_switched(rows, enabled=True),
+        legal_description="enabled workers; each runs once from the task queue, as its "
+        "schedule would (leases, run record), and its page shows the run",
+    )
+    def run_workers_now(self, request: HttpRequest, name: str, reason: str) -> None:
+        worker_run_now(name=name, actor=request.user, reason=reason)
 
     # WorkerStatus's primary key is the worker's name.
     @destructive_action(

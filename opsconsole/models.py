@@ -117,6 +117,9 @@ class WorkerSwitch(models.Model):
 class WorkerStatus(models.Model):
     """What a worker last reported: heartbeat, last run and its failure streak."""
 
+    # Its switch changes and runs on request are audited under the worker's name.
+    audit_object_type = "platform.worker"
+
     name = models.CharField(max_length=100, primary_key=True)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     last_run_started_at = models.DateTimeField(null=True, blank=True)

@@ -28,3 +28,10 @@ def run_queue_depth_sampler(triggered_by: str = "schedule") -> dict[str, object]
     from opsconsole.queue_depth import QueueDepthSampler
 
     return QueueDepthSampler().run_once(triggered_by=triggered_by).as_dict()
+
+
+def run_registered_worker(name: str, triggered_by: str) -> dict[str, object]:
+    """A worker run an operator asked for from its admin page ("Run now")."""
+    from opsconsole.workers import registered_workers
+
+    return registered_workers()[name]().run_once(triggered_by=triggered_by).as_dict()

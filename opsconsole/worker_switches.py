@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from opsconsole import audit
+from opsconsole.errors import Conflict, NotFound
 from opsconsole.models import WorkerSwitch
 
 
@@ -34,3 +35,32 @@ def worker_switch_set(*, name: str, enabled: bool, actor: audit.Actor, reason: s
         reason=reason,
     )
     return switch
+
+
+@transaction.atomic
+def worker_run_now(*, name: str, actor: audit.Actor, reason: str) -> None:
+    """Run a worker now, as its schedule would (kill switch, leases, run record), from the
+    task queue once this commits; audited as platform.worker.run_requested."""
+    from opsconsole.wakes import run_after_commit
+    from opsconsole.workers import registered_workers
+
+    if name not in registered_workers():
+        raise NotFound(f"No worker named {name}.", code="OPS-404-WORKER-NOT-FOUND")
+    if not worker_enabled(name):
+        raise Conflict(
+            f"{name} is disabled by its kill switch; enable it first.",
+            code="OPS-409-WORKER-DISABLED",
+        )
+    audit.record(
+        "platform.worker.run_requested",
+        object_type="platform.worker",
+        object_id=name,
+        actor=actor,
+        reason=reason,
+    )
+    run_after_commit("opsconsole.tasks.run_registered_worker", name, operator_trigger(actor))
+
+
+def operator_trigger(actor: audit.Actor) -> str:
+    """How a run an operator asked for names its trigger (WorkerStatus.last_triggered_by)."""
+    return f"operator:{audit.actor_label(actor)}"[:50]

@@ -4,29 +4,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('platform', '0013_incidents'),
+        ("platform", "0013_incidents"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BackupDrillRun',
+            name="BackupDrillRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('passed', 'Passed'), ('failed', 'Failed')], default='running', max_length=8)),
-                ('triggered_by', models.CharField(default='manual', max_length=50)),
-                ('copied_to', models.CharField(blank=True, max_length=500)),
-                ('tables', models.PositiveIntegerField(default=0)),
-                ('mismatches', models.JSONField(default=list)),
-                ('smoke_checks', models.JSONField(default=dict)),
-                ('detail', models.TextField(blank=True)),
-                ('output_dir', models.CharField(blank=True, max_length=500)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("passed", "Passed"),
+                            ("failed", "Failed"),
+                        ],
+                        default="running",
+                        max_length=8,
+                    ),
+                ),
+                ("triggered_by", models.CharField(default="manual", max_length=50)),
+                ("copied_to", models.CharField(blank=True, max_length=500)),
+                ("tables", models.PositiveIntegerField(default=0)),
+                ("mismatches", models.JSONField(default=list)),
+                ("smoke_checks", models.JSONField(default=dict)),
+                ("detail", models.TextField(blank=True)),
+                ("output_dir", models.CharField(blank=True, max_length=500)),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
     ]

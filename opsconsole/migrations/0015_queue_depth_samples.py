@@ -4,24 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('platform', '0014_backup_drill_runs'),
+        ("platform", "0014_backup_drill_runs"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='QueueDepthSample',
+            name="QueueDepthSample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('queue', models.CharField(max_length=64)),
-                ('sampled_at', models.DateTimeField()),
-                ('counts', models.JSONField(default=dict)),
-                ('estimated', models.BooleanField(default=False, help_text="From the planner's statistics.")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("queue", models.CharField(max_length=64)),
+                ("sampled_at", models.DateTimeField()),
+                ("counts", models.JSONField(default=dict)),
+                (
+                    "estimated",
+                    models.BooleanField(default=False, help_text="From the planner's statistics."),
+                ),
             ],
             options={
-                'ordering': ['-sampled_at'],
-                'indexes': [models.Index(fields=['queue', '-sampled_at'], name='queue_depth_recent_idx')],
+                "ordering": ["-sampled_at"],
+                "indexes": [
+                    models.Index(fields=["queue", "-sampled_at"], name="queue_depth_recent_idx")
+                ],
             },
         ),
     ]

@@ -5,23 +5,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('platform', '0015_queue_depth_samples'),
+        ("platform", "0015_queue_depth_samples"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='auditevent',
-            name='audit_event_idx',
+            model_name="auditevent",
+            name="audit_event_idx",
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['event', '-created_at'], name='audit_event_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["event", "-created_at"], name="audit_event_idx"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(condition=models.Q(('actor_user__isnull', False)), fields=['-id'], name='audit_operator_actions_idx'),
+            model_name="auditevent",
+            index=models.Index(
+                condition=models.Q(("actor_user__isnull", False)),
+                fields=["-id"],
+                name="audit_operator_actions_idx",
+            ),
         ),
     ]

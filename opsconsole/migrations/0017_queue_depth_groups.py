@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('platform', '0016_operator_view_indexes'),
+        ("platform", "0016_operator_view_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='queuedepthsample',
-            name='groups',
+            model_name="queuedepthsample",
+            name="groups",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

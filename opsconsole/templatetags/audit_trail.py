@@ -24,6 +24,6 @@ def audit_trail_url(context: template.Context, obj: Any) -> str:
         return ""
     if not (user.is_superuser or user.has_perm(VIEW_PERMISSION)):
         return ""
-    query = urlencode({"object_type": obj._meta.label_lower, "object_id": str(obj.pk)})
+    object_type = getattr(obj, "audit_object_type", obj._meta.label_lower)
+    query = urlencode({"object_type": object_type, "object_id": str(obj.pk)})
     return f"{reverse('admin:platform_auditevent_changelist')}?{query}"
-

@@ -22,4 +22,3 @@ def shown_text(value: Any) -> Any:
 def shown_json(value: Any) -> Any:
     """A stored snapshot or details dict: secret headers blanked, emails and phones masked."""
     return shown("json", value)
-

@@ -66,3 +66,38 @@ def test_a_dlq_item_is_replayed_from_its_own_page_with_a_reason(integration):
     assert (event.actor, event.reason) == ("otto", "partner fixed their endpoint")
     # Replayed, it is no longer eligible: the button is gone.
     assert "object-tool-replay_items" not in operator.get(page_url).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_workers_page_says_who_switched_it_off_and_runs_it_now():
+    from opsconsole.models import AuditEvent, WorkerStatus
+    from tests.admin_forms.form_filler import filled, form_controls
+    from tests.opsconsole.factories import UserFactory
+    from tests.workers import run_queued_tasks
+
+    name = "dlq_sweeper"
+    WorkerStatus.objects.get_or_create(name=name)
+    operator = Client()
+    operator.force_login(UserFactory(username="otto", groups=["Support operator"], is_staff=True))
+    page_url = f"/admin/platform/workerstatus/{name}/change/"
+
+    def press(label: str, reason: str) -> None:
+        page = operator.get(page_url).content.decode()
+        url = re.search(rf'href="([^"]+)" data-testid="object-tool-[a-z_]+">{label}<', page)
+        confirm = operator.get(url.group(1)).content.decode()
+        data = filled(form_controls(confirm, "confirm-with-reason"), {"reason": reason})
+        assert operator.post(url.group(1), data).status_code == 302
+
+    press("Disable \\(kill switch\\)…", "sweeps the partner's DLQ during their outage")
+    page = operator.get(page_url).content.decode()
+    assert "DISABLED by otto at " in page
+    assert "sweeps the partner&#x27;s DLQ during their outage" in page
+    assert "Run now…" not in page  # a disabled worker does not run
+
+    press("Enable…", "partner is back")
+    press("Run now…", "drain the DLQ before the 09:00 report")
+    assert AuditEvent.objects.filter(event="platform.worker.run_requested", object_id=name).exists()
+    [summary] = run_queued_tasks("opsconsole.tasks.run_registered_worker")
+    assert summary["worker"] == name
+    status = WorkerStatus.objects.get(name=name)
+    assert status.last_triggered_by == "operator:otto"
