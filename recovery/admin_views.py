@@ -89,8 +89,12 @@ def failure_group_detail(request: HttpRequest, fingerprint: str) -> HttpResponse
                     request,
                     f"Dry run #{action.pk}: {_items(action.preview['would_replay'])} would be "
                     f"replayed, "
-                    f"{_items(action.preview['would_resolve'])} resolved. Review it, then start it"
-                    + (" after a second operator approves." if action.moves_money else "."),
+                    f"{_items(action.preview['would_resolve'])} resolved. Review it below, then "
+                    + (
+                        "a second operator presses Approve, and Start runs it."
+                        if action.moves_money
+                        else "press Start."
+                    ),
                 )
                 return HttpResponseRedirect(
                     reverse("admin:recovery_bulkaction_change", args=[action.pk])

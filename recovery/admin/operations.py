@@ -78,6 +78,7 @@ def bulk_verb(verb: str, description: str, legal_statuses: list[str]):
     return destructive_action(
         description=description,
         title=f"{verb.capitalize()} bulk actions",
+        button=f"{verb.capitalize()}…",
         legal=lambda rows: rows.filter(status__in=legal_statuses),
         legal_description=f"bulk actions that are {' or '.join(legal_statuses)}",
     )(act)

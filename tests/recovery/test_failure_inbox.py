@@ -329,3 +329,32 @@ def test_one_group_is_read_alone_with_its_own_counts(integration):
     assert counted and all(by_code["HTTP_503"].fingerprint in sql for sql in counted)
     assert failure_group(by_code["HTTP_400"].fingerprint).count == 1
     assert failure_group("0" * 64) is None
+
+
+@pytest.mark.django_db
+def test_the_dry_runs_page_offers_start_and_starting_runs_it(integration, admin_client):
+    """The dry run says "press Start", and the bulk action's page has that button."""
+    import re
+
+    from tests.admin_forms.form_filler import filled, form_controls
+
+    for _ in range(2):
+        ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
+    [group] = admin_client.get("/admin/failures/").context["groups"]
+    detail = admin_client.get(f"/admin/failures/{group['fingerprint']}/").content.decode()
+    form = filled(
+        form_controls(detail, "bulk-replay"), {"reason": "provider fixed", "rate_per_second": "5"}
+    )
+    page = admin_client.post(f"/admin/failures/{group['fingerprint']}/", form, follow=True)
+    said = [m.message for m in page.context["messages"]]
+    assert said == [
+        "Dry run #%d: 2 items would be replayed, 0 items resolved. Review it below, "
+        "then press Start." % BulkAction.objects.get().pk
+    ]
+    html = page.content.decode()
+    assert "object-tool-approve" not in html  # no money moves: nobody needs to approve
+    start = re.search(r'href="([^"]+)" data-testid="object-tool-start">Start…<', html).group(1)
+    confirm = admin_client.get(start).content.decode()
+    data = filled(form_controls(confirm, "confirm-with-reason"), {"reason": "go"})
+    admin_client.post(start, data)
+    assert BulkAction.objects.get().status == "running"
