@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -26,7 +27,8 @@ from opsconsole.errors import ApplicationError
 from opsconsole.models import IdempotencyKey
 from opsconsole.outbound import web_time_left_for_a_provider_call
 
-ActionPerformer = Callable[[QuerySet, str], tuple[int, int]]
+# perform(legal rows, reason, the confirmation page's options) -> (done, not done)
+ActionPerformer = Callable[[QuerySet, str, dict[str, Any]], tuple[int, int]]
 
 
 def new_action_token() -> str:
@@ -38,12 +40,12 @@ def each_legal(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
     selected: QuerySet,
-    call: Callable[[int, str], object],
+    call: Callable[[int, str, dict[str, Any]], object],
 ) -> ActionPerformer:
     """The usual `perform`: call a service for each eligible row with the reason. A row that
     changed state since the confirmation page is skipped, and the operator is told why."""
 
-    def perform(legal: QuerySet, reason: str) -> tuple[int, int]:
+    def perform(legal: QuerySet, reason: str, options: dict[str, Any]) -> tuple[int, int]:
         done = 0
         # Counted before acting: a row acted on may leave the selection's filter (a replayed
         # DLQ item is no longer in the DLQ list), and counting after would read "-1 not done".
@@ -59,7 +61,7 @@ def each_legal(
                 )
                 break
             try:
-                call(pk, reason)
+                call(pk, reason, options)
                 done += 1
             except ApplicationError as exc:
                 modeladmin.message_user(request, f"#{pk}: {exc.message}", messages.WARNING)
@@ -114,15 +116,24 @@ def confirm_with_reason(
     legal: QuerySet,
     perform: ActionPerformer,
     legal_description: str,
+    options: type[forms.Form] | None = None,
 ) -> HttpResponse | None:
     """Render the confirmation page, or perform on `legal` when confirmed with a reason.
 
-    `perform(queryset, reason)` returns (done, skipped) and must call services only.
+    `perform(queryset, reason, options)` returns (done, skipped) and must call services only;
+    `options` is a form of the action's own choices shown above the reason (a regeneration's
+    override window), validated before anything runs.
     """
     reason = (request.POST.get("reason") or "").strip()
-    if request.POST.get("confirm") == "yes":
+    confirmed = request.POST.get("confirm") == "yes"
+    options_form = (
+        options(request.POST if confirmed else None, prefix="option") if options else None
+    )
+    if confirmed:
         if not reason:
             modeladmin.message_user(request, "A reason is required.", messages.ERROR)
+        elif options_form is not None and not options_form.is_valid():
+            modeladmin.message_user(request, "Correct the options below.", messages.ERROR)
         elif not claim_action_token(request, action):
             modeladmin.message_user(
                 request,
@@ -131,7 +142,8 @@ def confirm_with_reason(
             )
             return None
         else:
-            done, skipped = perform(legal, reason)
+            chosen = options_form.cleaned_data if options_form is not None else {}
+            done, skipped = perform(legal, reason, chosen)
             rows = "row" if done == 1 else "rows"
             if skipped == 0:
                 modeladmin.message_user(request, f"{title}: {done} {rows} done.", messages.SUCCESS)
@@ -159,6 +171,7 @@ def confirm_with_reason(
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "select_across": request.POST.get("select_across", "0"),
         "reason": reason,
+        "options_form": options_form,
         "action_token": new_action_token(),
     }
     return TemplateResponse(request, "admin/confirm_with_reason.html", context)
@@ -173,6 +186,7 @@ def destructive_action(
     each: bool = True,
     permissions: Sequence[str] = ("operate",),
     button: str = "",
+    options: type[forms.Form] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse | None]]:
     """An admin action that changes things, with its confirmation page and reason.
 
@@ -183,7 +197,8 @@ def destructive_action(
     changed meanwhile being skipped with its message; with `each=False` it acts on them all,
     `(self, request, legal_rows, reason) -> done`. Its name is the action's name. On a
     record's own page it is a button reading `button` (default: `title`), shown while the
-    record is legal.
+    record is legal. `options`, a form, adds the action's own choices to the confirmation
+    page; their cleaned values reach the method as keyword arguments.
     """
 
     def decorate(act: Callable[..., Any]) -> Callable[..., HttpResponse | None]:
@@ -197,13 +212,13 @@ def destructive_action(
                     modeladmin,
                     request,
                     queryset,
-                    lambda pk, reason: act(modeladmin, request, pk, reason),
+                    lambda pk, reason, chosen: act(modeladmin, request, pk, reason, **chosen),
                 )
             else:
 
-                def perform(rows: QuerySet, reason: str) -> tuple[int, int]:
+                def perform(rows: QuerySet, reason: str, chosen: dict[str, Any]) -> tuple[int, int]:
                     selected_count = queryset.count()  # before: acting may move rows out
-                    done = act(modeladmin, request, rows, reason)
+                    done = act(modeladmin, request, rows, reason, **chosen)
                     return done, max(selected_count - done, 0)
 
             return confirm_with_reason(
@@ -215,6 +230,7 @@ def destructive_action(
                 legal=legal(queryset),
                 perform=perform,
                 legal_description=legal_description,
+                options=options,
             )
 
         action.asks_for_confirmation = True  # type: ignore[attr-defined]

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -76,6 +77,23 @@ class AutomationFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RegenerateOptions(forms.Form):
+    """A regeneration's choices (seed 000's regenerate API: overrideNextRetryAt, automated)."""
+
+    override_next_retry_at = forms.DateTimeField(
+        required=False,
+        label="Next retry window (optional)",
+        help_text="When the scheduler tries next, instead of its backoff (UTC, "
+        "YYYY-MM-DD HH:MM; in the future).",
+    )
+    automated = forms.BooleanField(
+        required=False,
+        label="Automated (scripted cadence change)",
+        help_text="Checked: the customer hears of the new link from the scheduler's next "
+        "attempt. Unchecked: they are emailed and texted now.",
+    )
+
+
 @admin.register(HostedCheckoutSession)
 class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     personal_fields = {"customer_email": "email", "customer_phone": "phone"}
@@ -123,13 +141,27 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
     @destructive_action(
         description="Regenerate checkout link and notify the customer…",
         title="Regenerate checkout links",
-        button="Regenerate the link and notify…",
+        button="Regenerate the link…",
+        options=RegenerateOptions,
         legal=lambda rows: rows.filter(status__in=HostedCheckoutSession.REGENERABLE),
         legal_description="pending, expired, failed or abandoned sessions; each gets a new "
-        "link and the customer is emailed and texted",
+        "link, and the customer is emailed and texted unless the change is automated",
     )
-    def regenerate_links(self, request: HttpRequest, pk: int, reason: str) -> None:
-        services.hosted_session_regenerate(session_id=pk, actor=request.user, reason=reason)
+    def regenerate_links(
+        self,
+        request: HttpRequest,
+        pk: int,
+        reason: str,
+        override_next_retry_at: datetime | None = None,
+        automated: bool = False,
+    ) -> None:
+        services.hosted_session_regenerate(
+            session_id=pk,
+            actor=request.user,
+            reason=reason,
+            override_next_retry_at=override_next_retry_at,
+            automated=automated,
+        )
 
     @destructive_action(
         description="Send the recovery notification now…",

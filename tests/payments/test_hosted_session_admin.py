@@ -143,3 +143,41 @@ def test_the_timeline_shows_the_notification_cadence_and_next_allowed_time(
     assert state["nextNotificationAllowedAt"] == allowed.isoformat()
     page = admin_client.get(f"{CHANGELIST}{session.pk}/change/").content.decode()
     assert "every 240 min" in page and allowed.isoformat() in page
+
+
+@pytest.mark.django_db
+def test_regenerate_from_the_sessions_page_with_an_override_window_and_automated(
+    admin_client, providers, django_capture_on_commit_callbacks
+):
+    """Seed 000's regenerate (overrideNextRetryAt, automated) from the session's own page,
+    filled as the confirmation page asks."""
+    import re
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.admin_forms.form_filler import filled, form_controls
+
+    checkout_answers(providers)
+    session = HostedSessionFactory()
+    page = admin_client.get(f"{CHANGELIST}{session.pk}/change/").content.decode()
+    url = re.search(
+        r'href="([^"]+)" data-testid="object-tool-regenerate_links">Regenerate the link…<', page
+    ).group(1)
+    confirm = admin_client.get(url).content.decode()
+    assert 'data-testid="action-options"' in confirm
+    window = (timezone.now() + timedelta(hours=3)).replace(second=0, microsecond=0)
+    typed = {
+        "option-override_next_retry_at": window.strftime("%Y-%m-%d %H:%M"),
+        "option-automated": "on",
+        "reason": "customer asked for tonight",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_client.post(url, filled(form_controls(confirm, "confirm-with-reason"), typed))
+    assert done.status_code == 302
+    session.refresh_from_db()
+    assert session.override_next_retry_at == window.isoformat()
+    event = AuditEvent.objects.get(event="payments.hosted_session.regenerated")
+    assert event.reason == "customer asked for tonight"
+    # Automated: the customer hears from the scheduler's next attempt, not from a task now.
+    assert run_queued_tasks("payments.tasks.hosted_session_notify_after_regeneration") == []

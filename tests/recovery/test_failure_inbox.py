@@ -347,9 +347,10 @@ def test_the_dry_runs_page_offers_start_and_starting_runs_it(integration, admin_
     )
     page = admin_client.post(f"/admin/failures/{group['fingerprint']}/", form, follow=True)
     said = [m.message for m in page.context["messages"]]
+    action_id = BulkAction.objects.get().pk
     assert said == [
-        "Dry run #%d: 2 items would be replayed, 0 items resolved. Review it below, "
-        "then press Start." % BulkAction.objects.get().pk
+        f"Dry run #{action_id}: 2 items would be replayed, 0 items resolved. Review it below, "
+        "then press Start."
     ]
     html = page.content.decode()
     assert "object-tool-approve" not in html  # no money moves: nobody needs to approve
