@@ -67,7 +67,7 @@ class FailureEntry:
         }
 
 
-CATEGORIES = ("payment", "notification", "booking", "integration")
+CATEGORIES = ("payment", "notification", "booking", "integration", "station")
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,8 @@ class FailureSource:
     dead_lettered: Callable[[models.QuerySet], models.QuerySet] | None = None
     # Seed 003's error category, which decides the alert policy: payment failures page the
     # on-call (a critical alert each), notification failures raise one batched alert per
-    # window; booking and integration failures are worked from the inbox.
+    # window; booking, integration and station (refused redemptions) failures are worked
+    # from the inbox.
     category: str = ""
     # Called with the row's id inside the transaction that resolves it (e.g. a delivery
     # releases the ordering key it held). None: nothing else changes.

@@ -226,7 +226,10 @@ failure_sources.register(
 failure_sources.register(
     FailureSource(
         name="redemption",
-        category="payment",
+        # A station refusing a voucher (already redeemed, out of scope) is the redemption
+        # guard working, not money lost: worked from the inbox (seed 004's station runbook),
+        # never paged as a payment failure.
+        category="station",
         app="payments",
         failing=lambda: VoucherRedemptionFailure.objects.select_related("voucher"),
         provider=lambda f: f"station {f.station_id}",

@@ -72,3 +72,17 @@ def test_notification_failures_raise_one_alert_per_window(integration):
         assert run_worker(FailureAlerter).outcomes == {"batched": 1, "quiet": 1}
     assert Alert.objects.filter(kind="notification-failures").count() == 2
     assert not Alert.objects.filter(kind="payment-failure").exists()
+
+
+@pytest.mark.django_db
+def test_a_station_refusing_a_redeemed_voucher_pages_nobody():
+    """The redemption guard working (seed 004's station anomaly) is worked from the inbox;
+    only money that failed to move pages the on-call."""
+    from payments import vouchers
+
+    voucher = vouchers.voucher_issue(description="Ticket", value=Decimal("5"))
+    vouchers.voucher_redeem(code=voucher.code, station_id="s1", actor="s1")
+    with pytest.raises(vouchers.VoucherAlreadyRedeemed):
+        vouchers.voucher_redeem(code=voucher.code, station_id="s9", actor="s9")
+    run_worker(FailureAlerter)
+    assert not Alert.objects.filter(severity=Alert.Severity.CRITICAL).exists()
