@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from knox.models import AuthToken
 
 from opsconsole.admin_actions import destructive_action
@@ -106,7 +108,7 @@ class WorkerStatusAdmin(SupportStaffAccess, ReadOnlyAdmin):
             state = "enabled" if worker_enabled(obj.name) else "disabled"
             return f"{state} (the settings default; nobody has switched it)"
         state = "enabled" if switch.enabled else "DISABLED"
-        when = switch.updated_at.strftime("%Y-%m-%d %H:%M UTC")
+        when = date_format(localtime(switch.updated_at), "DATETIME_FORMAT")
         return f"{state} by {switch.changed_by or 'unknown'} at {when}: {switch.reason or '-'}"
 
     @destructive_action(

@@ -144,6 +144,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
+FORMAT_MODULE_PATH = ["opsconsole.formats"]  # one way to write a time on every page
 USE_I18N = True
 USE_TZ = True
 

@@ -142,7 +142,7 @@ def test_the_timeline_shows_the_notification_cadence_and_next_allowed_time(
     assert state["notificationCadenceMinutes"] == 240
     assert state["nextNotificationAllowedAt"] == allowed.isoformat()
     page = admin_client.get(f"{CHANGELIST}{session.pk}/change/").content.decode()
-    assert "every 240 min" in page and allowed.isoformat() in page
+    assert "every 240 min" in page and f"{allowed:%Y-%m-%d %H:%M:%S} UTC" in page
 
 
 @pytest.mark.django_db
@@ -181,3 +181,43 @@ def test_regenerate_from_the_sessions_page_with_an_override_window_and_automated
     assert event.reason == "customer asked for tonight"
     # Automated: the customer hears from the scheduler's next attempt, not from a task now.
     assert run_queued_tasks("payments.tasks.hosted_session_notify_after_regeneration") == []
+
+
+@pytest.mark.django_db
+def test_the_recovery_timeline_writes_times_one_way_and_no_raw_dicts(admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from opsconsole import audit
+    from payments.models import HostedCheckoutSession
+
+    session = HostedSessionFactory()
+    when = timezone.now().replace(microsecond=0) + timedelta(hours=2)
+    HostedCheckoutSession.objects.filter(pk=session.pk).update(
+        metadata={
+            "recovery_attempts": [
+                {
+                    "attempt": 1,
+                    "outcome": "regenerated",
+                    "at": timezone.now().isoformat(),
+                    "triggered_by": "schedule",
+                    "next_retry_at": when.isoformat(),
+                }
+            ]
+        }
+    )
+    audit.record(
+        "payments.hosted_session.regenerated",
+        obj=session,
+        actor="root",
+        reason="call",
+        metadata={"link": {"provider": "sandbox", "expires_in_minutes": 60}},
+    )
+    page = admin_client.get(f"{CHANGELIST}{session.pk}/change/").content.decode()
+    timeline = page[page.index('data-testid="recovery-timeline"') :]
+    assert f"next_retry_at={when:%Y-%m-%d %H:%M:%S} UTC" in timeline
+    assert "link=provider=sandbox; expires_in_minutes=60" in timeline
+    assert (
+        "{&#x27;" not in timeline and "T0" not in timeline.split("</table>")[0].split("<tbody>")[1]
+    )
