@@ -22,7 +22,9 @@ from opsconsole.admin_mixins import (
 )
 from opsconsole.admin_scale import indexed_values_filter
 from opsconsole.errors import ApplicationError
+from opsconsole.inputs import is_id
 from opsconsole.personal_data import PersonalFieldsAdmin, shown
+from opsconsole.text_search import MIN_TERM, as_text, contains_pattern
 from recovery import services
 from recovery.bulk_actions import bulk_action_create, bulk_action_transition
 from recovery.models import (
@@ -33,6 +35,10 @@ from recovery.models import (
 
 # Above this many eligible items an admin replay runs as a tracked, paced bulk action.
 INLINE_REPLAY_LIMIT = 50
+
+# The statuses the text search looks in: exactly its trigram indexes' condition
+# (migration 0030), so the planner may use them.
+SEARCHABLE_FAILURES = ("failed", "dlq")
 
 
 def pretty_json(value: Any) -> str:
@@ -121,19 +127,30 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
         "created_at",
     )
     list_filter = ("status", "integration", indexed_values_filter("failure_code"), AgeFilter)
-    # Indexed keys only, exactly (`__exact`: "=" is iexact, which no index serves; an id is
-    # matched as a number in get_search_results, not as text): a substring search read all
-    # ten million rows.
+    # Every search is one an index serves (see get_search_results): a plain substring search
+    # read all ten million rows.
     search_fields = ("failure_code__exact",)
-    search_help_text = "An item id or a failure code (exact)."
+    search_help_text = (
+        "An item id or booking id, an event id, a failure code; or, among open failures "
+        "(failed, DLQ), words of the partner's error or a payload value such as an email."
+    )
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if term.isascii() and term.isdigit() and len(term) < 19:
-            return queryset.filter(Q(pk=int(term)) | Q(failure_code=term)), False
-        return super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()[:200]
+        if not term:
+            return queryset, False
+        found = Q(failure_code=term) | Q(event_id=term)
+        if is_id(term):
+            # The item, or the deliveries about a booking (item_payload_booking_id_idx).
+            found |= Q(pk=int(term)) | Q(payload__booking_id=int(term))
+        if len(term) >= MIN_TERM:
+            pattern = contains_pattern(term)
+            found |= Q(status__in=SEARCHABLE_FAILURES) & (
+                Q(failure_detail__ilike=pattern) | Q(payload_text__ilike=pattern)
+            )
+        return queryset.alias(payload_text=as_text("payload")).filter(found), False
 
     list_select_related = ("integration",)
     show_full_result_count = False
