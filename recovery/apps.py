@@ -28,6 +28,7 @@ class RecoveryConfig(AppConfig):
             "integration_deliveries",
             RecoveryItem,
             stuck=("failed", "dlq"),
+            dead=("dlq",),
             group_by="integration__name",
             group_statuses=tuple(s for s in RecoveryItem.Status.values if s != "succeeded"),
         )
