@@ -44,6 +44,11 @@ class RecoveryConfig(AppConfig):
 
         register_overview_section("Integration deliveries", delivery_outcome_charts)
 
+        from opsconsole.overview_attention import register_attention_source
+        from recovery.delivery_attention import failing_integration_rows
+
+        register_attention_source("integration_deliveries", failing_integration_rows)
+
         from opsconsole.outbox import register_sink
         from recovery.outbox import fan_out
 
