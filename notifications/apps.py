@@ -44,7 +44,7 @@ class NotificationsConfig(AppConfig):
         from notifications.models import CampaignTarget, Notification
         from opsconsole.metrics import register_queue
 
-        register_queue("notifications", Notification, stuck=("RETRYING", "DEAD"))
+        register_queue("notifications", Notification, stuck=("RETRYING", "DEAD"), dead=("DEAD",))
         register_queue(
             "campaign_targets",
             CampaignTarget,

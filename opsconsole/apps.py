@@ -61,4 +61,6 @@ class PlatformConfig(AppConfig):
         from opsconsole.outcome_rollups import every_queue_outcomes
         from opsconsole.overview import register_overview_section
 
-        register_overview_section("Outcomes of every queue", every_queue_outcomes)
+        # After the apps' own sections: a row per worker is long, and the first screen is
+        # for the outcome chart of what fails most (the integrations' deliveries).
+        register_overview_section("Outcomes of every queue", every_queue_outcomes, order=1)

@@ -68,14 +68,15 @@ def stacked_bars(
     )
     first = buckets[0][0] if buckets else ""
     last = buckets[-1][0] if buckets else ""
+    # The viewBox scales the drawing to the width it is given: never wider than its column
+    # (a phone, a narrow window, a table cell), never stretched past its drawn width.
     return format_html(
-        '<figure data-testid="{}" style="margin:0 0 1em 0">'
-        '<svg width="{}" height="{}" viewBox="0 0 {} {}" role="img" '
-        'style="background:#fafafa;border:1px solid #ddd">{}</svg>'
-        "<figcaption>{} to {}: {}</figcaption></figure>",
+        '<figure data-testid="{}" style="margin:0 0 1em 0;max-width:{}px">'
+        '<svg viewBox="0 0 {} {}" role="img" '
+        'style="display:block;width:100%;height:auto;background:#fafafa;border:1px solid #ddd">'
+        "{}</svg><figcaption>{} to {}: {}</figcaption></figure>",
         testid,
         width,
-        height,
         width,
         height,
         bars,
@@ -98,12 +99,18 @@ def line(
         for index, (_, value) in enumerate(points)
     )
     return format_html(
-        '<span data-testid="{}" data-latest="{}"><svg width="{}" height="{}" role="img">'
-        '<polyline points="{}" fill="none" stroke="#417690" stroke-width="1.5"/>'
+        '<span data-testid="{}" data-latest="{}" style="display:inline-flex;align-items:center;'
+        'gap:.4em;width:100%;max-width:{}px">'
+        '<svg viewBox="0 0 {} {}" preserveAspectRatio="none" role="img" '
+        'style="flex:1 1 auto;min-width:60px;height:{}px">'
+        '<polyline points="{}" fill="none" stroke="#417690" stroke-width="1.5" '
+        'vector-effect="non-scaling-stroke"/>'
         "<title>{} samples, latest {}</title></svg> {}</span>",
         testid,
         points[-1][1],
         width,
+        width,
+        height,
         height,
         coordinates,
         len(points),

@@ -47,6 +47,8 @@ class Queue:
     model: type[Model]
     # Statuses that need a human or a retry; the overview shows the oldest such row.
     stuck_statuses: tuple[str, ...] = ()
+    # Of those, the dead-lettered ones (attempts exhausted): the overview's DLQ counter.
+    dead_statuses: tuple[str, ...] = ()
     age_field: str = "created_at"
     # Broken down by this field (e.g. the integration's name) for these statuses, in each
     # minute's sample, so /metrics reports the breakdown without counting the table.
@@ -62,6 +64,7 @@ def register_queue(
     model: type[Model],
     *,
     stuck: tuple[str, ...] = (),
+    dead: tuple[str, ...] = (),
     age_field: str = "created_at",
     group_by: str = "",
     group_statuses: tuple[str, ...] = (),
@@ -70,6 +73,7 @@ def register_queue(
     _queues[name] = Queue(
         model=model,
         stuck_statuses=stuck,
+        dead_statuses=dead,
         age_field=age_field,
         group_by=group_by,
         group_statuses=group_statuses,

@@ -1,6 +1,8 @@
-"""The console overview (seed 002): counts per app and status, the oldest stuck item of
-each queue, workers' health, the open alerts and the last operator actions, on one page;
-charts of outcomes (sections the apps register) and of each queue's depth over the day.
+"""The console overview (seed 002), what support staff open at 3 a.m.: first the counters
+and what needs attention (opsconsole/overview_attention.py: failing integrations, components
+not ready, open alerts and incidents), then charts of outcomes (sections the apps register);
+below, counts per queue and status with the oldest stuck item and each queue's depth over
+the day, readiness in full, and the last operator actions.
 
 Counts come from the newest queue-depth sample (a minute old at most), so the page costs
 the same at 10M rows as at 10k; before the first sample they are counted live. The page
@@ -21,18 +23,26 @@ from opsconsole import charts
 from opsconsole.admin_actions import permission_denied_page
 from opsconsole.health import readiness
 from opsconsole.metrics import registered_queues
-from opsconsole.models import VIEW_PERMISSION, Alert, AuditEvent
+from opsconsole.models import VIEW_PERMISSION, Alert, AuditEvent, Incident
+from opsconsole.overview_attention import attention_rows, changelist_link, counters
 from opsconsole.queue_depth import depth_series, latest_samples, status_counts
 
 RECENT_ACTIONS = 20
+OPEN_SHOWN = 20
 REFRESH_SECONDS = 5
 
-_sections: dict[str, Callable[[], str]] = {}
+_sections: dict[str, tuple[int, Callable[[], str]]] = {}
 
 
-def register_overview_section(title: str, render: Callable[[], str]) -> None:
-    """A chart section of the overview, drawn by an app from its own rollups."""
-    _sections[title] = render
+def register_overview_section(title: str, render: Callable[[], str], *, order: int = 0) -> None:
+    """A chart section of the overview, drawn by an app from its own rollups; sections show
+    by `order`, then as registered."""
+    _sections[title] = (order, render)
+
+
+def overview_sections() -> list[tuple[str, str]]:
+    ordered = sorted(_sections.items(), key=lambda section: section[1][0])
+    return [(title, render()) for title, (_, render) in ordered]
 
 
 def queue_overview() -> list[dict[str, Any]]:
@@ -67,6 +77,9 @@ def queue_overview() -> list[dict[str, Any]]:
                 "app": model._meta.app_config.verbose_name,
                 "counts": sorted(counts.items()),
                 "stuck": sum(counts.get(s, 0) for s in queue.stuck_statuses),
+                "stuck_link": changelist_link(model, queue.stuck_statuses),
+                "dead": sum(counts.get(s, 0) for s in queue.dead_statuses),
+                "dead_link": changelist_link(model, queue.dead_statuses),
                 "oldest_stuck": oldest,
                 "oldest_stuck_link": link,
                 "oldest_stuck_age": (now - since) if since else None,
@@ -92,14 +105,21 @@ def console_overview(request: HttpRequest) -> HttpResponse:
     if denied := permission_denied_page(request, VIEW_PERMISSION):
         return denied
     health = readiness()
+    queues = queue_overview()
+    attention, ready_count = attention_rows(health)
     context = {
         **admin.site.each_context(request),
         "title": "Console overview",
-        "queues": queue_overview(),
-        "sections": [(title, render()) for title, render in _sections.items()],
+        "counters": counters(queues, attention),
+        "attention": attention,
+        "ready_count": ready_count,
+        "queues": queues,
+        "sections": overview_sections(),
         "refresh_seconds": REFRESH_SECONDS,
         "health": health,
-        "open_alerts": Alert.objects.filter(acknowledged_at__isnull=True)[:20],
+        "open_alerts": Alert.objects.filter(acknowledged_at__isnull=True)[:OPEN_SHOWN],
+        "open_alert_count": Alert.objects.filter(acknowledged_at__isnull=True).count(),
+        "open_incidents": Incident.objects.filter(status=Incident.Status.OPEN)[:OPEN_SHOWN],
         "recent_actions": AuditEvent.objects.filter(actor_user__isnull=False).order_by("-id")[
             :RECENT_ACTIONS
         ],

@@ -28,6 +28,7 @@ class RecoveryConfig(AppConfig):
             "integration_deliveries",
             RecoveryItem,
             stuck=("failed", "dlq"),
+            dead=("dlq",),
             group_by="integration__name",
             group_statuses=tuple(s for s in RecoveryItem.Status.values if s != "succeeded"),
         )
@@ -42,6 +43,11 @@ class RecoveryConfig(AppConfig):
         from recovery.overview_charts import delivery_outcome_charts
 
         register_overview_section("Integration deliveries", delivery_outcome_charts)
+
+        from opsconsole.overview_attention import register_attention_source
+        from recovery.delivery_attention import failing_integration_rows
+
+        register_attention_source("integration_deliveries", failing_integration_rows)
 
         from opsconsole.outbox import register_sink
         from recovery.outbox import fan_out

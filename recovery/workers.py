@@ -24,6 +24,7 @@ from payments.errors import HostedSessionChanged
 from recovery import circuits, services
 from recovery.adapters import DeliveryAdapter
 from recovery.bulk_actions import bulk_action_run, provider_pacing_lock
+from recovery.delivery_attention import failing_integrations
 from recovery.dlq import dead_rows, sweep_one, swept_sources
 from recovery.errors import LeaseLost
 from recovery.failure_alerts import notification_failures_batch, payment_failures_page
@@ -173,15 +174,20 @@ def recovery_queue_metrics() -> Iterable[Metric]:
 
 
 def integration_deliveries_probe() -> ProbeResult:
-    """Amber while any integration is paused or has dead-lettered deliveries."""
+    """Red while an integration's deliveries all fail (behind its circuit, none stuck yet);
+    amber while one is paused, draining, or has dead-lettered deliveries."""
     dlq = dict(
         RecoveryItem.objects.filter(status=RecoveryItem.Status.DLQ)
         .values_list("integration__name")
         .annotate(n=Count("id"))
     )
     paused = list(Integration.objects.filter(paused=True).values_list("name", flat=True))
-    details = {"paused": paused, "dlq": dlq}
-    if paused or dlq:
+    troubled = failing_integrations()
+    failing = {f.name: f.text for f in troubled}
+    details = {"paused": paused, "dlq": dlq, "failing": failing}
+    if any(f.level == "error" for f in troubled):
+        return ProbeResult("red", f"failing: {', '.join(failing)}", details)
+    if paused or dlq or failing:
         return ProbeResult("amber", f"{len(paused)} paused, {sum(dlq.values())} in DLQ", details)
     return ProbeResult("green", "delivering", details)
 

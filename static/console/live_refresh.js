@@ -2,6 +2,7 @@
 // it fetches this page again and swaps in the element with the same data-testid, so a
 // scrolled page stays where it is and a failed fetch keeps the last good view. An element
 // with data-live-while="<status> ..." stops refreshing once its data-status leaves that list.
+// A <details> with a data-testid keeps whether it is open.
 // A file, not an inline script: the Content-Security-Policy runs scripts from this origin.
 (function () {
   document.querySelectorAll("[data-live-refresh]").forEach((element) => {
@@ -15,6 +16,11 @@
         const fresh = page.querySelector(selector);
         const shown = document.querySelector(selector);
         if (!fresh || !shown) return;
+        // A <details> someone opened stays open across the swap.
+        shown.querySelectorAll("details[data-testid][open]").forEach((open) => {
+          const same = fresh.querySelector(`details[data-testid="${open.dataset.testid}"]`);
+          if (same) same.open = true;
+        });
         shown.replaceWith(fresh);
         const live = (fresh.dataset.liveWhile || "").split(" ").filter(Boolean);
         if (live.length && !live.includes(fresh.dataset.status)) clearInterval(timer);

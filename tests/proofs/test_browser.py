@@ -139,7 +139,19 @@ def test_staff_land_on_the_overview_whose_charts_match_the_database(page, live_s
     worker_outcomes_add("refund_retry_worker", {"succeeded": 3, "dead_lettered": 2}, minute)
     ParkedItemFactory(integration=integration, status="dlq")
     queue_depth_sample()
+    page.set_viewport_size({"width": 1280, "height": 800})
     log_in(page, live_server, "vera")  # /admin/ is the overview
+    # It leads with the counters, in the first screen, equal to the database.
+    for counter in ("failing-now", "dlq", "stuck", "oldest-stuck"):
+        expect(page.get_by_test_id(f"counter-{counter}")).to_be_in_viewport(ratio=1)
+    dead = RecoveryItem.objects.filter(status="dlq").count()
+    expect(page.get_by_test_id("counter-dlq")).to_have_text(str(dead))
+    # Nothing is wider than a 1280-pixel window: no sideways scrolling at 3 a.m.
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in {widths[1]}"
+    assert page.get_by_test_id("deliveries-last-hour").bounding_box()["width"] <= 1280
     # Every queue's outcomes: the refund queue's last hour draws its minute's row.
     refunds = page.get_by_test_id("outcomes-refund_retry_worker-hour")
     row = WorkerOutcomeMinute.objects.get(worker="refund_retry_worker")
