@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.contrib.auth.models import User
 
 from bookings.models import Booking
 from bookings.services import booking_check_in, booking_offline_payment_record
@@ -148,6 +149,8 @@ def test_the_admin_action_cancels_a_checked_in_cash_booking_and_owes_the_refund(
 ):
     booking = checked_in(cash_booking(customer, resource, operator), operator)
     with time_machine.travel(booking.start_time + timedelta(minutes=30)):
+        # Staff sign in on the day: a session lasts a shift (SESSION_COOKIE_AGE).
+        admin_client.force_login(User.objects.get(username="root"))
         action_post(
             admin_client, BOOKINGS_ADMIN, "cancel", [booking.pk], confirm="yes", reason="no lights"
         )

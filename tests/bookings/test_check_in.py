@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.models import User
 
 from bookings.models import Booking
 from opsconsole.models import AuditEvent
@@ -41,6 +42,8 @@ def test_the_admin_checks_in_and_a_cancelled_booking_is_refused(
 ):
     booking = BookingFactory(customer=customer, resource=resource, hour=10)
     with time_machine.travel(booking.start_time + timedelta(minutes=5)):
+        # Staff sign in on the day: a session lasts a shift (SESSION_COOKIE_AGE).
+        admin_client.force_login(User.objects.get(username="root"))
         action_post(
             admin_client,
             "/admin/bookings/booking/",
