@@ -19,7 +19,7 @@ import benchdb
 SMALL = int(os.environ.get("BENCH_VIEWS_SMALL", "10000"))
 BIG = int(os.environ.get("BENCH_VIEWS_BIG", "10000000"))
 REPEATS = 5
-FILL_VERSION = "1"
+FILL_VERSION = "2"
 
 STATUSES = (
     "ARRAY['succeeded','succeeded','succeeded','succeeded','dlq','failed','retrying','pending']"
@@ -52,18 +52,22 @@ def fill(cursor, rows: int) -> None:
             error=detail,
         )
         for n in range(1, 5)
-        for code, detail in (("HTTP_503", "HTTP 503: upstream down"), ("HTTP_400", "HTTP 400"))
+        for code, detail in (
+            ("HTTP_503", "HTTP 503: upstream down"),
+            ("HTTP_400", "HTTP 400: unknown customer cus_1"),
+        )
     ]
     cursor.execute(
         "INSERT INTO recovery_recoveryitem (integration_id, event_type, payload, status, "
         "attempt_count, max_attempts, replay_count, next_retry_at, lease_owner, failure_code, "
         "failure_detail, failure_fingerprint, request_snapshot, response_snapshot, event_id, "
         "ordering_key, request_id, traceparent, created_at, updated_at) "
-        "SELECT i.id, 'booking.confirmed', jsonb_build_object('booking_id', n), s.status, 1, 5, "
+        "SELECT i.id, 'booking.confirmed', "
+        "jsonb_build_object('booking_id', n, 'email', 'c' || n || '@example.com'), s.status, 1, 5, "
         "0, NULL, '', CASE WHEN s.status IN ('dlq','retrying') THEN 'HTTP_503' "
         "WHEN s.status = 'failed' THEN 'HTTP_400' ELSE '' END, "
         "CASE WHEN s.status IN ('dlq','retrying') THEN 'HTTP 503: upstream down' "
-        "WHEN s.status = 'failed' THEN 'HTTP 400' ELSE '' END, "
+        "WHEN s.status = 'failed' THEN 'HTTP 400: unknown customer cus_' || n ELSE '' END, "
         "CASE WHEN s.status IN ('dlq','retrying') THEN (%s::text[])[1 + (n %% 4) * 2] "
         "WHEN s.status = 'failed' THEN (%s::text[])[2 + (n %% 4) * 2] ELSE '' END, "
         "'{}', '{}', 'evt-' || n, '', md5(n::text), '', "
@@ -87,7 +91,8 @@ def fill(cursor, rows: int) -> None:
         "metadata, created_at) "
         f"SELECT ({EVENTS})[1 + n %% 10], 'recovery.recoveryitem', (n %% 100000)::text, NULL, "
         "NULL, CASE WHEN n %% 50 = 0 THEN 'oncall' ELSE 'worker:integration_delivery_worker' END, "
-        "NULL, '', md5(n::text), md5(n::text), '', '{}', "
+        "NULL, CASE WHEN n %% 50 = 0 THEN 'replayed after the partner fix ' || n ELSE '' END, "
+        "md5(n::text), md5(n::text), '', '{}', "
         "now() - (n %% 43200) * interval '1 minute' "
         "FROM generate_series(1, %s) AS n",
         [rows],
@@ -149,6 +154,9 @@ def views() -> list[tuple[str, str]]:
         ("admin recovery items", "/admin/recovery/recoveryitem/"),
         ("admin recovery items, dlq", "/admin/recovery/recoveryitem/?status__exact=dlq"),
         ("admin recovery item search", "/admin/recovery/recoveryitem/?q=12345"),
+        ("admin delivery by event id", "/admin/recovery/recoveryitem/?q=evt-9997"),
+        ("admin delivery by email", "/admin/recovery/recoveryitem/?q=c9997@example.com"),
+        ("admin delivery by error text", "/admin/recovery/recoveryitem/?q=customer+cus_9997"),
         ("admin audit events", "/admin/platform/auditevent/"),
         (
             "admin audit, by event",
@@ -158,6 +166,8 @@ def views() -> list[tuple[str, str]]:
             "admin audit search",
             "/admin/platform/auditevent/?q=" + "c4ca4238a0b923820dcc509a6f75849b",
         ),
+        ("admin audit, by object", "/admin/platform/auditevent/?q=recovery.recoveryitem:4242"),
+        ("admin audit, by reason", "/admin/platform/auditevent/?q=partner+fix+9950"),
         ("admin notifications", "/admin/notifications/notification/"),
         ("admin refunds", "/admin/payments/refund/"),
         ("admin hosted sessions", "/admin/payments/hostedcheckoutsession/"),
