@@ -14,8 +14,18 @@ from opsconsole.errors import ApplicationError
 from opsconsole.inputs import is_id
 from opsconsole.models import OPERATE_PERMISSION, VIEW_PERMISSION
 from recovery.cases import services
+from recovery.cases.timeline import KIND_MODELS
 
 PAGE_SIZE = 100
+
+
+def record_page(kind: str, pk: int) -> str:
+    """The admin page of a timeline row's record ("" for a kind the admin does not show)."""
+    model = KIND_MODELS.get(kind)
+    if model is None or model not in admin.site._registry:
+        return ""
+    opts = model._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pk])
 
 
 def case_search_page(request: HttpRequest) -> HttpResponse:
@@ -51,6 +61,8 @@ def case_page(request: HttpRequest, ref: str) -> HttpResponse:
         context = {**admin.site.each_context(request), "title": "Customer case", "error": exc}
         status = exc.status_code
         return TemplateResponse(request, "admin/case.html", context, status=status)
+    for entry in case["timeline"]:
+        entry["admin_url"] = record_page(entry["kind"], entry["id"])
     next_query = (
         urlencode({"cursor": case["next_cursor"], "reason": reason}) if case["next_cursor"] else ""
     )

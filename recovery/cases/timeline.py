@@ -221,3 +221,22 @@ KINDS = (
     TimelineKind("voucher", _by("voucher_ids", Voucher), "issued_at", voucher_entry),
     TimelineKind("webhook_failure", webhook_failures, "created_at", webhook_failure_entry),
 )
+
+
+# Each kind's record, for the admin's link from a timeline row to the record's own page.
+KIND_MODELS: dict[str, type] = {
+    "audit": AuditEvent,
+    "booking": Booking,
+    "campaign_message": CampaignTarget,
+    "delivery": RecoveryItem,
+    "hold": BookingHold,
+    "hosted_session": HostedCheckoutSession,
+    "message": CommunicationLog,
+    "notification": Notification,
+    "payment": Payment,
+    "redemption": VoucherRedemption,
+    "redemption_refused": VoucherRedemptionFailure,
+    "refund": Refund,
+    "voucher": Voucher,
+    "webhook_failure": WebhookFailure,
+}

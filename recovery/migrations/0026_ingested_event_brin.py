@@ -5,19 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0025_integration_status_statistics'),
+        ("recovery", "0025_integration_status_statistics"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='ingestedevent',
-            name='created_at',
+            model_name="ingestedevent",
+            name="created_at",
             field=models.DateTimeField(auto_now_add=True),
         ),
         migrations.AddIndex(
-            model_name='ingestedevent',
-            index=django.contrib.postgres.indexes.BrinIndex(fields=['created_at'], name='ingested_event_created_brin'),
+            model_name="ingestedevent",
+            index=django.contrib.postgres.indexes.BrinIndex(
+                fields=["created_at"], name="ingested_event_created_brin"
+            ),
         ),
     ]

@@ -4,18 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0026_ingested_event_brin'),
+        ("recovery", "0026_ingested_event_brin"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProviderPacer',
+            name="ProviderPacer",
             fields=[
-                ('provider', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('owner', models.CharField(max_length=64)),
-                ('expires_at', models.DateTimeField()),
+                ("provider", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("owner", models.CharField(max_length=64)),
+                ("expires_at", models.DateTimeField()),
             ],
         ),
     ]

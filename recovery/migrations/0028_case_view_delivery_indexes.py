@@ -5,10 +5,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('recovery', '0027_provider_pacer_lease'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("recovery", "0027_provider_pacer_lease"),
     ]
 
     operations = [
@@ -19,19 +18,35 @@ class Migration(migrations.Migration):
             "DROP INDEX IF EXISTS case_auth_user_email_lower",
         ),
         migrations.AddIndex(
-            model_name='recoveryitem',
-            index=models.Index(django.db.models.fields.json.KeyTransform('booking_id', 'payload'), condition=models.Q(('payload__has_key', 'booking_id')), name='item_payload_booking_id_idx'),
+            model_name="recoveryitem",
+            index=models.Index(
+                django.db.models.fields.json.KeyTransform("booking_id", "payload"),
+                condition=models.Q(("payload__has_key", "booking_id")),
+                name="item_payload_booking_id_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='recoveryitem',
-            index=models.Index(django.db.models.fields.json.KeyTransform('payment_id', 'payload'), condition=models.Q(('payload__has_key', 'payment_id')), name='item_payload_payment_id_idx'),
+            model_name="recoveryitem",
+            index=models.Index(
+                django.db.models.fields.json.KeyTransform("payment_id", "payload"),
+                condition=models.Q(("payload__has_key", "payment_id")),
+                name="item_payload_payment_id_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='recoveryitem',
-            index=models.Index(django.db.models.fields.json.KeyTransform('voucher_id', 'payload'), condition=models.Q(('payload__has_key', 'voucher_id')), name='item_payload_voucher_id_idx'),
+            model_name="recoveryitem",
+            index=models.Index(
+                django.db.models.fields.json.KeyTransform("voucher_id", "payload"),
+                condition=models.Q(("payload__has_key", "voucher_id")),
+                name="item_payload_voucher_id_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='recoveryitem',
-            index=models.Index(django.db.models.fields.json.KeyTransform('session_id', 'payload'), condition=models.Q(('payload__has_key', 'session_id')), name='item_payload_session_id_idx'),
+            model_name="recoveryitem",
+            index=models.Index(
+                django.db.models.fields.json.KeyTransform("session_id", "payload"),
+                condition=models.Q(("payload__has_key", "session_id")),
+                name="item_payload_session_id_idx",
+            ),
         ),
     ]

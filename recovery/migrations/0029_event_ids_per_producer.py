@@ -9,28 +9,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0028_case_view_delivery_indexes'),
+        ("recovery", "0028_case_view_delivery_indexes"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='ingestedevent',
-            name='ingested_event_once_per_integration',
+            model_name="ingestedevent",
+            name="ingested_event_once_per_integration",
         ),
         migrations.AddField(
-            model_name='ingestedevent',
-            name='payload_digest',
-            field=models.CharField(blank=True, default='', max_length=64),
+            model_name="ingestedevent",
+            name="payload_digest",
+            field=models.CharField(blank=True, default="", max_length=64),
         ),
         migrations.AddField(
-            model_name='ingestedevent',
-            name='producer_id',
+            model_name="ingestedevent",
+            name="producer_id",
             field=models.BigIntegerField(default=0),
         ),
         migrations.AddConstraint(
-            model_name='ingestedevent',
-            constraint=models.UniqueConstraint(fields=('integration', 'producer_id', 'event_id'), name='ingested_event_once_per_producer'),
+            model_name="ingestedevent",
+            constraint=models.UniqueConstraint(
+                fields=("integration", "producer_id", "event_id"),
+                name="ingested_event_once_per_producer",
+            ),
         ),
     ]

@@ -189,3 +189,20 @@ def test_a_failure_of_another_customer_cannot_be_acted_on_through_this_case(mari
     assert not FailureResolution.objects.exists()
     assert not FailureResolutionRequest.objects.exists()
     assert Booking.objects.get(pk=other_booking.pk).status == "CANCELLING"
+
+
+@pytest.mark.django_db
+def test_each_timeline_row_of_the_admins_case_page_links_to_its_record(maria, lead, client):
+    import re
+
+    BookingFactory(customer=maria, paid=Decimal("30.00"))
+    HostedSessionFactory(customer_email="maria.lopez@example.test")
+    lead.is_staff = True
+    lead.save()
+    client.force_login(lead)
+    page = client.get(f"/admin/cases/{user_ref(maria.pk)}/").content.decode()
+    links = re.findall(r'<a href="([^"]+)" data-testid="case-entry-link">', page)
+    kinds = set(re.findall(r'data-kind="([a-z_]+)"', page))
+    assert {"booking", "hosted_session", "payment"} <= kinds
+    assert len(links) >= 3
+    assert all(client.get(link).status_code == 200 for link in links)
