@@ -2,8 +2,9 @@
 
 A customer is what the records share: a user (who booked and held), their email (hosted
 sessions, vouchers, messages), a phone (sessions, campaign messages, messages), or a card
-payment that reached no booking. One hop joins a user and their email both ways; nothing
-else is joined, so one shared phone never merges strangers."""
+payment that reached no booking. One hop joins a user and their email both ways, and an
+email and the phone given with it when no other email gave that phone; nothing else is
+joined, so one shared phone never merges strangers."""
 
 from __future__ import annotations
 
@@ -72,12 +73,34 @@ def customer_of(identity: Identity) -> Customer:
         )
     elif identity.kind == "phone":
         customer.phones = [identity.value]
+    if customer.emails and not customer.phones:
+        customer.phones = own_phones(customer.emails)
     elif identity.kind == "payment":
         customer.payment_ids = _ids(Payment.objects.filter(pk=int(identity.value)))
         if not customer.payment_ids:
             raise CaseNotFound("No such payment.")
     _reach_records(customer)
     return customer
+
+
+def own_phones(emails: list[str]) -> list[str]:
+    """The phones checkout sessions give beside these emails and beside no other email: the
+    customer's own, so their texts are on their case. A phone another email also gave (a
+    family's, a shop's) joins nobody."""
+    sessions = HostedCheckoutSession.objects.alias(email_lower=Lower("customer_email"))
+    given = set(
+        sessions.filter(email_lower__in=emails)
+        .exclude(customer_phone="")
+        .values_list("customer_phone", flat=True)[:20]
+    )
+    return sorted(
+        phone
+        for phone in given
+        if not sessions.filter(customer_phone=phone)
+        .exclude(customer_email="")
+        .exclude(email_lower__in=emails)
+        .exists()
+    )
 
 
 def _reach_records(customer: Customer) -> None:

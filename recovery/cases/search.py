@@ -114,6 +114,20 @@ def _by_email(email: str) -> list[Match | None]:
     return found
 
 
+def _phone_owner(phone: str) -> Match | None:
+    """The customer whose own phone this is (customer.own_phones: given beside one email
+    only), so the phone and the email open the same case."""
+    emails = {
+        normalize_email(email)
+        for email in HostedCheckoutSession.objects.filter(customer_phone=phone)
+        .exclude(customer_email="")
+        .values_list("customer_email", flat=True)[:20]
+    }
+    if len(emails) != 1:
+        return None
+    return _email_owner(emails.pop(), "phone", "Customer known by phone and email")
+
+
 def _known_contact(contact: str) -> bool:
     sessions = HostedCheckoutSession.objects.alias(email_lower=Lower("customer_email"))
     return (
@@ -207,7 +221,9 @@ def find(term: str) -> list[Match]:
         found += _by_number(int(term))
     if PHONE_RE.match(term) and "@" not in term:
         phone = normalize_phone(term)
-        if _known_contact(phone):
+        if owner := _phone_owner(phone):
+            found.append(owner)
+        elif _known_contact(phone):
             found.append(Match(phone_ref(phone), "phone", "Customer known by phone", phone))
     found += _by_stripe_id(term)
     if voucher := Voucher.objects.filter(code__in={term, term.upper()}).first():

@@ -206,3 +206,33 @@ def test_each_timeline_row_of_the_admins_case_page_links_to_its_record(maria, le
     assert {"booking", "hosted_session", "payment"} <= kinds
     assert len(links) >= 3
     assert all(client.get(link).status_code == 200 for link in links)
+
+
+@pytest.mark.django_db
+def test_a_customers_email_and_own_phone_open_one_case_and_a_shared_phone_merges_nobody(
+    maria, lead
+):
+    from notifications.models import CommunicationLog
+
+    HostedSessionFactory(customer_email="maria.lopez@example.test", customer_phone="+351910000321")
+    CommunicationLog.objects.create(
+        channel="sms",
+        template="checkout_link",
+        recipient="+351910000321",
+        status="sent",
+        provider="sandbox",
+        subject_type="payments.hostedcheckoutsession",
+        subject_id="1",
+        triggered_by="automation",
+        idempotency_key="sms-maria",
+    )
+    client = token_client(lead)
+    by_email = search(client, EMAIL)
+    by_phone = search(client, "+351 910 000 321")
+    assert [m["ref"] for m in by_phone] == [m["ref"] for m in by_email] == [user_ref(maria.pk)]
+    kinds = {e["kind"] for e in whole_timeline(client, user_ref(maria.pk), 50)}
+    assert "message" in kinds  # the text to her phone is on her case
+
+    # The phone another customer also gave: nobody's case takes it.
+    HostedSessionFactory(customer_email="joao@example.test", customer_phone="+351910000321")
+    assert [m["ref"] for m in search(client, "+351910000321")] != [user_ref(maria.pk)]
