@@ -120,6 +120,9 @@ class FailureGroup:
             "provider": self.provider,
             "failure_code": self.failure_code,
             "normalised_error": self.normalised_error,
+            # What people read: one error as the partner wrote it (the normalised form, with
+            # its <n> and <email> placeholders, is what groups them).
+            "example_error": top[0].error if top else self.normalised_error,
             "count": self.count,
             "count_estimated": self.count_estimated,
             "first_seen": self.first_seen,

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from opsconsole import inputs
 from opsconsole.api_tokens import api_token_revoke_own, api_tokens_of
 from opsconsole.errors import InvalidInput, NotFound
+from opsconsole.idempotency import idempotent
 
 SELF_REVOKED = "revoked by its holder"
 
@@ -75,6 +76,7 @@ class OwnApiTokenRevokeApi(APIView):
         responses={200: ApiTokenRevokedSerializer},
         operation_id="own_api_token_revoke",
     )
+    @idempotent  # a retried revoke answers as the first did, not "no such token"
     def delete(self, request: Request, token_key: str) -> Response:
         data = inputs.validated(ApiTokenRevokeSerializer, request.data or {}, InvalidInput)
         if not api_token_revoke_own(

@@ -25,6 +25,9 @@ class FailureGroupSerializer(serializers.Serializer):
     provider = serializers.CharField()
     failure_code = serializers.CharField()
     normalised_error = serializers.CharField()
+    example_error = serializers.CharField(
+        help_text="The most impactful item's error as the partner wrote it."
+    )
     count = serializers.IntegerField()
     count_estimated = serializers.BooleanField()
     first_seen = serializers.DateTimeField()

@@ -157,6 +157,13 @@ class RecoveryItemReplayApi(APIView):
 # ---------------------------------------------------------------------------- failure inbox
 
 
+def masked_group(user: Any, group: dict[str, Any]) -> dict[str, Any]:
+    """A group's error texts as this caller may read them (partners' errors name customers)."""
+    return group | {
+        name: masked(user, "text", group[name]) for name in ("normalised_error", "example_error")
+    }
+
+
 class FailureInboxApi(APIView):
     """Every open failure of every app, grouped by fingerprint, sorted by customer impact."""
 
@@ -193,7 +200,7 @@ class FailureInboxApi(APIView):
             if group is None:
                 raise OpsNotFound("No open failures have this fingerprint.")
             detail = group.as_dict(with_items=True, item_limit=filters["limit"])
-            detail["normalised_error"] = masked(request.user, "text", detail["normalised_error"])
+            detail = masked_group(request.user, detail)
             detail["items"] = [
                 {**entry, "error": masked(request.user, "text", entry["error"])}
                 for entry in detail["items"]
@@ -202,11 +209,7 @@ class FailureInboxApi(APIView):
         return Response(
             {
                 "groups": [
-                    {
-                        **g.as_dict(),
-                        "normalised_error": masked(request.user, "text", g.normalised_error),
-                    }
-                    for g in groups[: filters["limit"]]
+                    masked_group(request.user, g.as_dict()) for g in groups[: filters["limit"]]
                 ],
                 "total_groups": len(groups),
                 "total_items": sum(g.count for g in groups),
