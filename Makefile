@@ -22,13 +22,16 @@ lock:
 	var/lock-tools/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
 		--python-version 3.11 --index-url https://pypi.org/simple -o requirements.lock
 
-# Install, migrate the embedded database, load demo data, then serve web + workers. The
-# demo's integrations call 127.0.0.1, which production refuses unless allowed; its providers
-# are the sandbox (PROVIDERS_SANDBOX), which production never turns on.
+# Install, migrate the embedded database, load demo data, then serve web + workers on
+# OPSCONSOLE_HOST:OPSCONSOLE_PORT (127.0.0.1:8000). A taken port stops the run first, naming
+# a free one, rather than printing logins for a server that cannot start. The demo's
+# integrations call 127.0.0.1, which production refuses unless allowed; its providers are
+# the sandbox (PROVIDERS_SANDBOX), which production never turns on.
 run: export OUTBOUND_ALLOWED_HOSTS := 127.0.0.1,localhost
 run: export PROVIDERS_SANDBOX := true
 run: export LOG_FORMAT := console
 run: install .env
+	$(BIN)/python scripts/check-port.py
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
