@@ -4,8 +4,7 @@ The filter is frozen into an id set at creation, with a dry run (count, sample, 
 transition or guard verdict per item). Actions that move money wait for a second operator's
 approval. A running action replays at most `rate_per_second` items a second, each item at
 most once (an item is marked `processing` before its replay and never picked again), and
-can be paused, resumed and aborted. Every action is kept.
-"""
+can be paused, resumed and aborted. Every action is kept."""
 
 from __future__ import annotations
 
@@ -33,6 +32,7 @@ from recovery.replay_guard import guarded_replay
 logger = structlog.get_logger(__name__)
 
 PROCESSING = "processing"
+UNFINISHED = (BulkActionItem.Outcome.PENDING, PROCESSING)
 SAMPLE_SIZE = 10
 MAX_RATE_PER_SECOND = 50.0
 
@@ -243,18 +243,23 @@ def _next_item(action_id: int) -> BulkActionItem | None:
             .first()
         )
         if item is None:
-            action.complete()
-            action.save()
-            audit.record(
-                "recovery.bulk_action.completed",
-                obj=action,
-                after=_state(action),
-                actor="worker:bulk_action_worker",
-            )
+            _complete(action)
             return None
         # Marked before the replay, committed: a crash after this never replays it again.
         BulkActionItem.objects.filter(pk=item.pk).update(outcome=PROCESSING)
         return item
+
+
+def _complete(action: BulkAction) -> None:
+    """The running action (locked by the caller) has no item left: completed, audited."""
+    action.complete()
+    action.save()
+    audit.record(
+        "recovery.bulk_action.completed",
+        obj=action,
+        after=_state(action),
+        actor="worker:bulk_action_worker",
+    )
 
 
 def _finish_item(action_id: int, item: BulkActionItem, outcome: str, detail: str) -> None:
@@ -271,6 +276,11 @@ def _finish_item(action_id: int, item: BulkActionItem, outcome: str, detail: str
         BulkAction.objects.filter(pk=action_id).update(
             processed=F("processed") + 1, **{counter: F(counter) + 1}
         )
+        # The last item completes the action in its commit: never "all done" while running.
+        if not BulkActionItem.objects.filter(action_id=action_id, outcome__in=UNFINISHED).exists():
+            action = BulkAction.objects.select_for_update().get(pk=action_id)
+            if action.status == BulkAction.Status.RUNNING:
+                _complete(action)
 
 
 INTERRUPTED = (
