@@ -85,6 +85,8 @@ class Walk:
         expect(self.page.locator("[data-testid^=object-tool-]")).to_have_count(0)
         expect(self.page.locator("form#confirm-with-reason")).to_have_count(0)
         expect(self.page.locator("select[name=action]")).to_have_count(0)
+        expect(self.page.locator("input[type=submit][name=_save]")).to_have_count(0)
+        expect(self.page.get_by_test_id("bulk-replay-form")).to_have_count(0)
         # Buttons that open an action's page read "…" (Edit the payload and replay…).
         expect(self.page.locator("#content a.button", has_text="…")).to_have_count(0)
 
