@@ -50,7 +50,7 @@ def test_an_operator_filters_the_dlq_and_replays_with_a_reason(page, live_server
     page.fill("#id_reason", "ERP is back (INC-12)")
     page.click("input[type=submit][value^='Yes']")
     page.wait_for_selector(".messagelist")
-    assert "1 done" in page.locator(".messagelist").inner_text()
+    assert "1 row done" in page.locator(".messagelist").inner_text()
 
     assert RecoveryItem.objects.get(pk=stuck.pk).status == "replayed"
     event = AuditEvent.objects.get(event="platform.integration.recovery.replayed")
