@@ -71,13 +71,18 @@ def each_legal(
 
 
 def permission_denied_page(request: HttpRequest, permission: str) -> HttpResponse | None:
-    """For custom admin pages: None when the user has `permission`, else a 403 page."""
+    """For custom admin pages: None when the user has `permission`, else the console's
+    refused page (403.html), the same one a model page's refused action shows, so a viewer
+    who opens an action's address meets one page whichever kind of page it was."""
     if request.user.has_perm(permission):
         return None
     return TemplateResponse(
         request,
-        "admin/overview_forbidden.html",
-        {**admin.site.each_context(request), "permission": permission},
+        "403.html",
+        {
+            **admin.site.each_context(request),
+            "exception": f"This page needs the {permission} permission.",
+        },
         status=403,
     )
 

@@ -45,7 +45,8 @@ def pretty_json(value: Any) -> str:
     """A payload or snapshot, with personal data masked unless the viewer may see it."""
     return format_html(
         '<pre style="white-space:pre-wrap;max-width:70em">{}</pre>',
-        json.dumps(shown("json", value), indent=2, sort_keys=True, default=str),
+        # ensure_ascii off: a dry run's "dlq → replayed" reads as an arrow, not \u2192.
+        json.dumps(shown("json", value), indent=2, sort_keys=True, default=str, ensure_ascii=False),
     )
 
 
@@ -179,6 +180,14 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Viewing is allowed; every change goes through an action that calls a service.
         return False
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # The edit-and-replay button is offered to those who may act, as the page's other
+        # actions are: a viewer pressing it would only reach the refused page.
+        fields = super().get_fields(request, obj)
+        if self.has_operate_permission(request):
+            return fields
+        return [name for name in fields if name != "edit_link"]
 
     @admin.display(description="in its key's order")
     def order_position(self, obj: RecoveryItem) -> str:
