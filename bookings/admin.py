@@ -143,7 +143,8 @@ class BookingAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 
 @admin.register(RefundFailure)
-class RefundFailureAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class RefundFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    personal_fields = {"error": "text"}
     list_display = ("id", "booking", "refund_id", "status", "error", "created_at", "resolved_by")
     list_filter = ("status",)
     search_fields = ("=booking__id", "=refund_id")

@@ -219,7 +219,7 @@ class CampaignAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
 
 @admin.register(CampaignTarget)
 class CampaignTargetAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
-    personal_fields = {"phone": "phone"}
+    personal_fields = {"phone": "phone", "last_error": "text"}
     list_display = ("phone", "campaign", "status", "attempts", "next_attempt_at", "last_error")
     list_filter = ("status", "campaign")
     search_fields = ("phone",)

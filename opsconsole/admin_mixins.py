@@ -19,6 +19,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from opsconsole.admin_scale import EstimatedCountPaginator
 from opsconsole.errors import ApplicationError
+from opsconsole.inputs import is_id
 from opsconsole.models import OPERATE_PERMISSION, VIEW_PERMISSION
 
 
@@ -68,6 +69,8 @@ class HistoryWithoutRevert(SimpleHistoryAdmin):
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied("History pages are read-only.")
         self._id_or_404(object_id)
+        if not is_id(version_id):  # a version is a history row's integer id
+            raise Http404("No such version.")
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 

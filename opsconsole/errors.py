@@ -17,6 +17,7 @@ import structlog
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -248,6 +249,7 @@ handler404 = _html_or_json(_defaults["404"], 404, "Not found.")
 handler500 = _html_or_json(_defaults["500"], 500, "An unexpected error occurred.")
 
 
+@csrf_exempt  # an unknown route answers its 404 envelope, not the CSRF check's HTML 403
 def api_not_found(request: HttpRequest, unmatched: str = "") -> JsonResponse:
     """Catch-all for unknown routes under the API prefixes, whatever DEBUG says."""
     return error_json_response(404, generic_code(404), f"No route for {request.path}.")

@@ -19,8 +19,11 @@ from django.http import HttpRequest, HttpResponse
 from opsconsole.models import PERSONAL_DATA_PERMISSION
 
 MASK = "***"
-EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-PHONE_RE = re.compile(r"(?<![\w])\+?\d[\d ()-]{6,}\d(?![\w])")
+# Any letters, not only ASCII (an internationalised address is still an address), and the
+# apostrophes and other characters a local part may hold.
+EMAIL_RE = re.compile(r"([\w.%+'-])[\w.%+'!#$&*/=?^`{|}~-]*@([\w-]+(?:\.[\w-]+)*\.\w{2,})")
+# Digits grouped by spaces, brackets, dashes, dots or slashes (+351.912.345.678 too).
+PHONE_RE = re.compile(r"(?<![\w])\+?\d[\d ()./-]{6,}\d(?![\w])")
 SECRET_HEADER_RE = re.compile(r"authorization|cookie|token|secret|api[-_]?key|signature", re.I)
 SECRET_PARAM_RE = re.compile(r"token|secret|key|sig|password|auth", re.I)
 

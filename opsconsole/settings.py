@@ -61,7 +61,8 @@ SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/", r"^metrics$"]
 
 # A staff session lasts a shift, not Django's two weeks: overnight, the password again.
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
-
+# Messages kept server-side: a secret shown once (a new signing secret) never rides a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 CONTENT_SECURITY_POLICY = content_security.POLICY  # django-csp; the module says why
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list(
@@ -94,6 +95,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "opsconsole.middleware.RequestContextMiddleware",
     "opsconsole.body_limit.BodySizeLimitMiddleware",
+    "opsconsole.nul_bytes.NulByteRefusalMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

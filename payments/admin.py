@@ -96,7 +96,7 @@ class RegenerateOptions(forms.Form):
 
 @admin.register(HostedCheckoutSession)
 class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
-    personal_fields = {"customer_email": "email", "customer_phone": "phone"}
+    personal_fields = {"customer_email": "email", "customer_phone": "phone", "last_error": "text"}
     list_display = (
         "reference",
         "status",
@@ -177,7 +177,8 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
 
 @admin.register(WebhookFailure)
 class WebhookFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
-    personal_fields = {"payload": "json"}
+    # A partner's error text names customers as often as the payload does.
+    personal_fields = {"payload": "json", "error": "text"}
     list_display = ("event_id", "event_type", "status", "error", "reprocess_attempts", "created_at")
     list_filter = ("status", "event_type", "provider")
     search_fields = ("=event_id",)
@@ -216,10 +217,11 @@ class PaymentAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
+class RefundAdmin(PersonalFieldsAdmin, SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
     """Refunds; one owed offline (the payment was cash, transfer or terminal) is settled here:
     an operator records how and when it was paid out, with a reason (audited)."""
 
+    personal_fields = {"last_error": "text"}
     list_display = ("id", "payment", "amount", "status", "attempts", "last_error", "next_retry_at")
     list_filter = ("status",)
     search_fields = ("=id", "=payment__reference", "=provider_refund_id")

@@ -218,7 +218,11 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
 
     @property
     def webhook_id(self) -> str:
-        return self.event_id or f"msg_{self.pk}"
+        """Standard Webhooks' message id: the same on every retry and replay of this item,
+        and unique to it. A producer's event id leads it (partners can correlate), followed
+        by the item: two producers may use one event id, and a receiver that deduplicates on
+        webhook-id would otherwise drop the second one's event."""
+        return f"{self.event_id}.{self.pk}" if self.event_id else f"msg_{self.pk}"
 
     @property
     def delivery_idempotency_key(self) -> str:

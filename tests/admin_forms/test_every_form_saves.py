@@ -98,3 +98,46 @@ def test_every_add_and_change_form_an_operator_opens_saves(world):
     assert refused == {}
     assert {f"change {label}" for label in EDITS} <= set(tried)
     assert {f"add {label}" for label in TYPED} <= set(tried)
+
+
+@pytest.mark.django_db
+def test_every_action_button_an_operator_is_offered_confirms_from_what_its_page_shows(world):
+    """Each record's action buttons (ObjectPageActions) on the demo world: the confirmation
+    page is filled as shown (the reason, and any options with their defaults) and confirms;
+    an action the record no longer allows says why in a message, never a silent refusal."""
+    from django.contrib.messages import get_messages
+
+    operator = Client()
+    operator.force_login(world["operator"])
+    pressed: list[str] = []
+    unexplained: dict[str, str] = {}
+    for model, model_admin in admin.site._registry.items():
+        if not hasattr(model_admin, "object_page_tools"):
+            continue
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        for obj in model.objects.order_by("pk")[:3]:
+            page = operator.get(f"{base}{obj.pk}/change/")
+            if page.status_code != 200:
+                continue
+            for url, slug in re.findall(
+                r'href="([^"]+)" data-testid="object-tool-([a-z_]+)"', page.content.decode()
+            ):
+                confirm = operator.get(url)
+                html = confirm.content.decode()
+                controls = form_controls(html, "confirm-with-reason")
+                if not controls:
+                    unexplained[url] = "no confirmation form"
+                    continue
+                done = operator.post(url, filled(controls, {"reason": REASON}))
+                pressed.append(f"{model._meta.label_lower}.{slug}")
+                if done.status_code != 302:
+                    unexplained[url] = (
+                        error_text(done.content.decode()) or f"HTTP {done.status_code}"
+                    )
+                elif not list(get_messages(done.wsgi_request)):
+                    unexplained[url] = "no message said what happened"
+    print(f"\naction buttons pressed: {len(pressed)}: {', '.join(sorted(set(pressed)))}")
+    assert unexplained == {}
+    assert {"recovery.recoveryitem.replay_items", "platform.workerstatus.disable_workers"} <= set(
+        pressed
+    )

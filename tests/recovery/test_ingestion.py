@@ -56,7 +56,7 @@ def test_an_event_is_queued_once_per_event_id_and_answers_the_same(producer_clie
     assert (item.event_type, item.payload, item.webhook_id) == (
         "booking.confirmed",
         {"booking_id": 1},
-        "ord-1",
+        f"ord-1.{item.pk}",
     )
     again = producer_client.post(events_url(partner), event(event_id="ord-1"), format="json")
     assert (again.status_code, again.json()) == (200, body)

@@ -48,6 +48,10 @@ def test_two_producers_with_one_event_id_each_get_their_own_item(partner):
     again = crm.post(url(partner), event({"booking_id": 2}), format="json")
     assert (again.status_code, again.json()) == (200, second.json())
     assert IngestedEvent.objects.filter(integration=partner, event_id="evt-1").count() == 2
+    # And the partner receives them as two messages: a receiver deduplicating on webhook-id
+    # (as Standard Webhooks advises) keeps both.
+    webhook_ids = {i.webhook_id for i in RecoveryItem.objects.filter(event_id="evt-1")}
+    assert len(webhook_ids) == 2 and all(w.startswith("evt-1.") for w in webhook_ids)
 
 
 @pytest.mark.django_db

@@ -43,6 +43,15 @@ def planted_pages(world, planted) -> list[str]:
         reason=f"partner said {EMAIL}",
     )
     event = AuditEvent.objects.filter(event="recovery.item.replay_failed").latest("id")
+    from payments.models import WebhookFailure
+
+    webhook = WebhookFailure.objects.create(
+        provider="stripe",
+        event_id="evt_planted",
+        event_type="refund.updated",
+        payload={},
+        error=f"LookupError: no refund for {EMAIL} {PHONE}",
+    )
     group = next(
         group
         for group in failure_groups(source="integration_delivery")
@@ -55,6 +64,8 @@ def planted_pages(world, planted) -> list[str]:
         "/admin/platform/auditevent/",
         f"/admin/recovery/recoveryitem/{item.pk}/change/",
         "/admin/failures/",
+        f"/admin/payments/webhookfailure/{webhook.pk}/change/",
+        "/admin/payments/webhookfailure/",
     ]
 
 

@@ -101,3 +101,28 @@ def test_a_replayed_rotation_does_not_show_the_secret_again(operator_client, int
     # The replay rotated nothing: the secret of the first answer still signs.
     integration.refresh_from_db()
     assert integration.active_secrets()[0] == secret
+
+
+@pytest.mark.django_db
+def test_a_secret_shown_by_the_admin_never_rides_a_cookie(integration):
+    """The admin's one showing of a new secret is a message kept in the session, on the
+    server: a cookie (signed, not encrypted) would carry it through proxies and HAR files."""
+    from tests.helpers import action_post
+
+    root = Client()
+    root.force_login(User.objects.create_superuser("root", password="pw-123456"))
+    done = action_post(
+        root,
+        "/admin/recovery/integration/",
+        "rotate_signing_secrets",
+        [integration.pk],
+        confirm="yes",
+        reason="leaked",
+    )
+    assert done.status_code == 302
+    assert "messages" not in done.cookies
+    integration.refresh_from_db()
+    secret = integration.active_secrets()[0]
+    shown = root.get(done["Location"]).content.decode()
+    assert secret in shown  # shown once, on the next page
+    assert secret not in root.get(done["Location"]).content.decode()
