@@ -131,6 +131,12 @@ def email_tracking_webhook(request: HttpRequest) -> HttpResponse:
         return ResendTrackingWebhookView.as_view()(request)
     except AnymailWebhookValidationFailure as exc:
         raise EmailWebhookSignatureInvalid(details={"reason": str(exc)[:200]}) from exc
+    except (KeyError, TypeError, AttributeError) as exc:
+        # A signed object of the wrong shape ({}, "data": null, "to": "x"): anymail's
+        # parser reads fields it assumes are there. Nothing was recorded: a 400, not a 500.
+        raise EmailWebhookBodyInvalid(
+            details={"reason": f"not a Resend event: {type(exc).__name__}: {exc}"[:200]}
+        ) from exc
 
 
 TRACKING_OPERATION: dict[str, Any] = {

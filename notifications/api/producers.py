@@ -159,7 +159,10 @@ class PushTokenRegisterApi(APIView):
             # a customer never takes a token someone else holds.
             may_move=request.user.has_perm(INGEST_PERMISSION),
         )
-        answer = status.HTTP_201_CREATED if registration.created else status.HTTP_200_OK
+        # A customer always hears 201: 200 for a token they already hold would tell, by
+        # contrast, that a 201 for someone else's token moved nothing (it exists).
+        fresh = registration.created or not request.user.has_perm(INGEST_PERMISSION)
+        answer = status.HTTP_201_CREATED if fresh else status.HTTP_200_OK
         return Response(PushTokenOutputSerializer(registration).data, status=answer)
 
 

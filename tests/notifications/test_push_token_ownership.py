@@ -50,6 +50,8 @@ def test_another_customers_token_is_not_moved_and_the_answer_is_a_fresh_ones(ana
     assert (row.user_id, row.valid) == (ana.pk, True)
     # Only mallory's own fresh token was written.
     assert AuditEvent.objects.count() == audit_rows + 1
+    # Registering again answers alike, whether the token is hers or someone else's.
+    assert register(mallory, "tok-ana").status_code == register(mallory, "tok-mallory").status_code
 
 
 @pytest.mark.django_db

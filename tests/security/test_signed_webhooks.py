@@ -82,7 +82,18 @@ def test_a_body_that_is_not_utf8_is_a_400_envelope(client, resend_signing):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "payload", ["[]", '"a string"', "not json", DEEP], ids=["list", "string", "garbage", "deep"]
+    "payload",
+    [
+        "[]",
+        '"a string"',
+        "not json",
+        DEEP,
+        "{}",
+        '{"type": "email.bounced", "data": null}',
+        '{"type": "email.bounced", "data": []}',
+        '{"type": [], "data": {}}',
+    ],
+    ids=["list", "string", "garbage", "deep", "empty", "null-data", "list-data", "odd-type"],
 )
 def test_a_signed_body_that_is_no_event_is_a_400_envelope(client, resend_signing, payload):
     response = post_tracking(client, payload, **svix_headers(payload))
