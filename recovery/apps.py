@@ -53,3 +53,9 @@ class RecoveryConfig(AppConfig):
         from recovery.outbox import fan_out
 
         register_sink(fan_out)
+
+        from django.contrib import admin
+
+        from recovery.admin.resolve import attach_resolve_buttons
+
+        attach_resolve_buttons(admin.site)

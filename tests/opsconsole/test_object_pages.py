@@ -101,3 +101,27 @@ def test_a_workers_page_says_who_switched_it_off_and_runs_it_now():
     assert summary["worker"] == name
     status = WorkerStatus.objects.get(name=name)
     assert status.last_triggered_by == "operator:otto"
+
+
+@pytest.mark.django_db
+def test_a_failure_is_resolved_from_its_own_page_and_leaves_the_inbox(integration):
+    from opsconsole.models import AuditEvent
+    from recovery.inbox import failure_groups
+    from tests.admin_forms.form_filler import filled, form_controls
+    from tests.opsconsole.factories import UserFactory
+    from tests.recovery.factories import ParkedItemFactory
+
+    item = ParkedItemFactory(integration=integration, status="dlq")
+    operator = Client()
+    operator.force_login(UserFactory(username="otto", groups=["Support operator"], is_staff=True))
+    page_url = f"/admin/recovery/recoveryitem/{item.pk}/change/"
+    page = operator.get(page_url).content.decode()
+    url = re.search(
+        r'href="([^"]+)" data-testid="object-tool-resolve_integration_delivery">Resolve…<', page
+    ).group(1)
+    confirm = operator.get(url).content.decode()
+    data = filled(form_controls(confirm, "confirm-with-reason"), {"reason": "partner has it"})
+    assert operator.post(url, data).status_code == 302
+    assert not [g for g in failure_groups() if item.pk in g.source_ids()]
+    assert AuditEvent.objects.filter(reason="partner has it", actor="otto").exists()
+    assert "object-tool-resolve_integration_delivery" not in operator.get(page_url).content.decode()
