@@ -98,6 +98,14 @@ def test_each_text_search_is_served_by_its_trigram_index(integration):
         # planner prices as a scan of it, until merged.
         for index in ("recovery_item_open_detail_trgm", "recovery_item_open_payload_trgm"):
             cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
+        cursor.execute(
+            "INSERT INTO platform_auditevent (event, object_type, object_id, actor, reason, "
+            "request_id, server_request_id, traceparent, metadata, created_at) "
+            "SELECT 'test.thing.changed', 'x', n::text, 'otto', 'because ' || md5(n::text), "
+            "'', '', '', '{}', now() FROM generate_series(1, 20000) AS n"
+        )
+        cursor.execute("SELECT gin_clean_pending_list('audit_reason_trgm'::regclass)")
+        cursor.execute("ANALYZE platform_auditevent")
         cursor.execute("ANALYZE recovery_recoveryitem")
     pattern = contains_pattern("ana.silva")
     searches = {
