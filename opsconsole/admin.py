@@ -71,7 +71,7 @@ class AuditEventAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
             found |= ~Q(reason="") & Q(reason__ilike=contains_pattern(term))
         return queryset.filter(found), False
 
-    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         # A record's "Audit events" link filters by the object (the (object_type, object_id,
         # created_at) index serves it).
         return lookup in ("object_type", "object_id") or super().lookup_allowed(

@@ -212,11 +212,12 @@ class ObjectPageActions(_ModelAdminMixin):
         ]
 
     def _confirmed_actions(self, request: HttpRequest) -> dict[str, Any]:
-        return {
-            name: func
-            for name, (func, _, _) in self.get_actions(request).items()
-            if getattr(func, "asks_for_confirmation", False)
-        }
+        confirmed: dict[str, Any] = {}
+        for name, entry in self.get_actions(request).items():
+            func = entry[0] if entry else None
+            if getattr(func, "asks_for_confirmation", False):
+                confirmed[name] = func
+        return confirmed
 
     def object_page_tools(self, request: HttpRequest, obj: Any) -> list[dict[str, str]]:
         one = self.model._default_manager.filter(pk=obj.pk)

@@ -23,7 +23,7 @@ class ILike(Lookup):
 
     lookup_name = "ilike"
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         operator = "ILIKE" if connection.vendor == "postgresql" else "LIKE"

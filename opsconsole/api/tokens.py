@@ -15,6 +15,7 @@ from opsconsole import inputs
 from opsconsole.api_tokens import api_token_revoke_own, api_tokens_of
 from opsconsole.errors import InvalidInput, NotFound
 from opsconsole.idempotency import idempotent
+from opsconsole.permissions import signed_in_user
 
 SELF_REVOKED = "revoked by its holder"
 
@@ -62,7 +63,7 @@ class OwnApiTokenListApi(APIView):
                 "expiry": token.expiry,
                 "current": token.token_key == current,
             }
-            for token in api_tokens_of(request.user)
+            for token in api_tokens_of(signed_in_user(request))
         ]
         return Response({"items": items})
 
@@ -80,7 +81,7 @@ class OwnApiTokenRevokeApi(APIView):
     def delete(self, request: Request, token_key: str) -> Response:
         data = inputs.validated(ApiTokenRevokeSerializer, request.data or {}, InvalidInput)
         if not api_token_revoke_own(
-            user=request.user,
+            user=signed_in_user(request),
             token_key=token_key[:25],
             actor=request.user,
             reason=(data.get("reason") or "").strip() or SELF_REVOKED,
