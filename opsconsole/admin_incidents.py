@@ -62,6 +62,7 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
             obj,
             [
                 ("title", "severity", "status"),
+                "to_resolve",
                 ("opened_by", "opened_at"),
                 "postmortem_material",
                 *incidents.WRITEUP_FIELDS,
@@ -72,7 +73,8 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return []
-        fixed = ["title", "severity", "status", "opened_by", "opened_at", "postmortem_material"]
+        fixed = ["title", "severity", "status", "to_resolve", "opened_by", "opened_at"]
+        fixed += ["postmortem_material"]
         fixed += ["resolved_by", "resolved_at"]
         if obj.status != Incident.Status.OPEN:
             fixed += list(incidents.WRITEUP_FIELDS)
@@ -80,6 +82,18 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return [] if obj is None else self.inlines
+
+    @admin.display(description="To resolve")
+    def to_resolve(self, obj: Incident) -> str:
+        """Why "Resolve…" is not offered yet, where the operator looks for it."""
+        if obj.status != Incident.Status.OPEN:
+            return "resolved"
+        missing = [
+            name.replace("_", " ") for name in ("summary", "root_cause") if not getattr(obj, name)
+        ]
+        if missing:
+            return f"write the {' and the '.join(missing)} and save; then Resolve… is offered above"
+        return "ready: Resolve… is above"
 
     @admin.display(description="Postmortem material")
     def postmortem_material(self, obj: Incident) -> str:
