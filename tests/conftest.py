@@ -148,3 +148,24 @@ def hanging_handler():
     yield make
     for done in list(finished):
         done.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Debian chromium for every browser test (tests/proofs, tests/runbooks):
+    Playwright's sync API keeps an event loop on this thread, so a second one started by
+    another folder's fixture would refuse to run inside it."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    # The ORM calls the tests make between page steps are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()
