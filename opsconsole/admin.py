@@ -65,8 +65,9 @@ class AuditEventAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
         found = Q(request_id=term) | Q(server_request_id=term) | Q(event=term)
         object_type, _, object_id = term.rpartition(":")
         if object_type and object_id:
+            # An object (its index); not also the words of a reason.
             found |= Q(object_type=object_type, object_id=object_id)
-        if len(term) >= MIN_TERM:
+        elif len(term) >= MIN_TERM:
             # audit_reason_trgm covers rows with a reason: workers' rows have none.
             found |= ~Q(reason="") & Q(reason__ilike=contains_pattern(term))
         return queryset.filter(found), False

@@ -144,9 +144,10 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
             return queryset, False
         found = Q(failure_code=term) | Q(event_id=term)
         if is_id(term):
-            # The item, or the deliveries about a booking (item_payload_booking_id_idx).
+            # The item, or the deliveries about a booking (item_payload_booking_id_idx); a
+            # number is never a substring search: digits' trigrams are in every payload.
             found |= Q(pk=int(term)) | Q(payload__booking_id=int(term))
-        if len(term) >= MIN_TERM:
+        elif len(term) >= MIN_TERM:
             pattern = contains_pattern(term)
             found |= Q(status__in=SEARCHABLE_FAILURES) & (
                 Q(failure_detail__ilike=pattern) | Q(payload_text__ilike=pattern)
