@@ -146,7 +146,9 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
         if is_id(term):
             # The item, or the deliveries about a booking (item_payload_booking_id_idx); a
             # number is never a substring search: digits' trigrams are in every payload.
-            found |= Q(pk=int(term)) | Q(payload__booking_id=int(term))
+            # (the has_key condition is the index's own, so the planner may use it).
+            booking = Q(payload__has_key="booking_id", payload__booking_id=int(term))
+            found |= Q(pk=int(term)) | booking
         elif len(term) >= MIN_TERM:
             pattern = contains_pattern(term)
             found |= Q(status__in=SEARCHABLE_FAILURES) & (
