@@ -39,6 +39,8 @@ INLINE_REPLAY_LIMIT = 50
 # The statuses the text search looks in: exactly its trigram indexes' condition
 # (migration 0030), so the planner may use them.
 SEARCHABLE_FAILURES = ("failed", "dlq")
+# A booking's deliveries are few (one per event and integration); a search shows these many.
+MAX_BOOKING_DELIVERIES = 500
 
 
 def pretty_json(value: Any) -> str:
@@ -144,11 +146,15 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
             return queryset, False
         found = Q(failure_code=term) | Q(event_id=term)
         if is_id(term):
-            # The item, or the deliveries about a booking (item_payload_booking_id_idx); a
-            # number is never a substring search: digits' trigrams are in every payload.
-            # (the has_key condition is the index's own, so the planner may use it).
-            booking = Q(payload__has_key="booking_id", payload__booking_id=int(term))
-            found |= Q(pk=int(term)) | booking
+            # The item, or the deliveries about a booking, found first on their own indexes
+            # (item_payload_booking_id_idx): OR-ed into the list's ORDER BY id LIMIT, the
+            # planner guesses a JSON key's equality at thousands of rows and walks the whole
+            # table backwards instead. A number is never a substring search either.
+            number = int(term)
+            about_booking = RecoveryItem.objects.filter(
+                payload__has_key="booking_id", payload__booking_id=number
+            ).values_list("pk", flat=True)[:MAX_BOOKING_DELIVERIES]
+            found |= Q(pk__in=[number, *about_booking])
         elif len(term) >= MIN_TERM:
             pattern = contains_pattern(term)
             found |= Q(status__in=SEARCHABLE_FAILURES) & (
