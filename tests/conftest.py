@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -169,3 +170,28 @@ def browser() -> Iterator[object]:
         )
         yield browser
         browser.close()
+
+
+FAILED_PAGES = Path(__file__).resolve().parents[1] / "var" / "screenshots"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the test item, so `page` knows whether the test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture
+def page(browser, request) -> Iterator[object]:
+    """A fresh browser page per test; a failing test leaves its screenshot in var/screenshots/."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        FAILED_PAGES.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(FAILED_PAGES / f"{request.node.name}.png"), full_page=True)
+    context.close()
