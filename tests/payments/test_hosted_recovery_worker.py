@@ -282,9 +282,10 @@ def test_a_scheduled_run_drains_every_due_session_not_one_batch(settings):
     settings.PAYMENTS_CHECKOUT_URL = ""
     settings.NOTIFICATION_CHANNELS = {}
     settings.WORKER_BATCH_SIZE = 50
-    # A session another test's thread committed late would be due too; this world has 120.
-    HostedCheckoutSession.objects.all().delete()
-    HostedSessionFactory.create_batch(120)
+    ours = [session.pk for session in HostedSessionFactory.create_batch(120)]
     summary = run_hosted_recovery_worker()
-    assert (summary["claimed"], summary["batches"]) == (120, 3)
-    assert not HostedCheckoutSession.objects.filter(retry_count=0).exists()
+    # Every one of the 120 is attempted in this one run, 50 a batch. (A due session that
+    # another test's connection committed would be drained too, so the count is >= 120.)
+    assert not HostedCheckoutSession.objects.filter(pk__in=ours, retry_count=0).exists()
+    assert summary["claimed"] >= 120
+    assert summary["batches"] == -(-summary["claimed"] // 50)
