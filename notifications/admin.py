@@ -132,6 +132,12 @@ class CampaignAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # campaigns are created through the API, with their targets
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A completed campaign has nothing left to send: its page is a record, not a form.
+        if obj is not None and obj.status == Campaign.Status.COMPLETED:
+            return False
+        return super().has_change_permission(request, obj)
+
     def check_through_service(self, changes: dict[str, Any]) -> None:
         # The form holds every setting, so the whole set is checked as it would be saved.
         if problems := campaign_settings.campaign_settings_problems(changes):

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
 
+from notifications.campaigns import CampaignStateConflict
 from notifications.models import Campaign
 from opsconsole import audit
 from opsconsole.errors import InvalidInput, NotFound
@@ -65,6 +66,9 @@ def campaign_settings_update(
     campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
     if campaign is None:
         raise NotFound("Campaign not found.", code="NTF-404-CAMPAIGN-NOT-FOUND")
+    if campaign.status == Campaign.Status.COMPLETED:
+        # Nothing is left to send: a finished campaign's settings are its record.
+        raise CampaignStateConflict("A completed campaign's settings cannot change.")
     merged = {name: getattr(campaign, name) for name in SETTINGS_FIELDS} | changes
     if problems := campaign_settings_problems(merged):
         raise CampaignSettingsInvalid(details={"fields": {k: [v] for k, v in problems.items()}})

@@ -243,6 +243,20 @@ class RefundAdmin(PersonalFieldsAdmin, SupportStaffAccess, ServiceSavedAdmin, ad
     def refund_reason(self, obj: Refund) -> str:
         return obj.reason
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # One labelled box in the console's one date format, not the admin's split date and
+        # time inputs (whose second box has no label a screen reader or a support
+        # agent can name).
+        if db_field.name == "paid_out_at":
+            return forms.DateTimeField(
+                required=False,
+                label="Paid out at",
+                widget=forms.DateTimeInput(attrs={"placeholder": "YYYY-MM-DD HH:MM"}),
+                help_text="When the money reached the customer "
+                f"({timezone.get_current_timezone_name()}, YYYY-MM-DD HH:MM).",
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         names = [field.name for field in Refund._meta.fields if field.name != "reason"]
         names.append("refund_reason")

@@ -9,7 +9,7 @@ import time_machine
 from django.utils import timezone
 from werkzeug import Request, Response
 
-from notifications import campaigns
+from notifications import campaign_settings, campaigns
 from notifications.models import Campaign, CampaignTarget
 from notifications.workers import CampaignDispatcherWorker, CampaignStallDetector
 from opsconsole.models import Alert, AuditEvent
@@ -242,3 +242,19 @@ def test_staff_fix_quiet_hours_and_throttle_in_the_admin_audited(admin_client, c
     # 22:30 in Lisbon (winter, UTC+0) is inside the new quiet hours.
     with time_machine.travel("2026-12-01T22:30:00Z"):
         assert campaigns.in_quiet_hours(campaign)
+
+
+@pytest.mark.django_db
+def test_a_completed_campaigns_settings_are_a_record_not_a_form(admin_client):
+    campaign = campaigns.campaign_create(name="c", template="t", phones=PHONES)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.COMPLETED)
+    page = admin_client.get(f"/admin/notifications/campaign/{campaign.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="throttle_per_minute"' not in page.content
+    assert b"Save" not in page.content
+    with pytest.raises(campaigns.CampaignStateConflict):
+        campaign_settings.campaign_settings_update(
+            campaign_id=campaign.pk, changes={"throttle_per_minute": 5}, actor="t", reason="x"
+        )
+    assert Campaign.objects.get(pk=campaign.pk).throttle_per_minute == 60
+    assert not AuditEvent.objects.filter(event="notifications.campaign.settings_changed").exists()

@@ -66,9 +66,7 @@ def test_a_refund_owed_offline_is_settled_on_its_page(page, live_server):
     expect(page.locator("#id_paid_out_at_error")).to_contain_text("When was it paid out?")
     walk.shot("payout-incomplete")
     page.get_by_label("Payout method:").select_option(label="Cash")
-    # Paid out at: Date and Time, neither a label of its own (a split field).
-    page.locator(".field-paid_out_at input.vDateField").fill(f"{paid:%Y-%m-%d}")
-    page.locator(".field-paid_out_at input.vTimeField").fill(f"{paid:%H:%M:%S}")
+    page.get_by_label("Paid out at:").fill(f"{paid:%Y-%m-%d %H:%M}")
     walk.shot("payout-form")
     page.get_by_role("button", name="Save and continue editing").click()
     assert "was changed successfully" in walk.message()
