@@ -13,10 +13,25 @@ from django.utils import timezone
 
 from bookings.models import Booking
 from bookings.services import booking_cancel
+from notifications import failures as notification_failures
 from opsconsole import failure_sources
 from opsconsole.failure_sources import FailureSource, Impact
+from opsconsole.inputs import is_id
 
 SOON = timedelta(hours=24)
+
+
+def _cancelled_booking(subject_id: str) -> str | None:
+    """A message about a cancelled booking is not sent again (the notification's guard)."""
+    if not is_id(subject_id):
+        return None
+    booking = Booking.objects.filter(pk=int(subject_id)).first()
+    if booking is not None and booking.status == Booking.Status.CANCELLED:
+        return f"booking {booking.pk} was cancelled"
+    return None
+
+
+notification_failures.subject_guards["bookings.booking"] = _cancelled_booking
 
 
 def booking_of_payload(payload: Any) -> Booking | None:

@@ -24,6 +24,7 @@ class PlatformConfig(AppConfig):
             health,
             incident_recorder,  # noqa: F401  (registers the worker)
             metrics,
+            queue_depth,
             worker_metrics,
         )
         from opsconsole.api_tokens import (
@@ -53,7 +54,7 @@ class PlatformConfig(AppConfig):
                 endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT, service_name=settings.SERVICE_NAME
             )
         metrics.register_metric_source("workers", worker_metrics.worker_metrics)
-        metrics.register_metric_source("queues", metrics.queue_depth_metrics)
+        metrics.register_metric_source("queues", queue_depth.queue_depth_metrics)
         from opsconsole import alerting_metrics
 
         metrics.register_metric_source("readiness", alerting_metrics.readiness_metrics)

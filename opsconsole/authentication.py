@@ -34,15 +34,6 @@ from opsconsole.rate_counters import rate_hit
 FAILURES_KEY = "auth:credential-failures:{address}"
 
 
-def principal_key(user: Any) -> str | None:
-    """Who is calling, as one key for rate limits and idempotency records: a user by id, a
-    station by its station (whichever of its credentials it uses); None for anonymous."""
-    if not (user is not None and user.is_authenticated):
-        return None
-    station_id = getattr(user, "station_id", None)
-    return f"station:{station_id}" if station_id is not None else str(user.pk)
-
-
 def credential_failure_refusal(address: str) -> Throttled | None:
     """Count a failed credential (a token, a station key) from `address`: the 429 to answer
     once the address is past its limit (None: answer the 401)."""

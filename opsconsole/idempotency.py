@@ -28,9 +28,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole.authentication import principal_key
 from opsconsole.errors import DEFAULT_PREFIX, Conflict, InvalidInput, Unprocessable
 from opsconsole.models import IdempotencyKey
+from opsconsole.principals import principal_key
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

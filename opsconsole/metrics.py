@@ -84,21 +84,6 @@ def registered_queues() -> dict[str, Queue]:
     return dict(sorted(_queues.items()))
 
 
-def queue_depth_metrics() -> Iterable[Metric]:
-    depth = GaugeMetricFamily(
-        "opsconsole_queue_items", "Rows per queue and status", labels=["queue", "status"]
-    )
-    from opsconsole.queue_depth import status_counts
-
-    for name, queue in sorted(_queues.items()):
-        # Exact on a small table, the planner's estimate on a big one: a scrape every 15 s
-        # must not count ten million rows.
-        counts, _ = status_counts(queue.model)
-        for status, count in sorted(counts.items()):
-            depth.add_metric([name, str(status)], count)
-    return [depth]
-
-
 registry = CollectorRegistry(auto_describe=False)
 registry.register(DatabaseBackedCollector())
 

@@ -131,7 +131,7 @@ def queue_outcome_charts(workers: Sequence[tuple[str, str]]) -> SafeString:
 
 def every_queue_outcomes() -> SafeString:
     """The overview's section: each worker that classes its outcomes, by its description."""
-    from opsconsole.workers import registered_workers
+    from opsconsole.worker_registry import registered_workers
 
     charted = sorted(
         (name, worker.description)

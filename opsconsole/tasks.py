@@ -32,6 +32,6 @@ def run_queue_depth_sampler(triggered_by: str = "schedule") -> dict[str, object]
 
 def run_registered_worker(name: str, triggered_by: str) -> dict[str, object]:
     """A worker run an operator asked for from its admin page ("Run now")."""
-    from opsconsole.workers import registered_workers
+    from opsconsole.worker_registry import registered_workers
 
     return registered_workers()[name]().run_once(triggered_by=triggered_by).as_dict()

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-from opsconsole.authentication import principal_key
 from opsconsole.client_address import client_ip
+from opsconsole.principals import principal_key
 from opsconsole.rate_counters import Hit, rate_hit, rate_hits
 
 if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from settings

@@ -8,8 +8,8 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from opsconsole.models import WorkerStatus
+from opsconsole.worker_registry import registered_workers
 from opsconsole.worker_switches import worker_enabled
-from opsconsole.workers import registered_workers
 
 # Seed 002 alerts on `smplat_catalog_scheduler_*`: the scheduler that wakes every worker.
 SCHEDULER_METRIC_PREFIX = "smplat_catalog_scheduler"

@@ -42,7 +42,7 @@ def worker_run_now(*, name: str, actor: audit.Actor, reason: str) -> None:
     """Run a worker now, as its schedule would (kill switch, leases, run record), from the
     task queue once this commits; audited as platform.worker.run_requested."""
     from opsconsole.wakes import run_after_commit
-    from opsconsole.workers import registered_workers
+    from opsconsole.worker_registry import registered_workers
 
     if name not in registered_workers():
         raise NotFound(f"No worker named {name}.", code="OPS-404-WORKER-NOT-FOUND")

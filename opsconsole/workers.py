@@ -34,6 +34,7 @@ from opsconsole.outcome_rollups import worker_outcomes_add
 from opsconsole.run_upkeep import RunUpkeep
 from opsconsole.tracing import internal_span, mark_span_failed, span_traceparent
 from opsconsole.worker_health import worker_health
+from opsconsole.worker_registry import worker_add
 from opsconsole.worker_switches import worker_enabled
 
 logger = structlog.get_logger(__name__)
@@ -350,9 +351,6 @@ class HelperProcessor(threading.Thread):
             connections.close_all()
 
 
-_workers: dict[str, type[BatchWorker]] = {}
-
-
 class PeriodicWorker(BatchWorker):
     """A run that is one step (a sample, a snapshot), not rows to lease: the engine's kill
     switch, run records, heartbeat and metrics, with one item per run when `is_due`."""
@@ -371,13 +369,9 @@ class PeriodicWorker(BatchWorker):
 
 
 def register_worker(worker_class: type[BatchWorker]) -> type[BatchWorker]:
-    _workers[worker_class.name] = worker_class
+    worker_add(worker_class)
     register_component(
         worker_class.name,
         lambda: worker_health(worker_class.name, schedule_minutes=worker_class.schedule_minutes),
     )
     return worker_class
-
-
-def registered_workers() -> dict[str, type[BatchWorker]]:
-    return dict(_workers)

@@ -108,25 +108,6 @@ class UnconfiguredCheckoutProvider:
         )
 
 
-def default_checkout_provider() -> CheckoutProvider:
-    mode = provider("checkout").mode()
-    if mode == Mode.SANDBOX:
-        return SandboxCheckoutProvider()
-    if mode != Mode.CONFIGURED:
-        return UnconfiguredCheckoutProvider()
-    if settings.PAYMENTS_CHECKOUT_PROVIDER == "stripe":
-        from payments.stripe_checkout import StripeCheckoutProvider
-
-        return StripeCheckoutProvider(
-            timeout_seconds=provider_timeout(settings.PAYMENTS_HTTP_TIMEOUT_SECONDS)
-        )
-    return HttpCheckoutProvider(
-        url=settings.PAYMENTS_CHECKOUT_URL,
-        api_key=settings.PAYMENTS_CHECKOUT_API_KEY,
-        timeout_seconds=provider_timeout(settings.PAYMENTS_HTTP_TIMEOUT_SECONDS),
-    )
-
-
 @dataclass(frozen=True)
 class RefundOutcome:
     ok: bool

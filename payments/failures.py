@@ -22,7 +22,6 @@ from payments.refunds import refund_attempt, refund_request, refund_requeue
 from payments.services import hosted_session_regenerate
 from payments.vouchers import voucher_redeem
 from payments.webhooks import MALFORMED_EVENT_TYPE, webhook_failure_reprocess
-from recovery.inbox import failure_resolve
 
 
 def _replay_session(session_id: int, actor: Any, reason: str) -> str:
@@ -44,9 +43,6 @@ def _replay_webhook(failure_id: int, actor: Any, reason: str) -> str:
 def _replay_redemption(failure_id: int, actor: Any, reason: str) -> str:
     failure = VoucherRedemptionFailure.objects.get(pk=failure_id)
     voucher = voucher_redeem(code=failure.code, station_id=failure.station_id, actor=actor)
-    failure_resolve(
-        source="redemption", source_id=failure_id, actor=actor, reason=f"redeemed: {reason}"
-    )
     return f"issued → {voucher.status} at {failure.station_id}"
 
 
@@ -243,5 +239,6 @@ failure_sources.register(
         guard=_guard_redemption,
         predicted=lambda f: "issued → redeemed",
         replay=_replay_redemption,
+        replay_resolves=True,
     )
 )

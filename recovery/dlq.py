@@ -19,6 +19,7 @@ from opsconsole.errors import ApplicationError, Conflict, NotFound
 from opsconsole.failure_sources import FailureEntry, FailureSource
 from recovery.inbox import FailureNotOpen, failure_resolve_by_operator, open_rows
 from recovery.models import ManualReviewItem, SweepRetry
+from recovery.replay_guard import failure_replay
 
 logger = structlog.get_logger(__name__)
 
@@ -77,7 +78,12 @@ def sweep_one(source: FailureSource, row: Any, now: datetime) -> str:
     # The replay runs after the one-retry mark is committed and outside any transaction
     # (a refund replay calls the provider).
     try:
-        source.replay(row.pk, SWEEPER_ACTOR, f"DLQ sweep: transient failure {entry.failure_code}")
+        failure_replay(
+            source=source.name,
+            source_id=row.pk,
+            actor=SWEEPER_ACTOR,
+            reason=f"DLQ sweep: transient failure {entry.failure_code}",
+        )
     except ApplicationError as exc:
         logger.info("dlq_sweep_retry_refused", source=source.name, id=row.pk, error=exc.message)
         return "retry_refused"
@@ -156,5 +162,5 @@ def manual_review_resolve(
         )
     if retry:
         # After the review is closed and outside its transaction: a replay may call out.
-        failure_sources.get(review.source).replay(review.source_id, actor, reason)
+        failure_replay(source=review.source, source_id=review.source_id, actor=actor, reason=reason)
     return review

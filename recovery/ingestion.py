@@ -30,7 +30,7 @@ from opsconsole.context import current_request_id, current_traceparent
 from opsconsole.errors import ApplicationError, envelope
 from opsconsole.prepared import RowReader, fetch_prepared
 from recovery.errors import EventIdConflict, IntegrationInvalidPayload, IntegrationNotFound
-from recovery.ingestion_orm import insert_with_orm, recorded_ids
+from recovery.ingestion_orm import AcceptedEvent, insert_with_orm, recorded_ids
 from recovery.models import IngestedEvent, Integration, RecoveryItem
 from recovery.services.delivery import ordering_key_of, wake_delivery_worker
 from recovery.services.integrations import EVENT_TYPE
@@ -62,16 +62,6 @@ class IngestResult:
             return {"index": self.index, "error": self.error}
         # The answer a producer's retry gets again, byte for byte: the item as first queued.
         return {"id": self.item_id, "event_id": self.event_id, "status": "pending"}
-
-
-@dataclass
-class _Accepted:
-    index: int
-    event_type: str
-    payload: Any
-    event_id: str
-    producer_id: bool  # the producer named the id (so a retry can find it)
-    digest: str = ""  # of a named id's event: what a retry must carry again
 
 
 def event_digest(event_type: str, payload: Any) -> str:
@@ -167,7 +157,7 @@ def events_ingest(
         raise IntegrationNotFound()
     measure = body_bytes is None or body_bytes * NUMBER_GROWTH > MAX_PAYLOAD_BYTES
     results: list[IngestResult] = []
-    accepted: list[_Accepted] = []
+    accepted: list[AcceptedEvent] = []
     producer = _producer_of(actor)
     schema = integration.payload_schema
     validator = Draft202012Validator(schema) if schema else None  # built once per request
@@ -180,7 +170,7 @@ def events_ingest(
             continue
         given = event.get("event_id")
         accepted.append(
-            _Accepted(
+            AcceptedEvent(
                 index=index,
                 event_type=event["event_type"],
                 payload=event["payload"],
@@ -201,11 +191,11 @@ def events_ingest(
 
 
 def _queue(
-    integration: Integration, accepted: list[_Accepted], actor: audit.Actor, producer: int
+    integration: Integration, accepted: list[AcceptedEvent], actor: audit.Actor, producer: int
 ) -> list[IngestResult]:
-    new: list[_Accepted] = []
-    repeats: list[_Accepted] = []  # an id already named earlier in this batch
-    first_of: dict[str, _Accepted] = {}
+    new: list[AcceptedEvent] = []
+    repeats: list[AcceptedEvent] = []  # an id already named earlier in this batch
+    first_of: dict[str, AcceptedEvent] = {}
     for event in accepted:
         if event.producer_id and event.event_id in first_of:
             repeats.append(event)
@@ -259,7 +249,7 @@ def _queue(
     return results
 
 
-def _answer_known(event: _Accepted, item_id: int, digest: str) -> IngestResult:
+def _answer_known(event: AcceptedEvent, item_id: int, digest: str) -> IngestResult:
     """An id this producer sent within the window: a retry answers its item; another event
     under it is refused ("": recorded without a digest, so it cannot be told apart)."""
     if digest and digest != event.digest:
@@ -267,7 +257,7 @@ def _answer_known(event: _Accepted, item_id: int, digest: str) -> IngestResult:
     return _duplicate(event, item_id)
 
 
-def _conflict(event: _Accepted) -> IngestResult:
+def _conflict(event: AcceptedEvent) -> IngestResult:
     refusal = EventIdConflict(details={"event_id": event.event_id})
     body = envelope(refusal.code, refusal.message, refusal.details)["error"]
     return IngestResult(index=event.index, event_id=event.event_id, error=body, refusal=refusal)
@@ -275,7 +265,7 @@ def _conflict(event: _Accepted) -> IngestResult:
 
 def _claim_and_insert(
     integration: Integration,
-    new: list[_Accepted],
+    new: list[AcceptedEvent],
     fresh_since: datetime,
     actor: audit.Actor,
     producer: int,
@@ -378,7 +368,7 @@ def _item_id_sequence() -> str:
     return name
 
 
-def _duplicate(event: _Accepted, item_id: int | None) -> IngestResult:
+def _duplicate(event: AcceptedEvent, item_id: int | None) -> IngestResult:
     """An id already queued: the earlier item (None: earlier in this same batch)."""
     return IngestResult(index=event.index, item_id=item_id, event_id=event.event_id, duplicate=True)
 

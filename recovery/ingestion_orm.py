@@ -4,8 +4,9 @@ that both paths use."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
@@ -13,12 +14,21 @@ from opsconsole.context import current_request_id, current_traceparent
 from recovery.models import IngestedEvent, Integration, RecoveryItem
 from recovery.services.delivery import ordering_key_of
 
-if TYPE_CHECKING:
-    from recovery.ingestion import _Accepted
+
+@dataclass
+class AcceptedEvent:
+    """One event of a request that passed validation, on its way to being recorded."""
+
+    index: int
+    event_type: str
+    payload: Any
+    event_id: str
+    producer_id: bool  # the producer named the id (so a retry can find it)
+    digest: str = ""  # of a named id's event: what a retry must carry again
 
 
 def insert_with_orm(
-    integration: Integration, new: list[_Accepted], fresh_since: datetime, producer: int
+    integration: Integration, new: list[AcceptedEvent], fresh_since: datetime, producer: int
 ) -> tuple[dict[str, int], dict[str, tuple[int, str]]]:
     """_claim_and_insert for the SQLite development database: look the ids up, forget the
     expired ones, bulk-insert the rest (a racing duplicate is an IntegrityError, retried)."""

@@ -19,7 +19,8 @@ from opsconsole.integration_status import ProbeResult
 from opsconsole.outcome_rollups import worker_outcomes_purge
 from opsconsole.rate_counters import rate_counters_purge
 from opsconsole.workers import BatchWorker, RunSummary, register_worker
-from payments.adapters import CheckoutProvider, default_checkout_provider
+from payments.adapters import CheckoutProvider
+from payments.checkout_providers import default_checkout_provider
 from payments.errors import HostedSessionChanged
 from recovery import circuits, services
 from recovery.adapters import DeliveryAdapter

@@ -5,15 +5,24 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0011_webhook_lookups_and_inbox_use_indexes'),
+        ("payments", "0011_webhook_lookups_and_inbox_use_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='payment',
-            name='status',
-            field=django_fsm.FSMField(choices=[('succeeded', 'Succeeded'), ('recorded', 'Recorded'), ('partially_refunded', 'Partially Refunded'), ('refunded', 'Refunded')], default='succeeded', max_length=20, protected=True),
+            model_name="payment",
+            name="status",
+            field=django_fsm.FSMField(
+                choices=[
+                    ("succeeded", "Succeeded"),
+                    ("recorded", "Recorded"),
+                    ("partially_refunded", "Partially Refunded"),
+                    ("refunded", "Refunded"),
+                ],
+                default="succeeded",
+                max_length=20,
+                protected=True,
+            ),
         ),
     ]

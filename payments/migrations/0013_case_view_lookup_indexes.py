@@ -6,38 +6,62 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0012_payment_recorded_status'),
+        ("payments", "0012_payment_recorded_status"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='hostedcheckoutsession',
-            index=models.Index(django.db.models.functions.text.Lower('customer_email'), name='hosted_session_email_idx'),
+            model_name="hostedcheckoutsession",
+            index=models.Index(
+                django.db.models.functions.text.Lower("customer_email"),
+                name="hosted_session_email_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='hostedcheckoutsession',
-            index=models.Index(fields=['customer_phone'], name='hosted_session_phone_idx'),
+            model_name="hostedcheckoutsession",
+            index=models.Index(fields=["customer_phone"], name="hosted_session_phone_idx"),
         ),
         migrations.AddIndex(
-            model_name='hostedcheckoutsession',
-            index=models.Index(fields=['provider_session_id'], name='hosted_session_provider_idx'),
+            model_name="hostedcheckoutsession",
+            index=models.Index(fields=["provider_session_id"], name="hosted_session_provider_idx"),
         ),
         migrations.AddIndex(
-            model_name='voucher',
-            index=models.Index(django.db.models.functions.text.Lower('customer_email'), name='voucher_customer_email_idx'),
+            model_name="voucher",
+            index=models.Index(
+                django.db.models.functions.text.Lower("customer_email"),
+                name="voucher_customer_email_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='webhookfailure',
-            index=models.Index(fields=['event_id'], name='webhook_failure_event_idx'),
+            model_name="webhookfailure",
+            index=models.Index(fields=["event_id"], name="webhook_failure_event_idx"),
         ),
         migrations.AddIndex(
-            model_name='webhookfailure',
-            index=models.Index(django.db.models.fields.json.KeyTransform('id', django.db.models.fields.json.KeyTransform('object', django.db.models.fields.json.KeyTransform('data', 'payload'))), name='webhook_failure_object_idx'),
+            model_name="webhookfailure",
+            index=models.Index(
+                django.db.models.fields.json.KeyTransform(
+                    "id",
+                    django.db.models.fields.json.KeyTransform(
+                        "object", django.db.models.fields.json.KeyTransform("data", "payload")
+                    ),
+                ),
+                name="webhook_failure_object_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='webhookfailure',
-            index=models.Index(django.db.models.fields.json.KeyTransform('booking_id', django.db.models.fields.json.KeyTransform('metadata', django.db.models.fields.json.KeyTransform('object', django.db.models.fields.json.KeyTransform('data', 'payload')))), name='webhook_failure_booking_idx'),
+            model_name="webhookfailure",
+            index=models.Index(
+                django.db.models.fields.json.KeyTransform(
+                    "booking_id",
+                    django.db.models.fields.json.KeyTransform(
+                        "metadata",
+                        django.db.models.fields.json.KeyTransform(
+                            "object", django.db.models.fields.json.KeyTransform("data", "payload")
+                        ),
+                    ),
+                ),
+                name="webhook_failure_booking_idx",
+            ),
         ),
     ]

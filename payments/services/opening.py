@@ -7,7 +7,8 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from opsconsole import audit
-from payments.adapters import CheckoutProvider, CheckoutProviderError, default_checkout_provider
+from payments.adapters import CheckoutProvider, CheckoutProviderError
+from payments.checkout_providers import default_checkout_provider
 from payments.errors import (
     CheckoutProviderUnavailable,
     HostedSessionReferenceTaken,

@@ -18,8 +18,8 @@ from payments.adapters import (
     CheckoutLink,
     CheckoutProvider,
     CheckoutProviderError,
-    default_checkout_provider,
 )
+from payments.checkout_providers import default_checkout_provider
 from payments.errors import (
     CheckoutProviderUnavailable,
     HostedSessionChanged,

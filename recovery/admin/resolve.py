@@ -55,4 +55,3 @@ def attach_resolve_buttons(site: admin.AdminSite) -> None:
         action = resolve_action(source)
         if action.__name__ not in {getattr(a, "__name__", a) for a in model_admin.actions or ()}:
             model_admin.actions = [*(model_admin.actions or ()), action]
-

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from notifications.models import Campaign, CampaignTarget, Notification
 from opsconsole.models import Incident
-from opsconsole.workers import registered_workers
+from opsconsole.worker_registry import registered_workers
 from payments.models import (
     HostedCheckoutSession,
     Payment,

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from opsconsole.workers import registered_workers
+from opsconsole.worker_registry import registered_workers
 from payments.models import HostedCheckoutSession
 from tests.payments.factories import HostedSessionFactory
 

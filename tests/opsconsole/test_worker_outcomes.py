@@ -7,7 +7,8 @@ from enum import StrEnum
 import pytest
 
 from opsconsole.claims import RunContext
-from opsconsole.workers import BatchWorker, registered_workers
+from opsconsole.worker_registry import registered_workers
+from opsconsole.workers import BatchWorker
 
 
 def test_every_registered_worker_declares_its_outcomes_as_an_enum():

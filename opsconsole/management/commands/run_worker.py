@@ -9,8 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from opsconsole.worker_registry import registered_workers
 from opsconsole.worker_switches import worker_enabled
-from opsconsole.workers import registered_workers
 
 
 def run_worker(
