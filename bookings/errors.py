@@ -1,4 +1,5 @@
-"""Bookings' error codes: seed 001's shape with the BKG prefix."""
+"""Bookings' error codes: `<APP>-<status>-<NAME>` with the BKG prefix
+(docs/runbooks/integration-retry-and-replay.md)."""
 
 from opsconsole.errors import (
     ApplicationError,

@@ -24,7 +24,8 @@ class Resource(models.Model):
 
 
 class BookingHold(ConcurrentTransitionMixin, models.Model):
-    """A slot held for a customer for 5 minutes while they pay (seed 003).
+    """A slot held for a customer for 5 minutes while they pay
+    (docs/runbooks/bookings-payments-notifications.md).
 
     `occupies_slot` is what the exclusion constraint (migration 0002, PostgreSQL) looks at:
     true while the hold is ACTIVE and while the booking it became is live, so holds and

@@ -2,7 +2,7 @@
 
 from django.dispatch import Signal
 
-# The seed's `booking.hold.expired`: kwargs hold_id, resource_id, start_time, end_time.
+# `booking.hold.expired`: kwargs hold_id, resource_id, start_time, end_time.
 booking_hold_expired = Signal()
-# The seed's `booking.cancelled`: kwargs booking_id, resource_id, start_time, end_time.
+# `booking.cancelled`: kwargs booking_id, resource_id, start_time, end_time.
 booking_cancelled = Signal()

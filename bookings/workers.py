@@ -16,7 +16,10 @@ class BookingHoldExpiryWorker(BatchWorker):
     """Releases holds nobody confirmed in time; re-queues the ones still in their grace period."""
 
     name = "booking_hold_expiry_worker"
-    description = "Booking holds: release after 5 minutes plus grace (seed 003)"
+    description = (
+        "Booking holds: release after 5 minutes plus grace"
+        " (runbook: Bookings, payments and notifications)"
+    )
     schedule_task = "bookings.tasks.run_booking_hold_expiry_worker"
     schedule_minutes = 1
 

@@ -138,8 +138,9 @@ def sandbox_channel(channel: str) -> SandboxChannel:
 
 @dataclass
 class RefusingChannel:
-    """A channel that sends nothing and says why: not configured in production (the message
-    is parked, seed 003's fail open) or switched off on purpose (the message is skipped)."""
+    """A channel that sends nothing and says why: not configured in production (the message is
+    parked: it fails open, docs/runbooks/bookings-payments-notifications.md) or switched off on
+    purpose (the message is skipped)."""
 
     channel: str
     failure_code: str

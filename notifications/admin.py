@@ -110,7 +110,7 @@ def invalid_numbers_csv(targets: QuerySet) -> HttpResponse:
 @admin.register(Campaign)
 class CampaignAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
     """Read-only but for the quiet hours and the throttle, which staff fix through the
-    audited service with a reason (seed 004's campaign runbook)."""
+    audited service with a reason (docs/runbooks/whatsapp-send-failures.md)."""
 
     service_fields = campaign_settings.SETTINGS_FIELDS
     fields = (
@@ -239,7 +239,8 @@ class CampaignTargetAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin
 
 @admin.register(SuppressedRecipient)
 class SuppressedRecipientAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
-    """Addresses that bounced hard or complained: messages to them are skipped (seed 003)."""
+    """Addresses that bounced hard or complained: messages to them are skipped
+    (docs/runbooks/bookings-payments-notifications.md)."""
 
     personal_fields = {"recipient": "email"}
     list_display = ("recipient", "channel", "reason", "provider_event_id", "created_at")

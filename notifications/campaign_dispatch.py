@@ -1,6 +1,7 @@
-"""The campaign dispatcher's steps (seed 004): which campaigns may send now, one target's
-send with the provider's answer mapped to the seed's outcomes and codes (send_failed,
-invalid_number, rate_limited), and the stall detector's mark."""
+"""The campaign dispatcher's steps (docs/runbooks/campaign-dispatcher-stalls.md): which
+campaigns may send now, one target's send with the provider's answer mapped to the target's
+outcomes and codes (send_failed, invalid_number, rate_limited), and the stall detector's
+mark."""
 
 from __future__ import annotations
 

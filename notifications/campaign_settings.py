@@ -1,5 +1,6 @@
-"""A campaign's quiet hours and throttle, changed by staff (seed 004's campaign runbook):
-validated, timezone-aware, audited with the reason; the dispatcher reads them on its next run."""
+"""A campaign's quiet hours and throttle, changed by staff
+(docs/runbooks/whatsapp-send-failures.md): validated, timezone-aware, audited with the reason;
+the dispatcher reads them on its next run."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""WhatsApp campaigns (seed 004): start, stop (pause), status, quiet hours, a throttle, 429
-handling, invalid numbers, the dispatcher and the stall detector."""
+"""WhatsApp campaigns: start, stop (pause), status, quiet hours, a throttle, 429 handling,
+invalid numbers, the dispatcher and the stall detector (docs/runbooks/whatsapp-send-failures.md,
+docs/runbooks/campaign-dispatcher-stalls.md)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def whatsapp_cannot_send() -> str:
     return ""
 
 
-# Seed 004's codes on a target that did not go out.
+# The codes on a target that did not go out (docs/runbooks/whatsapp-send-failures.md).
 SEND_FAILED = "send_failed"
 INVALID_NUMBER = "invalid_number"
 RATE_LIMITED = "rate_limited"
@@ -243,7 +244,7 @@ def campaign_status(*, campaign_id: int) -> dict[str, Any]:
         "in_quiet_hours": in_quiet_hours(campaign),
         "throttle_per_minute": campaign.throttle_per_minute,
         **import_progress(campaign),
-        # What the console's toast says: the seed's error codes, counted.
+        # What the console's toast says: the targets' error codes, counted.
         "errors_by_code": dict(
             campaign.targets.exclude(error_code="")
             .values_list("error_code")

@@ -1,4 +1,5 @@
-"""Customer communications for recovery workflows, one class per workflow (seed 000)."""
+"""Customer communications for recovery workflows, one class per workflow
+(docs/runbooks/hosted-session-recovery.md)."""
 
 from __future__ import annotations
 

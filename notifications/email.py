@@ -1,4 +1,4 @@
-"""Email through django-anymail (Resend, as seed 003 names it, or any ESP anymail speaks):
+"""Email through django-anymail (Resend by default, or any ESP anymail speaks):
 a from address, a subject and text and HTML bodies rendered from templates, the provider's
 message id kept, and the provider's answers mapped to retry, throttle or give up."""
 

@@ -1,5 +1,6 @@
 """The email provider's tracking webhooks (django-anymail): delivered, bounced and complained
-update the notification; a hard bounce or a complaint suppresses the address (seed 003)."""
+update the notification; a hard bounce or a complaint suppresses the address
+(docs/runbooks/bookings-payments-notifications.md)."""
 
 from __future__ import annotations
 

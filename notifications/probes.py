@@ -1,5 +1,6 @@
-"""The channels' entries in the integrations status (seed 004): a provider that is set up is
-asked with a cheap authenticated read, as each documents one; the result is cached a minute."""
+"""The channels' entries in the integrations status (docs/runbooks/voucher-preview-failures.md): a
+provider that is set up is asked with a cheap authenticated read, as each documents one; the
+result is cached a minute."""
 
 from __future__ import annotations
 

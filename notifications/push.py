@@ -1,6 +1,6 @@
 """Push through FCM's HTTP v1 API: a service account's OAuth token from google-auth (its
 token URI as the account file says), then POST /v1/projects/<project>/messages:send. An
-UNREGISTERED answer is the seed's not-registered token, which push_send invalidates."""
+UNREGISTERED answer is a not-registered token, which push_send invalidates."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Push tokens registered and removed by the apps that hold them (seed 003's device tokens):
-registering again is harmless, and removal is kept as an invalidation, audited, so a later
-send never reaches it.
+"""Push tokens registered and removed by the apps that hold them
+(docs/runbooks/bookings-payments-notifications.md): registering again is harmless, and removal
+is kept as an invalidation, audited, so a later send never reaches it.
 
 A token stays with its owner while it is valid: only a producer (a trusted backend naming
 the user) moves it. A customer registering a token another customer holds gets the answer

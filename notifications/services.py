@@ -103,7 +103,8 @@ def _log_status(result: SendResult) -> str:
 
 
 def notification_retry_policy() -> RetryPolicy:
-    """Seed 003: 5 attempts, exponential from 1 minute; the first retry never sooner."""
+    """5 attempts, exponential from 1 minute; the first retry never sooner
+    (docs/runbooks/bookings-payments-notifications.md)."""
     return RetryPolicy(
         max_attempts=settings.NOTIFICATION_MAX_ATTEMPTS,
         base_seconds=settings.NOTIFICATION_BACKOFF_BASE_SECONDS,
@@ -265,7 +266,8 @@ def push_send(
     data: dict[str, Any] | None = None,
     adapter: ChannelAdapter | None = None,
 ) -> dict[str, int]:
-    """Send to each valid token; a not-registered answer marks the token invalid (seed 003).
+    """Send to each valid token; a not-registered answer marks the token invalid
+    (docs/runbooks/bookings-payments-notifications.md).
     Fails open: returns counts, never raises for a provider failure."""
     adapter = adapter or channel_adapter("push")
     counts = {"sent": 0, "failed": 0, "invalidated": 0}
@@ -294,7 +296,8 @@ def push_send(
 
 
 def push_tokens_cleanup(*, user_id: int | None = None) -> int:
-    """More than 5 invalid tokens: delete the invalid ones older than 7 days (seed 003)."""
+    """More than 5 invalid tokens: delete the invalid ones older than 7 days
+    (docs/runbooks/bookings-payments-notifications.md)."""
     users = (
         [user_id]
         if user_id is not None

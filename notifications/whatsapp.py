@@ -1,6 +1,6 @@
 """WhatsApp through Meta's Cloud API, in its documented wire format: a template message to
 POST /<version>/<phone number id>/messages with the access token; the API's error codes
-mapped to the seed's outcomes (invalid number, rate limit, outage)."""
+mapped to the campaign's outcomes (invalid number, rate limit, outage)."""
 
 from __future__ import annotations
 

@@ -40,7 +40,10 @@ class NotificationDeliveryWorker(ChannelWorker):
     """Sends queued notifications; 5 attempts with backoff from 1 minute, then DEAD."""
 
     name = "notification_delivery_worker"
-    description = "Email and other notifications: retries then dead letter (seed 003)"
+    description = (
+        "Email and other notifications: retries then dead letter"
+        " (runbook: Bookings, payments and notifications)"
+    )
     schedule_task = "notifications.tasks.run_notification_delivery_worker"
     schedule_minutes = 1
 
@@ -80,7 +83,9 @@ class CampaignDispatcherWorker(ChannelWorker):
     """Advances running campaigns' targets, at most `throttle_per_minute` per campaign per run."""
 
     name = "campaign_dispatcher_worker"
-    description = "WhatsApp campaigns: quiet hours, throttle, Retry-After (seed 004)"
+    description = (
+        "WhatsApp campaigns: quiet hours, throttle, Retry-After (runbook: WhatsApp send failures)"
+    )
     schedule_task = "notifications.tasks.run_campaign_dispatcher_worker"
     schedule_minutes = 1
 
@@ -173,7 +178,9 @@ class CampaignStallDetector(BatchWorker):
     """Marks running campaigns whose targets have not advanced in 5 minutes, and alerts."""
 
     name = "campaign_stall_detector"
-    description = "Campaigns running without progress for 5 minutes (seed 004)"
+    description = (
+        "Campaigns running without progress for 5 minutes (runbook: Campaign dispatcher stalls)"
+    )
     schedule_task = "notifications.tasks.run_campaign_stall_detector"
     schedule_minutes = 1
 

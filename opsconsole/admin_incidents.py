@@ -162,7 +162,8 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
 
 @admin.register(BackupDrillRun)
 class BackupDrillRunAdmin(SupportStaffAccess, ReadOnlyAdmin):
-    """Each backup drill (seed 004): where the dump went, parity, smoke checks, the result."""
+    """Each backup drill (docs/runbooks/backup-restore-drill.md): where the dump went, parity,
+    smoke checks, the result."""
 
     list_display = ("started_at", "status", "triggered_by", "copied_to", "tables", "detail")
     list_filter = ("status",)

@@ -1,6 +1,7 @@
 """The console's ModelAdmin building blocks: read-only pages, history that shows and never
 writes, forms saved through an audited service with a reason, and support staff's access
-by seed 001's permissions. `opsconsole.admin` registers the platform's own models with them."""
+by the operator permissions (docs/runbooks/integration-retry-and-replay.md). `opsconsole.admin`
+registers the platform's own models with them."""
 
 from __future__ import annotations
 
@@ -259,7 +260,7 @@ class ObjectPageActions(_ModelAdminMixin):
 
 
 class SupportStaffAccess(ObjectPageActions):
-    """Support staff reach a console page through seed 001's permissions, not model perms.
+    """Support staff reach a console page through the operator permissions, not model perms.
 
     `platform.member_admin.view` shows the page; actions that act need
     `platform.member_admin.operate`. Superusers keep everything.

@@ -1,5 +1,5 @@
-"""The gauges seed 002's alerts read, on /metrics: readiness per component and lockouts in
-the last minute. deploy/prometheus/alerts.yml holds the rules."""
+"""The gauges the alerts of docs/runbooks/incident-response.md read, on /metrics: readiness per
+component and lockouts in the last minute. deploy/prometheus/alerts.yml holds the rules."""
 
 from __future__ import annotations
 

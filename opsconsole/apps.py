@@ -4,8 +4,8 @@ from django.apps import AppConfig
 class PlatformConfig(AppConfig):
     """The opsconsole package is also the platform app every other app builds on.
 
-    Its label is `platform` so Django's permission strings read exactly as seed 001 writes
-    them: `platform.member_admin.view` and `platform.member_admin.operate`.
+    Its label is `platform` so Django's permission strings read exactly as the API's
+    operator permissions: `platform.member_admin.view` and `platform.member_admin.operate`.
     """
 
     name = "opsconsole"

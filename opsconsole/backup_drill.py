@@ -1,5 +1,5 @@
-"""Backup/restore drill (seed 004): dump, copy off the host, restore the copy into a scratch
-database, compare row counts, run the smoke checks on it.
+"""Backup/restore drill (docs/runbooks/backup-restore-drill.md): dump, copy off the host, restore
+the copy into a scratch database, compare row counts, run the smoke checks on it.
 
 PostgreSQL: the row counts and pg_dump share one exported snapshot, so writes during the
 drill cannot make parity fail falsely. SQLite: the online backup API copies the file. The

@@ -1,10 +1,10 @@
-"""The backup drill's off-host copy (seed 004): the dump goes to an S3-compatible bucket
-(BACKUP_S3_BUCKET, via boto3; BACKUP_S3_ENDPOINT_URL for MinIO, Ceph, R2 and the like) or,
-failing a bucket, to a directory on other storage (BACKUP_COPY_DIR, e.g. an NFS mount);
-settings.BACKUP_DRILL holds them.
-The copy is then fetched back and its SHA-256 compared, and the drill restores from the
-fetched copy, so a passing drill proves the off-host copy restores, not only the local file.
-With neither set the drill fails: a backup that never leaves the host is no backup."""
+"""The backup drill's off-host copy (docs/runbooks/backup-restore-drill.md): the dump goes to an
+S3-compatible bucket (BACKUP_S3_BUCKET, via boto3; BACKUP_S3_ENDPOINT_URL for MinIO, Ceph, R2
+and the like) or, failing a bucket, to a directory on other storage (BACKUP_COPY_DIR, e.g. an
+NFS mount); settings.BACKUP_DRILL holds them. The copy is then fetched back and its SHA-256
+compared, and the drill restores from the fetched copy, so a passing drill proves the off-host
+copy restores, not only the local file. With neither set the drill fails: a backup that never
+leaves the host is no backup."""
 
 from __future__ import annotations
 

@@ -146,9 +146,9 @@ def secret_key_from_env(*, debug: bool) -> str:
 
 
 def anymail_settings(*, timeout_seconds: int) -> dict[str, object]:
-    """django-anymail's settings for the email channel (EMAIL_PROVIDER=anymail). Resend, as
-    seed 003 names it, by default; its API address is settable (tests point it at a local
-    server). Tracking webhooks need RESEND_SIGNING_SECRET (or basic auth, WEBHOOK_SECRET)."""
+    """django-anymail's settings for the email channel (EMAIL_PROVIDER=anymail). Resend by
+    default; its API address is settable (tests point it at a local server). Tracking webhooks
+    need RESEND_SIGNING_SECRET (or basic auth, WEBHOOK_SECRET)."""
     return {
         "RESEND_API_KEY": env_str("RESEND_API_KEY", ""),
         "RESEND_API_URL": env_str("RESEND_API_URL", "https://api.resend.com/"),
@@ -256,8 +256,8 @@ def spectacular_settings() -> dict[str, object]:
 
 def worker_switches(*workers: str | tuple[str, str]) -> dict[str, bool]:
     """Each worker's kill switch default: `<WORKER>_ENABLED` (e.g. HOSTED_RECOVERY_WORKER_
-    ENABLED), or as seed 002 writes it, lowercase (`hosted_recovery_worker_enabled`); unset
-    means enabled. A (name, variable) pair names a variable that is not `<WORKER>_ENABLED`."""
+    ENABLED), or lowercase (`hosted_recovery_worker_enabled`); unset means enabled. A (name,
+    variable) pair names a variable that is not `<WORKER>_ENABLED`."""
     switches = {}
     for worker in workers:
         name, variable = worker if isinstance(worker, tuple) else (worker, "")
@@ -306,9 +306,10 @@ BACKUP_DRILL_SCHEDULES = ("quarterly", "monthly", "weekly", "daily", "off")
 
 
 def backup_drill_settings() -> dict[str, object]:
-    """The backup drill (seed 004): where the dump goes off host (an S3-compatible bucket,
-    credentials as boto3 reads them from AWS_*; else a directory on other storage), how
-    often it runs, and how old the last passing drill may be before readyz is degraded."""
+    """The backup drill (docs/runbooks/backup-restore-drill.md): where the dump goes off host
+    (an S3-compatible bucket, credentials as boto3 reads them from AWS_*; else a directory on
+    other storage), how often it runs, and how old the last passing drill may be before readyz
+    is degraded."""
     return {
         "s3_bucket": env_str("BACKUP_S3_BUCKET", ""),
         "s3_endpoint_url": env_str("BACKUP_S3_ENDPOINT_URL", ""),

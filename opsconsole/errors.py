@@ -143,7 +143,7 @@ def _message_from_drf(exc: drf_exceptions.APIException) -> str:
     return str(exc.detail)
 
 
-# The prefixes whose seed answers a body of the wrong media type as an invalid payload.
+# The prefixes that answer a body of the wrong media type as an invalid payload.
 BODY_IS_PAYLOAD = frozenset({"INT"})
 
 
@@ -155,8 +155,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ApplicationError):
         status, code, message, details = exc.status_code, exc.code, exc.message, exc.details
     elif isinstance(exc, drf_exceptions.UnsupportedMediaType) and prefix in BODY_IS_PAYLOAD:
-        # Seed 001 names one code for an invalid path, query or body: a body that is not
-        # JSON is an invalid payload there, not a 415.
+        # One code for an invalid path, query or body
+        # (docs/runbooks/integration-retry-and-replay.md): a body that is not JSON is an invalid
+        # payload there, not a 415.
         status, code = 400, f"{prefix}-400-INVALID-PAYLOAD"
         message = "The body must be JSON (Content-Type: application/json)."
         details = {"content_type": str(exc.detail)[:200]}

@@ -100,10 +100,10 @@ class FailureSource:
     # The DLQ sweeper's share: the open rows that are dead-lettered (retries exhausted).
     # None: the source is not swept.
     dead_lettered: Callable[[models.QuerySet], models.QuerySet] | None = None
-    # Seed 003's error category, which decides the alert policy: payment failures page the
-    # on-call (a critical alert each), notification failures raise one batched alert per
-    # window; booking, integration and station (refused redemptions) failures are worked
-    # from the inbox.
+    # The error category (docs/runbooks/bookings-payments-notifications.md), which decides the alert
+    # policy: payment failures page the on-call (a critical alert each), notification
+    # failures raise one batched alert per window; booking, integration and station (refused
+    # redemptions) failures are worked from the inbox.
     category: str = ""
     # Called with the row's id inside the transaction that resolves it (e.g. a delivery
     # releases the ordering key it held). None: nothing else changes.

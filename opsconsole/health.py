@@ -103,7 +103,8 @@ def register_builtin_components() -> None:
 
 
 def check_backup_drill() -> ComponentHealth:
-    """The last backup drill (seed 004): degraded when it failed or passed too long ago."""
+    """The last backup drill (docs/runbooks/backup-restore-drill.md): degraded when it failed or
+    passed too long ago."""
     from django.conf import settings
 
     from opsconsole.models import BackupDrillRun

@@ -1,6 +1,6 @@
 """The incident recorder: while an incident is open, a readyz payload is kept with it every
-minute (seed 002's postmortem material), registered like every worker (readyz, metrics,
-kill switch)."""
+minute (the postmortem material, docs/runbooks/incident-response.md), registered like every
+worker (readyz, metrics, kill switch)."""
 
 from __future__ import annotations
 

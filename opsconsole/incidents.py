@@ -1,7 +1,7 @@
-"""Incidents (seeds 002 and 004): opened, noted while they run, resolved with a write-up that
-the `incident_resolution` audit entry carries; while one is open, the postmortem material is
-kept with it (a readyz payload a minute, every `server_action_failed` event, trace ids), so
-the export has what seed 002's postmortem asks for without anyone saving it by hand."""
+"""Incidents (docs/runbooks/incident-response.md): opened, noted while they run, resolved with a
+write-up that the `incident_resolution` audit entry carries; while one is open, the postmortem
+material is kept with it (a readyz payload a minute, every `server_action_failed` event, trace
+ids), so the export has what a postmortem needs without anyone saving it by hand."""
 
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ def failed_action_capture(fields: dict[str, Any]) -> None:
 
 
 def incident_export(incident: Incident) -> dict[str, Any]:
-    """The postmortem material of seed 002: the incident, its notes, the readyz payloads and
+    """The postmortem material: the incident, its notes, the readyz payloads and
     failed server actions captured while it was open, and the trace ids to keep."""
     captures = list(incident.captures.all())
     return {

@@ -1,4 +1,5 @@
-"""Integrations status (seed 004): each outside dependency green, amber or red.
+"""Integrations status (docs/runbooks/voucher-preview-failures.md): each outside dependency green,
+amber or red.
 
 Apps register a probe per dependency; results are kept in IntegrationProbe so every process
 answers the same, and `force=True` probes again now.

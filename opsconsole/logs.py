@@ -13,7 +13,7 @@ SERVICE_NAME = "smplat-api"
 def add_service_and_trace_id(
     logger: object, method_name: str, event_dict: structlog.types.EventDict
 ) -> structlog.types.EventDict:
-    """Every line says which service wrote it (seed 002: `service=smplat-api`) and carries the
+    """Every line says which service wrote it (`service=smplat-api`) and carries the
     W3C trace id, so log search and trace search meet."""
     event_dict.setdefault("service", SERVICE_NAME)
     traceparent = event_dict.get("traceparent")

@@ -1,6 +1,7 @@
-"""The request middleware: correlation ids in and out, the server span, and seed 002's
-`server_action_failed` line. It lives apart from context.py so that the contextvars module
-imports nothing of the tracing that uses it (they formed an import circle)."""
+"""The request middleware: correlation ids in and out, the server span, and the
+`server_action_failed` line (docs/runbooks/incident-response.md). It lives apart from context.py
+so that the contextvars module imports nothing of the tracing that uses it (they formed an
+import circle)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 def log_server_action_failed(request: HttpRequest, response: HttpResponse) -> None:
-    """Seed 002: every failed server action (an unsafe request that did not succeed) logs
+    """Every failed server action (an unsafe request that did not succeed) logs
     `server_action_failed` with the request id and trace id, for alerting and postmortems."""
     code = ""
     if response.get("Content-Type", "").startswith("application/json"):

@@ -57,7 +57,7 @@ class AuditEvent(models.Model):
                 name="audit_operator_actions_idx",
             ),
         ]
-        # The operator permissions of seed 001 hang off this model because every operator
+        # The operator permissions hang off this model because every operator
         # action ends in an audit row; the data migration creates them with the groups.
         permissions = list(PERMISSION_NAMES.items())
 
@@ -176,7 +176,8 @@ class Alert(models.Model):
 
 
 class IntegrationProbe(models.Model):
-    """The last probe of an outside dependency, shared by every process (seed 004)."""
+    """The last probe of an outside dependency, shared by every process
+    (docs/runbooks/voucher-preview-failures.md)."""
 
     name = models.CharField(max_length=100, unique=True)
     status = models.CharField(max_length=8, help_text="green, amber or red")
@@ -192,7 +193,8 @@ class IntegrationProbe(models.Model):
 
 
 class ConsoleBanner(models.Model):
-    """The banner operators set to tell everyone in the console what is happening (seed 002)."""
+    """The banner operators set to tell everyone in the console what is happening
+    (docs/runbooks/incident-response.md)."""
 
     class Level(models.TextChoices):
         INFO = "info"
@@ -235,9 +237,9 @@ class RateCounter(models.Model):
 
 
 class Incident(FSMModelMixin, models.Model):
-    """An incident while it runs and after (seeds 002 and 004): notes as it goes, a readyz
-    snapshot each minute and every failed server action captured while it is open, and on
-    resolution the write-up the `incident_resolution` audit entry carries."""
+    """An incident while it runs and after (docs/runbooks/incident-response.md): notes as it
+    goes, a readyz snapshot each minute and every failed server action captured while it is
+    open, and on resolution the write-up the `incident_resolution` audit entry carries."""
 
     class Severity(models.TextChoices):
         SEV1 = "sev1", "SEV1: customers cannot book or pay"
@@ -315,8 +317,9 @@ class IncidentCapture(models.Model):
 
 
 class BackupDrillRun(models.Model):
-    """One backup drill (seed 004): dump, off-host copy, restore from the copy, row-count
-    parity and smoke checks on the restored database. The last one shows in readyz."""
+    """One backup drill (docs/runbooks/backup-restore-drill.md): dump, off-host copy, restore
+    from the copy, row-count parity and smoke checks on the restored database. The last one
+    shows in readyz."""
 
     class Status(models.TextChoices):
         RUNNING = "running"

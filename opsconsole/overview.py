@@ -1,8 +1,8 @@
-"""The console overview (seed 002), what support staff open at 3 a.m.: first the counters
-and what needs attention (opsconsole/overview_attention.py: failing integrations, components
-not ready, open alerts and incidents), then charts of outcomes (sections the apps register);
-below, counts per queue and status with the oldest stuck item and each queue's depth over
-the day, readiness in full, and the last operator actions.
+"""The console overview (docs/runbooks/incident-response.md), what support staff open at 3 a.m.:
+first the counters and what needs attention (opsconsole/overview_attention.py: failing
+integrations, components not ready, open alerts and incidents), then charts of outcomes
+(sections the apps register); below, counts per queue and status with the oldest stuck item and
+each queue's depth over the day, readiness in full, and the last operator actions.
 
 Counts come from the newest queue-depth sample (a minute old at most), so the page costs
 the same at 10M rows as at 10k; before the first sample they are counted live. The page

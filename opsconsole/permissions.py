@@ -1,4 +1,4 @@
-"""DRF permissions for seed 001's operator roles."""
+"""DRF permissions for the operator roles (docs/runbooks/integration-retry-and-replay.md)."""
 
 from __future__ import annotations
 

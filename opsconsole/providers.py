@@ -2,12 +2,13 @@
 sandbox, or missing.
 
 Production never fakes. A provider that is not configured is `missing` unless the explicit
-sandbox mode (PROVIDERS_SANDBOX=true, which `make run` and the tests set) stands in for it.
-A missing money provider (Stripe, the checkout provider) fails closed: calls answer 503 and
-workers park their rows with PROVIDER_NOT_CONFIGURED; readyz shows it `error`. A missing
-message channel fails open (seed 003): the business action succeeds, the message is parked
-with PROVIDER_NOT_CONFIGURED, never marked sent; readyz shows it `degraded`. A channel
-switched off on purpose (`SMS_PROVIDER=none`) is not an error: its messages are skipped.
+sandbox mode (PROVIDERS_SANDBOX=true, which `make run` and the tests set) stands in for it. A
+missing money provider (Stripe, the checkout provider) fails closed: calls answer 503 and
+workers park their rows with PROVIDER_NOT_CONFIGURED; readyz shows it `error`. A missing message
+channel fails open (docs/runbooks/bookings-payments-notifications.md): the business action
+succeeds, the message is parked with PROVIDER_NOT_CONFIGURED, never marked sent; readyz shows it
+`degraded`. A channel switched off on purpose (`SMS_PROVIDER=none`) is not an error: its
+messages are skipped.
 """
 
 from __future__ import annotations

@@ -78,10 +78,10 @@ class RetryPolicy:
     max_retry_after_seconds: float = 24 * 3600.0
     retryable_network_errors: Collection[str] = field(default_factory=frozenset)
     # The wait after the first failed attempt, when it differs from the exponential series
-    # (seed 003's refunds: 5 minutes, then exponential from base_seconds).
+    # (refunds: 5 minutes, then exponential from base_seconds).
     first_delay_seconds: float | None = None
     # "full": uniform in [0, delay] (spreads a herd; a retry may come at once). "floor":
-    # uniform in [delay, delay * 1.1] (never sooner than the seed's delay).
+    # uniform in [delay, delay * 1.1] (never sooner than the policy's delay).
     jitter: str = "full"
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 

@@ -1,4 +1,5 @@
-"""Seed 001's operator roles: the permissions and the support groups that hold them."""
+"""The operator roles (docs/runbooks/integration-retry-and-replay.md): the permissions and the
+support groups that hold them."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "opsconsole.errors.ApiExceptionMiddleware",
-    # Counts failed logins and locks accounts out (seed 002's auth attempts vs lockout).
+    # Counts failed logins and locks accounts out (docs/runbooks/incident-response.md).
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -261,7 +261,7 @@ WORKER_STALE_AFTER_SECONDS = env_int("WORKER_STALE_AFTER_SECONDS", 300)
 # hosts (tests, benchmarks and make run: 127.0.0.1,localhost); plain http only to them.
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", "")
 
-# Integration deliveries (seed 001): retry policy defaults.
+# Integration deliveries (docs/runbooks/integration-retry-and-replay.md): retry policy defaults.
 INTEGRATION_MAX_ATTEMPTS = env_int("INTEGRATION_MAX_ATTEMPTS", 5)
 INTEGRATION_BACKOFF_BASE_SECONDS = env_int("INTEGRATION_BACKOFF_BASE_SECONDS", 30)
 # Delivery calls in flight per processor (asyncio, recovery.delivery_pipeline); 1: one at a
@@ -290,10 +290,10 @@ CIRCUIT_DRAIN_PER_RUN = env_int("CIRCUIT_DRAIN_PER_RUN", 10)
 RETENTION_DAYS = env_int("RETENTION_DAYS", 90)
 # Opening a customer's case is audited; when set, it also needs a reason.
 CASE_REASON_REQUIRED = env_bool("CASE_REASON_REQUIRED", False)
-# DLQ sweep (seed 003): failures older than this go to manual review.
+# Failures older than this go to manual review (docs/runbooks/bookings-payments-notifications.md).
 DLQ_MANUAL_REVIEW_AFTER_HOURS = env_int("DLQ_MANUAL_REVIEW_AFTER_HOURS", 24)
 
-# Hosted checkout session recovery (seed 000).
+# Hosted checkout session recovery (docs/runbooks/hosted-session-recovery.md).
 HOSTED_RECOVERY_MAX_ATTEMPTS = env_int("HOSTED_RECOVERY_MAX_ATTEMPTS", 5)
 HOSTED_RECOVERY_BACKOFF_BASE_SECONDS = env_int("HOSTED_RECOVERY_BACKOFF_BASE_SECONDS", 900)
 HOSTED_RECOVERY_BACKOFF_CAP_SECONDS = env_int("HOSTED_RECOVERY_BACKOFF_CAP_SECONDS", 86400)
@@ -311,7 +311,7 @@ WEB_REQUEST_TIMEOUT_SECONDS = env_int("GUNICORN_TIMEOUT", 60)  # Procfile's; che
 PROVIDER_WEB_TIMEOUT_SECONDS = env_int("PROVIDER_WEB_TIMEOUT_SECONDS", 5)  # inside a request
 
 CHECK_IN_OPENS_MINUTES = env_int("CHECK_IN_OPENS_MINUTES", 60)  # before a booking's start
-# Bookings (seed 003): a hold lasts 5 minutes; a confirm this much later still wins.
+# 5-minute holds; a confirm this late still wins (docs/runbooks/bookings-payments-notifications.md).
 BOOKING_HOLD_SECONDS = env_int("BOOKING_HOLD_SECONDS", 300)
 BOOKING_HOLD_GRACE_SECONDS = env_int("BOOKING_HOLD_GRACE_SECONDS", 30)
 BOOKING_MAX_SLOT_HOURS = env_int("BOOKING_MAX_SLOT_HOURS", 24)
@@ -320,7 +320,7 @@ BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT = env_int("BOOKING_MAX_ACTIVE_HOLDS_PER_CLIE
 # A customer cancels until this many minutes before the start (0: until it); staff later.
 BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES = env_int_between("BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES", 0, 0)
 
-# Refunds (seed 003): a PENDING row first, the provider call, then 3 retries.
+# Refunds: PENDING row, provider call, 3 retries (docs/runbooks/bookings-payments-notifications.md).
 REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 4)  # the attempt and 3 retries
 REFUND_FIRST_RETRY_SECONDS = env_int("REFUND_FIRST_RETRY_SECONDS", 300)
 REFUND_BACKOFF_BASE_SECONDS = env_int("REFUND_BACKOFF_BASE_SECONDS", 60)
@@ -354,14 +354,14 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Ops Console <no-reply@exampl
 TWILIO = twilio_settings()  # SMS_PROVIDER=twilio
 WHATSAPP = whatsapp_settings()  # WHATSAPP_PROVIDER=cloud_api
 FCM = fcm_settings()  # PUSH_PROVIDER=fcm
-# Email (seed 003): 5 attempts, exponential backoff from 1 minute, then dead-lettered.
+# Email: 5 attempts, backoff from 1 minute (docs/runbooks/bookings-payments-notifications.md).
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 60)
 NOTIFICATION_BACKOFF_CAP_SECONDS = env_int("NOTIFICATION_BACKOFF_CAP_SECONDS", 3600)
-# Push tokens (seed 003): clean up when a user has more than this many invalid tokens.
+# Push tokens: clean up above this many invalid (docs/runbooks/bookings-payments-notifications.md).
 PUSH_INVALID_TOKENS_CLEANUP_THRESHOLD = env_int("PUSH_INVALID_TOKENS_CLEANUP_THRESHOLD", 5)
 PUSH_INVALID_TOKEN_MAX_AGE_DAYS = env_int("PUSH_INVALID_TOKEN_MAX_AGE_DAYS", 7)
-# Campaigns (seed 004): a running campaign whose targets have not advanced for this long stalls.
+# Running campaigns with no progress this long stall (docs/runbooks/campaign-dispatcher-stalls.md).
 CAMPAIGN_STALL_AFTER_SECONDS = env_int("CAMPAIGN_STALL_AFTER_SECONDS", 300)
 CAMPAIGN_TARGET_MAX_ATTEMPTS = env_int("CAMPAIGN_TARGET_MAX_ATTEMPTS", 5)
 # Targets a request may carry (400 above); a list above CAMPAIGN_INLINE_TARGETS is imported
@@ -393,7 +393,7 @@ TRUSTED_PROXIES = env_cidrs("TRUSTED_PROXIES", "")
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 # structlog renders every line as JSON with request_id and traceparent bound by context.py.
 LOGGING_CONFIG = None
-# Seed 002 searches the log stream for service=smplat-api.
+# Log searches look for service=smplat-api (docs/runbooks/incident-response.md).
 SERVICE_NAME = env_str("SERVICE_NAME", "smplat-api")
 # OpenTelemetry: spans go to this OTLP/HTTP collector when set (e.g. http://otel:4318).
 OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")

@@ -16,8 +16,8 @@ def run_incident_recorder(triggered_by: str = "schedule") -> dict[str, object]:
 
 
 def run_backup_drill() -> str:
-    """The scheduled backup drill (seed 004); a failed drill fails the task, and its
-    BackupDrillRun row turns the readyz component degraded."""
+    """The scheduled backup drill (docs/runbooks/backup-restore-drill.md); a failed drill fails
+    the task, and its BackupDrillRun row turns the readyz component degraded."""
     from django.core.management import call_command
 
     call_command("backup_drill", "--triggered-by", "schedule")

@@ -125,8 +125,8 @@ def server_span(method: str, path: str, incoming_traceparent: str | None) -> Ite
 
 
 def mark_span_failed(span: Any, error: BaseException) -> None:
-    """`otel.status_code=ERROR` on the span, with the exception recorded (seed 002 alerts
-    on such spans)."""
+    """`otel.status_code=ERROR` on the span, with the exception recorded (alerts read such
+    spans: docs/runbooks/incident-response.md)."""
     from opentelemetry.trace import Status, StatusCode
 
     span.record_exception(error)

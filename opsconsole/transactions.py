@@ -1,7 +1,8 @@
 """Retry a whole transaction when PostgreSQL aborts it for a deadlock or a serialization failure.
 
-Seed 003: exponential backoff, 3 tries. The wrapped function must open its own transaction
-(it is re-run from the start), so it must not be called inside an outer atomic block.
+Exponential backoff, 3 tries (docs/runbooks/bookings-payments-notifications.md). The wrapped
+function must open its own transaction (it is re-run from the start), so it must not be called
+inside an outer atomic block.
 """
 
 from __future__ import annotations

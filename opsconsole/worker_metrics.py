@@ -1,4 +1,4 @@
-"""Seed 002's scheduler metrics for every registered worker."""
+"""The scheduler metrics for every registered worker (docs/runbooks/incident-response.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from opsconsole.models import WorkerStatus
 from opsconsole.worker_registry import registered_workers
 from opsconsole.worker_switches import worker_enabled
 
-# Seed 002 alerts on `smplat_catalog_scheduler_*`: the scheduler that wakes every worker.
+# The alerts read `smplat_catalog_scheduler_*`: the scheduler that wakes every worker.
 SCHEDULER_METRIC_PREFIX = "smplat_catalog_scheduler"
 
 

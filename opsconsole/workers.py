@@ -222,7 +222,7 @@ class BatchWorker:
                     mark_span_failed(span, crashed)
         self._record_run(triggered_by=triggered_by, summary=summary, crashed=crashed)
         if crashed is not None:
-            # Seed 002 alerts on these lines for the schedulers too, with the trace id.
+            # The alerts read these lines for the schedulers too, with the trace id.
             fields = {
                 "worker": self.name,
                 "triggered_by": triggered_by,

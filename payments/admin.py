@@ -78,7 +78,8 @@ class AutomationFilter(admin.SimpleListFilter):
 
 
 class RegenerateOptions(forms.Form):
-    """A regeneration's choices (seed 000's regenerate API: overrideNextRetryAt, automated)."""
+    """A regeneration's choices, as the regenerate API takes them: overrideNextRetryAt,
+    automated (docs/runbooks/hosted-session-recovery.md)."""
 
     override_next_retry_at = forms.DateTimeField(
         required=False,

@@ -1,4 +1,5 @@
-"""Payments' error codes: seed 001's shape with the PAY prefix."""
+"""Payments' error codes: `<APP>-<status>-<NAME>` with the PAY prefix
+(docs/runbooks/integration-retry-and-replay.md)."""
 
 from opsconsole.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound
 

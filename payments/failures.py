@@ -223,8 +223,8 @@ failure_sources.register(
     FailureSource(
         name="redemption",
         # A station refusing a voucher (already redeemed, out of scope) is the redemption
-        # guard working, not money lost: worked from the inbox (seed 004's station runbook),
-        # never paged as a payment failure.
+        # guard working, not money lost: worked from the inbox
+        # (docs/runbooks/station-redeem-anomalies.md), never paged as a payment failure.
         category="station",
         app="payments",
         failing=lambda: VoucherRedemptionFailure.objects.select_related("voucher"),

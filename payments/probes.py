@@ -1,4 +1,4 @@
-"""Payments' entries in the integrations status (seed 004)."""
+"""Payments' entries in the integrations status (docs/runbooks/voucher-preview-failures.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Refunds (seed 003): PENDING row first, then the provider with `refund:<id>`, then the outcome.
+"""Refunds (docs/runbooks/bookings-payments-notifications.md): PENDING row first, then the
+provider with `refund:<id>`, then the outcome.
 
 Split from services.py because refunds are their own recovery workflow with their own worker.
 """
@@ -41,8 +42,9 @@ class RefundLeaseLost(Conflict):
 
 
 def refund_retry_policy() -> RetryPolicy:
-    """Seed 003: the first retry 5 minutes after the failure, then exponential from 60 s,
-    3 retries (4 attempts in all), never sooner than those delays."""
+    """The first retry 5 minutes after the failure, then exponential from 60 s, 3 retries
+    (4 attempts in all), never sooner than those delays
+    (docs/runbooks/bookings-payments-notifications.md)."""
     return RetryPolicy(
         max_attempts=settings.REFUND_MAX_ATTEMPTS,
         first_delay_seconds=settings.REFUND_FIRST_RETRY_SECONDS,
@@ -203,7 +205,7 @@ def payment_record(
         currency=currency,
         method=method,
         provider_payment_id=provider_payment_id,
-        # Seed 003: an offline payment is RECORDED, with the staff member who recorded it.
+        # An offline payment is RECORDED, with the staff member who recorded it.
         status=Payment.Status.RECORDED if offline else Payment.Status.SUCCEEDED,
         recorded_by=audit.actor_label(actor) if offline else "",
     )

@@ -1,4 +1,5 @@
-"""Vouchers (seed 004): issue, redeem once at a station in scope, void and replace."""
+"""Vouchers (docs/runbooks/station-redeem-anomalies.md): issue, redeem once at a station in scope,
+void and replace."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Stripe webhooks (seed 003): verify the signature, process each event id once, keep
-critical failures for manual processing, and answer 200 so Stripe stops retrying."""
+"""Stripe webhooks (docs/runbooks/bookings-payments-notifications.md): verify the signature,
+process each event id once, keep critical failures for manual processing, and answer 200 so
+Stripe stops retrying."""
 
 from __future__ import annotations
 

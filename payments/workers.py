@@ -19,7 +19,10 @@ class RefundRetryWorker(BatchWorker):
     """Retries failed refunds with backoff; the key `refund:<id>` makes a repeat harmless."""
 
     name = "refund_retry_worker"
-    description = "Refund retries: 3 attempts, exponential backoff (seed 003)"
+    description = (
+        "Refund retries: 3 attempts, exponential backoff"
+        " (runbook: Bookings, payments and notifications)"
+    )
     schedule_task = "payments.tasks.run_refund_retry_worker"
     schedule_minutes = 1
 

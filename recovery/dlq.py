@@ -1,5 +1,6 @@
-"""The DLQ sweeper (seed 003, every 15 minutes): failures older than 24 hours go to the
-manual review queue; recent transient failures are retried, once per item.
+"""The DLQ sweeper (every 15 minutes, docs/runbooks/bookings-payments-notifications.md):
+failures older than 24 hours go to the manual review queue; recent transient failures are
+retried, once per item.
 
 It works on the registered failure sources that declare a dead-lettered share, so "what is
 parked, what is its error, how is it replayed" is written once, by the app that owns it.

@@ -1,4 +1,4 @@
-"""Seed 001's error codes, exactly."""
+"""The integration queue's error codes (docs/runbooks/integration-retry-and-replay.md)."""
 
 from opsconsole.errors import (
     ApplicationError,

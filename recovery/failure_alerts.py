@@ -1,7 +1,8 @@
-"""Seed 003's error categories as alert policies, over every failure source in the registry:
-a payment failure pages the on-call (one critical alert per failure), notification failures
-raise one batched alert per NOTIFICATION_ALERT_WINDOW_MINUTES; booking and integration
-failures are worked from the failure inbox and page nobody."""
+"""The error categories (docs/runbooks/bookings-payments-notifications.md) as alert policies,
+over every failure source in the registry: a payment failure pages the on-call (one critical
+alert per failure), notification failures raise one batched alert per
+NOTIFICATION_ALERT_WINDOW_MINUTES; booking and integration failures are worked from the failure
+inbox and page nobody."""
 
 from __future__ import annotations
 

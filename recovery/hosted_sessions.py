@@ -1,4 +1,5 @@
-"""Hosted session recovery automation (seed 000): the scheduler and its worker.
+"""Hosted session recovery automation (docs/runbooks/hosted-session-recovery.md): the scheduler
+and its worker.
 
 The scheduler reads due sessions with their `version`, then claims each one with a
 conditional UPDATE on that version: two workers that read the same session race on that

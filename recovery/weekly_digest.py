@@ -1,4 +1,4 @@
-"""The weekly operations digest (seed 002's weekly digest scheduler): one email a week to
+"""The weekly operations digest (docs/runbooks/incident-response.md): one email a week to
 the operations address with the week's failures by group, the recoveries, the incidents,
 the dead-letter queues' age and the slowest partners, rendered from a template and sent
 through the email provider. The scheduled run checks hourly and sends the last complete ISO

@@ -51,7 +51,10 @@ class IntegrationDeliveryWorker(BatchWorker):
     """Delivers pending, retrying and replayed items that are due, one HTTP call each."""
 
     name = "integration_delivery_worker"
-    description = "Integration deliveries: retries with backoff, DLQ on exhaustion (seed 001)"
+    description = (
+        "Integration deliveries: retries with backoff, DLQ on exhaustion"
+        " (runbook: Integration retry and replay)"
+    )
     schedule_task = "recovery.tasks.run_integration_delivery_worker"
     schedule_minutes = 1
 
@@ -195,10 +198,14 @@ def integration_deliveries_probe() -> ProbeResult:
 
 @register_worker
 class HostedSessionRecoveryWorker(BatchWorker):
-    """Regenerates stalled hosted checkout links and reminds the customer (seed 000)."""
+    """Regenerates stalled hosted checkout links and reminds the customer
+    (docs/runbooks/hosted-session-recovery.md)."""
 
     name = "hosted_recovery_worker"
-    description = "Hosted checkout session recovery: new links, reminders, cadence (seed 000)"
+    description = (
+        "Hosted checkout session recovery: new links, reminders, cadence"
+        " (runbook: Hosted session recovery)"
+    )
     schedule_task = "recovery.tasks.run_hosted_recovery_worker"
     schedule_minutes = 5
 
@@ -284,7 +291,8 @@ class RetentionRedactor(BatchWorker):
 
 @register_worker
 class FailureAlerter(BatchWorker):
-    """Seed 003's error categories: payment failures page, notification failures batch."""
+    """The error categories (docs/runbooks/bookings-payments-notifications.md): payment failures
+    page, notification failures batch."""
 
     name = "failure_alerter"
     description = "Every minute: payment failures page the on-call; notification failures batch"

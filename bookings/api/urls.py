@@ -21,7 +21,8 @@ urlpatterns = [
     path(
         "bookings/<str:booking_id>/check-in", BookingCheckInApi.as_view(), name="booking-check-in"
     ),
-    # Seed 003's offline payments; the view lives here because it marks the booking PAID
-    # in the same transaction, and payments may not import bookings.
+    # Offline payments (docs/runbooks/bookings-payments-notifications.md); the view lives here
+    # because it marks the booking PAID in the same transaction, and payments may not import
+    # bookings.
     path("payments/offline", OfflinePaymentRecordApi.as_view(), name="payment-offline"),
 ]

@@ -1,4 +1,5 @@
-"""Seed 003's booking routes: holds, confirmation, cancellation."""
+"""The booking routes: holds, confirmation, cancellation
+(docs/runbooks/bookings-payments-notifications.md)."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ class BookingHoldConfirmApi(APIView):
 
 
 class BookingCancelApi(APIView):
-    """A booking client cancels their own booking; an operator any (seed 003's saga)."""
+    """A booking client cancels their own booking; an operator any (the cancellation saga)."""
 
     error_prefix = "BKG"
     permission_classes = [CanBookOrOperate]
@@ -139,7 +140,7 @@ class BookingCancelApi(APIView):
 
 
 class BookingCheckInApi(APIView):
-    """Staff check a customer in at the desk (seed 003's CHECKED_IN)."""
+    """Staff check a customer in at the desk (CHECKED_IN)."""
 
     error_prefix = "BKG"
     permission_classes = [CanOperatePlatform]
@@ -171,7 +172,7 @@ class PaymentOutputSerializer(serializers.Serializer):
 
 
 class OfflinePaymentRecordApi(APIView):
-    """Seed 003: staff record a cash/transfer payment; recorded once, booking marked PAID."""
+    """Staff record a cash/transfer payment; recorded once, booking marked PAID."""
 
     error_prefix = "PAY"
     permission_classes = [CanOperatePlatform]

@@ -1,4 +1,5 @@
-"""The cancellation saga (seed 003): mark, refund, complete, or stop for review."""
+"""The cancellation saga (docs/runbooks/bookings-payments-notifications.md): mark, refund,
+complete, or stop for review."""
 
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ def booking_cancel(
     reason: str,
     refund_provider: RefundProvider | None = None,
 ) -> CancellationResult:
-    """Seed 003's cancellation saga: mark cancelling, refund, complete, notify the waitlist.
+    """The cancellation saga: mark cancelling, refund, complete, notify the waitlist.
 
     A customer cancels a CONFIRMED booking until BOOKING_CLIENT_CANCEL_CUTOFF_MINUTES before
     its start; later, or once checked in, only staff can, with a reason (409 otherwise,

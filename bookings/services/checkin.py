@@ -1,5 +1,6 @@
-"""Checking a customer in at the desk (seed 003's CHECKED_IN): a confirmed booking, within
-its check-in window, audited; checking in twice answers the first check-in."""
+"""Checking a customer in at the desk (CHECKED_IN,
+docs/runbooks/bookings-payments-notifications.md): a confirmed booking, within its check-in
+window, audited; checking in twice answers the first check-in."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def _emit_on_commit(signal: Signal, event: str, **payload: object) -> None:
 
 
 def _emit_booking_cancelled(booking: Booking) -> None:
-    """The seed's `booking.cancelled`, after commit: the waitlist hears the slot is free."""
+    """`booking.cancelled`, after commit: the waitlist hears the slot is free."""
     _emit_on_commit(
         booking_cancelled,
         "booking.cancelled",

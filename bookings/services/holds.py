@@ -1,4 +1,5 @@
-"""5-minute holds (seed 003): create under the per-client cap, confirm, expire."""
+"""5-minute holds (docs/runbooks/bookings-payments-notifications.md): create under the
+per-client cap, confirm, expire."""
 
 from __future__ import annotations
 
@@ -190,7 +191,7 @@ def _lock_and_check_hold(
 
 
 def _expire_overdue_holds(*, resource_id: int, start_time: datetime, end_time: datetime) -> int:
-    """Seed 003: a hold frees its slot at 5:00, whether or not the expiry worker has run.
+    """A hold frees its slot at 5:00, whether or not the expiry worker has run.
     Hold creation (under the resource's lock) expires the overlapping holds past their
     expiry itself, since an exclusion constraint cannot read the clock. A hold whose row is
     locked has a confirm in flight: it keeps its grace and is skipped (the slot stays taken).

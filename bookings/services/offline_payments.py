@@ -61,10 +61,11 @@ def booking_offline_payment_record(
     actor: AbstractBaseUser,
     idempotency_key: str = "",
 ) -> OfflinePaymentResult:
-    """Staff record cash or a transfer for a booking (seed 003). The booking's row lock
-    serializes recordings; the same booking and amount within 5 minutes is the same payment;
-    a booking already paid refuses another (409); the booking is marked PAID in the same
-    transaction as the payment row.
+    """Staff record cash or a transfer for a booking
+    (docs/runbooks/bookings-payments-notifications.md). The booking's row lock serializes
+    recordings; the same booking and amount within 5 minutes is the same payment; a booking
+    already paid refuses another (409); the booking is marked PAID in the same transaction as
+    the payment row.
 
     With an Idempotency-Key the payment's reference is derived from it, and references are
     unique: a retry that takes over a crashed request's key finds the payment the crashed

@@ -1,4 +1,5 @@
-"""Seed 004's campaign controls: start, stop (pause) and status."""
+"""Campaign controls: start, stop (pause) and status
+(docs/runbooks/campaign-dispatcher-stalls.md)."""
 
 from __future__ import annotations
 

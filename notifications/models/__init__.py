@@ -82,7 +82,8 @@ def default_notification_max_attempts() -> int:
 
 
 class Notification(ConcurrentTransitionMixin, models.Model):
-    """A message to send, retried on the recovery engine until sent or dead-lettered (seed 003)."""
+    """A message to send, retried on the recovery engine until sent or dead-lettered
+    (docs/runbooks/bookings-payments-notifications.md)."""
 
     class Status(models.TextChoices):
         PENDING = "PENDING"
@@ -220,7 +221,7 @@ class PushToken(models.Model):
 
 class SuppressedRecipient(models.Model):
     """An address that must not be written to again: it bounced hard or complained. Messages
-    for it are kept as SKIPPED, never sent (seed 003)."""
+    for it are kept as SKIPPED, never sent (docs/runbooks/bookings-payments-notifications.md)."""
 
     channel = models.CharField(max_length=16, choices=Channel.choices)
     recipient = models.CharField(max_length=320)
@@ -238,7 +239,7 @@ class SuppressedRecipient(models.Model):
         return f"{self.channel} {self.recipient} ({self.reason})"
 
 
-# Campaigns (seed 004) live in their own module; importing them here registers them with
+# Campaigns live in their own module; importing them here registers them with
 # the app and keeps `from notifications.models import Campaign` working.
 from notifications.models.campaigns import (  # noqa: E402
     Campaign,

@@ -1,4 +1,5 @@
-"""Campaigns (seed 004): the campaign, its targets, and the staged import of a large list."""
+"""Campaigns (docs/runbooks/whatsapp-send-failures.md): the campaign, its targets, and the staged
+import of a large list."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 
 class Campaign(FSMModelMixin, models.Model):
-    """A WhatsApp campaign (seed 004): start, stop (pause), quiet hours and a throttle."""
+    """A WhatsApp campaign: start, stop (pause), quiet hours and a throttle
+    (docs/runbooks/whatsapp-send-failures.md)."""
 
     class Status(models.TextChoices):
         DRAFT = "draft"
@@ -147,7 +149,7 @@ class CampaignTarget(FSMModelMixin, models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     last_error = models.TextField(blank=True)
-    # The seed's codes for what went wrong: send_failed (the provider refused or failed),
+    # The codes for what went wrong: send_failed (the provider refused or failed),
     # invalid_number, rate_limited; "" after a success.
     error_code = models.CharField(max_length=32, blank=True, default="", db_default="")
     provider_message_id = models.CharField(max_length=200, blank=True)

@@ -1,4 +1,4 @@
-"""Incidents, read-only over the API (seed 002's postmortem material): the list, and one
+"""Incidents, read-only over the API (docs/runbooks/incident-response.md): the list, and one
 incident's export with its notes, readyz payloads, failed server actions and trace ids.
 Staff open, note and resolve incidents in the admin."""
 

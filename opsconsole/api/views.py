@@ -69,7 +69,8 @@ class HealthReadyzApi(APIView):
 
 
 class IntegrationsStatusApi(APIView):
-    """Seed 004: each outside dependency green, amber or red; `?force=true` probes again."""
+    """Each outside dependency green, amber or red; `?force=true` probes again
+    (docs/runbooks/voucher-preview-failures.md)."""
 
     error_prefix = "OPS"
     permission_classes = [CanViewPlatform]
@@ -117,7 +118,8 @@ class AuthLockoutSerializer(serializers.Serializer):
 
 
 class AuthAttemptsApi(APIView):
-    """Seed 002: failed logins, for alerting on spikes against lockouts."""
+    """Failed logins, for alerting on spikes against lockouts
+    (docs/runbooks/incident-response.md)."""
 
     error_prefix = "OPS"
     permission_classes = [CanViewPlatform]
@@ -146,7 +148,7 @@ class AuthAttemptsApi(APIView):
 
 
 class AuthLockoutApi(APIView):
-    """Seed 002: locked accounts and lockouts per minute (alert when more than 3)."""
+    """Locked accounts and lockouts per minute (alert when more than 3)."""
 
     error_prefix = "OPS"
     permission_classes = [CanViewPlatform]

@@ -1,4 +1,4 @@
-"""Seed 001's operator permissions and the two support groups that hold them."""
+"""The operator permissions and the two support groups that hold them."""
 
 from django.db import migrations
 

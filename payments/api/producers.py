@@ -1,5 +1,6 @@
-"""What producers create through payments: hosted checkout sessions (seed 000's billing
-route, now also for opening one) and vouchers (seed 004)."""
+"""What producers create through payments: hosted checkout sessions (the billing route, also
+for opening one: docs/runbooks/hosted-session-recovery.md) and vouchers
+(docs/runbooks/station-redeem-anomalies.md)."""
 
 from __future__ import annotations
 

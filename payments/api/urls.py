@@ -23,6 +23,6 @@ urlpatterns = [
     path("vouchers/<str:voucher_id>/preview", VoucherPreviewApi.as_view(), name="voucher-preview"),
 ]
 
-# Seed routes outside /api/v1/, mounted as the seeds write them.
+# Routes outside /api/v1/, at the paths stations and Stripe call.
 station_urlpatterns = [path("redeem", StationRedeemApi.as_view(), name="station-redeem")]
 webhook_urlpatterns = [path("stripe", StripeWebhookApi.as_view(), name="stripe-webhook")]

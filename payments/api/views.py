@@ -1,4 +1,5 @@
-"""Seed 000's billing route: regenerate a hosted checkout session, answer its recoveryState."""
+"""The billing route: regenerate a hosted checkout session, answer its recoveryState
+(docs/runbooks/hosted-session-recovery.md)."""
 
 from __future__ import annotations
 
@@ -103,7 +104,8 @@ class IsStation(BasePermission):
 
 
 class StationRedeemApi(APIView):
-    """Seed 004: a station redeems a voucher; send an Idempotency-Key so a retry is safe.
+    """A station redeems a voucher; send an Idempotency-Key so a retry is safe
+    (docs/runbooks/station-redeem-anomalies.md).
 
     The station is the credential's: a `station_id` in the body must match it (older
     station apps still send one) and can never choose another station.
@@ -176,7 +178,8 @@ class WebhookReceivedSerializer(serializers.Serializer):
 
 
 class StripeWebhookApi(APIView):
-    """Seed 003: verified by signature, not by login; 200 even when processing failed."""
+    """Verified by signature, not by login; 200 even when processing failed
+    (docs/runbooks/bookings-payments-notifications.md)."""
 
     error_prefix = "PAY"
     authentication_classes: list = []

@@ -19,7 +19,8 @@ def default_hosted_session_max_retries() -> int:
 
 
 class HostedCheckoutSession(ConcurrentTransitionMixin, models.Model):
-    """A hosted checkout link sent to a customer, and the automation that recovers it (seed 000).
+    """A hosted checkout link sent to a customer, and the automation that recovers it
+    (docs/runbooks/hosted-session-recovery.md).
 
     `version` is the optimistic lock: every write bumps it, and the recovery scheduler claims a
     session only with `UPDATE ... WHERE version = <the version it read>`.
@@ -179,7 +180,7 @@ class Payment(FSMModelMixin, models.Model):
 
     class Status(models.TextChoices):
         SUCCEEDED = "succeeded"  # a card payment the provider confirmed
-        RECORDED = "recorded"  # seed 003's RECORDED: taken offline, recorded by staff
+        RECORDED = "recorded"  # taken offline, recorded by staff
         PARTIALLY_REFUNDED = "partially_refunded"
         REFUNDED = "refunded"
 
@@ -242,7 +243,8 @@ def default_refund_max_attempts() -> int:
 
 
 class Refund(ConcurrentTransitionMixin, models.Model):
-    """A refund of a payment (seed 003): PENDING first, then the provider, then the outcome.
+    """A refund of a payment (docs/runbooks/bookings-payments-notifications.md): PENDING first,
+    then the provider, then the outcome.
 
     The provider call carries `refund:<id>` as its idempotency key, so a retry after a crash
     cannot refund twice; the partial unique index below refuses a second live refund.

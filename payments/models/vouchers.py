@@ -12,7 +12,8 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 
 class Voucher(ConcurrentTransitionMixin, models.Model):
-    """A voucher redeemable at the stations in its scope, once (seed 004)."""
+    """A voucher redeemable at the stations in its scope, once
+    (docs/runbooks/station-redeem-anomalies.md)."""
 
     class Status(models.TextChoices):
         ISSUED = "issued"
@@ -86,7 +87,8 @@ class VoucherRedemption(models.Model):
 
 class VoucherRedemptionFailure(models.Model):
     """A redemption a station was refused (already redeemed, out of scope, void): the
-    anomalies seed 004's station runbook investigates, kept for the failure inbox."""
+    anomalies the station runbook investigates (docs/runbooks/station-redeem-anomalies.md),
+    kept for the failure inbox."""
 
     code = models.CharField(max_length=32)
     voucher = models.ForeignKey(

@@ -1,5 +1,6 @@
-"""The integration catalog's routes (seed 001 places them under /platform/integrations):
-list and create, read, change and delete one, and rotate its signing secret."""
+"""The integration catalog's routes, under /platform/integrations
+(docs/runbooks/integration-retry-and-replay.md): list and create, read, change and delete one,
+and rotate its signing secret."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Seed 001's routes: the integration catalog, its recovery queue, and manual replay."""
+"""The integration catalog, its recovery queue, and manual replay
+(docs/runbooks/integration-retry-and-replay.md)."""
 
 from __future__ import annotations
 

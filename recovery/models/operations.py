@@ -54,9 +54,10 @@ class ManualReviewItem(FSMModelMixin, models.Model):
 
 
 class SweepRetry(models.Model):
-    """The sweeper retries a recent transient failure on every sweep (seed 003), once per
-    occurrence: a retry that fails again is a new occurrence for the next sweep. This row
-    says an occurrence was retried, so concurrent sweeps never retry it twice."""
+    """The sweeper retries a recent transient failure on every sweep
+    (docs/runbooks/bookings-payments-notifications.md), once per occurrence: a retry that fails
+    again is a new occurrence for the next sweep. This row says an occurrence was retried, so
+    concurrent sweeps never retry it twice."""
 
     source = models.CharField(max_length=50)
     source_id = models.BigIntegerField()

@@ -1,5 +1,5 @@
 """Integrations and their recovery queue: items, delivery attempts, payload edits and
-circuit breakers (seed 001)."""
+circuit breakers (docs/runbooks/integration-retry-and-replay.md)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ from django.db import models
 
 
 class WeeklyDigest(models.Model):
-    """One ISO week's operations digest (seed 002): what it said, and whether it went out.
+    """One ISO week's operations digest (docs/runbooks/incident-response.md): what it said, and
+    whether it went out.
 
     The scheduled run sends each week once (a retried task finds it sent); `send_weekly_
     digest --week` sends it again on purpose, with a new provider idempotency key.

@@ -253,8 +253,9 @@ def test_a_slow_provider_is_cut_at_the_web_timeout_and_the_worker_waits_longer(
 
 @pytest.mark.django_db
 def test_the_refund_worker_retries_three_times_on_the_seed_s_schedule(customer, resource, stripe):
-    """Seed 003: the first retry 5 minutes after the failure, then after 1 and 2 minutes;
-    after the third retry the refund gives up and waits for people."""
+    """docs/runbooks/bookings-payments-notifications.md: the first retry 5 minutes after the
+    failure, then after 1 and 2 minutes; after the third retry the refund gives up and waits for
+    people."""
     import time_machine
 
     from payments.workers import RefundRetryWorker

@@ -1,5 +1,6 @@
-"""Checking in (seed 003's CHECKED_IN): a confirmed booking within its window, by staff, from
-the API and the admin, audited; outside the window or in another state, refused."""
+"""Checking in (CHECKED_IN, docs/runbooks/bookings-payments-notifications.md): a confirmed
+booking within its window, by staff, from the API and the admin, audited; outside the window or
+in another state, refused."""
 
 from __future__ import annotations
 

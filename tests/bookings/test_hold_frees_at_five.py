@@ -1,5 +1,5 @@
-"""Seed 003: a hold frees its slot at 5:00, whether or not the expiry worker has run; only a
-confirm already in flight keeps its grace."""
+"""docs/runbooks/bookings-payments-notifications.md: a hold frees its slot at 5:00, whether or
+not the expiry worker has run; only a confirm already in flight keeps its grace."""
 
 from __future__ import annotations
 

@@ -148,7 +148,8 @@ def test_5xx_and_timeouts_are_retried_with_backoff(hanging_handler, whatsapp):
     assert (target.status, target.attempts) == ("retry_scheduled", 1)
     assert "read_timeout" in target.last_error
     assert target.next_attempt_at > timezone.now()
-    # Seed 004's toast: the failure carries send_failed, counted in the campaign's status.
+    # The toast (docs/runbooks/whatsapp-send-failures.md): the failure carries send_failed,
+    # counted in the campaign's status.
     assert target.error_code == "send_failed"
     status = campaigns.campaign_status(campaign_id=campaign.pk)
     assert status["errors_by_code"] == {"send_failed": 1}

@@ -59,7 +59,8 @@ def test_five_attempts_with_backoff_from_one_minute_then_dead_letter(email, sett
     log = list(NotificationAttempt.objects.filter(notification=notification))
     assert [a.attempt_number for a in log] == [1, 2, 3, 4, 5]
     assert all(not a.succeeded and a.http_status == 503 for a in log)
-    # Doubling from one minute, never sooner (seed 003), jittered by at most a tenth.
+    # Doubling from one minute, never sooner (docs/runbooks/bookings-payments-notifications.md),
+    # jittered by at most a tenth.
     assert all(60 * 2**n <= delay <= 66 * 2**n + 1 for n, delay in enumerate(ceilings))
     assert AuditEvent.objects.filter(event="notifications.notification.dead_lettered").exists()
 

@@ -1,6 +1,6 @@
 """Push through FCM's HTTP v1 API: google-auth fetches the service account's token from the
 account's token URI (a local server here), then messages:send; an UNREGISTERED answer
-invalidates the token (seed 003)."""
+invalidates the token (docs/runbooks/bookings-payments-notifications.md)."""
 
 from __future__ import annotations
 

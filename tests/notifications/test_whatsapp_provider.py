@@ -1,6 +1,6 @@
 """WhatsApp campaigns through Meta's Cloud API, against a local server that speaks its wire
-format: the template message it documents, and its error codes mapped to the seed's
-outcomes (invalid number, rate limit, outage)."""
+format: the template message it documents, and its error codes mapped to the campaign's
+outcomes (invalid number, rate limit, outage: docs/runbooks/whatsapp-send-failures.md)."""
 
 from __future__ import annotations
 

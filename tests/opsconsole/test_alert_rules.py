@@ -1,4 +1,5 @@
-"""The shipped Prometheus rules cover seed 002's alerts and read metrics /metrics exports."""
+"""The shipped Prometheus rules cover the alerts of docs/runbooks/incident-response.md and
+read metrics /metrics exports."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def test_every_operation_declares_its_errors_in_the_envelope(schema):
         assert errors, (method, path)
         for status in errors:
             if (path, status) == ("/api/v1/health/readyz", "503"):
-                continue  # readyz answers its own report when not ready (seed 002)
+                continue  # readyz answers its own report (docs/runbooks/incident-response.md)
             body = operation["responses"][status]["content"]["application/json"]["schema"]
             assert body == {"$ref": "#/components/schemas/ErrorEnvelope"}, (method, path, status)
         if method in UNSAFE:

@@ -1,4 +1,4 @@
-"""Seed 002's auth attempts vs lockouts."""
+"""Auth attempts vs lockouts (docs/runbooks/incident-response.md)."""
 
 from __future__ import annotations
 

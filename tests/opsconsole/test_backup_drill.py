@@ -1,7 +1,7 @@
-"""Seed 004's backup/restore drill: the dump goes off the host (an S3 bucket, against moto's
-server, or a directory), is fetched back and restored into a scratch database, with
-row-count parity and smoke checks on the restored copy; scheduled quarterly, its last
-result in readyz."""
+"""The backup/restore drill (docs/runbooks/backup-restore-drill.md): the dump goes off the host
+(an S3 bucket, against moto's server, or a directory), is fetched back and restored into a
+scratch database, with row-count parity and smoke checks on the restored copy; scheduled
+quarterly, its last result in readyz."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Incidents (seeds 002 and 004): opened, noted and resolved from the admin, every step
-audited; while one is open, readyz snapshots and failed server actions are kept with it;
-the API lists incidents and exports the postmortem material."""
+"""Incidents (docs/runbooks/incident-response.md): opened, noted and resolved from the admin,
+every step audited; while one is open, readyz snapshots and failed server actions are kept with
+it; the API lists incidents and exports the postmortem material."""
 
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ def test_exhaustion_follows_max_attempts():
 
 
 def test_refunds_wait_five_minutes_then_back_off_from_a_minute_for_three_retries():
-    """Seed 003: delay 5 minutes, then exponential from 60 s; 3 retries after the attempt."""
+    """docs/runbooks/bookings-payments-notifications.md: delay 5 minutes, then exponential from
+    60 s; 3 retries after the attempt."""
     from payments.refunds import refund_retry_policy
 
     policy = refund_retry_policy()

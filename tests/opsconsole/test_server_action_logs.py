@@ -1,4 +1,4 @@
-"""Seed 002's `server_action_failed` log lines."""
+"""The `server_action_failed` log lines (docs/runbooks/incident-response.md)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ class _FailingWorker:
 
 @pytest.mark.django_db
 def test_a_crashed_worker_run_logs_server_action_failed_and_an_error_span(httpserver):
-    """Seed 002 alerts on scheduler failures by these lines and by spans with
+    """Alerts on scheduler failures read these lines and spans with
     otel.status_code=ERROR: a crashed run writes both, with its worker's name and trace."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,

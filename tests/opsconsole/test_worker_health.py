@@ -1,4 +1,5 @@
-"""Workers in readyz and /metrics: heartbeats, staleness, failures in a row (seed 002)."""
+"""Workers in readyz and /metrics: heartbeats, staleness, failures in a row
+(docs/runbooks/incident-response.md)."""
 
 from __future__ import annotations
 

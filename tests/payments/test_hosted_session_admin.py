@@ -149,8 +149,8 @@ def test_the_timeline_shows_the_notification_cadence_and_next_allowed_time(
 def test_regenerate_from_the_sessions_page_with_an_override_window_and_automated(
     admin_client, providers, django_capture_on_commit_callbacks
 ):
-    """Seed 000's regenerate (overrideNextRetryAt, automated) from the session's own page,
-    filled as the confirmation page asks."""
+    """The regenerate (overrideNextRetryAt, automated) from the session's own page, filled as
+    the confirmation page asks (docs/runbooks/hosted-session-recovery.md)."""
     import re
     from datetime import timedelta
 

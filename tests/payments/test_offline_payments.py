@@ -31,7 +31,8 @@ def test_it_records_the_payment_and_marks_the_booking_paid(operator_client, book
     body = response.json()
     assert body["duplicate"] is False
     assert body["booking"]["payment_status"] == "PAID"
-    # Seed 003: the payment is RECORDED, by the staff member who recorded it.
+    # The payment is RECORDED, by the staff member who recorded it
+    # (docs/runbooks/bookings-payments-notifications.md).
     assert (body["payment"]["status"], body["payment"]["recorded_by"]) == ("recorded", "operator")
     payment = Payment.objects.get()
     assert (payment.subject, payment.method, str(payment.amount)) == (

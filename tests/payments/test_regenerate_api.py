@@ -73,7 +73,8 @@ def test_it_regenerates_notifies_and_answers_the_recovery_state(
 def test_the_runbook_override_is_honoured_by_the_next_run_and_shows_on_the_timeline(
     providers, operator_client
 ):
-    """Seed 000's runbook: override via the API, the next run honours it, the timeline shows it."""
+    """docs/runbooks/hosted-session-recovery.md: override via the API, the next run honours it, the
+    timeline shows it."""
     checkout_answers(providers)
     channels_answer(providers)
     session = HostedSessionFactory(retry_count=4, max_retries=8, attempts_since_notification=4)

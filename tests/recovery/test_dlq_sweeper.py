@@ -33,8 +33,9 @@ def test_failures_older_than_24_hours_go_to_manual_review_once(integration):
 
 @pytest.mark.django_db
 def test_recent_transient_failures_are_retried_every_sweep_and_permanent_ones_wait(integration):
-    """Seed 003: each sweep retries recent transient failures; an occurrence once, so two
-    sweeps racing never retry it twice, and a retry that fails again is retried next sweep."""
+    """docs/runbooks/bookings-payments-notifications.md: each sweep retries recent transient
+    failures; an occurrence once, so two sweeps racing never retry it twice, and a retry that
+    fails again is retried next sweep."""
     transient = ParkedItemFactory(
         integration=integration,
         status="dlq",

@@ -1,5 +1,6 @@
-"""Seed 003's error categories: every failure source has one; payment failures page the
-on-call (a critical alert each), notification failures raise one batched alert a window."""
+"""The error categories (docs/runbooks/bookings-payments-notifications.md): every failure source
+has one; payment failures page the on-call (a critical alert each), notification failures raise
+one batched alert a window."""
 
 from __future__ import annotations
 
@@ -76,8 +77,8 @@ def test_notification_failures_raise_one_alert_per_window(integration):
 
 @pytest.mark.django_db
 def test_a_station_refusing_a_redeemed_voucher_pages_nobody():
-    """The redemption guard working (seed 004's station anomaly) is worked from the inbox;
-    only money that failed to move pages the on-call."""
+    """The redemption guard working (docs/runbooks/station-redeem-anomalies.md) is worked from
+    the inbox; only money that failed to move pages the on-call."""
     from payments import vouchers
 
     voucher = vouchers.voucher_issue(description="Ticket", value=Decimal("5"))

@@ -1,6 +1,6 @@
-"""The weekly operations digest (seed 002): the last complete ISO week's failures by group,
-recoveries, incidents, DLQ age and slowest partners, sent once through the email provider
-(Resend on a local server), re-runnable for a given week with --week."""
+"""The weekly operations digest (docs/runbooks/incident-response.md): the last complete ISO
+week's failures by group, recoveries, incidents, DLQ age and slowest partners, sent once through
+the email provider (Resend on a local server), re-runnable for a given week with --week."""
 
 from __future__ import annotations
 

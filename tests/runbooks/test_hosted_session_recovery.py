@@ -1,5 +1,5 @@
 """docs/runbooks/hosted-session-recovery.md, walked in the browser: a stalled session found
-by the list's filter, its link regenerated with seed 000's override window and automated."""
+by the list's filter, its link regenerated with an override window and automated."""
 
 from __future__ import annotations
 

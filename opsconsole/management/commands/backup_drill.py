@@ -1,5 +1,5 @@
-"""Seed 004's backup/restore drill: dump, copy off the host, restore the copy into a scratch
-database, check row parity, run the smoke checks on it.
+"""The backup/restore drill (docs/runbooks/backup-restore-drill.md): dump, copy off the host,
+restore the copy into a scratch database, check row parity, run the smoke checks on it.
 
 Writes backup.log and rowcount.csv into --output-dir and a BackupDrillRun row (its result
 shows in readyz); exits non-zero when any step fails, so a scheduler or CI can page on it.

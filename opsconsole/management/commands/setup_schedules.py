@@ -69,8 +69,8 @@ class Command(BaseCommand):
 
     def backup_drill_scheduled(self) -> bool:
         """The backup drill at BACKUP_DRILL_SCHEDULE (quarterly by default); "off" removes it.
-        A new schedule starts at seed 004's cadence: the first Tuesday of the next quarter,
-        14:00 UTC. An existing one keeps its next run."""
+        A new schedule starts on the first Tuesday of the next quarter, 14:00 UTC
+        (docs/runbooks/backup-restore-drill.md). An existing one keeps its next run."""
         cadence = str(settings.BACKUP_DRILL["schedule"])
         if cadence == "off":
             Schedule.objects.filter(name=BACKUP_DRILL).delete()
@@ -103,7 +103,7 @@ DRILL_SCHEDULE_TYPES = {
 
 
 def first_tuesday_of_next_quarter(now: datetime) -> datetime:
-    """Seed 004's DR cadence: the first Tuesday of each quarter at 14:00 UTC."""
+    """The DR cadence: the first Tuesday of each quarter at 14:00 UTC."""
     quarter_month = (now.month - 1) // 3 * 3 + 4
     year = now.year + (quarter_month > 12)
     first = datetime(year, (quarter_month - 1) % 12 + 1, 1, 14, 0, tzinfo=UTC)

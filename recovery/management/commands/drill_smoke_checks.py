@@ -1,7 +1,8 @@
-"""The backup drill's smoke checks (seed 004), run by `backup_drill` in a child process
-whose database is the restored scratch copy and whose providers are the sandbox (nothing
-leaves the host): issue and redeem a voucher, send a campaign, redeem at a station over the
-API. Prints one JSON object, {check: "passed" | "failed: ..."}; exits 1 if any failed."""
+"""The backup drill's smoke checks (docs/runbooks/backup-restore-drill.md), run by
+`backup_drill` in a child process whose database is the restored scratch copy and whose
+providers are the sandbox (nothing leaves the host): issue and redeem a voucher, send a
+campaign, redeem at a station over the API. Prints one JSON object,
+{check: "passed" | "failed: ..."}; exits 1 if any failed."""
 
 from __future__ import annotations
 
