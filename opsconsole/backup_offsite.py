@@ -31,16 +31,6 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def offsite_destination() -> str:
-    """Where copies go, as a URI for the log ("" when nothing is configured)."""
-    bucket, copy_dir = _setting("s3_bucket"), _setting("copy_dir")
-    if bucket:
-        return f"s3://{bucket}/{_setting('s3_prefix')}"
-    if copy_dir:
-        return f"file://{copy_dir}"
-    return ""
-
-
 def offsite_copy(dump: Path, *, name: str, fetched: Path) -> str:
     """Copy `dump` off the host as `name`, fetch it back into `fetched`, check it is the
     same bytes; returns the copy's URI."""

@@ -4,7 +4,6 @@ also uses with its join); and the run context a claim hands its rows over in."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -147,7 +146,3 @@ class RunContext:
     def take(self, item_id: Hashable) -> Any | None:
         """The row the claim loaded for this id (None if it loaded none)."""
         return self.rows.pop(item_id, None)
-
-    @property
-    def seconds_left(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())

@@ -3,7 +3,6 @@
 from opsconsole.errors import (
     ApplicationError,
     Conflict,
-    DependencyUnavailable,
     InvalidInput,
     NotFound,
 )
@@ -34,10 +33,6 @@ class EventIdConflict(Conflict):
         "This event id was already used by you for a different event; a retry must carry the "
         "same event_type and payload, a new event a new id."
     )
-
-
-class IntegrationDependencyUnavailable(DependencyUnavailable):
-    code = "INT-503-DEPENDENCY-UNAVAILABLE"
 
 
 class LeaseLost(ApplicationError):

@@ -47,11 +47,6 @@ class StripeEvent(FSMModelMixin, models.Model):
         pass
 
 
-def _stripe_object_key(key: str) -> KeyTransform:
-    """`payload -> 'data' -> 'object' -> key`: a key of the object a Stripe event is about."""
-    return KeyTransform(key, KeyTransform("object", KeyTransform("data", "payload")))
-
-
 class WebhookFailure(FSMModelMixin, models.Model):
     """A critical webhook we could not process; kept whole for manual reprocessing."""
 
