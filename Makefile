@@ -3,7 +3,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-postgres test-sqlite lint bench clean check-deploy lock screenshots typecheck
+.PHONY: install run test check test-postgres test-sqlite lint bench clean check-deploy lock screenshots typecheck
 
 install: $(VENV)/.installed
 
@@ -45,18 +45,34 @@ run: install .env
 	printf 'SECRET_KEY=%s\nOUTBOUND_ALLOWED_HOSTS=127.0.0.1,localhost\nPROVIDERS_SANDBOX=true\n' \
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
 
-# The whole suite on PostgreSQL (a private cluster unless DATABASE_URL is given), the queue
-# and booking tests again through PgBouncer in transaction pooling mode, then the smoke
-# subset on the embedded SQLite database, then the linters (code and import contracts).
+# Test processes side by side (pytest-xdist, a database each); one per core by default.
+TEST_PROCESSES ?= $(shell nproc 2>/dev/null || echo 2)
+
+# The whole suite on PostgreSQL (a private cluster unless DATABASE_URL is given): the unit,
+# API and concurrency tests in parallel, then the system tests one at a time (browser walks
+# on a live server, the scale-out clusters), then the queue and booking tests again through
+# PgBouncer in transaction pooling mode; then the smoke subset on the embedded SQLite
+# database, then the linters (code and import contracts), types and the deployment checks.
 test: install
 	scripts/ensure-chromium.sh
 	scripts/ensure-redis.sh
-	scripts/with-postgres.sh sh -c '$(BIN)/pytest && scripts/with-pgbouncer.sh $(BIN)/pytest -q -p no:cacheprovider tests/recovery tests/bookings'
+	scripts/with-postgres.sh sh -c '\
+		$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) -m "not system" && \
+		$(BIN)/pytest -q -p no:cacheprovider -m system && \
+		scripts/with-pgbouncer.sh $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) tests/recovery tests/bookings'
 	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(MAKE) typecheck
 	$(MAKE) check-deploy
+
+# The edit loop: the unit, API and concurrency tests in parallel on PostgreSQL, the linters
+# and the types (no browser, no scale-out cluster, no PgBouncer run).
+check: install
+	scripts/with-postgres.sh $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) -m "not system"
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+	$(MAKE) typecheck
 
 # mypy with the Django and DRF plugins, which load the settings: a throwaway key, no .env.
 typecheck: install

@@ -195,3 +195,12 @@ def page(browser, request) -> Iterator[object]:
         FAILED_PAGES.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(FAILED_PAGES / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Browser walks and the scale-out clusters are `system` tests: `make test` runs them
+    after the parallel suite, one at a time (each starts a live server, a browser or a
+    cluster of its own), and `make check` leaves them out."""
+    for item in items:
+        if item.get_closest_marker("browser") or "scaleout" in item.path.parts:
+            item.add_marker(pytest.mark.system)
