@@ -20,7 +20,7 @@ class RefundRetryWorker(BatchWorker):
 
     name = "refund_retry_worker"
     description = (
-        "Refund retries: 3 attempts, exponential backoff"
+        "Refund retries: the attempt and 3 retries, exponential backoff"
         " (runbook: Bookings, payments and notifications)"
     )
     schedule_task = "payments.tasks.run_refund_retry_worker"
