@@ -17,8 +17,8 @@ connection, and in tests the transaction) that claimed them. An item waits for i
 only while its lease can still cover the call: one whose lease would run out before the
 call could end is not called at all (released for a later claim), so no item is ever called
 by two workers while its lease lives. aiohttp was measured to keep 64 calls in flight at
-the speed of a plain loop here; httpx's async client was not (README, "Delivery at
-latency").
+the speed of a plain loop here; httpx's async client was not (docs/benchmarks.md,
+delivery at latency).
 """
 
 from __future__ import annotations
