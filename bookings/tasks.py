@@ -1,11 +1,13 @@
-"""django-q2 entry points: they only wake a worker; the rows hold the state."""
+"""Earlier django-q2 entry point of the hold expiry worker. Every worker runs through
+`opsconsole.workers.run(name, triggered_by)`; this name stays because tasks queued before
+that still carry it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bookings.workers import BookingHoldExpiryWorker
+from opsconsole.workers import run
 
 
 def run_booking_hold_expiry_worker(triggered_by: str = "schedule") -> dict[str, Any]:
-    return BookingHoldExpiryWorker().run_once(triggered_by=triggered_by).as_dict()
+    return run("booking_hold_expiry_worker", triggered_by)

@@ -20,7 +20,6 @@ class BookingHoldExpiryWorker(BatchWorker):
         "Booking holds: release after 5 minutes plus grace"
         " (runbook: Bookings, payments and notifications)"
     )
-    schedule_task = "bookings.tasks.run_booking_hold_expiry_worker"
     schedule_minutes = 1
 
     class Outcome(StrEnum):

@@ -38,7 +38,7 @@ class CampaignInvalid(InvalidInput):
     code = "NTF-400-INVALID-PAYLOAD"
 
 
-IMPORTER_TASK = "notifications.tasks.run_campaign_target_importer"
+IMPORTER = "campaign_target_importer"
 
 
 class CampaignStateConflict(Conflict):
@@ -136,7 +136,7 @@ def campaign_create(
         )
     else:
         CampaignTargetImport.objects.create(campaign=campaign, phones=unique, total=len(unique))
-        transaction.on_commit(lambda: wakes.wake(IMPORTER_TASK, "campaign_created"))
+        transaction.on_commit(lambda: wakes.wake(IMPORTER, "campaign_created"))
     audit.record(
         "notifications.campaign.created",
         obj=campaign,

@@ -44,7 +44,7 @@ class NotificationDeliveryWorker(ChannelWorker):
         "Email and other notifications: retries then dead letter"
         " (runbook: Bookings, payments and notifications)"
     )
-    schedule_task = "notifications.tasks.run_notification_delivery_worker"
+    drains = True
     schedule_minutes = 1
 
     lease_model = Notification
@@ -86,7 +86,6 @@ class CampaignDispatcherWorker(ChannelWorker):
     description = (
         "WhatsApp campaigns: quiet hours, throttle, Retry-After (runbook: WhatsApp send failures)"
     )
-    schedule_task = "notifications.tasks.run_campaign_dispatcher_worker"
     schedule_minutes = 1
 
     lease_model = CampaignTarget
@@ -142,7 +141,7 @@ class CampaignTargetImporter(BatchWorker):
 
     name = "campaign_target_importer"
     description = "Campaign target lists above CAMPAIGN_INLINE_TARGETS, imported in batches"
-    schedule_task = "notifications.tasks.run_campaign_target_importer"
+    drains = True
     schedule_minutes = 1
 
     lease_model = CampaignTargetImport
@@ -181,7 +180,6 @@ class CampaignStallDetector(BatchWorker):
     description = (
         "Campaigns running without progress for 5 minutes (runbook: Campaign dispatcher stalls)"
     )
-    schedule_task = "notifications.tasks.run_campaign_stall_detector"
     schedule_minutes = 1
 
     class Outcome(StrEnum):

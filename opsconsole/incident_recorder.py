@@ -15,7 +15,6 @@ from opsconsole.workers import PeriodicWorker, register_worker
 class IncidentRecorder(PeriodicWorker):
     name = "incident_recorder"
     description = "Every minute while an incident is open: a readyz snapshot kept with it"
-    schedule_task = "opsconsole.tasks.run_incident_recorder"
     schedule_minutes = 1
 
     class Outcome(StrEnum):

@@ -209,7 +209,6 @@ class QueueDepthSampler(PeriodicWorker):
         "Every minute: each queue's rows per status and the failure inbox's groups, kept "
         "7 days (overview charts, inbox sparklines)"
     )
-    schedule_task = "opsconsole.tasks.run_queue_depth_sampler"
     schedule_minutes = 1
 
     class Outcome(StrEnum):

@@ -1,18 +1,15 @@
-"""django-q2 entry points for platform housekeeping."""
+"""django-q2 entry points for platform housekeeping, and the platform workers' earlier
+entry points: every worker runs through `opsconsole.workers.run(name, triggered_by)`, and
+these names stay because tasks queued before that still carry them."""
 
 from __future__ import annotations
 
 from opsconsole.idempotency import idempotency_key_purge_expired
+from opsconsole.workers import run
 
 
 def purge_expired_idempotency_keys() -> int:
     return idempotency_key_purge_expired()
-
-
-def run_incident_recorder(triggered_by: str = "schedule") -> dict[str, object]:
-    from opsconsole.incident_recorder import IncidentRecorder
-
-    return IncidentRecorder().run_once(triggered_by=triggered_by).as_dict()
 
 
 def run_backup_drill() -> str:
@@ -24,14 +21,13 @@ def run_backup_drill() -> str:
     return "passed"
 
 
-def run_queue_depth_sampler(triggered_by: str = "schedule") -> dict[str, object]:
-    from opsconsole.queue_depth import QueueDepthSampler
+def run_incident_recorder(triggered_by: str = "schedule") -> dict[str, object]:
+    return run("incident_recorder", triggered_by)
 
-    return QueueDepthSampler().run_once(triggered_by=triggered_by).as_dict()
+
+def run_queue_depth_sampler(triggered_by: str = "schedule") -> dict[str, object]:
+    return run("queue_depth_sampler", triggered_by)
 
 
 def run_registered_worker(name: str, triggered_by: str) -> dict[str, object]:
-    """A worker run an operator asked for from its admin page ("Run now")."""
-    from opsconsole.worker_registry import registered_workers
-
-    return registered_workers()[name]().run_once(triggered_by=triggered_by).as_dict()
+    return run(name, triggered_by)

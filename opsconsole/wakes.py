@@ -2,8 +2,8 @@
 
 A wake is a django-q2 task that runs the worker; the rows hold the state, so a lost wake only
 delays work until the schedule runs. Code that causes many wakes in a row (a bulk replay of
-ten thousand deliveries) batches them: inside `batched_wakes()` each task is woken once per
-flush, not once per row. Wakes of one task from one process within WAKE_COALESCE_MS are
+ten thousand deliveries) batches them: inside `batched_wakes()` each worker is woken once per
+flush, not once per row. Wakes of one worker from one process within WAKE_COALESCE_MS are
 coalesced: the first is sent at once, the rest become one more wake at the end of the window,
 so every wake asked for is followed by one sent no later than the window.
 """
@@ -22,57 +22,61 @@ logger = structlog.get_logger(__name__)
 
 _pending: ContextVar[dict[str, str] | None] = ContextVar("pending_wakes", default=None)
 _coalescing = threading.Lock()
-_last_sent: dict[str, float] = {}  # task -> when its last wake was sent (monotonic)
-_trailing: set[str] = set()  # tasks with a wake waiting for the end of their window
+_last_sent: dict[str, float] = {}  # worker -> when its last wake was sent (monotonic)
+_trailing: set[str] = set()  # workers with a wake waiting for the end of their window
+# Every worker's one entry point (opsconsole.workers.run), named here as the task queue
+# names it (a string, not an import: the engine imports this module).
+RUN_TASK = "opsconsole.workers.run"
 
 
-def wake(task: str, triggered_by: str) -> None:
-    """Run `task` (a dotted path to a worker entry point) soon, passing `triggered_by`."""
+def wake(worker: str, triggered_by: str) -> None:
+    """Run the worker registered as `worker` soon (its one entry point, `RUN_TASK`), as
+    `triggered_by` asked."""
     pending = _pending.get()
     if pending is not None:
-        pending.setdefault(task, triggered_by)
+        pending.setdefault(worker, triggered_by)
         return
-    _send(task, triggered_by)
+    _send(worker, triggered_by)
 
 
-def _send(task: str, triggered_by: str) -> None:
+def _send(worker: str, triggered_by: str) -> None:
     from django.conf import settings
 
     window = settings.WAKE_COALESCE_MS / 1000
     if window > 0:
         now = time.monotonic()
         with _coalescing:
-            since = now - _last_sent.get(task, float("-inf"))
+            since = now - _last_sent.get(worker, float("-inf"))
             if since < window:
-                if task not in _trailing:
-                    _trailing.add(task)
-                    timer = threading.Timer(window - since, _send_trailing, (task, triggered_by))
+                if worker not in _trailing:
+                    _trailing.add(worker)
+                    timer = threading.Timer(window - since, _send_trailing, (worker, triggered_by))
                     timer.daemon = True
                     timer.start()
                 return
-            _last_sent[task] = now
-    _enqueue(task, triggered_by)
+            _last_sent[worker] = now
+    _enqueue(worker, triggered_by)
 
 
-def _send_trailing(task: str, triggered_by: str) -> None:
+def _send_trailing(worker: str, triggered_by: str) -> None:
     from django.db import connections
 
     with _coalescing:
-        _trailing.discard(task)
-        _last_sent[task] = time.monotonic()
+        _trailing.discard(worker)
+        _last_sent[worker] = time.monotonic()
     try:
-        _enqueue(task, triggered_by)
+        _enqueue(worker, triggered_by)
     finally:
         connections.close_all()  # this timer thread's own connection, if the broker used one
 
 
-def _enqueue(task: str, triggered_by: str) -> None:
+def _enqueue(worker: str, triggered_by: str) -> None:
     from django_q.tasks import async_task
 
     try:
-        async_task(task, triggered_by)
+        async_task(RUN_TASK, worker, triggered_by)
     except Exception:  # the row is the truth; a lost wake-up only delays the work
-        logger.warning("worker_wake_failed", task=task, exc_info=True)
+        logger.warning("worker_wake_failed", worker=worker, exc_info=True)
 
 
 def run_after_commit(task: str, *args: object) -> None:
@@ -109,19 +113,19 @@ def run_correlated(task: str, request_id: str, traceparent: str, *args: object) 
 
 class WakeBatch:
     def flush(self) -> None:
-        """Send the wakes collected so far, each task once."""
+        """Send the wakes collected so far, each worker once."""
         pending = _pending.get()
         if not pending:
             return
-        tasks = dict(pending)
+        workers = dict(pending)
         pending.clear()
-        for task, triggered_by in tasks.items():
-            _send(task, triggered_by)
+        for worker, triggered_by in workers.items():
+            _send(worker, triggered_by)
 
 
 @contextmanager
 def batched_wakes() -> Iterator[WakeBatch]:
-    """Collect wakes until `flush()` or the end of the block; each task is sent once."""
+    """Collect wakes until `flush()` or the end of the block; each worker is woken once."""
     token = _pending.set({})
     batch = WakeBatch()
     try:

@@ -58,7 +58,7 @@ def worker_run_now(*, name: str, actor: audit.Actor, reason: str) -> None:
         actor=actor,
         reason=reason,
     )
-    run_after_commit("opsconsole.tasks.run_registered_worker", name, operator_trigger(actor))
+    run_after_commit("opsconsole.workers.run", name, operator_trigger(actor))
 
 
 def operator_trigger(actor: audit.Actor) -> str:

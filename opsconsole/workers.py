@@ -26,6 +26,7 @@ from django.db import connection, connections, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from opsconsole import wakes
 from opsconsole.claims import RunContext
 from opsconsole.health import register_component
 from opsconsole.incidents import failed_action_capture
@@ -34,7 +35,7 @@ from opsconsole.outcome_rollups import worker_outcomes_add
 from opsconsole.run_upkeep import RunUpkeep
 from opsconsole.tracing import internal_span, mark_span_failed, span_traceparent
 from opsconsole.worker_health import worker_health
-from opsconsole.worker_registry import worker_add
+from opsconsole.worker_registry import registered_workers, worker_add
 from opsconsole.worker_switches import worker_enabled
 
 logger = structlog.get_logger(__name__)
@@ -90,9 +91,12 @@ class BatchWorker:
     # What process() can report for an item; the run summary counts these.
     Outcome: ClassVar[type[StrEnum]]
     description: ClassVar[str] = ""
-    # Dotted path of the django-q2 task that wakes this worker, and how often.
-    schedule_task: ClassVar[str] = ""
+    # How often its schedule runs it (through `run`, the one entry point of every worker).
     schedule_minutes: ClassVar[int] = 1
+    # A scheduled run drains (claims batch after batch for WORKER_DRAIN_SECONDS) rather than
+    # taking one batch, and draws its processors from the setting named here ("" for one).
+    drains: ClassVar[bool] = False
+    concurrency_setting: ClassVar[str] = ""
     # Workers whose items call out name the leased model, so a batch's leases can be renewed
     # before they could run out under the work (see `item_seconds`).
     lease_model: ClassVar[type[models.Model] | None] = None
@@ -112,6 +116,16 @@ class BatchWorker:
         # Processors in a draining run. Each has at most one outside call in flight, so a
         # SIGKILL repeats at most this many calls (each with its idempotency key).
         self.concurrency = max(1, concurrency)
+
+    @classmethod
+    def as_scheduled(cls) -> BatchWorker:
+        """The worker as its schedule runs it: its processors from its setting."""
+        setting = cls.concurrency_setting
+        return cls(concurrency=int(getattr(settings, setting)) if setting else 1)
+
+    @classmethod
+    def scheduled_drain_seconds(cls) -> float:
+        return float(settings.WORKER_DRAIN_SECONDS) if cls.drains else 0.0
 
     def claim(self, run: RunContext, *, limit: int) -> Sequence[Hashable]:
         """Lease up to `limit` items to `run.owner`; return their ids (row ids, or any
@@ -375,3 +389,29 @@ def register_worker(worker_class: type[BatchWorker]) -> type[BatchWorker]:
         lambda: worker_health(worker_class.name, schedule_minutes=worker_class.schedule_minutes),
     )
     return worker_class
+
+
+# The django-q2 task of every worker: schedules, wake-ups and "Run now" queue it with the
+# worker's name.
+RUN_TASK = wakes.RUN_TASK
+
+
+class UnknownWorker(LookupError):
+    pass
+
+
+def run(
+    name: str,
+    triggered_by: str = "schedule",
+    *,
+    limit: int | None = None,
+    drain_seconds: float | None = None,
+) -> dict[str, Any]:
+    """Run the worker registered as `name` as its schedule does (its drain time and its
+    processors); `manage.py run_worker` may narrow the batch or the drain."""
+    worker_class = registered_workers().get(name)
+    if worker_class is None:
+        raise UnknownWorker(name)
+    drain = worker_class.scheduled_drain_seconds() if drain_seconds is None else drain_seconds
+    worker = worker_class.as_scheduled()
+    return worker.run_once(triggered_by=triggered_by, limit=limit, drain_seconds=drain).as_dict()

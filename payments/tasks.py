@@ -1,16 +1,18 @@
-"""django-q2 entry points: they only wake a worker; the rows hold the state."""
+"""django-q2 entry points of the payments app. Every worker runs through
+`opsconsole.workers.run(name, triggered_by)`; the refund worker's earlier name stays because
+tasks queued before that still carry it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from opsconsole import audit
+from opsconsole.workers import run
 from payments.services.regeneration import hosted_session_notify_customer
-from payments.workers import RefundRetryWorker
 
 
 def run_refund_retry_worker(triggered_by: str = "schedule") -> dict[str, Any]:
-    return RefundRetryWorker().run_once(triggered_by=triggered_by).as_dict()
+    return run("refund_retry_worker", triggered_by)
 
 
 def hosted_session_notify_after_regeneration(

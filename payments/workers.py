@@ -23,7 +23,6 @@ class RefundRetryWorker(BatchWorker):
         "Refund retries: the attempt and 3 retries, exponential backoff"
         " (runbook: Bookings, payments and notifications)"
     )
-    schedule_task = "payments.tasks.run_refund_retry_worker"
     schedule_minutes = 1
 
     lease_model = Refund

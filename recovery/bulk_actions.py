@@ -227,7 +227,7 @@ def bulk_action_transition(
 
 
 def wake_bulk_action_worker() -> None:
-    wakes.wake("recovery.tasks.run_bulk_action_worker", "start")
+    wakes.wake("bulk_action_worker", "start")
 
 
 def _next_item(action_id: int) -> BulkActionItem | None:

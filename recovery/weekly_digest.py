@@ -219,7 +219,6 @@ def weekly_digest_send(
 class WeeklyDigestWorker(BatchWorker):
     name = "weekly_digest"
     description = "Weekly: the operations digest email for the last complete ISO week"
-    schedule_task = "recovery.tasks.run_weekly_digest"
     # Checked hourly and sent once: a missed tick catches up within the hour.
     schedule_minutes = 60
     Outcome = DigestOutcome

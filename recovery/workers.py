@@ -55,7 +55,8 @@ class IntegrationDeliveryWorker(BatchWorker):
         "Integration deliveries: retries with backoff, DLQ on exhaustion"
         " (runbook: Integration retry and replay)"
     )
-    schedule_task = "recovery.tasks.run_integration_delivery_worker"
+    drains = True
+    concurrency_setting = "INTEGRATION_DELIVERY_CONCURRENCY"
     schedule_minutes = 1
 
     lease_model = RecoveryItem
@@ -206,7 +207,7 @@ class HostedSessionRecoveryWorker(BatchWorker):
         "Hosted checkout session recovery: new links, reminders, cadence"
         " (runbook: Hosted session recovery)"
     )
-    schedule_task = "recovery.tasks.run_hosted_recovery_worker"
+    drains = True
     schedule_minutes = 5
 
     def __init__(
@@ -261,7 +262,6 @@ class RetentionRedactor(BatchWorker):
 
     name = "retention_redactor"
     description = "Redacts customer data older than RETENTION_DAYS (audit events are kept)"
-    schedule_task = "recovery.tasks.run_retention_redactor"
     schedule_minutes = 60 * 24
 
     # Besides redaction, rows that only age: producers' event ids past the ingestion dedup
@@ -296,7 +296,6 @@ class FailureAlerter(BatchWorker):
 
     name = "failure_alerter"
     description = "Every minute: payment failures page the on-call; notification failures batch"
-    schedule_task = "recovery.tasks.run_failure_alerter"
     schedule_minutes = 1
 
     class Outcome(StrEnum):
@@ -317,7 +316,6 @@ class FailureAlerter(BatchWorker):
 class DlqSweeper(BatchWorker):
     name = "dlq_sweeper"
     description = "Every 15 minutes: old failures to manual review, recent transient ones retried"
-    schedule_task = "recovery.tasks.run_dlq_sweeper"
     schedule_minutes = 15
 
     class Outcome(StrEnum):
@@ -359,7 +357,6 @@ class DlqSweeper(BatchWorker):
 class BulkActionWorker(BatchWorker):
     name = "bulk_action_worker"
     description = "Failure inbox bulk replays, paced per provider"
-    schedule_task = "recovery.tasks.run_bulk_action_worker"
     schedule_minutes = 1
 
     def __init__(self, *, max_seconds: float = 50.0, **kwargs: int) -> None:

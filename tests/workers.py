@@ -44,7 +44,8 @@ def run_as(worker: BatchWorker, owner: str, *, triggered_by: str = "test") -> Ru
 
 def run_queued_tasks(func: str | None = None) -> list[Any]:
     """Run the tasks waiting in the ORM broker, as a django-q2 cluster would, and remove
-    them; `func` keeps to one entry point. Returns each task's result in queue order."""
+    them; `func` keeps to one entry point, or to the wakes of one worker by its name.
+    Returns each task's result in queue order."""
     from django.utils.module_loading import import_string
     from django_q.models import OrmQ
     from django_q.signing import SignedPackage

@@ -5,15 +5,19 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0005_active_holds_by_holder'),
+        ("bookings", "0005_active_holds_by_holder"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='refundfailure',
-            name='status',
-            field=django_fsm.FSMField(choices=[('PENDING_MANUAL', 'Pending Manual'), ('RESOLVED', 'Resolved')], default='PENDING_MANUAL', max_length=16, protected=True),
+            model_name="refundfailure",
+            name="status",
+            field=django_fsm.FSMField(
+                choices=[("PENDING_MANUAL", "Pending Manual"), ("RESOLVED", "Resolved")],
+                default="PENDING_MANUAL",
+                max_length=16,
+                protected=True,
+            ),
         ),
     ]

@@ -5,20 +5,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bookings', '0006_state_changes_through_transitions'),
+        ("bookings", "0006_state_changes_through_transitions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='bookinghold',
-            name='cap_slot',
+            model_name="bookinghold",
+            name="cap_slot",
             field=models.PositiveSmallIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.AddConstraint(
-            model_name='bookinghold',
-            constraint=models.UniqueConstraint(condition=models.Q(('cap_slot__isnull', False), ('status', 'ACTIVE')), fields=('holder', 'cap_slot'), name='booking_hold_one_per_cap_slot'),
+            model_name="bookinghold",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("cap_slot__isnull", False), ("status", "ACTIVE")),
+                fields=("holder", "cap_slot"),
+                name="booking_hold_one_per_cap_slot",
+            ),
         ),
     ]

@@ -5,20 +5,40 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0010_campaign_target_error_code'),
+        ("notifications", "0010_campaign_target_error_code"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='campaign',
-            name='status',
-            field=django_fsm.FSMField(choices=[('draft', 'Draft'), ('running', 'Running'), ('paused', 'Paused'), ('completed', 'Completed')], default='draft', max_length=16, protected=True),
+            model_name="campaign",
+            name="status",
+            field=django_fsm.FSMField(
+                choices=[
+                    ("draft", "Draft"),
+                    ("running", "Running"),
+                    ("paused", "Paused"),
+                    ("completed", "Completed"),
+                ],
+                default="draft",
+                max_length=16,
+                protected=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='campaigntarget',
-            name='status',
-            field=django_fsm.FSMField(choices=[('pending', 'Pending'), ('retry_scheduled', 'Retry Scheduled'), ('sent', 'Sent'), ('failed', 'Failed'), ('invalid', 'Invalid')], default='pending', max_length=16, protected=True),
+            model_name="campaigntarget",
+            name="status",
+            field=django_fsm.FSMField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("retry_scheduled", "Retry Scheduled"),
+                    ("sent", "Sent"),
+                    ("failed", "Failed"),
+                    ("invalid", "Invalid"),
+                ],
+                default="pending",
+                max_length=16,
+                protected=True,
+            ),
         ),
     ]

@@ -5,22 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0011_state_changes_through_transitions'),
+        ("notifications", "0011_state_changes_through_transitions"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='campaigntarget',
-            index=models.Index(fields=['phone'], name='campaign_target_phone_idx'),
+            model_name="campaigntarget",
+            index=models.Index(fields=["phone"], name="campaign_target_phone_idx"),
         ),
         migrations.AddIndex(
-            model_name='communicationlog',
-            index=models.Index(django.db.models.functions.text.Lower('recipient'), name='communication_recipient_idx'),
+            model_name="communicationlog",
+            index=models.Index(
+                django.db.models.functions.text.Lower("recipient"),
+                name="communication_recipient_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(django.db.models.functions.text.Lower('recipient'), name='notification_recipient_idx'),
+            model_name="notification",
+            index=models.Index(
+                django.db.models.functions.text.Lower("recipient"),
+                name="notification_recipient_idx",
+            ),
         ),
     ]

@@ -17,68 +17,99 @@ WHERE counted.campaign_id = campaign.id
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0012_case_view_contact_indexes'),
+        ("notifications", "0012_case_view_contact_indexes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CampaignTargetImport',
+            name="CampaignTargetImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phones', models.JSONField(blank=True, default=list)),
-                ('total', models.PositiveIntegerField()),
-                ('imported', models.PositiveIntegerField(default=0)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('next_retry_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('lease_owner', models.CharField(blank=True, max_length=200)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("phones", models.JSONField(blank=True, default=list)),
+                ("total", models.PositiveIntegerField()),
+                ("imported", models.PositiveIntegerField(default=0)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("next_retry_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("lease_owner", models.CharField(blank=True, max_length=200)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='import_state',
-            field=models.CharField(choices=[('importing', 'Importing'), ('complete', 'Complete')], db_default='complete', default='complete', max_length=16),
+            model_name="campaign",
+            name="import_state",
+            field=models.CharField(
+                choices=[("importing", "Importing"), ("complete", "Complete")],
+                db_default="complete",
+                default="complete",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='targets_imported',
+            model_name="campaign",
+            name="targets_imported",
             field=models.PositiveIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='targets_total',
+            model_name="campaign",
+            name="targets_total",
             field=models.PositiveIntegerField(db_default=0, default=0),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('import_state__in', ['importing', 'complete'])), name='campaign_import_state_valid'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("import_state__in", ["importing", "complete"])),
+                name="campaign_import_state_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'draft'), ('import_state', 'complete'), _connector='OR'), name='campaign_sends_only_a_complete_list'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status", "draft"), ("import_state", "complete"), _connector="OR"
+                ),
+                name="campaign_sends_only_a_complete_list",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('targets_imported__lte', models.F('targets_total'))), name='campaign_imported_within_total'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("targets_imported__lte", models.F("targets_total"))),
+                name="campaign_imported_within_total",
+            ),
         ),
         migrations.AddField(
-            model_name='campaigntargetimport',
-            name='campaign',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='target_import', to='notifications.campaign'),
+            model_name="campaigntargetimport",
+            name="campaign",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="target_import",
+                to="notifications.campaign",
+            ),
         ),
         migrations.AddIndex(
-            model_name='campaigntargetimport',
-            index=models.Index(condition=models.Q(('completed_at__isnull', True)), fields=['next_retry_at', 'id'], name='campaign_import_due_idx'),
+            model_name="campaigntargetimport",
+            index=models.Index(
+                condition=models.Q(("completed_at__isnull", True)),
+                fields=["next_retry_at", "id"],
+                name="campaign_import_due_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaigntargetimport',
-            constraint=models.CheckConstraint(condition=models.Q(('imported__lte', models.F('total'))), name='campaign_import_within_total'),
+            model_name="campaigntargetimport",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("imported__lte", models.F("total"))),
+                name="campaign_import_within_total",
+            ),
         ),
         migrations.RunSQL(BACKFILL_COUNTS, migrations.RunSQL.noop),
     ]

@@ -358,4 +358,4 @@ def recovery_item_release_lease(*, item_id: int, lease_owner: str) -> bool:
 
 def wake_delivery_worker() -> None:
     """Ask django-q2 to run the delivery worker now; the schedule catches it otherwise."""
-    wakes.wake("recovery.tasks.run_integration_delivery_worker", "replay")
+    wakes.wake("integration_delivery_worker", "replay")

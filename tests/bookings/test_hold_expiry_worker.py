@@ -99,7 +99,9 @@ def test_the_worker_has_a_kill_switch_and_a_schedule(settings, customer, resourc
     call_command("setup_schedules")
     from django_q.models import Schedule
 
-    assert Schedule.objects.get(name="booking_hold_expiry_worker").func == (
-        "bookings.tasks.run_booking_hold_expiry_worker"
+    schedule = Schedule.objects.get(name="booking_hold_expiry_worker")
+    assert (schedule.func, schedule.args) == (
+        "opsconsole.workers.run",
+        "('booking_hold_expiry_worker',)",
     )
     assert BookingHold.objects.count() == 1

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils.module_loading import import_string
 
 from opsconsole.worker_registry import registered_workers
 from payments.models import HostedCheckoutSession
@@ -58,3 +60,38 @@ def test_a_switched_off_worker_runs_nothing_and_says_so(capsys, settings, sandbo
     assert json.loads(captured.out)["skipped"] is True
     assert "kill switch" in captured.err
     assert HostedCheckoutSession.objects.get().retry_count == 0
+
+
+@pytest.mark.django_db
+def test_every_path_runs_a_worker_as_its_schedule_does(monkeypatch, settings):
+    """The schedule, a wake, "Run now", an old queued task name and `manage.py run_worker`
+    all reach `opsconsole.workers.run`, which builds the worker with its drain time and its
+    processors (the delivery worker's from INTEGRATION_DELIVERY_CONCURRENCY)."""
+    from django_q.models import Schedule
+
+    from opsconsole import workers
+    from recovery import tasks
+    from recovery.workers import IntegrationDeliveryWorker
+
+    settings.INTEGRATION_DELIVERY_CONCURRENCY = 3
+    settings.WORKER_DRAIN_SECONDS = 7
+    runs: list[tuple[str, int, float, str]] = []
+
+    def record(self, *, triggered_by, limit=None, drain_seconds=0.0):
+        runs.append((self.name, self.concurrency, drain_seconds, triggered_by))
+        return workers.RunSummary(worker=self.name, triggered_by=triggered_by)
+
+    monkeypatch.setattr(workers.BatchWorker, "run_once", record)
+    call_command("setup_schedules")
+    schedule = Schedule.objects.get(name="integration_delivery_worker")
+    import_string(schedule.func)(*ast.literal_eval(schedule.args))
+    tasks.run_integration_delivery_worker("replay")  # a task queued under the old name
+    call_command("run_worker", "integration_delivery_worker")
+    call_command("run_worker", "dlq_sweeper")
+    assert runs == [
+        ("integration_delivery_worker", 3, 7.0, "schedule"),
+        ("integration_delivery_worker", 3, 7.0, "replay"),
+        ("integration_delivery_worker", 3, 7.0, "manual"),
+        ("dlq_sweeper", 1, 0.0, "manual"),  # one batch a run, as its schedule takes
+    ]
+    assert IntegrationDeliveryWorker.as_scheduled().concurrency == 3

@@ -11,19 +11,23 @@ from django_q.signing import SignedPackage
 
 from opsconsole import wakes
 
-DELIVERY = "recovery.tasks.run_integration_delivery_worker"
-BULK = "recovery.tasks.run_bulk_action_worker"
+DELIVERY = "integration_delivery_worker"
+BULK = "bulk_action_worker"
 
 
-def queued(func: str) -> int:
-    return sum(1 for row in OrmQ.objects.all() if SignedPackage.loads(row.payload)["func"] == func)
+def queued(worker: str) -> int:
+    """Wakes of `worker` waiting in the task queue: its one entry point with its name."""
+    tasks = (SignedPackage.loads(row.payload) for row in OrmQ.objects.all())
+    return sum(
+        1 for task in tasks if (task["func"], task["args"][:1]) == (wakes.RUN_TASK, (worker,))
+    )
 
 
-def wait_for(func: str, count: int, seconds: float) -> int:
+def wait_for(worker: str, count: int, seconds: float) -> int:
     deadline = time.monotonic() + seconds
-    while queued(func) < count and time.monotonic() < deadline:
+    while queued(worker) < count and time.monotonic() < deadline:
         time.sleep(0.02)
-    return queued(func)
+    return queued(worker)
 
 
 @pytest.fixture

@@ -167,27 +167,29 @@ def test_setup_schedules_is_idempotent():
     call_command("setup_schedules")
     call_command("setup_schedules")
     schedules = Schedule.objects.order_by("name")
-    assert [(s.name, s.func) for s in schedules] == [
-        ("backup_drill", "opsconsole.tasks.run_backup_drill"),
-        ("booking_hold_expiry_worker", "bookings.tasks.run_booking_hold_expiry_worker"),
-        ("bulk_action_worker", "recovery.tasks.run_bulk_action_worker"),
-        ("campaign_dispatcher_worker", "notifications.tasks.run_campaign_dispatcher_worker"),
-        ("campaign_stall_detector", "notifications.tasks.run_campaign_stall_detector"),
-        ("campaign_target_importer", "notifications.tasks.run_campaign_target_importer"),
-        ("cleanup_push_tokens", "notifications.tasks.cleanup_push_tokens"),
+    # Every worker's schedule runs its one entry point with the worker's name.
+    run = "opsconsole.workers.run"
+    assert [(s.name, s.func, s.args) for s in schedules] == [
+        ("backup_drill", "opsconsole.tasks.run_backup_drill", None),
+        ("booking_hold_expiry_worker", run, "('booking_hold_expiry_worker',)"),
+        ("bulk_action_worker", run, "('bulk_action_worker',)"),
+        ("campaign_dispatcher_worker", run, "('campaign_dispatcher_worker',)"),
+        ("campaign_stall_detector", run, "('campaign_stall_detector',)"),
+        ("campaign_target_importer", run, "('campaign_target_importer',)"),
+        ("cleanup_push_tokens", "notifications.tasks.cleanup_push_tokens", None),
         # An operator's own schedule whose task exists is kept; a gone task's is deleted.
-        ("custom_report", "opsconsole.tasks.purge_expired_idempotency_keys"),
-        ("dlq_sweeper", "recovery.tasks.run_dlq_sweeper"),
-        ("failure_alerter", "recovery.tasks.run_failure_alerter"),
-        ("hosted_recovery_worker", "recovery.tasks.run_hosted_recovery_worker"),
-        ("incident_recorder", "opsconsole.tasks.run_incident_recorder"),
-        ("integration_delivery_worker", "recovery.tasks.run_integration_delivery_worker"),
-        ("notification_delivery_worker", "notifications.tasks.run_notification_delivery_worker"),
-        ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys"),
-        ("queue_depth_sampler", "opsconsole.tasks.run_queue_depth_sampler"),
-        ("refund_retry_worker", "payments.tasks.run_refund_retry_worker"),
-        ("retention_redactor", "recovery.tasks.run_retention_redactor"),
-        ("weekly_digest", "recovery.tasks.run_weekly_digest"),
+        ("custom_report", "opsconsole.tasks.purge_expired_idempotency_keys", None),
+        ("dlq_sweeper", run, "('dlq_sweeper',)"),
+        ("failure_alerter", run, "('failure_alerter',)"),
+        ("hosted_recovery_worker", run, "('hosted_recovery_worker',)"),
+        ("incident_recorder", run, "('incident_recorder',)"),
+        ("integration_delivery_worker", run, "('integration_delivery_worker',)"),
+        ("notification_delivery_worker", run, "('notification_delivery_worker',)"),
+        ("purge_expired_idempotency_keys", "opsconsole.tasks.purge_expired_idempotency_keys", None),
+        ("queue_depth_sampler", run, "('queue_depth_sampler',)"),
+        ("refund_retry_worker", run, "('refund_retry_worker',)"),
+        ("retention_redactor", run, "('retention_redactor',)"),
+        ("weekly_digest", run, "('weekly_digest',)"),
     ]
 
 

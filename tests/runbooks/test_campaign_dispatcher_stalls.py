@@ -92,7 +92,7 @@ def test_a_stalled_campaign_is_stopped_and_started_again_from_its_page(page, liv
     walk.open(worker_page)
     walk.tool("run_workers_now")
     assert "Run workers now: 1 row done." in walk.confirm("Send now, not at the next minute")
-    run_queued_tasks("opsconsole.tasks.run_registered_worker")  # the task queue's run
+    run_queued_tasks("opsconsole.workers.run")  # the task queue's run
     walk.open(campaign_page)
     expect(status).to_contain_text("queue length 0; pending: 0, retry_scheduled: 0, sent: 3")
     walk.shot("sent")

@@ -99,7 +99,7 @@ def test_a_worker_is_switched_off_and_on_and_run_now_from_its_page(page, live_se
     walk.tool("run_workers_now")
     walk.shot("run-now-confirmation")
     assert "Run workers now: 1 row done." in walk.confirm("Sweep now, not in 15 minutes")
-    run_queued_tasks("opsconsole.tasks.run_registered_worker")  # the task queue's run
+    run_queued_tasks("opsconsole.workers.run")  # the task queue's run
     page.reload()
     expect(page.locator(".fieldBox.field-last_triggered_by")).to_contain_text("operator:opal")
     walk.shot("ran")

@@ -93,5 +93,5 @@ def test_old_customer_data_becomes_its_hash_and_recent_data_stays(integration, h
 @pytest.mark.django_db
 def test_the_retention_job_is_scheduled_daily():
     call_command("setup_schedules", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    schedule = Schedule.objects.get(func="recovery.tasks.run_retention_redactor")
+    schedule = Schedule.objects.get(name="retention_redactor")
     assert schedule.minutes == 24 * 60

@@ -6,30 +6,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from opsconsole.worker_registry import registered_workers
 from opsconsole.worker_switches import worker_enabled
+from opsconsole.workers import UnknownWorker, run
 
 
 def run_worker(
     name: str, *, triggered_by: str, once: bool, drain_seconds: float | None, limit: int | None
 ) -> dict[str, Any]:
-    workers = registered_workers()
-    if name not in workers:
-        known = ", ".join(sorted(workers))
-        raise CommandError(f"No worker named {name!r}. Known workers: {known}")
-    drain = (
-        0.0 if once else (settings.WORKER_DRAIN_SECONDS if drain_seconds is None else drain_seconds)
-    )
-    summary = workers[name]().run_once(triggered_by=triggered_by, limit=limit, drain_seconds=drain)
-    return summary.as_dict()
+    """What the worker's schedule runs (`opsconsole.workers.run`: its drain time and its
+    processors), unless `--once` or `--drain-seconds` narrows the drain."""
+    try:
+        return run(name, triggered_by, limit=limit, drain_seconds=0.0 if once else drain_seconds)
+    except UnknownWorker:
+        known = ", ".join(sorted(registered_workers()))
+        raise CommandError(f"No worker named {name!r}. Known workers: {known}") from None
 
 
 class Command(BaseCommand):
     help = (
-        "Run a worker now: `run_worker NAME` drains like a scheduled run, `--once` claims one "
+        "Run a worker now: `run_worker NAME` runs it as its schedule does, `--once` claims one "
         "batch, `--drain-seconds N` drains for up to N seconds; `--list` names every worker."
     )
 

@@ -16,6 +16,7 @@ from django_q.models import Schedule
 
 from opsconsole.models import WorkerStatus
 from opsconsole.worker_registry import registered_workers
+from opsconsole.workers import RUN_TASK
 
 # Housekeeping that is not a batch worker: (schedule name, task, every N minutes).
 HOUSEKEEPING = [
@@ -30,13 +31,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         wanted = set()
         for name, worker_class in registered_workers().items():
-            if not worker_class.schedule_task:
-                continue
             wanted.add(name)
             _, created = Schedule.objects.update_or_create(
                 name=name,
                 defaults={
-                    "func": worker_class.schedule_task,
+                    "func": RUN_TASK,
+                    "args": repr((name,)),
                     "schedule_type": Schedule.MINUTES,
                     "minutes": worker_class.schedule_minutes,
                     "repeats": -1,
