@@ -11,7 +11,12 @@ from django.http import HttpRequest
 from bookings import services
 from bookings.models import Booking, BookingHold, RefundFailure, Resource, WaitlistEntry
 from opsconsole.admin_actions import destructive_action
-from opsconsole.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
+from opsconsole.admin_mixins import (
+    ReadOnlyAdmin,
+    ServiceSavedAdmin,
+    SupportStaffAccess,
+    SupportStaffInline,
+)
 from opsconsole.personal_data import PersonalFieldsAdmin
 
 
@@ -62,15 +67,14 @@ class NeedsReviewFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RefundFailureInline(admin.TabularInline):
+class RefundFailureInline(PersonalFieldsAdmin, SupportStaffInline, admin.TabularInline):
+    """The booking's refund failures, which the stuck-cancellation runbook reads below the
+    booking; the error masked as on the refund failures' own pages."""
+
     model = RefundFailure
-    extra = 0
-    can_delete = False
+    personal_fields = {"error": "text"}
     fields = ("status", "refund_id", "error", "resolution", "resolved_by", "created_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Booking)

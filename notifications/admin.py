@@ -18,7 +18,12 @@ from notifications.models import (
     SuppressedRecipient,
 )
 from opsconsole.admin_actions import destructive_action
-from opsconsole.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
+from opsconsole.admin_mixins import (
+    ReadOnlyAdmin,
+    ServiceSavedAdmin,
+    SupportStaffAccess,
+    SupportStaffInline,
+)
 from opsconsole.csv_export import SafeCsvWriter
 from opsconsole.personal_data import PersonalFieldsAdmin
 
@@ -42,10 +47,12 @@ class CommunicationLogAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdm
     show_full_result_count = False
 
 
-class NotificationAttemptInline(admin.TabularInline):
+class NotificationAttemptInline(PersonalFieldsAdmin, SupportStaffInline, admin.TabularInline):
+    """Every attempt below its notification, which the dead-letter runbook reads; a
+    provider's error and answer may name the recipient, masked as on the notification."""
+
     model = NotificationAttempt
-    extra = 0
-    can_delete = False
+    personal_fields = {"error": "text", "response_body": "text"}
     fields = (
         "attempt_number",
         "succeeded",
@@ -56,9 +63,6 @@ class NotificationAttemptInline(admin.TabularInline):
         "attempted_at",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Notification)

@@ -8,7 +8,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from opsconsole import incidents
 from opsconsole.admin_actions import destructive_action
@@ -167,3 +168,28 @@ class BackupDrillRunAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
     list_display = ("started_at", "status", "triggered_by", "copied_to", "tables", "detail")
     list_filter = ("status",)
+    # The runbook's checks read as words: "none" for no mismatches and a line per smoke
+    # check, not the stored JSON ("[]", {"campaign_send": "passed", ...}).
+    fields = (
+        ("status", "triggered_by"),
+        ("started_at", "finished_at"),
+        "copied_to",
+        "tables",
+        "mismatch_list",
+        "smoke_check_list",
+        "detail",
+        "output_dir",
+    )
+    readonly_fields = ("mismatch_list", "smoke_check_list")
+
+    @admin.display(description="Mismatches")
+    def mismatch_list(self, obj: BackupDrillRun) -> str:
+        if not obj.mismatches:
+            return "none" if obj.status != BackupDrillRun.Status.RUNNING else "-"
+        return ", ".join(str(table) for table in obj.mismatches)
+
+    @admin.display(description="Smoke checks")
+    def smoke_check_list(self, obj: BackupDrillRun) -> str:
+        if not obj.smoke_checks:
+            return "-"
+        return format_html_join(mark_safe("<br>"), "{}: {}", sorted(dict(obj.smoke_checks).items()))

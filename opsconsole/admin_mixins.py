@@ -35,6 +35,26 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class SupportStaffInline(admin.options.InlineModelAdmin):
+    """A record's related rows (attempts, refund failures, bulk items), read on its page.
+
+    Django shows an inline to users with the related model's view permission, which support
+    staff do not hold (their access is the console's own permission): without this, the
+    rows a runbook reads there are hidden from everyone but superusers."""
+
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm(VIEW_PERMISSION) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 class HistoryWithoutRevert(SimpleHistoryAdmin):
     """History pages that show and never write.
 

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from bookings.services import booking_offline_payment_record
 from bookings.services.cancellation import booking_cancel
-from notifications.models import Notification
+from notifications.models import Notification, NotificationAttempt
 from notifications.workers import NotificationDeliveryWorker
 from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession, Payment, Refund, WebhookFailure
@@ -156,6 +156,14 @@ def test_a_failed_stripe_webhook_is_reprocessed_from_its_page(page, live_server)
 def test_a_dead_email_is_replayed_from_its_failure_inbox_group(page, live_server):
     support_staff()
     email = dead_email("http_503: Resend is down")
+    NotificationAttempt.objects.create(
+        notification=email,
+        attempt_number=1,
+        succeeded=False,
+        http_status=503,
+        error="http_503: Resend is down",
+        response_body="service unavailable",
+    )
     walk = Walk(page, live_server.url, "bookings-payments-notifications-email")
 
     # Notifications → By status: Dead → the notification, its attempts and error.
@@ -165,6 +173,10 @@ def test_a_dead_email_is_replayed_from_its_failure_inbox_group(page, live_server
     walk.link("Dead")
     walk.link(str(email.pk), within=page.locator("#result_list"))
     expect(page.locator(".field-last_error")).to_contain_text("http_503")
+    # Every attempt, with its HTTP status, error and response.
+    attempt = page.locator("#attempt_log-group tbody tr.has_original")
+    expect(attempt.locator(".field-http_status")).to_have_text("503")
+    expect(attempt).to_contain_text("service unavailable")
     walk.shot("dead-notification")
     notification_page = page.url
 
