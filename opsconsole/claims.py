@@ -1,9 +1,14 @@
 """The claim every batch worker uses: due rows leased to one owner, oldest due first, in
 one statement on PostgreSQL (built by `lease_statement`, which the delivery worker's claim
-also uses with its join); and the run context a claim hands its rows over in."""
+also uses with its join); the run context a claim hands its rows over in, the lease owner
+it claims for, and the summary a run returns."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
+from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -146,3 +151,35 @@ class RunContext:
     def take(self, item_id: Hashable) -> Any | None:
         """The row the claim loaded for this id (None if it loaded none)."""
         return self.rows.pop(item_id, None)
+
+
+def new_lease_owner(worker_name: str) -> str:
+    return f"{worker_name}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RunSummary:
+    worker: str
+    triggered_by: str
+    skipped: bool = False
+    claimed: int = 0
+    batches: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+
+    def merge(self, other: RunSummary) -> None:
+        self.claimed += other.claimed
+        self.batches += other.batches
+        self.outcomes.update(other.outcomes)
+        self.errors += other.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "worker": self.worker,
+            "triggered_by": self.triggered_by,
+            "skipped": self.skipped,
+            "claimed": self.claimed,
+            "batches": self.batches,
+            "outcomes": dict(self.outcomes),
+            "errors": self.errors,
+        }

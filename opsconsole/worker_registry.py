@@ -1,4 +1,4 @@
-"""Every worker the apps registered, by name: what the kill switches, "Run now" and the
+"""Every worker the apps registered, by name: what the kill switches, the schedules and the
 overview's outcome charts list. The engine (opsconsole/workers.py) adds to it; reading it
 needs no import of the engine, which itself reads the switches and the outcome rollups."""
 

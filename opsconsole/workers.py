@@ -8,14 +8,10 @@ leased; the lease expires and another run claims them again.
 from __future__ import annotations
 
 import contextvars
-import os
-import socket
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -27,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from opsconsole import wakes
-from opsconsole.claims import RunContext
+from opsconsole.claims import RunContext, RunSummary, new_lease_owner
 from opsconsole.health import register_component
 from opsconsole.incidents import failed_action_capture
 from opsconsole.models import WorkerStatus
@@ -43,38 +39,6 @@ logger = structlog.get_logger(__name__)
 
 # A draining run notices a flipped kill switch within SWITCH_RECHECK_SECONDS and shows it is
 # alive every HEARTBEAT_SECONDS (well inside WORKER_STALE_AFTER_SECONDS): opsconsole.run_upkeep.
-
-
-def new_lease_owner(worker_name: str) -> str:
-    return f"{worker_name}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@dataclass
-class RunSummary:
-    worker: str
-    triggered_by: str
-    skipped: bool = False
-    claimed: int = 0
-    batches: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
-    errors: int = 0
-
-    def merge(self, other: RunSummary) -> None:
-        self.claimed += other.claimed
-        self.batches += other.batches
-        self.outcomes.update(other.outcomes)
-        self.errors += other.errors
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "worker": self.worker,
-            "triggered_by": self.triggered_by,
-            "skipped": self.skipped,
-            "claimed": self.claimed,
-            "batches": self.batches,
-            "outcomes": dict(self.outcomes),
-            "errors": self.errors,
-        }
 
 
 # The database's clock and this process's may disagree by this much; a lease is treated as

@@ -14,9 +14,10 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
+from opsconsole.claims import RunSummary
 from opsconsole.context import bound_context
 from opsconsole.run_upkeep import RunUpkeep
-from opsconsole.workers import LEASE_CLOCK_SLACK_SECONDS, RunSummary
+from opsconsole.workers import LEASE_CLOCK_SLACK_SECONDS
 from recovery import services
 from recovery.adapters import DeliveryRequest
 from recovery.delivery_pipeline import DeliveryCall, DeliveryLoop, MadeCall, delivery_loop

@@ -13,12 +13,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from notifications.communicators import HostedSessionRecoveryCommunicator
 from opsconsole import failure_sources
 from opsconsole.authentication import expired_api_tokens_purge
-from opsconsole.claims import RunContext
+from opsconsole.claims import RunContext, RunSummary
 from opsconsole.context import bound_context
 from opsconsole.integration_status import ProbeResult
 from opsconsole.outcome_rollups import worker_outcomes_purge
 from opsconsole.rate_counters import rate_counters_purge
-from opsconsole.workers import BatchWorker, RunSummary, register_worker
+from opsconsole.workers import BatchWorker, register_worker
 from payments.adapters import CheckoutProvider
 from payments.checkout_providers import default_checkout_provider
 from payments.errors import HostedSessionChanged

@@ -8,8 +8,8 @@ from typing import Any
 
 import time_machine
 
-from opsconsole.claims import RunContext
-from opsconsole.workers import BatchWorker, RunSummary
+from opsconsole.claims import RunContext, RunSummary
+from opsconsole.workers import BatchWorker
 
 
 def run_worker(

@@ -70,6 +70,7 @@ def test_every_path_runs_a_worker_as_its_schedule_does(monkeypatch, settings):
     from django_q.models import Schedule
 
     from opsconsole import workers
+    from opsconsole.claims import RunSummary
     from recovery import tasks
     from recovery.workers import IntegrationDeliveryWorker
 
@@ -79,7 +80,7 @@ def test_every_path_runs_a_worker_as_its_schedule_does(monkeypatch, settings):
 
     def record(self, *, triggered_by, limit=None, drain_seconds=0.0):
         runs.append((self.name, self.concurrency, drain_seconds, triggered_by))
-        return workers.RunSummary(worker=self.name, triggered_by=triggered_by)
+        return RunSummary(worker=self.name, triggered_by=triggered_by)
 
     monkeypatch.setattr(workers.BatchWorker, "run_once", record)
     call_command("setup_schedules")
