@@ -4,7 +4,7 @@ request middleware writes one line per request with the request id and route."""
 
 import os
 
-from opsconsole.logs import logging_config
+from opsconsole.http.logs import logging_config
 
 logconfig_dict = logging_config(
     os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "json")

@@ -27,7 +27,7 @@ def deliver_one(item_id: int) -> str:
     """The task-per-item design: lease one item, deliver it, record the outcome."""
     from django.db.models import Q
 
-    from opsconsole.claims import claim_due_rows, new_lease_owner
+    from opsconsole.workers.claims import claim_due_rows, new_lease_owner
     from recovery import services
     from recovery.models import RecoveryItem
 

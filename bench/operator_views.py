@@ -26,7 +26,7 @@ STATUSES = (
 )
 EVENTS = (
     "ARRAY['platform.integration.recovery.replayed','platform.integration.recovery.retry_scheduled',"
-    "'platform.integration.recovery.succeeded','platform.integration.recovery.dlq',"
+    "'platform.integration.recovery.succeeded','platform.integration.recovery.inbox.dlq',"
     "'payments.refund.succeeded','payments.refund.failed','notifications.sent',"
     "'bookings.hold.created','bookings.booking.confirmed','platform.worker.disabled']"
 )
@@ -34,7 +34,7 @@ EVENTS = (
 
 def fill(cursor, rows: int) -> None:
     """Delivery items across 4 integrations, one attempt per 10 items, and audit events."""
-    from opsconsole.fingerprints import failure_fingerprint
+    from opsconsole.failures.fingerprints import failure_fingerprint
 
     cursor.execute(
         "INSERT INTO recovery_integration (name, endpoint_url, payload_schema, enabled, paused, "
@@ -147,7 +147,7 @@ def database_for(rows: int) -> str:
 
 
 def views() -> list[tuple[str, str]]:
-    from recovery.inbox import failure_groups
+    from recovery.inbox.groups import failure_groups
 
     fingerprint = failure_groups()[0].fingerprint
     return [
@@ -203,7 +203,7 @@ def main() -> None:
     results = {}
     for rows in (SMALL, BIG):
         database_for(rows)
-        from opsconsole.queue_depth import queue_depth_sample
+        from opsconsole.monitoring.queue_depth import queue_depth_sample
         from tests.opsconsole.factories import UserFactory
 
         queue_depth_sample()  # the sampler's minute, as a running console has it

@@ -18,7 +18,7 @@ def fill(integration_id: int, rows: int) -> None:
     """Rows as the worker leaves them: failures carry their cause and inbox fingerprint."""
     from django.db import connection
 
-    from opsconsole.fingerprints import failure_fingerprint
+    from opsconsole.failures.fingerprints import failure_fingerprint
     from recovery.models import Integration
 
     name = Integration.objects.get(pk=integration_id).name

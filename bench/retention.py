@@ -41,7 +41,7 @@ def main() -> None:
     from django.db import connection
 
     from recovery import services
-    from recovery.retention import retention_redact_table
+    from recovery.reports.retention import retention_redact_table
 
     integration = services.integration_create(
         name="bench", endpoint_url="http://127.0.0.1:9/x", actor="bench"

@@ -10,14 +10,14 @@ from django.http import HttpRequest
 
 from bookings import services
 from bookings.models import Booking, BookingHold, RefundFailure, Resource, WaitlistEntry
-from opsconsole.admin_actions import destructive_action
-from opsconsole.admin_mixins import (
+from opsconsole.access.personal_data import PersonalFieldsAdmin
+from opsconsole.admin.actions import destructive_action
+from opsconsole.admin.mixins import (
     ReadOnlyAdmin,
     ServiceSavedAdmin,
     SupportStaffAccess,
     SupportStaffInline,
 )
-from opsconsole.personal_data import PersonalFieldsAdmin
 
 
 @admin.register(Resource)

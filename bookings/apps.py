@@ -13,7 +13,7 @@ class BookingsConfig(AppConfig):
 
         payment_received.connect(apply_card_payment, dispatch_uid="bookings.apply_card_payment")
         from bookings.models import Booking, BookingHold, RefundFailure
-        from opsconsole.metrics import register_queue
+        from opsconsole.monitoring.metrics import register_queue
 
         register_queue("booking_holds", BookingHold)
         register_queue("bookings", Booking, stuck=("CANCELLING",), age_field="updated_at")

@@ -1,7 +1,7 @@
 """Bookings' error codes: `<APP>-<status>-<NAME>` with the BKG prefix
 (docs/runbooks/integration-retry-and-replay.md)."""
 
-from opsconsole.errors import (
+from opsconsole.http.errors import (
     ApplicationError,
     Conflict,
     DependencyUnavailable,

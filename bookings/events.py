@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bookings.models import Booking
-from opsconsole import outbox
+from opsconsole.db import outbox
 
 
 def booking_event(booking: Booking, event_type: str) -> None:

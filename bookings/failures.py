@@ -14,9 +14,9 @@ from django.utils import timezone
 from bookings.models import Booking
 from bookings.services import booking_cancel
 from notifications import failures as notification_failures
-from opsconsole import failure_sources
-from opsconsole.failure_sources import FailureSource, Impact
-from opsconsole.inputs import is_id
+from opsconsole.failures import failure_sources
+from opsconsole.failures.failure_sources import FailureSource, Impact
+from opsconsole.http.inputs import is_id
 
 SOON = timedelta(hours=24)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from bookings.models import Booking
 from bookings.services import booking_attach_payment
-from opsconsole.inputs import is_id
+from opsconsole.http.inputs import is_id
 from payments.models import Payment
 
 

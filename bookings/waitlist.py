@@ -17,7 +17,7 @@ from django.utils import timezone
 from bookings.models import WaitlistEntry
 from bookings.signals import booking_cancelled, booking_hold_expired
 from notifications.services import communication_send
-from opsconsole.wakes import run_after_commit
+from opsconsole.workers.wakes import run_after_commit
 
 
 def waitlist_notify(

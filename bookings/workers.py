@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from bookings import services
 from bookings.models import BookingHold
-from opsconsole.claims import RunContext, claim_due_rows
 from opsconsole.workers import BatchWorker, register_worker
+from opsconsole.workers.claims import RunContext, claim_due_rows
 
 
 @register_worker

@@ -15,9 +15,14 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from opsconsole.outbound import post_json, provider_timeout
-from opsconsole.providers import CHANNEL_SWITCHED_OFF, PROVIDER_NOT_CONFIGURED, Mode, provider
-from opsconsole.retry import parse_retry_after
+from opsconsole.failures.retry import parse_retry_after
+from opsconsole.outbound.guard import post_json, provider_timeout
+from opsconsole.outbound.providers import (
+    CHANNEL_SWITCHED_OFF,
+    PROVIDER_NOT_CONFIGURED,
+    Mode,
+    provider,
+)
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,7 @@ class ChannelProvider:
     name: str
     adapter: Callable[[], ChannelAdapter]
     required: Callable[[], dict[str, str]]
-    probe: Callable[[], Any]  # -> opsconsole.integration_status.ProbeResult
+    probe: Callable[[], Any]  # -> opsconsole.outbound.integration_status.ProbeResult
 
 
 # Each lives beside its adapter; imported when named, so an unused SDK is never loaded.

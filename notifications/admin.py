@@ -17,15 +17,15 @@ from notifications.models import (
     PushToken,
     SuppressedRecipient,
 )
-from opsconsole.admin_actions import destructive_action
-from opsconsole.admin_mixins import (
+from opsconsole.access.personal_data import PersonalFieldsAdmin
+from opsconsole.admin.actions import destructive_action
+from opsconsole.admin.mixins import (
     ReadOnlyAdmin,
     ServiceSavedAdmin,
     SupportStaffAccess,
     SupportStaffInline,
 )
-from opsconsole.csv_export import SafeCsvWriter
-from opsconsole.personal_data import PersonalFieldsAdmin
+from opsconsole.evidence.csv_export import SafeCsvWriter
 
 
 @admin.register(CommunicationLog)

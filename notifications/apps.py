@@ -17,8 +17,8 @@ class NotificationsConfig(AppConfig):
 
         tracking.connect(on_tracking, dispatch_uid="notifications.email_tracking")
         document_tracking_webhook("/webhooks/anymail/resend/tracking/")
-        from opsconsole.integration_status import register_probe
-        from opsconsole.providers import Kind, Provider, register_provider
+        from opsconsole.outbound.integration_status import register_probe
+        from opsconsole.outbound.providers import Kind, Provider, register_provider
 
         def channel_provider(channel: str) -> Provider:
             def config() -> dict[str, str]:
@@ -38,11 +38,11 @@ class NotificationsConfig(AppConfig):
 
         for channel in ("email", "sms", "whatsapp", "push"):
             register_probe(f"{channel}_channel", channel_probe(channel))
-            # Message channels fail open when missing (opsconsole/providers.py).
+            # Message channels fail open when missing (opsconsole/outbound/providers.py).
             register_provider(channel_provider(channel))
 
         from notifications.models import CampaignTarget, Notification
-        from opsconsole.metrics import register_queue
+        from opsconsole.monitoring.metrics import register_queue
 
         register_queue("notifications", Notification, stuck=("RETRYING", "DEAD"), dead=("DEAD",))
         register_queue(

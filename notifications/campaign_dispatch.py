@@ -25,8 +25,8 @@ from notifications.campaigns import (
     whatsapp_cannot_send,
 )
 from notifications.models import Campaign, CampaignTarget
-from opsconsole import audit
-from opsconsole.alerts import alert_raise
+from opsconsole.evidence import audit
+from opsconsole.monitoring.alerts import alert_raise
 
 
 def dispatchable_campaigns(now: datetime) -> list[Campaign]:

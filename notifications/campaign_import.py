@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import Campaign, CampaignTarget, CampaignTargetImport
-from opsconsole import audit
+from opsconsole.evidence import audit
 
 IMPORTER_ACTOR = "worker:campaign_target_importer"
 

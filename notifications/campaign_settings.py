@@ -12,8 +12,8 @@ from django.db import transaction
 
 from notifications.campaigns import CampaignStateConflict
 from notifications.models import Campaign
-from opsconsole import audit
-from opsconsole.errors import InvalidInput, NotFound
+from opsconsole.evidence import audit
+from opsconsole.http.errors import InvalidInput, NotFound
 
 SETTINGS_FIELDS = (
     "throttle_per_minute",

@@ -17,10 +17,16 @@ from django.db.models import Count
 from django.utils import timezone
 
 from notifications.models import Campaign, CampaignTarget, CampaignTargetImport
-from opsconsole import audit, wakes
-from opsconsole.errors import Conflict, InvalidInput, NotFound
-from opsconsole.providers import CHANNEL_SWITCHED_OFF, PROVIDER_NOT_CONFIGURED, Mode, provider
-from opsconsole.retry import RetryPolicy
+from opsconsole.evidence import audit
+from opsconsole.failures.retry import RetryPolicy
+from opsconsole.http.errors import Conflict, InvalidInput, NotFound
+from opsconsole.outbound.providers import (
+    CHANNEL_SWITCHED_OFF,
+    PROVIDER_NOT_CONFIGURED,
+    Mode,
+    provider,
+)
+from opsconsole.workers import wakes
 
 logger = structlog.get_logger(__name__)
 

@@ -13,9 +13,9 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 
 from notifications.adapters import ChannelProvider, OutboundMessage, SendResult
-from opsconsole.integration_status import ProbeResult, authenticated_read
-from opsconsole.outbound import elapsed_ms
-from opsconsole.retry import parse_retry_after
+from opsconsole.failures.retry import parse_retry_after
+from opsconsole.outbound.guard import elapsed_ms
+from opsconsole.outbound.integration_status import ProbeResult, authenticated_read
 
 
 def anymail_required() -> dict[str, str]:

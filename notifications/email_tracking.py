@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from notifications.models import Channel, Notification, SuppressedRecipient
-from opsconsole import audit
-from opsconsole.errors import DependencyUnavailable, InvalidInput
+from opsconsole.evidence import audit
+from opsconsole.http.errors import DependencyUnavailable, InvalidInput
 
 TRACKED = ("delivered", "bounced", "complained")
 SUPPRESSED = "SUPPRESSED"  # the failure code of a message to a suppressed address
@@ -177,7 +177,7 @@ TRACKING_OPERATION: dict[str, Any] = {
 
 
 def document_tracking_webhook(path: str) -> None:
-    from opsconsole.schema import error_response, register_plain_route
+    from opsconsole.http.schema import error_response, register_plain_route
 
     register_plain_route(
         path,

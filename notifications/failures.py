@@ -10,8 +10,8 @@ from django.db.models import F
 from notifications.campaigns import campaign_target_requeue
 from notifications.models import Campaign, CampaignTarget, Notification
 from notifications.services import notification_requeue
-from opsconsole import failure_sources
-from opsconsole.failure_sources import FailureSource, Impact, error_code
+from opsconsole.failures import failure_sources
+from opsconsole.failures.failure_sources import FailureSource, Impact, error_code
 
 
 def _replay_notification(notification_id: int, actor: Any, reason: str) -> str:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from django.conf import settings
 
 from notifications.adapters import channel_provider_named
-from opsconsole.integration_status import ProbeResult, generic_endpoint_read
-from opsconsole.providers import Mode, provider
+from opsconsole.outbound.integration_status import ProbeResult, generic_endpoint_read
+from opsconsole.outbound.providers import Mode, provider
 
 
 def channel_probe(channel: str) -> Callable[[], ProbeResult]:

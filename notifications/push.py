@@ -17,9 +17,9 @@ from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 
 from notifications.adapters import ChannelProvider, OutboundMessage, SendResult
-from opsconsole.integration_status import ProbeResult
-from opsconsole.outbound import post_json, provider_timeout
-from opsconsole.retry import parse_retry_after
+from opsconsole.failures.retry import parse_retry_after
+from opsconsole.outbound.guard import post_json, provider_timeout
+from opsconsole.outbound.integration_status import ProbeResult
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 TOKEN_NOT_REGISTERED = "messaging/registration-token-not-registered"

@@ -19,8 +19,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from notifications.models import PushToken
-from opsconsole import audit
-from opsconsole.errors import InvalidInput, NotFound
+from opsconsole.evidence import audit
+from opsconsole.http.errors import InvalidInput, NotFound
 
 logger = structlog.get_logger(__name__)
 

@@ -14,10 +14,10 @@ from django.utils import timezone
 from notifications.adapters import ChannelAdapter, OutboundMessage, SendResult, channel_adapter
 from notifications.email_tracking import SUPPRESSED, is_suppressed
 from notifications.models import CommunicationLog, Notification, NotificationAttempt, PushToken
-from opsconsole import audit
-from opsconsole.context import current_request_id
-from opsconsole.providers import CHANNEL_SWITCHED_OFF, Mode, provider
-from opsconsole.retry import RetryPolicy
+from opsconsole.evidence import audit
+from opsconsole.failures.retry import RetryPolicy
+from opsconsole.http.context import current_request_id
+from opsconsole.outbound.providers import CHANNEL_SWITCHED_OFF, Mode, provider
 
 logger = structlog.get_logger(__name__)
 

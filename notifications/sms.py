@@ -17,9 +17,9 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from notifications.adapters import ChannelProvider, OutboundMessage, SendResult
-from opsconsole.integration_status import ProbeResult, authenticated_read
-from opsconsole.outbound import elapsed_ms, provider_timeout
-from opsconsole.retry import parse_retry_after
+from opsconsole.failures.retry import parse_retry_after
+from opsconsole.outbound.guard import elapsed_ms, provider_timeout
+from opsconsole.outbound.integration_status import ProbeResult, authenticated_read
 
 TWILIO_ADDRESS = re.compile(r"^https://api\.twilio\.com")
 # Twilio's codes for a number that can never receive this message.

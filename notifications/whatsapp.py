@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from notifications.adapters import ChannelProvider, OutboundMessage, SendResult
-from opsconsole.integration_status import ProbeResult, authenticated_read
-from opsconsole.outbound import post_json, provider_timeout
-from opsconsole.retry import parse_retry_after
+from opsconsole.failures.retry import parse_retry_after
+from opsconsole.outbound.guard import post_json, provider_timeout
+from opsconsole.outbound.integration_status import ProbeResult, authenticated_read
 
 # The Cloud API's codes for "slow down": the campaign is throttled, not the target failed.
 RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056})

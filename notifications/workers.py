@@ -18,8 +18,8 @@ from notifications.campaign_dispatch import (
 from notifications.campaign_import import campaign_import_run
 from notifications.campaigns import in_quiet_hours
 from notifications.models import Campaign, CampaignTarget, CampaignTargetImport, Notification
-from opsconsole.claims import RunContext, claim_due_rows
 from opsconsole.workers import BatchWorker, register_worker
+from opsconsole.workers.claims import RunContext, claim_due_rows
 
 
 class ChannelWorker(BatchWorker):

@@ -19,18 +19,15 @@ class PlatformConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_save, pre_save
 
-        from opsconsole import (
-            failure_sources,
-            health,
-            incident_recorder,  # noqa: F401  (registers the worker)
-            metrics,
-            queue_depth,
-            worker_metrics,
-        )
-        from opsconsole.api_tokens import (
+        from opsconsole.access.api_tokens import (
             note_credential_change,
             revoke_tokens_after_credential_change,
         )
+        from opsconsole.admin import incidents, platform  # noqa: F401  (registers the pages)
+        from opsconsole.failures import failure_sources
+        from opsconsole.incidents import recorder  # noqa: F401  (registers the worker)
+        from opsconsole.monitoring import health, metrics, queue_depth
+        from opsconsole.workers import metrics as worker_metrics
 
         user_model = get_user_model()
         pre_save.connect(note_credential_change, sender=user_model, dispatch_uid="tokens-pre")
@@ -47,7 +44,7 @@ class PlatformConfig(AppConfig):
             )
         from django.conf import settings
 
-        from opsconsole.tracing import configure_tracing, tracing_enabled
+        from opsconsole.monitoring.tracing import configure_tracing, tracing_enabled
 
         if settings.OTEL_EXPORTER_OTLP_ENDPOINT and not tracing_enabled():
             configure_tracing(
@@ -55,12 +52,12 @@ class PlatformConfig(AppConfig):
             )
         metrics.register_metric_source("workers", worker_metrics.worker_metrics)
         metrics.register_metric_source("queues", queue_depth.queue_depth_metrics)
-        from opsconsole import alerting_metrics
+        from opsconsole.monitoring import alerting_metrics
 
         metrics.register_metric_source("readiness", alerting_metrics.readiness_metrics)
         metrics.register_metric_source("auth_lockouts", alerting_metrics.lockout_metrics)
-        from opsconsole.outcome_rollups import every_queue_outcomes
-        from opsconsole.overview import register_overview_section
+        from opsconsole.monitoring.overview import register_overview_section
+        from opsconsole.workers.outcome_rollups import every_queue_outcomes
 
         # After the apps' own sections: a row per worker is long, and the first screen is
         # for the outcome chart of what fails most (the integrations' deliveries).

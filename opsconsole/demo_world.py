@@ -27,7 +27,7 @@ from notifications.adapters import OutboundMessage, SendResult
 from notifications.campaigns import campaign_create, campaign_start, whatsapp_cannot_send
 from notifications.models import Campaign
 from notifications.workers import CampaignDispatcherWorker
-from opsconsole.incidents import incident_note_add, incident_open
+from opsconsole.incidents.records import incident_note_add, incident_open
 from opsconsole.models import Incident
 from payments.adapters import RefundOutcome
 from payments.models import Payment, VoucherRedemptionFailure

@@ -86,13 +86,13 @@ def database_from_url(url: str) -> dict[str, object]:
     if parts.scheme in {"postgres", "postgresql"}:
         options: dict[str, object] = dict(parse_qsl(parts.query))
         # Behind PgBouncer in transaction pooling mode a session is not the client's own:
-        # no server-side cursors and no prepared statements (opsconsole.prepared reads this
+        # no server-side cursors and no prepared statements (opsconsole.db.prepared reads this
         # key; Django leaves psycopg's automatic preparing off), both living in a session.
         pooled = env_bool("DATABASE_TRANSACTION_POOLING", False)
         if not pooled:
             # Django turns psycopg's preparing off (prepare_threshold None), which also
             # ignores an explicit prepare=True; a threshold never reached keeps the automatic
-            # kind off and lets opsconsole.prepared ask for its statements.
+            # kind off and lets opsconsole.db.prepared ask for its statements.
             options.setdefault("prepare_threshold", 2**31 - 1)
         return {
             "ENGINE": "django.db.backends.postgresql",
@@ -238,7 +238,7 @@ def spectacular_settings() -> dict[str, object]:
         "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
         "REDOC_DIST": "SIDECAR",
         "AUTHENTICATION_WHITELIST": [
-            "opsconsole.authentication.ApiTokenAuthentication",
+            "opsconsole.access.authentication.ApiTokenAuthentication",
             "rest_framework.authentication.SessionAuthentication",
             "payments.stations.StationCredentialAuthentication",
         ],
@@ -249,7 +249,7 @@ def spectacular_settings() -> dict[str, object]:
         },
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
-            "opsconsole.schema.document_plain_routes",
+            "opsconsole.http.schema.document_plain_routes",
         ],
     }
 

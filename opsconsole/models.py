@@ -5,7 +5,7 @@ from django.db import models
 from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
-from opsconsole.roles import PERMISSION_NAMES
+from opsconsole.access.roles import PERMISSION_NAMES
 
 VIEW_PERMISSION = "platform.member_admin.view"
 OPERATE_PERMISSION = "platform.member_admin.operate"

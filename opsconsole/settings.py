@@ -8,7 +8,6 @@ from pathlib import Path
 
 import environ
 
-from opsconsole import content_security
 from opsconsole.env import (
     anymail_settings,
     backup_drill_settings,
@@ -32,7 +31,8 @@ from opsconsole.env import (
     whatsapp_settings,
     worker_switches,
 )
-from opsconsole.logs import configure_logging
+from opsconsole.http import content_security
+from opsconsole.http.logs import configure_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # django-environ loads .env into the environment (never over a variable already set). The
@@ -93,21 +93,21 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "opsconsole.middleware.RequestContextMiddleware",
-    "opsconsole.body_limit.BodySizeLimitMiddleware",
-    "opsconsole.nul_bytes.NulByteRefusalMiddleware",
+    "opsconsole.http.middleware.RequestContextMiddleware",
+    "opsconsole.http.body_limit.BodySizeLimitMiddleware",
+    "opsconsole.http.nul_bytes.NulByteRefusalMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "opsconsole.personal_data.PersonalDataVisibilityMiddleware",
+    "opsconsole.access.personal_data.PersonalDataVisibilityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
-    "opsconsole.errors.ApiExceptionMiddleware",
+    "opsconsole.http.errors.ApiExceptionMiddleware",
     # Counts failed logins and locks accounts out (docs/runbooks/incident-response.md).
     "axes.middleware.AxesMiddleware",
 ]
@@ -125,7 +125,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "opsconsole.banner.console_banner",
+                "opsconsole.monitoring.banner.console_banner",
             ],
         },
     },
@@ -161,18 +161,18 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header is what makes DRF answer 401, not 403.
-        "opsconsole.authentication.ApiTokenAuthentication",
+        "opsconsole.access.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "opsconsole.authentication.AnonymousRateLimit",
+        "opsconsole.access.authentication.AnonymousRateLimit",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["opsconsole.parsers.BoundedJSONParser"],
-    "EXCEPTION_HANDLER": "opsconsole.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "opsconsole.schema.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["opsconsole.http.parsers.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "opsconsole.http.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "opsconsole.http.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": [
-        "opsconsole.throttles.PrincipalRateThrottle",
+        "opsconsole.access.throttles.PrincipalRateThrottle",
     ],
 }
 # Rate limits (rate_counters): per client address when anonymous, else per user or station.
@@ -210,15 +210,15 @@ CACHES = shared_cache(REDIS_URL, CACHE_TABLE)
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "opsconsole.auth_backends.PermissionsInOneQueryBackend",
+    "opsconsole.access.auth_backends.PermissionsInOneQueryBackend",
 ]
 # Lock an account after this many failed logins, for this long (django-axes).
 AXES_FAILURE_LIMIT = env_int("AUTH_LOCKOUT_THRESHOLD", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AUTH_LOCKOUT_MINUTES", 30))
-# Per user and client address (opsconsole.client_address: the client's, not a balancer's):
+# Per user and client address (opsconsole.http.client_address: the client's, not a balancer's):
 # five bad passwords lock that client out of that account, not everyone out of it.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_CLIENT_IP_CALLABLE = "opsconsole.client_address.client_ip"
+AXES_CLIENT_IP_CALLABLE = "opsconsole.http.client_address.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_VERBOSE = False
@@ -257,15 +257,15 @@ WORKER_DRAIN_SECONDS = env_int("WORKER_DRAIN_SECONDS", 45)
 # A worker whose heartbeat is older than this is reported degraded in readyz.
 WORKER_STALE_AFTER_SECONDS = env_int("WORKER_STALE_AFTER_SECONDS", 300)
 
-# Outbound calls reach globally routable addresses only (opsconsole.outbound), except these
+# Outbound calls reach globally routable addresses only (opsconsole.outbound.guard), except these
 # hosts (tests, benchmarks and make run: 127.0.0.1,localhost); plain http only to them.
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", "")
 
 # Integration deliveries (docs/runbooks/integration-retry-and-replay.md): retry policy defaults.
 INTEGRATION_MAX_ATTEMPTS = env_int("INTEGRATION_MAX_ATTEMPTS", 5)
 INTEGRATION_BACKOFF_BASE_SECONDS = env_int("INTEGRATION_BACKOFF_BASE_SECONDS", 30)
-# Delivery calls in flight per processor (asyncio, recovery.delivery_pipeline); 1: one at a
-# time, with INTEGRATION_DELIVERY_CONCURRENCY processors (threads, PostgreSQL only) instead.
+# Delivery calls in flight per processor (asyncio, recovery/integrations/delivery/); 1: one at
+# a time, with INTEGRATION_DELIVERY_CONCURRENCY processors (threads, PostgreSQL only) instead.
 # A SIGKILL repeats at most processors x in-flight calls, each with its idempotency key.
 INTEGRATION_DELIVERY_IN_FLIGHT = env_int("INTEGRATION_DELIVERY_IN_FLIGHT", 64)
 INTEGRATION_DELIVERY_CONCURRENCY = env_int("INTEGRATION_DELIVERY_CONCURRENCY", 2)
@@ -342,7 +342,7 @@ VOUCHER_RENDERER_TIMEOUT_SECONDS = env_int("VOUCHER_RENDERER_TIMEOUT_SECONDS", 3
 # /api/integrations/status answers probes this fresh unless ?force=true.
 INTEGRATION_STATUS_CACHE_SECONDS = env_int("INTEGRATION_STATUS_CACHE_SECONDS", 60)
 
-# Sandbox providers only when true (make run, tests); see opsconsole/providers.py.
+# Sandbox providers only when true (make run, tests); see opsconsole/outbound/providers.py.
 PROVIDERS_SANDBOX = env_bool("PROVIDERS_SANDBOX", False)
 
 # Message channels: NOTIFICATIONS_<CHANNEL>_URL, <CHANNEL>_PROVIDER (see opsconsole/env.py).

@@ -4,7 +4,7 @@ these names stay because tasks queued before that still carry them."""
 
 from __future__ import annotations
 
-from opsconsole.idempotency import idempotency_key_purge_expired
+from opsconsole.http.idempotency import idempotency_key_purge_expired
 from opsconsole.workers import run
 
 

@@ -9,15 +9,15 @@ from drf_spectacular.views import (
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from notifications.email_tracking import email_tracking_webhook
-from opsconsole import metrics
+from opsconsole.access.monitoring_access import may_scrape_metrics
 from opsconsole.api.views import IntegrationsStatusApi
-from opsconsole.errors import api_not_found, error_json_response
-from opsconsole.monitoring_access import may_scrape_metrics
-from opsconsole.overview import console_home, console_overview
+from opsconsole.http.errors import api_not_found, error_json_response
+from opsconsole.monitoring import metrics
+from opsconsole.monitoring.overview import console_home, console_overview
 from payments.api.urls import station_urlpatterns, webhook_urlpatterns
-from recovery.admin_views import edit_and_replay, failure_group_detail, failure_inbox
 from recovery.api.urls import case_urlpatterns, inbox_urlpatterns
-from recovery.case_admin import case_page, case_search_page
+from recovery.cases.admin import case_page, case_search_page
+from recovery.inbox.admin_views import edit_and_replay, failure_group_detail, failure_inbox
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -78,7 +78,7 @@ urlpatterns = [
     re_path(r"^(?:api|platform|webhooks)/(?P<unmatched>.*)$", api_not_found),
 ]
 
-handler400 = "opsconsole.errors.handler400"
-handler403 = "opsconsole.errors.handler403"
-handler404 = "opsconsole.errors.handler404"
-handler500 = "opsconsole.errors.handler500"
+handler400 = "opsconsole.http.errors.handler400"
+handler403 = "opsconsole.http.errors.handler403"
+handler404 = "opsconsole.http.errors.handler404"
+handler500 = "opsconsole.http.errors.handler500"

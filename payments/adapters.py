@@ -1,7 +1,7 @@
 """The hosted checkout provider: issues a fresh checkout link for a session.
 
 An HTTP provider when PAYMENTS_CHECKOUT_URL is set; the sandbox only in PROVIDERS_SANDBOX mode;
-otherwise one that refuses (opsconsole/providers.py).
+otherwise one that refuses (opsconsole/outbound/providers.py).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from opsconsole.outbound import (
+from opsconsole.failures.retry import network_error_class, parse_retry_after
+from opsconsole.outbound.guard import (
     DestinationRefused,
     elapsed_ms,
     guarded_post,
     post_json,
     provider_timeout,
 )
-from opsconsole.providers import PROVIDER_NOT_CONFIGURED, Mode, provider
-from opsconsole.retry import network_error_class, parse_retry_after
+from opsconsole.outbound.providers import PROVIDER_NOT_CONFIGURED, Mode, provider
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from opsconsole.admin_actions import destructive_action
-from opsconsole.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
+from opsconsole.access.personal_data import PersonalFieldsAdmin
+from opsconsole.admin.actions import destructive_action
+from opsconsole.admin.mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.models import OPERATE_PERMISSION
-from opsconsole.personal_data import PersonalFieldsAdmin
 from payments import offline_refunds, selectors, services, stations, webhooks
 
 # The voucher pages live beside this module; importing them registers them.

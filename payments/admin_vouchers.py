@@ -9,9 +9,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
-from opsconsole.admin_actions import destructive_action
-from opsconsole.admin_mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
-from opsconsole.personal_data import PersonalFieldsAdmin, shown, visible_on_this_page
+from opsconsole.access.personal_data import PersonalFieldsAdmin, shown, visible_on_this_page
+from opsconsole.admin.actions import destructive_action
+from opsconsole.admin.mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from payments import vouchers
 from payments.errors import PaymentsInvalidPayload
 from payments.models import Voucher, VoucherRedemptionFailure

@@ -9,9 +9,9 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from opsconsole.providers import Kind, Provider, register_provider
+        from opsconsole.outbound.providers import Kind, Provider, register_provider
 
-        # Money providers fail closed when missing (opsconsole/providers.py).
+        # Money providers fail closed when missing (opsconsole/outbound/providers.py).
         register_provider(
             Provider(
                 "stripe",
@@ -35,14 +35,14 @@ class PaymentsConfig(AppConfig):
                 ),
             )
         )
-        from opsconsole.integration_status import register_probe
+        from opsconsole.outbound.integration_status import register_probe
         from payments import probes, workers  # noqa: F401  (registers the refund retry worker)
 
         register_probe("voucher_png", probes.voucher_png_probe)
         register_probe("stripe", probes.stripe_probe)
         register_probe("checkout_provider", probes.checkout_provider_probe)
 
-        from opsconsole.metrics import register_queue
+        from opsconsole.monitoring.metrics import register_queue
         from payments.models import HostedCheckoutSession, Refund, WebhookFailure
 
         register_queue(

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.db.models import Q
 
-from opsconsole import audit
-from opsconsole.alerts import alert_raise
+from opsconsole.evidence import audit
+from opsconsole.monitoring.alerts import alert_raise
 from payments import services
 from payments.models import HostedCheckoutSession, Payment, Refund, StripeEvent
 from payments.refunds import payment_record

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from opsconsole.outbound import provider_timeout
-from opsconsole.providers import Mode, provider
+from opsconsole.outbound.guard import provider_timeout
+from opsconsole.outbound.providers import Mode, provider
 from payments.adapters import (
     CheckoutProvider,
     HttpCheckoutProvider,

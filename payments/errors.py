@@ -1,7 +1,7 @@
 """Payments' error codes: `<APP>-<status>-<NAME>` with the PAY prefix
 (docs/runbooks/integration-retry-and-replay.md)."""
 
-from opsconsole.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound
+from opsconsole.http.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound
 
 
 class PaymentsInvalidPayload(InvalidInput):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsconsole import outbox
+from opsconsole.db import outbox
 from payments.models import HostedCheckoutSession, Payment, Refund, Voucher
 
 

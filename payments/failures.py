@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db.models import Q
 
-from opsconsole import failure_sources
-from opsconsole.errors import Conflict
-from opsconsole.failure_sources import FailureSource, Impact, error_code
+from opsconsole.failures import failure_sources
+from opsconsole.failures.failure_sources import FailureSource, Impact, error_code
+from opsconsole.http.errors import Conflict
 from payments.models import (
     HostedCheckoutSession,
     Payment,

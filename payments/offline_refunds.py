@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from opsconsole import audit
-from opsconsole.errors import Conflict, InvalidInput
+from opsconsole.evidence import audit
+from opsconsole.http.errors import Conflict, InvalidInput
 from payments.events import refund_event
 from payments.models import Payment, Refund
 

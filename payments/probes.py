@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from opsconsole.integration_status import ProbeResult, authenticated_read, generic_endpoint_read
-from opsconsole.providers import Mode, provider
+from opsconsole.outbound.integration_status import (
+    ProbeResult,
+    authenticated_read,
+    generic_endpoint_read,
+)
+from opsconsole.outbound.providers import Mode, provider
 from payments.adapters import default_voucher_renderer
 
 SLOW_PREVIEW_MS = 1000

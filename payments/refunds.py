@@ -14,10 +14,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from opsconsole import audit
-from opsconsole.alerts import alert_raise
-from opsconsole.errors import Conflict, NotFound
-from opsconsole.retry import RetryPolicy
+from opsconsole.evidence import audit
+from opsconsole.failures.retry import RetryPolicy
+from opsconsole.http.errors import Conflict, NotFound
+from opsconsole.monitoring.alerts import alert_raise
 from payments.adapters import RefundOutcome, RefundProvider, default_refund_provider
 from payments.events import payment_event, refund_event
 from payments.models import Payment, Refund

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from notifications.models import CommunicationLog
 from opsconsole.models import AuditEvent
-from opsconsole.worker_switches import worker_enabled
+from opsconsole.workers.switches import worker_enabled
 from payments.models import HostedCheckoutSession
 from payments.services import ATTEMPT_EVENTS, EVENT_PREFIX
 

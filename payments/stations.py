@@ -14,10 +14,10 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from opsconsole import audit
-from opsconsole.authentication import credential_failure_refusal
-from opsconsole.client_address import client_ip
-from opsconsole.errors import InvalidInput, NotFound
+from opsconsole.access.authentication import credential_failure_refusal
+from opsconsole.evidence import audit
+from opsconsole.http.client_address import client_ip
+from opsconsole.http.errors import InvalidInput, NotFound
 from payments.models import StationCredential
 
 KEYWORD = "Station"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsconsole import audit
+from opsconsole.evidence import audit
 from opsconsole.workers import run
 from payments.services.regeneration import hosted_session_notify_customer
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from opsconsole import audit
-from opsconsole.context import current_request_id
-from opsconsole.errors import ApplicationError, Conflict, NotFound
+from opsconsole.evidence import audit
+from opsconsole.http.context import current_request_id
+from opsconsole.http.errors import ApplicationError, Conflict, NotFound
 from payments.adapters import default_voucher_renderer
 from payments.errors import PaymentsInvalidPayload
 from payments.events import voucher_event

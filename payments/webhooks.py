@@ -14,8 +14,8 @@ import structlog
 from django.conf import settings
 from django.db import transaction
 
-from opsconsole import audit
-from opsconsole.errors import DependencyUnavailable, InvalidInput, NotFound
+from opsconsole.evidence import audit
+from opsconsole.http.errors import DependencyUnavailable, InvalidInput, NotFound
 from payments import card_payments, services
 from payments.models import HostedCheckoutSession, StripeEvent, WebhookFailure
 

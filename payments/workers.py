@@ -1,4 +1,5 @@
-"""The payments app's workers: refunds retried with backoff."""
+"""The payments app's workers: refunds retried with backoff, and the hosted checkout session
+recovery (docs/runbooks/hosted-session-recovery.md)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ from typing import ClassVar
 
 from django.conf import settings
 
-from opsconsole.claims import RunContext, claim_due_rows
+from notifications.communicators import HostedSessionRecoveryCommunicator
+from opsconsole.http.context import bound_context
 from opsconsole.workers import BatchWorker, register_worker
-from payments.adapters import RefundProvider
+from opsconsole.workers.claims import RunContext, claim_due_rows
+from payments.adapters import CheckoutProvider, RefundProvider
+from payments.checkout_providers import default_checkout_provider
+from payments.errors import HostedSessionChanged
+from payments.hosted_recovery import (
+    hosted_session_recovery_attempt,
+    schedule_hosted_session_recovery,
+)
 from payments.models import Refund
 from payments.refunds import RefundLeaseLost, due_refunds_filter, refund_attempt
 
@@ -67,3 +76,62 @@ class RefundRetryWorker(BatchWorker):
         if refund.status == Refund.Status.COMPLETED:
             return self.Outcome.COMPLETED
         return self.Outcome.RETRY_SCHEDULED if refund.next_retry_at else self.Outcome.GAVE_UP
+
+
+@register_worker
+class HostedSessionRecoveryWorker(BatchWorker):
+    """Regenerates stalled hosted checkout links and reminds the customer
+    (docs/runbooks/hosted-session-recovery.md)."""
+
+    name = "hosted_recovery_worker"
+    description = (
+        "Hosted checkout session recovery: new links, reminders, cadence"
+        " (runbook: Hosted session recovery)"
+    )
+    drains = True
+    schedule_minutes = 5
+
+    def __init__(
+        self,
+        *,
+        provider: CheckoutProvider | None = None,
+        communicator: HostedSessionRecoveryCommunicator | None = None,
+        **kwargs: int,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.provider = provider or default_checkout_provider()
+        self.communicator = communicator or HostedSessionRecoveryCommunicator()
+
+    outcome_classes: ClassVar[dict[str, str]] = {
+        "regenerated": "succeeded",
+        "reminded": "succeeded",
+        "link_failed": "retried",
+        "abandoned": "dead_lettered",
+    }
+
+    class Outcome(StrEnum):
+        REGENERATED = "regenerated"  # a new checkout link
+        REMINDED = "reminded"  # the same link, the customer reminded
+        LINK_FAILED = "link_failed"
+        ABANDONED = "abandoned"  # retries exhausted
+        LEASE_LOST = "lease_lost"
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
+        return schedule_hosted_session_recovery(
+            owner=run.owner, limit=limit, lease_seconds=self.lease_seconds
+        )
+
+    def process(self, item_id: int, run: RunContext) -> Outcome:
+        with bound_context():
+            try:
+                return self.Outcome(
+                    hosted_session_recovery_attempt(
+                        session_id=item_id,
+                        lease_owner=run.owner,
+                        triggered_by=run.triggered_by,
+                        provider=self.provider,
+                        communicator=self.communicator,
+                    )
+                )
+            except HostedSessionChanged:
+                return self.Outcome.LEASE_LOST

@@ -7,21 +7,21 @@ class RecoveryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from opsconsole.metrics import register_metric_source
+        from opsconsole.monitoring.metrics import register_metric_source
         from recovery import workers  # registers the workers
 
         register_metric_source("recovery_queue", workers.recovery_queue_metrics)
 
-        from opsconsole.integration_status import register_probe
+        from opsconsole.outbound.integration_status import register_probe
 
         register_probe("integration_deliveries", workers.integration_deliveries_probe)
 
-        from opsconsole.health import register_component
-        from recovery.circuits import circuits_health
+        from opsconsole.monitoring.health import register_component
+        from recovery.integrations.circuits import circuits_health
 
         register_component("circuit_breakers", circuits_health)
 
-        from opsconsole.metrics import register_queue
+        from opsconsole.monitoring.metrics import register_queue
         from recovery.models import ManualReviewItem, RecoveryItem
 
         register_queue(
@@ -34,23 +34,23 @@ class RecoveryConfig(AppConfig):
         )
         register_queue("manual_review", ManualReviewItem, stuck=("open",))
 
-        from opsconsole.queue_depth import register_sampled
-        from recovery.inbox_trends import INBOX_SAMPLE, failure_inbox_reading
+        from opsconsole.monitoring.queue_depth import register_sampled
+        from recovery.inbox.trends import INBOX_SAMPLE, failure_inbox_reading
 
         register_sampled(INBOX_SAMPLE, failure_inbox_reading)
 
-        from opsconsole.overview import register_overview_section
-        from recovery.overview_charts import delivery_outcome_charts
+        from opsconsole.monitoring.overview import register_overview_section
+        from recovery.reports.overview_charts import delivery_outcome_charts
 
         register_overview_section("Integration deliveries", delivery_outcome_charts)
 
-        from opsconsole.overview_attention import register_attention_source
-        from recovery.delivery_attention import failing_integration_rows
+        from opsconsole.monitoring.overview_attention import register_attention_source
+        from recovery.integrations.attention import failing_integration_rows
 
         register_attention_source("integration_deliveries", failing_integration_rows)
 
-        from opsconsole.outbox import register_sink
-        from recovery.outbox import fan_out
+        from opsconsole.db.outbox import register_sink
+        from recovery.integrations.outbox import fan_out
 
         register_sink(fan_out)
 

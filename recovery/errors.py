@@ -1,6 +1,6 @@
 """The integration queue's error codes (docs/runbooks/integration-retry-and-replay.md)."""
 
-from opsconsole.errors import (
+from opsconsole.http.errors import (
     ApplicationError,
     Conflict,
     InvalidInput,

@@ -8,8 +8,8 @@ from django.db.models.functions import Coalesce
 
 from bookings.failures import booking_of_payload, payload_impact, soon_booking_ids
 from bookings.models import Booking
-from opsconsole import failure_sources
-from opsconsole.failure_sources import FailureSource, Impact
+from opsconsole.failures import failure_sources
+from opsconsole.failures.failure_sources import FailureSource, Impact
 from recovery.models import RecoveryItem
 from recovery.services import recovery_item_replay
 

@@ -10,32 +10,25 @@ from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from notifications.communicators import HostedSessionRecoveryCommunicator
-from opsconsole import failure_sources
-from opsconsole.authentication import expired_api_tokens_purge
-from opsconsole.claims import RunContext, RunSummary
-from opsconsole.context import bound_context
-from opsconsole.integration_status import ProbeResult
-from opsconsole.outcome_rollups import worker_outcomes_purge
-from opsconsole.rate_counters import rate_counters_purge
+from opsconsole.access.authentication import expired_api_tokens_purge
+from opsconsole.access.rate_counters import rate_counters_purge
+from opsconsole.failures import failure_sources
+from opsconsole.http.context import bound_context
+from opsconsole.outbound.integration_status import ProbeResult
 from opsconsole.workers import BatchWorker, register_worker
-from payments.adapters import CheckoutProvider
-from payments.checkout_providers import default_checkout_provider
-from payments.errors import HostedSessionChanged
-from recovery import circuits, services
-from recovery.adapters import DeliveryAdapter
-from recovery.bulk_actions import bulk_action_run, provider_pacing_lock
-from recovery.delivery_attention import failing_integrations
-from recovery.dlq import dead_rows, sweep_one, swept_sources
+from opsconsole.workers.claims import RunContext, RunSummary
+from opsconsole.workers.outcome_rollups import worker_outcomes_purge
+from recovery import services
 from recovery.errors import LeaseLost
-from recovery.failure_alerts import notification_failures_batch, payment_failures_page
-from recovery.hosted_sessions import (
-    hosted_session_recovery_attempt,
-    schedule_hosted_session_recovery,
-)
-from recovery.ingestion import ingested_events_purge
+from recovery.inbox.bulk_actions import bulk_action_run, provider_pacing_lock
+from recovery.inbox.dlq import dead_rows, sweep_one, swept_sources
+from recovery.inbox.failure_alerts import notification_failures_batch, payment_failures_page
+from recovery.integrations import circuits
+from recovery.integrations.attention import failing_integrations
+from recovery.integrations.delivery.adapters import DeliveryAdapter
+from recovery.integrations.ingestion import ingested_events_purge
 from recovery.models import BulkAction, Integration, ManualReviewItem, RecoveryItem
-from recovery.retention import TABLES, retention_redact_table
+from recovery.reports.retention import TABLES, retention_redact_table
 
 
 @dataclass
@@ -90,8 +83,8 @@ class IntegrationDeliveryWorker(BatchWorker):
 
     @property
     def pipelined(self) -> bool:
-        """Calls in flight on the delivery loop (recovery.delivery_pipeline), unless one at
-        a time is configured or a test hands in its own adapter."""
+        """Calls in flight on the delivery loop (recovery.integrations.delivery.pipeline),
+        unless one at a time is configured or a test hands in its own adapter."""
         return self.adapter is None and settings.INTEGRATION_DELIVERY_IN_FLIGHT > 1
 
     def drain(
@@ -99,7 +92,7 @@ class IntegrationDeliveryWorker(BatchWorker):
     ) -> Exception | None:
         if not self.pipelined:
             return super().drain(summary, run, batch_limit=batch_limit, heartbeat=heartbeat)
-        from recovery.delivery_drain import PipelinedDrain
+        from recovery.integrations.delivery.drain import PipelinedDrain
 
         return PipelinedDrain(self, summary, run, batch_limit=batch_limit).drain(
             heartbeat=heartbeat
@@ -164,8 +157,8 @@ def recovery_queue_metrics() -> Iterable[Metric]:
     )
     # From the minute's queue-depth sample (a scrape must not count ten million rows);
     # counted live only before the sampler's first run.
-    from opsconsole.metrics import registered_queues
-    from opsconsole.queue_depth import group_counts, latest_sample
+    from opsconsole.monitoring.metrics import registered_queues
+    from opsconsole.monitoring.queue_depth import group_counts, latest_sample
 
     sample = latest_sample("integration_deliveries")
     if sample is not None:
@@ -195,65 +188,6 @@ def integration_deliveries_probe() -> ProbeResult:
     if paused or dlq or failing:
         return ProbeResult("amber", f"{len(paused)} paused, {sum(dlq.values())} in DLQ", details)
     return ProbeResult("green", "delivering", details)
-
-
-@register_worker
-class HostedSessionRecoveryWorker(BatchWorker):
-    """Regenerates stalled hosted checkout links and reminds the customer
-    (docs/runbooks/hosted-session-recovery.md)."""
-
-    name = "hosted_recovery_worker"
-    description = (
-        "Hosted checkout session recovery: new links, reminders, cadence"
-        " (runbook: Hosted session recovery)"
-    )
-    drains = True
-    schedule_minutes = 5
-
-    def __init__(
-        self,
-        *,
-        provider: CheckoutProvider | None = None,
-        communicator: HostedSessionRecoveryCommunicator | None = None,
-        **kwargs: int,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.provider = provider or default_checkout_provider()
-        self.communicator = communicator or HostedSessionRecoveryCommunicator()
-
-    outcome_classes: ClassVar[dict[str, str]] = {
-        "regenerated": "succeeded",
-        "reminded": "succeeded",
-        "link_failed": "retried",
-        "abandoned": "dead_lettered",
-    }
-
-    class Outcome(StrEnum):
-        REGENERATED = "regenerated"  # a new checkout link
-        REMINDED = "reminded"  # the same link, the customer reminded
-        LINK_FAILED = "link_failed"
-        ABANDONED = "abandoned"  # retries exhausted
-        LEASE_LOST = "lease_lost"
-
-    def claim(self, run: RunContext, *, limit: int) -> list[int]:
-        return schedule_hosted_session_recovery(
-            owner=run.owner, limit=limit, lease_seconds=self.lease_seconds
-        )
-
-    def process(self, item_id: int, run: RunContext) -> Outcome:
-        with bound_context():
-            try:
-                return self.Outcome(
-                    hosted_session_recovery_attempt(
-                        session_id=item_id,
-                        lease_owner=run.owner,
-                        triggered_by=run.triggered_by,
-                        provider=self.provider,
-                        communicator=self.communicator,
-                    )
-                )
-            except HostedSessionChanged:
-                return self.Outcome.LEASE_LOST
 
 
 @register_worker
@@ -394,4 +328,4 @@ class BulkActionWorker(BatchWorker):
         return self.Outcome.ITEMS_DONE if done else self.Outcome.ITEMS_NONE
 
 
-from recovery import weekly_digest  # noqa: E402, F401  (registers the digest worker)
+from recovery.reports import weekly_digest  # noqa: E402, F401  (registers the digest worker)

@@ -8,8 +8,8 @@ from typing import Any
 
 import time_machine
 
-from opsconsole.claims import RunContext, RunSummary
 from opsconsole.workers import BatchWorker
+from opsconsole.workers.claims import RunContext, RunSummary
 
 
 def run_worker(
@@ -29,7 +29,7 @@ def run_worker(
 
 def deliver(timeout: float = 2.0) -> RunSummary:
     """The integration delivery worker with a short HTTP timeout (the stand-in endpoints)."""
-    from recovery.adapters import HttpDeliveryAdapter
+    from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
     from recovery.workers import IntegrationDeliveryWorker
 
     return run_worker(

@@ -11,9 +11,9 @@ from rest_framework.views import APIView
 
 from bookings.errors import BookingInvalidPayload
 from bookings.models import Resource
-from opsconsole import inputs
-from opsconsole.pagination import InvalidCursor, keyset_page
-from opsconsole.permissions import CanBookOrView
+from opsconsole.access.permissions import CanBookOrView
+from opsconsole.http import inputs
+from opsconsole.http.pagination import InvalidCursor, keyset_page
 
 
 class ResourceSerializer(serializers.Serializer):

@@ -17,14 +17,14 @@ from rest_framework.views import APIView
 
 from bookings import services
 from bookings.errors import BookingInvalidPayload
-from opsconsole import inputs
-from opsconsole.idempotency import idempotent
-from opsconsole.permissions import (
+from opsconsole.access.permissions import (
     CanBook,
     CanBookOrOperate,
     CanOperatePlatform,
     signed_in_user,
 )
+from opsconsole.http import inputs
+from opsconsole.http.idempotency import idempotent
 from payments.errors import PaymentsInvalidPayload
 from payments.models import Payment
 

@@ -22,9 +22,9 @@ from bookings.errors import (
 from bookings.events import booking_event
 from bookings.models import Booking, BookingHold, RefundFailure
 from bookings.services.events import _emit_booking_cancelled
-from opsconsole import audit
-from opsconsole.alerts import alert_raise
+from opsconsole.evidence import audit
 from opsconsole.models import OPERATE_PERMISSION
+from opsconsole.monitoring.alerts import alert_raise
 from payments.adapters import RefundProvider
 from payments.models import Payment, Refund
 from payments.refunds import refund_request

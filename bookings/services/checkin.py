@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from bookings.errors import BookingNotCheckable, BookingNotFound
 from bookings.models import Booking
-from opsconsole import audit
+from opsconsole.evidence import audit
 
 
 @transaction.atomic

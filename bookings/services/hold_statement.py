@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from bookings.errors import ResourceNotFound, TooManyActiveHolds
 from bookings.models import BookingHold
-from opsconsole import audit
-from opsconsole.prepared import RowReader, fetch_prepared
-from opsconsole.transactions import is_retryable_transaction_error
+from opsconsole.db.prepared import RowReader, fetch_prepared
+from opsconsole.db.transactions import is_retryable_transaction_error
+from opsconsole.evidence import audit
 
 EXCLUSION_VIOLATION = "23P01"
 
@@ -49,7 +49,7 @@ _HOLD_ROWS = RowReader(BookingHold)
 @functools.cache
 def _one_statement_hold_sql() -> tuple[str, str]:
     """The hold's INSERT, gated on the resource and the client's live holds, and the
-    audit row selecting from it; the audit part's text comes from opsconsole.audit."""
+    audit row selecting from it; the audit part's text comes from opsconsole.evidence.audit."""
     head = (
         "WITH resource AS (SELECT id FROM bookings_resource WHERE id = %(resource)s AND active), "
         "mine AS (SELECT cap_slot, expires_at > %(now)s AS live FROM bookings_bookinghold "

@@ -28,8 +28,8 @@ from bookings.services.hold_statement import (
 )
 from bookings.signals import booking_hold_expired
 from notifications.services import notify_fail_open
-from opsconsole import audit
-from opsconsole.transactions import retry_on_deadlock
+from opsconsole.db.transactions import retry_on_deadlock
+from opsconsole.evidence import audit
 
 WORKER_ACTOR = "worker:booking_hold_expiry_worker"
 

@@ -18,8 +18,8 @@ from bookings.errors import (
     BookingNotFound,
 )
 from bookings.models import Booking
-from opsconsole import audit
-from opsconsole.transactions import retry_on_deadlock
+from opsconsole.db.transactions import retry_on_deadlock
+from opsconsole.evidence import audit
 from payments.models import Payment
 from payments.refunds import payment_record
 

@@ -9,7 +9,7 @@ from bookings.errors import (
     ResourceNotFound,
 )
 from bookings.models import Resource
-from opsconsole import audit
+from opsconsole.evidence import audit
 
 RESOURCE_EDITABLE_FIELDS = ("name", "active")
 

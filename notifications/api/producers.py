@@ -20,11 +20,11 @@ from rest_framework.views import APIView
 from notifications import campaigns
 from notifications.api.views import CampaignStatusSerializer, NotificationsInvalidPayload
 from notifications.push_tokens import push_token_register, push_token_remove
-from opsconsole import inputs
-from opsconsole.idempotency import idempotent
+from opsconsole.access.permissions import CanProduce, CanRegisterPushTokens
+from opsconsole.http import inputs
+from opsconsole.http.idempotency import idempotent
+from opsconsole.http.parsers import BoundedJSONParser
 from opsconsole.models import INGEST_PERMISSION
-from opsconsole.parsers import BoundedJSONParser
-from opsconsole.permissions import CanProduce, CanRegisterPushTokens
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
 

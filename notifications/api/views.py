@@ -10,10 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from notifications import campaigns
-from opsconsole import inputs
-from opsconsole.errors import InvalidInput
-from opsconsole.idempotency import idempotent
-from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
+from opsconsole.access.permissions import CanOperatePlatform, CanViewPlatform
+from opsconsole.http import inputs
+from opsconsole.http.errors import InvalidInput
+from opsconsole.http.idempotency import idempotent
 
 
 class NotificationsInvalidPayload(InvalidInput):

@@ -64,7 +64,7 @@ class CommunicationLog(models.Model):
             models.Index(
                 fields=["subject_type", "subject_id", "id"], name="communication_subject_idx"
             ),
-            # The retention job: rows not yet redacted, by id (see recovery/retention.py).
+            # The retention job: rows not yet redacted, by id (see recovery/reports/retention.py).
             models.Index(
                 fields=["id"],
                 condition=Q(redacted_at__isnull=True),

@@ -12,12 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import inputs
-from opsconsole.errors import InvalidInput
+from opsconsole.access.permissions import CanViewPlatform
+from opsconsole.access.personal_data import can_see_personal_data, mask_json, mask_text
+from opsconsole.http import inputs
+from opsconsole.http.errors import InvalidInput
+from opsconsole.http.pagination import InvalidCursor, keyset_page
 from opsconsole.models import AuditEvent
-from opsconsole.pagination import InvalidCursor, keyset_page
-from opsconsole.permissions import CanViewPlatform
-from opsconsole.personal_data import can_see_personal_data, mask_json, mask_text
 
 
 class AuditEventSerializer(serializers.Serializer):

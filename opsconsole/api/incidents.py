@@ -11,12 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import inputs
-from opsconsole.errors import InvalidInput, NotFound
-from opsconsole.incidents import incident_export, incident_summary
+from opsconsole.access.permissions import CanViewPlatform
+from opsconsole.http import inputs
+from opsconsole.http.errors import InvalidInput, NotFound
+from opsconsole.http.pagination import InvalidCursor, keyset_page
+from opsconsole.incidents.records import incident_export, incident_summary
 from opsconsole.models import Incident
-from opsconsole.pagination import InvalidCursor, keyset_page
-from opsconsole.permissions import CanViewPlatform
 
 
 class IncidentSummarySerializer(serializers.Serializer):

@@ -11,11 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import inputs
-from opsconsole.api_tokens import api_token_revoke_own, api_tokens_of
-from opsconsole.errors import InvalidInput, NotFound
-from opsconsole.idempotency import idempotent
-from opsconsole.permissions import signed_in_user
+from opsconsole.access.api_tokens import api_token_revoke_own, api_tokens_of
+from opsconsole.access.permissions import signed_in_user
+from opsconsole.http import inputs
+from opsconsole.http.errors import InvalidInput, NotFound
+from opsconsole.http.idempotency import idempotent
 
 SELF_REVOKED = "revoked by its holder"
 

@@ -14,12 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import health
-from opsconsole.errors import InvalidInput
-from opsconsole.integration_status import integration_status
+from opsconsole.access.monitoring_access import may_see_health_details
+from opsconsole.access.permissions import CanViewPlatform
+from opsconsole.http.errors import InvalidInput
 from opsconsole.models import OPERATE_PERMISSION
-from opsconsole.monitoring_access import may_see_health_details
-from opsconsole.permissions import CanViewPlatform
+from opsconsole.monitoring import health
+from opsconsole.outbound.integration_status import integration_status
 
 
 class HealthLivezApi(APIView):

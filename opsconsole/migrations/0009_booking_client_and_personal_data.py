@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from opsconsole.roles import ensure_support_groups
+from opsconsole.access.roles import ensure_support_groups
 
 
 def create_groups(apps, schema_editor):

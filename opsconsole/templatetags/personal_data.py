@@ -1,5 +1,5 @@
 """Template filters for admin pages that print free text: the API's masks, applied unless
-the page's viewer may see personal data (`opsconsole.personal_data.shown`)."""
+the page's viewer may see personal data (`opsconsole.access.personal_data.shown`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.timezone import is_aware, localtime
 
-from opsconsole.personal_data import shown
+from opsconsole.access.personal_data import shown
 
 register = template.Library()
 

@@ -12,9 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import inputs
-from opsconsole.idempotency import idempotent
-from opsconsole.permissions import CanProduce
+from opsconsole.access.permissions import CanProduce
+from opsconsole.http import inputs
+from opsconsole.http.idempotency import idempotent
 from payments import services, vouchers
 from payments.api.views import HostedSessionOutputSerializer, VoucherOutputSerializer
 from payments.errors import PaymentsInvalidPayload

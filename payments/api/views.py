@@ -13,11 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import inputs
-from opsconsole.authentication import AnonymousRateLimit
-from opsconsole.idempotency import idempotent
-from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
-from opsconsole.personal_data import can_see_personal_data, masked
+from opsconsole.access.authentication import AnonymousRateLimit
+from opsconsole.access.permissions import CanOperatePlatform, CanViewPlatform
+from opsconsole.access.personal_data import can_see_personal_data, masked
+from opsconsole.http import inputs
+from opsconsole.http.idempotency import idempotent
 from payments import selectors, services, vouchers, webhooks
 from payments.errors import PaymentsInvalidPayload
 from payments.models import HostedCheckoutSession, Voucher

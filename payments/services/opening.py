@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from opsconsole import audit
+from opsconsole.evidence import audit
 from payments.adapters import CheckoutProvider, CheckoutProviderError
 from payments.checkout_providers import default_checkout_provider
 from payments.errors import (

@@ -12,8 +12,8 @@ from notifications.communicators import (
     HostedSessionContact,
     HostedSessionRecoveryCommunicator,
 )
-from opsconsole import audit
-from opsconsole.wakes import run_after_commit
+from opsconsole.evidence import audit
+from opsconsole.workers.wakes import run_after_commit
 from payments.adapters import (
     CheckoutLink,
     CheckoutProvider,

@@ -17,8 +17,8 @@ from django.utils import timezone
 from notifications.communicators import (
     CommunicationOutcome,
 )
-from opsconsole import audit
-from opsconsole.retry import RetryPolicy
+from opsconsole.evidence import audit
+from opsconsole.failures.retry import RetryPolicy
 from payments.adapters import (
     CheckoutLink,
 )

@@ -12,14 +12,14 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.timesince import timesince
 
-from opsconsole import charts
-from opsconsole.admin_actions import destructive_action
-from opsconsole.admin_mixins import HistoryWithoutRevert, ServiceSavedAdmin, SupportStaffAccess
-from opsconsole.personal_data import PersonalFieldsAdmin
+from opsconsole.access.personal_data import PersonalFieldsAdmin
+from opsconsole.admin.actions import destructive_action
+from opsconsole.admin.mixins import HistoryWithoutRevert, ServiceSavedAdmin, SupportStaffAccess
+from opsconsole.monitoring import charts
 from recovery import services
-from recovery.delivery_stats import DeliveryStats, delivery_stats, success_rates
+from recovery.integrations.stats import DeliveryStats, delivery_stats, success_rates
 from recovery.models import Integration
-from recovery.overview_charts import outcome_series
+from recovery.reports.overview_charts import outcome_series
 
 
 def delivery_chart(stats: DeliveryStats) -> str:

@@ -11,14 +11,14 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html
 
-from opsconsole.admin_actions import destructive_action
-from opsconsole.admin_mixins import (
+from opsconsole.admin.actions import destructive_action
+from opsconsole.admin.mixins import (
     ReadOnlyAdmin,
     SupportStaffAccess,
 )
 from recovery.admin.queue import pretty_json
-from recovery.bulk_actions import bulk_action_transition
-from recovery.dlq import manual_review_resolve
+from recovery.inbox.bulk_actions import bulk_action_transition
+from recovery.inbox.dlq import manual_review_resolve
 from recovery.models import (
     BulkAction,
     BulkActionItem,

@@ -15,18 +15,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from opsconsole.admin_actions import destructive_action
-from opsconsole.admin_mixins import (
+from opsconsole.access.personal_data import PersonalFieldsAdmin, shown
+from opsconsole.admin.actions import destructive_action
+from opsconsole.admin.mixins import (
     ReadOnlyAdmin,
     SupportStaffAccess,
 )
-from opsconsole.admin_scale import indexed_values_filter
-from opsconsole.errors import ApplicationError
-from opsconsole.inputs import is_id
-from opsconsole.personal_data import PersonalFieldsAdmin, shown
-from opsconsole.text_search import MIN_TERM, as_text, contains_pattern
+from opsconsole.admin.scale import indexed_values_filter
+from opsconsole.db.text_search import MIN_TERM, as_text, contains_pattern
+from opsconsole.http.errors import ApplicationError
+from opsconsole.http.inputs import is_id
 from recovery import services
-from recovery.bulk_actions import bulk_action_create, bulk_action_transition
+from recovery.inbox.bulk_actions import bulk_action_create, bulk_action_transition
 from recovery.models import (
     DeliveryAttempt,
     ProviderCircuit,

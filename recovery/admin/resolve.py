@@ -12,10 +12,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from opsconsole import failure_sources
-from opsconsole.admin_actions import destructive_action
-from opsconsole.failure_sources import FailureSource
-from recovery.inbox import failure_resolve_by_operator, open_rows
+from opsconsole.admin.actions import destructive_action
+from opsconsole.failures import failure_sources
+from opsconsole.failures.failure_sources import FailureSource
+from recovery.inbox.groups import failure_resolve_by_operator, open_rows
 
 
 def resolve_action(source: FailureSource) -> Callable[..., Any]:

@@ -11,12 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import inputs
-from opsconsole.idempotency import idempotent
-from opsconsole.permissions import CanIngest
+from opsconsole.access.permissions import CanIngest
+from opsconsole.http import inputs
+from opsconsole.http.idempotency import idempotent
 from recovery.api.integrations import parse_integration_id
 from recovery.errors import IntegrationInvalidPayload
-from recovery.ingestion import MAX_BATCH, events_ingest
+from recovery.integrations.ingestion import MAX_BATCH, events_ingest
 
 
 def _body_bytes(request: Request) -> int | None:

@@ -12,13 +12,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import inputs
-from opsconsole.idempotency import idempotent
-from opsconsole.permissions import CanOperatePlatform, CanViewOrOperate
-from opsconsole.personal_data import MasksPersonalData
-from recovery import selectors, services
-from recovery.delivery_stats import delivery_stats
+from opsconsole.access.permissions import CanOperatePlatform, CanViewOrOperate
+from opsconsole.access.personal_data import MasksPersonalData
+from opsconsole.http import inputs
+from opsconsole.http.idempotency import idempotent
+from recovery import services
 from recovery.errors import IntegrationInvalidPayload
+from recovery.integrations import selectors
+from recovery.integrations.stats import delivery_stats
 from recovery.models import Integration
 
 API_REASON = "changed through the API"

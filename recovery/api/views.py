@@ -12,18 +12,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import failure_sources, inputs
-from opsconsole.errors import InvalidInput, NotFound
-from opsconsole.idempotency import idempotent
-from opsconsole.pagination import InvalidCursor
-from opsconsole.permissions import CanOperatePlatform, CanViewPlatform
-from opsconsole.personal_data import MasksPersonalData, masked
-from recovery import bulk_actions, inbox, selectors, services
+from opsconsole.access.permissions import CanOperatePlatform, CanViewPlatform
+from opsconsole.access.personal_data import MasksPersonalData, masked
+from opsconsole.failures import failure_sources
+from opsconsole.http import inputs
+from opsconsole.http.errors import InvalidInput, NotFound
+from opsconsole.http.idempotency import idempotent
+from opsconsole.http.pagination import InvalidCursor
+from recovery import services
 from recovery.api.failure_serializers import (
     FailureGroupsSerializer,
     ResolvedSerializer,
 )
 from recovery.errors import IntegrationInvalidPayload
+from recovery.inbox import bulk_actions
+from recovery.inbox import groups as inbox
+from recovery.integrations import selectors
 from recovery.models import BulkAction, RecoveryItem
 
 

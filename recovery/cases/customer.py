@@ -16,8 +16,8 @@ from django.db.models.functions import Lower
 
 from bookings.models import Booking, BookingHold
 from notifications.models import CampaignTarget
-from opsconsole.errors import NotFound
-from opsconsole.inputs import is_id
+from opsconsole.http.errors import NotFound
+from opsconsole.http.inputs import is_id
 from payments.models import HostedCheckoutSession, Payment, Refund, Voucher
 from recovery.cases.refs import Identity, normalize_email
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from bookings.models import Booking
-from opsconsole.inputs import is_id
+from opsconsole.http.inputs import is_id
 from payments.models import Payment, Refund, WebhookFailure
 from recovery.cases.customer import Customer
 from recovery.cases.entries import stripe_object

@@ -14,7 +14,7 @@ from django.db.models.functions import Lower
 
 from bookings.models import Booking, BookingHold
 from notifications.models import CampaignTarget, CommunicationLog
-from opsconsole.inputs import is_id
+from opsconsole.http.inputs import is_id
 from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession, Payment, Refund, Voucher, WebhookFailure
 from recovery.cases.entries import stripe_object

@@ -10,9 +10,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from opsconsole import audit, failure_sources
-from opsconsole.errors import Conflict, InvalidInput
-from opsconsole.personal_data import can_see_personal_data, mask_code, mask_json, mask_text
+from opsconsole.access.personal_data import can_see_personal_data, mask_code, mask_json, mask_text
+from opsconsole.evidence import audit
+from opsconsole.failures import failure_sources
+from opsconsole.http.errors import Conflict, InvalidInput
 from payments.offline_refunds import refund_settle_offline
 from recovery.cases.customer import CaseNotFound, Customer, customer_of
 from recovery.cases.entries import Entry
@@ -20,13 +21,13 @@ from recovery.cases.money import reconciliation
 from recovery.cases.refs import Identity, UnknownRef, unseal
 from recovery.cases.search import Match, find
 from recovery.cases.timeline import KINDS, InvalidTimelineCursor, decode_cursor, page
-from recovery.inbox import (
+from recovery.inbox.groups import (
     FailureNotOpen,
     ResolveOutcome,
     failure_resolve_by_operator,
     open_rows,
 )
-from recovery.replay_guard import guarded_replay
+from recovery.inbox.replay_guard import guarded_replay
 
 # Which timeline kind a failure source's rows appear as.
 SOURCE_KINDS = {

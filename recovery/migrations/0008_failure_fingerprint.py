@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from opsconsole.fingerprints import failure_fingerprint
+from opsconsole.failures.fingerprints import failure_fingerprint
 
 
 def fingerprint_failed_items(apps, schema_editor):

@@ -7,7 +7,7 @@ from django.db import migrations, models
 def give_each_integration_a_secret(apps, schema_editor):
     """Integrations from before signing get their first secret (shown in the admin's rotate
     action, which staff use to hand it to the partner)."""
-    from recovery.signing import new_signing_secret, secret_entry
+    from recovery.integrations.signing import new_signing_secret, secret_entry
 
     Integration = apps.get_model("recovery", "Integration")
     for integration in Integration.objects.filter(signing_secrets=[]):

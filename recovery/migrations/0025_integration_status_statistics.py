@@ -1,7 +1,7 @@
 from django.db import migrations
 
 # The queue-depth sampler reads deliveries per integration and status from these statistics
-# on a large table (opsconsole.queue_depth.group_counts) instead of counting millions of rows
+# on a large table (opsconsole.monitoring.queue_depth.group_counts) instead of counting millions of rows
 # every minute. The larger target keeps every pair of up to thousands of integrations.
 STATISTICS = "recovery_item_integration_status_stats"
 

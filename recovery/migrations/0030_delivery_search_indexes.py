@@ -1,4 +1,4 @@
-"""The delivery list's search (opsconsole.text_search): a partner's error text and a payload
+"""The delivery list's search (opsconsole.db.text_search): a partner's error text and a payload
 value (a customer's email) among open failures, by trigram indexes that only failed and DLQ
 rows pay for (a successful delivery never enters them), and an event id exactly."""
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from simple_history.models import HistoricalRecords
 
-from opsconsole.fingerprints import failure_fingerprint
+from opsconsole.failures.fingerprints import failure_fingerprint
 
 
 class Integration(models.Model):

@@ -11,9 +11,9 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from opsconsole.claims import claim_due_rows, lease_statement
-from opsconsole.prepared import RowReader, fetch_prepared
-from recovery.circuits import (
+from opsconsole.db.prepared import RowReader, fetch_prepared
+from opsconsole.workers.claims import claim_due_rows, lease_statement
+from recovery.integrations.circuits import (
     blocked_integrations,
     integrations_with_circuit_state,
 )

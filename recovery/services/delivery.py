@@ -14,18 +14,25 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from opsconsole import audit, wakes
-from opsconsole.compare_and_set import Increment, compare_and_set
-from opsconsole.context import bound_context, current_request_id, current_traceparent
-from opsconsole.outbound import ENDPOINT_NOT_ALLOWED
-from opsconsole.retry import RetryPolicy, parse_retry_after
-from recovery.adapters import DeliveryAdapter, DeliveryRequest, DeliveryResult, default_adapter
-from recovery.circuits import (
-    circuit_record,
-)
+from opsconsole.db.compare_and_set import Increment, compare_and_set
+from opsconsole.evidence import audit
+from opsconsole.failures.retry import RetryPolicy, parse_retry_after
+from opsconsole.http.context import bound_context, current_request_id, current_traceparent
+from opsconsole.outbound.guard import ENDPOINT_NOT_ALLOWED
+from opsconsole.workers import wakes
 from recovery.errors import (
     LeaseLost,
 )
+from recovery.integrations.circuits import (
+    circuit_record,
+)
+from recovery.integrations.delivery.adapters import (
+    DeliveryAdapter,
+    DeliveryRequest,
+    DeliveryResult,
+    default_adapter,
+)
+from recovery.integrations.signing import signature_headers
 from recovery.models import (
     DeliveryAttempt,
     DeliveryRollup,
@@ -33,7 +40,6 @@ from recovery.models import (
     RecoveryItem,
 )
 from recovery.models.events import latency_bucket_field
-from recovery.signing import signature_headers
 
 logger = structlog.get_logger(__name__)
 

@@ -9,16 +9,16 @@ from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
-from opsconsole import audit
-from opsconsole.outbound import endpoint_url_problem
+from opsconsole.evidence import audit
+from opsconsole.outbound.guard import endpoint_url_problem
 from recovery.errors import (
     IntegrationHasItems,
     IntegrationInvalidPayload,
     IntegrationNotFound,
 )
+from recovery.integrations.signing import new_signing_secret, rotated, secret_entry
 from recovery.models import Integration, RecoveryItem
 from recovery.services.delivery import wake_delivery_worker
-from recovery.signing import new_signing_secret, rotated, secret_entry
 
 INTEGRATION_EDITABLE_FIELDS = (
     "name",

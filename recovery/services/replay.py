@@ -9,8 +9,8 @@ from typing import Any
 from django.db import transaction
 from jsonschema import Draft202012Validator
 
-from opsconsole import audit
-from opsconsole.context import current_request_id, current_traceparent
+from opsconsole.evidence import audit
+from opsconsole.http.context import current_request_id, current_traceparent
 from recovery.errors import (
     IntegrationInvalidPayload,
     IntegrationNotFound,

@@ -281,7 +281,11 @@ def test_a_bulk_action_over_stuck_cancellations_completes_them(
     customer, customer_client, resource, stripe, operator
 ):
     """The bulk engine acts as itself (a string actor), approved by two operators."""
-    from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
+    from recovery.inbox.bulk_actions import (
+        bulk_action_create,
+        bulk_action_run,
+        bulk_action_transition,
+    )
     from recovery.models import BulkActionItem
 
     stripe_refund_down(stripe)

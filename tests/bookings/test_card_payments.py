@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 
 from bookings.models import Booking
-from opsconsole import failure_sources
+from opsconsole.failures import failure_sources
 from opsconsole.models import Alert, AuditEvent
 from payments.models import HostedCheckoutSession, Payment, Refund
-from recovery import inbox
+from recovery.inbox import groups as inbox
 from tests.bookings.factories import BookingFactory
 from tests.helpers import token_client
 from tests.payments.factories import HostedSessionFactory

@@ -15,7 +15,7 @@ from opsconsole.models import AuditEvent
 from payments.models import Payment, Refund
 from payments.offline_refunds import RefundNotOwed, refund_settle_offline
 from payments.workers import RefundRetryWorker
-from recovery import inbox
+from recovery.inbox import groups as inbox
 from tests.bookings.factories import BookingFactory
 from tests.helpers import token_client
 from tests.opsconsole.factories import UserFactory
@@ -38,8 +38,7 @@ def settle_form(**fields) -> dict:
     return {
         "payout_method": "cash",
         "payout_reference": "till 2, receipt 881",
-        "paid_out_at_0": when.strftime("%Y-%m-%d"),
-        "paid_out_at_1": when.strftime("%H:%M:%S"),
+        "paid_out_at": when.strftime("%Y-%m-%d %H:%M"),
         "reason": "paid back at the desk",
         **fields,
     }
@@ -80,7 +79,7 @@ def test_staff_settle_it_in_the_admin_with_who_how_and_when(cash_booking, custom
     assert no_reason.status_code == 200  # the form again, nothing written
     future = timezone.localtime(timezone.now() + timedelta(days=2))
     too_late = client.post(
-        f"{REFUNDS}{refund.pk}/change/", settle_form(paid_out_at_0=future.strftime("%Y-%m-%d"))
+        f"{REFUNDS}{refund.pk}/change/", settle_form(paid_out_at=future.strftime("%Y-%m-%d %H:%M"))
     )
     assert b"A payout cannot be in the future." in too_late.content
     refund.refresh_from_db()

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from factory.django import DjangoModelFactory
 
-from opsconsole.roles import ensure_support_groups
+from opsconsole.access.roles import ensure_support_groups
 
 PASSWORD = "pw-123456"
 

@@ -9,7 +9,7 @@ import logging
 import pytest
 import structlog
 
-from opsconsole.logs import logging_config
+from opsconsole.http.logs import logging_config
 from tests.opsconsole.test_server_action_logs import captured_json_logs
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from opsconsole import admin_scale
+from opsconsole.admin import scale as admin_scale
 from opsconsole.models import AuditEvent
 from recovery.models import RecoveryItem
 from tests.recovery.factories import ParkedItemFactory

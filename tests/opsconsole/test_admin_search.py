@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
-from opsconsole import audit
+from opsconsole.evidence import audit
 from recovery.models import RecoveryItem
 from tests.recovery.factories import ParkedItemFactory, QueuedItemFactory
 
@@ -79,7 +79,7 @@ def test_audit_events_by_object_and_by_reason_words(root):
 
 @pytest.mark.django_db
 def test_each_text_search_is_served_by_its_trigram_index(integration):
-    from opsconsole.text_search import as_text, contains_pattern
+    from opsconsole.db.text_search import as_text, contains_pattern
 
     # Enough open failures that an index is worth the planner's while.
     with connection.cursor() as cursor:

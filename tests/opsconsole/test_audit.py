@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from opsconsole import audit
+from opsconsole.evidence import audit
 from opsconsole.models import AuditEvent
 
 

@@ -16,10 +16,10 @@ from django.core.management import CommandError, call_command
 from django_q.models import Schedule
 from moto.server import ThreadedMotoServer
 
-from opsconsole.backup_drill import compare_rowcounts
-from opsconsole.health import readiness
+from opsconsole.evidence.backup_drill import compare_rowcounts
 from opsconsole.management.commands.setup_schedules import first_tuesday_of_next_quarter
 from opsconsole.models import BackupDrillRun
+from opsconsole.monitoring.health import readiness
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +72,7 @@ def test_the_backup_drill_restores_with_row_count_parity(tmp_path, offsite_dir):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_restore_is_a_non_zero_exit_with_the_reason_logged(tmp_path):
-    from opsconsole.backup_drill import pg_binary
+    from opsconsole.evidence.backup_drill import pg_binary
 
     only_dump = tmp_path / "bin"
     only_dump.mkdir()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from opsconsole.banner import banner_set
 from opsconsole.models import AuditEvent, ConsoleBanner
+from opsconsole.monitoring.banner import banner_set
 from tests.helpers import action_post
 from tests.opsconsole.factories import UserFactory
 

@@ -6,7 +6,7 @@ import pytest
 from django.db import OperationalError, connection, transaction
 
 from bookings.models import Resource
-from opsconsole.transactions import retry_on_deadlock
+from opsconsole.db.transactions import retry_on_deadlock
 
 
 @pytest.mark.django_db(transaction=True)

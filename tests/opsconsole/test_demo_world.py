@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from notifications.models import Campaign, CampaignTarget, Notification
 from opsconsole.models import Incident
-from opsconsole.worker_registry import registered_workers
+from opsconsole.workers.registry import registered_workers
 from payments.models import (
     HostedCheckoutSession,
     Payment,
@@ -24,7 +24,7 @@ from payments.models import (
     WebhookFailure,
 )
 from recovery import services
-from recovery.inbox import failure_groups, failure_resolve_by_operator
+from recovery.inbox.groups import failure_groups, failure_resolve_by_operator
 from recovery.models import Integration, ManualReviewItem, RecoveryItem
 from tests.workers import deliver, run_worker
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from opsconsole import failure_sources
+from opsconsole.failures import failure_sources
 
 
 def test_each_app_registers_its_own_failure_sources():
@@ -38,7 +38,7 @@ def test_a_source_name_cannot_be_taken_over_by_another_registration():
 
 
 def test_the_sweeper_sweeps_the_sources_that_declare_dead_letters():
-    from recovery.dlq import swept_sources
+    from recovery.inbox.dlq import swept_sources
 
     assert sorted(s.name for s in swept_sources()) == [
         "integration_delivery",

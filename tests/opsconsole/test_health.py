@@ -4,7 +4,7 @@ import pytest
 from django.db import connections
 
 from opsconsole.models import WorkerStatus
-from opsconsole.worker_switches import worker_switch_set
+from opsconsole.workers.switches import worker_switch_set
 
 WORKER = "integration_delivery_worker"
 

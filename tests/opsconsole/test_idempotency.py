@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from opsconsole.idempotency import request_fingerprint
+from opsconsole.http.idempotency import request_fingerprint
 from opsconsole.models import AuditEvent, IdempotencyKey
 from tests.helpers import error_of, run_concurrently, token_client
 from tests.opsconsole.factories import UserFactory

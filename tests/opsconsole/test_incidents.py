@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from opsconsole.incident_recorder import IncidentRecorder
+from opsconsole.incidents.recorder import IncidentRecorder
 from opsconsole.models import AuditEvent, Incident, IncidentCapture
 from opsconsole.workers import BatchWorker
 from tests.helpers import action_post, error_of

@@ -97,7 +97,7 @@ def test_a_workers_page_says_who_switched_it_off_and_runs_it_now():
     press("Enable…", "partner is back")
     press("Run now…", "drain the DLQ before the 09:00 report")
     assert AuditEvent.objects.filter(event="platform.worker.run_requested", object_id=name).exists()
-    [summary] = run_queued_tasks("opsconsole.tasks.run_registered_worker")
+    [summary] = run_queued_tasks("opsconsole.workers.run")
     assert summary["worker"] == name
     status = WorkerStatus.objects.get(name=name)
     assert status.last_triggered_by == "operator:otto"
@@ -106,7 +106,7 @@ def test_a_workers_page_says_who_switched_it_off_and_runs_it_now():
 @pytest.mark.django_db
 def test_a_failure_is_resolved_from_its_own_page_and_leaves_the_inbox(integration):
     from opsconsole.models import AuditEvent
-    from recovery.inbox import failure_groups
+    from recovery.inbox.groups import failure_groups
     from tests.admin_forms.form_filler import filled, form_controls
     from tests.opsconsole.factories import UserFactory
     from tests.recovery.factories import ParkedItemFactory

@@ -10,7 +10,7 @@ import time_machine
 from django.utils import timezone
 
 from opsconsole.models import WorkerOutcomeMinute
-from opsconsole.outcome_rollups import worker_outcomes_add, worker_outcomes_purge
+from opsconsole.workers.outcome_rollups import worker_outcomes_add, worker_outcomes_purge
 from tests.recovery.factories import QueuedItemFactory
 from tests.workers import deliver
 

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from opsconsole.metrics import registered_queues
 from opsconsole.models import Alert
+from opsconsole.monitoring.metrics import registered_queues
 from opsconsole.templatetags.durations import human_age
 from recovery.models import DeliveryRollup, RecoveryItem
 from tests.opsconsole.factories import UserFactory
@@ -36,8 +36,8 @@ def world(db):
     """Two DLQ items and a failed one (stuck 3 h 12 min) on erp; crm's circuit open after
     failing retries, 42 retried and none succeeded in the last hour; an open alert and an
     open incident. The open circuit makes readyz's circuit_breakers degraded."""
-    from opsconsole.incidents import incident_open
-    from recovery.circuits import circuit_record
+    from opsconsole.incidents.records import incident_open
+    from recovery.integrations.circuits import circuit_record
 
     erp, crm = IntegrationFactory(name="erp"), IntegrationFactory(name="crm")
     ParkedItemFactory.create_batch(2, integration=erp, status="dlq")
@@ -87,7 +87,7 @@ def test_the_counters_equal_the_database(admin_client, world):
 
 @pytest.mark.django_db
 def test_an_integration_failing_behind_its_open_circuit_is_red_not_green(admin_client, world):
-    from opsconsole.integration_status import integration_status
+    from opsconsole.outbound.integration_status import integration_status
 
     page = admin_client.get("/admin/").content.decode()
     row = re.search(
@@ -111,7 +111,7 @@ def test_an_integration_failing_behind_its_open_circuit_is_red_not_green(admin_c
 
 @pytest.mark.django_db
 def test_only_components_that_are_not_ready_are_attention_rows(admin_client, world):
-    from opsconsole.health import registered_components
+    from opsconsole.monitoring.health import registered_components
 
     page = admin_client.get("/admin/").content.decode()
     rows = re.findall(r'data-testid="attention-component-([\w-]+)" data-level="(\w+)"', page)

@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from opsconsole import queue_depth
 from opsconsole.models import QueueDepthSample
-from opsconsole.queue_depth import QueueDepthSampler, status_counts
+from opsconsole.monitoring import queue_depth
+from opsconsole.monitoring.queue_depth import QueueDepthSampler, status_counts
 from recovery.models import DeliveryRollup, RecoveryItem
 from tests.opsconsole.factories import UserFactory
 from tests.recovery.factories import ParkedItemFactory
@@ -78,8 +78,8 @@ def test_a_big_table_is_counted_from_the_planners_statistics(monkeypatch, integr
 
 @pytest.mark.django_db
 def test_a_big_tables_groups_are_counted_from_the_planners_statistics(monkeypatch):
-    from opsconsole.metrics import registered_queues
-    from opsconsole.queue_depth import group_counts
+    from opsconsole.monitoring.metrics import registered_queues
+    from opsconsole.monitoring.queue_depth import group_counts
     from tests.recovery.factories import IntegrationFactory
 
     crm, erp = IntegrationFactory(name="crm"), IntegrationFactory(name="erp")
@@ -115,7 +115,7 @@ def test_staff_land_on_the_overview_and_the_app_list_is_one_click_away(client):
 
 @pytest.mark.django_db
 def test_a_days_sparkline_reads_one_sample_in_ten_minutes_and_the_newest():
-    from opsconsole.queue_depth import depth_series
+    from opsconsole.monitoring.queue_depth import depth_series
 
     newest = timezone.now().replace(second=0, microsecond=0)
     if newest.minute % 10 == 0:

@@ -12,10 +12,10 @@ from bookings.models import Booking
 from notifications.models import CommunicationLog, Notification
 from notifications.services import communication_send, notification_enqueue
 from notifications.workers import NotificationDeliveryWorker
-from opsconsole.providers import check_providers_configured
+from opsconsole.outbound.providers import check_providers_configured
 from payments.models import HostedCheckoutSession, Refund
 from payments.refunds import payment_record, refund_request
-from recovery import inbox
+from recovery.inbox import groups as inbox
 from tests.bookings.factories import BookingFactory
 from tests.helpers import error_of, token_client
 from tests.opsconsole.factories import UserFactory
@@ -223,7 +223,7 @@ def test_a_misspelt_channel_switch_refuses_to_start():
 
 @pytest.mark.django_db
 def test_hosted_recovery_without_providers_notifies_nobody_and_makes_no_link(production):
-    from recovery.workers import HostedSessionRecoveryWorker
+    from payments.workers import HostedSessionRecoveryWorker
 
     session = HostedSessionFactory()
     summary = run_worker(HostedSessionRecoveryWorker)
@@ -235,7 +235,7 @@ def test_hosted_recovery_without_providers_notifies_nobody_and_makes_no_link(pro
 
 
 def test_gunicorn_outlasts_a_web_bounded_provider_call(settings):
-    from opsconsole.providers import check_web_timeout_covers_provider_calls
+    from opsconsole.outbound.providers import check_web_timeout_covers_provider_calls
 
     procfile = (ROOT / "Procfile").read_text()
     assert "--timeout ${GUNICORN_TIMEOUT:-60}" in procfile

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from opsconsole.access.rate_counters import rate_counters_purge, rate_hit
 from opsconsole.models import RateCounter
-from opsconsole.rate_counters import rate_counters_purge, rate_hit
 from tests.helpers import run_concurrently, token_client
 
 
@@ -44,8 +44,8 @@ def test_the_previous_window_weighs_by_its_overlap_and_then_drops():
 def test_idle_counters_and_expired_tokens_are_purged(viewer):
     from knox.models import AuthToken
 
-    from opsconsole.api_tokens import api_token_issue
-    from opsconsole.authentication import expired_api_tokens_purge
+    from opsconsole.access.api_tokens import api_token_issue
+    from opsconsole.access.authentication import expired_api_tokens_purge
 
     now = timezone.now().timestamp()
     rate_hit("anon:198.51.100.9", 60, now=now - 3 * 86_400)

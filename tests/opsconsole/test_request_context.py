@@ -7,8 +7,8 @@ import logging
 import pytest
 from django.db import transaction
 
-from opsconsole import audit
-from opsconsole.context import bound_context, clean_traceparent
+from opsconsole.evidence import audit
+from opsconsole.http.context import bound_context, clean_traceparent
 from opsconsole.models import AuditEvent
 
 pytestmark = pytest.mark.urls("tests.opsconsole.urls_for_tests")

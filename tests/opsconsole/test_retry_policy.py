@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opsconsole.retry import RetryPolicy, parse_retry_after
+from opsconsole.failures.retry import RetryPolicy, parse_retry_after
 
 policy = RetryPolicy(base_seconds=30, cap_seconds=3600, rng=random.Random(7))
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils.module_loading import import_string
 
-from opsconsole.worker_registry import registered_workers
+from opsconsole.workers.registry import registered_workers
 from payments.models import HostedCheckoutSession
 from tests.payments.factories import HostedSessionFactory
 
@@ -70,7 +70,7 @@ def test_every_path_runs_a_worker_as_its_schedule_does(monkeypatch, settings):
     from django_q.models import Schedule
 
     from opsconsole import workers
-    from opsconsole.claims import RunSummary
+    from opsconsole.workers.claims import RunSummary
     from recovery import tasks
     from recovery.workers import IntegrationDeliveryWorker
 

@@ -88,7 +88,7 @@ def test_a_crashed_worker_run_logs_server_action_failed_and_an_error_span(httpse
     )
     from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-    from opsconsole.tracing import configure_tracing, shutdown_tracing
+    from opsconsole.monitoring.tracing import configure_tracing, shutdown_tracing
 
     httpserver.expect_request("/v1/traces", method="POST").respond_with_data("", status=200)
     provider = configure_tracing(endpoint=httpserver.url_for("/"), service_name="smplat-api")

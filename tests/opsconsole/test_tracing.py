@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from opsconsole.tracing import configure_tracing, shutdown_tracing, tracing_enabled
+from opsconsole.monitoring.tracing import configure_tracing, shutdown_tracing, tracing_enabled
 from recovery.workers import IntegrationDeliveryWorker
 from tests.payments.factories import HostedSessionFactory
 

@@ -9,7 +9,7 @@ import pytest
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from opsconsole import wakes
+from opsconsole.workers import wakes
 
 DELIVERY = "integration_delivery_worker"
 BULK = "bulk_action_worker"

@@ -6,9 +6,9 @@ from enum import StrEnum
 
 import pytest
 
-from opsconsole.claims import RunContext
-from opsconsole.worker_registry import registered_workers
 from opsconsole.workers import BatchWorker
+from opsconsole.workers.claims import RunContext
+from opsconsole.workers.registry import registered_workers
 
 
 def test_every_registered_worker_declares_its_outcomes_as_an_enum():

@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole import audit
-from opsconsole.errors import Conflict, DependencyUnavailable
-from opsconsole.idempotency import idempotent
+from opsconsole.evidence import audit
+from opsconsole.http.errors import Conflict, DependencyUnavailable
+from opsconsole.http.idempotency import idempotent
 
 
 class ChargeCreateApi(APIView):

@@ -9,13 +9,13 @@ from django.utils import timezone
 
 from notifications.models import CommunicationLog
 from opsconsole.models import AuditEvent, WorkerStatus
-from opsconsole.worker_switches import worker_switch_set
+from opsconsole.workers.switches import worker_switch_set
 from payments import services
+from payments.hosted_recovery import schedule_hosted_session_recovery
 from payments.models import HostedCheckoutSession
-from recovery.hosted_sessions import schedule_hosted_session_recovery
+from payments.workers import HostedSessionRecoveryWorker
 from recovery.models import RecoveryItem
 from recovery.tasks import run_hosted_recovery_worker
-from recovery.workers import HostedSessionRecoveryWorker
 from tests.helpers import run_concurrently
 from tests.payments.factories import HostedSessionFactory
 from tests.payments.providers import channels_answer, checkout_answers, requests_to

@@ -28,7 +28,7 @@ def test_the_session_page_shows_the_recovery_timeline(admin_client, providers):
     checkout_answers(providers)
     channels_answer(providers)
     session = HostedSessionFactory()
-    from recovery.workers import HostedSessionRecoveryWorker
+    from payments.workers import HostedSessionRecoveryWorker
 
     HostedSessionRecoveryWorker().run_once(triggered_by="schedule")
     page = admin_client.get(f"{CHANGELIST}{session.pk}/change/").content.decode()
@@ -128,7 +128,7 @@ def test_the_timeline_shows_the_notification_cadence_and_next_allowed_time(
     from datetime import timedelta
 
     from payments.selectors import hosted_session_recovery_state
-    from recovery.workers import HostedSessionRecoveryWorker
+    from payments.workers import HostedSessionRecoveryWorker
 
     settings.HOSTED_RECOVERY_NOTIFY_INTERVAL_MINUTES = 240
     checkout_answers(providers)
@@ -189,7 +189,7 @@ def test_the_recovery_timeline_writes_times_one_way_and_no_raw_dicts(admin_clien
 
     from django.utils import timezone
 
-    from opsconsole import audit
+    from opsconsole.evidence import audit
     from payments.models import HostedCheckoutSession
 
     session = HostedSessionFactory()

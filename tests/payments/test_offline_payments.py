@@ -159,7 +159,7 @@ def test_a_retry_taking_over_a_crashed_requests_key_never_pays_twice(operator, b
     key stays in flight. A retry after the in-flight timeout takes the key over and finds
     the payment by its key-derived reference, however late it comes."""
     from bookings.services import booking_offline_payment_record
-    from opsconsole.idempotency import idempotency_key_claim, request_fingerprint
+    from opsconsole.http.idempotency import idempotency_key_claim, request_fingerprint
 
     body = {"booking_id": booking.pk, "amount": "25.00", "method": "cash"}
     idempotency_key_claim(

@@ -10,7 +10,7 @@ from notifications.models import CommunicationLog
 from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession
 from payments.selectors import hosted_session_timeline
-from recovery.workers import HostedSessionRecoveryWorker
+from payments.workers import HostedSessionRecoveryWorker
 from tests.helpers import error_of, run_concurrently, token_client
 from tests.payments.factories import HostedSessionFactory
 from tests.payments.providers import channels_answer, checkout_answers, requests_to
@@ -205,7 +205,7 @@ def test_permissions(viewer_client, anonymous_client, providers):
 
 @pytest.mark.django_db
 def test_the_worker_holding_a_session_makes_a_regenerate_wait(providers, operator_client):
-    from recovery.hosted_sessions import schedule_hosted_session_recovery
+    from payments.hosted_recovery import schedule_hosted_session_recovery
 
     checkout_answers(providers)
     session = HostedSessionFactory()

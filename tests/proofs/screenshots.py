@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from opsconsole.queue_depth import queue_depth_sample
+from opsconsole.monitoring.queue_depth import queue_depth_sample
 from recovery.workers import IntegrationDeliveryWorker
 from tests.proofs.test_browser import log_in
 

@@ -6,9 +6,9 @@ import pytest
 from playwright.sync_api import expect
 
 from opsconsole.models import AuditEvent
+from payments.workers import HostedSessionRecoveryWorker
 from recovery import services
 from recovery.models import RecoveryItem
-from recovery.workers import HostedSessionRecoveryWorker
 from tests.opsconsole.factories import UserFactory
 from tests.payments.factories import HostedSessionFactory
 from tests.recovery.factories import ParkedItemFactory
@@ -94,8 +94,8 @@ def test_the_failure_inbox_page_shows_grouped_failures(page, live_server):
 
     from django.utils import timezone
 
-    from opsconsole.queue_depth import queue_depth_sample
-    from recovery.inbox import failure_groups
+    from opsconsole.monitoring.queue_depth import queue_depth_sample
+    from recovery.inbox.groups import failure_groups
 
     ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
     two_hours_ago = (timezone.now() - timedelta(hours=2)).replace(minute=0)
@@ -133,8 +133,8 @@ def test_staff_land_on_the_overview_whose_charts_match_the_database(page, live_s
         integration=integration, minute=minute - timedelta(minutes=20), failed=2, dlq=1
     )
     from opsconsole.models import WorkerOutcomeMinute
-    from opsconsole.outcome_rollups import worker_outcomes_add
-    from opsconsole.queue_depth import queue_depth_sample
+    from opsconsole.monitoring.queue_depth import queue_depth_sample
+    from opsconsole.workers.outcome_rollups import worker_outcomes_add
 
     worker_outcomes_add("refund_retry_worker", {"succeeded": 3, "dead_lettered": 2}, minute)
     ParkedItemFactory(integration=integration, status="dlq")

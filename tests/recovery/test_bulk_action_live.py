@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from recovery import bulk_actions
+from recovery.inbox import bulk_actions
 from recovery.models import BulkAction, BulkActionItem
 from tests.recovery.factories import ParkedItemFactory
 

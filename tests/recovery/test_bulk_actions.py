@@ -10,8 +10,8 @@ from django.db import connections
 from django.utils import timezone
 
 from opsconsole.models import AuditEvent
-from recovery import inbox
-from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
+from recovery.inbox import groups as inbox
+from recovery.inbox.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
 from recovery.models import BulkAction, BulkActionItem, RecoveryItem
 from tests.helpers import error_of
 from tests.opsconsole.factories import UserFactory
@@ -91,7 +91,7 @@ def test_money_moving_actions_need_a_second_operator(operator, stripe_ok):
     refund = failed_refund()
     action = bulk_action_create(actor=operator, reason="r", source="refund", ids=[refund.pk])
     assert (action.status, action.moves_money) == ("awaiting_approval", True)
-    from recovery.bulk_actions import SecondOperatorRequired
+    from recovery.inbox.bulk_actions import SecondOperatorRequired
 
     with pytest.raises(SecondOperatorRequired):
         bulk_action_transition(action_id=action.pk, verb="approve", actor=operator, reason="me")
@@ -154,7 +154,7 @@ def test_bulk_actions_through_the_api(integration, operator_client, viewer_clien
 
 @pytest.mark.django_db(transaction=True)
 def test_one_pacer_per_provider_across_worker_processes(integration):
-    from recovery.bulk_actions import provider_pacing_lock
+    from recovery.inbox.bulk_actions import provider_pacing_lock
     from recovery.workers import BulkActionWorker
 
     operator = UserFactory(username="pacer", groups=["Support operator"])
@@ -199,7 +199,7 @@ def test_a_pacer_lease_left_by_a_killed_worker_is_taken_over_once_it_expires():
 
     from django.utils import timezone
 
-    from recovery.bulk_actions import provider_pacing_lock
+    from recovery.inbox.bulk_actions import provider_pacing_lock
     from recovery.models import ProviderPacer
 
     # A worker killed mid-run leaves its lease behind: live, it still keeps others out.

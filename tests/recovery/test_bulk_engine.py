@@ -10,9 +10,9 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from opsconsole.wakes import RUN_TASK
-from recovery import bulk_actions
-from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
+from opsconsole.workers.wakes import RUN_TASK
+from recovery.inbox import bulk_actions
+from recovery.inbox.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
 from recovery.models import BulkAction, RecoveryItem
 from tests.opsconsole.factories import UserFactory
 from tests.recovery.factories import ParkedItemFactory

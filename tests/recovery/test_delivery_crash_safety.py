@@ -17,7 +17,7 @@ from django.db import connection
 from werkzeug import Request, Response
 
 from recovery import services
-from recovery.adapters import HttpDeliveryAdapter
+from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import DeliveryAttempt, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.helpers import run_concurrently

@@ -11,12 +11,16 @@ import pytest
 from django.utils import timezone
 from werkzeug import Request, Response
 
-from opsconsole import run_upkeep
 from opsconsole.models import AuditEvent, WorkerStatus
-from opsconsole.worker_switches import worker_enabled, worker_switch_set
+from opsconsole.workers import run_upkeep
+from opsconsole.workers.switches import worker_enabled, worker_switch_set
 from recovery import services, tasks
-from recovery.adapters import DeliveryRequest, DeliveryResult, HttpDeliveryAdapter
 from recovery.errors import LeaseLost
+from recovery.integrations.delivery.adapters import (
+    DeliveryRequest,
+    DeliveryResult,
+    HttpDeliveryAdapter,
+)
 from recovery.models import DeliveryAttempt, ProviderCircuit, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.recovery.factories import QueuedItemFactory

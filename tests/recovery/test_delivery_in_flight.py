@@ -14,7 +14,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from recovery.delivery_pipeline import WINDOW_GROWTH_SUCCESSES, IntegrationWindow, delivery_loop
+from recovery.integrations.delivery.pipeline import (
+    WINDOW_GROWTH_SUCCESSES,
+    IntegrationWindow,
+    delivery_loop,
+)
 from recovery.models import DeliveryAttempt, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.recovery.factories import IntegrationFactory, QueuedItemFactory
@@ -169,7 +173,7 @@ def test_timeouts_of_calls_sent_before_a_success_are_no_run_of_failures(endpoint
     calls sent just after them succeeded. In the order the calls left, that is no run of
     three failures, so the circuit stays closed (counted in the order they ended, it would
     open)."""
-    from recovery.circuits import circuit_state
+    from recovery.integrations.circuits import circuit_state
 
     settings.CIRCUIT_FAILURE_THRESHOLD = 3
     tracker = FirstThreeHang(delay=0)

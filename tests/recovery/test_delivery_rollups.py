@@ -11,9 +11,9 @@ import time_machine
 from django.utils import timezone
 
 from recovery import services
-from recovery.adapters import HttpDeliveryAdapter
-from recovery.delivery_stats import delivery_stats
 from recovery.errors import LeaseLost
+from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
+from recovery.integrations.stats import delivery_stats
 from recovery.models import DeliveryAttempt, DeliveryRollup, RecoveryItem
 from tests.recovery.factories import QueuedItemFactory
 from tests.workers import deliver

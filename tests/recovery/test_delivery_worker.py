@@ -9,10 +9,10 @@ import time_machine
 from django.utils import timezone
 
 from opsconsole.models import AuditEvent, WorkerStatus
-from opsconsole.worker_switches import worker_switch_set
+from opsconsole.workers.switches import worker_switch_set
 from recovery import services
-from recovery.adapters import HttpDeliveryAdapter
 from recovery.errors import LeaseLost
+from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import DeliveryAttempt, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.recovery.factories import QueuedItemFactory

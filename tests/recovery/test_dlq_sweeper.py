@@ -66,7 +66,7 @@ def test_recent_transient_failures_are_retried_every_sweep_and_permanent_ones_wa
 
 @pytest.mark.django_db
 def test_a_dismissed_review_stays_dismissed(integration, operator):
-    from recovery.dlq import manual_review_resolve
+    from recovery.inbox.dlq import manual_review_resolve
 
     item = ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_410")
     RecoveryItem.objects.filter(pk=item.pk).update(

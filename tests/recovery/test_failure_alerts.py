@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from notifications.models import Notification
 from notifications.services import notification_enqueue
-from opsconsole import failure_sources
-from opsconsole.failure_sources import CATEGORIES
+from opsconsole.failures import failure_sources
+from opsconsole.failures.failure_sources import CATEGORIES
 from opsconsole.models import Alert
 from payments.refunds import payment_record, refund_request
 from recovery.workers import FailureAlerter

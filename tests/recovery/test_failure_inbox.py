@@ -8,12 +8,12 @@ from django.utils import timezone
 
 from bookings.models import Booking
 from bookings.services import booking_cancel
-from opsconsole import failure_sources, fingerprints
+from opsconsole.failures import failure_sources, fingerprints
 from opsconsole.models import AuditEvent
 from payments.models import Payment
-from recovery import inbox
-from recovery.adapters import HttpDeliveryAdapter
-from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
+from recovery.inbox import groups as inbox
+from recovery.inbox.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
+from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import BulkAction, BulkActionItem, FailureResolution, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.bookings.factories import BookingFactory, ResourceFactory
@@ -317,7 +317,7 @@ def test_one_group_is_read_alone_with_its_own_counts(integration):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from recovery.inbox import failure_group, failure_groups
+    from recovery.inbox.groups import failure_group, failure_groups
 
     for code in ("HTTP_503", "HTTP_503", "HTTP_400"):
         ParkedItemFactory(integration=integration, status="dlq", failure_code=code)

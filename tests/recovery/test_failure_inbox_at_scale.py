@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 
 from opsconsole.models import AuditEvent
-from recovery import inbox, inbox_trends
-from recovery.bulk_actions import bulk_action_run, bulk_action_transition
+from recovery.inbox import groups as inbox
+from recovery.inbox import trends as inbox_trends
+from recovery.inbox.bulk_actions import bulk_action_run, bulk_action_transition
 from recovery.models import BulkAction, FailureResolution
 from tests.helpers import error_of
 from tests.recovery.factories import ParkedItemFactory
@@ -113,7 +114,7 @@ def test_the_minute_sample_keeps_each_groups_open_count_for_its_sparkline(
     from datetime import timedelta
 
     from opsconsole.models import QueueDepthSample
-    from opsconsole.queue_depth import group_series, queue_depth_sample
+    from opsconsole.monitoring.queue_depth import group_series, queue_depth_sample
 
     now = timezone.now().replace(minute=30, second=0, microsecond=0)
     ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")

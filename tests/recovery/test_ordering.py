@@ -11,8 +11,8 @@ import pytest
 from werkzeug import Request, Response
 
 from recovery import services
-from recovery.adapters import HttpDeliveryAdapter
-from recovery.inbox import failure_resolve
+from recovery.inbox.groups import failure_resolve
+from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.helpers import run_concurrently

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bookings import services as bookings
-from opsconsole.outbox import EVENT_TYPES
+from opsconsole.db.outbox import EVENT_TYPES
 from payments import vouchers
 from payments.refunds import payment_record, refund_request
 from payments.services import hosted_session_transition
@@ -121,7 +121,7 @@ def test_the_catalogue_is_the_issue_s():
 
 @pytest.mark.django_db
 def test_a_type_outside_the_catalogue_is_refused(everything):
-    from opsconsole.outbox import publish
+    from opsconsole.db.outbox import publish
 
     with pytest.raises(ValueError), transaction.atomic():
         publish("booking.renamed", {"booking_id": 1})

@@ -7,7 +7,7 @@ from django_q.models import Schedule
 from opsconsole.models import AuditEvent
 from recovery import services
 from recovery.admin import INLINE_REPLAY_LIMIT
-from recovery.bulk_actions import (
+from recovery.inbox.bulk_actions import (
     bulk_action_create,
     bulk_action_run,
     bulk_action_transition,

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from opsconsole.models import AuditEvent
 from recovery import services
-from recovery.adapters import HttpDeliveryAdapter
+from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.helpers import error_of, run_concurrently, token_client

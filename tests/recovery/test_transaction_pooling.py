@@ -10,7 +10,7 @@ import os
 import pytest
 from django.db import connection
 
-from opsconsole.prepared import fetch_prepared
+from opsconsole.db.prepared import fetch_prepared
 
 POOLED = os.environ.get("DATABASE_TRANSACTION_POOLING", "").lower() == "true"
 
@@ -34,7 +34,7 @@ def test_hot_statements_are_prepared_only_on_a_session_of_our_own():
         assert settings_dict["DISABLE_SERVER_SIDE_CURSORS"] is True
         assert prepared == 0
     else:
-        # Only opsconsole.prepared asks to prepare; psycopg's automatic kind stays off.
+        # Only opsconsole.db.prepared asks to prepare; psycopg's automatic kind stays off.
         assert connection.connection.prepare_threshold >= 2**31 - 1
         assert settings_dict["DISABLE_SERVER_SIDE_CURSORS"] is False
         assert prepared == 1

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from opsconsole.models import AuditEvent, Incident
 from recovery.models import DeliveryRollup, WeeklyDigest
-from recovery.weekly_digest import WeeklyDigestWorker, last_complete_week, week_bounds
+from recovery.reports.weekly_digest import WeeklyDigestWorker, last_complete_week, week_bounds
 from tests.recovery.factories import IntegrationFactory, ParkedItemFactory
 from tests.workers import run_worker
 
@@ -120,8 +120,8 @@ def test_week_reruns_a_given_week_as_a_new_message_audited(resend, a_week_of_ope
 
 @pytest.mark.django_db
 def test_the_digest_worker_has_a_kill_switch_and_shows_in_readyz(resend, a_week_of_operations):
-    from opsconsole.health import readiness
-    from opsconsole.worker_switches import worker_switch_set
+    from opsconsole.monitoring.health import readiness
+    from opsconsole.workers.switches import worker_switch_set
 
     worker_switch_set(name="weekly_digest", enabled=False, actor="oncall", reason="mail storm")
     with time_machine.travel(MONDAY_AFTER):

@@ -16,7 +16,7 @@ from notifications.campaigns import campaign_create, campaign_start
 from notifications.models import Campaign, CampaignTarget
 from notifications.workers import CampaignDispatcherWorker, CampaignStallDetector
 from opsconsole.models import AuditEvent
-from opsconsole.worker_switches import worker_enabled, worker_switch_set
+from opsconsole.workers.switches import worker_enabled, worker_switch_set
 from tests.runbooks.walk import OPERATOR, Walk, support_staff, viewer_reads_but_acts_on_nothing
 from tests.workers import run_queued_tasks, run_worker
 

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from opsconsole.models import AuditEvent, Incident, WorkerStatus
-from opsconsole.worker_switches import worker_enabled
+from opsconsole.workers.switches import worker_enabled
 from recovery.workers import DlqSweeper
 from tests.runbooks.walk import OPERATOR, Walk, support_staff, viewer_reads_but_acts_on_nothing
 from tests.workers import run_queued_tasks, run_worker

@@ -35,7 +35,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from recovery import services
-from recovery.ingestion import events_ingest
+from recovery.integrations.ingestion import events_ingest
 from recovery.models import DeliveryAttempt, RecoveryItem
 from tests.opsconsole.factories import UserFactory
 

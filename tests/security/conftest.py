@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 
-from opsconsole.roles import ensure_support_groups
+from opsconsole.access.roles import ensure_support_groups
 from payments import vouchers
 from recovery import services
 from recovery.models import RecoveryItem

@@ -18,7 +18,7 @@ from django.apps import apps
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from opsconsole.personal_data import can_see_personal_data
+from opsconsole.access.personal_data import can_see_personal_data
 from tests.security.sentinels import SENTINELS
 from tests.security.test_authorization_matrix import ROLES, api_client, every_row
 

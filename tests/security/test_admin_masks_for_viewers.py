@@ -9,10 +9,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from notifications.models import CommunicationLog
-from opsconsole import audit
+from opsconsole.evidence import audit
 from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession
-from recovery.inbox import failure_groups
+from recovery.inbox.groups import failure_groups
 from tests.payments.factories import HostedSessionFactory
 from tests.security.sentinels import EMAIL, PHONE, SENTINELS
 from tests.security.test_authorization_matrix import admin_urls

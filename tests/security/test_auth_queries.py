@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from opsconsole.auth_backends import PermissionsInOneQueryBackend
+from opsconsole.access.auth_backends import PermissionsInOneQueryBackend
 from tests.helpers import token_client
 from tests.opsconsole.factories import UserFactory
 
@@ -50,7 +50,7 @@ def test_permissions_read_with_the_token_are_the_users_own_and_groups(viewer):
     from django.contrib.auth.backends import ModelBackend
     from knox.models import AuthToken
 
-    from opsconsole.authentication import ApiTokenAuthentication
+    from opsconsole.access.authentication import ApiTokenAuthentication
 
     viewer.user_permissions.add(Permission.objects.get(codename="events.ingest"))
     _, key = AuthToken.objects.create(user=viewer)

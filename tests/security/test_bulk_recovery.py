@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recovery.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
+from recovery.inbox.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
 from recovery.models import BulkAction, BulkActionItem, RecoveryItem
 from tests.recovery.factories import ParkedItemFactory
 

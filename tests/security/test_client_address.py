@@ -9,7 +9,7 @@ import pytest
 from django.test import RequestFactory, override_settings
 from rest_framework.test import APIClient
 
-from opsconsole.client_address import client_ip
+from opsconsole.http.client_address import client_ip
 from tests.helpers import token_client
 from tests.opsconsole.factories import PASSWORD, UserFactory
 

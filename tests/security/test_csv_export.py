@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from opsconsole.csv_export import SafeCsvWriter, safe_cell
+from opsconsole.evidence.csv_export import SafeCsvWriter, safe_cell
 
 
 @pytest.mark.smoke

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from opsconsole import failure_sources
+from opsconsole.failures import failure_sources
 from opsconsole.models import AuditEvent
-from recovery import inbox
+from recovery.inbox import groups as inbox
 from recovery.models import FailureResolution, FailureResolutionRequest, RecoveryItem
 from recovery.workers import DlqSweeper
 from tests.helpers import error_of, token_client

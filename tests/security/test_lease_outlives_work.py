@@ -12,7 +12,7 @@ from django.db import connections
 from werkzeug import Request, Response
 
 from recovery import services
-from recovery.adapters import HttpDeliveryAdapter
+from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 

@@ -9,7 +9,7 @@ import socket
 import pytest
 from django.test import override_settings
 
-from opsconsole.outbound import checked_destination
+from opsconsole.outbound.guard import checked_destination
 
 PUBLIC = "93.184.216.34"
 
@@ -129,7 +129,7 @@ def test_a_non_public_address_is_refused_when_an_endpoint_is_saved(address):
 @override_settings(OUTBOUND_ALLOWED_HOSTS=[])
 @pytest.mark.parametrize("address", PUBLIC_ADDRESSES)
 def test_a_public_address_is_accepted_saved_and_called(monkeypatch, address):
-    from opsconsole.outbound import endpoint_url_problem
+    from opsconsole.outbound.guard import endpoint_url_problem
 
     assert endpoint_url_problem(literal_url(address)) == ""
     assert checked_destination(literal_url(address)).refusal == ""
@@ -159,7 +159,7 @@ def dns_fails_then_rebinds(monkeypatch) -> list[str]:
 
 @override_settings(OUTBOUND_ALLOWED_HOSTS=[])
 def test_a_failed_lookup_sends_nothing_and_is_a_retryable_dns_failure(monkeypatch, httpserver):
-    from opsconsole.outbound import post_json
+    from opsconsole.outbound.guard import post_json
     from recovery.services.delivery import delivery_retry_policy
 
     httpserver.expect_request("/hooks").respond_with_data("ok")

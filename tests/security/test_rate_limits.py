@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from opsconsole.api_tokens import api_token_issue
+from opsconsole.access.api_tokens import api_token_issue
 from tests.helpers import error_of, station_client, token_client
 from tests.opsconsole.factories import UserFactory
 

@@ -144,7 +144,7 @@ def test_a_signed_stripe_body_that_is_no_event_is_a_400_and_kept_for_the_inbox(
 
 @pytest.mark.django_db
 def test_a_kept_malformed_stripe_body_cannot_be_replayed_only_resolved(client, settings):
-    from opsconsole import failure_sources
+    from opsconsole.failures import failure_sources
     from payments.models import WebhookFailure
     from payments.webhooks import webhook_failure_reprocess
 

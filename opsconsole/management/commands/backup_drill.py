@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.utils import timezone
 
-from opsconsole.backup_drill import (
+from opsconsole.evidence.backup_drill import (
     DrillFailed,
     DrillReport,
     run_postgres_drill,

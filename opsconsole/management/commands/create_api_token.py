@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from opsconsole.api_tokens import api_token_issue
+from opsconsole.access.api_tokens import api_token_issue
 
 
 class Command(BaseCommand):

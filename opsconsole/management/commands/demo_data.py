@@ -23,9 +23,9 @@ from django.utils import timezone
 from bookings import services as bookings
 from bookings.models import Resource, WaitlistEntry
 from notifications.communicators import CommunicationOutcome
-from opsconsole.api_tokens import api_token_issue
+from opsconsole.access.api_tokens import api_token_issue
+from opsconsole.access.roles import ensure_support_groups
 from opsconsole.demo_world import load_practice_world
-from opsconsole.roles import ensure_support_groups
 from payments import services as payments
 from payments.models import HostedCheckoutSession, Voucher
 from payments.vouchers import voucher_issue

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from opsconsole.worker_registry import registered_workers
-from opsconsole.worker_switches import worker_enabled
 from opsconsole.workers import UnknownWorker, run
+from opsconsole.workers.registry import registered_workers
+from opsconsole.workers.switches import worker_enabled
 
 
 def run_worker(

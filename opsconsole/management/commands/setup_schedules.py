@@ -15,8 +15,8 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from opsconsole.models import WorkerStatus
-from opsconsole.worker_registry import registered_workers
 from opsconsole.workers import RUN_TASK
+from opsconsole.workers.registry import registered_workers
 
 # Housekeeping that is not a batch worker: (schedule name, task, every N minutes).
 HOUSEKEEPING = [

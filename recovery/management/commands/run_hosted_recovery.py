@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from opsconsole.management.commands.run_worker import run_worker
-from recovery.workers import HostedSessionRecoveryWorker
+from payments.workers import HostedSessionRecoveryWorker
 
 
 class Command(BaseCommand):

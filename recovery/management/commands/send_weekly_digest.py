@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from opsconsole.errors import InvalidInput
-from recovery.weekly_digest import last_complete_week, weekly_digest_send
+from opsconsole.http.errors import InvalidInput
+from recovery.reports.weekly_digest import last_complete_week, weekly_digest_send
 
 
 class Command(BaseCommand):

@@ -1,0 +1,2 @@
+"""The failure registry every app declares its failures in, their fingerprints, and the retry
+policy."""

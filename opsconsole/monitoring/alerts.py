@@ -1,0 +1,64 @@
+"""Raise an alert for a human: a row in the admin plus an `alert_raised` log line to page on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from django.db import models, transaction
+from django.utils import timezone
+
+from opsconsole.evidence import audit
+from opsconsole.http.context import current_request_id
+from opsconsole.models import Alert
+
+logger = structlog.get_logger(__name__)
+
+
+def alert_raise(
+    *,
+    kind: str,
+    severity: str,
+    obj: models.Model,
+    message: str,
+    details: dict[str, Any] | None = None,
+) -> Alert:
+    alert = Alert.objects.create(
+        kind=kind,
+        severity=severity,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        message=message,
+        details=details or {},
+        request_id=current_request_id(),
+    )
+    # Logged after commit, so a rolled-back transaction does not page anyone.
+    transaction.on_commit(
+        lambda: logger.error(
+            "alert_raised",
+            alert_id=alert.pk,
+            kind=kind,
+            severity=severity,
+            object_type=alert.object_type,
+            object_id=alert.object_id,
+        )
+    )
+    return alert
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert_id: int, actor: audit.Actor, reason: str) -> Alert:
+    alert = Alert.objects.select_for_update().get(pk=alert_id)
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = timezone.now()
+        alert.acknowledged_by = audit.actor_label(actor)
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        audit.record(
+            "platform.alert.acknowledged",
+            obj=alert,
+            before={"acknowledged": False},
+            after={"acknowledged": True},
+            actor=actor,
+            reason=reason,
+        )
+    return alert

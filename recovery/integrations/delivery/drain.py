@@ -1,0 +1,191 @@
+"""A delivery processor's drain with its calls in flight on the delivery loop
+(recovery.integrations.delivery.pipeline): the database work stays on the processor's thread."""
+
+from __future__ import annotations
+
+import queue
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.utils import timezone
+
+from opsconsole.http.context import bound_context
+from opsconsole.workers import LEASE_CLOCK_SLACK_SECONDS
+from opsconsole.workers.claims import RunSummary
+from opsconsole.workers.run_upkeep import RunUpkeep
+from recovery import services
+from recovery.errors import LeaseLost
+from recovery.integrations.delivery.adapters import DeliveryRequest
+from recovery.integrations.delivery.pipeline import (
+    DeliveryCall,
+    DeliveryLoop,
+    MadeCall,
+    delivery_loop,
+)
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Started:
+    item_id: int
+    claim: Any  # services.ClaimedDelivery
+    request: DeliveryRequest
+    started_at: datetime
+
+
+class PipelinedDrain:
+    """A delivery processor's drain with its calls on the delivery loop: claim while there
+    is room in flight, write each outcome as its call ends, stop claiming at the run's
+    deadline (or when the queue runs dry, or the worker is switched off), and never return
+    before every call made has its outcome written."""
+
+    def __init__(self, worker: Any, summary: RunSummary, run: Any, *, batch_limit: int) -> None:
+        self.worker = worker
+        self.summary = summary
+        self.run = run
+        self.batch_limit = batch_limit
+        # The processors of a run share the in-flight calls; each writes its own outcomes on
+        # its own connection, so one's database round trip overlaps another's.
+        self.in_flight = max(1, settings.INTEGRATION_DELIVERY_IN_FLIGHT // worker.concurrency)
+        self.timeout = float(settings.INTEGRATION_HTTP_TIMEOUT_SECONDS)
+        self.pending: dict[Future[MadeCall | None], _Started] = {}
+        self.ended: queue.SimpleQueue[Future[MadeCall | None]] = queue.SimpleQueue()
+        # Integrations with a failure in this drain: their later successes write to the
+        # circuit (resetting its streak). Not cleared by a claim, as the one-batch-at-a-time
+        # drain does: calls claimed when the circuit was clean end after later failures.
+        self.dirty: set[int] = set()
+        # Per integration, when the latest-started call that succeeded left: a failure of a
+        # call that left before it is not part of a run of failures.
+        self.last_success_started: dict[int, float] = {}
+
+    def drain(self, *, heartbeat: bool) -> Exception | None:
+        loop = delivery_loop()
+        crashed: Exception | None = None
+        claiming, first = True, True
+        upkeep = RunUpkeep(self.worker.name, heartbeat=heartbeat)
+        try:
+            while True:
+                room = self.in_flight - len(self.pending)
+                if claiming and room > 0 and (first or time.monotonic() < self.run.deadline):
+                    limit = min(room, self.batch_limit)
+                    if first or not self.pending or room >= min(limit, self.in_flight // 4):
+                        first = False
+                        claimed = self._claim_and_start(loop, limit)
+                        claiming = claimed == limit and time.monotonic() < self.run.deadline
+                if not self.pending:
+                    if not claiming or time.monotonic() >= self.run.deadline:
+                        return None
+                    continue
+                self._finish_ended(timeout=0.5)
+                if not upkeep.still_enabled():
+                    claiming = False  # finish what is in flight, claim nothing more
+        except Exception as exc:
+            crashed = exc
+            logger.exception("worker_run_failed", worker=self.worker.name)
+        finally:
+            # Every call made gets its outcome written, crash or not.
+            while self.pending:
+                self._finish_ended(timeout=1.0)
+        return crashed
+
+    def _claim_and_start(self, loop: DeliveryLoop, limit: int) -> int:
+        ids = self.worker.claim(self.run, limit=limit)
+        self.summary.claimed += len(ids)
+        if ids:
+            self.summary.batches += 1
+        lease_deadline = time.monotonic() + self.worker.lease_seconds - LEASE_CLOCK_SLACK_SECONDS
+        calls: list[tuple[DeliveryCall, _Started]] = []
+        for item_id in ids:
+            claim = self.run.take(item_id)
+            try:
+                if claim is None:
+                    raise LeaseLost(f"item {item_id} was not handed over")
+                item = claim.item
+                request = services.delivery_start(item, lease_owner=self.run.owner)
+            except LeaseLost:
+                self._count(self.worker.Outcome.LEASE_LOST)
+                continue
+            if request is None:
+                self._count(self.worker.Outcome.HELD_PAUSED)
+                continue
+            call = DeliveryCall(
+                integration_id=item.integration_id,
+                url=request.url,
+                headers=request.headers,
+                content=request.content,
+                timeout_seconds=self.timeout,
+                lease_deadline=lease_deadline,
+                max_in_flight=item.integration.max_in_flight,
+                rate_per_second=item.integration.rate_per_second,
+            )
+            calls.append((call, _Started(item_id, claim, request, timezone.now())))
+        if calls:
+            futures = loop.submit([call for call, _ in calls])
+            for future, (_, started) in zip(futures, calls, strict=True):
+                self.pending[future] = started
+                future.add_done_callback(self.ended.put)
+        return len(ids)
+
+    def _finish_ended(self, *, timeout: float) -> None:
+        """Write the outcomes of the calls that have ended (waiting up to `timeout` for
+        the first): they arrive on a queue, so each costs the same however many are in
+        flight."""
+        try:
+            ended = [self.ended.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while True:
+            try:
+                ended.append(self.ended.get_nowait())
+            except queue.Empty:
+                break
+        for future in ended:
+            started = self.pending.pop(future)
+            try:
+                self._count(self._record(started, future.result()))
+            except Exception as exc:
+                self.summary.errors += 1
+                logger.exception(
+                    "worker_item_failed", worker=self.worker.name, item_id=started.item_id
+                )
+                self.worker.release_after_error(started.item_id, self.run, exc)
+
+    def _record(self, started: _Started, made: MadeCall | None) -> str:
+        outcome = self.worker.Outcome
+        item = started.claim.item
+        if made is None:  # not called: its lease could not have covered the call
+            services.recovery_item_release_lease(item_id=item.pk, lease_owner=self.run.owner)
+            return outcome.LEASE_LOST
+        integration_id = item.integration_id
+        status = made.result.http_status
+        if status is not None and 200 <= status < 300:
+            latest = self.last_success_started.get(integration_id, made.started)
+            self.last_success_started[integration_id] = max(latest, made.started)
+        streak = made.started >= self.last_success_started.get(integration_id, made.started)
+        dirty = self.dirty
+        try:
+            with bound_context(request_id=item.request_id, traceparent=item.traceparent):
+                label = services.recovery_item_record_outcome(
+                    item_id=item.pk,
+                    lease_owner=self.run.owner,
+                    request=started.request,
+                    result=made.result,
+                    started_at=started.started_at,
+                    item=item,
+                    circuit_clean=integration_id not in dirty and bool(started.claim.circuit_clean),
+                    circuit_streak=streak,
+                )
+        except LeaseLost:
+            return outcome.LEASE_LOST
+        if label != outcome.SUCCEEDED:
+            dirty.add(integration_id)
+        return label
+
+    def _count(self, label: str) -> None:
+        self.summary.outcomes[self.worker.Outcome(label)] += 1
