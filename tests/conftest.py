@@ -204,3 +204,14 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.get_closest_marker("browser") or "scaleout" in item.path.parts:
             item.add_marker(pytest.mark.system)
+
+
+@pytest.fixture(autouse=True)
+def fresh_delivery_destinations() -> Iterator[None]:
+    """The process's delivery loop keeps each endpoint's checked address for a while; a
+    test that changes the outbound rules or the resolver must not leave its verdict to the
+    next test, which reuses the same stand-in endpoint's URL."""
+    yield
+    from recovery.integrations.delivery.pipeline import forget_destinations
+
+    forget_destinations()

@@ -28,13 +28,15 @@ def run_worker(
 
 
 def deliver(timeout: float = 2.0) -> RunSummary:
-    """The integration delivery worker with a short HTTP timeout (the stand-in endpoints)."""
-    from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
+    """One run of the integration delivery worker as production runs it (the pipelined drain,
+    its calls in flight on the delivery loop), with a short HTTP timeout for the stand-in
+    endpoints."""
+    from django.test import override_settings
+
     from recovery.workers import IntegrationDeliveryWorker
 
-    return run_worker(
-        IntegrationDeliveryWorker, adapter=HttpDeliveryAdapter(timeout_seconds=timeout)
-    )
+    with override_settings(INTEGRATION_HTTP_TIMEOUT_SECONDS=timeout):
+        return run_worker(IntegrationDeliveryWorker)
 
 
 def run_as(worker: BatchWorker, owner: str, *, triggered_by: str = "test") -> RunContext:

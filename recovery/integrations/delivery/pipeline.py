@@ -270,6 +270,15 @@ _loops: dict[int, DeliveryLoop] = {}
 _loops_lock = threading.Lock()
 
 
+def forget_destinations() -> None:
+    """Check every endpoint afresh on its next call: the outbound rules or the resolver
+    changed (settings overridden, a test's stand-in resolver)."""
+    with _loops_lock:
+        running = list(_loops.values())
+    for delivery in running:
+        delivery.loop.call_soon_threadsafe(delivery.destinations.clear)
+
+
 def delivery_loop() -> DeliveryLoop:
     """The process's delivery loop, started on first use (a forked worker gets its own)."""
     pid = os.getpid()
