@@ -128,9 +128,11 @@ def deliveries(customer: Customer) -> QuerySet | None:
     present = [part for part in parts if part is not None]
     if not present:
         return None
-    ids = present[0].values("pk")
+    # Unordered parts: a compound statement takes no ORDER BY in its members (SQLite refuses
+    # one, and the model's default ordering would add it).
+    ids = present[0].order_by().values("pk")
     for part in present[1:]:
-        ids = ids.union(part.values("pk"))
+        ids = ids.union(part.order_by().values("pk"))
     return RecoveryItem.objects.filter(pk__in=ids)
 
 

@@ -15,6 +15,7 @@ from tests.opsconsole.factories import UserFactory
 from tests.payments.factories import HostedSessionFactory
 from tests.payments.providers import SECRET
 from tests.recovery.case_world import webhook_fails_for
+from tests.recovery.factories import QueuedItemFactory
 
 EMAIL = "Maria.Lopez@Example.test"
 
@@ -87,6 +88,22 @@ def test_the_timeline_pages_by_keyset_in_time_order_and_reads_each_entry_once(ma
     assert [e["at"] for e in whole] == sorted(e["at"] for e in whole)
     kinds = {e["kind"] for e in whole}
     assert {"booking", "hold", "payment", "hosted_session", "audit"} <= kinds
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db
+def test_a_customer_with_bookings_payments_and_deliveries_opens_on_either_database(maria, lead):
+    """The deliveries that name any of the customer's bookings, payments or sessions are one
+    compound statement: it must run on SQLite (make run's database) as on PostgreSQL."""
+    booking = BookingFactory(customer=maria, hour=9, paid=Decimal("20.00"))
+    session = HostedSessionFactory(customer_email=EMAIL.lower())
+    named = QueuedItemFactory(payload={"booking_id": booking.pk})
+    QueuedItemFactory(payload={"session_id": session.pk})
+    QueuedItemFactory(payload={"booking_id": booking.pk + 1000})  # someone else's
+    entries = whole_timeline(token_client(lead), user_ref(maria.pk), limit=500)
+    deliveries = {e["id"] for e in entries if e["kind"] == "delivery"}
+    assert named.pk in deliveries
+    assert len(deliveries) == 2
 
 
 @pytest.mark.django_db
