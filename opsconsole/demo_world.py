@@ -103,6 +103,7 @@ def load_practice_world(admin: User) -> None:
     load_double_redeemed_voucher()
     load_open_incident(admin)
     load_customer_story()
+    load_refund_owed_offline(admin)
 
 
 def load_refused_refunds() -> None:
@@ -195,6 +196,22 @@ def load_customer_story() -> None:
         card_paid(f"pi_demo_maria_{n}", 4500, booking_id=str(booking.pk))
     bookings.booking_cancel(booking_id=booking.pk, actor=maria, reason="cannot make it")
     _unmatched_refund_webhook()
+
+
+def load_refund_owed_offline(desk: User) -> None:
+    """Joao paid a court in cash at the desk, then cancelled: his refund is owed until staff
+    record how it was paid back (Admin → Refunds → Owed)."""
+    if User.objects.filter(username="joao").exists():
+        return
+    joao = User.objects.create_user("joao", email="joao.silva@example.test", first_name="Joao")
+    joao.groups.add(Group.objects.get(name="Booking client"))
+    court, _ = Resource.objects.get_or_create(name="Court 3")
+    start = (timezone.now() + timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
+    booking = _booked(joao, court, start)
+    bookings.booking_offline_payment_record(
+        booking_id=booking.pk, amount=Decimal("25.00"), method="cash", actor=desk
+    )
+    bookings.booking_cancel(booking_id=booking.pk, actor=joao, reason="rained off")
 
 
 def _unmatched_refund_webhook() -> None:

@@ -68,6 +68,8 @@ def test_the_demo_world_holds_every_practice_case(demo_world):
     ).exists()
     assert WebhookFailure.objects.filter(event_type="refund.updated").count() == 1
     assert Notification.objects.filter(recipient=maria.email).count() == 2
+    # Joao paid cash at the desk and cancelled: a refund owed until staff pay it back.
+    assert Refund.objects.get(payment__method="cash").status == Refund.Status.OWED
 
 
 @pytest.mark.django_db
