@@ -32,6 +32,14 @@ class IncidentNoteInline(admin.TabularInline):
     extra = 1
     can_delete = False
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "text" and field is not None:
+            # A table row has no label of its own, only the column's header: the box is
+            # named for screen readers and for the runbook's "write in New note".
+            field.widget.attrs.update({"aria-label": "New note", "placeholder": "New note"})
+        return field
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

@@ -40,7 +40,9 @@ def test_a_paid_customer_without_a_booking_is_fixed_from_their_case(
     assert "payment_intent.succeeded" in row.inner_text()
 
     replay = row.locator("form", has=page.locator("input[value=replay]"))
-    replay.locator("input[name=reason]").fill("Customer called: charged, no booking")
+    replay.get_by_label("Reason (recorded in the audit log):").fill(
+        "Customer called: charged, no booking"
+    )
     replay.locator("input[type=submit]").click()
     page.wait_for_selector(".messagelist")
     assert "reprocessed" in page.locator(".messagelist").inner_text()

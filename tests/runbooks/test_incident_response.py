@@ -33,7 +33,8 @@ def test_an_incident_is_opened_noted_written_up_and_resolved(page, live_server):
     walk.shot("incident-page")
 
     # A note needs no reason: it is the running record.
-    page.locator("textarea[name$='-0-text']").fill("Stripe status page: degraded API")
+    # The first "New note" box; the second is the hidden template of "Add another".
+    page.get_by_label("New note").first.fill("Stripe status page: degraded API")
     page.get_by_role("button", name="Save and continue editing").click()
     assert "was changed successfully" in walk.message()
     expect(page.get_by_text("Stripe status page: degraded API", exact=True)).to_be_visible()
