@@ -79,6 +79,12 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
             ],
         )
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A resolved incident is a record: its write-up is final, so its page offers no Save.
+        if obj is not None and obj.status != Incident.Status.OPEN:
+            return False
+        return super().has_change_permission(request, obj)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return []

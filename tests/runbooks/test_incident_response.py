@@ -52,6 +52,8 @@ def test_an_incident_is_opened_noted_written_up_and_resolved(page, live_server):
     walk.shot("resolve-confirmation")
     assert "Resolve incidents: 1 row done." in walk.confirm("Refunds succeed again")
     walk.shot("resolved")
+    # A resolved incident's page is its record: nothing left to save.
+    expect(page.get_by_role("button", name="Save and continue editing")).to_have_count(0)
 
     incident.refresh_from_db()
     assert (incident.status, incident.resolved_by) == (Incident.Status.RESOLVED, OPERATOR)
