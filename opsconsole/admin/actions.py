@@ -150,16 +150,28 @@ def confirm_with_reason(
             chosen = options_form.cleaned_data if options_form is not None else {}
             done, skipped = perform(legal, reason, chosen)
             rows = "row" if done == 1 else "rows"
-            if skipped == 0:
-                modeladmin.message_user(request, f"{title}: {done} {rows} done.", messages.SUCCESS)
-            else:
+            if done == 0 and legal.exists():
+                # Every eligible row refused (a time in the past, a state the service will
+                # not take): the page comes back with what the operator typed, to correct.
                 modeladmin.message_user(
                     request,
-                    f"{title}: {done} {rows} done; {skipped} not done (no longer eligible, "
-                    "refused or stopped, as said above).",
-                    messages.WARNING,
+                    f"{title}: nothing was done. Correct the reason or options below and "
+                    "confirm again, or go back.",
+                    messages.ERROR,
                 )
-            return None
+            else:
+                if skipped == 0:
+                    modeladmin.message_user(
+                        request, f"{title}: {done} {rows} done.", messages.SUCCESS
+                    )
+                else:
+                    modeladmin.message_user(
+                        request,
+                        f"{title}: {done} {rows} done; {skipped} not done (no longer eligible, "
+                        "refused or stopped, as said above).",
+                        messages.WARNING,
+                    )
+                return None
     selected = queryset.count()
     eligible = legal.count()
     context = {

@@ -47,6 +47,17 @@ def groups_of(source: str) -> list:
 def test_the_demo_world_holds_every_practice_case(demo_world):
     assert Integration.objects.get(name="accounting-export").paused
     assert dlq_group("crm-sync").count() == 3
+    # Each parked item reads as the worker left it: what was sent, what came back, and
+    # every attempt.
+    for parked in RecoveryItem.objects.filter(integration__name="crm-sync").exclude(
+        status="pending"
+    ):
+        assert parked.request_snapshot["url"] == parked.integration.endpoint_url
+        assert parked.request_snapshot["body"] == parked.payload
+        assert parked.response_snapshot
+        assert parked.attempts.count() == parked.attempt_count > 0
+    refused = RecoveryItem.objects.get(integration__name="crm-sync", status="failed")
+    assert refused.response_snapshot["status"] == 400
     assert HostedCheckoutSession.objects.get(reference="hcs_demo_3").stalled
     (money,) = groups_of("refund")
     assert money.count == 2

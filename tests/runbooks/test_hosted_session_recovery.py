@@ -40,8 +40,24 @@ def test_a_stalled_sessions_link_is_regenerated_with_an_override_window(page, li
     walk.shot("session-page")
     walk.tool("regenerate_links")
     options = page.get_by_test_id("action-options")
-    options.get_by_label("Next retry window (optional)").fill(f"{window:%Y-%m-%d %H:%M}")
-    options.get_by_label("Automated (scripted cadence change)").check()
+    window_box = options.get_by_label("Next retry window (optional)")
+    automated_box = options.get_by_label("Automated (scripted cadence change)")
+    # A window already past is refused, and the page comes back with what was typed.
+    past = timezone.now() - timedelta(hours=1)
+    window_box.fill(f"{past:%Y-%m-%d %H:%M}")
+    automated_box.check()
+    refused = walk.confirm("Processor outage over; retry on Wednesday (INC-7)")
+    assert "nothing was done" in refused
+    assert "overrideNextRetryAt must be in the future" in refused
+    expect(window_box).to_have_value(f"{past:%Y-%m-%d %H:%M}")
+    expect(automated_box).to_be_checked()
+    expect(page.get_by_label("Reason (recorded in the audit log):")).to_have_value(
+        "Processor outage over; retry on Wednesday (INC-7)"
+    )
+    walk.shot("regenerate-refused-past-window")
+    stalled.refresh_from_db()
+    assert stalled.status == HostedCheckoutSession.Status.FAILED
+    window_box.fill(f"{window:%Y-%m-%d %H:%M}")
     walk.shot("regenerate-confirmation")
     done = walk.confirm("Processor outage over; retry on Wednesday (INC-7)")
     assert "Regenerate checkout links: 1 row done." in done

@@ -30,7 +30,8 @@ from payments import services as payments
 from payments.models import HostedCheckoutSession, Voucher
 from payments.vouchers import voucher_issue
 from recovery import services
-from recovery.models import Integration, RecoveryItem
+from recovery.models import DeliveryAttempt, Integration, RecoveryItem
+from recovery.services.delivery import delivery_request
 
 DEMO_INTEGRATIONS = {
     # Nothing listens on port 9 locally: deliveries fail with connection refused and walk
@@ -148,7 +149,13 @@ class Command(BaseCommand):
             attempt_count=1,
             failure_code="HTTP_400",
             failure_detail="HTTP 400 from the demo upstream",
-            response_snapshot={"status": 400, "body": "demo upstream error"},
+            response_snapshot={
+                "status": 400,
+                "headers": {"content-type": "application/json"},
+                "body": '{"error": "refund_id is not a known refund"}',
+                "body_truncated": False,
+                "duration_ms": 41,
+            },
         )
 
     def _parked(
@@ -157,8 +164,12 @@ class Command(BaseCommand):
         refund_id: str,
         *,
         failed_at: datetime | None = None,
+        response_snapshot: dict[str, Any] | None = None,
         **fields: Any,
     ) -> None:
+        """One item as the delivery worker leaves it: what it sent, what came back, and a
+        row per attempt, so the item's page reads like any real failure."""
+        failed_at = failed_at or timezone.now()
         parked = RecoveryItem(
             integration=integration,
             event_type="payment.refunded",
@@ -169,10 +180,41 @@ class Command(BaseCommand):
         )
         parked.failure_fingerprint = parked.inbox_fingerprint()
         parked.save()
-        if failed_at is not None:  # auto_now fields: the past is written after the insert
-            RecoveryItem.objects.filter(pk=parked.pk).update(
-                created_at=failed_at - timedelta(hours=1), updated_at=failed_at
+        parked.request_snapshot = delivery_request(parked, signed=False).snapshot()
+        parked.response_snapshot = response_snapshot or {
+            "error": "ClientConnectorError",
+            "detail": parked.failure_detail,
+            "duration_ms": 3,
+        }
+        # auto_now fields: the past is written after the insert
+        RecoveryItem.objects.filter(pk=parked.pk).update(
+            created_at=failed_at - timedelta(hours=1),
+            updated_at=failed_at,
+            request_snapshot=parked.request_snapshot,
+            response_snapshot=parked.response_snapshot,
+        )
+        last = parked.attempt_count
+        DeliveryAttempt.objects.bulk_create(
+            DeliveryAttempt(
+                item=parked,
+                number=n,
+                outcome=(
+                    DeliveryAttempt.Outcome.PERMANENT
+                    if parked.status == "failed"
+                    else DeliveryAttempt.Outcome.RETRYABLE
+                ),
+                http_status=parked.response_snapshot.get("status"),
+                failure_code=parked.failure_code,
+                failure_detail=parked.failure_detail,
+                duration_ms=3,
+                request_snapshot=parked.request_snapshot,
+                response_snapshot=parked.response_snapshot,
+                lease_owner="demo-worker",
+                started_at=failed_at - timedelta(minutes=2 ** (last - n)),
+                finished_at=failed_at - timedelta(minutes=2 ** (last - n)),
             )
+            for n in range(1, last + 1)
+        )
 
     @transaction.atomic
     def _load_hosted_sessions(self) -> None:
