@@ -77,6 +77,11 @@ def test_a_stalled_sessions_link_is_regenerated_with_an_override_window(page, li
     assert event.metadata == {"automated": True, "override_next_retry_at": window.isoformat()}
     # The timeline on the page shows the operator's override.
     expect(page.get_by_test_id("recovery-timeline")).to_contain_text(OPERATOR)
+    # The runbook's "Confirm it worked": the automation metadata, on the page.
+    automation = page.get_by_test_id("automation-metadata")
+    expect(automation).to_contain_text(f"triggered by {OPERATOR}")
+    expect(automation).to_contain_text("automated yes")
+    expect(automation).to_contain_text(f"override window {window:%Y}")
 
     session_page = f"/admin/payments/hostedcheckoutsession/{stalled.pk}/change/"
     viewer_reads_but_acts_on_nothing(

@@ -252,6 +252,7 @@ class Command(BaseCommand):
         # session before an operator regenerates it (the runbook's overrideNextRetryAt).
         attempts = _failed_link_attempts(now - timedelta(hours=5), count=4)
         HostedCheckoutSession.objects.filter(pk=stalled.pk).update(
+            created_at=now - timedelta(hours=6),
             retry_count=len(attempts),
             attempts_since_notification=len(attempts),
             next_retry_at=now + timedelta(hours=24),
