@@ -240,7 +240,7 @@ class RefundAdmin(PersonalFieldsAdmin, SupportStaffAccess, ServiceSavedAdmin, ad
     # refund's own reason, which `refund_reason` shows.
     exclude = ("reason",)
 
-    @admin.display(description="refund reason")
+    @admin.display(description="why the refund was requested")
     def refund_reason(self, obj: Refund) -> str:
         return obj.reason
 

@@ -1,6 +1,7 @@
 """Finding the customer from what the caller has: an email, a phone, a booking, payment or
-refund id, a Stripe id, a voucher code, a hosted session reference or a request id. Every
-lookup is one indexed equality; each match names the customer's ref and what matched."""
+refund id, a Stripe id, a voucher code, a payment or hosted session reference or a request
+id. Every lookup is one indexed equality; each match names the customer's ref and what
+matched."""
 
 from __future__ import annotations
 
@@ -233,6 +234,9 @@ def find(term: str) -> list[Match]:
             found.append(replace(owner, code=voucher.code))
     if session := HostedCheckoutSession.objects.filter(reference=term).first():
         found.append(_session_owner(session, "hosted_session"))
+    # The reference the Payments list shows (stripe_pi_..., offline_...): unique, indexed.
+    if payment := Payment.objects.filter(reference=term).first():
+        found.append(payment_owner(payment, "payment_reference"))
     found += _by_request_id(term[:128])
     unique: dict[str, Match] = {}
     for match in found:

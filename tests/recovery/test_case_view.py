@@ -62,6 +62,11 @@ def test_an_email_a_booking_id_and_a_session_reference_find_the_same_customer(ma
     assert [(m["ref"], m["kind"]) for m in by_email] == [(user_ref(maria.pk), "email")]
     assert search(client, str(booking.pk))[0]["ref"] == user_ref(maria.pk)
     assert search(client, session.reference)[0]["ref"] == user_ref(maria.pk)
+    # The reference the Payments list shows leads to the same customer.
+    payment = Payment.objects.get(subject=f"booking:{booking.pk}")
+    assert [(m["ref"], m["kind"]) for m in search(client, payment.reference)] == [
+        (user_ref(maria.pk), "payment_reference")
+    ]
     assert search(client, "nobody@example.test") == []
 
 
