@@ -194,11 +194,19 @@ class WebhookFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin
         each=False,
     )
     def reprocess_failures(self, request: HttpRequest, rows: QuerySet, reason: str) -> int:
-        return sum(
-            1
-            for pk in rows.values_list("pk", flat=True)
-            if webhooks.webhook_failure_reprocess(failure_id=pk, actor=request.user, reason=reason)
-        )
+        done = 0
+        for pk in rows.values_list("pk", flat=True):
+            if webhooks.webhook_failure_reprocess(failure_id=pk, actor=request.user, reason=reason):
+                done += 1
+            else:
+                # The error names customers as often as the payload does: it stays on the
+                # record's page, masked there for whoever may not read it.
+                self.message_user(
+                    request,
+                    f"#{pk}: its handler failed again; the new error is on its page.",
+                    messages.WARNING,
+                )
+        return done
 
 
 @admin.register(StripeEvent)

@@ -213,8 +213,8 @@ def destructive_action(
     The decorated method acts on one legal row, `(self, request, pk, reason)`, a row that
     changed meanwhile being skipped with its message; with `each=False` it acts on them all,
     `(self, request, legal_rows, reason) -> done`. Its name is the action's name. On a
-    record's own page it is a button reading `button` (default: `title`), shown while the
-    record is legal. `options`, a form, adds the action's own choices to the confirmation
+    record's own page it is a button reading `button` (default: `title…`: it opens a
+    confirmation page), shown while the record is legal. `options`, a form, adds the action's own choices to the confirmation
     page; their cleaned values reach the method as keyword arguments.
     """
 
@@ -254,7 +254,7 @@ def destructive_action(
         # For the record's own page (ObjectPageActions): which rows it applies to, and the
         # button's words there.
         action.legal = legal  # type: ignore[attr-defined]
-        action.button = button or title  # type: ignore[attr-defined]
+        action.button = button or f"{title}…"  # type: ignore[attr-defined]
         return action
 
     return decorate

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -243,9 +245,20 @@ def _django_defaults() -> dict[str, Callable[..., HttpResponse]]:
     }
 
 
+def console_permission_denied(
+    request: HttpRequest, exception: Exception | None = None
+) -> HttpResponse:
+    """The console's refused page with the admin's header (its links, who is signed in), as
+    the refused action pages show it: a viewer refused anywhere can go on from there."""
+    context: dict[str, Any] = {"exception": str(exception) if exception else ""}
+    if request.user.is_authenticated and request.user.is_staff:
+        context.update(admin.site.each_context(request))
+    return TemplateResponse(request, "403.html", context, status=403).render()
+
+
 _defaults = _django_defaults()
 handler400 = _html_or_json(_defaults["400"], 400, "The request is invalid.")
-handler403 = _html_or_json(_defaults["403"], 403, "You do not have permission.")
+handler403 = _html_or_json(console_permission_denied, 403, "You do not have permission.")
 handler404 = _html_or_json(_defaults["404"], 404, "Not found.")
 handler500 = _html_or_json(_defaults["500"], 500, "An unexpected error occurred.")
 

@@ -121,18 +121,28 @@ class BulkActionAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
     @admin.display(description="live")
     def live_progress(self, obj: BulkAction) -> str:
-        """Progress, the rate over the last minute and the ETA (remaining at that rate),
-        refreshed every 5 s while the action runs."""
-        done_lately = obj.items.filter(
-            processed_at__gte=timezone.now() - timedelta(minutes=1)
-        ).count()
-        per_second = done_lately / 60
+        """Progress, the rate and the ETA (remaining at that rate), refreshed every 5 s while
+        the action runs. The rate is over the last minute, or since the start when it began
+        less than a minute ago (a fresh action is not "0.0/s"), and the average once done."""
+        now = timezone.now()
+        rate_label, per_second = "rate", None
+        if obj.started_at and obj.finished_at:
+            spent = max(1.0, (obj.finished_at - obj.started_at).total_seconds())
+            rate_label, per_second = "average rate", obj.processed / spent
+        elif obj.started_at:
+            window = min(60.0, max(1.0, (now - obj.started_at).total_seconds()))
+            done_lately = obj.items.filter(
+                processed_at__gte=now - timedelta(seconds=window)
+            ).count()
+            rate_label = f"rate over the last {window:.0f} s"
+            per_second = done_lately / window
         remaining = max(0, obj.total - obj.processed)
         return render_to_string(
             "admin/recovery/bulk_action_live.html",
             {
                 "action": obj,
                 "total": obj.total,
+                "rate_label": rate_label,
                 "per_second": per_second,
                 "eta_seconds": remaining / per_second if per_second and remaining else None,
                 "live": obj.status in ("running", "ready", "awaiting_approval", "paused"),

@@ -94,6 +94,9 @@ class Walk:
         """Opening an action's address shows the console's own refused page."""
         self.open(path)
         expect(self.page.get_by_test_id("refused-page")).to_be_visible()
+        # With the console's header, so the viewer goes on from there.
+        expect(self.page.get_by_role("link", name="Customer cases")).to_be_visible()
+        expect(self.page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def viewer_reads_but_acts_on_nothing(
