@@ -214,8 +214,9 @@ def destructive_action(
     changed meanwhile being skipped with its message; with `each=False` it acts on them all,
     `(self, request, legal_rows, reason) -> done`. Its name is the action's name. On a
     record's own page it is a button reading `button` (default: `title…`: it opens a
-    confirmation page), shown while the record is legal. `options`, a form, adds the action's own choices to the confirmation
-    page; their cleaned values reach the method as keyword arguments.
+    confirmation page), shown while the record is legal. `options`, a form, adds the
+    action's own choices to the confirmation page; their cleaned values reach the method as
+    keyword arguments.
     """
 
     def decorate(act: Callable[..., Any]) -> Callable[..., HttpResponse | None]:

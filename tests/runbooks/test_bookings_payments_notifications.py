@@ -59,9 +59,7 @@ def test_a_refund_owed_offline_is_settled_on_its_page(page, live_server):
     walk.link(str(refund.pk), within=page.locator("#result_list"))
     walk.shot("refund-page")
     # The customer's reason is named apart from the operator's reason for the change.
-    expect(page.locator(".field-refund_reason label")).to_have_text(
-        "Why the refund was requested:"
-    )
+    expect(page.locator(".field-refund_reason label")).to_have_text("Why the refund was requested:")
     # An incomplete payout shows its error on the field, and nothing is written.
     page.get_by_label("Payout reference:").fill("till 2, receipt 881")
     page.get_by_label("Reason:").fill("Paid back at the desk")
