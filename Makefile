@@ -107,4 +107,4 @@ lint: install
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) var/static var/postgres
+	rm -rf $(VENV) var/static var/postgres var/postgres-*

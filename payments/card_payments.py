@@ -3,7 +3,6 @@ and applied to what it paid for; refunds and disputes reported by Stripe update 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q
@@ -12,14 +11,9 @@ from opsconsole.evidence import audit
 from opsconsole.monitoring.alerts import alert_raise
 from payments import services
 from payments.models import HostedCheckoutSession, Payment, Refund, StripeEvent
+from payments.money import amount_text, from_minor_units
 from payments.refunds import payment_record
 from payments.signals import payment_received
-
-CENTS = Decimal("100")
-
-
-def _amount(cents: Any) -> Decimal:
-    return (Decimal(int(cents or 0)) / CENTS).quantize(Decimal("0.01"))
 
 
 def on_payment_intent_succeeded(event: dict[str, Any]) -> None:
@@ -31,11 +25,12 @@ def on_payment_intent_succeeded(event: dict[str, Any]) -> None:
         raise LookupError("payment_intent.succeeded without an id")
     metadata = intent.get("metadata") or {}
     booking_id = metadata.get("booking_id")
+    currency = str(intent.get("currency") or "eur")
     payment = Payment.objects.filter(provider_payment_id=intent_id).first() or payment_record(
         reference=f"stripe_{intent_id}"[:100],
         subject=f"booking:{booking_id}" if booking_id else f"stripe:{intent_id}"[:100],
-        amount=_amount(intent.get("amount_received") or intent.get("amount")),
-        currency=str(intent.get("currency") or "eur").upper()[:3],
+        amount=from_minor_units(intent.get("amount_received") or intent.get("amount"), currency),
+        currency=currency.upper()[:3],
         method=Payment.Method.CARD,
         provider_payment_id=intent_id,
         actor="stripe",
@@ -76,7 +71,11 @@ def on_charge_refunded(event: dict[str, Any]) -> None:
     if payment is None:
         raise LookupError(f"no payment for payment_intent {intent!r}")
     before = {"status": payment.status, "amount_refunded": str(payment.amount_refunded)}
-    payment.record_refunded(amount_refunded=_amount(charge.get("amount_refunded")))
+    payment.record_refunded(
+        amount_refunded=from_minor_units(
+            charge.get("amount_refunded"), str(charge.get("currency") or payment.currency)
+        )
+    )
     payment.save()
     audit.record(
         "payments.payment.refunded",
@@ -101,10 +100,16 @@ def on_dispute_created(event: dict[str, Any]) -> None:
         severity="critical",
         obj=subject,
         message=f"Stripe dispute {dispute.get('id')} on {intent or dispute.get('charge')}: "
-        f"{_amount(dispute.get('amount'))} {str(dispute.get('currency') or '').upper()} "
+        f"{_dispute_amount(dispute)} "
         f"({dispute.get('reason') or 'no reason given'})",
         details={"dispute": dispute.get("id"), "status": dispute.get("status")},
     )
+
+
+def _dispute_amount(dispute: dict[str, Any]) -> str:
+    currency = str(dispute.get("currency") or "")
+    amount = from_minor_units(dispute.get("amount"), currency)
+    return f"{amount_text(amount, currency)} {currency.upper()}"
 
 
 def on_refund_updated(event: dict[str, Any]) -> None:

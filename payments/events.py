@@ -7,6 +7,7 @@ from typing import Any
 
 from opsconsole.db import outbox
 from payments.models import HostedCheckoutSession, Payment, Refund, Voucher
+from payments.money import amount_text
 
 
 def payment_event(payment: Payment) -> None:
@@ -18,7 +19,7 @@ def payment_event(payment: Payment) -> None:
             "payment_id": payment.pk,
             "reference": payment.reference,
             "subject": payment.subject,
-            "amount": str(payment.amount),
+            "amount": amount_text(payment.amount, payment.currency),
             "currency": payment.currency,
             "method": payment.method,
         },
@@ -31,7 +32,8 @@ def refund_event(refund: Refund, event_type: str, **extra: Any) -> None:
         {
             "refund_id": refund.pk,
             "payment_id": refund.payment_id,
-            "amount": str(refund.amount),
+            "amount": amount_text(refund.amount, refund.payment.currency),
+            "currency": refund.payment.currency,
             "status": refund.status,
             **extra,
         },
@@ -59,7 +61,7 @@ def hosted_session_event(session: HostedCheckoutSession) -> None:
         {
             "session_id": session.pk,
             "reference": session.reference,
-            "amount": str(session.amount),
+            "amount": amount_text(session.amount, session.currency),
             "currency": session.currency,
             "status": session.status,
         },

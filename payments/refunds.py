@@ -21,6 +21,7 @@ from opsconsole.monitoring.alerts import alert_raise
 from payments.adapters import RefundOutcome, RefundProvider, default_refund_provider
 from payments.events import payment_event, refund_event
 from payments.models import Payment, Refund
+from payments.money import to_minor_units
 
 logger = structlog.get_logger(__name__)
 
@@ -116,7 +117,7 @@ def refund_attempt(
     provider = provider or default_refund_provider()
     outcome = provider.create_refund(
         payment_intent=refund.payment.provider_payment_id or refund.payment.reference,
-        amount_cents=int(refund.amount * 100),
+        amount_cents=to_minor_units(refund.amount, refund.payment.currency),
         idempotency_key=refund.provider_idempotency_key,
     )
     return _refund_record_outcome(refund_id=refund_id, outcome=outcome, lease_owner=lease_owner)

@@ -5,13 +5,13 @@ of its payment intent, so `payment_intent.succeeded` completes the hosted sessio
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import stripe
 from django.conf import settings
 from django.utils import timezone
 
 from payments.adapters import CheckoutLink, CheckoutProviderError, stripe_client
+from payments.money import to_minor_units
 
 # Stripe Checkout Sessions expire between 30 minutes and 24 hours after creation.
 LINK_MINUTES = (30, 24 * 60)
@@ -44,7 +44,7 @@ class StripeCheckoutProvider:
                             "quantity": 1,
                             "price_data": {
                                 "currency": currency.lower(),
-                                "unit_amount": int(Decimal(amount) * 100),
+                                "unit_amount": to_minor_units(amount, currency),
                                 "product_data": {"name": reference},
                             },
                         }

@@ -35,7 +35,8 @@ as_pg() {
   if [ "$is_root" = 1 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-state_dir="$root_dir/var/postgres"
+# One cluster per port: two runs side by side (OPSCONSOLE_PGPORT) never stop each other's.
+state_dir="$root_dir/var/postgres${OPSCONSOLE_PGPORT:+-$port}"
 temporary_state=""
 mkdir -p "$state_dir"
 if [ "$is_root" = 1 ]; then

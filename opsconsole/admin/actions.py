@@ -155,8 +155,8 @@ def confirm_with_reason(
                 # not take): the page comes back with what the operator typed, to correct.
                 modeladmin.message_user(
                     request,
-                    f"{title}: nothing was done. Correct the reason or options below and "
-                    "confirm again, or go back.",
+                    f"{title}: nothing was done (refused, as said above). What you typed "
+                    "is kept below: correct it and confirm again, or go back.",
                     messages.ERROR,
                 )
             else:

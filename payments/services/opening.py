@@ -15,6 +15,12 @@ from payments.errors import (
     PaymentsInvalidPayload,
 )
 from payments.models import HostedCheckoutSession
+from payments.money import (
+    UnrepresentableAmount,
+    from_minor_units,
+    minor_unit_exponent,
+    to_minor_units,
+)
 from payments.services.sessions import hosted_session_create
 
 REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
@@ -35,6 +41,14 @@ def _checked(reference: str, amount: str | Decimal, currency: str) -> tuple[str,
     currency = (currency or "").upper()
     if not CURRENCY.match(currency):
         problems["currency"] = ["An ISO 4217 code, like EUR."]
+    elif "amount" not in problems:
+        try:
+            # Whole minor units as Stripe counts them (4990 JPY, not 49.90), and kept exactly
+            # (three-decimal currencies end in 0 at Stripe): never rounded on the way.
+            from_minor_units(to_minor_units(Decimal(str(amount)), currency), currency)
+        except UnrepresentableAmount:
+            places = min(minor_unit_exponent(currency), 2)
+            problems["amount"] = [f"{currency} amounts have at most {places} decimal places."]
     if problems:
         raise PaymentsInvalidPayload(details={"fields": problems})
     return reference, value, currency

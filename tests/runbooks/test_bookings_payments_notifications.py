@@ -125,7 +125,7 @@ def test_a_failed_stripe_webhook_is_reprocessed_from_its_page(page, live_server)
     walk.shot("webhook-failures")
     walk.link("evt_late_1")
     expect(page.get_by_test_id("object-tool-reprocess_failures")).to_have_text(
-        "Reprocess webhook events"
+        "Reprocess webhook events…"
     )
     walk.shot("failure-page")
     walk.tool("reprocess_failures")

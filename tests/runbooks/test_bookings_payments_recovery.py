@@ -98,7 +98,7 @@ def test_a_stuck_cancellation_is_completed_or_restored_on_the_bookings_page(
     expect(failures).to_contain_text("Pending Manual")
     walk.shot("stuck-booking")
     expect(page.get_by_test_id("object-tool-resolve_complete")).to_have_text(
-        "Complete cancellations"
+        "Complete cancellations…"
     )
     walk.tool("resolve_complete")
     walk.shot("complete-confirmation")
@@ -112,7 +112,7 @@ def test_a_stuck_cancellation_is_completed_or_restored_on_the_bookings_page(
     walk.link("Bookings", within=page.locator("#nav-sidebar tr.model-booking"))
     walk.link("Stuck in CANCELLING")
     walk.link(str(to_restore.pk), within=page.locator("#result_list"))
-    expect(page.get_by_test_id("object-tool-resolve_restore")).to_have_text("Restore bookings")
+    expect(page.get_by_test_id("object-tool-resolve_restore")).to_have_text("Restore bookings…")
     walk.tool("resolve_restore")
     done = walk.confirm("Customer changed their mind; keep the booking")
     assert "Restore bookings: 1 row done." in done
@@ -178,7 +178,7 @@ def dry_run_from_the_inbox(walk: Walk, failure_code: str, reason: str) -> BulkAc
     walk.tool("approve")
     refused = walk.confirm("I approve my own")
     assert "must be approved by a different operator" in refused
-    assert "Approve bulk actions: 0 rows done" in refused
+    assert "Approve bulk actions: nothing was done (refused, as said above)" in refused
     walk.shot("own-approval-refused")
     return action
 

@@ -1,0 +1,139 @@
+"""Money as Stripe writes it: amounts in the currency's minor unit, whose size depends on the
+currency (docs.stripe.com/currencies#minor-units). Events are shaped as Stripe's API
+reference shows them and signed with stripe-python's own WebhookSignature; refunds go to a
+local server standing in for api.stripe.com through the stripe library."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+
+import pytest
+import stripe
+
+from payments.models import Payment, WebhookFailure
+from payments.refunds import refund_request
+from recovery.models import RecoveryItem
+from tests.recovery.factories import IntegrationFactory
+
+SECRET = "whsec_contract"
+
+
+@pytest.fixture(autouse=True)
+def stripe_settings(settings):
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+
+
+def payment_intent_succeeded(intent_id: str, amount: int, currency: str) -> dict:
+    """`payment_intent.succeeded` as Stripe's API reference shows the event and the object."""
+    return {
+        "id": f"evt_{intent_id}",
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": "payment_intent.succeeded",
+        "data": {
+            "object": {
+                "id": intent_id,
+                "object": "payment_intent",
+                "amount": amount,
+                "amount_capturable": 0,
+                "amount_received": amount,
+                "currency": currency,
+                "status": "succeeded",
+                "capture_method": "automatic",
+                "latest_charge": f"ch_{intent_id}",
+                "livemode": False,
+                "metadata": {},
+                "payment_method_types": ["card"],
+            }
+        },
+    }
+
+
+def send(client, event: dict):
+    payload = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(payload, SECRET)
+    return client.post(
+        "/webhooks/stripe", data=payload, content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("currency", "minor_units", "recorded", "partner_amount"),
+    [
+        ("jpy", 5000, Decimal("5000"), "5000"),  # zero-decimal: 5000 is five thousand yen
+        ("krw", 12000, Decimal("12000"), "12000"),
+        ("eur", 5000, Decimal("50.00"), "50.00"),
+        ("kwd", 1500, Decimal("1.50"), "1.500"),  # three-decimal: 1500 fils
+    ],
+)
+def test_a_payment_is_recorded_and_sent_to_partners_in_its_currencys_units(
+    client, currency, minor_units, recorded, partner_amount
+):
+    partner = IntegrationFactory(event_types=["payment.succeeded"])
+    response = send(client, payment_intent_succeeded(f"pi_{currency}", minor_units, currency))
+    assert response.status_code == 200, response.content
+    payment = Payment.objects.get(provider_payment_id=f"pi_{currency}")
+    assert (payment.amount, payment.currency) == (recorded, currency.upper())
+    (told,) = RecoveryItem.objects.filter(integration=partner, event_type="payment.succeeded")
+    assert (told.payload["amount"], told.payload["currency"]) == (
+        partner_amount,
+        currency.upper(),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_three_decimal_amount_that_cannot_be_kept_exactly_is_not_rounded(client):
+    """Stripe requires the last fils digit to be 0; one that is not is kept for a person,
+    never recorded rounded."""
+    response = send(client, payment_intent_succeeded("pi_odd_fils", 1505, "kwd"))
+    assert response.status_code == 200
+    assert not Payment.objects.filter(provider_payment_id="pi_odd_fils").exists()
+    failure = WebhookFailure.objects.get(event_id="evt_pi_odd_fils")
+    assert "1505 KWD minor units need 3 places" in failure.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_yen_refund_and_stripes_charge_refunded_use_whole_yen(client, httpserver, settings):
+    settings.STRIPE_API_BASE = httpserver.url_for("/")
+    settings.STRIPE_SECRET_KEY = "sk_test_local"
+    send(client, payment_intent_succeeded("pi_yen", 5000, "jpy"))
+    payment = Payment.objects.get(provider_payment_id="pi_yen")
+    httpserver.expect_oneshot_request("/v1/refunds", method="POST").respond_with_json(
+        {"id": "re_yen", "object": "refund", "amount": 2000, "currency": "jpy",
+         "status": "succeeded"}
+    )  # fmt: skip
+    refund = refund_request(payment_id=payment.pk, amount=Decimal("2000"), reason="x", actor="t")
+    assert refund.status == "COMPLETED"
+    request, _ = httpserver.log[-1]
+    assert request.form["amount"] == "2000"  # not 200000
+
+    charge_refunded = {
+        "id": "evt_charge_refunded_yen",
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": int(time.time()),
+        "type": "charge.refunded",
+        "data": {
+            "object": {
+                "id": "ch_pi_yen",
+                "object": "charge",
+                "amount": 5000,
+                "amount_captured": 5000,
+                "amount_refunded": 2000,
+                "currency": "jpy",
+                "payment_intent": "pi_yen",
+                "refunded": False,
+            }
+        },
+    }
+    assert send(client, charge_refunded).status_code == 200
+    payment.refresh_from_db()
+    assert payment.amount_refunded == Decimal("2000")
