@@ -16,7 +16,7 @@ from opsconsole.http import inputs
 from opsconsole.http.idempotency import idempotent
 from recovery.api.integrations import parse_integration_id
 from recovery.errors import IntegrationInvalidPayload
-from recovery.integrations.ingestion import MAX_BATCH, events_ingest
+from recovery.integrations.ingestion import EVENT_ID, EVENT_ID_MAX, MAX_BATCH, events_ingest
 
 
 def _body_bytes(request: Request) -> int | None:
@@ -28,9 +28,12 @@ def _body_bytes(request: Request) -> int | None:
 class EventInputSerializer(serializers.Serializer):
     event_type = serializers.CharField(help_text="A dotted type, like booking.confirmed.")
     payload = serializers.JSONField(help_text="Checked against the integration's payload_schema.")
-    event_id = serializers.CharField(
+    event_id = serializers.RegexField(
+        EVENT_ID.pattern,
         required=False,
-        help_text="Yours (another producer's same id is another event): the same id with "
+        max_length=EVENT_ID_MAX,
+        help_text="Yours (another producer's same id is another event), sent to receivers as "
+        "the `webhook-id`: letters, digits, '_' and '-' only (400 otherwise). The same id with "
         "the same event within 7 days answers the first item, never a second; with another "
         "event it is refused (409).",
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +43,12 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 # in a body of at most MAX_PAYLOAD_BYTES / NUMBER_GROWTH bytes no payload can be over the limit.
 NUMBER_GROWTH = 5
 EVENT_ID_MAX = 200
+# A producer's event id becomes every delivery's `webhook-id`, which receivers sign as
+# "<id>.<timestamp>.<body>" (Standard Webhooks): only characters every library and header
+# carries unchanged, and no "." (the separator). Otherwise a receiver's signature check fails
+# (non-ASCII) or the request cannot be sent at all (CR/LF) and the item fails forever.
+EVENT_ID = re.compile(rf"^[A-Za-z0-9_-]{{1,{EVENT_ID_MAX}}}$")
+EVENT_ID_RULE = f"1 to {EVENT_ID_MAX} letters (A-Z, a-z), digits, '_' or '-'."
 INGESTED_EVENT = "platform.events.ingested"
 
 
@@ -103,10 +110,8 @@ def _problems(
     if not isinstance(event_type, str) or not _is_event_type(event_type):
         found["event_type"] = ["Required: a dotted event type, like booking.confirmed."]
     event_id = event.get("event_id")
-    if event_id is not None and (
-        not isinstance(event_id, str) or not event_id.strip() or len(event_id) > EVENT_ID_MAX
-    ):
-        found["event_id"] = [f"A non-empty string of at most {EVENT_ID_MAX} characters."]
+    if event_id is not None and (not isinstance(event_id, str) or not EVENT_ID.match(event_id)):
+        found["event_id"] = [EVENT_ID_RULE]
     if "payload" not in event:
         found["payload"] = ["Required."]
         return found
@@ -174,7 +179,7 @@ def events_ingest(
                 index=index,
                 event_type=event["event_type"],
                 payload=event["payload"],
-                event_id=given.strip() if given else f"evt_{uuid.uuid4().hex}",
+                event_id=given or f"evt_{uuid.uuid4().hex}",
                 producer_id=bool(given),
                 digest=event_digest(event["event_type"], event["payload"]) if given else "",
             )

@@ -124,6 +124,10 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
     response_snapshot = models.JSONField(default=dict, blank=True)
     # An operator's corrected payload (edit and replay); `payload` stays the original.
     payload_override = models.JSONField(null=True, blank=True)
+    # How many times an operator corrected the payload: each correction is a new message to
+    # the receiver (a new webhook-id and Idempotency-Key), or one that deduplicates on them,
+    # as Standard Webhooks tells it to, would drop the correction as a repeat.
+    edit_count = models.PositiveSmallIntegerField(default=0, db_default=0)
     # The Standard Webhooks `webhook-id`: the event's id, the same across every retry and
     # replay of this item (and for one event fanned out to several integrations).
     event_id = models.CharField(max_length=200, blank=True, default="", db_default="")
@@ -222,12 +226,21 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
         and unique to it. A producer's event id leads it (partners can correlate), followed
         by the item: two producers may use one event id, and a receiver that deduplicates on
         webhook-id would otherwise drop the second one's event."""
+        original = self.original_webhook_id
+        return f"{original}_edit{self.edit_count}" if self.edit_count else original
+
+    @property
+    def original_webhook_id(self) -> str:
+        """The webhook-id before any payload correction (sent with a corrected one, so the
+        receiver can link the two)."""
         return f"{self.event_id}.{self.pk}" if self.event_id else f"msg_{self.pk}"
 
     @property
     def delivery_idempotency_key(self) -> str:
-        """Sent with every attempt, so a repeat after a crash is harmless at the receiver."""
-        return f"recovery-item-{self.pk}"
+        """Sent with every attempt, so a repeat after a crash is harmless at the receiver; a
+        corrected payload is another request."""
+        key = f"recovery-item-{self.pk}"
+        return f"{key}-edit{self.edit_count}" if self.edit_count else key
 
     def state(self) -> dict[str, Any]:
         """The evidence an audit row keeps before and after a change."""

@@ -126,6 +126,9 @@ def delivery_request(item: RecoveryItem, *, signed: bool = True) -> DeliveryRequ
         headers["X-Request-ID"] = item.request_id
     if item.traceparent:
         headers["traceparent"] = item.traceparent
+    if item.edit_count:
+        # A corrected payload goes under a new webhook-id; this names the message it corrects.
+        headers["X-Ops-Corrects-Webhook-Id"] = item.original_webhook_id
     body = item.payload_override if item.payload_override is not None else item.payload
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     if signed:

@@ -127,7 +127,8 @@ def recovery_item_edit_and_replay(
         reason=reason,
     )
     item.payload_override = payload
-    item.save(update_fields=["payload_override", "updated_at"])
+    item.edit_count += 1
+    item.save(update_fields=["payload_override", "edit_count", "updated_at"])
     audit.record(
         f"{EVENT_PREFIX}.payload_edited",
         obj=item,
