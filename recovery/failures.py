@@ -30,6 +30,15 @@ def _guard_delivery(item: RecoveryItem) -> str | None:
     return None
 
 
+def _blocked_delivery(item: RecoveryItem) -> str | None:
+    integration = item.integration
+    if not integration.enabled:
+        return f"integration {integration.name} is deleted (disabled); resolve instead"
+    if integration.paused:
+        return f"integration {integration.name} is paused; resume it first"
+    return None
+
+
 def release_ordering_key(item_id: int) -> None:
     """A resolved delivery no longer holds back the later items of its ordering key.
     (updated_at stays: it names the failure's occurrence the resolution closed.)"""
@@ -58,5 +67,6 @@ failure_sources.register(
         ranks_first=lambda rows: rows.filter(payload__booking_id__in=soon_booking_ids()),
         dead_lettered=lambda rows: rows,
         on_resolved=release_ordering_key,
+        blocked=_blocked_delivery,
     )
 )

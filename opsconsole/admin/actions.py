@@ -156,7 +156,7 @@ def confirm_with_reason(
                 modeladmin.message_user(
                     request,
                     f"{title}: nothing was done (refused, as said above). What you typed "
-                    "is kept below: correct it and confirm again, or go back.",
+                    "is kept below: confirm again once that is fixed, or go back.",
                     messages.ERROR,
                 )
             else:

@@ -108,6 +108,10 @@ class FailureSource:
     # Called with the row's id inside the transaction that resolves it (e.g. a delivery
     # releases the ordering key it held). None: nothing else changes.
     on_resolved: Callable[[int], None] | None = None
+    # Why replaying the row would be refused right now, and what to do first (a delivery to
+    # a paused integration: resume it); None: nothing stands in the way. A dry run counts
+    # these apart instead of promising a replay the run will refuse.
+    blocked: Callable[[Any], str | None] | None = None
     # True: the row stays as it was after a replay that worked (a refused redemption is a
     # record, not a state), so the inbox closes its occurrence with the replay's reason.
     replay_resolves: bool = False

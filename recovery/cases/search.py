@@ -100,6 +100,12 @@ def _webhook_owner(failure: WebhookFailure, kind: str) -> Match | None:
         return found
     if email := intent.get("receipt_email"):
         return _email_owner(str(email), kind, summary)
+    # A refund, charge or dispute names the payment intent it belongs to.
+    payment_intent = intent.get("payment_intent")
+    if isinstance(payment_intent, str) and payment_intent.startswith("pi_"):
+        payment = Payment.objects.filter(provider_payment_id=payment_intent).first()
+        if payment is not None:
+            return payment_owner(payment, kind)
     return None
 
 
@@ -167,11 +173,12 @@ def _by_stripe_id(term: str) -> list[Match | None]:
     if term.startswith("evt_"):
         for failure in WebhookFailure.objects.filter(event_id=term)[:MAX_MATCHES]:
             found.append(_webhook_owner(failure, "stripe_event"))
-    if term.startswith(("pi_", "ch_")) and not any(found):
-        # A payment Stripe took that nothing recorded: only its failed webhook knows it.
+    if term.startswith(("pi_", "ch_", "re_")) and not any(found):
+        # A payment Stripe took, or a refund made in its dashboard, that nothing recorded:
+        # only its failed webhook knows it.
         stripe_id = KeyTransform("id", KeyTransform("object", KeyTransform("data", "payload")))
         failures = WebhookFailure.objects.alias(stripe_id=stripe_id).filter(stripe_id=term)
-        kind = "payment_intent" if term.startswith("pi_") else "charge"
+        kind = {"pi_": "payment_intent", "ch_": "charge", "re_": "stripe_refund"}[term[:3]]
         found.extend(_webhook_owner(failure, kind) for failure in failures[:MAX_MATCHES])
     return found
 
@@ -215,6 +222,10 @@ def owner_of_object(object_type: str, object_id: str, kind: str) -> Match | None
 
 def find(term: str) -> list[Match]:
     term = term.strip()
+    if subject := BOOKING_SUBJECT_RE.match(term):
+        term = subject.group(1)  # a payment's subject, as the Payments list shows it
+    elif term.startswith("#") and is_id(term[1:]):
+        term = term[1:]  # a record's number as page titles write it
     found: list[Match | None] = []
     if "@" in term:
         found += _by_email(term)

@@ -88,6 +88,7 @@ def failure_group_detail(request: HttpRequest, fingerprint: str) -> HttpResponse
             except ApplicationError as exc:
                 messages.error(request, exc.message)
             else:
+                refused = action.preview.get("would_be_refused") or {}
                 messages.success(
                     request,
                     f"Dry run #{action.pk}: {_items(action.preview['would_replay'])} would be "
@@ -99,6 +100,12 @@ def failure_group_detail(request: HttpRequest, fingerprint: str) -> HttpResponse
                         else "press Start."
                     ),
                 )
+                for why, count in refused.items():
+                    messages.warning(
+                        request,
+                        f"{_items(count)} would be refused: {why}. Starting now would leave "
+                        f"{'it' if count == 1 else 'them'} failing.",
+                    )
                 return HttpResponseRedirect(
                     reverse("admin:recovery_bulkaction_change", args=[action.pk])
                 )

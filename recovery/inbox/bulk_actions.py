@@ -117,25 +117,30 @@ def bulk_action_create(
     rows = {row.pk: row for row in open_rows(failure_source).filter(pk__in=frozen)}
     sample: list[dict[str, Any]] = []
     would_resolve = 0
+    refused: dict[str, int] = {}
     for pk in frozen:
         row = rows.get(pk)
         verdict: str | None
+        blocked: str | None = None
         if row is None:
             verdict = "no longer failing"
         elif mode == BulkAction.Mode.RESOLVE:
             verdict = reason
         else:
             verdict = failure_source.guard(row)
+            if not verdict and failure_source.blocked is not None:
+                blocked = failure_source.blocked(row)
         would_resolve += 1 if verdict else 0
+        if blocked:
+            refused[blocked] = refused.get(blocked, 0) + 1
         if len(sample) < SAMPLE_SIZE:
-            sample.append(
-                {
-                    "source_id": pk,
-                    "predicted": f"resolve: {verdict}"
-                    if verdict
-                    else failure_source.predicted(row),
-                }
-            )
+            if verdict:
+                predicted = f"resolve: {verdict}"
+            elif blocked:
+                predicted = f"refused: {blocked}"
+            else:
+                predicted = failure_source.predicted(row)
+            sample.append({"source_id": pk, "predicted": predicted})
     action = BulkAction.objects.create(
         status=BulkAction.Status.AWAITING_APPROVAL
         if failure_source.moves_money
@@ -147,8 +152,9 @@ def bulk_action_create(
         or ({"fingerprint": fingerprint} if fingerprint else {"ids": frozen}),
         preview={
             "count": len(frozen),
-            "would_replay": len(frozen) - would_resolve,
+            "would_replay": len(frozen) - would_resolve - sum(refused.values()),
             "would_resolve": would_resolve,
+            "would_be_refused": refused,
             "sample": sample,
         },
         moves_money=failure_source.moves_money,

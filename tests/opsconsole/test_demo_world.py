@@ -24,6 +24,8 @@ from payments.models import (
     WebhookFailure,
 )
 from recovery import services
+from recovery.cases.refs import user_ref
+from recovery.cases.search import find as find_customer
 from recovery.inbox.groups import failure_groups, failure_resolve_by_operator
 from recovery.models import Integration, ManualReviewItem, RecoveryItem
 from tests.workers import deliver, run_worker
@@ -78,6 +80,9 @@ def test_the_demo_world_holds_every_practice_case(demo_world):
         payment__provider_payment_id__startswith="pi_demo_maria_", status="COMPLETED"
     ).exists()
     assert WebhookFailure.objects.filter(event_type="refund.updated").count() == 1
+    # Its event id and the dashboard refund's id both lead to Maria's case.
+    for term in ("evt_demo_refund_updated", "re_demo_dashboard_goodwill"):
+        assert [match.ref for match in find_customer(term)] == [user_ref(maria.pk)], term
     assert Notification.objects.filter(recipient=maria.email).count() == 2
     # Joao paid cash at the desk and cancelled: a refund owed until staff pay it back.
     assert Refund.objects.get(payment__method="cash").status == Refund.Status.OWED
