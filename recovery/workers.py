@@ -21,7 +21,12 @@ from opsconsole.workers.outcome_rollups import worker_outcomes_purge
 from recovery import services
 from recovery.errors import LeaseLost
 from recovery.inbox.bulk_actions import bulk_action_run, provider_pacing_lock
-from recovery.inbox.dlq import dead_rows, sweep_one, swept_sources
+from recovery.inbox.dlq import (
+    close_reviews_of_closed_failures,
+    dead_rows,
+    sweep_one,
+    swept_sources,
+)
 from recovery.inbox.failure_alerts import notification_failures_batch, payment_failures_page
 from recovery.integrations import circuits
 from recovery.integrations.attention import failing_integrations
@@ -260,6 +265,11 @@ class DlqSweeper(BatchWorker):
         RETRY_REFUSED = "retry_refused"
         LEFT = "left"  # permanent and recent: the 24-hour rule takes it to a human
         GONE = "gone"
+
+    def begin_run(self, run: RunContext) -> None:
+        # Reviews whose failure an operator already replayed or resolved elsewhere close
+        # first, so the review list holds only what is still failing.
+        close_reviews_of_closed_failures()
 
     def claim(self, run: RunContext, *, limit: int) -> list[tuple[str, int]]:
         """Dead rows not already in open review, skipped in SQL: however many reviews are

@@ -92,6 +92,49 @@ def sweep_one(source: FailureSource, row: Any, now: datetime) -> str:
     return "retried"
 
 
+# A review closed because its failure was replayed or resolved elsewhere (its record's page,
+# the inbox, the case view): the same delivery is never worked twice from two queues.
+CLOSED_ELSEWHERE = "closed_elsewhere"
+CLOSE_BATCH = 500
+
+
+def close_reviews_of_closed_failures() -> int:
+    """Close the open reviews whose failure is no longer failing; how many were closed."""
+    closed = 0
+    for source in swept_sources():
+        still_failing = open_rows(source).values("pk")
+        stale = (
+            ManualReviewItem.objects.filter(source=source.name, status=ManualReviewItem.Status.OPEN)
+            .exclude(source_id__in=still_failing)
+            .values_list("pk", flat=True)[:CLOSE_BATCH]
+        )
+        for review_id in list(stale):
+            with transaction.atomic():
+                review = (
+                    ManualReviewItem.objects.select_for_update()
+                    .filter(pk=review_id, status=ManualReviewItem.Status.OPEN)
+                    .first()
+                )
+                if review is None:
+                    continue
+                review.resolve(
+                    resolution=CLOSED_ELSEWHERE,
+                    reason="its failure was replayed or resolved outside this review",
+                    resolved_by=SWEEPER_ACTOR,
+                )
+                review.save()
+                audit.record(
+                    "recovery.manual_review.resolved",
+                    obj=review,
+                    before={"status": "open"},
+                    after={"status": "resolved", "resolution": CLOSED_ELSEWHERE},
+                    actor=SWEEPER_ACTOR,
+                    reason=review.resolution_reason,
+                )
+                closed += 1
+    return closed
+
+
 def _dismiss_failure(*, review_id: int, actor: audit.Actor, reason: str) -> None:
     review = ManualReviewItem.objects.filter(pk=review_id).first()
     if review is None or review.status != ManualReviewItem.Status.OPEN:

@@ -56,6 +56,7 @@ def test_the_demo_world_holds_every_practice_case(demo_world):
     ):
         assert parked.request_snapshot["url"] == parked.integration.endpoint_url
         assert parked.request_snapshot["body"] == parked.payload
+        assert parked.request_snapshot["headers"]["X-Ops-Attempt"] == str(parked.attempt_count)
         assert parked.response_snapshot
         assert parked.attempts.count() == parked.attempt_count > 0
     refused = RecoveryItem.objects.get(integration__name="crm-sync", status="failed")

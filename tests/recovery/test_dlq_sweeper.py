@@ -129,3 +129,34 @@ def test_the_sweeper_is_scheduled_every_15_minutes():
 
     call_command("setup_schedules")
     assert Schedule.objects.get(name="dlq_sweeper").minutes == 15
+
+
+@pytest.mark.django_db
+def test_a_review_whose_failure_was_replayed_elsewhere_closes_at_the_next_sweep(
+    integration, operator
+):
+    from recovery import services
+
+    replayed, still_dead = ParkedItemFactory.create_batch(
+        2, integration=integration, status="dlq", failure_code="HTTP_503"
+    )
+    RecoveryItem.objects.filter(pk__in=[replayed.pk, still_dead.pk]).update(
+        last_attempt_at=timezone.now() - timedelta(hours=25)
+    )
+    run_worker(DlqSweeper)
+    assert ManualReviewItem.objects.filter(status="open").count() == 2
+    # The operator replays one from its own page, not from the review queue.
+    services.recovery_item_replay(
+        integration_id=integration.pk, item_id=replayed.pk, actor=operator, reason="fixed"
+    )
+    run_worker(DlqSweeper)
+    closed = ManualReviewItem.objects.get(source_id=replayed.pk)
+    assert (closed.status, closed.resolution, closed.resolved_by) == (
+        "resolved",
+        "closed_elsewhere",
+        "worker:dlq_sweeper",
+    )
+    assert ManualReviewItem.objects.get(source_id=still_dead.pk).status == "open"
+    assert AuditEvent.objects.filter(
+        event="recovery.manual_review.resolved", object_id=str(closed.pk)
+    ).exists()

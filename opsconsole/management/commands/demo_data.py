@@ -180,7 +180,10 @@ class Command(BaseCommand):
         )
         parked.failure_fingerprint = parked.inbox_fingerprint()
         parked.save()
+        # As the last attempt sent it (its X-Ops-Attempt is that attempt's number).
+        parked.attempt_count -= 1
         parked.request_snapshot = delivery_request(parked, signed=False).snapshot()
+        parked.attempt_count += 1
         parked.response_snapshot = response_snapshot or {
             "error": "ClientConnectorError",
             "detail": parked.failure_detail,
