@@ -135,24 +135,42 @@ def _customer_summary(customer: Customer, personal: bool) -> dict[str, Any]:
 
 
 def _messages_seen(customer: Customer, personal: bool) -> list[dict[str, Any]]:
-    """The messages actually sent to the customer, newest first."""
-    kind = next(k for k in KINDS if k.name == "message")
-    rows = kind.rows(customer)
-    if rows is None:
-        return []
-    seen = rows.filter(status="sent").order_by("-created_at", "-pk")[:RECENT_MESSAGES]
-    return [
-        {
-            "channel": m.channel,
-            "template": m.template,
-            "at": m.created_at,
-            "provider": m.provider,
-            "provider_message_id": m.provider_message_id,
-            "status": m.status,
-            "recipient": m.recipient if personal else mask_text(m.recipient),
-        }
-        for m in seen
-    ]
+    """The messages actually sent to the customer, newest first: the communication log's
+    (recovery messages) and the notifications' (booking confirmations, reminders)."""
+    kinds = {k.name: k for k in KINDS}
+    seen: list[dict[str, Any]] = []
+    if (logged := kinds["message"].rows(customer)) is not None:
+        for m in logged.filter(status="sent").order_by("-created_at", "-pk")[:RECENT_MESSAGES]:
+            seen.append(
+                {
+                    "channel": m.channel,
+                    "template": m.template,
+                    "at": m.created_at,
+                    "provider": m.provider,
+                    "provider_message_id": m.provider_message_id,
+                    "status": m.status,
+                    "recipient": m.recipient,
+                }
+            )
+    if (notified := kinds["notification"].rows(customer)) is not None:
+        sent = notified.filter(status="SENT").order_by("-created_at", "-pk")[:RECENT_MESSAGES]
+        for n in sent:
+            seen.append(
+                {
+                    "channel": n.channel,
+                    "template": n.template,
+                    "at": n.created_at,
+                    "provider": "",
+                    "provider_message_id": n.external_id,
+                    "status": "sent",
+                    "recipient": n.recipient,
+                }
+            )
+    seen.sort(key=lambda m: m["at"], reverse=True)
+    for message in seen:
+        if not personal:
+            message["recipient"] = mask_text(message["recipient"])
+    return seen[:RECENT_MESSAGES]
 
 
 def _mark_open_failures(entries: list[Entry]) -> None:

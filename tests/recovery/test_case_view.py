@@ -261,3 +261,23 @@ def test_a_customers_email_and_own_phone_open_one_case_and_a_shared_phone_merges
     # The phone another customer also gave: nobody's case takes it.
     HostedSessionFactory(customer_email="joao@example.test", customer_phone="+351910000321")
     assert [m["ref"] for m in search(client, "+351910000321")] != [user_ref(maria.pk)]
+
+
+@pytest.mark.django_db
+def test_what_the_customer_saw_includes_the_notifications_sent_to_them(maria, lead):
+    """A booking confirmation sent by email is something the customer saw; one still queued
+    is not."""
+    from notifications.models import Notification
+    from notifications.services import notification_enqueue
+
+    sent = notification_enqueue(
+        channel="email", to=EMAIL, template="booking_confirmed", context={"booking_id": 1}
+    )
+    Notification.objects.filter(pk=sent.pk).update(status="SENT", external_id="em_1")
+    notification_enqueue(
+        channel="email", to=EMAIL, template="booking_reminder", context={"booking_id": 1}
+    )
+    body = token_client(lead).get(f"/api/v1/cases/{user_ref(maria.pk)}").json()
+    assert [(m["channel"], m["template"], m["status"]) for m in body["customer_saw"]] == [
+        ("email", "booking_confirmed", "sent")
+    ]
