@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
 
 from opsconsole.access.personal_data import PersonalFieldsAdmin, shown, visible_on_this_page
 from opsconsole.admin.actions import destructive_action
@@ -99,7 +101,22 @@ class VoucherAdmin(PersonalFieldsAdmin, SupportStaffAccess, ServiceSavedAdmin, a
         "code with the same value and station scope is issued",
     )
     def replace_vouchers(self, request: HttpRequest, pk: int, reason: str) -> None:
-        vouchers.voucher_replace(voucher_id=pk, actor=request.user, reason=reason)
+        replacement = vouchers.voucher_replace(voucher_id=pk, actor=request.user, reason=reason)
+        # Where the new code is (its page shows it, masked for whoever may not read it):
+        # the customer is waiting for it.
+        self.message_user(
+            request,
+            format_html(
+                '#{}: replaced by <a href="{}">voucher #{}</a> ({} {}); give the customer '
+                "its code from there.",
+                pk,
+                reverse("admin:payments_voucher_change", args=[replacement.pk]),
+                replacement.pk,
+                replacement.value,
+                replacement.currency,
+            ),
+            messages.SUCCESS,
+        )
 
 
 @admin.register(VoucherRedemptionFailure)

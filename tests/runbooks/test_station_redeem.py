@@ -1,6 +1,7 @@
 """docs/runbooks/station-redeem-anomalies.md, walked in the browser: a station refused a
 valid voucher because of its scope; the operator finds the refusal in the failure inbox,
-widens the voucher's station scope on its page with a reason, and replays the redemption."""
+widens the voucher's station scope on its page with a reason, and replays the redemption;
+and a voucher replaced for a customer, its new code reached from the message."""
 
 from __future__ import annotations
 
@@ -94,3 +95,25 @@ def test_a_scope_refusal_is_fixed_on_the_vouchers_page_and_replayed(page, live_s
             f"/admin/payments/voucher/{voucher.pk}/act/replace_vouchers/",
         ],
     )
+
+
+def test_a_customer_owed_a_voucher_gets_a_replacement_whose_page_the_message_links(
+    page, live_server
+):
+    support_staff()
+    voucher = voucher_issue(description="Spa day", value=Decimal("40"), station_scope="lis-1")
+    walk = Walk(page, live_server.url, "station-redeem-anomalies-replacement")
+
+    walk.log_in(OPERATOR)
+    walk.open(f"/admin/payments/voucher/{voucher.pk}/change/")
+    walk.tool("replace_vouchers")
+    message = walk.confirm("Customer's voucher was taken by a wrong redemption")
+    replacement = Voucher.objects.get(replaces=voucher)
+    assert f"#{voucher.pk}: replaced by voucher #{replacement.pk} (40.00 EUR)" in message
+    walk.shot("replaced")
+    walk.link(f"voucher #{replacement.pk}", within=page.locator("ul.messagelist"))
+    expect(page).to_have_url(f"{live_server.url}/admin/payments/voucher/{replacement.pk}/change/")
+    expect(page.locator("#content")).to_contain_text(replacement.code)
+    walk.shot("replacement-page")
+    voucher.refresh_from_db()
+    assert voucher.status == Voucher.Status.VOID
