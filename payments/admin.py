@@ -242,10 +242,9 @@ class RefundAdmin(PersonalFieldsAdmin, SupportStaffAccess, ServiceSavedAdmin, ad
         ("payout_method", "payout_reference", "paid_out_at", "paid_out_by"),
         ("requested_by", "created_at", "completed_at"),
         "refund_reason",
-        "reason",
     )
-    # `reason` on this form is the operator's reason for the change (audited), not the
-    # refund's own reason, which `refund_reason` shows.
+    # `reason` on this form is the operator's reason for the change (audited, added while the
+    # page can save), not the refund's own reason, which `refund_reason` shows.
     exclude = ("reason",)
 
     @admin.display(description="why the refund was requested")

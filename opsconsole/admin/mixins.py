@@ -189,6 +189,9 @@ class ServiceSavedAdmin(_ModelAdminMixin):
             return
         saved = self.save_through_service(request, obj, changes, change, reason)
         obj.pk = saved.pk
+        # The page's message names the record as the service left it (a settled refund is
+        # COMPLETED, not the OWED the form was opened on).
+        obj.refresh_from_db()
 
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict | None = None

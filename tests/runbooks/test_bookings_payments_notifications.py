@@ -71,7 +71,9 @@ def test_a_refund_owed_offline_is_settled_on_its_page(page, live_server):
     page.get_by_label("Paid out at:").fill(f"{paid:%Y-%m-%d %H:%M}")
     walk.shot("payout-form")
     page.get_by_role("button", name="Save and continue editing").click()
-    assert "was changed successfully" in walk.message()
+    saved = walk.message()
+    assert "was changed successfully" in saved
+    assert "(COMPLETED)" in saved and "(OWED)" not in saved
     walk.shot("settled")
 
     refund.refresh_from_db()
@@ -85,8 +87,11 @@ def test_a_refund_owed_offline_is_settled_on_its_page(page, live_server):
     settled = AuditEvent.objects.get(event="payments.refund.settled_offline")
     assert (settled.actor, settled.reason) == (OPERATOR, "Paid back at the desk")
     assert (settled.before_state["status"], settled.after_state["status"]) == ("OWED", "COMPLETED")
-    # The settled refund's page has no form left to fill.
+    # The settled refund's page has no form left to fill, and the customer's reason is
+    # named as theirs (no bare "Reason" beside the payout).
     expect(page.get_by_label("Payout method:")).to_have_count(0)
+    expect(page.locator(".field-reason")).to_have_count(0)
+    expect(page.locator(".field-refund_reason")).to_contain_text("Why the refund was requested")
 
     viewer_reads_but_acts_on_nothing(
         walk,
