@@ -94,6 +94,14 @@ class RegenerateOptions(forms.Form):
         "attempt. Unchecked: they are emailed and texted now.",
     )
 
+    def clean_override_next_retry_at(self) -> datetime | None:
+        # Said on the field, in the page's words, before anything runs (the service refuses
+        # it too, for the API).
+        window = self.cleaned_data.get("override_next_retry_at")
+        if window is not None and window <= timezone.now():
+            raise forms.ValidationError("Must be in the future (UTC).")
+        return window
+
 
 @admin.register(HostedCheckoutSession)
 class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
