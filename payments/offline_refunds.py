@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from opsconsole.evidence import audit
 from opsconsole.http.errors import Conflict, InvalidInput
+from opsconsole.monitoring.alerts import alerts_settle
 from payments.events import refund_event
 from payments.models import Payment, Refund
 
@@ -71,4 +72,5 @@ def refund_settle_offline(
         EVENT_SETTLED, obj=refund, before=before, after=refund.state(), actor=actor, reason=reason
     )
     refund_event(refund, "refund.succeeded", payout_method=refund.payout_method)
+    alerts_settle(obj=refund, reason=f"refund {refund.pk} paid out offline")
     return refund

@@ -17,7 +17,7 @@ from django.utils import timezone
 from opsconsole.evidence import audit
 from opsconsole.failures.retry import RetryPolicy
 from opsconsole.http.errors import Conflict, NotFound
-from opsconsole.monitoring.alerts import alert_raise
+from opsconsole.monitoring.alerts import alert_raise, alerts_settle
 from payments.adapters import RefundOutcome, RefundProvider, default_refund_provider
 from payments.events import payment_event, refund_event
 from payments.models import Payment, Refund
@@ -146,6 +146,7 @@ def _refund_record_outcome(*, refund_id: int, outcome: RefundOutcome, lease_owne
             actor="worker:refunds" if lease_owner else None,
         )
         refund_event(refund, "refund.succeeded", provider_refund_id=refund.provider_refund_id)
+        alerts_settle(obj=refund, reason=f"refund {refund.pk} completed at the provider")
         return refund
     policy = refund_retry_policy()
     attempts = refund.attempts + 1

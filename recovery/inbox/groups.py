@@ -20,6 +20,7 @@ from opsconsole.evidence import audit
 from opsconsole.failures import failure_sources
 from opsconsole.failures.failure_sources import FailureEntry, FailureSource, Impact
 from opsconsole.http.errors import Conflict, NotFound
+from opsconsole.monitoring.alerts import alerts_settle
 from recovery.models import FailureResolution, FailureResolutionRequest
 
 # A group with more open failures than this is counted by the planner's estimate: an exact
@@ -306,9 +307,14 @@ def _record_resolution(
         requested_by=requested_by,
         **occurrence,
     )
-    on_resolved = failure_sources.get(source).on_resolved
-    if on_resolved is not None:
-        on_resolved(source_id)
+    failure_source = failure_sources.get(source)
+    if failure_source.on_resolved is not None:
+        failure_source.on_resolved(source_id)
+    # The alerts it raised are about a failure a person has now closed.
+    alerts_settle(
+        obj=failure_source.failing().model(pk=source_id),
+        reason=f"its failure was resolved by {audit.actor_label(actor)}",
+    )
     audit.record(
         "recovery.failure.resolved",
         obj=resolution,

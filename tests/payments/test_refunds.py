@@ -57,6 +57,27 @@ def test_a_failed_refund_over_100_raises_an_alert(stripe, amount, alerts):
 
 
 @pytest.mark.django_db
+def test_the_alert_of_a_failed_refund_is_settled_when_the_refund_completes(stripe):
+    from opsconsole.models import AuditEvent
+    from payments.refunds import refund_attempt
+
+    stripe.expect_oneshot_request("/v1/refunds").respond_with_data("", status=503)
+    refund = refund_request(
+        payment_id=card_payment("120.00"), amount=Decimal("120.00"), reason="x", actor="t"
+    )
+    alert = Alert.objects.get(kind="refund-failed")
+    assert alert.acknowledged_at is None
+    stripe.expect_oneshot_request("/v1/refunds").respond_with_json(
+        {"id": "re_later", "object": "refund", "status": "succeeded"}
+    )
+    assert refund_attempt(refund_id=refund.pk).status == "COMPLETED"
+    alert.refresh_from_db()
+    assert (alert.acknowledged_by, alert.acknowledged_at is not None) == ("system", True)
+    settled = AuditEvent.objects.get(event="platform.alert.settled", object_id=str(alert.pk))
+    assert settled.reason == f"refund {refund.pk} completed at the provider"
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("status", [400, 402])
 def test_a_card_error_is_not_retried(stripe, status):
     stripe.expect_request("/v1/refunds").respond_with_json(
