@@ -165,6 +165,10 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     list_select_related = ("integration",)
     show_full_result_count = False
     inlines = [DeliveryAttemptInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Every page's title names the item's integration (RecoveryItem.__str__): one query.
+        return super().get_queryset(request).select_related("integration")
     actions = ["replay_items"]
     fields = (
         "integration",

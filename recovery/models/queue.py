@@ -218,7 +218,13 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.event_type} → {self.integration_id} ({self.status})"
+        # The integration's name when it was loaded with the item (pages do), never a query
+        # per row for it.
+        if "integration" in self._state.fields_cache:
+            to = self.integration.name
+        else:
+            to = f"integration {self.integration_id}"
+        return f"#{self.pk} {self.event_type} → {to} ({self.status})"
 
     @property
     def webhook_id(self) -> str:
