@@ -117,6 +117,21 @@ failure_sources.register(
     )
 )
 
+def _predicted_refund(refund: Refund) -> str:
+    """One more attempt at Stripe; said plainly when Stripe refused the last one for good
+    (a card error, not an outage): it completes only if what Stripe refused has changed."""
+    attempt = "one more provider attempt, same key"
+    if refund.next_retry_at is None and error_code(refund.last_error).lower() in (
+        "http_400",
+        "http_402",
+    ):
+        return (
+            f"FAILED → COMPLETED only if Stripe now accepts it ({attempt}); Stripe refused "
+            f"the last attempt for good: {refund.last_error[:160]}"
+        )
+    return f"FAILED → COMPLETED ({attempt})"
+
+
 failure_sources.register(
     FailureSource(
         name="refund",
@@ -134,7 +149,7 @@ failure_sources.register(
             50 + int(r.amount // 10), f"{r.amount} {r.payment.currency} owed to a customer"
         ),
         guard=_guard_refund,
-        predicted=lambda r: "FAILED → COMPLETED (one more provider attempt, same key)",
+        predicted=_predicted_refund,
         replay=_replay_refund,
         moves_money=True,
         # A refund is dead once its automatic retries ran out.

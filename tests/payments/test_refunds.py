@@ -172,3 +172,18 @@ def test_a_partial_refund_sends_its_amount_and_leaves_the_rest_paid(stripe, sett
     }
     payment = Payment.objects.get(pk=payment_id)
     assert (payment.status, payment.amount_refunded) == ("partially_refunded", Decimal("25.00"))
+
+
+@pytest.mark.django_db
+def test_a_dry_run_says_when_stripe_refused_the_last_attempt_for_good(stripe):
+    from opsconsole.failures import failure_sources
+
+    stripe.expect_request("/v1/refunds").respond_with_json(
+        {"error": {"code": "charge_expired_for_refund", "message": "too old"}}, status=400
+    )
+    refund = refund_request(
+        payment_id=card_payment("5.00"), amount=Decimal("5.00"), reason="x", actor="t"
+    )
+    predicted = failure_sources.get("refund").predicted(refund)
+    assert predicted.startswith("FAILED → COMPLETED only if Stripe now accepts it")
+    assert "too old" in predicted
