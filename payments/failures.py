@@ -117,6 +117,7 @@ failure_sources.register(
     )
 )
 
+
 def _predicted_refund(refund: Refund) -> str:
     """One more attempt at Stripe; said plainly when Stripe refused the last one for good
     (a card error, not an outage): it completes only if what Stripe refused has changed."""

@@ -7,14 +7,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import stripe
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from opsconsole.evidence import audit
+from opsconsole.failures.retry import RetryPolicy
 from opsconsole.http.errors import DependencyUnavailable, InvalidInput, NotFound
 from payments import card_payments, services
 from payments.models import HostedCheckoutSession, StripeEvent, WebhookFailure
@@ -159,6 +162,14 @@ def malformed_event_store(*, payload: bytes, problem: str) -> WebhookFailure:
     return failure
 
 
+# Out-of-order events (docs/runbooks/bookings-payments-notifications.md): 1, 2, 4 ... 32
+# minutes apart, 7 attempts over about an hour, before a person is asked.
+OUT_OF_ORDER_RETRIES = RetryPolicy(
+    max_attempts=7, base_seconds=60.0, cap_seconds=1800.0, jitter="floor"
+)
+RETRY_WORKER_ACTOR = "worker:stripe_event_retry_worker"
+
+
 def stripe_event_process(*, event: dict[str, Any]) -> dict[str, Any]:
     """Once per event id: concurrent deliveries queue on the event's row lock."""
     event_id, event_type = event["id"], str(event.get("type", ""))
@@ -172,42 +183,87 @@ def stripe_event_process(*, event: dict[str, Any]) -> dict[str, Any]:
             return {"received": True, "duplicate": True}
         if not created or record.status == StripeEvent.Status.FAILED:
             record.deliveries += 1
-        result = _run_handler(record, event)
+        failed = _apply(record, event, actor="stripe")
+        if failed is not None:
+            _keep_failed(record, event, failed)
         record.save()
-    return result
+    if failed is not None:
+        return {"received": True, "processingFailed": True}
+    return {"received": True, **({} if record.event_type in HANDLERS else {"ignored": True})}
 
 
-def _run_handler(record: StripeEvent, event: dict[str, Any]) -> dict[str, Any]:
+def _apply(record: StripeEvent, event: dict[str, Any], *, actor: str) -> Exception | None:
+    """Run the event's handler; None when it applied (its open failure, if any, is then
+    closed: a redelivery by Stripe or a retry got it through), else what went wrong."""
     handler = HANDLERS.get(record.event_type)
     try:
         with transaction.atomic():  # a failing handler rolls back its own writes only
             if handler is not None:
                 handler(event)
     except Exception as exc:
-        logger.exception(
-            "stripe_webhook_processing_failed", event_id=record.event_id, type=record.event_type
+        logger.warning(
+            "stripe_webhook_processing_failed",
+            event_id=record.event_id,
+            type=record.event_type,
+            error=f"{type(exc).__name__}: {exc}",
         )
         record.mark_failed(error=f"{type(exc).__name__}: {exc}")
-        if record.event_type in CRITICAL_EVENT_TYPES:
-            failure, _ = WebhookFailure.objects.update_or_create(
-                provider="stripe",
-                event_id=record.event_id,
-                status=WebhookFailure.Status.PENDING_MANUAL,
-                defaults={
-                    "event_type": record.event_type,
-                    "payload": event,
-                    "error": record.error,
-                },
-            )
-            audit.record(
-                "payments.webhook_failure.stored",
-                obj=failure,
-                after={"status": failure.status, "error": failure.error},
-                actor="stripe",
-            )
-        return {"received": True, "processingFailed": True}
+        return exc
     record.mark_processed()
-    return {"received": True, **({} if handler else {"ignored": True})}
+    for failure in WebhookFailure.objects.select_for_update().filter(
+        provider="stripe", event_id=record.event_id, status__in=OPEN_FAILURE
+    ):
+        before = {"status": failure.status, "error": failure.error}
+        failure.mark_reprocessed(resolved_by=actor)
+        failure.save()
+        audit.record(
+            "payments.webhook_failure.reprocessed",
+            obj=failure,
+            before=before,
+            after={"status": failure.status},
+            actor=actor,
+            reason="the event applied",
+        )
+    return None
+
+
+OPEN_FAILURE = (WebhookFailure.Status.RETRYING, WebhookFailure.Status.PENDING_MANUAL)
+
+
+def _keep_failed(record: StripeEvent, event: dict[str, Any], exc: Exception) -> None:
+    """An event that names what is not here yet (LookupError: Stripe sent it before the
+    event that creates it) is retried by our worker; another failure of a critical event
+    waits for a person. Stripe is answered 2xx either way: its own retries would not
+    order the events either."""
+    not_yet = isinstance(exc, LookupError)
+    if not not_yet and record.event_type not in CRITICAL_EVENT_TYPES:
+        return
+    status = WebhookFailure.Status.RETRYING if not_yet else WebhookFailure.Status.PENDING_MANUAL
+    failure, created = WebhookFailure.objects.get_or_create(
+        provider="stripe",
+        event_id=record.event_id,
+        status__in=OPEN_FAILURE,
+        defaults={
+            "event_type": record.event_type,
+            "payload": event,
+            "error": record.error,
+            "status": status,
+            "next_retry_at": timezone.now()
+            + timedelta(seconds=OUT_OF_ORDER_RETRIES.backoff_seconds(1))
+            if not_yet
+            else None,
+        },
+    )
+    if not created:
+        failure.error = record.error
+        failure.save(update_fields=["error"])
+        return
+    audit.record(
+        "payments.webhook_failure.stored",
+        obj=failure,
+        after={"status": failure.status, "error": failure.error},
+        actor="stripe",
+    )
 
 
 def webhook_failure_reprocess(*, failure_id: int, actor: audit.Actor, reason: str) -> bool:
@@ -216,24 +272,13 @@ def webhook_failure_reprocess(*, failure_id: int, actor: audit.Actor, reason: st
         failure = WebhookFailure.objects.select_for_update().filter(pk=failure_id).first()
         if failure is None:
             raise WebhookFailureNotFound()
-        if failure.status != WebhookFailure.Status.PENDING_MANUAL:
+        if failure.status not in OPEN_FAILURE:
             return True
         if failure.event_type == MALFORMED_EVENT_TYPE:
             # No event to run: a person checks it with Stripe and resolves it in the inbox.
             return False
-        record = StripeEvent.objects.select_for_update().get(event_id=failure.event_id)
         before = {"status": failure.status, "error": failure.error}
-        record.reprocess()
-        _run_handler(record, failure.payload)
-        record.save()
-        failure.refresh_from_db()
-        failure.reprocess_attempts += 1
-        succeeded = record.status == StripeEvent.Status.PROCESSED
-        if succeeded:
-            failure.mark_reprocessed(resolved_by=audit.actor_label(actor))
-        else:
-            failure.error = record.error
-        failure.save()
+        succeeded = _run_again(failure, actor=audit.actor_label(actor))
         audit.record(
             "payments.webhook_failure.reprocessed"
             if succeeded
@@ -245,3 +290,63 @@ def webhook_failure_reprocess(*, failure_id: int, actor: audit.Actor, reason: st
             reason=reason,
         )
     return succeeded
+
+
+def _run_again(failure: WebhookFailure, *, actor: str) -> bool:
+    """The stored event through its handler once more (the caller holds the failure's
+    lock); the failure is updated either way."""
+    record = StripeEvent.objects.select_for_update().get(event_id=failure.event_id)
+    record.reprocess()
+    succeeded = _apply(record, failure.payload, actor=actor) is None
+    record.save()
+    failure.refresh_from_db()
+    failure.reprocess_attempts += 1
+    if not succeeded:
+        failure.error = record.error
+    failure.save()
+    return succeeded
+
+
+def due_retries() -> list[int]:
+    return list(
+        WebhookFailure.objects.filter(
+            status=WebhookFailure.Status.RETRYING, next_retry_at__lte=timezone.now()
+        )
+        .order_by("next_retry_at", "pk")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
+def webhook_failure_retry(*, failure_id: int) -> str:
+    """The retry worker's step for one out-of-order event: applied, retried later, or handed
+    to a person once the retries are spent. Returns which."""
+    with transaction.atomic():
+        failure = (
+            WebhookFailure.objects.select_for_update(skip_locked=True)
+            .filter(
+                pk=failure_id,
+                status=WebhookFailure.Status.RETRYING,
+                next_retry_at__lte=timezone.now(),
+            )
+            .first()
+        )
+        if failure is None:
+            return "gone"
+        if _run_again(failure, actor=RETRY_WORKER_ACTOR):
+            return "applied"
+        if OUT_OF_ORDER_RETRIES.exhausted(failure.reprocess_attempts + 1, None):
+            failure.give_up_retrying()
+            failure.save()
+            audit.record(
+                "payments.webhook_failure.retries_exhausted",
+                obj=failure,
+                before={"status": WebhookFailure.Status.RETRYING},
+                after={"status": failure.status, "error": failure.error},
+                actor=RETRY_WORKER_ACTOR,
+            )
+            return "to_operator"
+        failure.next_retry_at = timezone.now() + timedelta(
+            seconds=OUT_OF_ORDER_RETRIES.backoff_seconds(failure.reprocess_attempts + 1)
+        )
+        failure.save(update_fields=["next_retry_at"])
+        return "retry_later"

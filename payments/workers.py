@@ -21,6 +21,7 @@ from payments.hosted_recovery import (
 )
 from payments.models import Refund
 from payments.refunds import RefundLeaseLost, due_refunds_filter, refund_attempt
+from payments.webhooks import due_retries, webhook_failure_retry
 
 
 @register_worker
@@ -135,3 +136,37 @@ class HostedSessionRecoveryWorker(BatchWorker):
                 )
             except HostedSessionChanged:
                 return self.Outcome.LEASE_LOST
+
+
+@register_worker
+class StripeEventRetryWorker(BatchWorker):
+    """Stripe events that arrived before what they name (a refund before its payment): run
+    again with backoff until they apply; a person is asked only once the retries are spent
+    (docs/runbooks/bookings-payments-notifications.md)."""
+
+    name = "stripe_event_retry_worker"
+    description = (
+        "Out-of-order Stripe events: retried 1, 2, 4 ... 32 minutes apart, then to a person"
+        " (runbook: Bookings, payments and notifications)"
+    )
+    schedule_minutes = 1
+
+    outcome_classes: ClassVar[dict[str, str]] = {
+        "applied": "succeeded",
+        "retry_later": "retried",
+        "to_operator": "dead_lettered",
+    }
+
+    class Outcome(StrEnum):
+        APPLIED = "applied"
+        RETRY_LATER = "retry_later"
+        TO_OPERATOR = "to_operator"
+        GONE = "gone"  # applied by a redelivery, or reprocessed by a person, meanwhile
+
+    def claim(self, run: RunContext, *, limit: int) -> list[int]:
+        # Each step locks its row (skip locked): two runs never apply one event twice, and
+        # the event's own row lock orders it with a redelivery from Stripe.
+        return due_retries()[:limit]
+
+    def process(self, item_id: int, run: RunContext) -> Outcome:
+        return self.Outcome(webhook_failure_retry(failure_id=item_id))

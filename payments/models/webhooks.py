@@ -51,6 +51,10 @@ class WebhookFailure(FSMModelMixin, models.Model):
     """A critical webhook we could not process; kept whole for manual reprocessing."""
 
     class Status(models.TextChoices):
+        # The event names something not here yet (Stripe does not order its events: a
+        # refund before its payment): our own worker runs it again with backoff, and a
+        # person is asked only once those retries are spent.
+        RETRYING = "RETRYING"
         PENDING_MANUAL = "PENDING_MANUAL"
         REPROCESSED = "REPROCESSED"
 
@@ -63,6 +67,8 @@ class WebhookFailure(FSMModelMixin, models.Model):
         max_length=16, choices=Status.choices, default=Status.PENDING_MANUAL, protected=True
     )
     reprocess_attempts = models.PositiveIntegerField(default=0)
+    # RETRYING: when the retry worker runs it again.
+    next_retry_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=150, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -74,7 +80,7 @@ class WebhookFailure(FSMModelMixin, models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "event_id"],
-                condition=Q(status="PENDING_MANUAL"),
+                condition=Q(status__in=["PENDING_MANUAL", "RETRYING"]),
                 name="webhook_failure_one_open_per_event",
             )
         ]
@@ -100,7 +106,14 @@ class WebhookFailure(FSMModelMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type} {self.event_id} ({self.status})"
 
-    @transition(field=status, source=Status.PENDING_MANUAL, target=Status.REPROCESSED)
+    @transition(
+        field=status, source=[Status.PENDING_MANUAL, Status.RETRYING], target=Status.REPROCESSED
+    )
     def mark_reprocessed(self, *, resolved_by: str) -> None:
         self.resolved_by = resolved_by
         self.resolved_at = timezone.now()
+        self.next_retry_at = None
+
+    @transition(field=status, source=Status.RETRYING, target=Status.PENDING_MANUAL)
+    def give_up_retrying(self) -> None:
+        self.next_retry_at = None

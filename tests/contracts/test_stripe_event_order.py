@@ -1,0 +1,127 @@
+"""Stripe does not order its events (docs.stripe.com/webhooks#event-ordering). A refund that
+arrives before its payment is answered 2xx, retried by our own worker with backoff, and
+applies once the payment is there, with no operator; one that never applies reaches a
+person only when the retries are spent. Events are shaped as Stripe's API reference shows
+them and signed with stripe-python's WebhookSignature."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import stripe
+import time_machine
+from django.utils import timezone
+
+from opsconsole.models import AuditEvent
+from payments.models import Payment, WebhookFailure
+from payments.workers import StripeEventRetryWorker
+from recovery.inbox.groups import failure_groups
+from tests.workers import run_worker
+
+SECRET = "whsec_order"
+
+
+@pytest.fixture(autouse=True)
+def stripe_settings(settings):
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+
+
+def event(event_id: str, event_type: str, obj: dict) -> dict:
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": event_type,
+        "data": {"object": obj},
+    }
+
+
+def payment_succeeded(intent: str) -> dict:
+    return event(
+        f"evt_paid_{intent}",
+        "payment_intent.succeeded",
+        {"id": intent, "object": "payment_intent", "amount": 5000, "amount_received": 5000,
+         "currency": "eur", "status": "succeeded", "metadata": {}},
+    )  # fmt: skip
+
+
+def charge_refunded(intent: str) -> dict:
+    return event(
+        f"evt_refunded_{intent}",
+        "charge.refunded",
+        {"id": f"ch_{intent}", "object": "charge", "amount": 5000, "amount_refunded": 2000,
+         "currency": "eur", "payment_intent": intent, "refunded": False},
+    )  # fmt: skip
+
+
+def send(client, body: dict):
+    payload = json.dumps(body)
+    header = stripe.WebhookSignature.generate_signature_header(payload, SECRET)
+    response = client.post(
+        "/webhooks/stripe", data=payload, content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )  # fmt: skip
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def retry_after(minutes: float) -> dict:
+    with time_machine.travel(timezone.now() + timedelta(minutes=minutes), tick=False):
+        return run_worker(StripeEventRetryWorker).outcomes
+
+
+@pytest.mark.django_db
+def test_a_refund_before_its_payment_applies_by_our_retry_without_an_operator(client):
+    assert send(client, charge_refunded("pi_late")) == {"received": True, "processingFailed": True}
+    failure = WebhookFailure.objects.get(event_id="evt_refunded_pi_late")
+    assert failure.status == WebhookFailure.Status.RETRYING
+    assert failure.next_retry_at > timezone.now()
+    # Waiting on our worker, not on a person: nothing in the failure inbox, nothing paged.
+    assert failure_groups(source="webhook_failure") == []
+    assert run_worker(StripeEventRetryWorker).claimed == 0  # not due yet
+
+    send(client, payment_succeeded("pi_late"))
+    assert retry_after(minutes=2) == {"applied": 1}
+    payment = Payment.objects.get(provider_payment_id="pi_late")
+    assert payment.amount_refunded == Decimal("20.00")
+    failure.refresh_from_db()
+    assert (failure.status, failure.resolved_by) == (
+        WebhookFailure.Status.REPROCESSED,
+        "worker:stripe_event_retry_worker",
+    )
+
+
+@pytest.mark.django_db
+def test_stripes_own_redelivery_that_applies_closes_the_failure(client):
+    send(client, charge_refunded("pi_redelivered"))
+    send(client, payment_succeeded("pi_redelivered"))
+    send(client, charge_refunded("pi_redelivered"))  # Stripe's retry of the same event
+    failure = WebhookFailure.objects.get(event_id="evt_refunded_pi_redelivered")
+    assert (failure.status, failure.resolved_by) == (WebhookFailure.Status.REPROCESSED, "stripe")
+    assert retry_after(minutes=2) == {}
+
+
+@pytest.mark.django_db
+def test_an_event_that_never_applies_reaches_a_person_when_the_retries_are_spent(client):
+    send(client, charge_refunded("pi_never"))
+    outcomes: dict[str, int] = {}
+    for minutes in (2, 5, 10, 20, 40, 80, 160):
+        for name, count in retry_after(minutes=minutes).items():
+            outcomes[name] = outcomes.get(name, 0) + count
+    assert outcomes == {"retry_later": 5, "to_operator": 1}
+    failure = WebhookFailure.objects.get(event_id="evt_refunded_pi_never")
+    assert failure.status == WebhookFailure.Status.PENDING_MANUAL
+    assert failure.reprocess_attempts == 6  # and the first delivery: 7 attempts in all
+    assert "no payment for payment_intent 'pi_never'" in failure.error
+    assert [g.count for g in failure_groups(source="webhook_failure")] == [1]
+    assert AuditEvent.objects.filter(
+        event="payments.webhook_failure.retries_exhausted", object_id=str(failure.pk)
+    ).exists()
