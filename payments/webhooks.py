@@ -19,6 +19,8 @@ from django.utils import timezone
 from opsconsole.evidence import audit
 from opsconsole.failures.retry import RetryPolicy
 from opsconsole.http.errors import DependencyUnavailable, InvalidInput, NotFound
+from opsconsole.models import Alert
+from opsconsole.monitoring.alerts import alert_raise
 from payments import card_payments, services
 from payments.models import HostedCheckoutSession, StripeEvent, WebhookFailure
 
@@ -174,10 +176,14 @@ def stripe_event_process(*, event: dict[str, Any]) -> dict[str, Any]:
     """Once per event id: concurrent deliveries queue on the event's row lock."""
     event_id, event_type = event["id"], str(event.get("type", ""))
     with transaction.atomic():
+        api_version = str(event.get("api_version") or "")[:64]
         created = StripeEvent.objects.bulk_create(
-            [StripeEvent(event_id=event_id, event_type=event_type)], ignore_conflicts=True
+            [StripeEvent(event_id=event_id, event_type=event_type, api_version=api_version)],
+            ignore_conflicts=True,
         )
         record = StripeEvent.objects.select_for_update().get(event_id=event_id)
+        if created:
+            _check_api_version(record)
         if record.status == StripeEvent.Status.PROCESSED:
             StripeEvent.objects.filter(pk=record.pk).update(deliveries=record.deliveries + 1)
             return {"received": True, "duplicate": True}
@@ -190,6 +196,33 @@ def stripe_event_process(*, event: dict[str, Any]) -> dict[str, Any]:
     if failed is not None:
         return {"received": True, "processingFailed": True}
     return {"received": True, **({} if record.event_type in HANDLERS else {"ignored": True})}
+
+
+API_VERSION_ALERT = "stripe_api_version_mismatch"
+
+
+def _check_api_version(record: StripeEvent) -> None:
+    """An event rendered with another API version than the pinned one: the webhook
+    endpoint's version in Stripe's dashboard changed, and fields may have moved. One open
+    alert per version, not one per event."""
+    pinned = settings.STRIPE_API_VERSION
+    if not record.api_version or record.api_version == pinned:
+        return
+    already = Alert.objects.filter(
+        kind=API_VERSION_ALERT,
+        acknowledged_at__isnull=True,
+        details__api_version=record.api_version,
+    ).exists()
+    if not already:
+        alert_raise(
+            kind=API_VERSION_ALERT,
+            severity="warning",
+            obj=record,
+            message=f"Stripe sent {record.event_type} {record.event_id} with API version "
+            f"{record.api_version}; this console is pinned to {pinned}. Set the webhook "
+            "endpoint's version in Stripe's dashboard to the pinned one.",
+            details={"api_version": record.api_version, "pinned": pinned},
+        )
 
 
 def _apply(record: StripeEvent, event: dict[str, Any], *, actor: str) -> Exception | None:

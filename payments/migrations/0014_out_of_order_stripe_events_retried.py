@@ -5,28 +5,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0013_case_view_lookup_indexes'),
+        ("payments", "0013_case_view_lookup_indexes"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='webhookfailure',
-            name='webhook_failure_one_open_per_event',
+            model_name="webhookfailure",
+            name="webhook_failure_one_open_per_event",
         ),
         migrations.AddField(
-            model_name='webhookfailure',
-            name='next_retry_at',
+            model_name="webhookfailure",
+            name="next_retry_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='webhookfailure',
-            name='status',
-            field=django_fsm.FSMField(choices=[('RETRYING', 'Retrying'), ('PENDING_MANUAL', 'Pending Manual'), ('REPROCESSED', 'Reprocessed')], default='PENDING_MANUAL', max_length=16, protected=True),
+            model_name="webhookfailure",
+            name="status",
+            field=django_fsm.FSMField(
+                choices=[
+                    ("RETRYING", "Retrying"),
+                    ("PENDING_MANUAL", "Pending Manual"),
+                    ("REPROCESSED", "Reprocessed"),
+                ],
+                default="PENDING_MANUAL",
+                max_length=16,
+                protected=True,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='webhookfailure',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['PENDING_MANUAL', 'RETRYING'])), fields=('provider', 'event_id'), name='webhook_failure_one_open_per_event'),
+            model_name="webhookfailure",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["PENDING_MANUAL", "RETRYING"])),
+                fields=("provider", "event_id"),
+                name="webhook_failure_one_open_per_event",
+            ),
         ),
     ]

@@ -24,6 +24,9 @@ class StripeEvent(FSMModelMixin, models.Model):
     )
     deliveries = models.PositiveIntegerField(default=1)
     error = models.TextField(blank=True)
+    # The API version Stripe rendered the event with (the endpoint's); a version other than
+    # the pinned STRIPE_API_VERSION raises an alert, since object shapes differ between them.
+    api_version = models.CharField(max_length=64, blank=True, default="", db_default="")
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 

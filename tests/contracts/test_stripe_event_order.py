@@ -125,3 +125,22 @@ def test_an_event_that_never_applies_reaches_a_person_when_the_retries_are_spent
     assert AuditEvent.objects.filter(
         event="payments.webhook_failure.retries_exhausted", object_id=str(failure.pk)
     ).exists()
+
+
+@pytest.mark.django_db
+def test_the_api_version_is_kept_and_another_than_the_pinned_one_raises_one_alert(client, settings):
+    from opsconsole.models import Alert
+    from payments.models import StripeEvent
+
+    send(client, payment_succeeded("pi_pinned"))
+    assert StripeEvent.objects.get(event_id="evt_paid_pi_pinned").api_version == (
+        settings.STRIPE_API_VERSION
+    )
+    assert not Alert.objects.filter(kind="stripe_api_version_mismatch").exists()
+    for intent in ("pi_old_1", "pi_old_2"):
+        older = payment_succeeded(intent)
+        older["api_version"] = "2024-06-20"
+        send(client, older)
+    (alert,) = Alert.objects.filter(kind="stripe_api_version_mismatch")
+    assert alert.details == {"api_version": "2024-06-20", "pinned": settings.STRIPE_API_VERSION}
+    assert StripeEvent.objects.get(event_id="evt_paid_pi_old_2").api_version == "2024-06-20"
