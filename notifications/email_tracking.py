@@ -5,6 +5,7 @@ update the notification; a hard bounce or a complaint suppresses the address
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from anymail.exceptions import AnymailWebhookValidationFailure
@@ -18,8 +19,11 @@ from django.views.decorators.csrf import csrf_exempt
 from notifications.models import Channel, Notification, SuppressedRecipient
 from opsconsole.evidence import audit
 from opsconsole.http.errors import DependencyUnavailable, InvalidInput
+from opsconsole.models import AuditEvent
 
-TRACKED = ("delivered", "bounced", "complained")
+# anymail's names for Resend's email.delivered, email.bounced, email.complained and
+# email.delivery_delayed ("deferred": the receiving server asked to try later).
+TRACKED = ("delivered", "bounced", "complained", "deferred")
 SUPPRESSED = "SUPPRESSED"  # the failure code of a message to a suppressed address
 SUPPRESSING = ("bounced", "complained")
 
@@ -70,13 +74,39 @@ def is_suppressed(channel: str, recipient: str) -> SuppressedRecipient | None:
 
 
 @transaction.atomic
-def email_delivery_record(*, message_id: str, status: str, recipient: str, event_id: str) -> int:
-    """The provider's word on a sent message; returns how many notifications it updated."""
+def email_delivery_record(
+    *,
+    message_id: str,
+    status: str,
+    recipient: str,
+    event_id: str,
+    occurred_at: datetime | None = None,
+) -> int:
+    """The provider's word on a sent message; returns how many notifications it changed.
+
+    Resend does not order its events, and Svix may deliver one twice: each event (its
+    `svix-id`) is applied once, and one older than the status already recorded (a late
+    `email.delivered` after the bounce) is kept in the audit log without turning the
+    message back."""
     updated = 0
+    at = occurred_at or timezone.now()
     for notification in Notification.objects.select_for_update().filter(external_id=message_id):
+        if event_id and _already_applied(notification, event_id):
+            continue
         before = {"delivery_status": notification.delivery_status}
+        if notification.delivery_status_at and at < notification.delivery_status_at:
+            audit.record(
+                "notifications.notification.tracking_superseded",
+                obj=notification,
+                before=before,
+                after=before,
+                actor="email-provider",
+                reason=event_id,
+                metadata={"status": status, "occurred_at": at.isoformat()},
+            )
+            continue
         notification.delivery_status = status
-        notification.delivery_status_at = timezone.now()
+        notification.delivery_status_at = at
         notification.save(update_fields=["delivery_status", "delivery_status_at"])
         audit.record(
             f"notifications.notification.{status}",
@@ -104,6 +134,16 @@ def email_delivery_record(*, message_id: str, status: str, recipient: str, event
     return updated
 
 
+def _already_applied(notification: Notification, event_id: str) -> bool:
+    """This `svix-id` was recorded for this message (its audit row: by object, indexed)."""
+    return AuditEvent.objects.filter(
+        object_type=Notification._meta.label_lower,
+        object_id=str(notification.pk),
+        actor="email-provider",
+        reason=event_id,
+    ).exists()
+
+
 def on_tracking(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:
     if event.event_type in TRACKED and event.message_id:
         email_delivery_record(
@@ -111,6 +151,7 @@ def on_tracking(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwarg
             status=event.event_type,
             recipient=str(event.recipient or ""),
             event_id=str(event.event_id or ""),
+            occurred_at=event.timestamp,
         )
 
 
@@ -146,8 +187,10 @@ TRACKING_OPERATION: dict[str, Any] = {
     "description": "Resend posts delivery events, signed as Svix signs them (`svix-id`, "
     "`svix-timestamp`, `svix-signature`, verified with RESEND_SIGNING_SECRET), or with "
     "anymail's basic-auth WEBHOOK_SECRET. `email.delivered`, `email.bounced` and "
-    "`email.complained` update the notification with that provider message id; a hard bounce "
-    "or a complaint suppresses the address. Other events are accepted and ignored.",
+    "`email.complained` and `email.delivery_delayed` update the notification with that provider "
+    "message id, in the order of their `created_at` (an older event never overrides a newer "
+    "status) and once per `svix-id`; a hard bounce or a complaint suppresses the address. "
+    "Other events are accepted and ignored.",
     "tags": ["webhooks"],
     "parameters": [
         {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
