@@ -30,10 +30,10 @@ from notifications.workers import CampaignDispatcherWorker
 from opsconsole.incidents.records import incident_note_add, incident_open
 from opsconsole.models import Incident
 from payments.adapters import RefundOutcome
-from payments.models import Payment, VoucherRedemptionFailure
+from payments.models import Payment, VoucherRedemptionFailure, WebhookFailure
 from payments.refunds import refund_request
 from payments.vouchers import VoucherAlreadyRedeemed, voucher_issue, voucher_redeem
-from payments.webhooks import stripe_event_process
+from payments.webhooks import OUT_OF_ORDER_RETRIES, stripe_event_process
 
 ACTOR = "demo"
 CAMPAIGN = "Spring courts promo"
@@ -215,6 +215,9 @@ def load_refund_owed_offline(desk: User) -> None:
 
 
 def _unmatched_refund_webhook() -> None:
+    """A refund made in Stripe's dashboard: its event names a refund the console never made.
+    The retry worker would try it for an hour first; here those retries are already spent
+    (the past, which no service writes), so it waits for a person as the runbook says."""
     stripe_event_process(
         event={
             "id": "evt_demo_refund_updated",
@@ -229,4 +232,11 @@ def _unmatched_refund_webhook() -> None:
                 }
             },
         }
+    )
+    WebhookFailure.objects.filter(
+        event_id="evt_demo_refund_updated", status=WebhookFailure.Status.RETRYING
+    ).update(
+        status=WebhookFailure.Status.PENDING_MANUAL,
+        next_retry_at=None,
+        reprocess_attempts=OUT_OF_ORDER_RETRIES.max_attempts - 1,
     )

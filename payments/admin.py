@@ -196,9 +196,11 @@ class WebhookFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin
     @destructive_action(
         description="Reprocess selected webhook events…",
         title="Reprocess webhook events",
-        legal=lambda rows: rows.filter(status=WebhookFailure.Status.PENDING_MANUAL),
-        legal_description="stored events still pending manual processing; each runs "
-        "through the same handler as a live delivery (skipped = failed again)",
+        legal=lambda rows: rows.filter(
+            status__in=(WebhookFailure.Status.PENDING_MANUAL, WebhookFailure.Status.RETRYING)
+        ),
+        legal_description="stored events pending manual processing or waiting for their "
+        "next automatic retry; each runs now through the same handler as a live delivery",
         each=False,
     )
     def reprocess_failures(self, request: HttpRequest, rows: QuerySet, reason: str) -> int:

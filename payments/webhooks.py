@@ -264,13 +264,13 @@ OPEN_FAILURE = (WebhookFailure.Status.RETRYING, WebhookFailure.Status.PENDING_MA
 
 
 def _keep_failed(record: StripeEvent, event: dict[str, Any], exc: Exception) -> None:
-    """An event that names what is not here yet (LookupError: Stripe sent it before the
-    event that creates it) is retried by our worker; another failure of a critical event
-    waits for a person. Stripe is answered 2xx either way: its own retries would not
+    """A critical event that names what is not here yet (LookupError: Stripe sent it before
+    the event that creates it) is retried by our worker; another failure of one waits for a
+    person. Stripe is answered 2xx either way: its own retries would not
     order the events either."""
+    if record.event_type not in CRITICAL_EVENT_TYPES:
+        return  # logged; nothing is lost that a person would act on
     not_yet = isinstance(exc, LookupError)
-    if not not_yet and record.event_type not in CRITICAL_EVENT_TYPES:
-        return
     status = WebhookFailure.Status.RETRYING if not_yet else WebhookFailure.Status.PENDING_MANUAL
     failure, created = WebhookFailure.objects.get_or_create(
         provider="stripe",

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -18,6 +19,7 @@ from notifications.workers import NotificationDeliveryWorker
 from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession, Payment, Refund, WebhookFailure
 from payments.webhooks import stripe_event_process
+from payments.workers import StripeEventRetryWorker
 from recovery.models import BulkAction
 from recovery.workers import BulkActionWorker
 from tests.bookings.factories import BookingFactory
@@ -117,9 +119,13 @@ def checkout_completed(event_id: str, reference: str) -> dict:
 
 def test_a_failed_stripe_webhook_is_reprocessed_from_its_page(page, live_server):
     support_staff()
-    # Stripe's checkout.session.completed arrived before the console knew the session: kept
-    # for a person. The session is there now.
+    # Stripe's checkout.session.completed arrived before the console knew the session, and
+    # the retry worker's hour of retries passed without it: kept for a person. The session
+    # is there now.
     stripe_event_process(event=checkout_completed("evt_late_1", "hcs_late"))
+    for minutes in (2, 5, 10, 20, 40, 80, 160):
+        with time_machine.travel(timezone.now() + timedelta(minutes=minutes), tick=False):
+            run_worker(StripeEventRetryWorker)
     failure = WebhookFailure.objects.get()
     assert failure.status == WebhookFailure.Status.PENDING_MANUAL
     session = HostedSessionFactory(reference="hcs_late")
