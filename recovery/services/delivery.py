@@ -18,6 +18,7 @@ from opsconsole.db.compare_and_set import Increment, compare_and_set
 from opsconsole.evidence import audit
 from opsconsole.failures.retry import RetryPolicy, parse_retry_after
 from opsconsole.http.context import bound_context, current_request_id, current_traceparent
+from opsconsole.monitoring.alerts import alert_raise
 from opsconsole.outbound.guard import ENDPOINT_NOT_ALLOWED
 from opsconsole.workers import wakes
 from recovery.errors import (
@@ -319,7 +320,44 @@ def recovery_item_record_outcome(
                 retryable_failure=classified.outcome == DeliveryAttempt.Outcome.RETRYABLE
                 and circuit_streak,
             )
+        if result.http_status == 410:
+            endpoint_gone(item.integration_id, item_id=item.pk)
     return label
+
+
+ENDPOINT_GONE_REASON = (
+    "the endpoint answered 410 Gone: its receiver no longer takes these deliveries "
+    "(Standard Webhooks). Fix the endpoint URL, or delete the integration; then resume it."
+)
+
+
+def endpoint_gone(integration_id: int, *, item_id: int) -> None:
+    """A receiver that answers 410 Gone has said it wants no more deliveries (Standard
+    Webhooks): the integration is paused at once, so the next event is not sent there, with
+    an audit row and an alert; the item that met it is a permanent failure in the inbox."""
+    integration = Integration.objects.select_for_update().get(pk=integration_id)
+    if integration.paused:
+        return
+    before = {"paused": False, "paused_reason": integration.paused_reason}
+    integration.paused, integration.paused_reason = True, ENDPOINT_GONE_REASON
+    integration.save(update_fields=["paused", "paused_reason", "updated_at"])
+    audit.record(
+        "platform.integration.paused",
+        obj=integration,
+        before=before,
+        after={"paused": True, "paused_reason": ENDPOINT_GONE_REASON},
+        actor=WORKER_ACTOR,
+        reason=ENDPOINT_GONE_REASON,
+        metadata={"item_id": item_id, "http_status": 410},
+    )
+    alert_raise(
+        kind="integration_endpoint_gone",
+        severity="warning",
+        obj=integration,
+        message=f"Integration {integration.name} paused: its endpoint answered 410 Gone "
+        f"(item #{item_id}). Fix its endpoint or delete it, then resume it.",
+        details={"item_id": item_id, "endpoint_url": integration.endpoint_url},
+    )
 
 
 def rollup_increment(

@@ -96,3 +96,43 @@ def test_an_edited_replay_goes_under_a_new_webhook_id_and_both_libraries_verify_
     item.refresh_from_db()
     assert item.status == RecoveryItem.Status.SUCCEEDED
     assert item.payload == {"booking_id": 7}  # the original is kept
+
+
+@pytest.mark.django_db
+def test_a_410_gone_pauses_the_integration_with_an_audit_row_an_alert_and_an_inbox_entry(
+    partner, httpserver
+):
+    from opsconsole.models import Alert, AuditEvent
+    from recovery.inbox.groups import failure_groups
+
+    integration, _ = partner
+    shop = producer()
+
+    def send(n: int):
+        return shop.post(
+            f"/platform/integrations/{integration.pk}/events",
+            {"event_type": "booking.confirmed", "payload": {"n": n}},
+            format="json",
+        )
+
+    httpserver.expect_request("/hooks/partner").respond_with_data("gone", status=410)
+    first = RecoveryItem.objects.get(pk=send(1).json()["id"])
+    deliver()
+    first.refresh_from_db()
+    assert (first.status, first.failure_code) == (RecoveryItem.Status.FAILED, "HTTP_410")
+    integration.refresh_from_db()
+    assert integration.paused and "410 Gone" in integration.paused_reason
+    paused = AuditEvent.objects.get(
+        event="platform.integration.paused", object_id=str(integration.pk)
+    )
+    assert (paused.actor, paused.metadata["item_id"]) == (
+        "worker:integration_delivery_worker",
+        first.pk,
+    )
+    assert Alert.objects.filter(kind="integration_endpoint_gone").count() == 1
+    assert [g.failure_code for g in failure_groups(source="integration_delivery")] == ["HTTP_410"]
+
+    # The next event waits; nothing more goes to the endpoint that said it is gone.
+    send(2)
+    deliver()
+    assert len(httpserver.log) == 1
