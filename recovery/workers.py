@@ -157,9 +157,18 @@ class IntegrationDeliveryWorker(BatchWorker):
 def recovery_queue_metrics() -> Iterable[Metric]:
     depth = GaugeMetricFamily(
         "opsconsole_integration_recovery_items",
-        "Recovery queue items by integration and status",
-        labels=["integration", "status"],
+        "Recovery queue items by integration id and status (names: opsconsole_integration_info)",
+        labels=["integration_id", "status"],
     )
+    info = GaugeMetricFamily(
+        "opsconsole_integration_info",
+        "1 per integration: its current name and state by its id (join on integration_id)",
+        labels=["integration_id", "integration", "enabled", "paused"],
+    )
+    for pk, name, enabled, paused in Integration.objects.values_list(
+        "pk", "name", "enabled", "paused"
+    ).order_by("pk"):
+        info.add_metric([str(pk), name, str(enabled).lower(), str(paused).lower()], 1)
     # From the minute's queue-depth sample (a scrape must not count ten million rows);
     # counted live only before the sampler's first run.
     from opsconsole.monitoring.metrics import registered_queues
@@ -170,10 +179,10 @@ def recovery_queue_metrics() -> Iterable[Metric]:
         groups = sample.groups
     else:
         groups = group_counts(registered_queues()["integration_deliveries"])
-    for integration, statuses in sorted(groups.items()):
+    for integration_id, statuses in sorted(groups.items()):
         for status, count in sorted(statuses.items()):
-            depth.add_metric([integration, status], count)
-    return [depth]
+            depth.add_metric([str(integration_id), status], count)
+    return [depth, info]
 
 
 def integration_deliveries_probe() -> ProbeResult:

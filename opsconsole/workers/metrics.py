@@ -19,7 +19,11 @@ def worker_metrics() -> Iterable[Metric]:
     """Per-worker gauges and counters for /metrics, read from the rows every process writes."""
     prefix = SCHEDULER_METRIC_PREFIX
     labels = ["worker"]
-    enabled = GaugeMetricFamily(f"{prefix}_enabled", "1 when the kill switch is on", labels=labels)
+    enabled = GaugeMetricFamily(
+        f"{prefix}_enabled",
+        "1 when the worker runs (its kill switch is off); 0 when an operator switched it off",
+        labels=labels,
+    )
     failures = GaugeMetricFamily(
         f"{prefix}_consecutive_failures", "Runs in a row that failed", labels=labels
     )

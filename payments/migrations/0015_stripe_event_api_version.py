@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0014_out_of_order_stripe_events_retried'),
+        ("payments", "0014_out_of_order_stripe_events_retried"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='stripeevent',
-            name='api_version',
-            field=models.CharField(blank=True, db_default='', default='', max_length=64),
+            model_name="stripeevent",
+            name="api_version",
+            field=models.CharField(blank=True, db_default="", default="", max_length=64),
         ),
     ]

@@ -169,6 +169,7 @@ class RecoveryItemAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # Every page's title names the item's integration (RecoveryItem.__str__): one query.
         return super().get_queryset(request).select_related("integration")
+
     actions = ["replay_items"]
     fields = (
         "integration",

@@ -118,3 +118,13 @@ def test_a_generated_client_replays_reads_audit_lists_resources_and_books(live_s
     assert isinstance(taken.parsed, models.ErrorEnvelope)
     assert taken.parsed.error.code == "BKG-409-SLOT-UNAVAILABLE"
     assert taken.parsed.error.request_id == taken.headers["X-Request-ID"]
+
+    # DELETE answers what its schema says (200 with the disabled integration), which the
+    # generated client parses rather than raising on a body it was told would not come.
+    retired = IntegrationFactory(name="old-crm")
+    destroy = importlib.import_module(
+        "opsconsole_client.api.platform.platform_integrations_destroy"
+    )
+    gone = destroy.sync_detailed(str(retired.pk), client=ops, idempotency_key="delete-1")
+    assert gone.status_code == 200
+    assert gone.parsed is not None and gone.parsed.enabled is False

@@ -13,7 +13,7 @@ from opsconsole.workers.switches import worker_switch_set
 from recovery import services
 from recovery.errors import LeaseLost
 from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
-from recovery.models import DeliveryAttempt, RecoveryItem
+from recovery.models import DeliveryAttempt, Integration, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.recovery.factories import QueuedItemFactory
 from tests.workers import deliver, run_as
@@ -300,7 +300,16 @@ def test_metrics_report_queue_depth_per_integration_and_status(
     QueuedItemFactory(integration=integration)
     deliver()
     text = monitoring_client.get("/metrics").content.decode()
-    assert 'opsconsole_integration_recovery_items{integration="crm",status="retrying"} 2.0' in text
+    # By the integration's id (a rename does not split the series); its name in the info.
+    crm = Integration.objects.get(name="crm")
+    assert (
+        f'opsconsole_integration_recovery_items{{integration_id="{crm.pk}",status="retrying"}} 2.0'
+        in text
+    )
+    assert (
+        f'opsconsole_integration_info{{integration_id="{crm.pk}",integration="crm",'
+        'enabled="true",paused="false"} 1.0' in text
+    )
     assert (
         'smplat_catalog_scheduler_items_processed_total{worker="integration_delivery_worker"} 2.0'
         in text
