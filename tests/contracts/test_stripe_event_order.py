@@ -6,13 +6,10 @@ them and signed with stripe-python's WebhookSignature."""
 
 from __future__ import annotations
 
-import json
-import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-import stripe
 import time_machine
 from django.utils import timezone
 
@@ -20,9 +17,13 @@ from opsconsole.models import AuditEvent
 from payments.models import Payment, WebhookFailure
 from payments.workers import StripeEventRetryWorker
 from recovery.inbox.groups import failure_groups
+from tests.contracts.stripe import (
+    SECRET,
+    charge_refunded,
+    payment_intent_succeeded,
+    send_signed,
+)
 from tests.workers import run_worker
-
-SECRET = "whsec_order"
 
 
 @pytest.fixture(autouse=True)
@@ -30,45 +31,18 @@ def stripe_settings(settings):
     settings.STRIPE_WEBHOOK_SECRET = SECRET
 
 
-def event(event_id: str, event_type: str, obj: dict) -> dict:
-    return {
-        "id": event_id,
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-        "data": {"object": obj},
-    }
-
-
 def payment_succeeded(intent: str) -> dict:
-    return event(
-        f"evt_paid_{intent}",
-        "payment_intent.succeeded",
-        {"id": intent, "object": "payment_intent", "amount": 5000, "amount_received": 5000,
-         "currency": "eur", "status": "succeeded", "metadata": {}},
-    )  # fmt: skip
+    event = payment_intent_succeeded(intent, 5000, "eur")
+    event["id"] = f"evt_paid_{intent}"
+    return event
 
 
-def charge_refunded(intent: str) -> dict:
-    return event(
-        f"evt_refunded_{intent}",
-        "charge.refunded",
-        {"id": f"ch_{intent}", "object": "charge", "amount": 5000, "amount_refunded": 2000,
-         "currency": "eur", "payment_intent": intent, "refunded": False},
-    )  # fmt: skip
+def refunded(intent: str) -> dict:
+    return charge_refunded(intent, amount=5000, refunded=2000, currency="eur")
 
 
 def send(client, body: dict):
-    payload = json.dumps(body)
-    header = stripe.WebhookSignature.generate_signature_header(payload, SECRET)
-    response = client.post(
-        "/webhooks/stripe", data=payload, content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=header,
-    )  # fmt: skip
+    response = send_signed(client, body)
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -80,7 +54,7 @@ def retry_after(minutes: float) -> dict:
 
 @pytest.mark.django_db
 def test_a_refund_before_its_payment_applies_by_our_retry_without_an_operator(client):
-    assert send(client, charge_refunded("pi_late")) == {"received": True, "processingFailed": True}
+    assert send(client, refunded("pi_late")) == {"received": True, "processingFailed": True}
     failure = WebhookFailure.objects.get(event_id="evt_refunded_pi_late")
     assert failure.status == WebhookFailure.Status.RETRYING
     assert failure.next_retry_at > timezone.now()
@@ -101,9 +75,9 @@ def test_a_refund_before_its_payment_applies_by_our_retry_without_an_operator(cl
 
 @pytest.mark.django_db
 def test_stripes_own_redelivery_that_applies_closes_the_failure(client):
-    send(client, charge_refunded("pi_redelivered"))
+    send(client, refunded("pi_redelivered"))
     send(client, payment_succeeded("pi_redelivered"))
-    send(client, charge_refunded("pi_redelivered"))  # Stripe's retry of the same event
+    send(client, refunded("pi_redelivered"))  # Stripe's retry of the same event
     failure = WebhookFailure.objects.get(event_id="evt_refunded_pi_redelivered")
     assert (failure.status, failure.resolved_by) == (WebhookFailure.Status.REPROCESSED, "stripe")
     assert retry_after(minutes=2) == {}
@@ -111,7 +85,7 @@ def test_stripes_own_redelivery_that_applies_closes_the_failure(client):
 
 @pytest.mark.django_db
 def test_an_event_that_never_applies_reaches_a_person_when_the_retries_are_spent(client):
-    send(client, charge_refunded("pi_never"))
+    send(client, refunded("pi_never"))
     outcomes: dict[str, int] = {}
     for minutes in (2, 5, 10, 20, 40, 80, 160):
         for name, count in retry_after(minutes=minutes).items():

@@ -5,19 +5,20 @@ local server standing in for api.stripe.com through the stripe library."""
 
 from __future__ import annotations
 
-import json
-import time
 from decimal import Decimal
 
 import pytest
-import stripe
 
 from payments.models import Payment, WebhookFailure
 from payments.refunds import refund_request
 from recovery.models import RecoveryItem
+from tests.contracts.stripe import (
+    SECRET,
+    charge_refunded,
+    payment_intent_succeeded,
+    send_signed,
+)
 from tests.recovery.factories import IntegrationFactory
-
-SECRET = "whsec_contract"
 
 
 @pytest.fixture(autouse=True)
@@ -25,43 +26,7 @@ def stripe_settings(settings):
     settings.STRIPE_WEBHOOK_SECRET = SECRET
 
 
-def payment_intent_succeeded(intent_id: str, amount: int, currency: str) -> dict:
-    """`payment_intent.succeeded` as Stripe's API reference shows the event and the object."""
-    return {
-        "id": f"evt_{intent_id}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": "payment_intent.succeeded",
-        "data": {
-            "object": {
-                "id": intent_id,
-                "object": "payment_intent",
-                "amount": amount,
-                "amount_capturable": 0,
-                "amount_received": amount,
-                "currency": currency,
-                "status": "succeeded",
-                "capture_method": "automatic",
-                "latest_charge": f"ch_{intent_id}",
-                "livemode": False,
-                "metadata": {},
-                "payment_method_types": ["card"],
-            }
-        },
-    }
-
-
-def send(client, event: dict):
-    payload = json.dumps(event)
-    header = stripe.WebhookSignature.generate_signature_header(payload, SECRET)
-    return client.post(
-        "/webhooks/stripe", data=payload, content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=header,
-    )  # fmt: skip
+send = send_signed
 
 
 @pytest.mark.django_db(transaction=True)
@@ -115,25 +80,7 @@ def test_a_yen_refund_and_stripes_charge_refunded_use_whole_yen(client, httpserv
     request, _ = httpserver.log[-1]
     assert request.form["amount"] == "2000"  # not 200000
 
-    charge_refunded = {
-        "id": "evt_charge_refunded_yen",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "type": "charge.refunded",
-        "data": {
-            "object": {
-                "id": "ch_pi_yen",
-                "object": "charge",
-                "amount": 5000,
-                "amount_captured": 5000,
-                "amount_refunded": 2000,
-                "currency": "jpy",
-                "payment_intent": "pi_yen",
-                "refunded": False,
-            }
-        },
-    }
-    assert send(client, charge_refunded).status_code == 200
+    refunded = charge_refunded("pi_yen", amount=5000, refunded=2000, currency="jpy")
+    assert send(client, refunded).status_code == 200
     payment.refresh_from_db()
     assert payment.amount_refunded == Decimal("2000")
