@@ -225,9 +225,12 @@ def _check_api_version(record: StripeEvent) -> None:
         )
 
 
-def _apply(record: StripeEvent, event: dict[str, Any], *, actor: str) -> Exception | None:
-    """Run the event's handler; None when it applied (its open failure, if any, is then
-    closed: a redelivery by Stripe or a retry got it through), else what went wrong."""
+def _apply(
+    record: StripeEvent, event: dict[str, Any], *, actor: str, settle: bool = True
+) -> Exception | None:
+    """Run the event's handler; None when it applied, else what went wrong. `settle`: an
+    open failure of the event is closed when it applies (a redelivery by Stripe got it
+    through); a caller running the failure itself closes it."""
     handler = HANDLERS.get(record.event_type)
     try:
         with transaction.atomic():  # a failing handler rolls back its own writes only
@@ -243,6 +246,8 @@ def _apply(record: StripeEvent, event: dict[str, Any], *, actor: str) -> Excepti
         record.mark_failed(error=f"{type(exc).__name__}: {exc}")
         return exc
     record.mark_processed()
+    if not settle:
+        return None
     for failure in WebhookFailure.objects.select_for_update().filter(
         provider="stripe", event_id=record.event_id, status__in=OPEN_FAILURE
     ):
@@ -330,11 +335,12 @@ def _run_again(failure: WebhookFailure, *, actor: str) -> bool:
     lock); the failure is updated either way."""
     record = StripeEvent.objects.select_for_update().get(event_id=failure.event_id)
     record.reprocess()
-    succeeded = _apply(record, failure.payload, actor=actor) is None
+    succeeded = _apply(record, failure.payload, actor=actor, settle=False) is None
     record.save()
-    failure.refresh_from_db()
     failure.reprocess_attempts += 1
-    if not succeeded:
+    if succeeded:
+        failure.mark_reprocessed(resolved_by=actor)
+    else:
         failure.error = record.error
     failure.save()
     return succeeded
@@ -366,6 +372,14 @@ def webhook_failure_retry(*, failure_id: int) -> str:
         if failure is None:
             return "gone"
         if _run_again(failure, actor=RETRY_WORKER_ACTOR):
+            audit.record(
+                "payments.webhook_failure.reprocessed",
+                obj=failure,
+                before={"status": WebhookFailure.Status.RETRYING},
+                after={"status": failure.status},
+                actor=RETRY_WORKER_ACTOR,
+                reason="applied on retry: what it names is here now",
+            )
             return "applied"
         if OUT_OF_ORDER_RETRIES.exhausted(failure.reprocess_attempts + 1, None):
             failure.give_up_retrying()

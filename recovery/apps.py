@@ -29,8 +29,7 @@ class RecoveryConfig(AppConfig):
             RecoveryItem,
             stuck=("failed", "dlq"),
             dead=("dlq",),
-            # By id: a name can be edited, and a renamed integration's series must not split.
-            group_by="integration_id",
+            group_by="integration__name",
             group_statuses=tuple(s for s in RecoveryItem.Status.values if s != "succeeded"),
         )
         register_queue("manual_review", ManualReviewItem, stuck=("open",))

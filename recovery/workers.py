@@ -165,9 +165,11 @@ def recovery_queue_metrics() -> Iterable[Metric]:
         "1 per integration: its current name and state by its id (join on integration_id)",
         labels=["integration_id", "integration", "enabled", "paused"],
     )
+    id_of: dict[str, int] = {}
     for pk, name, enabled, paused in Integration.objects.values_list(
         "pk", "name", "enabled", "paused"
     ).order_by("pk"):
+        id_of[name] = pk
         info.add_metric([str(pk), name, str(enabled).lower(), str(paused).lower()], 1)
     # From the minute's queue-depth sample (a scrape must not count ten million rows);
     # counted live only before the sampler's first run.
@@ -179,9 +181,13 @@ def recovery_queue_metrics() -> Iterable[Metric]:
         groups = sample.groups
     else:
         groups = group_counts(registered_queues()["integration_deliveries"])
-    for integration_id, statuses in sorted(groups.items()):
+    # The sample is grouped by name, as pages show it; the series are labelled by id (names
+    # are unique and current, so a renamed integration keeps its series).
+    for name, statuses in sorted(groups.items()):
+        if name not in id_of:
+            continue  # renamed or removed since the minute's sample: back at the next one
         for status, count in sorted(statuses.items()):
-            depth.add_metric([str(integration_id), status], count)
+            depth.add_metric([str(id_of[name]), status], count)
     return [depth, info]
 
 

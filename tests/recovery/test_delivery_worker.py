@@ -307,8 +307,8 @@ def test_metrics_report_queue_depth_per_integration_and_status(
         in text
     )
     assert (
-        f'opsconsole_integration_info{{integration_id="{crm.pk}",integration="crm",'
-        'enabled="true",paused="false"} 1.0' in text
+        f'opsconsole_integration_info{{enabled="true",integration="crm",integration_id="{crm.pk}",'
+        'paused="false"} 1.0' in text
     )
     assert (
         'smplat_catalog_scheduler_items_processed_total{worker="integration_delivery_worker"} 2.0'

@@ -189,6 +189,7 @@ def test_setup_schedules_is_idempotent():
         ("queue_depth_sampler", run, "('queue_depth_sampler',)"),
         ("refund_retry_worker", run, "('refund_retry_worker',)"),
         ("retention_redactor", run, "('retention_redactor',)"),
+        ("stripe_event_retry_worker", run, "('stripe_event_retry_worker',)"),
         ("weekly_digest", run, "('weekly_digest',)"),
     ]
 
