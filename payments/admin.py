@@ -213,7 +213,8 @@ class WebhookFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin
                 # record's page, masked there for whoever may not read it.
                 self.message_user(
                     request,
-                    f"#{pk}: its handler failed again; the new error is on its page.",
+                    f"#{pk}: it ran and its handler failed again; the new error is on its "
+                    "page, where Resolve… closes it when no retry will fix it.",
                     messages.WARNING,
                 )
         return done

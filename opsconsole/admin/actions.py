@@ -155,7 +155,7 @@ def confirm_with_reason(
                 # not take): the page comes back with what the operator typed, to correct.
                 modeladmin.message_user(
                     request,
-                    f"{title}: nothing was done (refused, as said above). What you typed "
+                    f"{title}: nothing was done, for the reason said above. What you typed "
                     "is kept below: confirm again once that is fixed, or go back.",
                     messages.ERROR,
                 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -15,6 +14,7 @@ from opsconsole.admin.actions import destructive_action
 from opsconsole.admin.mixins import (
     ReadOnlyAdmin,
     SupportStaffAccess,
+    SupportStaffInline,
 )
 from recovery.admin.queue import pretty_json
 from recovery.inbox.bulk_actions import bulk_action_transition
@@ -56,15 +56,12 @@ class ManualReviewItemAdmin(SupportStaffAccess, ReadOnlyAdmin):
         manual_review_resolve(review_id=pk, retry=False, actor=request.user, reason=reason)
 
 
-class BulkActionItemInline(admin.TabularInline):
+class BulkActionItemInline(SupportStaffInline, admin.TabularInline):
+    """Each item's outcome and why (a refusal's reason), read by support staff."""
+
     model = BulkActionItem
-    extra = 0
-    can_delete = False
     fields = ("source_id", "outcome", "detail", "processed_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def bulk_verb(verb: str, description: str, legal_statuses: list[str]):

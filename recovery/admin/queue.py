@@ -20,6 +20,7 @@ from opsconsole.admin.actions import destructive_action
 from opsconsole.admin.mixins import (
     ReadOnlyAdmin,
     SupportStaffAccess,
+    SupportStaffInline,
 )
 from opsconsole.admin.scale import indexed_values_filter
 from opsconsole.db.text_search import MIN_TERM, as_text, contains_pattern
@@ -78,12 +79,11 @@ class AgeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DeliveryAttemptInline(admin.StackedInline):
-    """Every attempt's request and response (status, headers, body, latency)."""
+class DeliveryAttemptInline(SupportStaffInline, admin.StackedInline):
+    """Every attempt's request and response (status, headers, body, latency), masked as on
+    the item; read by support staff, whose access is the console's permission."""
 
     model = DeliveryAttempt
-    extra = 0
-    can_delete = False
     fields = (
         ("replay_count", "number", "outcome", "http_status", "duration_ms"),
         ("failure_code", "retry_after_seconds", "started_at"),
@@ -110,9 +110,6 @@ class DeliveryAttemptInline(admin.StackedInline):
     @admin.display(description="response")
     def response_pretty(self, obj: DeliveryAttempt) -> str:
         return pretty_json(obj.response_snapshot)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(RecoveryItem)

@@ -223,8 +223,11 @@ def owner_of_object(object_type: str, object_id: str, kind: str) -> Match | None
 def find(term: str) -> list[Match]:
     term = term.strip()
     if subject := BOOKING_SUBJECT_RE.match(term):
-        term = subject.group(1)  # a payment's subject, as the Payments list shows it
-    elif term.startswith("#") and is_id(term[1:]):
+        # A payment's subject, as the Payments list shows it: that booking, nothing else.
+        booking_id = int(subject.group(1))
+        found_booking = booking_owner(booking_id, "booking", f"Booking {booking_id}")
+        return [found_booking] if found_booking else []
+    if term.startswith("#") and is_id(term[1:]):
         term = term[1:]  # a record's number as page titles write it
     found: list[Match | None] = []
     if "@" in term:

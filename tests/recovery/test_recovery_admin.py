@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from django_q.models import Schedule
 
 from opsconsole.models import AuditEvent
@@ -233,3 +234,40 @@ def test_a_replay_from_the_dlq_filter_reads_as_done_in_green(integration, admin_
     page = admin_client.get(done["Location"])
     shown = [(m.level_tag, m.message) for m in page.context["messages"]]
     assert shown == [("success", "Replay items: 1 row done.")]
+
+
+@pytest.mark.django_db
+def test_support_staff_read_a_deliverys_attempts_and_a_bulk_actions_items_on_their_pages(
+    integration, operator
+):
+    """The rows a runbook reads below a record are shown to support staff, not only to
+    superusers (their access is the console's permission, not the related model's)."""
+    from django.test import Client
+
+    from recovery.inbox import bulk_actions
+    from recovery.models import DeliveryAttempt
+    from tests.recovery.factories import ParkedItemFactory
+
+    item = ParkedItemFactory(integration=integration, status="dlq", attempt_count=1)
+    now = timezone.now()
+    DeliveryAttempt.objects.create(
+        item=item, number=1, outcome="retryable", http_status=503, failure_code="HTTP_503",
+        lease_owner="w", started_at=now, finished_at=now,
+    )  # fmt: skip
+    action = bulk_actions.bulk_action_create(
+        actor=operator, reason="x", source="integration_delivery", ids=[item.pk]
+    )
+    action.items.update(outcome="failed", detail="The integration is paused; resume it")
+    staff = [
+        UserFactory(username="opal", groups=["Support operator"], is_staff=True),
+        UserFactory(username="vera", groups=["Support viewer"], is_staff=True),
+    ]
+    for user in staff:
+        browser = Client()
+        browser.force_login(user)
+        response = browser.get(f"/admin/recovery/recoveryitem/{item.pk}/change/")
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "Delivery attempts" in page and "HTTP_503" in page
+        bulk = browser.get(f"/admin/recovery/bulkaction/{action.pk}/change/").content.decode()
+        assert "The integration is paused; resume it" in bulk

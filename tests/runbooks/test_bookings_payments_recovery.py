@@ -178,7 +178,7 @@ def dry_run_from_the_inbox(walk: Walk, failure_code: str, reason: str) -> BulkAc
     walk.tool("approve")
     refused = walk.confirm("I approve my own")
     assert "must be approved by a different operator" in refused
-    assert "Approve bulk actions: nothing was done (refused, as said above)" in refused
+    assert "Approve bulk actions: nothing was done, for the reason said above." in refused
     walk.shot("own-approval-refused")
     return action
 
