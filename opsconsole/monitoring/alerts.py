@@ -46,21 +46,25 @@ def alert_raise(
     return alert
 
 
+def _acknowledge(alert: Alert, *, event: str, actor: audit.Actor, reason: str) -> None:
+    alert.acknowledged_at = timezone.now()
+    alert.acknowledged_by = audit.actor_label(actor)
+    alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+    audit.record(
+        event,
+        obj=alert,
+        before={"acknowledged": False},
+        after={"acknowledged": True},
+        actor=actor,
+        reason=reason,
+    )
+
+
 @transaction.atomic
 def alert_acknowledge(*, alert_id: int, actor: audit.Actor, reason: str) -> Alert:
     alert = Alert.objects.select_for_update().get(pk=alert_id)
     if alert.acknowledged_at is None:
-        alert.acknowledged_at = timezone.now()
-        alert.acknowledged_by = audit.actor_label(actor)
-        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
-        audit.record(
-            "platform.alert.acknowledged",
-            obj=alert,
-            before={"acknowledged": False},
-            after={"acknowledged": True},
-            actor=actor,
-            reason=reason,
-        )
+        _acknowledge(alert, event="platform.alert.acknowledged", actor=actor, reason=reason)
     return alert
 
 
@@ -68,21 +72,11 @@ def alerts_settle(*, obj: models.Model, reason: str) -> int:
     """The problem behind `obj`'s open alerts is gone (the refund completed, the failure was
     resolved): they are acknowledged for the operator, who would otherwise find them still
     open after the fix, and each one says why. Returns how many."""
-    settled = 0
-    open_alerts = Alert.objects.select_for_update().filter(
-        object_type=obj._meta.label_lower, object_id=str(obj.pk), acknowledged_at__isnull=True
+    open_alerts = list(
+        Alert.objects.select_for_update().filter(
+            object_type=obj._meta.label_lower, object_id=str(obj.pk), acknowledged_at__isnull=True
+        )
     )
     for alert in open_alerts:
-        alert.acknowledged_at = timezone.now()
-        alert.acknowledged_by = "system"
-        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
-        audit.record(
-            "platform.alert.settled",
-            obj=alert,
-            before={"acknowledged": False},
-            after={"acknowledged": True},
-            actor="system",
-            reason=reason,
-        )
-        settled += 1
-    return settled
+        _acknowledge(alert, event="platform.alert.settled", actor="system", reason=reason)
+    return len(open_alerts)

@@ -18,17 +18,13 @@ from payments.models import Payment, WebhookFailure
 from payments.workers import StripeEventRetryWorker
 from recovery.inbox.groups import failure_groups
 from tests.contracts.stripe import (
-    SECRET,
     charge_refunded,
     payment_intent_succeeded,
     send_signed,
 )
 from tests.workers import run_worker
 
-
-@pytest.fixture(autouse=True)
-def stripe_settings(settings):
-    settings.STRIPE_WEBHOOK_SECRET = SECRET
+pytestmark = pytest.mark.usefixtures("stripe_settings")
 
 
 def payment_succeeded(intent: str) -> dict:

@@ -13,17 +13,13 @@ from payments.models import Payment, WebhookFailure
 from payments.refunds import refund_request
 from recovery.models import RecoveryItem
 from tests.contracts.stripe import (
-    SECRET,
     charge_refunded,
     payment_intent_succeeded,
     send_signed,
 )
 from tests.recovery.factories import IntegrationFactory
 
-
-@pytest.fixture(autouse=True)
-def stripe_settings(settings):
-    settings.STRIPE_WEBHOOK_SECRET = SECRET
+pytestmark = pytest.mark.usefixtures("stripe_settings")
 
 
 send = send_signed
