@@ -25,8 +25,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 
 def deliver_one(item_id: int) -> str:
     """The task-per-item design: lease one item, deliver it, record the outcome."""
+    from django.conf import settings
     from django.db.models import Q
+    from django.utils import timezone
 
+    from opsconsole.outbound.guard import post_json
     from opsconsole.workers.claims import claim_due_rows, new_lease_owner
     from recovery import services
     from recovery.models import RecoveryItem
@@ -35,7 +38,26 @@ def deliver_one(item_id: int) -> str:
     due = services.due_items_filter() & Q(pk=item_id)
     if not claim_due_rows(RecoveryItem, filters=due, owner=owner, limit=1, lease_seconds=120):
         return "not_due"
-    return services.recovery_item_deliver(item_id=item_id, lease_owner=owner)
+    item = RecoveryItem.objects.select_related("integration").get(pk=item_id)
+    request = services.delivery_start(item, lease_owner=owner)
+    if request is None:
+        return "held_paused"
+    started_at = timezone.now()
+    result = post_json(
+        request.url,
+        body=request.body,
+        raw=request.content,
+        headers=request.headers,
+        timeout_seconds=settings.INTEGRATION_HTTP_TIMEOUT_SECONDS,
+    )
+    return services.recovery_item_record_outcome(
+        item_id=item_id,
+        lease_owner=owner,
+        request=request,
+        result=result,
+        started_at=started_at,
+        item=item,
+    )
 
 
 def ready() -> str:

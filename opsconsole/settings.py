@@ -264,8 +264,8 @@ OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", "")
 # Integration deliveries (docs/runbooks/integration-retry-and-replay.md): retry policy defaults.
 INTEGRATION_MAX_ATTEMPTS = env_int("INTEGRATION_MAX_ATTEMPTS", 5)
 INTEGRATION_BACKOFF_BASE_SECONDS = env_int("INTEGRATION_BACKOFF_BASE_SECONDS", 30)
-# Delivery calls in flight per processor (asyncio, recovery/integrations/delivery/); 1: one at
-# a time, with INTEGRATION_DELIVERY_CONCURRENCY processors (threads, PostgreSQL only) instead.
+# Delivery calls in flight per worker process, shared by its INTEGRATION_DELIVERY_CONCURRENCY
+# processors (threads, PostgreSQL only; recovery/integrations/delivery/); 1: one at a time.
 # A SIGKILL repeats at most processors x in-flight calls, each with its idempotency key.
 INTEGRATION_DELIVERY_IN_FLIGHT = env_int("INTEGRATION_DELIVERY_IN_FLIGHT", 64)
 INTEGRATION_DELIVERY_CONCURRENCY = env_int("INTEGRATION_DELIVERY_CONCURRENCY", 2)

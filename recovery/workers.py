@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar, cast
+from typing import ClassVar
 
 from django.conf import settings
 from django.db.models import Count
@@ -19,7 +18,6 @@ from opsconsole.workers import BatchWorker, register_worker
 from opsconsole.workers.claims import RunContext, RunSummary
 from opsconsole.workers.outcome_rollups import worker_outcomes_purge
 from recovery import services
-from recovery.errors import LeaseLost
 from recovery.inbox.bulk_actions import bulk_action_run, provider_pacing_lock
 from recovery.inbox.dlq import (
     close_reviews_of_closed_failures,
@@ -30,23 +28,16 @@ from recovery.inbox.dlq import (
 from recovery.inbox.failure_alerts import notification_failures_batch, payment_failures_page
 from recovery.integrations import circuits
 from recovery.integrations.attention import failing_integrations
-from recovery.integrations.delivery.adapters import DeliveryAdapter
+from recovery.integrations.delivery.drain import DeliveryDrain, DeliveryOutcome, claim_deliveries
 from recovery.integrations.ingestion import ingested_events_purge
 from recovery.models import BulkAction, Integration, ManualReviewItem, RecoveryItem
 from recovery.reports.retention import TABLES, retention_redact_table
 
 
-@dataclass
-class DeliveryRun(RunContext):
-    """A delivery processor's context: also the integrations whose circuit took a failure
-    since the last claim (a later success there must write to the circuit)."""
-
-    dirty_circuits: set[int] = field(default_factory=set)
-
-
 @register_worker
 class IntegrationDeliveryWorker(BatchWorker):
-    """Delivers pending, retrying and replayed items that are due, one HTTP call each."""
+    """Delivers pending, retrying and replayed items that are due, one HTTP call each, its
+    calls in flight on the delivery loop (recovery.integrations.delivery.drain)."""
 
     name = "integration_delivery_worker"
     description = (
@@ -61,8 +52,7 @@ class IntegrationDeliveryWorker(BatchWorker):
 
     def item_seconds(self) -> float:
         # The outside call's timeout, plus writing its outcome.
-        timeout = getattr(getattr(self, "adapter", None), "timeout", None)
-        return float(timeout or settings.INTEGRATION_HTTP_TIMEOUT_SECONDS) + 3
+        return float(settings.INTEGRATION_HTTP_TIMEOUT_SECONDS) + 3
 
     outcome_classes: ClassVar[dict[str, str]] = {
         "succeeded": "succeeded",
@@ -71,87 +61,20 @@ class IntegrationDeliveryWorker(BatchWorker):
         "dlq": "dead_lettered",
     }
 
-    class Outcome(StrEnum):
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"  # a permanent refusal
-        DLQ = "dlq"  # retries exhausted
-        RETRY_SCHEDULED = "retry_scheduled"
-        HELD_PAUSED = "held_paused"  # the integration was paused after the claim
-        LEASE_LOST = "lease_lost"
-
-    def __init__(self, *, adapter: DeliveryAdapter | None = None, **kwargs: int) -> None:
-        super().__init__(**kwargs)
-        self.adapter = adapter
-
-    def run_context(self, *, triggered_by: str, seconds: float = 0.0) -> DeliveryRun:
-        return DeliveryRun(**vars(super().run_context(triggered_by=triggered_by, seconds=seconds)))
-
-    @property
-    def pipelined(self) -> bool:
-        """Calls in flight on the delivery loop (recovery.integrations.delivery.pipeline),
-        unless one at a time is configured or a test hands in its own adapter."""
-        return self.adapter is None and settings.INTEGRATION_DELIVERY_IN_FLIGHT > 1
+    Outcome = DeliveryOutcome
 
     def drain(
         self, summary: RunSummary, run: RunContext, *, batch_limit: int, heartbeat: bool
     ) -> Exception | None:
-        if not self.pipelined:
-            return super().drain(summary, run, batch_limit=batch_limit, heartbeat=heartbeat)
-        from recovery.integrations.delivery.drain import PipelinedDrain
-
-        return PipelinedDrain(self, summary, run, batch_limit=batch_limit).drain(
-            heartbeat=heartbeat
-        )
+        return DeliveryDrain(self, summary, run, batch_limit=batch_limit).drain(heartbeat=heartbeat)
 
     def begin_run(self, run: RunContext) -> None:
         # Integrations with a tripped circuit get only their probe or drain quota, per run
         # however many batches the run claims; helper processors claim only closed circuits.
         run.quotas = dict(circuits.probe_and_drain_quota())
 
-    def claim(self, run: RunContext, *, limit: int) -> list[int]:
-        run = cast(DeliveryRun, run)  # the run make_run built
-        # The claim reads each circuit's state afresh.
-        run.dirty_circuits.clear()
-        claimed: list[services.ClaimedDelivery] = []
-        for integration_id, quota in list(run.quotas.items()):
-            taken = services.recovery_items_claim_due(
-                owner=run.owner,
-                limit=min(quota, limit - len(claimed)),
-                lease_seconds=self.lease_seconds,
-                integration_id=integration_id,
-            )
-            run.quotas[integration_id] -= len(taken)
-            claimed += taken
-        run.quotas = {key: left for key, left in run.quotas.items() if left > 0}
-        claimed += services.recovery_items_claim_due(
-            owner=run.owner, limit=limit - len(claimed), lease_seconds=self.lease_seconds
-        )
-        for claim in claimed:
-            run.hand_over(claim.item.pk, claim)
-        return [claim.item.pk for claim in claimed]
-
-    def process(self, item_id: int, run: RunContext) -> Outcome:
-        run = cast(DeliveryRun, run)
-        claim: services.ClaimedDelivery | None = run.take(item_id)
-        item = claim.item if claim else None
-        integration_id = item.integration_id if item else None
-        try:
-            outcome = self.Outcome(
-                services.recovery_item_deliver(
-                    item_id=item_id,
-                    lease_owner=run.owner,
-                    adapter=self.adapter,
-                    item=item,
-                    circuit_clean=integration_id not in run.dirty_circuits
-                    and bool(claim and claim.circuit_clean),
-                )
-            )
-        except LeaseLost:
-            return self.Outcome.LEASE_LOST
-        if outcome != self.Outcome.SUCCEEDED and integration_id is not None:
-            # The circuit has a failure now: later items of the batch must write to it.
-            run.dirty_circuits.add(integration_id)
-        return outcome
+    def claim(self, run: RunContext, *, limit: int) -> list[services.ClaimedDelivery]:
+        return claim_deliveries(run, limit=limit, lease_seconds=self.lease_seconds)
 
 
 def recovery_queue_metrics() -> Iterable[Metric]:

@@ -28,9 +28,8 @@ def run_worker(
 
 
 def deliver(timeout: float = 2.0) -> RunSummary:
-    """One run of the integration delivery worker as production runs it (the pipelined drain,
-    its calls in flight on the delivery loop), with a short HTTP timeout for the stand-in
-    endpoints."""
+    """One run of the integration delivery worker as production runs it (its calls in flight
+    on the delivery loop), with a short HTTP timeout for the stand-in endpoints."""
     from django.test import override_settings
 
     from recovery.workers import IntegrationDeliveryWorker
@@ -42,6 +41,12 @@ def deliver(timeout: float = 2.0) -> RunSummary:
 def run_as(worker: BatchWorker, owner: str, *, triggered_by: str = "test") -> RunContext:
     """A run context for calling claim() or process() by hand, under a chosen lease owner."""
     return dataclasses.replace(worker.run_context(triggered_by=triggered_by), owner=owner)
+
+
+def claimed_ids(worker: Any, owner: str, *, limit: int) -> list[int]:
+    """The ids of the deliveries `worker` (the integration delivery worker) leases to
+    `owner` in one claim."""
+    return [claim.item.pk for claim in worker.claim(run_as(worker, owner), limit=limit)]
 
 
 def run_queued_tasks(func: str | None = None) -> list[Any]:

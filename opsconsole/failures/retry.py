@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+import aiohttp
 import httpx
 from django.utils import timezone
 
@@ -24,29 +25,41 @@ class DestinationUnresolved(httpx.ConnectError):
 
 
 def network_error_class(exc: BaseException) -> str:
-    """Name a transport failure with a stable code, e.g. `connect_timeout`."""
-    if isinstance(exc, httpx.ConnectTimeout):
+    """Name a transport failure with a stable code, e.g. `connect_timeout`: the same code
+    whichever client made the call (httpx for the providers, aiohttp for deliveries)."""
+    if isinstance(exc, httpx.ConnectTimeout | aiohttp.ConnectionTimeoutError):
         return "connect_timeout"
-    if isinstance(exc, httpx.ReadTimeout):
+    if isinstance(exc, httpx.ReadTimeout | aiohttp.SocketTimeoutError | TimeoutError):
         return "read_timeout"
     if isinstance(exc, httpx.WriteTimeout):
         return "write_timeout"
     if isinstance(exc, httpx.PoolTimeout):
         return "pool_timeout"
+    if isinstance(exc, DestinationUnresolved | aiohttp.ClientConnectorDNSError):
+        return "dns_failure"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        refused = isinstance(exc.os_error, ConnectionRefusedError)
+        return "connection_refused" if refused else "connect_error"
     if isinstance(exc, httpx.ConnectError):
-        if isinstance(exc, DestinationUnresolved):
-            return "dns_failure"
         message = str(exc).lower()
         if "name or service not known" in message or "nodename nor servname" in message:
             return "dns_failure"
         if "temporary failure in name resolution" in message:
             return "dns_failure"
         return "connection_refused" if "refused" in message else "connect_error"
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+    if isinstance(
+        exc,
+        httpx.ReadError
+        | httpx.WriteError
+        | aiohttp.ClientOSError
+        | aiohttp.ServerDisconnectedError,
+    ):
         return "connection_reset"
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(
+        exc, httpx.RemoteProtocolError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError
+    ):
         return "remote_protocol_error"
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | aiohttp.InvalidURL):
         return "invalid_url"
     return "network_error"
 

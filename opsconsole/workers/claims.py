@@ -9,7 +9,6 @@ import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -131,9 +130,9 @@ def _claim_in_one_statement(
 @dataclass
 class RunContext:
     """What one processor of a worker run carries from claim() to process(): who holds the
-    leases, who started the run, its quotas and deadline, and the rows it claimed (so a row
-    loaded by the claim is not loaded again). Each processor of a run has its own; nothing
-    about a run lives on the worker instance, so one instance serves every processor."""
+    leases, who started the run, its quotas and deadline. Each processor of a run has its
+    own; nothing about a run lives on the worker instance, so one instance serves every
+    processor."""
 
     worker: str
     owner: str
@@ -143,14 +142,6 @@ class RunContext:
     # Per-run allowances a worker sets in begin_run() and spends as it claims (a tripped
     # circuit's probe and drain quota); helpers of a run start with none.
     quotas: dict[Any, int] = field(default_factory=dict)
-    rows: dict[Hashable, Any] = field(default_factory=dict)
-
-    def hand_over(self, item_id: Hashable, row: Any) -> None:
-        self.rows[item_id] = row
-
-    def take(self, item_id: Hashable) -> Any | None:
-        """The row the claim loaded for this id (None if it loaded none)."""
-        return self.rows.pop(item_id, None)
 
 
 def new_lease_owner(worker_name: str) -> str:

@@ -93,7 +93,7 @@ class BatchWorker:
 
     def claim(self, run: RunContext, *, limit: int) -> Sequence[Hashable]:
         """Lease up to `limit` items to `run.owner`; return their ids (row ids, or any
-        hashable key). Rows already loaded are handed over with `run.hand_over`."""
+        hashable key) for process()."""
         raise NotImplementedError
 
     def process(self, item_id: Any, run: RunContext) -> StrEnum | str:

@@ -24,7 +24,6 @@ from recovery.services.delivery import (  # noqa: F401
     delivery_request,
     delivery_retry_policy,
     delivery_start,
-    recovery_item_deliver,
     recovery_item_enqueue,
     recovery_item_record_outcome,
     recovery_item_release_lease,

@@ -17,7 +17,7 @@ from django.utils import timezone
 from opsconsole.db.compare_and_set import Increment, compare_and_set
 from opsconsole.evidence import audit
 from opsconsole.failures.retry import RetryPolicy, parse_retry_after
-from opsconsole.http.context import bound_context, current_request_id, current_traceparent
+from opsconsole.http.context import current_request_id, current_traceparent
 from opsconsole.monitoring.alerts import alert_raise
 from opsconsole.outbound.guard import ENDPOINT_NOT_ALLOWED
 from opsconsole.workers import wakes
@@ -27,12 +27,7 @@ from recovery.errors import (
 from recovery.integrations.circuits import (
     circuit_record,
 )
-from recovery.integrations.delivery.adapters import (
-    DeliveryAdapter,
-    DeliveryRequest,
-    DeliveryResult,
-    default_adapter,
-)
+from recovery.integrations.delivery.request import DeliveryRequest, DeliveryResult
 from recovery.integrations.signing import signature_headers
 from recovery.models import (
     DeliveryAttempt,
@@ -179,41 +174,7 @@ def delivery_start(item: RecoveryItem, *, lease_owner: str) -> DeliveryRequest |
     if not item.integration.accepts_deliveries:
         recovery_item_release_lease(item_id=item.pk, lease_owner=lease_owner)
         return None
-    with bound_context(request_id=item.request_id, traceparent=item.traceparent):
-        return delivery_request(item)
-
-
-def recovery_item_deliver(
-    *,
-    item_id: int,
-    lease_owner: str,
-    adapter: DeliveryAdapter | None = None,
-    item: RecoveryItem | None = None,
-    circuit_clean: bool = False,
-) -> str:
-    """Make one delivery attempt for a leased item. The HTTP call runs outside any transaction.
-
-    A worker passes the `item` it loaded right after claiming it (one query for the batch)
-    and `circuit_clean` when the integration's circuit was closed with no failures.
-    """
-    if item is None:
-        item = RecoveryItem.objects.select_related("integration").get(pk=item_id)
-    request = delivery_start(item, lease_owner=lease_owner)
-    if request is None:
-        return "held_paused"
-    # The attempt's logs carry the request id of whoever created or last replayed the item.
-    with bound_context(request_id=item.request_id, traceparent=item.traceparent):
-        started_at = timezone.now()
-        result = (adapter or default_adapter()).deliver(request)
-        return recovery_item_record_outcome(
-            item_id=item_id,
-            lease_owner=lease_owner,
-            request=request,
-            result=result,
-            started_at=started_at,
-            item=item,
-            circuit_clean=circuit_clean,
-        )
+    return delivery_request(item)
 
 
 def recovery_item_record_outcome(

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 from werkzeug import Request, Response
 
 from recovery import services
-from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import DeliveryAttempt, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.helpers import run_concurrently
@@ -50,10 +50,15 @@ def counting_handler(counter: Counter, delay: float = 0.0):
     return handle
 
 
-def twelve_items_behind_a_counting_endpoint(httpserver, hits: Counter, delay: float) -> None:
+def twelve_items_behind_a_counting_endpoint(
+    httpserver, hits: Counter, delay: float, *, max_in_flight: int = 10
+) -> None:
     httpserver.expect_request(PATH).respond_with_handler(counting_handler(hits, delay=delay))
     integration = services.integration_create(
-        name="crm", endpoint_url=httpserver.url_for(PATH), actor="test"
+        name="crm",
+        endpoint_url=httpserver.url_for(PATH),
+        actor="test",
+        max_in_flight=max_in_flight,
     )
     for n in range(12):
         services.recovery_item_enqueue(integration=integration, event_type="e", payload={"n": n})
@@ -75,6 +80,13 @@ def kill_after_calls(script: str, hits: Counter, calls: int, **env: str) -> None
     doomed.wait(10)
 
 
+def doomed_lease_seconds(*, timeout: int, configured: int = 2) -> int:
+    """The lease the doomed worker took: `configured`, or the shortest that covers one call
+    of `timeout` when that is longer."""
+    with override_settings(INTEGRATION_HTTP_TIMEOUT_SECONDS=timeout):
+        return IntegrationDeliveryWorker(lease_seconds=configured).lease_seconds
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_workers_deliver_each_item_exactly_once(httpserver):
     hits: Counter = Counter()
@@ -88,13 +100,12 @@ def test_concurrent_workers_deliver_each_item_exactly_once(httpserver):
     ]
 
     def work(_: int) -> None:
-        worker = IntegrationDeliveryWorker(
-            adapter=HttpDeliveryAdapter(timeout_seconds=5), batch_size=5
-        )
+        worker = IntegrationDeliveryWorker(batch_size=5)
         while worker.run_once(triggered_by="test").claimed:
             pass
 
-    run_concurrently(work, 4)
+    with override_settings(INTEGRATION_HTTP_TIMEOUT_SECONDS=5):
+        run_concurrently(work, 4)
 
     assert len(hits) == 40
     assert set(hits.values()) == {1}
@@ -105,27 +116,26 @@ def test_concurrent_workers_deliver_each_item_exactly_once(httpserver):
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
     hits: Counter = Counter()
-    twelve_items_behind_a_counting_endpoint(httpserver, hits, delay=0.25)
+    # The whole batch is claimed at once; the partner takes one call at a time.
+    twelve_items_behind_a_counting_endpoint(httpserver, hits, delay=0.25, max_in_flight=1)
     script = (
         "import django; django.setup();"
         "from recovery.workers import IntegrationDeliveryWorker;"
-        "IntegrationDeliveryWorker(batch_size=12, lease_seconds=2).run_once(triggered_by='doomed')"
+        "IntegrationDeliveryWorker(batch_size=12, lease_seconds=9).run_once(triggered_by='doomed')"
     )
-    # The doomed worker's calls time out after 1 s, so its lease is the shortest that covers
-    # one call (a lease always outlives the work under it).
+    # The doomed worker's calls time out after 1 s; its 9 s lease lets a call start up to 3 s
+    # after the claim (a lease always outlives the work under it).
     kill_after_calls(
-        script, hits, 3, INTEGRATION_HTTP_TIMEOUT_SECONDS="1", INTEGRATION_DELIVERY_IN_FLIGHT="1"
+        script, hits, 3, INTEGRATION_HTTP_TIMEOUT_SECONDS="1", INTEGRATION_DELIVERY_IN_FLIGHT="12"
     )
-    lease = IntegrationDeliveryWorker(
-        adapter=HttpDeliveryAdapter(timeout_seconds=1), lease_seconds=2
-    ).lease_seconds
+    lease = doomed_lease_seconds(timeout=1, configured=9)
 
     delivered_before_kill = RecoveryItem.objects.filter(status="succeeded").count()
     leased = RecoveryItem.objects.exclude(lease_owner="").filter(status="pending").count()
     assert 1 <= delivered_before_kill < 12
     assert leased == 12 - delivered_before_kill  # the rest are stranded under a dead lease
 
-    survivor = IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=5))
+    survivor = IntegrationDeliveryWorker()
     assert survivor.run_once(triggered_by="test").claimed == 0  # leases still live
     time.sleep(lease + 0.2)
     while survivor.run_once(triggered_by="test").claimed:
@@ -155,11 +165,9 @@ def test_a_draining_run_with_two_processors_killed_mid_run_loses_nothing(httpser
     delivered_before_kill = RecoveryItem.objects.filter(status="succeeded").count()
     assert 1 <= delivered_before_kill < 12
 
-    lease = IntegrationDeliveryWorker(
-        adapter=HttpDeliveryAdapter(timeout_seconds=1), lease_seconds=2
-    ).lease_seconds
+    lease = doomed_lease_seconds(timeout=1)
     time.sleep(lease + 0.2)  # the dead processors' leases expire
-    survivor = IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=5))
+    survivor = IntegrationDeliveryWorker()
     while survivor.run_once(triggered_by="test").claimed:
         pass
 
@@ -186,11 +194,9 @@ def test_a_worker_killed_with_calls_in_flight_repeats_no_more_than_it_had_in_fli
     )
     delivered_before_kill = RecoveryItem.objects.filter(status="succeeded").count()
     assert 1 <= delivered_before_kill < 12
-    lease = IntegrationDeliveryWorker(
-        adapter=HttpDeliveryAdapter(timeout_seconds=2), lease_seconds=2
-    ).lease_seconds
+    lease = doomed_lease_seconds(timeout=2)
     time.sleep(lease + 0.2)  # the dead process's leases expire
-    survivor = IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=5))
+    survivor = IntegrationDeliveryWorker()
     while survivor.run_once(triggered_by="test").claimed:
         pass
     assert RecoveryItem.objects.filter(status="succeeded").count() == 12

@@ -14,59 +14,53 @@ from werkzeug import Request, Response
 from opsconsole.models import AuditEvent, WorkerStatus
 from opsconsole.workers import run_upkeep
 from opsconsole.workers.switches import worker_enabled, worker_switch_set
-from recovery import services, tasks
-from recovery.errors import LeaseLost
-from recovery.integrations.delivery.adapters import (
-    DeliveryRequest,
-    DeliveryResult,
-    HttpDeliveryAdapter,
-)
+from recovery import tasks
 from recovery.models import DeliveryAttempt, ProviderCircuit, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.recovery.factories import QueuedItemFactory
-from tests.workers import run_as
+from tests.workers import claimed_ids, deliver
 
 PATH = "/hooks/crm"
 
 
 def delivery_worker(**kwargs: int) -> IntegrationDeliveryWorker:
-    return IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=2), **kwargs)
+    return IntegrationDeliveryWorker(**kwargs)
 
 
-@pytest.mark.smoke
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_outcome_whose_lease_was_taken_writes_no_item_attempt_or_audit_row(
     integration, httpserver
 ):
-    httpserver.expect_request(PATH).respond_with_json({"ok": True})
     item = QueuedItemFactory(integration=integration)
-    worker = delivery_worker()
-    assert worker.claim(run_as(worker, "worker-a"), limit=10) == [item.pk]
-    stale = RecoveryItem.objects.select_related("integration").get(pk=item.pk)
     audit_rows = AuditEvent.objects.count()
-    # worker-a's lease expired mid-call and worker-b claimed the item.
-    RecoveryItem.objects.filter(pk=item.pk).update(lease_expires_at=timezone.now())
-    assert worker.claim(run_as(worker, "worker-b"), limit=10) == [item.pk]
 
-    with pytest.raises(LeaseLost):
-        services.recovery_item_deliver(item_id=item.pk, lease_owner="worker-a", item=stale)
+    def lease_taken_mid_call(request: Request) -> Response:
+        # While the call is in flight, the lease runs out and worker-b claims the item.
+        RecoveryItem.objects.filter(pk=item.pk).update(
+            lease_owner="worker-b", lease_expires_at=timezone.now() + timedelta(minutes=5)
+        )
+        return Response("{}", content_type="application/json")
 
+    httpserver.expect_oneshot_request(PATH).respond_with_handler(lease_taken_mid_call)
+
+    summary = deliver()
+
+    assert dict(summary.outcomes) == {"lease_lost": 1}
     assert len(httpserver.log) == 1  # the call was made; its outcome is what is dropped
     item.refresh_from_db()
     assert (item.status, item.attempt_count, item.lease_owner) == ("pending", 0, "worker-b")
     assert DeliveryAttempt.objects.count() == 0
     assert AuditEvent.objects.count() == audit_rows
 
-    # worker-b still holds the lease: its outcome lands, with its attempt and audit row.
-    fresh = RecoveryItem.objects.select_related("integration").get(pk=item.pk)
-    assert services.recovery_item_deliver(item_id=item.pk, lease_owner="worker-b", item=fresh) == (
-        "succeeded"
-    )
+    # The next holder's outcome lands, with its attempt and audit row.
+    RecoveryItem.objects.filter(pk=item.pk).update(lease_expires_at=timezone.now())
+    httpserver.expect_request(PATH).respond_with_json({"ok": True})
+    assert dict(deliver().outcomes) == {"succeeded": 1}
     item.refresh_from_db()
     assert (item.status, item.attempt_count, item.lease_owner) == ("succeeded", 1, "")
     attempt = DeliveryAttempt.objects.get()
     assert (attempt.item_id, attempt.number, attempt.http_status) == (item.pk, 1, 200)
-    assert attempt.lease_owner == "worker-b"
+    assert attempt.lease_owner.startswith("integration_delivery_worker:")
     assert attempt.request_snapshot["headers"]["Idempotency-Key"] == item.delivery_idempotency_key
     event = AuditEvent.objects.get(event="platform.integration.recovery.delivered")
     assert event.object_id == str(item.pk)
@@ -85,9 +79,9 @@ def test_the_claim_takes_the_oldest_due_first_and_never_a_leased_item(integratio
         )
     worker = delivery_worker()
 
-    assert worker.claim(run_as(worker, "a"), limit=2) == [items[0].pk, items[2].pk]
-    assert worker.claim(run_as(worker, "b"), limit=10) == [items[1].pk]  # the fourth is not due
-    assert worker.claim(run_as(worker, "c"), limit=10) == []
+    assert claimed_ids(worker, "a", limit=2) == [items[0].pk, items[2].pk]
+    assert claimed_ids(worker, "b", limit=10) == [items[1].pk]  # the fourth is not due
+    assert claimed_ids(worker, "c", limit=10) == []
     leases = dict(RecoveryItem.objects.values_list("pk", "lease_owner"))
     assert leases == {items[0].pk: "a", items[1].pk: "b", items[2].pk: "a", items[3].pk: ""}
 
@@ -131,44 +125,36 @@ def test_a_draining_run_stops_at_its_time_budget(integration, httpserver):
     assert RecoveryItem.objects.filter(status="pending").count() == 5
 
 
-class SwitchOffAfterFirstDelivery:
-    """A real HTTP adapter whose first delivery is followed by an operator's kill switch."""
-
-    def __init__(self, operator) -> None:
-        self.http = HttpDeliveryAdapter(timeout_seconds=2)
-        self.operator = operator
-        self.deliveries = 0
-
-    def deliver(self, request: DeliveryRequest) -> DeliveryResult:
-        result = self.http.deliver(request)
-        self.deliveries += 1
-        if self.deliveries == 1:
-            worker_switch_set(
-                name="integration_delivery_worker",
-                enabled=False,
-                actor=self.operator,
-                reason="incident: endpoint misbehaving",
-            )
-        return result
-
-
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_draining_run_stops_when_the_kill_switch_is_flipped(
-    integration, httpserver, operator, monkeypatch
+    integration, httpserver, operator, monkeypatch, settings
 ):
     monkeypatch.setattr(run_upkeep, "SWITCH_RECHECK_SECONDS", 0.0)
+    settings.INTEGRATION_DELIVERY_IN_FLIGHT = 1
+    settings.INTEGRATION_DELIVERY_CONCURRENCY = 1
+
+    def switched_off_during_the_first_call(request: Request) -> Response:
+        worker_switch_set(
+            name="integration_delivery_worker",
+            enabled=False,
+            actor=operator,
+            reason="incident: endpoint misbehaving",
+        )
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_oneshot_request(PATH).respond_with_handler(switched_off_during_the_first_call)
     httpserver.expect_request(PATH).respond_with_json({"ok": True})
     for _ in range(5):
         QueuedItemFactory(integration=integration)
-    adapter = SwitchOffAfterFirstDelivery(operator)
-    worker = IntegrationDeliveryWorker(adapter=adapter, batch_size=2)
 
-    summary = worker.run_once(triggered_by="schedule", drain_seconds=30)
+    summary = IntegrationDeliveryWorker.as_scheduled().run_once(
+        triggered_by="schedule", drain_seconds=30
+    )
 
     assert not worker_enabled("integration_delivery_worker")
-    assert (summary.claimed, summary.batches) == (2, 1)  # the batch in hand finishes, no more
-    assert len(httpserver.log) == 2
-    assert RecoveryItem.objects.filter(status="pending", lease_owner="").count() == 3
+    assert (summary.claimed, summary.batches) == (1, 1)  # the call in flight ends, no more
+    assert len(httpserver.log) == 1
+    assert RecoveryItem.objects.filter(status="pending", lease_owner="").count() == 4
 
 
 @pytest.mark.django_db

@@ -72,11 +72,10 @@ def partner(endpoint, *, items: int, max_in_flight: int, rate_per_second: int = 
     return integration, queued
 
 
-def run_pipelined(settings, *, timeout: int = 2, in_flight: int = 64) -> dict:
+def run_in_flight(settings, *, timeout: int = 2, in_flight: int = 64) -> dict:
     settings.INTEGRATION_HTTP_TIMEOUT_SECONDS = timeout
     settings.INTEGRATION_DELIVERY_IN_FLIGHT = in_flight
     worker = IntegrationDeliveryWorker()
-    assert worker.pipelined
     return worker.run_once(triggered_by="test", drain_seconds=20).as_dict()
 
 
@@ -85,7 +84,7 @@ def test_an_integrations_calls_in_flight_never_exceed_its_window(endpoint, setti
     tracker = Tracker(delay=0.15)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
     _, items = partner(endpoint, items=12, max_in_flight=3)
-    summary = run_pipelined(settings)
+    summary = run_in_flight(settings)
     assert summary["outcomes"] == {"succeeded": 12}
     assert tracker.peak == 3  # three at a time: in flight together, never a fourth
     assert set(tracker.keys.values()) == {1} and len(tracker.keys) == 12
@@ -98,7 +97,7 @@ def test_the_rate_per_second_spaces_the_calls(endpoint, settings):
     tracker = Tracker(delay=0.0)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
     partner(endpoint, items=10, max_in_flight=10, rate_per_second=10)
-    assert run_pipelined(settings)["outcomes"] == {"succeeded": 10}
+    assert run_in_flight(settings)["outcomes"] == {"succeeded": 10}
     # Ten calls at ten a second: the last starts about 0.9 s after the first, not at once.
     assert tracker.arrivals[-1] - tracker.arrivals[0] >= 0.8
 
@@ -108,7 +107,7 @@ def test_a_429_halves_the_window_once_and_successes_grow_it_back(endpoint, setti
     tracker = Tracker(delay=0.1, status_for=lambda n: 429 if n <= 8 else 200)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
     integration, _ = partner(endpoint, items=8, max_in_flight=8)
-    summary = run_pipelined(settings)
+    summary = run_in_flight(settings)
     assert summary["outcomes"] == {"retry_scheduled": 8}
     # Eight 429s from calls sent together are one signal: 8 -> 4, not 8 -> 1.
     assert delivery_loop().window(integration.pk).window == 4
@@ -144,14 +143,14 @@ def test_an_item_whose_lease_cannot_cover_its_call_is_not_called(endpoint, setti
     tracker = Tracker(delay=0.7)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
     partner(endpoint, items=4, max_in_flight=1)
-    summary = run_pipelined(settings, timeout=2)
+    summary = run_in_flight(settings, timeout=2)
     # One at a time, 0.7 s each: a call may start until about 1 s after the claim (the lease
     # less the timeout and margins), so two are made; the others are handed back uncalled.
     assert tracker.calls == 2
     assert summary["outcomes"] == {"succeeded": 2, "lease_lost": 2}
     waiting = RecoveryItem.objects.filter(status="pending")
     assert waiting.count() == 2 and not waiting.exclude(lease_owner="").exists()
-    assert run_pipelined(settings, timeout=2)["outcomes"] == {"succeeded": 2}
+    assert run_in_flight(settings, timeout=2)["outcomes"] == {"succeeded": 2}
     assert tracker.calls == 4 and set(tracker.keys.values()) == {1}
 
 
@@ -179,7 +178,7 @@ def test_timeouts_of_calls_sent_before_a_success_are_no_run_of_failures(endpoint
     tracker = FirstThreeHang(delay=0)
     endpoint.expect_request("/hook").respond_with_handler(tracker)
     integration, _ = partner(endpoint, items=8, max_in_flight=8)
-    summary = run_pipelined(settings, timeout=1, in_flight=8)
+    summary = run_in_flight(settings, timeout=1, in_flight=8)
     assert summary["outcomes"] == {"succeeded": 5, "retry_scheduled": 3}
     timed_out = RecoveryItem.objects.filter(status="retrying")
     assert {item.failure_code for item in timed_out} == {"NETWORK_READ_TIMEOUT"}

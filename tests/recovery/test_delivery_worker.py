@@ -12,11 +12,10 @@ from opsconsole.models import AuditEvent, WorkerStatus
 from opsconsole.workers.switches import worker_switch_set
 from recovery import services
 from recovery.errors import LeaseLost
-from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import DeliveryAttempt, Integration, RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.recovery.factories import QueuedItemFactory
-from tests.workers import deliver, run_as
+from tests.workers import claimed_ids, deliver
 
 PATH = "/hooks/crm"
 
@@ -256,10 +255,10 @@ def test_the_settings_default_switches_a_worker_off_when_no_row_says_otherwise(
 def test_it_records_heartbeats_and_counts_crashed_runs(integration, monkeypatch):
     QueuedItemFactory(integration=integration)
 
-    def claim_crash(self, run, *, limit):
+    def claim_crash(**kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(IntegrationDeliveryWorker, "claim", claim_crash)
+    monkeypatch.setattr(services, "recovery_items_claim_due", claim_crash)
     for _ in range(2):
         with pytest.raises(RuntimeError):
             deliver()
@@ -275,16 +274,17 @@ def test_it_records_heartbeats_and_counts_crashed_runs(integration, monkeypatch)
 
 
 @pytest.mark.django_db
-def test_an_outcome_from_a_worker_that_lost_its_lease_is_dropped(integration, httpserver):
+def test_a_worker_that_lost_its_lease_does_not_start_the_call(integration, httpserver):
     httpserver.expect_request(PATH).respond_with_data("ok")
     item = QueuedItemFactory(integration=integration)
-    worker = IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=2))
-    assert worker.claim(run_as(worker, "worker-a"), limit=10) == [item.pk]
+    worker = IntegrationDeliveryWorker()
+    assert claimed_ids(worker, "worker-a", limit=10) == [item.pk]
     # worker-a's lease expired and worker-b claimed the item.
     RecoveryItem.objects.filter(pk=item.pk).update(lease_expires_at=timezone.now())
-    assert worker.claim(run_as(worker, "worker-b"), limit=10) == [item.pk]
+    assert claimed_ids(worker, "worker-b", limit=10) == [item.pk]
+    current = RecoveryItem.objects.select_related("integration").get(pk=item.pk)
     with pytest.raises(LeaseLost):
-        services.recovery_item_deliver(item_id=item.pk, lease_owner="worker-a")
+        services.delivery_start(current, lease_owner="worker-a")
     item.refresh_from_db()
     assert item.status == "pending"
     assert item.attempt_count == 0

@@ -13,15 +13,14 @@ from opsconsole.models import AuditEvent
 from payments.models import Payment
 from recovery.inbox import groups as inbox
 from recovery.inbox.bulk_actions import bulk_action_create, bulk_action_run, bulk_action_transition
-from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import BulkAction, BulkActionItem, FailureResolution, RecoveryItem
-from recovery.workers import IntegrationDeliveryWorker
 from tests.bookings.factories import BookingFactory, ResourceFactory
 from tests.helpers import error_of
 from tests.notifications.factories import dead_email
 from tests.opsconsole.factories import UserFactory
 from tests.payments.factories import failed_refund
 from tests.recovery.factories import ParkedItemFactory, QueuedItemFactory
+from tests.workers import deliver
 
 FAILURES = "/api/v1/failures"
 
@@ -229,9 +228,7 @@ def test_a_double_redemption_attempt_is_resolved_by_its_guard(operator):
 def test_the_worker_stores_the_fingerprint_the_inbox_groups_by(integration, httpserver):
     httpserver.expect_request("/hooks/crm").respond_with_data("bad field 4411", status=400)
     item = QueuedItemFactory(integration=integration, payload={"booking": 3})
-    IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=2)).run_once(
-        triggered_by="test"
-    )
+    deliver()
     item.refresh_from_db()
     assert item.status == "failed"
     (group,) = inbox.failure_groups(source="integration_delivery")

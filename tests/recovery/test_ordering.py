@@ -12,7 +12,6 @@ from werkzeug import Request, Response
 
 from recovery import services
 from recovery.inbox.groups import failure_resolve
-from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import RecoveryItem
 from recovery.workers import IntegrationDeliveryWorker
 from tests.helpers import run_concurrently
@@ -134,9 +133,7 @@ def test_concurrent_workers_never_send_an_item_before_its_predecessors_succeed(h
             enqueue(integration, key, seq)
 
     def work(_: int) -> None:
-        worker = IntegrationDeliveryWorker(
-            adapter=HttpDeliveryAdapter(timeout_seconds=5), batch_size=3
-        )
+        worker = IntegrationDeliveryWorker(batch_size=3)
         idle = 0
         while idle < 20 and RecoveryItem.objects.exclude(status="succeeded").exists():
             idle = 0 if worker.run_once(triggered_by="test").claimed else idle + 1

@@ -6,12 +6,11 @@ from django.test.utils import CaptureQueriesContext
 
 from opsconsole.models import AuditEvent
 from recovery import services
-from recovery.integrations.delivery.adapters import HttpDeliveryAdapter
 from recovery.models import RecoveryItem
-from recovery.workers import IntegrationDeliveryWorker
 from tests.helpers import error_of, run_concurrently, token_client
 from tests.opsconsole.factories import UserFactory
 from tests.recovery.factories import ParkedItemFactory, QueuedItemFactory
+from tests.workers import deliver
 
 
 def queue_url(integration_id) -> str:
@@ -232,9 +231,7 @@ def test_a_replayed_item_is_redelivered_by_the_worker_with_the_replay_request_id
     httpserver.expect_request("/hooks/crm").respond_with_data("ok")
     item = ParkedItemFactory(integration=integration, status="dlq")
     replay(operator_client, integration.pk, item.pk, HTTP_X_REQUEST_ID="chain-77")
-    IntegrationDeliveryWorker(adapter=HttpDeliveryAdapter(timeout_seconds=2)).run_once(
-        triggered_by="test"
-    )
+    deliver()
     item.refresh_from_db()
     assert item.status == "succeeded"
     succeeded = AuditEvent.objects.get(event="platform.integration.recovery.reprocess_succeeded")

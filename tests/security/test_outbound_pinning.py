@@ -172,14 +172,13 @@ def test_a_failed_lookup_sends_nothing_and_is_a_retryable_dns_failure(monkeypatc
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("pipelined", [False, True], ids=["one-at-a-time", "in-flight"])
+@pytest.mark.parametrize("in_flight", [1, 64], ids=["one-at-a-time", "in-flight"])
 def test_a_delivery_whose_lookup_fails_is_retried_later_not_sent_unpinned(
-    monkeypatch, httpserver, integration, pipelined
+    monkeypatch, httpserver, integration, in_flight
 ):
     from recovery.models import Integration, RecoveryItem
-    from recovery.workers import IntegrationDeliveryWorker
     from tests.recovery.factories import QueuedItemFactory
-    from tests.workers import deliver, run_worker
+    from tests.workers import deliver
 
     httpserver.expect_request("/hooks/crm").respond_with_data("ok")
     item = QueuedItemFactory(integration=integration)
@@ -188,8 +187,8 @@ def test_a_delivery_whose_lookup_fails_is_retried_later_not_sent_unpinned(
         endpoint_url=f"http://partner.example:{httpserver.port}/hooks/crm"
     )
     dns_fails_then_rebinds(monkeypatch)
-    with override_settings(OUTBOUND_ALLOWED_HOSTS=[]):
-        run_worker(IntegrationDeliveryWorker) if pipelined else deliver()
+    with override_settings(OUTBOUND_ALLOWED_HOSTS=[], INTEGRATION_DELIVERY_IN_FLIGHT=in_flight):
+        deliver()
     item.refresh_from_db()
     assert httpserver.log == []
     assert item.failure_code == "NETWORK_DNS_FAILURE"

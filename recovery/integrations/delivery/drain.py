@@ -1,5 +1,8 @@
-"""A delivery processor's drain with its calls in flight on the delivery loop
-(recovery.integrations.delivery.pipeline): the database work stays on the processor's thread."""
+"""One integration delivery run, top to bottom: claim due items (a tripped circuit's probe
+and drain quota first), start each one's signed call on the delivery loop
+(recovery.integrations.delivery.pipeline), write each outcome as its call ends. The database
+work stays on the processor's thread; the loop thread only makes the calls. With
+INTEGRATION_DELIVERY_IN_FLIGHT at 1, this is the sequential worker: one call at a time."""
 
 from __future__ import annotations
 
@@ -8,44 +11,77 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
 
 import structlog
 from django.conf import settings
 from django.utils import timezone
 
 from opsconsole.http.context import bound_context
-from opsconsole.workers import LEASE_CLOCK_SLACK_SECONDS
-from opsconsole.workers.claims import RunSummary
+from opsconsole.workers import LEASE_CLOCK_SLACK_SECONDS, BatchWorker
+from opsconsole.workers.claims import RunContext, RunSummary
 from opsconsole.workers.run_upkeep import RunUpkeep
 from recovery import services
 from recovery.errors import LeaseLost
-from recovery.integrations.delivery.adapters import DeliveryRequest
 from recovery.integrations.delivery.pipeline import (
     DeliveryCall,
     DeliveryLoop,
     MadeCall,
     delivery_loop,
 )
+from recovery.integrations.delivery.request import DeliveryRequest
 
 logger = structlog.get_logger(__name__)
 
 
+class DeliveryOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # a permanent refusal
+    DLQ = "dlq"  # retries exhausted
+    RETRY_SCHEDULED = "retry_scheduled"
+    HELD_PAUSED = "held_paused"  # the integration was paused after the claim
+    LEASE_LOST = "lease_lost"
+
+
+def claim_deliveries(
+    run: RunContext, *, limit: int, lease_seconds: int
+) -> list[services.ClaimedDelivery]:
+    """Lease up to `limit` due items to `run.owner`: first what the run's quotas allow of
+    integrations whose circuit has tripped (`run.quotas`, spent across the run's batches),
+    then items of integrations whose circuit is closed."""
+    claimed: list[services.ClaimedDelivery] = []
+    for integration_id, quota in list(run.quotas.items()):
+        taken = services.recovery_items_claim_due(
+            owner=run.owner,
+            limit=min(quota, limit - len(claimed)),
+            lease_seconds=lease_seconds,
+            integration_id=integration_id,
+        )
+        run.quotas[integration_id] -= len(taken)
+        claimed += taken
+    run.quotas = {key: left for key, left in run.quotas.items() if left > 0}
+    claimed += services.recovery_items_claim_due(
+        owner=run.owner, limit=limit - len(claimed), lease_seconds=lease_seconds
+    )
+    return claimed
+
+
 @dataclass
 class _Started:
-    item_id: int
-    claim: Any  # services.ClaimedDelivery
+    claim: services.ClaimedDelivery
     request: DeliveryRequest
     started_at: datetime
 
 
-class PipelinedDrain:
+class DeliveryDrain:
     """A delivery processor's drain with its calls on the delivery loop: claim while there
     is room in flight, write each outcome as its call ends, stop claiming at the run's
     deadline (or when the queue runs dry, or the worker is switched off), and never return
     before every call made has its outcome written."""
 
-    def __init__(self, worker: Any, summary: RunSummary, run: Any, *, batch_limit: int) -> None:
+    def __init__(
+        self, worker: BatchWorker, summary: RunSummary, run: RunContext, *, batch_limit: int
+    ) -> None:
         self.worker = worker
         self.summary = summary
         self.run = run
@@ -57,8 +93,8 @@ class PipelinedDrain:
         self.pending: dict[Future[MadeCall | None], _Started] = {}
         self.ended: queue.SimpleQueue[Future[MadeCall | None]] = queue.SimpleQueue()
         # Integrations with a failure in this drain: their later successes write to the
-        # circuit (resetting its streak). Not cleared by a claim, as the one-batch-at-a-time
-        # drain does: calls claimed when the circuit was clean end after later failures.
+        # circuit (resetting its streak). Never cleared within the drain: calls claimed when
+        # the circuit was clean end after later failures.
         self.dirty: set[int] = set()
         # Per integration, when the latest-started call that succeeded left: a failure of a
         # call that left before it is not part of a run of failures.
@@ -95,24 +131,18 @@ class PipelinedDrain:
         return crashed
 
     def _claim_and_start(self, loop: DeliveryLoop, limit: int) -> int:
-        ids = self.worker.claim(self.run, limit=limit)
-        self.summary.claimed += len(ids)
-        if ids:
+        lease_seconds = self.worker.lease_seconds
+        claims = claim_deliveries(self.run, limit=limit, lease_seconds=lease_seconds)
+        self.summary.claimed += len(claims)
+        if claims:
             self.summary.batches += 1
-        lease_deadline = time.monotonic() + self.worker.lease_seconds - LEASE_CLOCK_SLACK_SECONDS
+        lease_deadline = time.monotonic() + lease_seconds - LEASE_CLOCK_SLACK_SECONDS
         calls: list[tuple[DeliveryCall, _Started]] = []
-        for item_id in ids:
-            claim = self.run.take(item_id)
-            try:
-                if claim is None:
-                    raise LeaseLost(f"item {item_id} was not handed over")
-                item = claim.item
-                request = services.delivery_start(item, lease_owner=self.run.owner)
-            except LeaseLost:
-                self._count(self.worker.Outcome.LEASE_LOST)
-                continue
+        for claim in claims:
+            item = claim.item
+            request = services.delivery_start(item, lease_owner=self.run.owner)
             if request is None:
-                self._count(self.worker.Outcome.HELD_PAUSED)
+                self._count(DeliveryOutcome.HELD_PAUSED)
                 continue
             call = DeliveryCall(
                 integration_id=item.integration_id,
@@ -124,13 +154,13 @@ class PipelinedDrain:
                 max_in_flight=item.integration.max_in_flight,
                 rate_per_second=item.integration.rate_per_second,
             )
-            calls.append((call, _Started(item_id, claim, request, timezone.now())))
+            calls.append((call, _Started(claim, request, timezone.now())))
         if calls:
             futures = loop.submit([call for call, _ in calls])
             for future, (_, started) in zip(futures, calls, strict=True):
                 self.pending[future] = started
                 future.add_done_callback(self.ended.put)
-        return len(ids)
+        return len(claims)
 
     def _finish_ended(self, *, timeout: float) -> None:
         """Write the outcomes of the calls that have ended (waiting up to `timeout` for
@@ -151,17 +181,15 @@ class PipelinedDrain:
                 self._count(self._record(started, future.result()))
             except Exception as exc:
                 self.summary.errors += 1
-                logger.exception(
-                    "worker_item_failed", worker=self.worker.name, item_id=started.item_id
-                )
-                self.worker.release_after_error(started.item_id, self.run, exc)
+                item_id = started.claim.item.pk
+                logger.exception("worker_item_failed", worker=self.worker.name, item_id=item_id)
+                self.worker.release_after_error(item_id, self.run, exc)
 
     def _record(self, started: _Started, made: MadeCall | None) -> str:
-        outcome = self.worker.Outcome
         item = started.claim.item
         if made is None:  # not called: its lease could not have covered the call
             services.recovery_item_release_lease(item_id=item.pk, lease_owner=self.run.owner)
-            return outcome.LEASE_LOST
+            return DeliveryOutcome.LEASE_LOST
         integration_id = item.integration_id
         status = made.result.http_status
         if status is not None and 200 <= status < 300:
@@ -182,10 +210,10 @@ class PipelinedDrain:
                     circuit_streak=streak,
                 )
         except LeaseLost:
-            return outcome.LEASE_LOST
-        if label != outcome.SUCCEEDED:
+            return DeliveryOutcome.LEASE_LOST
+        if label != DeliveryOutcome.SUCCEEDED:
             dirty.add(integration_id)
         return label
 
     def _count(self, label: str) -> None:
-        self.summary.outcomes[self.worker.Outcome(label)] += 1
+        self.summary.outcomes[DeliveryOutcome(label)] += 1

@@ -34,6 +34,7 @@ from typing import Any
 
 import aiohttp
 
+from opsconsole.failures.retry import network_error_class
 from opsconsole.outbound.guard import (
     KEPT_RESPONSE_HEADERS,
     SNAPSHOT_BODY_LIMIT,
@@ -240,30 +241,9 @@ class DeliveryLoop:
         except Exception as exc:  # every transport failure becomes a classified result
             return OutboundResult(
                 duration_ms=elapsed_ms(started),
-                error_class=aiohttp_error_class(exc),
+                error_class=network_error_class(exc),
                 error_detail=f"{type(exc).__name__}: {exc}"[:1000],
             )
-
-
-def aiohttp_error_class(exc: BaseException) -> str:
-    """The stable codes that opsconsole.failures.retry.network_error_class gives httpx's
-    errors."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return "connect_timeout"
-    if isinstance(exc, aiohttp.SocketTimeoutError | TimeoutError | asyncio.TimeoutError):
-        return "read_timeout"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return "dns_failure"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        refused = isinstance(exc.os_error, ConnectionRefusedError)
-        return "connection_refused" if refused else "connect_error"
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
-        return "connection_reset"
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
-        return "remote_protocol_error"
-    if isinstance(exc, aiohttp.InvalidURL):
-        return "invalid_url"
-    return "network_error"
 
 
 _loops: dict[int, DeliveryLoop] = {}
