@@ -73,25 +73,24 @@ def station_credential_issue(
 def station_credential_revoke(
     *, credential_id: int, actor: audit.Actor, reason: str
 ) -> StationCredential:
-    credential = StationCredential.objects.select_for_update().filter(pk=credential_id).first()
-    if credential is None:
-        raise StationCredentialNotFound()
-    if not credential.active:
-        return credential
-    before = _state(credential)
-    credential.revoked_at = timezone.now()
-    credential.revoked_by = audit.actor_label(actor)
-    credential.revoked_reason = reason
-    credential.save(update_fields=["revoked_at", "revoked_by", "revoked_reason"])
-    audit.record(
-        "payments.station_credential.revoked",
-        obj=credential,
-        before=before,
-        after=_state(credential),
+
+    def revoke(credential: StationCredential) -> list[str] | None:
+        if not credential.active:
+            return None
+        credential.revoked_at = timezone.now()
+        credential.revoked_by = audit.actor_label(actor)
+        credential.revoked_reason = reason
+        return ["revoked_at", "revoked_by", "revoked_reason"]
+
+    return audit.audited_update(
+        StationCredential.objects.filter(pk=credential_id),
+        not_found=StationCredentialNotFound,
+        change=revoke,
+        state=_state,
+        event="payments.station_credential.revoked",
         actor=actor,
         reason=reason,
     )
-    return credential
 
 
 @dataclass(frozen=True)

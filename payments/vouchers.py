@@ -158,23 +158,27 @@ def _voucher_redeem(*, code: str, station_id: str, actor: audit.Actor) -> Vouche
 
 @transaction.atomic
 def voucher_void(*, voucher_id: int, actor: audit.Actor, reason: str) -> Voucher:
-    voucher = Voucher.objects.select_for_update().filter(pk=voucher_id).first()
-    if voucher is None:
-        raise VoucherNotFound()
-    if voucher.status == Voucher.Status.VOID:
-        return voucher
-    before = voucher.state()
-    voucher.void(reason=reason)
-    voucher.save()
-    audit.record(
-        "payments.voucher.voided",
-        obj=voucher,
-        before=before,
-        after=voucher.state(),
+    voided_now = False
+
+    def void(voucher: Voucher) -> tuple[str, ...] | None:
+        nonlocal voided_now
+        if voucher.status == Voucher.Status.VOID:
+            return None
+        voucher.void(reason=reason)
+        voided_now = True
+        return ()  # a transition: every field it touched
+
+    voucher = audit.audited_update(
+        Voucher.objects.filter(pk=voucher_id),
+        not_found=VoucherNotFound,
+        change=void,
+        state=Voucher.state,
+        event="payments.voucher.voided",
         actor=actor,
         reason=reason,
     )
-    voucher_event(voucher, "voucher.voided")
+    if voided_now:
+        voucher_event(voucher, "voucher.voided")
     return voucher
 
 
@@ -239,22 +243,21 @@ def voucher_rescope(
         raise PaymentsInvalidPayload(details={"fields": {"reason": ["A reason is required."]}})
     if problem := station_scope_problem(station_scope):
         raise PaymentsInvalidPayload(details={"fields": {"station_scope": [problem]}})
-    voucher = Voucher.objects.select_for_update().filter(pk=voucher_id).first()
-    if voucher is None:
-        raise VoucherNotFound()
-    if voucher.status != Voucher.Status.ISSUED:
-        raise VoucherNotRescopable(details={"status": voucher.status})
-    if voucher.station_scope == station_scope:
-        return voucher
-    before = voucher.state()
-    voucher.station_scope = station_scope
-    voucher.save(update_fields=["station_scope"])
-    audit.record(
-        "payments.voucher.rescoped",
-        obj=voucher,
-        before=before,
-        after=voucher.state(),
+
+    def rescope(voucher: Voucher) -> list[str] | None:
+        if voucher.status != Voucher.Status.ISSUED:
+            raise VoucherNotRescopable(details={"status": voucher.status})
+        if voucher.station_scope == station_scope:
+            return None
+        voucher.station_scope = station_scope
+        return ["station_scope"]
+
+    return audit.audited_update(
+        Voucher.objects.filter(pk=voucher_id),
+        not_found=VoucherNotFound,
+        change=rescope,
+        state=Voucher.state,
+        event="payments.voucher.rescoped",
         actor=actor,
         reason=reason,
     )
-    return voucher

@@ -17,30 +17,29 @@ from opsconsole.evidence import audit
 
 @transaction.atomic
 def booking_check_in(*, booking_id: int, actor: audit.Actor, reason: str = "") -> Booking:
-    booking = Booking.objects.select_for_update().filter(pk=booking_id).first()
-    if booking is None:
-        raise BookingNotFound()
-    if booking.status == Booking.Status.CHECKED_IN:
-        return booking
-    now = timezone.now()
-    opens = booking.start_time - timedelta(minutes=settings.CHECK_IN_OPENS_MINUTES)
-    if booking.status != Booking.Status.CONFIRMED or not opens <= now < booking.end_time:
-        raise BookingNotCheckable(
-            details={
-                "status": booking.status,
-                "opens_at": opens.isoformat(),
-                "closes_at": booking.end_time.isoformat(),
-            }
-        )
-    before = booking.state()
-    booking.check_in()
-    booking.save()
-    audit.record(
-        "booking.checked_in",
-        obj=booking,
-        before=before,
-        after=booking.state(),
+
+    def check_in(booking: Booking) -> tuple[str, ...] | None:
+        if booking.status == Booking.Status.CHECKED_IN:
+            return None
+        opens = booking.start_time - timedelta(minutes=settings.CHECK_IN_OPENS_MINUTES)
+        now = timezone.now()
+        if booking.status != Booking.Status.CONFIRMED or not opens <= now < booking.end_time:
+            raise BookingNotCheckable(
+                details={
+                    "status": booking.status,
+                    "opens_at": opens.isoformat(),
+                    "closes_at": booking.end_time.isoformat(),
+                }
+            )
+        booking.check_in()
+        return ()  # a transition: every field it touched
+
+    return audit.audited_update(
+        Booking.objects.filter(pk=booking_id),
+        not_found=BookingNotFound,
+        change=check_in,
+        state=Booking.state,
+        event="booking.checked_in",
         actor=actor,
         reason=reason,
     )
-    return booking

@@ -48,19 +48,18 @@ def resource_update(
 ) -> Resource:
     """Rename or (de)activate a resource; holds already taken are not touched."""
     resource_check_fields(changes)
-    resource = Resource.objects.select_for_update().filter(pk=resource_id).first()
-    if resource is None:
-        raise ResourceNotFound()
-    before = _resource_state(resource)
-    for name, value in changes.items():
-        setattr(resource, name, value)
-    resource.save(update_fields=list(changes))
-    audit.record(
-        "booking.resource.updated",
-        obj=resource,
-        before=before,
-        after=_resource_state(resource),
+
+    def update(resource: Resource) -> list[str]:
+        for name, value in changes.items():
+            setattr(resource, name, value)
+        return list(changes)
+
+    return audit.audited_update(
+        Resource.objects.filter(pk=resource_id),
+        not_found=ResourceNotFound,
+        change=update,
+        state=_resource_state,
+        event="booking.resource.updated",
         actor=actor,
         reason=reason,
     )
-    return resource

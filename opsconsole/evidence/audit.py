@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
@@ -132,3 +133,47 @@ def unsaved_event(
         server_request_id=current_server_request_id(),
         traceparent=traceparent or current_traceparent(),
     )
+
+
+ModelT = TypeVar("ModelT", bound=models.Model)
+
+
+def audited_update(
+    queryset: models.QuerySet[ModelT],
+    *,
+    not_found: type[Exception],
+    change: Callable[[ModelT], Iterable[str] | None],
+    state: Callable[[ModelT], dict[str, Any]],
+    event: str | Callable[[ModelT], str],
+    actor: Actor,
+    reason: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> ModelT:
+    """The services' one way to change a row an operator names: lock it (or raise
+    `not_found`), note its `state`, apply `change` (which sets fields or fires a transition
+    and returns the fields to save, () for every field; None: nothing to change, nothing
+    saved or audited), save, and write the audit row with the state before and after. Runs
+    inside the caller's transaction; `event` may depend on the row as changed."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audited_update must run inside the writing transaction")
+    row = queryset.select_for_update().first()
+    if row is None:
+        raise not_found()
+    before = state(row)
+    fields = change(row)
+    if fields is None:
+        return row
+    fields = list(fields)
+    if fields and any(field.name == "updated_at" for field in row._meta.concrete_fields):
+        fields.append("updated_at")
+    row.save(update_fields=fields or None)
+    record(
+        event(row) if callable(event) else event,
+        obj=row,
+        before=before,
+        after=state(row),
+        actor=actor,
+        reason=reason,
+        metadata=metadata,
+    )
+    return row

@@ -167,18 +167,18 @@ def integration_set_paused(
     *, integration_id: int, paused: bool, actor: audit.Actor, reason: str
 ) -> Integration:
     """Containment: a paused integration gets no deliveries and no replays until resumed."""
-    integration = Integration.objects.select_for_update().filter(pk=integration_id).first()
-    if integration is None:
-        raise IntegrationNotFound()
-    before = _integration_state(integration)
-    integration.paused = paused
-    integration.paused_reason = reason if paused else ""
-    integration.save(update_fields=["paused", "paused_reason", "updated_at"])
-    audit.record(
-        f"platform.integration.{'paused' if paused else 'resumed'}",
-        obj=integration,
-        before=before,
-        after=_integration_state(integration),
+
+    def pause(integration: Integration) -> list[str]:
+        integration.paused = paused
+        integration.paused_reason = reason if paused else ""
+        return ["paused", "paused_reason"]
+
+    integration = audit.audited_update(
+        Integration.objects.filter(pk=integration_id),
+        not_found=IntegrationNotFound,
+        change=pause,
+        state=_integration_state,
+        event=f"platform.integration.{'paused' if paused else 'resumed'}",
         actor=actor,
         reason=reason,
     )
