@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
+from opsconsole.db.leases import Leased
+
 
 class Resource(models.Model):
     """Something that can be booked: a court, a room, a desk."""
@@ -23,7 +25,7 @@ class Resource(models.Model):
         return self.name
 
 
-class BookingHold(ConcurrentTransitionMixin, models.Model):
+class BookingHold(ConcurrentTransitionMixin, Leased):
     """A slot held for a customer for 5 minutes while they pay
     (docs/runbooks/bookings-payments-notifications.md).
 
@@ -48,8 +50,6 @@ class BookingHold(ConcurrentTransitionMixin, models.Model):
     expires_at = models.DateTimeField()
     # When the expiry worker looks at this hold next (expires_at, or later in the grace period).
     next_check_at = models.DateTimeField()
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Which of the client's BOOKING_MAX_ACTIVE_HOLDS_PER_CLIENT places this ACTIVE hold takes:
@@ -112,11 +112,11 @@ class BookingHold(ConcurrentTransitionMixin, models.Model):
     def expire(self) -> None:
         self.occupies_slot = False
         self.released_at = timezone.now()
-        self.lease_owner, self.lease_expires_at = "", None
+        self.release_lease()
 
     @transition(field=status, source=Status.ACTIVE, target=Status.CONFIRMED)
     def confirm(self) -> None:
-        self.lease_owner, self.lease_expires_at = "", None
+        self.release_lease()
 
 
 class Booking(ConcurrentTransitionMixin, models.Model):

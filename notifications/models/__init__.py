@@ -9,6 +9,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from opsconsole.db.leases import Leased
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", "Email"
@@ -81,7 +83,7 @@ def default_notification_max_attempts() -> int:
     return settings.NOTIFICATION_MAX_ATTEMPTS
 
 
-class Notification(ConcurrentTransitionMixin, models.Model):
+class Notification(ConcurrentTransitionMixin, Leased):
     """A message to send, retried on the recovery engine until sent or dead-lettered
     (docs/runbooks/bookings-payments-notifications.md)."""
 
@@ -110,8 +112,6 @@ class Notification(ConcurrentTransitionMixin, models.Model):
     delivery_status_at = models.DateTimeField(null=True, blank=True)
     subject_type = models.CharField(max_length=100, blank=True)
     subject_id = models.CharField(max_length=64, blank=True)
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -158,7 +158,7 @@ class Notification(ConcurrentTransitionMixin, models.Model):
     def _attempted(self, error: str) -> None:
         self.attempts += 1
         self.last_error = error
-        self.lease_owner, self.lease_expires_at = "", None
+        self.release_lease()
 
     @transition(field=status, source=SENDABLE, target=Status.SENT)
     def mark_sent(self, *, external_id: str) -> None:

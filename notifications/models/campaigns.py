@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
+from opsconsole.db.leases import Leased
+
 
 class Campaign(FSMModelMixin, models.Model):
     """A WhatsApp campaign: start, stop (pause), quiet hours and a throttle
@@ -90,7 +92,7 @@ class Campaign(FSMModelMixin, models.Model):
         pass
 
 
-class CampaignTargetImport(models.Model):
+class CampaignTargetImport(Leased):
     """A campaign's large target list, staged by the request that created the campaign and
     added in batches by the target importer (notifications.workers).
 
@@ -107,8 +109,6 @@ class CampaignTargetImport(models.Model):
     imported = models.PositiveIntegerField(default=0)
     completed_at = models.DateTimeField(null=True, blank=True)
     next_retry_at = models.DateTimeField(default=timezone.now)
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -131,7 +131,7 @@ class CampaignTargetImport(models.Model):
         return f"import of campaign {self.campaign_id}: {self.imported} of {self.total}"
 
 
-class CampaignTarget(FSMModelMixin, models.Model):
+class CampaignTarget(FSMModelMixin, Leased):
     """One number of a campaign; its status moves only through the transitions below."""
 
     class Status(models.TextChoices):
@@ -153,8 +153,6 @@ class CampaignTarget(FSMModelMixin, models.Model):
     # invalid_number, rate_limited; "" after a success.
     error_code = models.CharField(max_length=32, blank=True, default="", db_default="")
     provider_message_id = models.CharField(max_length=200, blank=True)
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

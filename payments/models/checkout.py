@@ -13,12 +13,14 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
+from opsconsole.db.leases import Leased
+
 
 def default_hosted_session_max_retries() -> int:
     return settings.HOSTED_RECOVERY_MAX_ATTEMPTS
 
 
-class HostedCheckoutSession(ConcurrentTransitionMixin, models.Model):
+class HostedCheckoutSession(ConcurrentTransitionMixin, Leased):
     """A hosted checkout link sent to a customer, and the automation that recovers it
     (docs/runbooks/hosted-session-recovery.md).
 
@@ -59,8 +61,6 @@ class HostedCheckoutSession(ConcurrentTransitionMixin, models.Model):
     # triggered_by, triggered_at, trigger_notified: the decision trail the timeline replays.
     metadata = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -242,7 +242,7 @@ def default_refund_max_attempts() -> int:
     return settings.REFUND_MAX_ATTEMPTS
 
 
-class Refund(ConcurrentTransitionMixin, models.Model):
+class Refund(ConcurrentTransitionMixin, Leased):
     """A refund of a payment (docs/runbooks/bookings-payments-notifications.md): PENDING first,
     then the provider, then the outcome.
 
@@ -272,8 +272,6 @@ class Refund(ConcurrentTransitionMixin, models.Model):
     last_error = models.TextField(blank=True)
     provider_refund_id = models.CharField(max_length=200, blank=True)
     next_retry_at = models.DateTimeField(null=True, blank=True)
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     requested_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from simple_history.models import HistoricalRecords
 
+from opsconsole.db.leases import Leased
 from opsconsole.failures.fingerprints import failure_fingerprint
 
 
@@ -78,7 +79,7 @@ def default_max_attempts() -> int:
     return settings.INTEGRATION_MAX_ATTEMPTS
 
 
-class RecoveryItem(ConcurrentTransitionMixin, models.Model):
+class RecoveryItem(ConcurrentTransitionMixin, Leased):
     """One integration delivery and everything needed to retry, park and replay it."""
 
     class Status(models.TextChoices):
@@ -113,8 +114,6 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
     max_attempts = models.PositiveIntegerField(default=default_max_attempts)
     replay_count = models.PositiveIntegerField(default=0)
     next_retry_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=100, blank=True)
     # The failure inbox's group for this failure, written with the failure, so the inbox
     # groups a million-row queue in SQL; "" while nothing has failed.
@@ -278,8 +277,7 @@ class RecoveryItem(ConcurrentTransitionMixin, models.Model):
         self.failure_code = failure_code
         self.failure_detail = failure_detail
         self.failure_fingerprint = self.inbox_fingerprint()
-        self.lease_owner = ""
-        self.lease_expires_at = None
+        self.release_lease()
 
     @transition(field=status, source=DELIVERABLE, target=Status.SUCCEEDED)
     def mark_succeeded(self) -> None:
