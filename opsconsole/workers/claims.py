@@ -1,7 +1,7 @@
-"""The claim every batch worker uses: due rows leased to one owner, oldest due first, in
-one statement on PostgreSQL (built by `lease_statement`, which the delivery worker's claim
-also uses with its join); the run context a claim hands its rows over in, the lease owner
-it claims for, and the summary a run returns."""
+"""The claim every batch worker but the delivery worker uses (that one has its own statement,
+recovery/services/claims.sql): due rows leased to one owner, oldest due first, in one
+statement on PostgreSQL; the run context, the lease owner a run claims for, and the summary
+a run returns."""
 
 from __future__ import annotations
 
@@ -59,35 +59,6 @@ def claim_due_rows(
     return ids
 
 
-def lease_statement(
-    *,
-    table: str,
-    alias: str,
-    due_select: str,
-    due_columns: str,
-    owner: str,
-    expires: str,
-    returning: str,
-    joins: str = "",
-    pk: str = "id",
-) -> str:
-    """UPDATE ... RETURNING that leases the rows `due_select` picks (and locks: it must end
-    in FOR UPDATE OF `alias` SKIP LOCKED's subject), to `owner` until `expires` (placeholders
-    in the caller's parameter style). `due_columns` names the select's columns, the first
-    being the row id; `joins` are joined to the claimed rows for `returning`.
-
-    MATERIALIZED: the locking subquery runs once, so its LIMIT bounds what is locked. The
-    lock is OF the claimed table only: a joined parent row locked by one worker must not hide
-    all its children from the others.
-    """
-    return (
-        f"WITH due ({due_columns}) AS MATERIALIZED ({due_select} FOR UPDATE OF {alias} "
-        f"SKIP LOCKED) UPDATE {table} {alias} SET lease_owner = {owner}, "
-        f"lease_expires_at = {expires} FROM due {joins} "
-        f"WHERE {alias}.{pk} = due.{due_columns.split(',')[0].strip()} RETURNING {returning}"
-    )
-
-
 def _claim_in_one_statement(
     model: type[models.Model],
     *,
@@ -103,17 +74,13 @@ def _claim_in_one_statement(
     order_column = quote(column(concrete_field(model, order_by)))
     select_sql, select_params = due.values("pk")[:limit].query.sql_with_params()
     expires_field = concrete_field(model, "lease_expires_at")
-    # The ORM's select names the table itself; the UPDATE's alias is that same name.
-    sql = lease_statement(
-        table=table,
-        alias=table,
-        due_select=select_sql,
-        due_columns="claimed_id",
-        owner="%s",
-        expires="%s",
-        returning=f"{table}.{pk}, {table}.{order_column}",
-        pk=pk,
-    )
+    # MATERIALIZED: the locking subquery runs once, so its LIMIT bounds what is locked. The
+    # ORM's select names the table itself; the UPDATE's alias is that same name.
+    sql = f"""
+        WITH due (claimed_id) AS MATERIALIZED ({select_sql} FOR UPDATE OF {table} SKIP LOCKED)
+        UPDATE {table} SET lease_owner = %s, lease_expires_at = %s
+        FROM due WHERE {table}.{pk} = due.claimed_id
+        RETURNING {table}.{pk}, {table}.{order_column}"""
     params = [
         *select_params,
         owner,

@@ -6,13 +6,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from opsconsole.db.named_queries import load_queries
 from opsconsole.db.prepared import RowReader, fetch_prepared
-from opsconsole.workers.claims import claim_due_rows, lease_statement
+from opsconsole.workers.claims import claim_due_rows
 from recovery.integrations.circuits import (
     blocked_integrations,
     integrations_with_circuit_state,
@@ -111,40 +113,9 @@ _INTEGRATION_ROWS = RowReader(Integration)
 
 @functools.cache
 def _claim_statement(*, scoped: bool) -> str:
-    scope = (
-        "item.integration_id = %(integration_id)s"
-        if scoped
-        else "NOT EXISTS (SELECT 1 FROM recovery_providercircuit blocked"
-        " WHERE blocked.integration_id = item.integration_id"
-        " AND blocked.state = ANY(%(blocking)s))"
+    queries = load_queries(
+        Path(__file__).with_name("claims.sql"),
+        item_columns=_ITEM_ROWS.select_list("item"),
+        integration_columns=_INTEGRATION_ROWS.select_list("integration"),
     )
-    returned = f"{_ITEM_ROWS.select_list('item')}, {_INTEGRATION_ROWS.select_list('integration')}"
-    return lease_statement(
-        table="recovery_recoveryitem",
-        alias="item",
-        due_select=f"""
-            SELECT item.id, item.integration_id FROM recovery_recoveryitem item
-            JOIN recovery_integration integration ON integration.id = item.integration_id
-            WHERE item.status = ANY(%(deliverable)s) AND item.next_retry_at <= %(now)s
-              AND (item.lease_expires_at IS NULL OR item.lease_expires_at < %(now)s)
-              AND integration.enabled AND NOT integration.paused
-              AND {scope}
-              AND (item.ordering_key = '' OR NOT EXISTS (
-                  SELECT 1 FROM recovery_recoveryitem earlier
-                  WHERE earlier.integration_id = item.integration_id
-                    AND earlier.ordering_key = item.ordering_key
-                    AND earlier.id < item.id
-                    AND earlier.status = ANY(%(holds_order)s)))
-            ORDER BY item.next_retry_at, item.id
-            LIMIT %(limit)s""",
-        due_columns="claimed_id, integration_id",
-        owner="%(owner)s",
-        expires="%(expires)s",
-        # Each item with its integration, and whether the circuit is clean (closed, no
-        # failures): a success then needs no circuit write.
-        joins="JOIN recovery_integration integration ON integration.id = due.integration_id "
-        "LEFT JOIN recovery_providercircuit circuit ON circuit.integration_id = due.integration_id",
-        returning=f"""{returned},
-            (circuit.id IS NULL
-             OR (circuit.state = %(closed)s AND circuit.consecutive_failures = 0))""",
-    )
+    return queries["claim_due_deliveries_of_integration" if scoped else "claim_due_deliveries"]
