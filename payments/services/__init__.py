@@ -3,8 +3,6 @@ and `services.<name>` working for every caller."""
 
 from payments.services.opening import hosted_session_open  # noqa: F401
 from payments.services.regeneration import (  # noqa: F401
-    _check_regenerable,
-    _hosted_session_apply_regeneration,
     hosted_session_contact,
     hosted_session_notify_customer,
     hosted_session_regenerate,
@@ -18,9 +16,6 @@ from payments.services.sessions import (  # noqa: F401
     EVENT_REGENERATED,
     RecoveryAttemptResult,
     Session,
-    _iso,
-    _lease_free,
-    _save,
     due_sessions_filter,
     hosted_recovery_policy,
     hosted_session_claim,

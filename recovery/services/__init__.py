@@ -2,10 +2,7 @@
 `from recovery import services` and `services.<name>` working for every caller."""
 
 from recovery.services.claims import (  # noqa: F401
-    _INTEGRATION_ROWS,
-    _ITEM_ROWS,
     ClaimedDelivery,
-    _claim_statement,
     due_items_filter,
     recovery_items_claim_due,
 )
@@ -31,7 +28,6 @@ from recovery.services.delivery import (  # noqa: F401
 )
 from recovery.services.integrations import (  # noqa: F401
     INTEGRATION_EDITABLE_FIELDS,
-    _integration_state,
     integration_check_fields,
     integration_create,
     integration_delete,
