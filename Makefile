@@ -57,8 +57,8 @@ test: install
 	scripts/ensure-chromium.sh
 	scripts/ensure-redis.sh
 	scripts/with-postgres.sh sh -c '\
-		$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) -m "not system" && \
-		$(BIN)/pytest -q -p no:cacheprovider -m system && \
+		$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) -m "not system" --durations=25 && \
+		$(BIN)/pytest -q -p no:cacheprovider -m system --durations=10 && \
 		scripts/with-pgbouncer.sh $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) tests/recovery tests/bookings'
 	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
 	$(BIN)/ruff check .
@@ -69,7 +69,7 @@ test: install
 # The edit loop: the unit, API and concurrency tests in parallel on PostgreSQL, the linters
 # and the types (no browser, no scale-out cluster, no PgBouncer run).
 check: install
-	scripts/with-postgres.sh $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) -m "not system"
+	scripts/with-postgres.sh $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) -m "not system" --durations=25
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(MAKE) typecheck

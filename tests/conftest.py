@@ -15,6 +15,17 @@ from tests.opsconsole.factories import UserFactory
 from tests.recovery.factories import IntegrationFactory
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing() -> Iterator[None]:
+    """Tests hash passwords with a fast hasher. The configured one costs a second or more
+    a hash by design (it slows down guessing), which every user a test makes and every
+    form login would pay."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def fresh_rate_limits() -> Iterator[None]:
     """The shared cache (probe results) outlives a test's rollback: every test starts with
