@@ -58,7 +58,7 @@ test: install
 	scripts/ensure-redis.sh
 	scripts/with-postgres.sh sh -c '\
 		$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) -m "not system" --durations=25 && \
-		$(BIN)/pytest -q -p no:cacheprovider -m system --durations=10 && \
+		$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) --dist loadfile -m system --durations=10 && \
 		scripts/with-pgbouncer.sh $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) tests/recovery tests/bookings'
 	env -u DATABASE_URL $(BIN)/pytest -m smoke -p no:cacheprovider -q
 	$(BIN)/ruff check .

@@ -250,6 +250,7 @@ def spectacular_settings() -> dict[str, object]:
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
             "opsconsole.http.schema.document_plain_routes",
+            "opsconsole.http.schema.close_request_bodies",
         ],
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,11 +44,7 @@ class ResourceListApi(APIView):
 
     @extend_schema(
         operation_id="bookings_resources_list",
-        parameters=[
-            OpenApiParameter("include_inactive", bool),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("cursor", str),
-        ],
+        parameters=[FilterSerializer],
         responses=ResourcePageSerializer,
     )
     def get(self, request: Request) -> Response:

@@ -172,6 +172,7 @@ class PaymentOutputSerializer(serializers.Serializer):
 
 
 class OfflinePaymentRecordApi(APIView):
+    not_found = "No booking has the `booking_id` given; nothing was recorded."
     """Staff record a cash/transfer payment; recorded once, booking marked PAID."""
 
     error_prefix = "PAY"

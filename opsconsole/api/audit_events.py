@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -84,16 +84,7 @@ class AuditEventListApi(APIView):
 
     @extend_schema(
         operation_id="audit_events_list",
-        parameters=[
-            OpenApiParameter("object_type", str),
-            OpenApiParameter("object_id", str),
-            OpenApiParameter("request_id", str),
-            OpenApiParameter("event", str),
-            OpenApiParameter("since", str, description="ISO 8601 with a zone."),
-            OpenApiParameter("until", str, description="ISO 8601 with a zone."),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("cursor", str),
-        ],
+        parameters=[FilterSerializer],
         responses=AuditEventPageSerializer,
     )
     def get(self, request: Request) -> Response:

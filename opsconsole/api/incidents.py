@@ -5,7 +5,7 @@ Staff open, note and resolve incidents in the admin."""
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -47,11 +47,7 @@ class IncidentListApi(APIView):
         next_cursor = serializers.CharField(allow_null=True)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=Incident.Status.values),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("cursor", str),
-        ],
+        parameters=[FilterSerializer],
         responses=OutputSerializer,
     )
     def get(self, request: Request) -> Response:

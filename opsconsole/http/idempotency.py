@@ -34,7 +34,9 @@ from opsconsole.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+# 1-255 visible ASCII characters (the schema declares the same).
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY_RE = re.compile(KEY_PATTERN)
 # A secret an answer shows once (a new signing secret) is never kept for the replay: the
 # idempotency table is readable for 24 hours and the same key would show it again.
 SHOWN_ONCE_FIELDS = frozenset({"signing_secret"})

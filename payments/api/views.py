@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -187,7 +187,20 @@ class StripeWebhookApi(APIView):
     # Stripe sends from few addresses in bursts; the signature, not a rate, keeps others out.
     throttle_classes: list = []
 
-    @extend_schema(request=None, responses={200: WebhookReceivedSerializer})
+    @extend_schema(
+        request=None,
+        parameters=[
+            OpenApiParameter(
+                "Stripe-Signature",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="`t=<timestamp>,v1=<signature>` as Stripe signs each event with "
+                "the endpoint's signing secret (STRIPE_WEBHOOK_SECRET).",
+            )
+        ],
+        responses={200: WebhookReceivedSerializer},
+    )
     def post(self, request: Request) -> Response:
         result = webhooks.stripe_webhook_receive(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")

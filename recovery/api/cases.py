@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -49,7 +49,7 @@ class CaseSearchApi(APIView):
 
     @extend_schema(
         operation_id="cases_search",
-        parameters=[OpenApiParameter("q", str, required=True)],
+        parameters=[FilterSerializer],
         responses={200: MatchesSerializer},
     )
     def get(self, request: Request) -> Response:
@@ -92,15 +92,16 @@ class CaseDetailApi(APIView):
     class FilterSerializer(serializers.Serializer):
         cursor = serializers.CharField(required=False, max_length=500)
         limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
-        reason = serializers.CharField(required=False, max_length=2000, allow_blank=True)
+        reason = serializers.CharField(
+            required=False,
+            max_length=2000,
+            allow_blank=True,
+            help_text="Why you open it (audited).",
+        )
 
     @extend_schema(
         operation_id="case_retrieve",
-        parameters=[
-            OpenApiParameter("cursor", str),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("reason", str, description="Why you open it (audited)."),
-        ],
+        parameters=[FilterSerializer],
         responses={200: CaseSerializer},
     )
     def get(self, request: Request, ref: str) -> Response:

@@ -21,6 +21,7 @@ from recovery.errors import IntegrationInvalidPayload
 from recovery.integrations import selectors
 from recovery.integrations.stats import delivery_stats
 from recovery.models import Integration
+from recovery.services.integrations import EVENT_TYPE
 
 API_REASON = "changed through the API"
 
@@ -73,7 +74,9 @@ class IntegrationDetailOutputSerializer(IntegrationOutputSerializer):
 
 class IntegrationSettingsSerializer(serializers.Serializer):
     endpoint_url = serializers.CharField(max_length=500)
-    event_types = serializers.ListField(child=serializers.CharField(max_length=200))
+    event_types = serializers.ListField(
+        child=serializers.RegexField(EVENT_TYPE.pattern, max_length=200)
+    )
     payload_schema = serializers.JSONField(required=False, allow_null=True)
     max_in_flight = serializers.IntegerField(required=False)
     rate_per_second = serializers.IntegerField(required=False)

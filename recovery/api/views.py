@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -92,11 +92,7 @@ class RecoveryQueueListApi(APIView):
         next_cursor = serializers.CharField(allow_null=True)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, many=True, enum=RecoveryItem.Status.values),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("cursor", str),
-        ],
+        parameters=[FilterSerializer],
         responses=OutputSerializer,
     )
     def get(self, request: Request, integration_id: str) -> Response:
@@ -173,6 +169,7 @@ class FailureInboxApi(APIView):
     """Every open failure of every app, grouped by fingerprint, sorted by customer impact."""
 
     error_prefix = "OPS"
+    not_found = "With `fingerprint`: no open failures have that fingerprint."
     permission_classes = [CanViewPlatform]
 
     class FilterSerializer(serializers.Serializer):
@@ -182,12 +179,7 @@ class FailureInboxApi(APIView):
         limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("app", str),
-            OpenApiParameter("source", str),
-            OpenApiParameter("fingerprint", str),
-            OpenApiParameter("limit", int),
-        ],
+        parameters=[FilterSerializer],
         responses={
             200: OpenApiResponse(
                 FailureGroupsSerializer,

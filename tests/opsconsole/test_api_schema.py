@@ -105,3 +105,35 @@ def test_api_tokens_are_described_as_token_and_as_bearer(schema):
         "scheme": "bearer",
         "description": "The same key as `Authorization: Bearer <key>`.",
     }
+
+
+def test_the_idempotency_key_states_its_form_and_its_reuse_answers(schema):
+    keyed = 0
+    for method, path, operation in operations(schema):
+        headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+        if "Idempotency-Key" not in headers:
+            continue
+        keyed += 1
+        key = headers["Idempotency-Key"]["schema"]
+        assert (key["minLength"], key["maxLength"]) == (1, 255), (method, path)
+        assert re.fullmatch(key["pattern"], "order-42:retry_1")
+        assert not re.fullmatch(key["pattern"], "has space")
+        assert {"409", "422"} <= set(operation["responses"]), (method, path)
+        assert "REUSED" in operation["responses"]["422"]["description"], (method, path)
+    assert keyed >= 25
+
+
+def test_path_ids_are_integers_and_query_limits_have_their_bounds(schema):
+    for method, path, operation in operations(schema):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path" and parameter["name"].endswith("_id"):
+                assert parameter["schema"]["type"] == "integer", (method, path, parameter)
+                assert parameter["schema"]["minimum"] == 0
+            if parameter["in"] == "query" and parameter["name"] == "limit":
+                assert parameter["schema"]["minimum"] == 1, (method, path)
+                assert parameter["schema"]["maximum"] == 500, (method, path)
+
+
+def test_an_offline_payment_for_no_booking_is_a_documented_404(schema):
+    responses = schema["paths"]["/api/v1/payments/offline"]["post"]["responses"]
+    assert "booking_id" in responses["404"]["description"]
