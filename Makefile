@@ -52,7 +52,8 @@ TEST_PROCESSES ?= $(shell nproc 2>/dev/null || echo 2)
 # API and concurrency tests in parallel, then the system tests one at a time (browser walks
 # on a live server, the scale-out clusters), then the queue and booking tests again through
 # PgBouncer in transaction pooling mode; then the smoke subset on the embedded SQLite
-# database, then the linters (code and import contracts), types and the deployment checks.
+# database, then the linters (code and import contracts), types and the deployment checks,
+# and the Prometheus alert rules with their unit tests (promtool).
 test: install
 	scripts/ensure-chromium.sh
 	scripts/ensure-redis.sh
@@ -65,6 +66,9 @@ test: install
 	$(BIN)/lint-imports --no-cache
 	$(MAKE) typecheck
 	$(MAKE) check-deploy
+	scripts/ensure-promtool.sh
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 # The edit loop: the unit, API and concurrency tests in parallel on PostgreSQL, the linters
 # and the types (no browser, no scale-out cluster, no PgBouncer run).

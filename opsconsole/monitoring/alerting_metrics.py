@@ -1,13 +1,12 @@
-"""The gauges the alerts of docs/runbooks/incident-response.md read, on /metrics: readiness per
-component and lockouts in the last minute. deploy/prometheus/alerts.yml holds the rules."""
+"""What the alerts of docs/runbooks/incident-response.md read, on /metrics: readiness per
+component (gauges) and account lockouts (a counter). deploy/prometheus/alerts.yml holds the
+rules, deploy/prometheus/alerts_test.yml their unit tests (promtool test rules)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 
-from django.utils import timezone
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from opsconsole.monitoring.health import readiness
 
@@ -33,15 +32,13 @@ def readiness_metrics() -> Iterable[Metric]:
 
 
 def lockout_metrics() -> Iterable[Metric]:
+    """Every account lockout since the failure log began (django-axes keeps one row per
+    failed login; those that locked an account are marked), as a counter: a rate or an
+    increase over any window is Prometheus' to take."""
     from axes.models import AccessFailureLog
 
-    lockouts = GaugeMetricFamily(
-        "opsconsole_auth_lockouts_last_minute", "Accounts locked out in the last minute"
+    lockouts = CounterMetricFamily(
+        "opsconsole_auth_lockouts", "Account lockouts recorded (failed logins that locked one)"
     )
-    lockouts.add_metric(
-        [],
-        AccessFailureLog.objects.filter(
-            locked_out=True, attempt_time__gte=timezone.now() - timedelta(minutes=1)
-        ).count(),
-    )
+    lockouts.add_metric([], AccessFailureLog.objects.filter(locked_out=True).count())
     yield lockouts

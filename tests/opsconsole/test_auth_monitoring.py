@@ -26,6 +26,25 @@ def test_failed_logins_are_counted_and_the_account_locked_at_the_threshold(
     assert lockout["lockouts_last_minute"] >= 1
 
 
+def lockouts_counted(client) -> float:
+    body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token").content.decode()
+    (line,) = [line for line in body.splitlines() if line.startswith("opsconsole_auth_lockouts")]
+    name, value = line.split()
+    assert name == "opsconsole_auth_lockouts_total"
+    return float(value)
+
+
+@pytest.mark.django_db
+def test_metrics_count_every_lockout_as_a_counter(client, settings):
+    settings.METRICS_BEARER_TOKEN = "scrape-token"
+    before = lockouts_counted(client)
+    for username in ("first-target", "second-target"):
+        UserFactory(username=username)
+        for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+            client.post("/admin/login/", {"username": username, "password": "wrong"})
+    assert lockouts_counted(client) >= before + 2
+
+
 @pytest.mark.django_db
 def test_auth_monitoring_needs_the_view_permission(outsider_client, anonymous_client):
     assert outsider_client.get("/api/v1/auth/lockout").status_code == 403
