@@ -43,6 +43,7 @@ class IntegrationOutputSerializer(MasksPersonalData, serializers.Serializer):
     max_in_flight = serializers.IntegerField()
     rate_per_second = serializers.IntegerField()
     ordering_key_path = serializers.CharField()
+    body_format = serializers.ChoiceField(choices=Integration.BodyFormat.choices)
     payload_schema = serializers.JSONField(allow_null=True)
     signing_secret_created_at = serializers.SerializerMethodField()
     deleted_at = serializers.DateTimeField(allow_null=True)
@@ -81,6 +82,12 @@ class IntegrationSettingsSerializer(serializers.Serializer):
     max_in_flight = serializers.IntegerField(required=False)
     rate_per_second = serializers.IntegerField(required=False)
     ordering_key_path = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    body_format = serializers.ChoiceField(
+        choices=Integration.BodyFormat.choices,
+        required=False,
+        help_text="`payload` (the default): the body is the event's payload; "
+        "`standard_webhooks`: `{type, timestamp, data}` with the payload as `data`.",
+    )
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 

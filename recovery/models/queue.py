@@ -45,6 +45,19 @@ class Integration(models.Model):
     # A dotted path into the payload (e.g. "booking_id"): items with the same value are
     # delivered in order. Empty: no ordering.
     ordering_key_path = models.CharField(max_length=200, blank=True, default="", db_default="")
+
+    class BodyFormat(models.TextChoices):
+        PAYLOAD = "payload", "The event's payload as the producer sent it"
+        STANDARD_WEBHOOKS = "standard_webhooks", "Standard Webhooks: {type, timestamp, data}"
+
+    # What a delivery's body is: the payload itself (integrations made before this choice
+    # keep it), or the payload as `data` in the Standard Webhooks envelope.
+    body_format = models.CharField(
+        max_length=20,
+        choices=BodyFormat.choices,
+        default=BodyFormat.PAYLOAD,
+        db_default=BodyFormat.PAYLOAD,
+    )
     # Deleted through the API or the admin: disabled and kept, for the audit and its items.
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -126,6 +126,13 @@ def delivery_request(item: RecoveryItem, *, signed: bool = True) -> DeliveryRequ
         # A corrected payload goes under a new webhook-id; this names the message it corrects.
         headers["X-Ops-Corrects-Webhook-Id"] = item.original_webhook_id
     body = item.payload_override if item.payload_override is not None else item.payload
+    if item.integration.body_format == Integration.BodyFormat.STANDARD_WEBHOOKS:
+        # The event as Standard Webhooks shapes it; the same body on every attempt.
+        body = {
+            "type": item.event_type,
+            "timestamp": item.created_at.isoformat().replace("+00:00", "Z"),
+            "data": body,
+        }
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     if signed:
         secrets_in_use = item.integration.active_secrets()

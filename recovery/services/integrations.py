@@ -29,6 +29,7 @@ INTEGRATION_EDITABLE_FIELDS = (
     "max_in_flight",
     "rate_per_second",
     "ordering_key_path",
+    "body_format",
 )
 EVENT_TYPE = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
 KEY_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -66,6 +67,8 @@ def integration_check_fields(changes: dict[str, Any]) -> None:
     for name in LIMITS:
         if name in changes and (problem := _limit_problem(name, changes[name])):
             problems[name] = problem
+    if "body_format" in changes and changes["body_format"] not in Integration.BodyFormat.values:
+        problems["body_format"] = f"One of {', '.join(Integration.BodyFormat.values)}."
     path = changes.get("ordering_key_path")
     if path and (not isinstance(path, str) or not KEY_PATH.match(path)):
         problems["ordering_key_path"] = "A dotted path into the payload, like booking_id."

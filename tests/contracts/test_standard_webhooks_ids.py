@@ -136,3 +136,57 @@ def test_a_410_gone_pauses_the_integration_with_an_audit_row_an_alert_and_an_inb
     send(2)
     deliver()
     assert len(httpserver.log) == 1
+
+
+@pytest.mark.django_db
+def test_an_integration_that_asks_for_it_gets_the_standard_webhooks_body(
+    operator_client, httpserver
+):
+    created = operator_client.post(
+        "/platform/integrations",
+        {
+            "name": "standard-partner",
+            "endpoint_url": httpserver.url_for("/hooks/standard"),
+            "event_types": ["booking.confirmed"],
+            "body_format": "standard_webhooks",
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["body_format"] == "standard_webhooks"
+    integration = Integration.objects.get(pk=created.json()["id"])
+    accepted = producer().post(
+        f"/platform/integrations/{integration.pk}/events",
+        {"event_type": "booking.confirmed", "payload": {"booking_id": 7}},
+        format="json",
+    )
+    assert accepted.status_code == 202, accepted.content
+    httpserver.expect_request("/hooks/standard").respond_with_json({"ok": True})
+
+    deliver()
+
+    (request, _) = httpserver.log[0]
+    body = StandardWebhook(created.json()["signing_secret"]).verify(
+        request.get_data(), dict(request.headers)
+    )
+    assert set(body) == {"type", "timestamp", "data"}
+    assert (body["type"], body["data"]) == ("booking.confirmed", {"booking_id": 7})
+    item = RecoveryItem.objects.get(pk=accepted.json()["id"])
+    assert body["timestamp"] == item.created_at.isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.django_db
+def test_an_integration_keeps_the_plain_payload_body_unless_it_asks(partner, httpserver):
+    integration, secret = partner
+    assert integration.body_format == Integration.BodyFormat.PAYLOAD
+    producer().post(
+        f"/platform/integrations/{integration.pk}/events",
+        {"event_type": "booking.confirmed", "payload": {"booking_id": 9}},
+        format="json",
+    )
+    httpserver.expect_request("/hooks/partner").respond_with_json({"ok": True})
+    deliver()
+    (request, _) = httpserver.log[0]
+    assert StandardWebhook(secret).verify(request.get_data(), dict(request.headers)) == {
+        "booking_id": 9
+    }
