@@ -116,7 +116,9 @@ class AutoSchema(SpectacularAutoSchema):
         return parameters
 
     def error_statuses(self) -> list[str]:
-        statuses = ["400"] if self.method in UNSAFE or self._has_query_input() else []
+        # Input to refuse: a body, a query, or an id in the path that is no id.
+        takes_input = self.method in UNSAFE or self._has_query_input() or "{" in self.path
+        statuses = ["400"] if takes_input else []
         permissions = getattr(self.view, "permission_classes", [])
         if not all(permission is AllowAny for permission in permissions):
             statuses += ["401", "403"]
