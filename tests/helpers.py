@@ -3,7 +3,9 @@ token, admin action posts, the error envelope, real concurrent sessions."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 from django.contrib.admin import helpers
 from django.contrib.auth.models import User
@@ -70,3 +72,24 @@ def run_concurrently(call, count: int) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+@contextlib.contextmanager
+def schema_operations() -> Iterator[list]:
+    """Every operation of /api/schema/ as schemathesis loads it, called straight through
+    the WSGI app. That would close the test's connection around each request; Django's own
+    test client disconnects these handlers the same way."""
+    import schemathesis
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    from opsconsole.wsgi import application
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+        yield [result.ok() for result in schema.get_all_operations()]
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)

@@ -14,17 +14,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from knox.models import AuthToken
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from opsconsole.wsgi import application
 from tests.contracts.stripe import SECRET as STRIPE_SECRET
+from tests.helpers import schema_operations
 from tests.opsconsole.factories import UserFactory
 
 EXAMPLES_PER_OPERATION = 5
@@ -65,14 +62,8 @@ def api_operations(db, settings):
     # of a console that has no signing secret.
     settings.STRIPE_WEBHOOK_SECRET = STRIPE_SECRET
     settings.ANYMAIL = {**settings.ANYMAIL, "RESEND_SIGNING_SECRET": "whsec_c2NoZW1hLXRlc3Q="}
-    # Calling the WSGI app directly would close the test's connection around each request;
-    # Django's own test client disconnects these handlers the same way.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
-    yield [result.ok() for result in schema.get_all_operations()]
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    with schema_operations() as operations:
+        yield operations
 
 
 @pytest.mark.django_db

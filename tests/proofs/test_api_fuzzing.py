@@ -9,13 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from knox.models import AuthToken
 
-from opsconsole.wsgi import application
+from tests.helpers import schema_operations
 from tests.opsconsole.factories import UserFactory
 
 EXAMPLES_PER_OPERATION = 12
@@ -23,14 +20,8 @@ EXAMPLES_PER_OPERATION = 12
 
 @pytest.fixture
 def api_operations(db):
-    # Calling the WSGI app directly would close the test's connection around each request;
-    # Django's own test client disconnects these handlers the same way.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
-    yield [result.ok() for result in schema.get_all_operations()]
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    with schema_operations() as operations:
+        yield operations
 
 
 def check_envelope(case, response) -> None:
