@@ -10,6 +10,7 @@ from typing import Any
 from bookings.models import Booking
 from opsconsole.http.inputs import is_id
 from payments.models import Payment, Refund, WebhookFailure
+from payments.money import amount_text
 from recovery.cases.customer import Customer
 from recovery.cases.entries import stripe_object
 from recovery.cases.timeline import webhook_failures
@@ -28,7 +29,7 @@ def reconciliation(customer: Customer) -> dict[str, Any]:
         totals[payment.currency]["paid"] += payment.amount
         totals[payment.currency]["refunded"] += payment.amount_refunded
         net_by_subject[payment.subject] += payment.amount - payment.amount_refunded
-    refunds = Refund.objects.filter(pk__in=customer.refund_ids)
+    refunds = Refund.objects.filter(pk__in=customer.refund_ids).select_related("payment")
     open_refund_payments = {r.payment_id for r in refunds if r.status in OPEN_REFUND}
     warnings = _booking_warnings(customer, payments, net_by_subject, open_refund_payments)
     warnings += _orphan_payment_warnings(customer, payments)
@@ -37,8 +38,8 @@ def reconciliation(customer: Customer) -> dict[str, Any]:
             {
                 "payment_id": p.pk,
                 "reference": p.reference,
-                "amount": str(p.amount),
-                "refunded": str(p.amount_refunded),
+                "amount": amount_text(p.amount, p.currency),
+                "refunded": amount_text(p.amount_refunded, p.currency),
                 "currency": p.currency,
                 "method": p.method,
                 "status": p.status,
@@ -50,7 +51,7 @@ def reconciliation(customer: Customer) -> dict[str, Any]:
             {
                 "refund_id": r.pk,
                 "payment_id": r.payment_id,
-                "amount": str(r.amount),
+                "amount": amount_text(r.amount, r.payment.currency),
                 "status": r.status,
                 "at": r.created_at,
             }
@@ -58,9 +59,9 @@ def reconciliation(customer: Customer) -> dict[str, Any]:
         ],
         "totals": {
             currency: {
-                "paid": str(t["paid"]),
-                "refunded": str(t["refunded"]),
-                "net": str(t["paid"] - t["refunded"]),
+                "paid": amount_text(t["paid"], currency),
+                "refunded": amount_text(t["refunded"], currency),
+                "net": amount_text(t["paid"] - t["refunded"], currency),
             }
             for currency, t in sorted(totals.items())
         },
@@ -111,7 +112,8 @@ def _orphan_payment_warnings(customer: Customer, payments: list[Payment]) -> lis
                 {
                     "code": "payment_without_booking",
                     "payment_id": payment.pk,
-                    "message": f"Payment {payment.reference} ({payment.amount} "
+                    "message": f"Payment {payment.reference} "
+                    f"({amount_text(payment.amount, payment.currency)} "
                     f"{payment.currency}) pays no booking"
                     + (f": {payment.unapplied_reason}." if payment.unapplied_reason else "."),
                 }

@@ -18,6 +18,7 @@ from notifications.models import CampaignTarget, CommunicationLog
 from opsconsole.http.inputs import is_id
 from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession, Payment, Refund, Voucher, WebhookFailure
+from payments.money import amount_text
 from recovery.cases.entries import stripe_object
 from recovery.cases.refs import (
     email_ref,
@@ -67,7 +68,8 @@ def booking_owner(booking_id: int, kind: str, summary: str) -> Match | None:
 
 
 def payment_owner(payment: Payment, kind: str) -> Match:
-    summary = f"Payment {payment.reference}: {payment.amount} {payment.currency} ({payment.status})"
+    amount = amount_text(payment.amount, payment.currency)
+    summary = f"Payment {payment.reference}: {amount} {payment.currency} ({payment.status})"
     subject = BOOKING_SUBJECT_RE.match(payment.subject)
     if subject and (found := booking_owner(int(subject.group(1)), kind, summary)):
         return found
@@ -75,7 +77,8 @@ def payment_owner(payment: Payment, kind: str) -> Match:
 
 
 def _session_owner(session: HostedCheckoutSession, kind: str) -> Match | None:
-    summary = f"Hosted checkout {session.reference}: {session.amount} {session.currency}"
+    amount = amount_text(session.amount, session.currency)
+    summary = f"Hosted checkout {session.reference}: {amount} {session.currency}"
     if session.customer_email:
         return _email_owner(session.customer_email, kind, summary)
     if session.customer_phone:

@@ -11,12 +11,14 @@ import pytest
 
 from payments.models import Payment, WebhookFailure
 from payments.refunds import refund_request
+from recovery.cases.services import case_search
 from recovery.models import RecoveryItem
 from tests.contracts.stripe import (
     charge_refunded,
     payment_intent_succeeded,
     send_signed,
 )
+from tests.opsconsole.factories import UserFactory
 from tests.recovery.factories import IntegrationFactory
 
 pytestmark = pytest.mark.usefixtures("stripe_settings")
@@ -48,6 +50,9 @@ def test_a_payment_is_recorded_and_sent_to_partners_in_its_currencys_units(
         partner_amount,
         currency.upper(),
     )
+    # Support staff read it as partners do: 5000 JPY, not 5000.00.
+    (found,) = case_search(term=f"pi_{currency}", viewer=UserFactory(is_superuser=True))
+    assert f": {partner_amount} {currency.upper()} (" in found["summary"], found
 
 
 @pytest.mark.django_db(transaction=True)
