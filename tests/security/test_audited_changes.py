@@ -73,6 +73,7 @@ def test_it_saves_an_admin_edit_through_the_service_with_before_after_and_reason
         "max_in_flight": "10",
         "rate_per_second": "50",
         "ordering_key_path": "",
+        "body_format": "payload",
     }
     without_reason = admin_client.post(url, form)
     assert without_reason.status_code == 200  # the form again, with its error
