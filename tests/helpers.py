@@ -93,3 +93,18 @@ def schema_operations() -> Iterator[list]:
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
+
+
+def repeatable_examples(count: int):
+    """Hypothesis settings for generated API calls: `count` examples, the same ones on every
+    run (derandomized, no example database), no deadline or health check to trip on a slow
+    request."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )

@@ -14,14 +14,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis.errors import Unsatisfiable
 from knox.models import AuthToken
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.contracts.stripe import SECRET as STRIPE_SECRET
-from tests.helpers import schema_operations
+from tests.helpers import repeatable_examples, schema_operations
 from tests.opsconsole.factories import UserFactory
 
 EXAMPLES_PER_OPERATION = 5
@@ -91,13 +91,7 @@ def check_operation(operation, auth: dict[str, str], failures: dict[str, str]) -
 def check_cases(operation, mode, auth: dict[str, str], excluded: list, failures: dict) -> None:
     label = f"{operation.label} ({mode.value})"
 
-    @settings(
-        max_examples=EXAMPLES_PER_OPERATION,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-        database=None,
-    )
+    @repeatable_examples(EXAMPLES_PER_OPERATION)
     @given(case=operation.as_strategy(generation_mode=mode))
     def conforms(case) -> None:
         if isinstance(case.query, dict):

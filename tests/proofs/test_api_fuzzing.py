@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from knox.models import AuthToken
 
-from tests.helpers import schema_operations
+from tests.helpers import repeatable_examples, schema_operations
 from tests.opsconsole.factories import UserFactory
 
 EXAMPLES_PER_OPERATION = 12
@@ -43,13 +43,7 @@ def test_no_500_and_every_error_is_the_envelope(api_operations):
     assert len(api_operations) >= 20
     for operation in api_operations:
 
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
+        @repeatable_examples(EXAMPLES_PER_OPERATION)
         @given(case=operation.as_strategy())
         def fuzz(case) -> None:
             check_envelope(case, case.call(headers={"Authorization": f"Token {token}"}))
@@ -61,13 +55,7 @@ def test_no_500_and_every_error_is_the_envelope(api_operations):
 def test_anonymous_callers_get_the_envelope_too(api_operations):
     for operation in api_operations:
 
-        @settings(
-            max_examples=3,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
+        @repeatable_examples(3)
         @given(case=operation.as_strategy())
         def fuzz(case) -> None:
             check_envelope(case, case.call())
