@@ -68,7 +68,15 @@ class NotificationAttemptInline(PersonalFieldsAdmin, SupportStaffInline, admin.T
 @admin.register(Notification)
 class NotificationAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     personal_fields = {"recipient": "text", "context": "json"}
-    list_display = ("id", "channel", "template", "recipient", "status", "attempts", "next_retry_at")
+    list_display = (
+        "id",
+        "channel",
+        "template",
+        "recipient",
+        "status",
+        "attempt_count",
+        "next_retry_at",
+    )
     list_filter = ("status", "channel", "template")
     search_fields = ("=id", "recipient", "=subject_id")
     show_full_result_count = False
@@ -230,7 +238,7 @@ class CampaignAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
 @admin.register(CampaignTarget)
 class CampaignTargetAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     personal_fields = {"phone": "phone", "last_error": "text"}
-    list_display = ("phone", "campaign", "status", "attempts", "next_attempt_at", "last_error")
+    list_display = ("phone", "campaign", "status", "attempt_count", "next_retry_at", "last_error")
     list_filter = ("status", "campaign")
     search_fields = ("phone",)
     show_full_result_count = False

@@ -99,7 +99,7 @@ def campaign_target_send(
             lease_owner,
             status=CampaignTarget.Status.RETRY_SCHEDULED,
             error=error,
-            next_attempt_at=now + timedelta(seconds=wait),
+            next_retry_at=now + timedelta(seconds=wait),
             count_attempt=False,
             outcome="rate_limited",
             error_code=RATE_LIMITED,
@@ -113,13 +113,13 @@ def campaign_target_send(
             error_code=INVALID_NUMBER,
         )
     policy = campaign_retry_policy()
-    if result.retryable and not policy.exhausted(target.attempts + 1):
+    if result.retryable and not policy.exhausted(target.attempt_count + 1):
         return _target_record(
             target_id,
             lease_owner,
             status=CampaignTarget.Status.RETRY_SCHEDULED,
             error=error,
-            next_attempt_at=policy.next_retry_at(target.attempts + 1),
+            next_retry_at=policy.next_retry_at(target.attempt_count + 1),
             error_code=SEND_FAILED,
         )
     return _target_record(
@@ -139,7 +139,7 @@ def _target_record(
     status: str,
     error: str = "",
     provider_message_id: str = "",
-    next_attempt_at: datetime | None = None,
+    next_retry_at: datetime | None = None,
     count_attempt: bool = True,
     outcome: str | None = None,
     error_code: str = "",
@@ -149,12 +149,12 @@ def _target_record(
         return "lease_lost"
     now = timezone.now()
     target.record_send(outcome=status)
-    target.attempts += 1 if count_attempt else 0
+    target.attempt_count += 1 if count_attempt else 0
     target.last_error = error
     target.error_code = error_code
     target.provider_message_id = provider_message_id or target.provider_message_id
-    if next_attempt_at is not None:
-        target.next_attempt_at = next_attempt_at
+    if next_retry_at is not None:
+        target.next_retry_at = next_retry_at
     target.lease_owner, target.lease_expires_at = "", None
     target.save()
     # Every answer from the provider is progress: the stall detector watches this.

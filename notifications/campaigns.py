@@ -267,7 +267,7 @@ def campaign_target_requeue(*, target_id: int, actor: audit.Actor, reason: str) 
         raise CampaignStateConflict(
             "Only a failed target can be sent again.", details={"status": target.status}
         )
-    before = {"status": target.status, "attempts": target.attempts}
+    before = {"status": target.status, "attempts": target.attempt_count}
     target.requeue()
     target.save()
     audit.record(

@@ -56,7 +56,7 @@ failure_sources.register(
         first_seen=lambda n: n.created_at,
         last_seen=lambda n: n.created_at,
         last_seen_expression=F("created_at"),
-        occurrence_field="attempts",
+        occurrence_field="attempt_count",
         impact=lambda n: Impact(5, "a customer message was not delivered"),
         guard=_guard_notification,
         predicted=lambda n: "DEAD → PENDING",

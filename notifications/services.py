@@ -199,7 +199,7 @@ def _notification_record_attempt(
     if notification.lease_owner != lease_owner or notification.status not in Notification.SENDABLE:
         return "lease_lost"
     before = notification.state()
-    number = notification.attempts + 1
+    number = notification.attempt_count + 1
     error = f"{result.failure_code}: {result.failure_detail}".strip(": ") if not result.ok else ""
     policy = notification_retry_policy()
     if result.ok:

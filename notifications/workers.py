@@ -119,12 +119,11 @@ class CampaignDispatcherWorker(ChannelWorker):
                 filters=Q(
                     campaign=campaign,
                     status__in=CampaignTarget.SENDABLE,
-                    next_attempt_at__lte=now,
+                    next_retry_at__lte=now,
                 ),
                 owner=run.owner,
                 limit=room,
                 lease_seconds=self.lease_seconds,
-                order_by="next_attempt_at",
             )
         return claimed
 
@@ -197,7 +196,7 @@ class CampaignStallDetector(BatchWorker):
                 last_progress_at__lt=cutoff,
             )
             .filter(Q(throttled_until__isnull=True) | Q(throttled_until__lte=now))
-            .filter(targets__status__in=CampaignTarget.SENDABLE, targets__next_attempt_at__lte=now)
+            .filter(targets__status__in=CampaignTarget.SENDABLE, targets__next_retry_at__lte=now)
             .distinct()[:limit]
             if not in_quiet_hours(campaign, now)
         ]

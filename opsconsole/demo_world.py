@@ -238,5 +238,5 @@ def _unmatched_refund_webhook() -> None:
     ).update(
         status=WebhookFailure.Status.PENDING_MANUAL,
         next_retry_at=None,
-        reprocess_attempts=OUT_OF_ORDER_RETRIES.max_attempts - 1,
+        attempt_count=OUT_OF_ORDER_RETRIES.max_attempts - 1,
     )

@@ -109,7 +109,7 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
     list_display = (
         "reference",
         "status",
-        "retry_count",
+        "attempt_count",
         "attempts_since_notification",
         "next_retry_at",
         "last_notified_at",
@@ -128,7 +128,7 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
         ("customer_email", "customer_phone"),
         "checkout_url",
         ("expires_at", "provider_session_id"),
-        ("retry_count", "max_retries", "attempts_since_notification"),
+        ("attempt_count", "max_retries", "attempts_since_notification"),
         ("next_retry_at", "last_notified_at"),
         "last_error",
         ("lease_owner", "lease_expires_at", "version"),
@@ -188,7 +188,7 @@ class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOn
 class WebhookFailureAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     # A partner's error text names customers as often as the payload does.
     personal_fields = {"payload": "json", "error": "text"}
-    list_display = ("event_id", "event_type", "status", "error", "reprocess_attempts", "created_at")
+    list_display = ("event_id", "event_type", "status", "error", "attempt_count", "created_at")
     list_filter = ("status", "event_type", "provider")
     search_fields = ("=event_id",)
     actions = ["reprocess_failures"]
@@ -242,14 +242,22 @@ class RefundAdmin(PersonalFieldsAdmin, SupportStaffAccess, ServiceSavedAdmin, ad
     an operator records how and when it was paid out, with a reason (audited)."""
 
     personal_fields = {"last_error": "text"}
-    list_display = ("id", "payment", "amount", "status", "attempts", "last_error", "next_retry_at")
+    list_display = (
+        "id",
+        "payment",
+        "amount",
+        "status",
+        "attempt_count",
+        "last_error",
+        "next_retry_at",
+    )
     list_filter = ("status",)
     search_fields = ("=id", "=payment__reference", "=provider_refund_id")
     show_full_result_count = False
     service_fields = ("payout_method", "payout_reference", "paid_out_at")
     fields = (
         ("payment", "amount", "status"),
-        ("attempts", "last_error", "provider_refund_id"),
+        ("attempt_count", "last_error", "provider_refund_id"),
         ("payout_method", "payout_reference", "paid_out_at", "paid_out_by"),
         ("requested_by", "created_at", "completed_at"),
         "refund_reason",

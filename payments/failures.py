@@ -227,7 +227,7 @@ failure_sources.register(
         error=lambda f: f.error,
         first_seen=lambda f: f.created_at,
         last_seen=lambda f: f.created_at,
-        occurrence_field="reprocess_attempts",
+        occurrence_field="attempt_count",
         impact=lambda f: Impact(60, "a critical payment event was not processed"),
         guard=_guard_webhook,
         predicted=lambda f: "PENDING_MANUAL → REPROCESSED",

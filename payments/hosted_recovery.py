@@ -26,7 +26,8 @@ logger = structlog.get_logger(__name__)
 def schedule_hosted_session_recovery(
     *, owner: str, limit: int, lease_seconds: int | None = None
 ) -> list[int]:
-    """Select stalled sessions by next_retry_at, retry_count and status; claim them."""
+    """Select stalled sessions by next_retry_at, attempt_count (retry_count) and status; claim
+    them."""
     lease_seconds = lease_seconds or settings.WORKER_LEASE_SECONDS
     candidates = list(
         HostedCheckoutSession.objects.filter(payments.due_sessions_filter(timezone.now()))
@@ -68,7 +69,7 @@ def hosted_session_recovery_attempt(
 ) -> str:
     session = HostedCheckoutSession.objects.get(pk=session_id)
     result = payments.RecoveryAttemptResult(triggered_by=triggered_by, started_at=timezone.now())
-    attempt_number = session.retry_count + 1
+    attempt_number = session.attempt_count + 1
     link_expired = session.expires_at is None or session.expires_at <= timezone.now()
     if session.status != HostedCheckoutSession.Status.PENDING or link_expired:
         try:

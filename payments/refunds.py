@@ -149,7 +149,7 @@ def _refund_record_outcome(*, refund_id: int, outcome: RefundOutcome, lease_owne
         alerts_settle(obj=refund, reason=f"refund {refund.pk} completed at the provider")
         return refund
     policy = refund_retry_policy()
-    attempts = refund.attempts + 1
+    attempts = refund.attempt_count + 1
     will_retry = outcome.retryable and not policy.exhausted(attempts, refund.max_attempts)
     refund.fail(
         error=f"{outcome.failure_code}: {outcome.failure_detail}".strip(": ")[:2000],
@@ -174,7 +174,7 @@ def _refund_record_outcome(*, refund_id: int, outcome: RefundOutcome, lease_owne
             severity="critical",
             obj=refund,
             message=f"Refund of {refund.amount} {refund.payment.currency} failed "
-            f"(attempt {refund.attempts}): {outcome.failure_code}",
+            f"(attempt {refund.attempt_count}): {outcome.failure_code}",
             details={"will_retry": will_retry, "payment": refund.payment.reference},
         )
     return refund
@@ -184,7 +184,7 @@ def due_refunds_filter() -> Q:
     return Q(
         status=Refund.Status.FAILED,
         next_retry_at__lte=timezone.now(),
-        attempts__lt=F("max_attempts"),
+        attempt_count__lt=F("max_attempts"),
     )
 
 
@@ -232,7 +232,7 @@ def refund_requeue(*, refund_id: int, actor: audit.Actor, reason: str) -> Refund
             details={"status": refund.status},
         )
     before = refund.state()
-    refund.max_attempts = max(refund.max_attempts, refund.attempts + 1)
+    refund.max_attempts = max(refund.max_attempts, refund.attempt_count + 1)
     refund.next_retry_at = timezone.now()
     refund.save()
     audit.record(

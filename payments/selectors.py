@@ -29,9 +29,9 @@ def hosted_session_recovery_state(session: HostedCheckoutSession) -> dict[str, A
     automation = session.automation_metadata
     return {
         "status": session.status,
-        "attempts": session.retry_count,
+        "attempts": session.attempt_count,
         "maxAttempts": session.max_retries,
-        "attemptsRemaining": max(0, session.max_retries - session.retry_count),
+        "attemptsRemaining": max(0, session.max_retries - session.attempt_count),
         "nextRetryAt": _iso(session.next_retry_at),
         "lastNotifiedAt": _iso(session.last_notified_at),
         "attemptsSinceNotification": session.attempts_since_notification,
@@ -138,7 +138,7 @@ def hosted_session_timeline(session: HostedCheckoutSession) -> list[TimelineEntr
                 kind="upcoming",
                 title="Next retry window" + (" (operator override)" if override else ""),
                 upcoming=session.next_retry_at > timezone.now(),
-                details={"attempts_remaining": session.max_retries - session.retry_count},
+                details={"attempts_remaining": session.max_retries - session.attempt_count},
             )
         )
     return sorted(entries, key=lambda entry: entry.at)

@@ -337,7 +337,7 @@ def _run_again(failure: WebhookFailure, *, actor: str) -> bool:
     record.reprocess()
     succeeded = _apply(record, failure.payload, actor=actor, settle=False) is None
     record.save()
-    failure.reprocess_attempts += 1
+    failure.attempt_count += 1
     if succeeded:
         failure.mark_reprocessed(resolved_by=actor)
     else:
@@ -381,7 +381,7 @@ def webhook_failure_retry(*, failure_id: int) -> str:
                 reason="applied on retry: what it names is here now",
             )
             return "applied"
-        if OUT_OF_ORDER_RETRIES.exhausted(failure.reprocess_attempts + 1, None):
+        if OUT_OF_ORDER_RETRIES.exhausted(failure.attempt_count + 1, None):
             failure.give_up_retrying()
             failure.save()
             audit.record(
@@ -393,7 +393,7 @@ def webhook_failure_retry(*, failure_id: int) -> str:
             )
             return "to_operator"
         failure.next_retry_at = timezone.now() + timedelta(
-            seconds=OUT_OF_ORDER_RETRIES.backoff_seconds(failure.reprocess_attempts + 1)
+            seconds=OUT_OF_ORDER_RETRIES.backoff_seconds(failure.attempt_count + 1)
         )
         failure.save(update_fields=["next_retry_at"])
         return "retry_later"

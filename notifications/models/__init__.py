@@ -10,6 +10,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from opsconsole.db.leases import Leased
+from opsconsole.db.retryable import Retryable
 
 
 class Channel(models.TextChoices):
@@ -83,7 +84,7 @@ def default_notification_max_attempts() -> int:
     return settings.NOTIFICATION_MAX_ATTEMPTS
 
 
-class Notification(ConcurrentTransitionMixin, Leased):
+class Notification(ConcurrentTransitionMixin, Leased, Retryable):
     """A message to send, retried on the recovery engine until sent or dead-lettered
     (docs/runbooks/bookings-payments-notifications.md)."""
 
@@ -101,8 +102,9 @@ class Notification(ConcurrentTransitionMixin, Leased):
     template = models.CharField(max_length=200)
     context = models.JSONField(default=dict, blank=True)
     status = FSMField(max_length=16, choices=Status.choices, default=Status.PENDING, protected=True)
-    attempts = models.PositiveIntegerField(default=0)
+    attempt_count = models.PositiveIntegerField(default=0, db_column="attempts")
     max_attempts = models.PositiveIntegerField(default=default_notification_max_attempts)
+    # Due as soon as it is queued.
     next_retry_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     last_error = models.TextField(blank=True)
     external_id = models.CharField(max_length=200, blank=True)
@@ -150,13 +152,13 @@ class Notification(ConcurrentTransitionMixin, Leased):
     def state(self) -> dict[str, Any]:
         return {
             "status": self.status,
-            "attempts": self.attempts,
+            "attempts": self.attempt_count,
             "last_error": self.last_error,
             "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
         }
 
     def _attempted(self, error: str) -> None:
-        self.attempts += 1
+        self.attempt_count += 1
         self.last_error = error
         self.release_lease()
 
@@ -179,7 +181,7 @@ class Notification(ConcurrentTransitionMixin, Leased):
 
     @transition(field=status, source=Status.DEAD, target=Status.PENDING)
     def requeue(self) -> None:
-        self.attempts = 0
+        self.attempt_count = 0
         self.next_retry_at = timezone.now()
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from opsconsole.db.leases import Leased
+from opsconsole.db.retryable import Retryable
 
 
 class Campaign(FSMModelMixin, models.Model):
@@ -131,7 +132,7 @@ class CampaignTargetImport(Leased):
         return f"import of campaign {self.campaign_id}: {self.imported} of {self.total}"
 
 
-class CampaignTarget(FSMModelMixin, Leased):
+class CampaignTarget(FSMModelMixin, Leased, Retryable):
     """One number of a campaign; its status moves only through the transitions below."""
 
     class Status(models.TextChoices):
@@ -146,8 +147,9 @@ class CampaignTarget(FSMModelMixin, Leased):
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="targets")
     phone = models.CharField(max_length=32)
     status = FSMField(max_length=16, choices=Status.choices, default=Status.PENDING, protected=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
+    attempt_count = models.PositiveIntegerField(default=0, db_column="attempts")
+    # Due as soon as it is added; never unscheduled (a sent target is no longer SENDABLE).
+    next_retry_at = models.DateTimeField(default=timezone.now, db_column="next_attempt_at")
     last_error = models.TextField(blank=True)
     # The codes for what went wrong: send_failed (the provider refused or failed),
     # invalid_number, rate_limited; "" after a success.
@@ -167,9 +169,9 @@ class CampaignTarget(FSMModelMixin, Leased):
         indexes = [
             # The customer case view finds a customer's rows by contact (recovery.cases).
             models.Index(fields=["phone"], name="campaign_target_phone_idx"),
-            # The dispatcher's claim: one campaign's sendable targets by next_attempt_at.
+            # The dispatcher's claim: one campaign's sendable targets by next_retry_at.
             models.Index(
-                fields=["campaign", "next_attempt_at", "id"],
+                fields=["campaign", "next_retry_at", "id"],
                 condition=Q(status__in=["pending", "retry_scheduled"]),
                 name="campaign_target_due_idx",
             ),
@@ -189,5 +191,5 @@ class CampaignTarget(FSMModelMixin, Leased):
 
     @transition(field=status, source=Status.FAILED, target=Status.PENDING)
     def requeue(self) -> None:
-        self.attempts = 0
-        self.next_attempt_at = timezone.now()
+        self.attempt_count = 0
+        self.next_retry_at = timezone.now()

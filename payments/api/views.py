@@ -32,7 +32,7 @@ class HostedSessionOutputSerializer(serializers.Serializer):
     currency = serializers.CharField()
     checkoutUrl = serializers.CharField(source="checkout_url")
     expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
-    retryCount = serializers.IntegerField(source="retry_count")
+    retryCount = serializers.IntegerField(source="attempt_count")
     nextRetryAt = serializers.DateTimeField(source="next_retry_at", allow_null=True)
     lastNotifiedAt = serializers.DateTimeField(source="last_notified_at", allow_null=True)
     metadata = serializers.JSONField()

@@ -14,13 +14,14 @@ from django.utils import timezone
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 from opsconsole.db.leases import Leased
+from opsconsole.db.retryable import Retryable
 
 
 def default_hosted_session_max_retries() -> int:
     return settings.HOSTED_RECOVERY_MAX_ATTEMPTS
 
 
-class HostedCheckoutSession(ConcurrentTransitionMixin, Leased):
+class HostedCheckoutSession(ConcurrentTransitionMixin, Leased, Retryable):
     """A hosted checkout link sent to a customer, and the automation that recovers it
     (docs/runbooks/hosted-session-recovery.md).
 
@@ -50,9 +51,8 @@ class HostedCheckoutSession(ConcurrentTransitionMixin, Leased):
     status = FSMField(max_length=16, choices=Status.choices, default=Status.PENDING, protected=True)
     checkout_url = models.URLField(max_length=1000, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
-    retry_count = models.PositiveIntegerField(default=0)
+    attempt_count = models.PositiveIntegerField(default=0, db_column="retry_count")
     max_retries = models.PositiveIntegerField(default=default_hosted_session_max_retries)
-    next_retry_at = models.DateTimeField(null=True, blank=True)
     last_notified_at = models.DateTimeField(null=True, blank=True)
     # Attempts since the customer last heard from us; > 3 is the runbook's "stalled".
     attempts_since_notification = models.PositiveIntegerField(default=0)
@@ -82,7 +82,7 @@ class HostedCheckoutSession(ConcurrentTransitionMixin, Leased):
                 name="hosted_session_status_valid",
             ),
             models.CheckConstraint(
-                condition=Q(retry_count__lte=models.F("max_retries")),
+                condition=Q(attempt_count__lte=models.F("max_retries")),
                 name="hosted_session_retries_within_max",
             ),
         ]
@@ -128,7 +128,7 @@ class HostedCheckoutSession(ConcurrentTransitionMixin, Leased):
     def state(self) -> dict[str, Any]:
         return {
             "status": self.status,
-            "retry_count": self.retry_count,
+            "retry_count": self.attempt_count,
             "max_retries": self.max_retries,
             "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
             "last_notified_at": self.last_notified_at.isoformat()
@@ -242,7 +242,7 @@ def default_refund_max_attempts() -> int:
     return settings.REFUND_MAX_ATTEMPTS
 
 
-class Refund(ConcurrentTransitionMixin, Leased):
+class Refund(ConcurrentTransitionMixin, Leased, Retryable):
     """A refund of a payment (docs/runbooks/bookings-payments-notifications.md): PENDING first,
     then the provider, then the outcome.
 
@@ -267,11 +267,10 @@ class Refund(ConcurrentTransitionMixin, Leased):
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     reason = models.TextField(blank=True)
     status = FSMField(max_length=16, choices=Status.choices, default=Status.PENDING, protected=True)
-    attempts = models.PositiveIntegerField(default=0)
+    attempt_count = models.PositiveIntegerField(default=0, db_column="attempts")
     max_attempts = models.PositiveIntegerField(default=default_refund_max_attempts)
     last_error = models.TextField(blank=True)
     provider_refund_id = models.CharField(max_length=200, blank=True)
-    next_retry_at = models.DateTimeField(null=True, blank=True)
     requested_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -318,7 +317,7 @@ class Refund(ConcurrentTransitionMixin, Leased):
     def state(self) -> dict[str, Any]:
         return {
             "status": self.status,
-            "attempts": self.attempts,
+            "attempts": self.attempt_count,
             "last_error": self.last_error,
             "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
             "provider_refund_id": self.provider_refund_id,
@@ -340,7 +339,7 @@ class Refund(ConcurrentTransitionMixin, Leased):
 
     @transition(field=status, source=[Status.PENDING, Status.FAILED], target=Status.COMPLETED)
     def complete(self, *, provider_refund_id: str) -> None:
-        self.attempts += 1
+        self.attempt_count += 1
         self.provider_refund_id = provider_refund_id
         self.completed_at = timezone.now()
         self.last_error = ""
@@ -348,6 +347,6 @@ class Refund(ConcurrentTransitionMixin, Leased):
 
     @transition(field=status, source=[Status.PENDING, Status.FAILED], target=Status.FAILED)
     def fail(self, *, error: str, next_retry_at: Any) -> None:
-        self.attempts += 1
+        self.attempt_count += 1
         self.last_error = error
         self.next_retry_at = next_retry_at

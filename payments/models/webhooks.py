@@ -8,6 +8,8 @@ from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from opsconsole.db.retryable import Retryable
+
 
 class StripeEvent(FSMModelMixin, models.Model):
     """Each Stripe event id, processed once however often and however concurrently it arrives."""
@@ -50,7 +52,7 @@ class StripeEvent(FSMModelMixin, models.Model):
         pass
 
 
-class WebhookFailure(FSMModelMixin, models.Model):
+class WebhookFailure(FSMModelMixin, Retryable):
     """A critical webhook we could not process; kept whole for manual reprocessing."""
 
     class Status(models.TextChoices):
@@ -69,9 +71,8 @@ class WebhookFailure(FSMModelMixin, models.Model):
     status = FSMField(
         max_length=16, choices=Status.choices, default=Status.PENDING_MANUAL, protected=True
     )
-    reprocess_attempts = models.PositiveIntegerField(default=0)
-    # RETRYING: when the retry worker runs it again.
-    next_retry_at = models.DateTimeField(null=True, blank=True)
+    # Reprocessing runs so far; RETRYING rows run again at next_retry_at.
+    attempt_count = models.PositiveIntegerField(default=0, db_column="reprocess_attempts")
     resolved_by = models.CharField(max_length=150, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -157,13 +157,13 @@ def _hosted_session_apply_regeneration(
                 "reason": reason,
             },
         ]
-        if session.retry_count >= session.max_retries:
+        if session.attempt_count >= session.max_retries:
             # The operator asked for one more automated attempt at that window: grant it.
-            session.max_retries = session.retry_count + 1
+            session.max_retries = session.attempt_count + 1
     elif was_abandoned or session.next_retry_at is None:
         # Back in the automation's hands: it looks again when the new link expires.
         session.next_retry_at = link.expires_at
-        session.max_retries = max(session.max_retries, session.retry_count + 1)
+        session.max_retries = max(session.max_retries, session.attempt_count + 1)
     session.lease_owner, session.lease_expires_at = "", None
     session.metadata = {
         **session.metadata,

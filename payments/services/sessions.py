@@ -73,7 +73,7 @@ def _lease_free(now: datetime) -> Q:
 def due_sessions_filter(now: datetime) -> Q:
     """What the recovery scheduler may pick up: recoverable, due, budget left, not leased."""
     return Q(
-        status__in=Session.RECOVERABLE, next_retry_at__lte=now, retry_count__lt=F("max_retries")
+        status__in=Session.RECOVERABLE, next_retry_at__lte=now, attempt_count__lt=F("max_retries")
     ) & _lease_free(now)
 
 
@@ -187,7 +187,7 @@ def hosted_session_record_recovery_attempt(
             expires_at=result.link.expires_at,
             provider_session_id=result.link.provider_session_id,
         )
-    session.retry_count += 1
+    session.attempt_count += 1
     notified = result.communications.notified
     if notified:
         session.last_notified_at = now
@@ -201,11 +201,13 @@ def hosted_session_record_recovery_attempt(
     )
     automation = dict(session.automation_metadata)
     override_applied = automation.pop("override_next_retry_at", None)
-    if session.retry_count >= session.max_retries:
+    if session.attempt_count >= session.max_retries:
         session.abandon()
         outcome, event = "abandoned", EVENT_RECOVERY_EXHAUSTED
     else:
-        session.next_retry_at = hosted_recovery_policy().next_retry_at(session.retry_count, now=now)
+        session.next_retry_at = hosted_recovery_policy().next_retry_at(
+            session.attempt_count, now=now
+        )
         outcome = (
             "regenerated"
             if result.link
@@ -215,7 +217,7 @@ def hosted_session_record_recovery_attempt(
         )
         event = EVENT_RECOVERY_ATTEMPTED
     attempt = {
-        "attempt": session.retry_count,
+        "attempt": session.attempt_count,
         "at": now.isoformat(),
         "started_at": result.started_at.isoformat(),
         "triggered_by": result.triggered_by,

@@ -15,6 +15,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from simple_history.models import HistoricalRecords
 
 from opsconsole.db.leases import Leased
+from opsconsole.db.retryable import Retryable
 from opsconsole.failures.fingerprints import failure_fingerprint
 
 
@@ -92,7 +93,7 @@ def default_max_attempts() -> int:
     return settings.INTEGRATION_MAX_ATTEMPTS
 
 
-class RecoveryItem(ConcurrentTransitionMixin, Leased):
+class RecoveryItem(ConcurrentTransitionMixin, Leased, Retryable):
     """One integration delivery and everything needed to retry, park and replay it."""
 
     class Status(models.TextChoices):
@@ -123,9 +124,9 @@ class RecoveryItem(ConcurrentTransitionMixin, Leased):
         protected=True,
         db_index=False,
     )
-    attempt_count = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=default_max_attempts)
     replay_count = models.PositiveIntegerField(default=0)
+    # Due as soon as it is enqueued.
     next_retry_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     failure_code = models.CharField(max_length=100, blank=True)
     # The failure inbox's group for this failure, written with the failure, so the inbox

@@ -75,7 +75,11 @@ def test_a_paid_booking_is_refunded_once_with_the_refund_key(
     assert response.status_code == 200, response.content
     assert response.json()["refund_processed"] is True
     refund = Refund.objects.get()
-    assert (refund.status, refund.attempts, refund.provider_refund_id) == ("COMPLETED", 1, "re_123")
+    assert (refund.status, refund.attempt_count, refund.provider_refund_id) == (
+        "COMPLETED",
+        1,
+        "re_123",
+    )
     request, _ = stripe.log[0]
     assert request.headers["Idempotency-Key"] == f"refund:{refund.pk}"
     assert request.headers["Authorization"] == "Bearer sk_test_local"
@@ -101,7 +105,7 @@ def test_a_failed_refund_leaves_the_booking_cancelling_for_review_and_answers_50
     assert failure.status == "PENDING_MANUAL"
     assert "Stripe is down" in failure.error
     refund = Refund.objects.get()
-    assert (refund.status, refund.attempts) == ("FAILED", 1)
+    assert (refund.status, refund.attempt_count) == ("FAILED", 1)
     assert refund.next_retry_at is not None  # the refund worker retries it
     kinds = set(Alert.objects.values_list("kind", flat=True))
     assert kinds == {"cancellation-failed", "refund-failed"}  # 150 > 100
@@ -206,7 +210,7 @@ def test_the_refund_worker_retries_a_failed_refund_until_it_completes(customer, 
         summary = RefundRetryWorker().run_once(triggered_by="test")
     assert summary.outcomes == {"completed": 1}
     refund.refresh_from_db()
-    assert (refund.status, refund.attempts, refund.provider_refund_id) == (
+    assert (refund.status, refund.attempt_count, refund.provider_refund_id) == (
         "COMPLETED",
         2,
         "re_later",
@@ -241,7 +245,7 @@ def test_a_slow_provider_is_cut_at_the_web_timeout_and_the_worker_waits_longer(
     response = token_client(customer).post(cancel_url(booking.pk), {}, format="json")
     assert error_of(response)["code"] == "BKG-503-CANCELLATION-FAILED"
     refund = Refund.objects.get()
-    assert (refund.status, refund.attempts) == ("FAILED", 1)
+    assert (refund.status, refund.attempt_count) == ("FAILED", 1)
     assert "timeout" in refund.last_error.lower()
     with time_machine.travel(refund.next_retry_at):
         assert RefundRetryWorker().run_once(triggered_by="test").outcomes == {"completed": 1}
@@ -272,7 +276,7 @@ def test_the_refund_worker_retries_three_times_on_the_seed_s_schedule(customer, 
         refund.refresh_from_db()
     for wait, seconds in zip(waits, (300, 60, 120), strict=True):
         assert seconds - 1 <= wait <= seconds * 1.1 + 1, waits
-    assert (refund.status, refund.attempts, refund.next_retry_at) == ("FAILED", 4, None)
+    assert (refund.status, refund.attempt_count, refund.next_retry_at) == ("FAILED", 4, None)
     assert len(stripe.log) == 4
 
 

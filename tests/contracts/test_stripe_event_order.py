@@ -89,7 +89,7 @@ def test_an_event_that_never_applies_reaches_a_person_when_the_retries_are_spent
     assert outcomes == {"retry_later": 5, "to_operator": 1}
     failure = WebhookFailure.objects.get(event_id="evt_refunded_pi_never")
     assert failure.status == WebhookFailure.Status.PENDING_MANUAL
-    assert failure.reprocess_attempts == 6  # and the first delivery: 7 attempts in all
+    assert failure.attempt_count == 6  # and the first delivery: 7 attempts in all
     assert "no payment for payment_intent 'pi_never'" in failure.error
     assert [g.count for g in failure_groups(source="webhook_failure")] == [1]
     assert AuditEvent.objects.filter(

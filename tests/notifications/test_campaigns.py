@@ -145,9 +145,9 @@ def test_5xx_and_timeouts_are_retried_with_backoff(hanging_handler, whatsapp):
     campaign = running_campaign(phones=PHONES[:1])
     run_worker(CampaignDispatcherWorker)
     target = CampaignTarget.objects.get(campaign=campaign)
-    assert (target.status, target.attempts) == ("retry_scheduled", 1)
+    assert (target.status, target.attempt_count) == ("retry_scheduled", 1)
     assert "read_timeout" in target.last_error
-    assert target.next_attempt_at > timezone.now()
+    assert target.next_retry_at > timezone.now()
     # The toast (docs/runbooks/whatsapp-send-failures.md): the failure carries send_failed,
     # counted in the campaign's status.
     assert target.error_code == "send_failed"

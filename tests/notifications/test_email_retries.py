@@ -34,7 +34,7 @@ def test_it_sends_a_queued_email_with_its_idempotency_key(email):
     notification = queue_email()
     assert run_worker(NotificationDeliveryWorker).outcomes == {"sent": 1}
     notification.refresh_from_db()
-    assert (notification.status, notification.external_id, notification.attempts) == (
+    assert (notification.status, notification.external_id, notification.attempt_count) == (
         "SENT",
         "em_9",
         1,
@@ -55,7 +55,7 @@ def test_five_attempts_with_backoff_from_one_minute_then_dead_letter(email, sett
             notification.refresh_from_db()
             if notification.next_retry_at:
                 ceilings.append((notification.next_retry_at - before).total_seconds())
-    assert (notification.status, notification.attempts) == ("DEAD", 5)
+    assert (notification.status, notification.attempt_count) == ("DEAD", 5)
     log = list(NotificationAttempt.objects.filter(notification=notification))
     assert [a.attempt_number for a in log] == [1, 2, 3, 4, 5]
     assert all(not a.succeeded and a.http_status == 503 for a in log)
@@ -121,7 +121,7 @@ def test_operators_requeue_a_dead_notification_from_the_admin(admin_client, emai
         reason="address fixed",
     )
     notification.refresh_from_db()
-    assert (notification.status, notification.attempts) == ("PENDING", 0)
+    assert (notification.status, notification.attempt_count) == ("PENDING", 0)
     assert AuditEvent.objects.get(event="notifications.notification.requeued").reason == (
         "address fixed"
     )

@@ -114,7 +114,7 @@ def test_every_worker_run_once_leaves_the_practice_cases_for_an_operator(
     assert not accounting.items.filter(attempt_count__gt=0, status="pending").exists()
     # The stalled session: not reminded, not abandoned.
     session = HostedCheckoutSession.objects.get(reference="hcs_demo_3")
-    assert session.stalled and session.retry_count == 4 and session.last_notified_at is None
+    assert session.stalled and session.attempt_count == 4 and session.last_notified_at is None
     # The money group: still open, and one operator cannot close it alone.
     (money,) = groups_of("refund")
     assert money.count == 2

@@ -38,7 +38,7 @@ def test_once_claims_one_batch_and_drain_seconds_drains_the_rest(capsys, sandbox
     call_command("run_worker", "hosted_recovery_worker", "--drain-seconds", "30", "--limit", "2")
     rest = json.loads(capsys.readouterr().out)
     assert (rest["claimed"], rest["batches"]) == (3, 2)
-    assert not HostedCheckoutSession.objects.filter(retry_count=0).exists()
+    assert not HostedCheckoutSession.objects.filter(attempt_count=0).exists()
 
 
 @pytest.mark.django_db
@@ -59,7 +59,7 @@ def test_a_switched_off_worker_runs_nothing_and_says_so(capsys, settings, sandbo
     captured = capsys.readouterr()
     assert json.loads(captured.out)["skipped"] is True
     assert "kill switch" in captured.err
-    assert HostedCheckoutSession.objects.get().retry_count == 0
+    assert HostedCheckoutSession.objects.get().attempt_count == 0
 
 
 @pytest.mark.django_db

@@ -65,6 +65,6 @@ def failed_refund(amount: str = "150.00") -> Refund:
     )
     refund = Refund.objects.create(payment=payment, amount=payment.amount, reason="x")
     Refund.objects.filter(pk=refund.pk).update(
-        status="FAILED", attempts=3, last_error="http_503: Stripe is down"
+        status="FAILED", attempt_count=3, last_error="http_503: Stripe is down"
     )
     return Refund.objects.get(pk=refund.pk)

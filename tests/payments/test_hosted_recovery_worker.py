@@ -39,7 +39,7 @@ def test_it_regenerates_an_expired_link_and_notifies_by_email_and_sms(providers)
     assert summary.outcomes == {"regenerated": 1}
     assert session.status == "pending"
     assert session.checkout_url == "https://checkout.example.test/pay/fresh"
-    assert session.retry_count == 1
+    assert session.attempt_count == 1
     assert session.next_retry_at > timezone.now()
     assert session.last_notified_at is not None
     assert session.attempts_since_notification == 0
@@ -71,7 +71,7 @@ def test_it_leaves_sessions_alone_that_are_not_due_paid_or_exhausted(providers):
     HostedSessionFactory(expires_at=timezone.now() + timedelta(hours=1))
     paid = HostedSessionFactory()
     services.hosted_session_transition(session_id=paid.pk, transition="complete", actor="psp")
-    HostedSessionFactory(retry_count=5, max_retries=5)
+    HostedSessionFactory(attempt_count=5, max_retries=5)
     assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").claimed == 0
     assert providers.log == []
 
@@ -120,7 +120,7 @@ def test_channels_that_fail_do_not_fail_the_attempt(hanging_handler, providers):
     }
 
     session.refresh_from_db()
-    assert session.retry_count == 1
+    assert session.attempt_count == 1
     assert session.last_notified_at is None
     assert session.attempts_since_notification == 1
     assert [(log.channel, log.status, log.failure_code) for log in logs_for(session)] == [
@@ -145,7 +145,7 @@ def test_a_checkout_provider_failure_is_recorded_and_retried_later(providers, st
     assert session.status == "pending"  # still the old, expired link
     assert session.checkout_url.endswith("/original")
     assert session.last_error.startswith(code)
-    assert session.retry_count == 1
+    assert session.attempt_count == 1
     assert session.next_retry_at > timezone.now()
     attempt = session.metadata["recovery_attempts"][0]
     assert (attempt["link_failure_code"], attempt["notified"]) == (code, False)
@@ -158,7 +158,7 @@ def test_it_abandons_a_session_when_the_attempts_run_out(providers):
     checkout_answers(providers)
     channels_answer(providers)
     partner = IntegrationFactory(name="partner", event_types=["hosted_session.abandoned"])
-    session = HostedSessionFactory(retry_count=4, max_retries=5)
+    session = HostedSessionFactory(attempt_count=4, max_retries=5)
     assert run_worker(HostedSessionRecoveryWorker, triggered_by="schedule").outcomes == {
         "abandoned": 1
     }
@@ -253,7 +253,7 @@ def test_two_concurrent_workers_attempt_each_session_exactly_once(providers):
     assert sum(s.claimed for s in summaries) == 12
     for session in sessions:
         session.refresh_from_db()
-        assert session.retry_count == 1
+        assert session.attempt_count == 1
         assert len(session.metadata["recovery_attempts"]) == 1
         assert len(logs_for(session)) == 2
     keys = [r.headers["Idempotency-Key"] for r in requests_to(providers, "/email")]
@@ -273,7 +273,7 @@ def test_a_crashed_workers_session_is_claimed_again_after_its_lease(providers):
             "regenerated": 1
         }
     session.refresh_from_db()
-    assert session.retry_count == 1
+    assert session.attempt_count == 1
     assert session.lease_owner == ""
 
 
@@ -286,6 +286,6 @@ def test_a_scheduled_run_drains_every_due_session_not_one_batch(settings):
     summary = run_hosted_recovery_worker()
     # Every one of the 120 is attempted in this one run, 50 a batch. (A due session that
     # another test's connection committed would be drained too, so the count is >= 120.)
-    assert not HostedCheckoutSession.objects.filter(pk__in=ours, retry_count=0).exists()
+    assert not HostedCheckoutSession.objects.filter(pk__in=ours, attempt_count=0).exists()
     assert summary["claimed"] >= 120
     assert summary["batches"] == -(-summary["claimed"] // 50)

@@ -17,8 +17,8 @@ CHANGELIST = "/admin/payments/hostedcheckoutsession/"
 
 @pytest.mark.django_db
 def test_the_stalled_filter_finds_sessions_with_more_than_3_silent_attempts(admin_client):
-    stalled = HostedSessionFactory(retry_count=4, attempts_since_notification=4)
-    HostedSessionFactory(retry_count=4, attempts_since_notification=3)
+    stalled = HostedSessionFactory(attempt_count=4, attempts_since_notification=4)
+    HostedSessionFactory(attempt_count=4, attempts_since_notification=3)
     listed = admin_client.get(CHANGELIST, {"stalled": "yes"})
     assert [s.pk for s in listed.context["cl"].result_list] == [stalled.pk]
 

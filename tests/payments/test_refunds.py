@@ -52,7 +52,7 @@ def test_a_failed_refund_over_100_raises_an_alert(stripe, amount, alerts):
     refund = refund_request(
         payment_id=card_payment(amount), amount=Decimal(amount), reason="x", actor="t"
     )
-    assert (refund.status, refund.attempts) == ("FAILED", 1)
+    assert (refund.status, refund.attempt_count) == ("FAILED", 1)
     assert Alert.objects.filter(kind="refund-failed").count() == alerts
 
 

@@ -31,7 +31,7 @@ def test_it_regenerates_notifies_and_answers_the_recovery_state(
 ):
     checkout_answers(providers, token="manual")
     channels_answer(providers)
-    session = HostedSessionFactory(retry_count=2)
+    session = HostedSessionFactory(attempt_count=2)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = operator_client.post(
@@ -77,7 +77,7 @@ def test_the_runbook_override_is_honoured_by_the_next_run_and_shows_on_the_timel
     timeline shows it."""
     checkout_answers(providers)
     channels_answer(providers)
-    session = HostedSessionFactory(retry_count=4, max_retries=8, attempts_since_notification=4)
+    session = HostedSessionFactory(attempt_count=4, max_retries=8, attempts_since_notification=4)
     override = (timezone.now() + timedelta(hours=2)).replace(microsecond=0)
 
     response = operator_client.post(
@@ -124,7 +124,7 @@ def test_the_runbook_override_is_honoured_by_the_next_run_and_shows_on_the_timel
 @pytest.mark.django_db
 def test_an_override_revives_an_abandoned_session_for_one_more_attempt(providers, operator_client):
     checkout_answers(providers)
-    session = HostedSessionFactory(retry_count=5, max_retries=5)
+    session = HostedSessionFactory(attempt_count=5, max_retries=5)
     HostedCheckoutSession.objects.filter(pk=session.pk).update(status="abandoned")
     override = timezone.now() + timedelta(minutes=10)
     response = operator_client.post(

@@ -23,7 +23,7 @@ def test_a_stalled_sessions_link_is_regenerated_with_an_override_window(page, li
     # Four automated attempts and nobody told: the runbook's "stalled" (> 3 attempts
     # without a notification).
     stalled = HostedSessionFactory(
-        reference="hcs_stalled", status="failed", retry_count=4, attempts_since_notification=4
+        reference="hcs_stalled", status="failed", attempt_count=4, attempts_since_notification=4
     )
     HostedSessionFactory(reference="hcs_fine")
     window = (timezone.now() + timedelta(days=2)).replace(second=0, microsecond=0)

@@ -256,7 +256,7 @@ class Command(BaseCommand):
         attempts = _failed_link_attempts(now - timedelta(hours=5), count=4)
         HostedCheckoutSession.objects.filter(pk=stalled.pk).update(
             created_at=now - timedelta(hours=6),
-            retry_count=len(attempts),
+            attempt_count=len(attempts),
             attempts_since_notification=len(attempts),
             next_retry_at=now + timedelta(hours=24),
             last_error="http_503: checkout provider unavailable",

@@ -1,0 +1,21 @@
+"""What a worker keeps on a row it tries again: how many times it has tried and when the row
+is due next. One spelling for every retried row (recovery items, hosted sessions, refunds,
+webhook failures, notifications, campaign targets), so a claim, a backoff and an admin column
+read the same everywhere.
+
+Rows whose tables predate the spelling keep their column (`db_column=` on the subclass's
+field), so the names changed without touching a table."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Retryable(models.Model):
+    # Attempts made so far; the retry policy's backoff and budget read it.
+    attempt_count = models.PositiveIntegerField(default=0)
+    # When the worker tries the row again (None: not scheduled).
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
