@@ -139,6 +139,28 @@ class WorkerStatus(models.Model):
         return self.name
 
 
+class WorkerListener(models.Model):
+    """One always-running worker process (`manage.py run_worker NAME --listen`, or
+    opsconsole.workers.listeners): what wakes it and how far behind it runs. Each process
+    refreshes its row every few seconds; a row not refreshed for LISTENER_STALE_SECONDS is a
+    listener that died (the worker's schedule still runs its work, a minute later)."""
+
+    owner = models.CharField(max_length=200, primary_key=True)  # host:pid
+    worker = models.CharField(max_length=100, db_index=True)
+    # listen (PostgreSQL LISTEN/NOTIFY), redis (a Redis channel) or poll (neither).
+    wake_source = models.CharField(max_length=16)
+    # Whether its LISTEN connection or subscription holds (polling meanwhile when not).
+    connected = models.BooleanField(default=False)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    # The longest wait, since its previous report, from a row falling due to its claim.
+    lag_ms = models.PositiveIntegerField(default=0)
+    wakes_total = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.worker} listener {self.owner} ({self.wake_source})"
+
+
 class Alert(models.Model):
     """Something a human must look at (a stuck cancellation, a large refund that failed).
 

@@ -202,6 +202,10 @@ REDIS_URL = env_str("REDIS_URL", "")
 Q_CLUSTER = q_cluster_settings(REDIS_URL)  # django-q2 (opsconsole.env says why so)
 # A worker's wakes within this window are sent once, and once more at its end (wakes.py).
 WAKE_COALESCE_MS = env_int("WAKE_COALESCE_MS", 1000)
+# Listening workers (workers/listeners.py): a direct connection for LISTEN behind PgBouncer,
+# and how often they look for due rows besides their wakes.
+DATABASE_LISTEN_URL = env_str("DATABASE_LISTEN_URL", "")
+LISTEN_POLL_MS = env_int_between("LISTEN_POLL_MS", 1000, 10, 60_000)
 
 # The cache every process shares (probe results): Redis when REDIS_URL is set, otherwise
 # a table in the database (migration 0008). Rate-limit counters are rows of their own.

@@ -45,6 +45,7 @@ class IntegrationDeliveryWorker(BatchWorker):
         " (runbook: Integration retry and replay)"
     )
     drains = True
+    listens = True
     concurrency_setting = "INTEGRATION_DELIVERY_CONCURRENCY"
     schedule_minutes = 1
 

@@ -2,7 +2,8 @@
 # Run a command through PgBouncer in transaction pooling mode, in front of the PostgreSQL
 # that DATABASE_URL names (scripts/with-postgres.sh starts one). Installs Debian's pgbouncer
 # if it is missing (as root), starts it on a free loopback port with its files in a temporary
-# directory, points DATABASE_URL at it with DATABASE_TRANSACTION_POOLING=true, runs the
+# directory, points DATABASE_URL at it with DATABASE_TRANSACTION_POOLING=true (and
+# DATABASE_LISTEN_URL at the PostgreSQL itself), runs the
 # command, and stops it afterwards.
 set -euo pipefail
 
@@ -83,6 +84,9 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 
+# A LISTEN lives in a session, which transaction pooling does not keep: the listening
+# delivery process connects to PostgreSQL itself (opsconsole/workers/listeners.py).
+export DATABASE_LISTEN_URL="$DATABASE_URL"
 export DATABASE_URL="postgres://$user@127.0.0.1:$port/$name"
 export DATABASE_TRANSACTION_POOLING=true
 "$@"

@@ -61,6 +61,9 @@ class BatchWorker:
     # taking one batch, and draws its processors from the setting named here ("" for one).
     drains: ClassVar[bool] = False
     concurrency_setting: ClassVar[str] = ""
+    # Whether it runs as an always-running process woken as work is committed
+    # (`run_worker NAME --listen`, opsconsole.workers.listeners), its drain waiting for wakes.
+    listens: ClassVar[bool] = False
     # Workers whose items call out name the leased model, so a batch's leases can be renewed
     # before they could run out under the work (see `item_seconds`).
     lease_model: ClassVar[type[models.Model] | None] = None

@@ -73,6 +73,10 @@ def _send_trailing(worker: str, triggered_by: str) -> None:
 def _enqueue(worker: str, triggered_by: str) -> None:
     from django_q.tasks import async_task
 
+    from opsconsole.workers.listeners import listening
+
+    if listening(worker):
+        return  # its listening processes were woken with the commit (listeners.announce)
     try:
         async_task(RUN_TASK, worker, triggered_by)
     except Exception:  # the row is the truth; a lost wake-up only delays the work

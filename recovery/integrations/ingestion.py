@@ -33,7 +33,7 @@ from opsconsole.http.errors import ApplicationError, envelope
 from recovery.errors import EventIdConflict, IntegrationInvalidPayload, IntegrationNotFound
 from recovery.integrations.ingestion_orm import AcceptedEvent, insert_with_orm, recorded_ids
 from recovery.models import IngestedEvent, Integration, RecoveryItem
-from recovery.services.delivery import ordering_key_of, wake_delivery_worker
+from recovery.services.delivery import announce_deliveries, ordering_key_of
 from recovery.services.integrations import EVENT_TYPE
 
 MAX_BATCH = 100
@@ -231,7 +231,7 @@ def _queue(
                     },
                 )
     if by_event:
-        transaction.on_commit(wake_delivery_worker)  # at once unless the caller is atomic
+        announce_deliveries()
     results = [
         IngestResult(index=event.index, item_id=by_event[event.event_id], event_id=event.event_id)
         for event in new

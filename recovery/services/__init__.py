@@ -17,6 +17,7 @@ from recovery.services.delivery import (  # noqa: F401
     OUTCOME_FIELDS,
     WORKER_ACTOR,
     Classified,
+    announce_deliveries,
     classify,
     delivery_request,
     delivery_retry_policy,
@@ -24,7 +25,6 @@ from recovery.services.delivery import (  # noqa: F401
     recovery_item_enqueue,
     recovery_item_record_outcome,
     recovery_item_release_lease,
-    wake_delivery_worker,
 )
 from recovery.services.integrations import (  # noqa: F401
     INTEGRATION_EDITABLE_FIELDS,

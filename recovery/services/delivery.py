@@ -20,7 +20,7 @@ from opsconsole.failures.retry import RetryPolicy, parse_retry_after
 from opsconsole.http.context import current_request_id, current_traceparent
 from opsconsole.monitoring.alerts import alert_raise
 from opsconsole.outbound.guard import ENDPOINT_NOT_ALLOWED
-from opsconsole.workers import wakes
+from opsconsole.workers import listeners, wakes
 from recovery.errors import (
     LeaseLost,
 )
@@ -96,7 +96,7 @@ def recovery_item_enqueue(
     item.request_snapshot = delivery_request(item, signed=False).snapshot()
     item.save(update_fields=["request_snapshot"])
     audit.record(EVENT_ENQUEUED, obj=item, after=item.state(), actor=actor)
-    transaction.on_commit(wake_delivery_worker)
+    announce_deliveries()
     return item
 
 
@@ -371,6 +371,12 @@ def recovery_item_release_lease(*, item_id: int, lease_owner: str) -> bool:
     return released == 1
 
 
-def wake_delivery_worker() -> None:
-    """Ask django-q2 to run the delivery worker now; the schedule catches it otherwise."""
-    wakes.wake("integration_delivery_worker", "replay")
+DELIVERY_WORKER = "integration_delivery_worker"
+
+
+def announce_deliveries(triggered_by: str = "enqueue") -> None:
+    """Inside the transaction that made deliveries due: the listening delivery processes
+    wake with its commit (opsconsole.workers.listeners); when none is listening, django-q2
+    runs the worker after it; the worker's schedule catches anything else."""
+    listeners.announce(DELIVERY_WORKER)
+    transaction.on_commit(lambda: wakes.wake(DELIVERY_WORKER, triggered_by))

@@ -18,7 +18,7 @@ from recovery.errors import (
 )
 from recovery.integrations.signing import new_signing_secret, rotated, secret_entry
 from recovery.models import Integration, RecoveryItem
-from recovery.services.delivery import wake_delivery_worker
+from recovery.services.delivery import announce_deliveries
 
 INTEGRATION_EDITABLE_FIELDS = (
     "name",
@@ -186,7 +186,7 @@ def integration_set_paused(
         reason=reason,
     )
     if not paused:
-        transaction.on_commit(wake_delivery_worker)
+        announce_deliveries("resume")
     return integration
 
 

@@ -22,7 +22,7 @@ from recovery.models import (
     PayloadEdit,
     RecoveryItem,
 )
-from recovery.services.delivery import EVENT_PREFIX, EVENT_REPLAYED, wake_delivery_worker
+from recovery.services.delivery import EVENT_PREFIX, EVENT_REPLAYED, announce_deliveries
 
 
 def recovery_item_get(
@@ -62,7 +62,7 @@ def recovery_item_replay(
     audit.record(
         EVENT_REPLAYED, obj=item, before=before, after=item.state(), actor=actor, reason=reason
     )
-    transaction.on_commit(wake_delivery_worker)
+    announce_deliveries("replay")
     return item
 
 

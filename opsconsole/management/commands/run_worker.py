@@ -4,11 +4,13 @@ backlog by hand. The run is the scheduled one (kill switch, leases, run record, 
 from __future__ import annotations
 
 import json
+import signal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from opsconsole.workers import UnknownWorker, run
+from opsconsole.workers.listeners import listener_of
 from opsconsole.workers.registry import registered_workers
 from opsconsole.workers.switches import worker_enabled
 
@@ -25,6 +27,26 @@ def run_worker(
         raise CommandError(f"No worker named {name!r}. Known workers: {known}") from None
 
 
+# A listening process's runs: one run record, heartbeat and kill-switch cycle this long.
+LISTEN_RUN_SECONDS = 60.0
+
+
+def listen(name: str, *, limit: int | None) -> None:
+    """Run `name` until SIGTERM or SIGINT, claiming the moment a wake arrives
+    (opsconsole.workers.listeners): one run after another, each LISTEN_RUN_SECONDS long.
+    A signal lets the calls in flight end and their outcomes be written first."""
+    if not getattr(registered_workers().get(name), "listens", False):
+        listening = sorted(n for n, w in registered_workers().items() if w.listens)
+        raise CommandError(f"{name!r} does not listen; these do: {', '.join(listening)}")
+    with listener_of(name) as waker:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: waker.stop())
+        while not waker.stopped.is_set():
+            summary = run(name, "listen", limit=limit, drain_seconds=LISTEN_RUN_SECONDS)
+            if summary.get("skipped"):
+                waker.stopped.wait(waker.poll_seconds)  # switched off: look again later
+
+
 class Command(BaseCommand):
     help = (
         "Run a worker now: `run_worker NAME` runs it as its schedule does, `--once` claims one "
@@ -38,6 +60,11 @@ class Command(BaseCommand):
         parser.add_argument("--drain-seconds", type=float, default=None)
         parser.add_argument("--limit", type=int, default=None, help="Items per batch.")
         parser.add_argument("--triggered-by", default="manual")
+        parser.add_argument(
+            "--listen",
+            action="store_true",
+            help="Keep running, woken as work is committed (the Procfile's delivery process).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["list"]:
@@ -50,6 +77,11 @@ class Command(BaseCommand):
             raise CommandError("Name a worker, or pass --list.")
         if options["once"] and options["drain_seconds"] is not None:
             raise CommandError("--once and --drain-seconds exclude each other.")
+        if options["listen"]:
+            if options["once"] or options["drain_seconds"] is not None:
+                raise CommandError("--listen runs until stopped; no --once or --drain-seconds.")
+            listen(options["name"], limit=options["limit"])
+            return
         summary = run_worker(
             options["name"],
             triggered_by=options["triggered_by"],

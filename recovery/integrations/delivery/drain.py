@@ -2,7 +2,11 @@
 and drain quota first), start each one's signed call on the delivery loop
 (recovery.integrations.delivery.pipeline), write each outcome as its call ends. The database
 work stays on the processor's thread; the loop thread only makes the calls. With
-INTEGRATION_DELIVERY_IN_FLIGHT at 1, this is the sequential worker: one call at a time."""
+INTEGRATION_DELIVERY_IN_FLIGHT at 1, this is the sequential worker: one call at a time.
+
+In a listening process (`run_worker integration_delivery_worker --listen`) the drain does
+not end when the queue runs dry: it waits for a wake (opsconsole.workers.listeners) or the
+poll interval, and claims again, until the run's deadline."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from django.utils import timezone
 from opsconsole.http.context import bound_context
 from opsconsole.workers import LEASE_CLOCK_SLACK_SECONDS, BatchWorker
 from opsconsole.workers.claims import RunContext, RunSummary
+from opsconsole.workers.listeners import Waker, active_waker
 from opsconsole.workers.run_upkeep import RunUpkeep
 from recovery import services
 from recovery.errors import LeaseLost
@@ -91,7 +96,10 @@ class DeliveryDrain:
         self.in_flight = max(1, settings.INTEGRATION_DELIVERY_IN_FLIGHT // worker.concurrency)
         self.timeout = float(settings.INTEGRATION_HTTP_TIMEOUT_SECONDS)
         self.pending: dict[Future[MadeCall | None], _Started] = {}
-        self.ended: queue.SimpleQueue[Future[MadeCall | None]] = queue.SimpleQueue()
+        # Calls that ended and, in a listening process, wakes (WAKE): one queue, so a wake
+        # reaches the drain at once while it waits for calls in flight.
+        self.ended: queue.SimpleQueue[Future[MadeCall | None] | None] = queue.SimpleQueue()
+        self.waker: Waker | None = active_waker(worker.name)
         # Integrations with a failure in this drain: their later successes write to the
         # circuit (resetting its streak). Never cleared within the drain: calls claimed when
         # the circuit was clean end after later failures.
@@ -103,8 +111,11 @@ class DeliveryDrain:
     def drain(self, *, heartbeat: bool) -> Exception | None:
         loop = delivery_loop()
         crashed: Exception | None = None
-        claiming, first = True, True
+        claiming, first, enabled = True, True, True
         upkeep = RunUpkeep(self.worker.name, heartbeat=heartbeat)
+        waker = self.waker
+        if waker is not None:
+            waker.subscribe(self.ended)
         try:
             while True:
                 room = self.in_flight - len(self.pending)
@@ -114,17 +125,32 @@ class DeliveryDrain:
                         first = False
                         claimed = self._claim_and_start(loop, limit)
                         claiming = claimed == limit and time.monotonic() < self.run.deadline
-                if not self.pending:
+                listening = (
+                    waker is not None
+                    and enabled
+                    and not waker.stopped.is_set()
+                    and time.monotonic() < self.run.deadline
+                )
+                if not self.pending and not listening:
                     if not claiming or time.monotonic() >= self.run.deadline:
                         return None
                     continue
-                self._finish_ended(timeout=0.5)
+                if listening and waker is not None:
+                    # Idle: wait for a wake or the poll interval, then look for due rows.
+                    wait = 0.5 if self.pending else waker.poll_seconds
+                    wait = min(wait, max(0.0, self.run.deadline - time.monotonic()))
+                    if self._finish_ended(timeout=wait) or not self.pending:
+                        claiming = True
+                else:
+                    self._finish_ended(timeout=0.5)
                 if not upkeep.still_enabled():
-                    claiming = False  # finish what is in flight, claim nothing more
+                    enabled = claiming = False  # finish what is in flight, claim nothing more
         except Exception as exc:
             crashed = exc
             logger.exception("worker_run_failed", worker=self.worker.name)
         finally:
+            if waker is not None:
+                waker.unsubscribe(self.ended)
             # Every call made gets its outcome written, crash or not.
             while self.pending:
                 self._finish_ended(timeout=1.0)
@@ -137,6 +163,11 @@ class DeliveryDrain:
         if claims:
             self.summary.batches += 1
         lease_deadline = time.monotonic() + lease_seconds - LEASE_CLOCK_SLACK_SECONDS
+        if self.waker is not None and claims:
+            now = timezone.now()
+            due = [c.item.next_retry_at for c in claims if c.item.next_retry_at is not None]
+            if due:
+                self.waker.note_lag((now - min(due)).total_seconds())
         calls: list[tuple[DeliveryCall, _Started]] = []
         for claim in claims:
             item = claim.item
@@ -162,20 +193,24 @@ class DeliveryDrain:
                 future.add_done_callback(self.ended.put)
         return len(claims)
 
-    def _finish_ended(self, *, timeout: float) -> None:
+    def _finish_ended(self, *, timeout: float) -> bool:
         """Write the outcomes of the calls that have ended (waiting up to `timeout` for
         the first): they arrive on a queue, so each costs the same however many are in
-        flight."""
+        flight. True when a wake came with them."""
         try:
             ended = [self.ended.get(timeout=timeout)]
         except queue.Empty:
-            return
+            return False
         while True:
             try:
                 ended.append(self.ended.get_nowait())
             except queue.Empty:
                 break
+        woken = False
         for future in ended:
+            if future is None:  # WAKE
+                woken = True
+                continue
             started = self.pending.pop(future)
             try:
                 self._count(self._record(started, future.result()))
@@ -184,6 +219,7 @@ class DeliveryDrain:
                 item_id = started.claim.item.pk
                 logger.exception("worker_item_failed", worker=self.worker.name, item_id=item_id)
                 self.worker.release_after_error(item_id, self.run, exc)
+        return woken
 
     def _record(self, started: _Started, made: MadeCall | None) -> str:
         item = started.claim.item

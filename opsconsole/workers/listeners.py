@@ -1,0 +1,309 @@
+"""Always-running workers woken the moment their work is committed.
+
+The code that makes work due calls `announce(worker)` inside its transaction: on PostgreSQL
+that is a NOTIFY, which PostgreSQL delivers when (and only if) the transaction commits, and
+sends once however many rows the transaction made due. With REDIS_URL set, the announcement
+is also published on Redis after the commit.
+
+A listening process (`manage.py run_worker NAME --listen`) keeps a `WakeListener` thread on
+one wake source, chosen by `wake_source()`:
+
+- `listen`: its own PostgreSQL connection, LISTENing on the worker's channel. Behind PgBouncer
+  in transaction pooling mode a LISTEN does not survive the transaction, so it needs a direct
+  connection (DATABASE_LISTEN_URL); without one it uses the next source.
+- `redis`: a subscription to the worker's Redis channel (REDIS_URL).
+- `poll`: neither; the worker looks for due rows every LISTEN_POLL_MS.
+
+Whatever the source, the worker also looks every LISTEN_POLL_MS, so a lost wake (a
+dropped connection, a Redis restart) delays work by at most that, and the worker's schedule
+stays the safety net when no listener runs at all: the rows are the truth, a wake only says
+"look now". A wake never makes a row due early: the claim takes only rows whose time has
+come, so retries and Retry-After keep their wait.
+
+Each listener reports itself in a WorkerListener row (source, connection, lag), which the
+readiness check and the overview read; while one is alive, `listening(worker)` is true and
+the coalesced django-q2 wakes (opsconsole.workers.wakes) are not sent."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+logger = structlog.get_logger(__name__)
+
+# A listener whose row is older than this is gone (it refreshes it every REPORT_SECONDS).
+LISTENER_STALE_SECONDS = 15.0
+REPORT_SECONDS = 2.0
+# How long a sender trusts what it last read about live listeners.
+LISTENING_CACHE_SECONDS = 2.0
+
+
+def channel(worker: str) -> str:
+    """The NOTIFY / Redis channel of `worker` (a PostgreSQL identifier: under 64 bytes)."""
+    return f"opsconsole_wake_{worker}"[:63]
+
+
+def announce(worker: str) -> None:
+    """Say, inside the transaction that made `worker`'s rows due, that there is work: a
+    NOTIFY sent with the commit (nothing on rollback), and a Redis message after it."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [channel(worker)])
+    if settings.REDIS_URL:
+        transaction.on_commit(lambda: _publish(worker))
+
+
+def _publish(worker: str) -> None:
+    try:
+        _redis().publish(channel(worker), b"")
+    except Exception:  # the row is the truth; the listener's poll finds it
+        logger.warning("listener_publish_failed", worker=worker, exc_info=True)
+
+
+_redis_client: Any = None
+
+
+def _redis() -> Any:
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
+    return _redis_client
+
+
+_listening_seen: dict[str, tuple[float, bool]] = {}
+
+
+def listening(worker: str) -> bool:
+    """Whether a live listener runs `worker` (read at most every LISTENING_CACHE_SECONDS)."""
+    from opsconsole.models import WorkerListener
+
+    now = time.monotonic()
+    seen = _listening_seen.get(worker)
+    if seen is not None and now - seen[0] < LISTENING_CACHE_SECONDS:
+        return seen[1]
+    try:
+        alive = live_listeners(WorkerListener.objects.filter(worker=worker)).exists()
+    except Exception:  # unknown: wake the task queue too, which is never wrong
+        alive = False
+    _listening_seen[worker] = (now, alive)
+    return alive
+
+
+def live_listeners(rows: Any) -> Any:
+    return rows.filter(last_seen_at__gte=timezone.now() - timedelta(seconds=LISTENER_STALE_SECONDS))
+
+
+def wake_source(database: dict[str, Any] | None = None) -> str:
+    """`listen`, `redis` or `poll` for `database` (the default one unless given): the
+    module's docstring says which is chosen when."""
+    database = settings.DATABASES["default"] if database is None else database
+    if database["ENGINE"] == "django.db.backends.postgresql" and (
+        settings.DATABASE_LISTEN_URL or not database.get("TRANSACTION_POOLING")
+    ):
+        return "listen"
+    return "redis" if settings.REDIS_URL else "poll"
+
+
+# What a woken drain finds on its queue: a wake, not an ended call.
+WAKE = None
+
+
+class Waker:
+    """Hands each wake to every drain of the process: a `WAKE` on each subscribed queue,
+    which the drain reads beside its ended calls, so a wake reaches it at once even while it
+    waits for calls in flight."""
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self.poll_seconds = settings.LISTEN_POLL_MS / 1000
+        self.stopped = threading.Event()
+        self._queues: list[queue.SimpleQueue[Any]] = []
+        self._lock = threading.Lock()
+        self.wakes = 0
+        self.lag_ms = 0
+
+    def subscribe(self, inbox: queue.SimpleQueue[Any]) -> None:
+        with self._lock:
+            self._queues.append(inbox)
+
+    def unsubscribe(self, inbox: queue.SimpleQueue[Any]) -> None:
+        with self._lock:
+            self._queues = [q for q in self._queues if q is not inbox]
+
+    def wake(self) -> None:
+        with self._lock:
+            self.wakes += 1
+            for inbox in self._queues:
+                inbox.put(WAKE)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.wake()
+
+    def note_lag(self, seconds: float) -> None:
+        """A claimed row waited `seconds` past its due time (kept: the longest since the
+        last report)."""
+        self.lag_ms = max(self.lag_ms, int(seconds * 1000))
+
+
+_active: dict[str, Waker] = {}
+
+
+def active_waker(worker: str) -> Waker | None:
+    """The waker of this process's listener for `worker` (None: not a listening process,
+    so a drain ends when the queue runs dry)."""
+    return _active.get(worker)
+
+
+@contextmanager
+def listener_of(worker: str) -> Iterator[Waker]:
+    """Run the block as `worker`'s listener: its wake source in a thread, its report row
+    refreshed, and its drains waiting for wakes instead of ending when the queue is dry."""
+    waker = Waker(worker)
+    listener = WakeListener(waker)
+    _active[worker] = waker
+    listener.start()
+    try:
+        yield waker
+    finally:
+        waker.stop()
+        _active.pop(worker, None)
+        listener.join(timeout=5)
+
+
+class WakeListener(threading.Thread):
+    """The thread that turns a wake source's messages into wakes, and reports the listener."""
+
+    def __init__(self, waker: Waker) -> None:
+        super().__init__(name=f"{waker.worker}-listener", daemon=True)
+        self.waker = waker
+        self.source = wake_source()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.connected = False
+        self.started_at = timezone.now()
+        self.last_report = 0.0
+
+    def run(self) -> None:
+        try:
+            while not self.waker.stopped.is_set():
+                try:
+                    if self.source == "listen":
+                        self._listen_postgres()
+                    elif self.source == "redis":
+                        self._listen_redis()
+                    else:
+                        self._report_until_stopped()
+                except Exception:
+                    # Polling meanwhile; connect again after a pause.
+                    self.connected = False
+                    logger.warning("listener_disconnected", worker=self.waker.worker, exc_info=True)
+                    self._report()
+                    self.waker.stopped.wait(1.0)
+        finally:
+            self._forget()
+            connections.close_all()
+
+    def _listen_postgres(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(listen_conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel(self.waker.worker))))
+            self.connected = True
+            self._report()
+            self.waker.wake()  # what was committed while not listening
+            while not self.waker.stopped.is_set():
+                for _ in conn.notifies(timeout=REPORT_SECONDS, stop_after=1):
+                    self.waker.wake()
+                self._report_if_due()
+
+    def _listen_redis(self) -> None:
+        pubsub = _redis().pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(channel(self.waker.worker))
+            self.connected = True
+            self._report()
+            self.waker.wake()
+            while not self.waker.stopped.is_set():
+                if pubsub.get_message(timeout=REPORT_SECONDS) is not None:
+                    self.waker.wake()
+                self._report_if_due()
+        finally:
+            pubsub.close()
+
+    def _report_until_stopped(self) -> None:
+        self.connected = True  # polling needs no connection of its own
+        self._report()
+        while not self.waker.stopped.wait(REPORT_SECONDS):
+            self._report_if_due()
+
+    def _report_if_due(self) -> None:
+        if time.monotonic() - self.last_report >= REPORT_SECONDS:
+            self._report()
+
+    def _report(self) -> None:
+        from opsconsole.models import WorkerListener
+
+        self.last_report = time.monotonic()
+        lag, self.waker.lag_ms = self.waker.lag_ms, 0
+        try:
+            WorkerListener.objects.update_or_create(
+                owner=self.owner,
+                defaults={
+                    "worker": self.waker.worker,
+                    "wake_source": self.source,
+                    "connected": self.connected,
+                    "started_at": self.started_at,
+                    "last_seen_at": timezone.now(),
+                    "lag_ms": lag,
+                    "wakes_total": self.waker.wakes,
+                },
+            )
+        except Exception:
+            logger.warning("listener_report_failed", worker=self.waker.worker, exc_info=True)
+            connections.close_all()
+
+    def _forget(self) -> None:
+        from opsconsole.models import WorkerListener
+
+        try:
+            WorkerListener.objects.filter(owner=self.owner).delete()
+        except Exception:  # stale in LISTENER_STALE_SECONDS anyway
+            logger.warning("listener_forget_failed", worker=self.waker.worker, exc_info=True)
+
+
+def listen_conninfo() -> str:
+    """DATABASE_LISTEN_URL, or the default database's own connection parameters."""
+    from psycopg.conninfo import make_conninfo
+
+    if settings.DATABASE_LISTEN_URL:
+        return str(settings.DATABASE_LISTEN_URL)
+    database: dict[str, Any] = settings.DATABASES["default"]
+    params: dict[str, Any] = {
+        "dbname": database["NAME"],
+        "user": database["USER"],
+        "password": database["PASSWORD"],
+        "host": database["HOST"],
+        "port": database["PORT"],
+    }
+    options: dict[str, Any] = database.get("OPTIONS", {})
+    for key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout"):
+        if key in options:
+            params[key] = options[key]
+    return make_conninfo(**{key: str(value) for key, value in params.items() if value})

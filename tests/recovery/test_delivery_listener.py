@@ -1,0 +1,236 @@
+"""The listening delivery process (`run_worker integration_delivery_worker --listen`) as the
+Procfile runs it, in a process of its own against PostgreSQL: woken by the NOTIFY of the
+transaction that enqueued, never early for a row still waiting for its retry, and a SIGKILL
+under load loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.test import override_settings
+from django.utils import timezone
+from werkzeug import Request, Response
+
+from opsconsole.models import WorkerListener, WorkerStatus
+from opsconsole.workers import listeners
+from recovery import services
+from recovery.models import RecoveryItem
+
+PATH = "/hooks/crm"
+ROOT = Path(settings.BASE_DIR)
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def listen_url() -> str:
+    """Behind PgBouncer (scripts/with-pgbouncer.sh) the listener's direct connection, to this
+    test's database: a NOTIFY reaches only listeners of the same database."""
+    direct = os.environ.get("DATABASE_LISTEN_URL", "")
+    if not direct:
+        return ""
+    parts = urlsplit(direct)
+    return urlunsplit(parts._replace(path=f"/{connection.settings_dict['NAME']}"))
+
+
+def start_listener(**env: str) -> subprocess.Popen[bytes]:
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DATABASE_LISTEN_URL": listen_url(),
+        "DJANGO_SETTINGS_MODULE": "opsconsole.settings",
+        **env,
+    }
+    started = timezone.now()
+    listener = subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker", "integration_delivery_worker", "--listen"],
+        cwd=ROOT,
+        env=environment,
+    )
+    deadline = time.monotonic() + 30
+    while not (
+        WorkerListener.objects.filter(connected=True).exists()
+        and WorkerStatus.objects.filter(
+            name="integration_delivery_worker", last_run_started_at__gte=started
+        ).exists()
+    ):
+        assert listener.poll() is None, "the listener exited"
+        assert time.monotonic() < deadline, "the listener never reported itself"
+        time.sleep(0.05)
+    time.sleep(0.5)  # past its first claim: from here only a wake or the poll finds work
+    return listener
+
+
+def stop(listener: subprocess.Popen[bytes]) -> None:
+    if listener.poll() is None:
+        listener.send_signal(signal.SIGTERM)
+        listener.wait(30)
+
+
+def counting_endpoint(httpserver, hits: Counter, delay: float = 0.0) -> object:
+    lock = threading.Lock()
+
+    def handle(request: Request) -> Response:
+        if delay:
+            time.sleep(delay)
+        with lock:
+            hits[request.headers["webhook-id"]] += 1
+        return Response("ok")
+
+    httpserver.expect_request(PATH).respond_with_handler(handle)
+    return services.integration_create(
+        name="crm", endpoint_url=httpserver.url_for(PATH), actor="test"
+    )
+
+
+def wait_for(condition, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def webhook_id(item: RecoveryItem) -> str:
+    return item.webhook_id  # the same on every attempt (recovery.integrations.signing)
+
+
+def test_the_enqueueing_commit_wakes_the_listener(httpserver):
+    """Polling once a minute, the listener still delivers at once: the NOTIFY sent with the
+    commit woke it."""
+    hits: Counter = Counter()
+    integration = counting_endpoint(httpserver, hits)
+    listener = start_listener(LISTEN_POLL_MS="60000")
+    try:
+        row = WorkerListener.objects.get()
+        assert (row.worker, row.wake_source) == ("integration_delivery_worker", "listen")
+        with transaction.atomic():
+            item = services.recovery_item_enqueue(
+                integration=integration, event_type="booking.confirmed", payload={"n": 1}
+            )
+        wait_for(lambda: hits, seconds=20)
+        wait_for(lambda: RecoveryItem.objects.get(pk=item.pk).status == "succeeded")
+        assert hits == Counter({webhook_id(item): 1})
+    finally:
+        stop(listener)
+    # A stopped listener takes its row with it: nothing claims to listen any more.
+    assert not WorkerListener.objects.exists()
+    assert not listeners.listening("integration_delivery_worker")
+
+
+def test_a_wake_delivers_only_what_is_due(httpserver):
+    """A row waiting out its retry (Retry-After, backoff) is not delivered by a wake that
+    another row's commit sent; the due row is."""
+    hits: Counter = Counter()
+    integration = counting_endpoint(httpserver, hits)
+    listener = start_listener(LISTEN_POLL_MS="60000")
+    try:
+        with transaction.atomic():
+            waiting = services.recovery_item_enqueue(
+                integration=integration, event_type="e", payload={"n": "later"}
+            )
+            RecoveryItem.objects.filter(pk=waiting.pk).update(
+                status="retrying", next_retry_at=timezone.now() + timedelta(hours=1)
+            )
+        due = services.recovery_item_enqueue(
+            integration=integration, event_type="e", payload={"n": "now"}
+        )
+        wait_for(lambda: RecoveryItem.objects.get(pk=due.pk).status == "succeeded")
+        assert hits == Counter({webhook_id(due): 1})
+        assert RecoveryItem.objects.get(pk=waiting.pk).status == "retrying"
+    finally:
+        stop(listener)
+
+
+def test_a_rolled_back_enqueue_wakes_nobody():
+    """NOTIFY goes with the commit: a transaction that rolls back sends nothing."""
+    import psycopg
+
+    conninfo = listen_url() or listeners.listen_conninfo()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"LISTEN {listeners.channel('integration_delivery_worker')}")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            listeners.announce("integration_delivery_worker")
+            raise RuntimeError("the enqueue failed")
+        assert list(conn.notifies(timeout=0.5)) == []
+        listeners.announce("integration_delivery_worker")  # autocommit: sent at once
+        assert len(list(conn.notifies(timeout=5, stop_after=1))) == 1
+
+
+def test_a_listener_killed_under_load_loses_nothing_and_doubles_only_its_calls_in_flight(
+    httpserver,
+):
+    """Events keep coming while the listener is SIGKILLed and another takes over: every event
+    arrives; a repeat is one of the killed process's calls in flight, with the same
+    webhook-id."""
+    hits: Counter = Counter()
+    integration = counting_endpoint(httpserver, hits, delay=0.05)
+    in_flight = 4
+    env = {
+        "INTEGRATION_DELIVERY_IN_FLIGHT": str(in_flight),
+        "INTEGRATION_DELIVERY_CONCURRENCY": "1",
+        "WORKER_LEASE_SECONDS": "2",
+        "INTEGRATION_HTTP_TIMEOUT_SECONDS": "1",
+        "LISTEN_POLL_MS": "200",
+    }
+    first = start_listener(**env)
+    items: list[RecoveryItem] = []
+
+    def produce() -> None:
+        try:
+            for n in range(120):
+                items.append(
+                    services.recovery_item_enqueue(
+                        integration=integration, event_type="e", payload={"n": n}
+                    )
+                )
+                time.sleep(0.01)
+        finally:
+            connection.close()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    second = None
+    try:
+        wait_for(lambda: sum(hits.values()) >= 30)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        WorkerListener.objects.all().delete()  # the killed process's row, stale by now
+        second = start_listener(**env)
+        producer.join(60)
+        wait_for(lambda: RecoveryItem.objects.filter(status="succeeded").count() == 120, seconds=60)
+    finally:
+        producer.join(60)
+        if second is not None:
+            stop(second)
+    assert set(hits) == {webhook_id(item) for item in items}
+    repeated = [key for key, count in hits.items() if count > 1]
+    assert len(repeated) <= in_flight
+    assert all(hits[key] == 2 for key in repeated)
+
+
+@override_settings(REDIS_URL="", DATABASE_LISTEN_URL="")
+def test_the_wake_source_behind_transaction_pooling():
+    direct = {"ENGINE": "django.db.backends.postgresql", "TRANSACTION_POOLING": False}
+    pooled = {**direct, "TRANSACTION_POOLING": True}
+    assert listeners.wake_source(direct) == "listen"
+    # A LISTEN would not outlive the transaction: polling, unless Redis carries the wakes.
+    assert listeners.wake_source(pooled) == "poll"
+    with override_settings(REDIS_URL="redis://127.0.0.1:6379/0"):
+        assert listeners.wake_source(pooled) == "redis"
+    with override_settings(DATABASE_LISTEN_URL="postgres://direct@127.0.0.1:5432/opsconsole"):
+        assert listeners.wake_source(pooled) == "listen"
