@@ -29,6 +29,7 @@ from opsconsole.monitoring.tracing import internal_span, mark_span_failed, span_
 from opsconsole.workers import wakes
 from opsconsole.workers.claims import RunContext, RunSummary, new_lease_owner
 from opsconsole.workers.health import worker_health
+from opsconsole.workers.listeners import listener_health
 from opsconsole.workers.outcome_rollups import worker_outcomes_add
 from opsconsole.workers.registry import registered_workers, worker_add
 from opsconsole.workers.run_upkeep import RunUpkeep
@@ -355,6 +356,10 @@ def register_worker(worker_class: type[BatchWorker]) -> type[BatchWorker]:
         worker_class.name,
         lambda: worker_health(worker_class.name, schedule_minutes=worker_class.schedule_minutes),
     )
+    if worker_class.listens:
+        register_component(
+            f"{worker_class.name}_listener", lambda: listener_health(worker_class.name)
+        )
     return worker_class
 
 

@@ -41,6 +41,9 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from opsconsole.models import WorkerListener
+from opsconsole.monitoring.health import ComponentHealth
+
 logger = structlog.get_logger(__name__)
 
 # A listener whose row is older than this is gone (it refreshes it every REPORT_SECONDS).
@@ -91,8 +94,6 @@ _listening_seen: dict[str, tuple[float, bool]] = {}
 
 def listening(worker: str) -> bool:
     """Whether a live listener runs `worker` (read at most every LISTENING_CACHE_SECONDS)."""
-    from opsconsole.models import WorkerListener
-
     now = time.monotonic()
     seen = _listening_seen.get(worker)
     if seen is not None and now - seen[0] < LISTENING_CACHE_SECONDS:
@@ -258,8 +259,6 @@ class WakeListener(threading.Thread):
             self._report()
 
     def _report(self) -> None:
-        from opsconsole.models import WorkerListener
-
         self.last_report = time.monotonic()
         lag, self.waker.lag_ms = self.waker.lag_ms, 0
         try:
@@ -280,8 +279,6 @@ class WakeListener(threading.Thread):
             connections.close_all()
 
     def _forget(self) -> None:
-        from opsconsole.models import WorkerListener
-
         try:
             WorkerListener.objects.filter(owner=self.owner).delete()
         except Exception:  # stale in LISTENER_STALE_SECONDS anyway
@@ -307,3 +304,51 @@ def listen_conninfo() -> str:
         if key in options:
             params[key] = options[key]
     return make_conninfo(**{key: str(value) for key, value in params.items() if value})
+
+
+# A listener that last saw a due row wait longer than this is falling behind.
+LAG_DEGRADED_MS = 5000
+
+
+def listener_health(worker: str) -> ComponentHealth:
+    """The readiness of `worker`'s listening processes (readyz and the overview): ready with
+    none (the task queue is woken instead) or with every one connected and keeping up;
+    degraded while one polls for a lost connection, runs late, or stopped reporting without
+    saying goodbye (killed)."""
+    rows = list(WorkerListener.objects.filter(worker=worker).order_by("owner"))
+    now = timezone.now()
+    live = [
+        row for row in rows if (now - row.last_seen_at).total_seconds() <= LISTENER_STALE_SECONDS
+    ]
+    gone = [row for row in rows if row not in live]
+    lag_ms = max((row.lag_ms for row in live), default=None)
+    details: dict[str, Any] = {
+        "listeners": [
+            {
+                "owner": row.owner,
+                "wake_source": row.wake_source,
+                "connected": row.connected,
+                "lag_ms": row.lag_ms,
+                "seen_seconds_ago": round((now - row.last_seen_at).total_seconds(), 1),
+            }
+            for row in live
+        ],
+        "lag_ms": lag_ms,
+        "heartbeat_age_seconds": min(
+            (round((now - row.last_seen_at).total_seconds(), 1) for row in live), default=None
+        ),
+    }
+    problems = []
+    if gone:
+        problems.append(f"{len(gone)} stopped reporting ({', '.join(r.owner for r in gone)})")
+    if any(not row.connected for row in live):
+        problems.append("a listener lost its wake source and polls")
+    if lag_ms is not None and lag_ms > LAG_DEGRADED_MS:
+        problems.append(f"due rows wait {lag_ms} ms for a claim")
+    if live:
+        sources = ", ".join(sorted({row.wake_source for row in live}))
+        summary = f"{len(live)} listening ({sources}), lag {lag_ms} ms"
+    else:
+        summary = "none listening: the task queue is woken instead, the schedule every minute"
+    details["note"] = "; ".join([summary, *problems])
+    return ComponentHealth("degraded" if problems else "ready", details)

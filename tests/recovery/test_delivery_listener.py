@@ -109,7 +109,7 @@ def webhook_id(item: RecoveryItem) -> str:
     return item.webhook_id  # the same on every attempt (recovery.integrations.signing)
 
 
-def test_the_enqueueing_commit_wakes_the_listener(httpserver):
+def test_the_enqueueing_commit_wakes_the_listener(httpserver, monitoring_client, admin_client):
     """Polling once a minute, the listener still delivers at once: the NOTIFY sent with the
     commit woke it."""
     hits: Counter = Counter()
@@ -125,6 +125,18 @@ def test_the_enqueueing_commit_wakes_the_listener(httpserver):
         wait_for(lambda: hits, seconds=20)
         wait_for(lambda: RecoveryItem.objects.get(pk=item.pk).status == "succeeded")
         assert hits == Counter({webhook_id(item): 1})
+        # While it runs, no task-queue wake is needed: the listener was woken with the commit.
+        assert listeners.listening("integration_delivery_worker")
+        # Readiness and the overview name it, how it is woken and its lag.
+        readiness = monitoring_client.get("/api/v1/health/readyz").json()["components"]
+        component = readiness["integration_delivery_worker_listener"]
+        assert component["status"] == "ready"
+        (shown,) = component["details"]["listeners"]
+        assert (shown["wake_source"], shown["connected"]) == ("listen", True)
+        assert component["details"]["note"].startswith("1 listening (listen), lag ")
+        page = admin_client.get("/admin/").content.decode()
+        assert 'data-testid="readiness-integration_delivery_worker_listener"' in page
+        assert "1 listening (listen), lag " in page
     finally:
         stop(listener)
     # A stopped listener takes its row with it: nothing claims to listen any more.
@@ -234,3 +246,36 @@ def test_the_wake_source_behind_transaction_pooling():
         assert listeners.wake_source(pooled) == "redis"
     with override_settings(DATABASE_LISTEN_URL="postgres://direct@127.0.0.1:5432/opsconsole"):
         assert listeners.wake_source(pooled) == "listen"
+
+
+def test_a_listener_that_stopped_reporting_is_degraded_and_none_at_all_is_ready(
+    monitoring_client,
+):
+    def component() -> dict:
+        body = monitoring_client.get("/api/v1/health/readyz").json()
+        return body["components"]["integration_delivery_worker_listener"]
+
+    # None runs: the task queue is woken instead, as before the listener existed.
+    assert component()["status"] == "ready"
+    assert component()["details"]["note"].startswith("none listening")
+    now = timezone.now()
+    WorkerListener.objects.create(
+        owner="box-1:41",
+        worker="integration_delivery_worker",
+        wake_source="listen",
+        connected=True,
+        started_at=now - timedelta(hours=1),
+        last_seen_at=now - timedelta(minutes=5),  # killed: it never said goodbye
+    )
+    assert component()["status"] == "degraded"
+    assert "1 stopped reporting (box-1:41)" in component()["details"]["note"]
+    WorkerListener.objects.create(
+        owner="box-2:7",
+        worker="integration_delivery_worker",
+        wake_source="listen",
+        connected=True,
+        started_at=now,
+        last_seen_at=now,
+        lag_ms=9000,
+    )
+    assert "due rows wait 9000 ms for a claim" in component()["details"]["note"]
