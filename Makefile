@@ -98,7 +98,7 @@ check-deploy: install
 
 # Benchmarks on PostgreSQL, each printing its measured ratios on its last line.
 bench: install
-	scripts/with-postgres.sh sh -c 'cd bench && for script in delivery_throughput.py delivery_latency.py delivery_vs_django_q.py hold_creation.py queue_list.py retention.py ingestion.py operator_views.py case_search.py; do echo "== $$script"; ../$(BIN)/python $$script || exit 1; done'
+	scripts/with-postgres.sh sh -c 'cd bench && for script in delivery_throughput.py delivery_latency.py e2e_latency.py delivery_vs_django_q.py hold_creation.py queue_list.py retention.py ingestion.py operator_views.py case_search.py; do echo "== $$script"; ../$(BIN)/python $$script || exit 1; done'
 
 # The README's screenshots of the console (docs/screenshots), on the demo world; committed,
 # not made in CI.

@@ -33,9 +33,13 @@ import benchdb
 ROOT = Path(__file__).resolve().parents[1]
 PARTNER_SECONDS = 0.02
 # (events per second, seconds sent); a warm-up of WARM_UP events precedes each rate.
-RATES = [(20, 10.0), (200, 8.0), (500, 5.0)]
+RATES = [
+    (rate, seconds)
+    for rate, seconds in [(20, 10.0), (200, 8.0), (500, 5.0)]
+    if str(rate) in os.environ.get("BENCH_E2E_RATES", "20,200,500").split(",")
+]
 WARM_UP = 20
-PROCESSES = ("web", "worker", "delivery")  # the Procfile's lines this run starts
+PROCESSES = tuple(os.environ.get("BENCH_E2E_PROCESSES", "web,worker,delivery").split(","))
 
 
 def free_port() -> int:

@@ -58,10 +58,11 @@ def channel(worker: str) -> str:
     return f"opsconsole_wake_{worker}"[:63]
 
 
-def announce(worker: str) -> None:
+def announce(worker: str, *, notified: bool = False) -> None:
     """Say, inside the transaction that made `worker`'s rows due, that there is work: a
-    NOTIFY sent with the commit (nothing on rollback), and a Redis message after it."""
-    if connection.vendor == "postgresql":
+    NOTIFY sent with the commit (nothing on rollback), and a Redis message after it.
+    `notified`: a statement of the transaction already selected pg_notify(channel(worker))."""
+    if connection.vendor == "postgresql" and not notified:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, '')", [channel(worker)])
     if settings.REDIS_URL:

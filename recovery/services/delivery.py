@@ -374,9 +374,10 @@ def recovery_item_release_lease(*, item_id: int, lease_owner: str) -> bool:
 DELIVERY_WORKER = "integration_delivery_worker"
 
 
-def announce_deliveries(triggered_by: str = "enqueue") -> None:
+def announce_deliveries(triggered_by: str = "enqueue", *, notified: bool = False) -> None:
     """Inside the transaction that made deliveries due: the listening delivery processes
     wake with its commit (opsconsole.workers.listeners); when none is listening, django-q2
-    runs the worker after it; the worker's schedule catches anything else."""
-    listeners.announce(DELIVERY_WORKER)
+    runs the worker after it; the worker's schedule catches anything else. `notified`: the
+    transaction's own statement already sent the NOTIFY."""
+    listeners.announce(DELIVERY_WORKER, notified=notified)
     transaction.on_commit(lambda: wakes.wake(DELIVERY_WORKER, triggered_by))

@@ -27,6 +27,8 @@ from opsconsole.models import WorkerListener, WorkerStatus
 from opsconsole.workers import listeners
 from recovery import services
 from recovery.models import RecoveryItem
+from tests.helpers import token_client
+from tests.opsconsole.factories import UserFactory
 
 PATH = "/hooks/crm"
 ROOT = Path(settings.BASE_DIR)
@@ -142,6 +144,26 @@ def test_the_enqueueing_commit_wakes_the_listener(httpserver, monitoring_client,
     # A stopped listener takes its row with it: nothing claims to listen any more.
     assert not WorkerListener.objects.exists()
     assert not listeners.listening("integration_delivery_worker")
+
+
+def test_an_event_posted_to_the_ingestion_api_wakes_the_listener(httpserver):
+    """The ingestion statement itself sends the NOTIFY (one round trip for the request)."""
+    hits: Counter = Counter()
+    integration = counting_endpoint(httpserver, hits)
+    listener = start_listener(LISTEN_POLL_MS="60000")
+    try:
+        producer = token_client(UserFactory(username="shop", groups=["Event producer"]))
+        response = producer.post(
+            f"/platform/integrations/{integration.pk}/events",
+            {"event_type": "booking.confirmed", "event_id": "evt_1", "payload": {"n": 1}},
+            format="json",
+        )
+        assert response.status_code == 202, response.content
+        wait_for(lambda: RecoveryItem.objects.filter(status="succeeded").exists(), seconds=20)
+        (item,) = RecoveryItem.objects.all()
+        assert hits == Counter({webhook_id(item): 1})
+    finally:
+        stop(listener)
 
 
 def test_a_wake_delivers_only_what_is_due(httpserver):
