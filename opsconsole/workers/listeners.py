@@ -136,7 +136,8 @@ class Waker:
         self.poll_seconds = settings.LISTEN_POLL_MS / 1000
         self.stopped = threading.Event()
         self._queues: list[queue.SimpleQueue[Any]] = []
-        self._lock = threading.Lock()
+        # Reentrant: stop() runs in a signal handler, maybe while this thread subscribes.
+        self._lock = threading.RLock()
         self.wakes = 0
         self.lag_ms = 0
 

@@ -301,3 +301,36 @@ def test_a_listener_that_stopped_reporting_is_degraded_and_none_at_all_is_ready(
         lag_ms=9000,
     )
     assert "due rows wait 9000 ms for a claim" in component()["details"]["note"]
+
+
+@pytest.mark.system
+def test_behind_transaction_pooling_without_a_listen_url_redis_carries_the_wake(
+    httpserver, tmp_path, monkeypatch
+):
+    """No session of its own for LISTEN (PgBouncer) and no DATABASE_LISTEN_URL: the process
+    subscribes to Redis, where the enqueueing request publishes after its commit."""
+    from tests.scaleout.test_redis_clusters import RedisServer
+
+    redis = RedisServer(tmp_path)
+    redis.start()
+    monkeypatch.setattr(listeners, "_redis_client", None)  # this test's server, not another
+    hits: Counter = Counter()
+    integration = counting_endpoint(httpserver, hits)
+    listener = start_listener(
+        LISTEN_POLL_MS="60000",
+        REDIS_URL=redis.url,
+        DATABASE_TRANSACTION_POOLING="true",
+        DATABASE_LISTEN_URL="",
+    )
+    try:
+        assert WorkerListener.objects.get().wake_source == "redis"
+        with override_settings(REDIS_URL=redis.url):
+            item = services.recovery_item_enqueue(
+                integration=integration, event_type="e", payload={"n": 1}
+            )
+        wait_for(lambda: RecoveryItem.objects.get(pk=item.pk).status == "succeeded", seconds=20)
+        assert hits == Counter({webhook_id(item): 1})
+    finally:
+        stop(listener)
+        redis.stop()
+        monkeypatch.setattr(listeners, "_redis_client", None)
