@@ -127,9 +127,9 @@ WAKE = None
 
 
 class Waker:
-    """Hands each wake to every drain of the process: a `WAKE` on each subscribed queue,
-    which the drain reads beside its ended calls, so a wake reaches it at once even while it
-    waits for calls in flight."""
+    """Hands wakes to the drains of the process: a `WAKE` on a subscribed queue, which the
+    drain reads beside its ended calls, so a wake reaches it at once even while it waits for
+    calls in flight."""
 
     def __init__(self, worker: str) -> None:
         self.worker = worker
@@ -150,14 +150,18 @@ class Waker:
             self._queues = [q for q in self._queues if q is not inbox]
 
     def wake(self) -> None:
+        """Wake one drain, each in turn: one claim finds the new rows (a drain that claims
+        a full batch claims again), and the others are not sent to claim nothing."""
         with self._lock:
             self.wakes += 1
-            for inbox in self._queues:
-                inbox.put(WAKE)
+            if self._queues:
+                self._queues[self.wakes % len(self._queues)].put(WAKE)
 
     def stop(self) -> None:
         self.stopped.set()
-        self.wake()
+        with self._lock:
+            for inbox in self._queues:
+                inbox.put(WAKE)
 
     def note_lag(self, seconds: float) -> None:
         """A claimed row waited `seconds` past its due time (kept: the longest since the
