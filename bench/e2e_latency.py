@@ -238,6 +238,8 @@ def show(label: str, figures: dict[str, float]) -> str:
 
 
 def main() -> None:
+    # A terminated run still stops the processes it started (they have sessions of their own).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     benchdb.setup("e2e_latency")
     from django.contrib.auth.models import Group
     from knox.models import AuthToken

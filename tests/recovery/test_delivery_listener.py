@@ -66,7 +66,7 @@ def start_listener(**env: str) -> subprocess.Popen[bytes]:
     )
     deadline = time.monotonic() + 30
     while not (
-        WorkerListener.objects.filter(connected=True).exists()
+        WorkerListener.objects.filter(connected=True, owner__endswith=f":{listener.pid}").exists()
         and WorkerStatus.objects.filter(
             name="integration_delivery_worker", last_run_started_at__gte=started
         ).exists()
@@ -255,6 +255,28 @@ def test_a_listener_killed_under_load_loses_nothing_and_doubles_only_its_calls_i
     repeated = [key for key, count in hits.items() if count > 1]
     assert len(repeated) <= in_flight
     assert all(hits[key] == 2 for key in repeated)
+
+
+def test_two_listeners_share_the_work_and_deliver_each_event_once(httpserver):
+    """Two delivery processes (two machines) woken by the same commits: the SKIP LOCKED
+    claim gives each event to one of them."""
+    hits: Counter = Counter()
+    integration = counting_endpoint(httpserver, hits, delay=0.01)
+    first = start_listener()
+    second = start_listener()
+    try:
+        assert WorkerListener.objects.filter(connected=True).count() == 2
+        items = [
+            services.recovery_item_enqueue(
+                integration=integration, event_type="e", payload={"n": n}
+            )
+            for n in range(100)
+        ]
+        wait_for(lambda: RecoveryItem.objects.filter(status="succeeded").count() == 100, seconds=60)
+    finally:
+        stop(first)
+        stop(second)
+    assert hits == Counter({webhook_id(item): 1 for item in items})
 
 
 @override_settings(REDIS_URL="", DATABASE_LISTEN_URL="")
