@@ -29,15 +29,11 @@ from recovery import services
 from recovery.models import RecoveryItem
 from tests.helpers import token_client
 from tests.opsconsole.factories import UserFactory
+from tests.recovery.test_delivery_crash_safety import database_url
 
 PATH = "/hooks/crm"
 ROOT = Path(settings.BASE_DIR)
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 def listen_url() -> str:
