@@ -39,6 +39,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from opsconsole.models import WorkerListener
@@ -107,7 +108,8 @@ def listening(worker: str) -> bool:
     return alive
 
 
-def live_listeners(rows: Any) -> Any:
+def live_listeners(rows: QuerySet[WorkerListener]) -> QuerySet[WorkerListener]:
+    """The listeners among `rows` that reported within LISTENER_STALE_SECONDS."""
     return rows.filter(last_seen_at__gte=timezone.now() - timedelta(seconds=LISTENER_STALE_SECONDS))
 
 
