@@ -199,7 +199,7 @@ def start_procfile(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     )
     return [
         subprocess.Popen(
-            ["sh", "-c", f"exec {lines[name].strip()}"],
+            ["sh", "-c", lines[name].strip()],
             cwd=ROOT,
             env=env,
             start_new_session=True,

@@ -35,7 +35,11 @@ def register_attention_source(name: str, source: AttentionSource) -> None:
 
 
 def component_summary(details: dict[str, Any]) -> str:
-    """A component's details on one line, empty values left out."""
+    """A component's details on one line, empty values left out; a component that words its
+    own state (`note`) is read in its words."""
+    if isinstance(details.get("note"), str) and details["note"]:
+        note = details["note"]
+        return note if len(note) <= SUMMARY_CHARS else note[: SUMMARY_CHARS - 1] + "…"
     parts = []
     for key, value in details.items():
         if value in (None, "", [], {}):

@@ -48,8 +48,12 @@ from opsconsole.monitoring.health import ComponentHealth
 logger = structlog.get_logger(__name__)
 
 # A listener whose row is older than this is gone (it refreshes it every REPORT_SECONDS).
-LISTENER_STALE_SECONDS = 15.0
+LISTENER_STALE_SECONDS = 8.0
 REPORT_SECONDS = 2.0
+# A gone listener (killed: no goodbye) is reported this long, then its row is removed: long
+# enough for a readiness poll to alert, and longer than the lease (WORKER_LEASE_SECONDS)
+# after which another process delivers what it held.
+LISTENER_FORGET_SECONDS = 300.0
 # How long a sender trusts what it last read about live listeners.
 LISTENING_CACHE_SECONDS = 2.0
 
@@ -209,6 +213,7 @@ class WakeListener(threading.Thread):
         self.last_report = 0.0
 
     def run(self) -> None:
+        logger.info("listener_started", worker=self.waker.worker, wake_source=self.source)
         try:
             while not self.waker.stopped.is_set():
                 try:
@@ -227,6 +232,7 @@ class WakeListener(threading.Thread):
         finally:
             self._forget()
             connections.close_all()
+            logger.info("listener_stopped", worker=self.waker.worker, wake_source=self.source)
 
     def _listen_postgres(self) -> None:
         import psycopg
@@ -269,7 +275,12 @@ class WakeListener(threading.Thread):
     def _report(self) -> None:
         self.last_report = time.monotonic()
         lag, self.waker.lag_ms = self.waker.lag_ms, 0
+        now = timezone.now()
         try:
+            WorkerListener.objects.filter(
+                worker=self.waker.worker,
+                last_seen_at__lt=now - timedelta(seconds=LISTENER_FORGET_SECONDS),
+            ).delete()
             WorkerListener.objects.update_or_create(
                 owner=self.owner,
                 defaults={
@@ -277,7 +288,7 @@ class WakeListener(threading.Thread):
                     "wake_source": self.source,
                     "connected": self.connected,
                     "started_at": self.started_at,
-                    "last_seen_at": timezone.now(),
+                    "last_seen_at": now,
                     "lag_ms": lag,
                     "wakes_total": self.waker.wakes,
                 },
@@ -322,9 +333,13 @@ def listener_health(worker: str) -> ComponentHealth:
     """The readiness of `worker`'s listening processes (readyz and the overview): ready with
     none (the task queue is woken instead) or with every one connected and keeping up;
     degraded while one polls for a lost connection, runs late, or stopped reporting without
-    saying goodbye (killed)."""
-    rows = list(WorkerListener.objects.filter(worker=worker).order_by("owner"))
+    saying goodbye (killed; for LISTENER_FORGET_SECONDS)."""
     now = timezone.now()
+    rows = list(
+        WorkerListener.objects.filter(
+            worker=worker, last_seen_at__gte=now - timedelta(seconds=LISTENER_FORGET_SECONDS)
+        ).order_by("owner")
+    )
     live = [
         row for row in rows if (now - row.last_seen_at).total_seconds() <= LISTENER_STALE_SECONDS
     ]

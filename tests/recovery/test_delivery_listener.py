@@ -289,7 +289,7 @@ def test_the_wake_source_behind_transaction_pooling():
 
 
 def test_a_listener_that_stopped_reporting_is_degraded_and_none_at_all_is_ready(
-    monitoring_client,
+    monitoring_client, admin_client
 ):
     def component() -> dict:
         body = monitoring_client.get("/api/v1/health/readyz").json()
@@ -305,10 +305,19 @@ def test_a_listener_that_stopped_reporting_is_degraded_and_none_at_all_is_ready(
         wake_source="listen",
         connected=True,
         started_at=now - timedelta(hours=1),
-        last_seen_at=now - timedelta(minutes=5),  # killed: it never said goodbye
+        last_seen_at=now - timedelta(minutes=2),  # killed: it never said goodbye
+    )
+    WorkerListener.objects.create(
+        owner="box-0:9",
+        worker="integration_delivery_worker",
+        wake_source="listen",
+        connected=True,
+        started_at=now - timedelta(hours=2),
+        last_seen_at=now - timedelta(minutes=10),  # killed long ago: its work was taken over
     )
     assert component()["status"] == "degraded"
     assert "1 stopped reporting (box-1:41)" in component()["details"]["note"]
+    assert "box-0:9" not in str(component())
     WorkerListener.objects.create(
         owner="box-2:7",
         worker="integration_delivery_worker",
@@ -319,6 +328,9 @@ def test_a_listener_that_stopped_reporting_is_degraded_and_none_at_all_is_ready(
         lag_ms=9000,
     )
     assert "due rows wait 9000 ms for a claim" in component()["details"]["note"]
+    # The overview's attention row reads the component's own words.
+    page = admin_client.get("/admin/").content.decode()
+    assert "1 listening (listen), lag 9000 ms; 1 stopped reporting (box-1:41)" in page
 
 
 @pytest.mark.system
