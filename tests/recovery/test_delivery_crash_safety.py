@@ -37,14 +37,15 @@ def database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def counting_handler(counter: Counter, delay: float = 0.0):
+def counting_handler(counter: Counter, delay: float = 0.0, *, key: str = "Idempotency-Key"):
+    """Answers 200 after `delay`, counting each call by its `key` header."""
     lock = threading.Lock()
 
     def handle(request: Request) -> Response:
         if delay:
             time.sleep(delay)
         with lock:
-            counter[request.headers["Idempotency-Key"]] += 1
+            counter[request.headers[key]] += 1
         return Response("ok")
 
     return handle

@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
-from werkzeug import Request, Response
 
 from opsconsole.models import WorkerListener, WorkerStatus
 from opsconsole.workers import listeners
@@ -29,7 +28,7 @@ from recovery import services
 from recovery.models import RecoveryItem
 from tests.helpers import token_client
 from tests.opsconsole.factories import UserFactory
-from tests.recovery.test_delivery_crash_safety import database_url
+from tests.recovery.test_delivery_crash_safety import counting_handler, database_url
 
 PATH = "/hooks/crm"
 ROOT = Path(settings.BASE_DIR)
@@ -81,16 +80,9 @@ def stop(listener: subprocess.Popen[bytes]) -> None:
 
 
 def counting_endpoint(httpserver, hits: Counter, delay: float = 0.0) -> object:
-    lock = threading.Lock()
-
-    def handle(request: Request) -> Response:
-        if delay:
-            time.sleep(delay)
-        with lock:
-            hits[request.headers["webhook-id"]] += 1
-        return Response("ok")
-
-    httpserver.expect_request(PATH).respond_with_handler(handle)
+    """An integration whose partner counts each call by its webhook-id."""
+    handler = counting_handler(hits, delay, key="webhook-id")
+    httpserver.expect_request(PATH).respond_with_handler(handler)
     return services.integration_create(
         name="crm", endpoint_url=httpserver.url_for(PATH), actor="test"
     )
