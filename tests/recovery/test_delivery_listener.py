@@ -5,6 +5,7 @@ under load loses nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
+from werkzeug import Request, Response
 
 from opsconsole.models import WorkerListener, WorkerStatus
 from opsconsole.workers import listeners
@@ -174,6 +176,48 @@ def test_a_wake_delivers_only_what_is_due(httpserver):
         wait_for(lambda: RecoveryItem.objects.get(pk=due.pk).status == "succeeded")
         assert hits == Counter({webhook_id(due): 1})
         assert RecoveryItem.objects.get(pk=waiting.pk).status == "retrying"
+    finally:
+        stop(listener)
+
+
+def test_a_retry_falling_due_while_a_call_is_in_flight_is_claimed_by_the_poll(httpserver):
+    """No commit announces a retry's time: the listener's poll finds it, also while a call to
+    a slow partner keeps the drain busy (not only once the drain is idle)."""
+    hits: Counter = Counter()
+    lock = threading.Lock()
+
+    def handle(request: Request) -> Response:
+        if json.loads(request.data)["n"] == "slow":
+            time.sleep(8)
+        with lock:
+            hits[request.headers["webhook-id"]] += 1
+        return Response("ok")
+
+    httpserver.expect_request(PATH).respond_with_handler(handle)
+    integration = services.integration_create(
+        name="crm", endpoint_url=httpserver.url_for(PATH), actor="test"
+    )
+    # One processor, so no idle second one polls in its place.
+    listener = start_listener(
+        LISTEN_POLL_MS="300",
+        INTEGRATION_HTTP_TIMEOUT_SECONDS="10",
+        INTEGRATION_DELIVERY_CONCURRENCY="1",
+    )
+    try:
+        with transaction.atomic():
+            retry = services.recovery_item_enqueue(
+                integration=integration, event_type="e", payload={"n": "retry"}
+            )
+            RecoveryItem.objects.filter(pk=retry.pk).update(
+                status="retrying", next_retry_at=timezone.now() + timedelta(seconds=1)
+            )
+        slow = services.recovery_item_enqueue(
+            integration=integration, event_type="e", payload={"n": "slow"}
+        )
+        # Delivered while the slow call (8 s) is still in flight.
+        wait_for(lambda: RecoveryItem.objects.get(pk=retry.pk).status == "succeeded", seconds=6)
+        assert webhook_id(slow) not in hits
+        wait_for(lambda: RecoveryItem.objects.get(pk=slow.pk).status == "succeeded", seconds=20)
     finally:
         stop(listener)
 

@@ -35,8 +35,12 @@ def listen(name: str, *, limit: int | None) -> None:
     """Run `name` until SIGTERM or SIGINT, claiming the moment a wake arrives
     (opsconsole.workers.listeners): one run after another, each LISTEN_RUN_SECONDS long.
     A signal lets the calls in flight end and their outcomes be written first."""
-    if not getattr(registered_workers().get(name), "listens", False):
-        listening = sorted(n for n, w in registered_workers().items() if w.listens)
+    workers = registered_workers()
+    if name not in workers:
+        known = ", ".join(sorted(workers))
+        raise CommandError(f"No worker named {name!r}. Known workers: {known}")
+    if not workers[name].listens:
+        listening = sorted(n for n, w in workers.items() if w.listens)
         raise CommandError(f"{name!r} does not listen; these do: {', '.join(listening)}")
     with listener_of(name) as waker:
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -112,6 +112,7 @@ class DeliveryDrain:
         loop = delivery_loop()
         crashed: Exception | None = None
         claiming, first, enabled = True, True, True
+        looked_at = time.monotonic()  # the last claim: a listening drain claims again each poll
         upkeep = RunUpkeep(self.worker.name, heartbeat=heartbeat)
         waker = self.waker
         if waker is not None:
@@ -123,6 +124,7 @@ class DeliveryDrain:
                     limit = min(room, self.batch_limit)
                     if first or not self.pending or room >= min(limit, self.in_flight // 4):
                         first = False
+                        looked_at = time.monotonic()
                         claimed = self._claim_and_start(loop, limit)
                         claiming = claimed == limit and time.monotonic() < self.run.deadline
                 listening = (
@@ -136,10 +138,13 @@ class DeliveryDrain:
                         return None
                     continue
                 if listening and waker is not None:
-                    # Idle: wait for a wake or the poll interval, then look for due rows.
-                    wait = 0.5 if self.pending else waker.poll_seconds
+                    # Wait for a call to end, a wake, or the poll interval; a wake or the
+                    # poll (retries falling due, with calls in flight or not) claims again.
+                    since = time.monotonic() - looked_at
+                    wait = 0.5 if self.pending else max(0.0, waker.poll_seconds - since)
                     wait = min(wait, max(0.0, self.run.deadline - time.monotonic()))
-                    if self._finish_ended(timeout=wait) or not self.pending:
+                    woken = self._finish_ended(timeout=wait)
+                    if woken or time.monotonic() - looked_at >= waker.poll_seconds:
                         claiming = True
                 else:
                     self._finish_ended(timeout=0.5)
