@@ -105,8 +105,9 @@ def test_the_failure_inbox_page_shows_grouped_failures(page, live_server):
     queue_depth_sample()  # and now
     log_in(page, live_server, "opal")
     page.get_by_role("link", name="Failure inbox").click()
+    page.wait_for_url("**/admin/failures/")
     groups = page.locator("[data-testid=failure-group]")
-    assert groups.count() == 1
+    expect(groups).to_have_count(1)
     assert "HTTP_503" in groups.first.inner_text()
     # Its sparkline draws the sampled counts: 1 then 3, as the database has them now.
     [group] = failure_groups()
