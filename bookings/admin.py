@@ -9,7 +9,18 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from bookings import services
-from bookings.models import Booking, BookingHold, RefundFailure, Resource, WaitlistEntry
+from bookings.models import (
+    Booking,
+    BookingHold,
+    Bundle,
+    BundlePart,
+    CatalogChange,
+    Fulfillment,
+    RefundFailure,
+    Resource,
+    WaitlistEntry,
+)
+from bookings.services import bundles, catalog, fulfilment
 from opsconsole.access.personal_data import PersonalFieldsAdmin
 from opsconsole.admin.actions import destructive_action
 from opsconsole.admin.mixins import (
@@ -22,7 +33,7 @@ from opsconsole.admin.mixins import (
 
 @admin.register(Resource)
 class ResourceAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
-    list_display = ("name", "active", "created_at")
+    list_display = ("name", "active", "price", "bookable_until", "created_at")
     list_filter = ("active",)
     search_fields = ("name",)
     service_fields = services.RESOURCE_EDITABLE_FIELDS
@@ -161,3 +172,198 @@ class WaitlistEntryAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin)
     list_display = ("id", "resource", "email", "start_time", "end_time", "status", "notified_at")
     list_filter = ("status", "resource")
     search_fields = ("email",)
+
+
+@admin.register(Fulfillment)
+class FulfillmentAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    """Paid bookings' fulfilments (docs/runbooks/incident-response.md). The entry code is a
+    door credential: the page says whether one was issued, never the code."""
+
+    list_display = (
+        "id",
+        "booking",
+        "status",
+        "attempt_count",
+        "next_retry_at",
+        "failure_code",
+        "code_issued",
+        "fulfilled_at",
+    )
+    list_filter = ("status", "failure_code")
+    search_fields = ("=booking__id",)
+    show_full_result_count = False
+    exclude = ("entry_code", "lease_owner", "lease_expires_at")
+    actions = ["retry"]
+
+    @admin.display(boolean=True, description="entry code issued")
+    def code_issued(self, obj: Fulfillment) -> bool:
+        return bool(obj.entry_code)
+
+    @destructive_action(
+        description="Retry fulfilment…",
+        title="Retry fulfilments",
+        legal=lambda rows: rows.filter(status=Fulfillment.Status.PARKED),
+        legal_description="parked fulfilments; each is due at once with a fresh retry budget "
+        "(nothing is sent twice: a fulfilled booking is never fulfilled again)",
+    )
+    def retry(self, request: HttpRequest, pk: int, reason: str) -> None:
+        fulfilment.fulfilment_retry(fulfillment_id=pk, actor=request.user, reason=reason)
+
+
+@admin.register(CatalogChange)
+class CatalogChangeAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
+    """Scheduled catalog changes: scheduled here with a reason, applied by the catalog
+    scheduler at their time, paused, resumed, retried or cancelled by the actions."""
+
+    service_fields = ("resource", "kind", "apply_at", "bookable_until", "price")
+    list_display = (
+        "id",
+        "resource",
+        "kind",
+        "apply_at",
+        "status",
+        "attempt_count",
+        "failure_code",
+        "last_error",
+        "applied_at",
+    )
+    list_filter = ("status", "kind", "resource")
+    search_fields = ("=id", "resource__name")
+    list_select_related = ("resource",)
+    actions = ["pause", "resume", "retry", "cancel"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return self.with_reason(request, obj, self.service_fields)
+        return (
+            *self.service_fields,
+            "status",
+            "attempt_count",
+            "next_retry_at",
+            "failure_code",
+            "last_error",
+            "applied_at",
+            "scheduled_by",
+            "reason",
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A scheduled change is not edited: cancel it and schedule another (both audited).
+        return obj is None and super().has_change_permission(request, obj)
+
+    def check_through_service(self, changes: dict[str, Any]) -> None:
+        catalog.catalog_change_check(
+            kind=changes.get("kind", ""),
+            bookable_until=changes.get("bookable_until"),
+            price=changes.get("price"),
+        )
+
+    def save_through_service(
+        self,
+        request: HttpRequest,
+        obj: CatalogChange,
+        changes: dict[str, Any],
+        change: bool,
+        reason: str,
+    ) -> CatalogChange:
+        resource = changes.pop("resource")
+        return catalog.catalog_change_schedule(
+            resource_id=resource.pk, **changes, actor=request.user, reason=reason
+        )
+
+    def _move(self, request: HttpRequest, pk: int, reason: str, move: str) -> None:
+        catalog.catalog_change_move(change_id=pk, move=move, actor=request.user, reason=reason)
+
+    @destructive_action(
+        description="Pause…",
+        title="Pause catalog changes",
+        legal=lambda rows: rows.filter(
+            status__in=[CatalogChange.Status.SCHEDULED, CatalogChange.Status.FAILING]
+        ),
+        legal_description="scheduled or failing changes; they are not applied, and hold back "
+        "their resource's later changes, until resumed",
+    )
+    def pause(self, request: HttpRequest, pk: int, reason: str) -> None:
+        self._move(request, pk, reason, "pause")
+
+    @destructive_action(
+        description="Resume…",
+        title="Resume catalog changes",
+        legal=lambda rows: rows.filter(status=CatalogChange.Status.PAUSED),
+        legal_description="paused changes; each applies at its time, or at once when that "
+        "has passed",
+    )
+    def resume(self, request: HttpRequest, pk: int, reason: str) -> None:
+        self._move(request, pk, reason, "resume")
+
+    @destructive_action(
+        description="Retry now…",
+        title="Retry catalog changes",
+        legal=lambda rows: rows.filter(
+            status__in=[CatalogChange.Status.FAILING, CatalogChange.Status.PARKED]
+        ),
+        legal_description="failing or parked changes; applied on the scheduler's next run "
+        "with a fresh retry budget (fix what refused them first)",
+    )
+    def retry(self, request: HttpRequest, pk: int, reason: str) -> None:
+        self._move(request, pk, reason, "retry")
+
+    @destructive_action(
+        description="Cancel…",
+        title="Cancel catalog changes",
+        legal=lambda rows: rows.filter(status__in=CatalogChange.OPEN),
+        legal_description="changes not yet applied; they never apply, and their resource's "
+        "later changes go ahead",
+    )
+    def cancel(self, request: HttpRequest, pk: int, reason: str) -> None:
+        self._move(request, pk, reason, "cancel")
+
+
+class BundlePartInline(SupportStaffInline, admin.TabularInline):
+    model = BundlePart
+    fields = ("resource", "priced_at", "current_price", "open")
+    readonly_fields = fields
+
+    @admin.display(description="price now")
+    def current_price(self, obj: BundlePart) -> Any:
+        return obj.resource.price
+
+    @admin.display(boolean=True, description="open")
+    def open(self, obj: BundlePart) -> bool:
+        return obj.resource.active
+
+
+@admin.register(Bundle)
+class BundleAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    """Bundles and their guardrail: a stopped bundle is fixed (its parts' prices accepted)
+    or overridden here, with a reason."""
+
+    list_display = ("name", "price", "status", "stop_code", "stop_reason", "checked_at")
+    list_filter = ("status",)
+    search_fields = ("name",)
+    exclude = ("lease_owner", "lease_expires_at", "override_fingerprint")
+    inlines = [BundlePartInline]
+    actions = ["override", "accept_part_prices"]
+
+    @destructive_action(
+        description="Override: sell despite the finding…",
+        title="Override bundle guardrail",
+        legal=lambda rows: rows.filter(status=Bundle.Status.STOPPED),
+        legal_description="stopped bundles; they sell again while their parts stay as they "
+        "are now (a further change to a part stops them again)",
+    )
+    def override(self, request: HttpRequest, pk: int, reason: str) -> None:
+        bundles.bundle_override(bundle_id=pk, actor=request.user, reason=reason)
+
+    @destructive_action(
+        description="Fix: accept the parts' current prices…",
+        title="Accept the parts' current prices",
+        legal=lambda rows: rows.filter(status=Bundle.Status.STOPPED, stop_code="PART_REPRICED"),
+        legal_description="bundles stopped for a repriced part; the bundle is priced again "
+        "from its parts' prices now, checked at once, and sells again if nothing else is wrong",
+    )
+    def accept_part_prices(self, request: HttpRequest, pk: int, reason: str) -> None:
+        bundles.bundle_accept_part_prices(bundle_id=pk, actor=request.user, reason=reason)

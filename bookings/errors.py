@@ -44,6 +44,11 @@ class SlotUnavailable(Conflict):
     default_message = "Slot is no longer available."
 
 
+class SlotNotOpen(Conflict):
+    code = "BKG-409-SLOT-NOT-OPEN"
+    default_message = "Slots of this resource are not open for booking that far ahead yet."
+
+
 class BookingNotCancellable(Conflict):
     code = "BKG-409-BOOKING-NOT-CANCELLABLE"
     default_message = "This booking cannot be cancelled in its current state."

@@ -11,8 +11,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from bookings.models import Booking
+from bookings.models import Booking, Bundle, CatalogChange, Fulfillment
 from bookings.services import booking_cancel
+from bookings.services.catalog import catalog_change_move
+from bookings.services.fulfilment import fulfilment_retry
 from notifications import failures as notification_failures
 from opsconsole.failures import failure_sources
 from opsconsole.failures.failure_sources import FailureSource, Impact
@@ -106,5 +108,84 @@ failure_sources.register(
         predicted=lambda b: "CANCELLING → CANCELLED (the saga resumes; refund key reused)",
         replay=_replay_cancellation,
         moves_money=True,
+    )
+)
+
+
+def _retry_fulfilment(fulfillment_id: int, actor: Any, reason: str) -> str:
+    fulfillment = fulfilment_retry(fulfillment_id=fulfillment_id, actor=actor, reason=reason)
+    return f"PARKED → {fulfillment.status} (the fulfillment processor takes it now)"
+
+
+failure_sources.register(
+    FailureSource(
+        name="fulfillment",
+        category="booking",
+        app="bookings",
+        failing=lambda: Fulfillment.objects.filter(status=Fulfillment.Status.PARKED),
+        provider=lambda f: "fulfillment_processor",
+        failure_code=lambda f: f.failure_code,
+        error=lambda f: f.last_error,
+        first_seen=lambda f: f.created_at,
+        last_seen=lambda f: f.updated_at,
+        impact=lambda f: booking_impact(
+            Booking.objects.filter(pk=f.booking_id).first(),
+            Impact(60, "a paid booking has no entry code or confirmation"),
+        ),
+        guard=lambda f: None,
+        predicted=lambda f: "PARKED → PENDING (fulfilled on the processor's next claim)",
+        replay=_retry_fulfilment,
+    )
+)
+
+
+def _retry_catalog_change(change_id: int, actor: Any, reason: str) -> str:
+    change = catalog_change_move(change_id=change_id, move="retry", actor=actor, reason=reason)
+    return f"→ {change.status} (the catalog scheduler applies it on its next run)"
+
+
+failure_sources.register(
+    FailureSource(
+        name="catalog_change",
+        category="booking",
+        app="bookings",
+        failing=lambda: CatalogChange.objects.filter(
+            status__in=[CatalogChange.Status.FAILING, CatalogChange.Status.PARKED]
+        ),
+        provider=lambda c: "catalog_scheduler",
+        failure_code=lambda c: c.failure_code,
+        error=lambda c: c.last_error,
+        first_seen=lambda c: c.apply_at,
+        last_seen=lambda c: c.updated_at,
+        impact=lambda c: Impact(50, "the catalog is not as scheduled"),
+        guard=lambda c: None,
+        predicted=lambda c: f"{c.status} → SCHEDULED (applied on the scheduler's next run)",
+        replay=_retry_catalog_change,
+        first_seen_field="apply_at",
+    )
+)
+
+
+def _recheck_bundle(bundle_id: int, actor: Any, reason: str) -> str:
+    Bundle.objects.filter(pk=bundle_id).update(next_check_at=timezone.now())
+    return "checked again on the guardrail's next run (sells again once its parts are sound)"
+
+
+failure_sources.register(
+    FailureSource(
+        name="bundle",
+        category="booking",
+        app="bookings",
+        failing=lambda: Bundle.objects.filter(status=Bundle.Status.STOPPED),
+        provider=lambda b: "bundle_guardrail_worker",
+        failure_code=lambda b: b.stop_code,
+        error=lambda b: b.stop_reason,
+        first_seen=lambda b: b.stopped_at or b.updated_at,
+        last_seen=lambda b: b.updated_at,
+        impact=lambda b: Impact(70, "a bundle has stopped selling"),
+        guard=lambda b: None,
+        predicted=lambda b: "checked again now: sells once its parts are sound",
+        replay=_recheck_bundle,
+        replay_resolves=False,
     )
 )

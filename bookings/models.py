@@ -9,13 +9,20 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 from opsconsole.db.leases import Leased
+from opsconsole.db.retryable import Retryable
 
 
 class Resource(models.Model):
-    """Something that can be booked: a court, a room, a desk."""
+    """Something that can be booked: a court, a room, a desk. Its price, whether it is open
+    and how far ahead it can be booked change by hand or on schedule (CatalogChange)."""
 
     name = models.CharField(max_length=200, unique=True)
+    # False: closed (for maintenance, or for good); new holds are refused.
     active = models.BooleanField(default=True)
+    # The price of one slot, in EUR (None: not sold on its own, e.g. only in a bundle).
+    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    # Slots are open for booking up to this moment (None: no limit).
+    bookable_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -277,3 +284,221 @@ class WaitlistEntry(models.Model):
 
     def __str__(self) -> str:
         return f"waitlist #{self.pk} for {self.resource_id} ({self.status})"
+
+
+class Fulfillment(Leased, Retryable):
+    """What a paid booking is owed once: its entry code, its confirmation and its partner
+    event (`booking.fulfilled`), written in one transaction by the fulfillment processor
+    (docs/runbooks/incident-response.md). One row per booking, so nothing is fulfilled twice."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        FULFILLED = "FULFILLED"
+        # Retries spent, or a failure no retry mends: an operator looks (the failure inbox).
+        PARKED = "PARKED"
+        # The booking was cancelled or is no longer paid before its turn came.
+        VOIDED = "VOIDED"
+
+    booking = models.OneToOneField(Booking, on_delete=models.PROTECT, related_name="fulfillment")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Shown at the door; unique among fulfilled bookings.
+    entry_code = models.CharField(max_length=16, blank=True)
+    notification_id = models.BigIntegerField(null=True, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    last_error = models.TextField(blank=True)
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["PENDING", "FULFILLED", "PARKED", "VOIDED"]),
+                name="fulfillment_status_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["entry_code"],
+                condition=~Q(entry_code=""),
+                name="fulfillment_entry_code_unique",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="FULFILLED") | ~Q(entry_code=""),
+                name="fulfillment_fulfilled_has_code",
+            ),
+        ]
+        indexes = [
+            # The processor's claim: status = PENDING AND next_retry_at <= now().
+            models.Index(
+                fields=["next_retry_at", "id"],
+                condition=Q(status="PENDING"),
+                name="fulfillment_due_idx",
+            ),
+            models.Index(
+                fields=["-updated_at"], condition=Q(status="PARKED"), name="fulfillment_parked_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"fulfillment of booking {self.booking_id} ({self.status})"
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "attempts": self.attempt_count,
+            "failure_code": self.failure_code,
+            "notification_id": self.notification_id,
+        }
+
+
+class CatalogChange(Leased, Retryable):
+    """A change to a resource that applies at its time (docs/runbooks/incident-response.md):
+    the catalog scheduler applies each once, in order per resource; one that fails holds
+    back the later changes of its resource until it applies or an operator cancels it."""
+
+    class Kind(models.TextChoices):
+        OPEN_SLOTS = "open_slots", "Open slots up to a date"
+        PRICE_CHANGE = "price_change", "Change the price"
+        CLOSE = "close", "Close (maintenance)"
+        REOPEN = "reopen", "Reopen"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "SCHEDULED"
+        # Paused by an operator: not applied, and holding back its resource's later changes.
+        PAUSED = "PAUSED"
+        APPLIED = "APPLIED"
+        # Tried and failed; retried with backoff while it is FAILING.
+        FAILING = "FAILING"
+        PARKED = "PARKED"
+        CANCELLED = "CANCELLED"
+
+    # Changes still to apply: they hold back their resource's later ones.
+    OPEN = (Status.SCHEDULED, Status.PAUSED, Status.FAILING, Status.PARKED)
+
+    resource = models.ForeignKey(Resource, on_delete=models.PROTECT, related_name="changes")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # open_slots: the new bookable_until; price_change: the new price.
+    bookable_until = models.DateTimeField(null=True, blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    apply_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    failure_code = models.CharField(max_length=64, blank=True)
+    last_error = models.TextField(blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    scheduled_by = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["apply_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["SCHEDULED", "PAUSED", "APPLIED", "FAILING", "PARKED", "CANCELLED"]
+                ),
+                name="catalog_change_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["open_slots", "price_change", "close", "reopen"]),
+                name="catalog_change_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="open_slots") | Q(bookable_until__isnull=False),
+                name="catalog_change_open_slots_has_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="price_change") | Q(price__gt=0),
+                name="catalog_change_price_positive",
+            ),
+        ]
+        indexes = [
+            # The scheduler's claim: due rows by their time.
+            models.Index(
+                fields=["next_retry_at", "id"],
+                condition=Q(status__in=["SCHEDULED", "FAILING"]),
+                name="catalog_change_due_idx",
+            ),
+            # What holds a change back: its resource's earlier open changes.
+            models.Index(
+                fields=["resource", "apply_at", "id"],
+                condition=Q(status__in=["SCHEDULED", "PAUSED", "FAILING", "PARKED"]),
+                name="catalog_change_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.resource_id} at {self.apply_at:%Y-%m-%d %H:%M}"
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "kind": self.kind,
+            "apply_at": self.apply_at.isoformat(),
+            "attempts": self.attempt_count,
+            "failure_code": self.failure_code,
+        }
+
+
+class Bundle(Leased):
+    """Resources sold together at one price. The bundle guardrail worker checks it against
+    its parts on a schedule; a part closed or repriced since the bundle was priced stops it
+    selling until an operator fixes or overrides it (docs/runbooks/incident-response.md)."""
+
+    class Status(models.TextChoices):
+        SELLING = "SELLING"
+        STOPPED = "STOPPED"
+
+    name = models.CharField(max_length=200, unique=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SELLING)
+    # Why it stopped (the guardrail's finding), kept until it sells again.
+    stop_code = models.CharField(max_length=64, blank=True)
+    stop_reason = models.TextField(blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    # An operator's override: sells despite the finding, until its parts change again.
+    override_reason = models.TextField(blank=True)
+    overridden_by = models.CharField(max_length=150, blank=True)
+    override_fingerprint = models.CharField(max_length=64, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["SELLING", "STOPPED"]), name="bundle_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(price__gt=0), name="bundle_price_positive"),
+        ]
+        indexes = [models.Index(fields=["next_check_at", "id"], name="bundle_due_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "stop_code": self.stop_code,
+            "stop_reason": self.stop_reason,
+            "override_reason": self.override_reason,
+        }
+
+
+class BundlePart(models.Model):
+    """A resource in a bundle, with the price it had when the bundle was priced."""
+
+    bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="parts")
+    resource = models.ForeignKey(Resource, on_delete=models.PROTECT, related_name="bundle_parts")
+    priced_at = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bundle", "resource"], name="bundle_part_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource} in {self.bundle}"

@@ -8,7 +8,11 @@ What the scheduled workers leave alone, and why (tests/opsconsole/test_demo_worl
 - the refund group: Stripe refused both refunds for good (HTTP 400), so the refund worker
   does not retry them and the DLQ sweeper, which retries only transient failures, leaves
   them; a day later it hands them to manual review. Two operators resolve money;
-- the hosted session, the DLQ group and the paused partner: see demo_data.
+- the hosted session, the DLQ group and the paused partner: see demo_data;
+- the incident guide's workers: a walk-in's fulfilment parked (no address to send the entry
+  code to), closing Court 2 failing while Maria's booking is still to come (the catalog
+  scheduler's `consecutive_failures` rises until an operator acts), and a bundle stopped
+  by its repriced sauna.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from bookings import services as bookings
-from bookings.models import Booking, Resource
+from bookings.models import Booking, Bundle, Resource
+from bookings.services.bundles import bundle_create
+from bookings.services.catalog import catalog_change_schedule
+from bookings.workers import BundleGuardrailWorker, CatalogScheduler, FulfillmentProcessor
 from notifications.adapters import OutboundMessage, SendResult
 from notifications.campaigns import campaign_create, campaign_start, whatsapp_cannot_send
 from notifications.models import Campaign
@@ -104,6 +111,7 @@ def load_practice_world(admin: User) -> None:
     load_open_incident(admin)
     load_customer_story()
     load_refund_owed_offline(admin)
+    load_catalog_and_fulfilment(admin)
 
 
 def load_refused_refunds() -> None:
@@ -212,6 +220,65 @@ def load_refund_owed_offline(desk: User) -> None:
         booking_id=booking.pk, amount=Decimal("25.00"), method="cash", actor=desk
     )
     bookings.booking_cancel(booking_id=booking.pk, actor=joao, reason="rained off")
+
+
+BUNDLE = "Court 2 + sauna"
+
+
+def load_catalog_and_fulfilment(desk: User) -> None:
+    """The incident guide's workers with something to show: prices, a bundle whose sauna was
+    repriced after it was priced (the guardrail stops it), a maintenance closing of Court 2
+    that fails while Maria's booking is still to come, next month's slots and a price change
+    on schedule, and a walk-in paid in cash with no email address (their fulfilment parks)."""
+    if Bundle.objects.filter(name=BUNDLE).exists():
+        return
+    court = Resource.objects.get(name="Court 2")
+    bookings.resource_update(
+        resource_id=court.pk, changes={"price": Decimal("45.00")}, actor=ACTOR, reason="price list"
+    )
+    sauna = bookings.resource_create(
+        name="Sauna", price=Decimal("15.00"), actor=ACTOR, reason="spa opening"
+    )
+    bundle_create(
+        name=BUNDLE,
+        price=Decimal("55.00"),
+        resource_ids=[court.pk, sauna.pk],
+        actor=ACTOR,
+        reason="winter offer",
+    )
+    bookings.resource_update(
+        resource_id=sauna.pk, changes={"price": Decimal("18.00")}, actor=ACTOR, reason="energy"
+    )
+    now = timezone.now()
+    catalog_change_schedule(
+        resource_id=court.pk, kind="close", apply_at=now, actor=ACTOR, reason="floor resurfacing"
+    )
+    month_ahead = (now + timedelta(days=62)).replace(hour=0, minute=0, second=0, microsecond=0)
+    catalog_change_schedule(
+        resource_id=sauna.pk,
+        kind="open_slots",
+        apply_at=now + timedelta(days=20),
+        bookable_until=month_ahead,
+        actor=ACTOR,
+        reason="next month's slots",
+    )
+    catalog_change_schedule(
+        resource_id=sauna.pk,
+        kind="price_change",
+        apply_at=now + timedelta(days=7),
+        price=Decimal("16.00"),
+        actor=ACTOR,
+        reason="spring prices",
+    )
+    walk_in = User.objects.create_user("walkin", first_name="Walk-in")
+    walk_in.groups.add(Group.objects.get(name="Booking client"))
+    start = (now + timedelta(days=4)).replace(hour=9, minute=0, second=0, microsecond=0)
+    booking = _booked(walk_in, Resource.objects.get(name="Court 3"), start)
+    bookings.booking_offline_payment_record(
+        booking_id=booking.pk, amount=Decimal("25.00"), method="cash", actor=desk
+    )
+    for worker in (FulfillmentProcessor, CatalogScheduler, BundleGuardrailWorker):
+        worker().run_once(triggered_by="demo")
 
 
 def _unmatched_refund_webhook() -> None:

@@ -243,8 +243,13 @@ WORKER_DEFAULTS_ENABLED = worker_switches(
     "bulk_action_worker",
     ("failure_alerter", "FAILURE_ALERTER_ENABLED"),
     "incident_recorder",
-    "weekly_digest",
+    ("weekly_digest_scheduler", "WEEKLY_DIGEST_ENABLED"),
     "queue_depth_sampler",
+    "fulfillment_processor",
+    "catalog_scheduler",
+    "bundle_guardrail_worker",
+    "loyalty_nudge_dispatch",
+    "onboarding_nudges",
 )
 # The weekly digest goes to this address (empty: the worker reports it not configured).
 OPERATIONS_DIGEST_EMAIL = env_str("OPERATIONS_DIGEST_EMAIL", "")
@@ -360,6 +365,15 @@ WHATSAPP = whatsapp_settings()  # WHATSAPP_PROVIDER=cloud_api
 FCM = fcm_settings()  # PUSH_PROVIDER=fcm
 # Email: 5 attempts, backoff from 1 minute (docs/runbooks/bookings-payments-notifications.md).
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 5)
+# The fulfillment processor (docs/runbooks/incident-response.md): attempts before a paid
+# booking's fulfilment parks for an operator, and the first wait (doubling, capped at 1 h).
+FULFILLMENT_MAX_ATTEMPTS = env_int("FULFILLMENT_MAX_ATTEMPTS", 5)
+FULFILLMENT_BACKOFF_BASE_SECONDS = env_int("FULFILLMENT_BACKOFF_BASE_SECONDS", 60)
+# The catalog scheduler: attempts before a change that cannot apply parks, the first wait.
+CATALOG_CHANGE_MAX_ATTEMPTS = env_int("CATALOG_CHANGE_MAX_ATTEMPTS", 5)
+CATALOG_CHANGE_BACKOFF_BASE_SECONDS = env_int("CATALOG_CHANGE_BACKOFF_BASE_SECONDS", 60)
+# The bundle guardrail worker checks each bundle against its parts this often.
+BUNDLE_CHECK_MINUTES = env_int("BUNDLE_CHECK_MINUTES", 5)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 60)
 NOTIFICATION_BACKOFF_CAP_SECONDS = env_int("NOTIFICATION_BACKOFF_CAP_SECONDS", 3600)
 # Push tokens: clean up above this many invalid (docs/runbooks/bookings-payments-notifications.md).

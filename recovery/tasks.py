@@ -34,4 +34,4 @@ def run_retention_redactor(triggered_by: str = "schedule") -> dict[str, Any]:
 
 
 def run_weekly_digest(triggered_by: str = "schedule") -> dict[str, Any]:
-    return run("weekly_digest", triggered_by)
+    return run("weekly_digest_scheduler", triggered_by)

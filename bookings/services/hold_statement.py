@@ -14,7 +14,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from bookings.errors import ResourceNotFound, TooManyActiveHolds
+from bookings.errors import TooManyActiveHolds
 from bookings.models import BookingHold
 from opsconsole.db.prepared import RowReader, fetch_prepared
 from opsconsole.db.transactions import is_retryable_transaction_error
@@ -51,7 +51,8 @@ def _one_statement_hold_sql() -> tuple[str, str]:
     """The hold's INSERT, gated on the resource and the client's live holds, and the
     audit row selecting from it; the audit part's text comes from opsconsole.evidence.audit."""
     head = (
-        "WITH resource AS (SELECT id FROM bookings_resource WHERE id = %(resource)s AND active), "
+        "WITH resource AS (SELECT id FROM bookings_resource WHERE id = %(resource)s AND active"
+        " AND (bookable_until IS NULL OR bookable_until >= %(end)s)), "
         "mine AS (SELECT cap_slot, expires_at > %(now)s AS live FROM bookings_bookinghold "
         "WHERE holder_id = %(holder)s AND status = 'ACTIVE'), "
         "counted AS (SELECT count(*) FILTER (WHERE live) AS live FROM mine), "
@@ -118,7 +119,7 @@ def _hold_in_one_statement(
         raise
     resources, live = row[0], row[1]
     if not resources:
-        raise ResourceNotFound()
+        return None  # missing, closed or not open that far: the locked way says which
     if live >= cap:
         raise TooManyActiveHolds(details={"active_holds": live, "max": cap})
     if row[2] is None:

@@ -15,6 +15,7 @@ from bookings.errors import (
     HoldExpired,
     HoldNotFound,
     ResourceNotFound,
+    SlotNotOpen,
     SlotUnavailable,
     TooManyActiveHolds,
 )
@@ -144,6 +145,13 @@ def _free_cap_slot(holder_id: int, *, now: datetime, cap: int) -> int:
 HOLD_CAP_LOCK_NAMESPACE = 0x484F4C44  # "HOLD"
 
 
+def _check_open(bookable_until: datetime | None, end_time: datetime) -> None:
+    """A slot past the resource's bookable_until is not open yet (the catalog scheduler opens
+    slots up to a date, docs/runbooks/incident-response.md)."""
+    if bookable_until is not None and end_time > bookable_until:
+        raise SlotNotOpen(details={"bookable_until": bookable_until.isoformat()})
+
+
 def _lock_and_check_hold(
     *, resource_id: int, holder_id: int, start_time: datetime, end_time: datetime, cap: int
 ) -> tuple[int, bool]:
@@ -158,8 +166,10 @@ def _lock_and_check_hold(
     one's cap place, and FOR UPDATE would close that circle into a deadlock."""
     now = timezone.now()
     if connection.vendor != "postgresql":
-        if not Resource.objects.select_for_update().filter(pk=resource_id, active=True).exists():
+        resource = Resource.objects.select_for_update().filter(pk=resource_id, active=True).first()
+        if resource is None:
             raise ResourceNotFound()
+        _check_open(resource.bookable_until, end_time)
         active = BookingHold.objects.filter(
             holder_id=holder_id, status=BookingHold.Status.ACTIVE, expires_at__gt=now
         )[:cap].count()
@@ -172,12 +182,14 @@ def _lock_and_check_hold(
         return active, taken
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int4) "
+            "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int4), bookable_until "
             "FROM bookings_resource WHERE id = %s AND active FOR NO KEY UPDATE",
             [HOLD_CAP_LOCK_NAMESPACE, holder_id, resource_id],
         )
-        if cursor.fetchone() is None:
+        locked = cursor.fetchone()
+        if locked is None:
             raise ResourceNotFound()
+        _check_open(locked[1], end_time)
         # A new statement, so a new snapshot: it sees what the lock holders committed.
         cursor.execute(
             "SELECT (SELECT count(*) FROM (SELECT 1 FROM bookings_bookinghold"

@@ -18,6 +18,7 @@ from bookings.errors import (
     BookingNotFound,
 )
 from bookings.models import Booking
+from bookings.services.fulfilment import fulfilment_owe
 from opsconsole.db.transactions import retry_on_deadlock
 from opsconsole.evidence import audit
 from payments.models import Payment
@@ -33,6 +34,7 @@ def booking_attach_payment(*, booking_id: int, payment_id: int, actor: audit.Act
     audit.record(
         "booking.payment_attached", obj=booking, after={"payment_id": payment_id}, actor=actor
     )
+    fulfilment_owe(booking)
     return booking
 
 
@@ -121,4 +123,5 @@ def booking_offline_payment_record(
             actor=actor,
             metadata={"method": method, "amount": str(amount)},
         )
+        fulfilment_owe(booking)
     return OfflinePaymentResult(payment=payment, booking=booking, duplicate=False)

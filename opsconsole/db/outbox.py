@@ -24,6 +24,7 @@ from django.utils import timezone
 EVENT_TYPES = (
     "booking.confirmed",
     "booking.cancelled",
+    "booking.fulfilled",
     "payment.recorded",
     "payment.succeeded",
     "refund.succeeded",

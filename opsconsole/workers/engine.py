@@ -146,6 +146,12 @@ class BatchWorker:
     def release_after_error(self, item_id: Any, run: RunContext, exc: Exception) -> None:
         """A row that raised is pushed back by its lease, so it cannot crash-loop the worker."""
 
+    def still_failing(self) -> bool:
+        """Whether the work itself is still failing after a run that raised nothing (a
+        scheduled change that keeps being refused): such a run counts as failed, so
+        `consecutive_failures` keeps rising for the alert until an operator acts."""
+        return False
+
     def begin_run(self, run: RunContext) -> None:
         """Called once at the start of each run, before the first claim, with the run's
         first processor's context (set its quotas here)."""
@@ -275,7 +281,7 @@ class BatchWorker:
         self, *, triggered_by: str, summary: RunSummary, crashed: Exception | None
     ) -> None:
         now = timezone.now()
-        failed = crashed is not None or summary.errors > 0
+        failed = crashed is not None or summary.errors > 0 or self.still_failing()
         # The row exists: run_once wrote the start of this run. Outcome totals are a JSON
         # counter, so the row lock keeps concurrent runs' sums right; one UPDATE writes all.
         with transaction.atomic():
@@ -291,7 +297,13 @@ class BatchWorker:
                 last_triggered_by=triggered_by,
                 last_run_summary=summary.as_dict(),
                 consecutive_failures=(F("consecutive_failures") + 1) if failed else 0,
-                last_error=(repr(crashed) if crashed else f"{summary.errors} item errors")
+                last_error=(
+                    repr(crashed)
+                    if crashed
+                    else f"{summary.errors} item errors"
+                    if summary.errors
+                    else "its work is still failing (see the failure inbox)"
+                )
                 if failed
                 else "",
                 runs_total=F("runs_total") + 1,

@@ -100,7 +100,8 @@ def filled(controls: list[Control], by_name: dict[str, str]) -> dict[str, str]:
             if control.checked:
                 data[name] = control.value or "on"
         elif control.tag == "select":
-            chosen = [value for value, selected in control.options if selected]
+            # The blank "---------" a required choice starts on is no choice: a person picks.
+            chosen = [value for value, selected in control.options if selected and value]
             usable = [value for value, _ in control.options if value]
             if chosen:
                 data[name] = chosen[0]

@@ -24,6 +24,12 @@ TYPED: dict[str, dict[str, str]] = {
         "payload_schema": "null",
     },
     "bookings.resource": {"name": "Court 9"},
+    "bookings.catalogchange": {
+        "kind": "price_change",
+        "apply_at_0": "2030-01-07",
+        "apply_at_1": "09:00:00",
+        "price": "32.50",
+    },
     "platform.incident": {"title": "Checkout links fail", "severity": "sev2"},
     "platform.consolebanner": {"message": "Stripe is slow; refunds are delayed"},
     "payments.stationcredential": {"station_id": "faro-1", "label": "Faro"},

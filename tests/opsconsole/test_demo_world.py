@@ -84,7 +84,9 @@ def test_the_demo_world_holds_every_practice_case(demo_world):
     # Its event id and the dashboard refund's id both lead to Maria's case.
     for term in ("evt_demo_refund_updated", "re_demo_dashboard_goodwill"):
         assert [match.ref for match in find_customer(term)] == [user_ref(maria.pk)], term
-    assert Notification.objects.filter(recipient=maria.email).count() == 2
+    # And the entry code of the booking she kept (the cancelled one was not fulfilled).
+    assert Notification.objects.filter(recipient=maria.email).count() == 3
+    assert Notification.objects.filter(recipient=maria.email, template="booking_fulfilled")
     # Joao paid cash at the desk and cancelled: a refund owed until staff pay it back.
     assert Refund.objects.get(payment__method="cash").status == Refund.Status.OWED
 

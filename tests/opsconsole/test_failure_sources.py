@@ -25,6 +25,9 @@ def test_each_app_registers_its_own_failure_sources():
         "notification": ("notifications", "notifications"),
         "campaign_target": ("notifications", "notifications"),
         "cancellation": ("bookings", "bookings"),
+        "fulfillment": ("bookings", "bookings"),
+        "catalog_change": ("bookings", "bookings"),
+        "bundle": ("bookings", "bookings"),
     }
 
 

@@ -82,11 +82,11 @@ def test_a_worker_that_runs_daily_is_stale_only_past_its_interval(monitoring_cli
         name="retention_redactor", last_heartbeat_at=timezone.now() - timedelta(hours=1)
     )
     WorkerStatus.objects.create(
-        name="weekly_digest", last_heartbeat_at=timezone.now() - timedelta(minutes=30)
+        name="weekly_digest_scheduler", last_heartbeat_at=timezone.now() - timedelta(minutes=30)
     )
     components = monitoring_client.get("/api/v1/health/readyz").json()["components"]
     assert components["retention_redactor"]["status"] == "ready"
-    assert components["weekly_digest"]["status"] == "ready"
+    assert components["weekly_digest_scheduler"]["status"] == "ready"
     WorkerStatus.objects.filter(name="retention_redactor").update(
         last_heartbeat_at=timezone.now() - timedelta(days=1, minutes=10)
     )

@@ -108,6 +108,7 @@ def test_the_catalogue_is_the_issue_s():
     assert set(EVENT_TYPES) == {
         "booking.confirmed",
         "booking.cancelled",
+        "booking.fulfilled",
         "payment.recorded",
         "payment.succeeded",
         "refund.succeeded",

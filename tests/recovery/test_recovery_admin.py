@@ -174,14 +174,17 @@ def test_setup_schedules_is_idempotent():
         ("backup_drill", "opsconsole.tasks.run_backup_drill", None),
         ("booking_hold_expiry_worker", run, "('booking_hold_expiry_worker',)"),
         ("bulk_action_worker", run, "('bulk_action_worker',)"),
+        ("bundle_guardrail_worker", run, "('bundle_guardrail_worker',)"),
         ("campaign_dispatcher_worker", run, "('campaign_dispatcher_worker',)"),
         ("campaign_stall_detector", run, "('campaign_stall_detector',)"),
         ("campaign_target_importer", run, "('campaign_target_importer',)"),
+        ("catalog_scheduler", run, "('catalog_scheduler',)"),
         ("cleanup_push_tokens", "notifications.tasks.cleanup_push_tokens", None),
         # An operator's own schedule whose task exists is kept; a gone task's is deleted.
         ("custom_report", "opsconsole.tasks.purge_expired_idempotency_keys", None),
         ("dlq_sweeper", run, "('dlq_sweeper',)"),
         ("failure_alerter", run, "('failure_alerter',)"),
+        ("fulfillment_processor", run, "('fulfillment_processor',)"),
         ("hosted_recovery_worker", run, "('hosted_recovery_worker',)"),
         ("incident_recorder", run, "('incident_recorder',)"),
         ("integration_delivery_worker", run, "('integration_delivery_worker',)"),
@@ -191,7 +194,7 @@ def test_setup_schedules_is_idempotent():
         ("refund_retry_worker", run, "('refund_retry_worker',)"),
         ("retention_redactor", run, "('retention_redactor',)"),
         ("stripe_event_retry_worker", run, "('stripe_event_retry_worker',)"),
-        ("weekly_digest", run, "('weekly_digest',)"),
+        ("weekly_digest_scheduler", run, "('weekly_digest_scheduler',)"),
     ]
 
 

@@ -123,8 +123,10 @@ def test_the_digest_worker_has_a_kill_switch_and_shows_in_readyz(resend, a_week_
     from opsconsole.monitoring.health import readiness
     from opsconsole.workers.switches import worker_switch_set
 
-    worker_switch_set(name="weekly_digest", enabled=False, actor="oncall", reason="mail storm")
+    worker_switch_set(
+        name="weekly_digest_scheduler", enabled=False, actor="oncall", reason="mail storm"
+    )
     with time_machine.travel(MONDAY_AFTER):
         assert run_worker(WeeklyDigestWorker).skipped
     assert emails(resend) == [] and not WeeklyDigest.objects.exists()
-    assert "weekly_digest" in readiness()["components"]
+    assert "weekly_digest_scheduler" in readiness()["components"]

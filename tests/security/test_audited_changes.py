@@ -160,8 +160,8 @@ def test_it_saves_resources_through_the_service(admin_client):
     assert resource.active is False
     (updated,) = audit_events(resource, "booking.resource.updated")
     assert (updated.before_state, updated.after_state) == (
-        {"name": "Court 9", "active": True},
-        {"name": "Court 9", "active": False},
+        {"name": "Court 9", "active": True, "price": None, "bookable_until": None},
+        {"name": "Court 9", "active": False, "price": None, "bookable_until": None},
     )
     assert (
         admin_client.post(
