@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from bookings import services
+from bookings import nudges, services
 from bookings.models import (
     Booking,
     BookingHold,
@@ -21,6 +21,7 @@ from bookings.models import (
     WaitlistEntry,
 )
 from bookings.services import bundles, catalog, fulfilment
+from notifications.models import ContactPreference, Nudge, Referral
 from opsconsole.access.personal_data import PersonalFieldsAdmin
 from opsconsole.admin.actions import destructive_action
 from opsconsole.admin.mixins import (
@@ -367,3 +368,50 @@ class BundleAdmin(SupportStaffAccess, ReadOnlyAdmin):
     )
     def accept_part_prices(self, request: HttpRequest, pk: int, reason: str) -> None:
         bundles.bundle_accept_part_prices(bundle_id=pk, actor=request.user, reason=reason)
+
+
+@admin.register(Nudge)
+class NudgeAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
+    """Loyalty and onboarding nudges, each sent once (bookings/nudges.py): here because their
+    planning and their re-queue read bookings and vouchers."""
+
+    personal_fields = {"recipient": "email"}
+    list_display = (
+        "id",
+        "kind",
+        "subject",
+        "recipient",
+        "status",
+        "skip_reason",
+        "attempt_count",
+        "next_retry_at",
+        "failure_code",
+        "sent_at",
+    )
+    list_filter = ("status", "kind", "failure_code")
+    search_fields = ("=subject", "recipient")
+    exclude = ("lease_owner", "lease_expires_at")
+    show_full_result_count = False
+    actions = ["requeue"]
+
+    @destructive_action(
+        description="Send again (parked nudges)…",
+        title="Send parked nudges again",
+        legal=lambda rows: rows.filter(status=Nudge.Status.PARKED),
+        legal_description="parked nudges; each is due at once with a fresh retry budget (one "
+        "that went out is never sent twice)",
+    )
+    def requeue(self, request: HttpRequest, pk: int, reason: str) -> None:
+        nudges.nudges_requeue(nudge_ids=[pk], actor=request.user, reason=reason)
+
+
+@admin.register(Referral)
+class ReferralAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("id", "referrer", "referred", "created_at")
+    search_fields = ("=referrer__id", "=referred__id")
+
+
+@admin.register(ContactPreference)
+class ContactPreferenceAdmin(SupportStaffAccess, ReadOnlyAdmin):
+    list_display = ("customer", "nudges_allowed", "timezone", "changed_at")
+    list_filter = ("nudges_allowed",)

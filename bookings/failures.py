@@ -12,10 +12,12 @@ from typing import Any
 from django.utils import timezone
 
 from bookings.models import Booking, Bundle, CatalogChange, Fulfillment
+from bookings.nudges import nudges_requeue
 from bookings.services import booking_cancel
 from bookings.services.catalog import catalog_change_move
 from bookings.services.fulfilment import fulfilment_retry
 from notifications import failures as notification_failures
+from notifications.models import Nudge
 from opsconsole.failures import failure_sources
 from opsconsole.failures.failure_sources import FailureSource, Impact
 from opsconsole.http.inputs import is_id
@@ -187,5 +189,29 @@ failure_sources.register(
         predicted=lambda b: "checked again now: sells once its parts are sound",
         replay=_recheck_bundle,
         replay_resolves=False,
+    )
+)
+
+
+def _requeue_nudge(nudge_id: int, actor: Any, reason: str) -> str:
+    done = nudges_requeue(nudge_ids=[nudge_id], actor=actor, reason=reason)
+    return "PARKED → PENDING (sent on the dispatch's next run)" if done else "not parked any more"
+
+
+failure_sources.register(
+    FailureSource(
+        name="nudge",
+        category="notification",
+        app="bookings",
+        failing=lambda: Nudge.objects.filter(status=Nudge.Status.PARKED),
+        provider=lambda n: "email",
+        failure_code=lambda n: n.failure_code,
+        error=lambda n: n.last_error,
+        first_seen=lambda n: n.created_at,
+        last_seen=lambda n: n.updated_at,
+        impact=lambda n: Impact(10, "a loyalty or onboarding nudge did not go out"),
+        guard=lambda n: None,
+        predicted=lambda n: "PARKED → PENDING (sent once, never twice)",
+        replay=_requeue_nudge,
     )
 )

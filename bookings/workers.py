@@ -6,7 +6,10 @@ from typing import ClassVar
 from django.db.models import Q
 from django.utils import timezone
 
-from bookings import services
+from bookings import (
+    nudges,  # noqa: F401  (registers the nudge workers)
+    services,
+)
 from bookings.models import BookingHold, Bundle, CatalogChange, Fulfillment
 from bookings.services.bundles import GuardrailOutcome, bundle_check
 from bookings.services.catalog import (

@@ -9,6 +9,7 @@ from pathlib import Path
 import environ
 
 from opsconsole.env import (
+    ImproperlyConfiguredEnv,
     anymail_settings,
     backup_drill_settings,
     database_from_url,
@@ -372,6 +373,17 @@ FULFILLMENT_BACKOFF_BASE_SECONDS = env_int("FULFILLMENT_BACKOFF_BASE_SECONDS", 6
 # The catalog scheduler: attempts before a change that cannot apply parks, the first wait.
 CATALOG_CHANGE_MAX_ATTEMPTS = env_int("CATALOG_CHANGE_MAX_ATTEMPTS", 5)
 CATALOG_CHANGE_BACKOFF_BASE_SECONDS = env_int("CATALOG_CHANGE_BACKOFF_BASE_SECONDS", 60)
+# Nudges (bookings/nudges.py): a voucher is recalled this many days before it expires; the
+# onboarding sequence's steps go this many days after signing up, to customers who signed up
+# within the window and have not booked; nobody is nudged in their quiet hours (local time).
+LOYALTY_NUDGE_EXPIRY_DAYS = env_int("LOYALTY_NUDGE_EXPIRY_DAYS", 7)
+ONBOARDING_NUDGE_DAYS = tuple(int(d) for d in env_list("ONBOARDING_NUDGE_DAYS", "1,3,7"))
+if len(ONBOARDING_NUDGE_DAYS) != 3 or list(ONBOARDING_NUDGE_DAYS) != sorted(ONBOARDING_NUDGE_DAYS):
+    raise ImproperlyConfiguredEnv("ONBOARDING_NUDGE_DAYS is three rising day counts, e.g. 1,3,7")
+ONBOARDING_WINDOW_DAYS = env_int("ONBOARDING_WINDOW_DAYS", 14)
+NUDGE_QUIET_HOURS = env_str("NUDGE_QUIET_HOURS", "21:00-08:00")
+NUDGE_MAX_ATTEMPTS = env_int("NUDGE_MAX_ATTEMPTS", 5)
+NUDGE_BACKOFF_BASE_SECONDS = env_int("NUDGE_BACKOFF_BASE_SECONDS", 60)
 # The bundle guardrail worker checks each bundle against its parts this often.
 BUNDLE_CHECK_MINUTES = env_int("BUNDLE_CHECK_MINUTES", 5)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 60)

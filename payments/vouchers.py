@@ -7,10 +7,12 @@ import base64
 import json
 import re
 import secrets
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from opsconsole.evidence import audit
 from opsconsole.http.context import current_request_id
@@ -39,6 +41,11 @@ class VoucherVoid(Conflict):
     default_message = "This voucher is void."
 
 
+class VoucherExpired(Conflict):
+    code = "PAY-409-VOUCHER-EXPIRED"
+    default_message = "This voucher has expired."
+
+
 class StationScopeMismatch(ApplicationError):
     status_code = 403
     code = "PAY-403-STATION-SCOPE-MISMATCH"
@@ -59,8 +66,10 @@ def voucher_issue(
     actor: audit.Actor = None,
     replaces: Voucher | None = None,
     reason: str = "",
+    expires_at: datetime | None = None,
 ) -> Voucher:
     voucher = Voucher.objects.create(
+        expires_at=expires_at,
         code=new_voucher_code(),
         description=description,
         value=value,
@@ -124,6 +133,10 @@ def _voucher_redeem(*, code: str, station_id: str, actor: audit.Actor) -> Vouche
                         else None,
                         "redeemed_station": voucher.redeemed_station,
                     }
+                )
+            if voucher.expires_at is not None and voucher.expires_at <= timezone.now():
+                raise VoucherExpired(
+                    details={"code": voucher.code, "expires_at": voucher.expires_at.isoformat()}
                 )
             if not voucher.in_scope(station_id):
                 raise StationScopeMismatch(
@@ -197,6 +210,7 @@ def voucher_replace(*, voucher_id: int, actor: audit.Actor, reason: str) -> Vouc
         actor=actor,
         replaces=original,
         reason=reason,
+        expires_at=original.expires_at,
     )
 
 

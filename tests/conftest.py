@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.db import connections
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from rest_framework.test import APIClient
 
+from opsconsole.monitoring.tracing import configure_tracing, shutdown_tracing
 from tests.helpers import token_client
 from tests.opsconsole.factories import UserFactory
 from tests.recovery.factories import IntegrationFactory
@@ -226,3 +228,26 @@ def fresh_delivery_destinations() -> Iterator[None]:
     from recovery.integrations.delivery.pipeline import forget_destinations
 
     forget_destinations()
+
+
+@pytest.fixture
+def collector(httpserver):
+    """A local OTLP/HTTP collector; yields a function that flushes and returns the spans."""
+    httpserver.expect_request("/v1/traces", method="POST").respond_with_data("", status=200)
+    provider = configure_tracing(endpoint=httpserver.url_for("/"), service_name="smplat-api")
+
+    def exported() -> list[tuple[dict, object]]:
+        provider.force_flush()
+        spans = []
+        for request, _ in httpserver.log:
+            if request.path != "/v1/traces":
+                continue
+            message = ExportTraceServiceRequest.FromString(request.get_data())
+            for resource_spans in message.resource_spans:
+                resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                for scope in resource_spans.scope_spans:
+                    spans += [(resource, span) for span in scope.spans]
+        return spans
+
+    yield exported
+    shutdown_tracing()

@@ -248,6 +248,7 @@ from notifications.models.campaigns import (  # noqa: E402
     CampaignTarget,
     CampaignTargetImport,
 )
+from notifications.models.nudges import ContactPreference, Nudge, Referral  # noqa: E402
 
 __all__ = [
     "Campaign",
@@ -255,8 +256,11 @@ __all__ = [
     "CampaignTargetImport",
     "Channel",
     "CommunicationLog",
+    "ContactPreference",
     "Notification",
     "NotificationAttempt",
+    "Nudge",
     "PushToken",
+    "Referral",
     "SuppressedRecipient",
 ]

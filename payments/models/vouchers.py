@@ -33,6 +33,8 @@ class Voucher(ConcurrentTransitionMixin, models.Model):
     )
     void_reason = models.TextField(blank=True)
     issued_at = models.DateTimeField(auto_now_add=True)
+    # Not redeemable after this (None: no end); the loyalty nudge reminds the customer first.
+    expires_at = models.DateTimeField(null=True, blank=True)
     redeemed_at = models.DateTimeField(null=True, blank=True)
     redeemed_station = models.CharField(max_length=100, blank=True)
 

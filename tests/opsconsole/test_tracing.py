@@ -1,36 +1,12 @@
 from __future__ import annotations
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from opsconsole.monitoring.tracing import configure_tracing, shutdown_tracing, tracing_enabled
+from opsconsole.monitoring.tracing import tracing_enabled
 from recovery.workers import IntegrationDeliveryWorker
 from tests.payments.factories import HostedSessionFactory
 
 INCOMING = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-@pytest.fixture
-def collector(httpserver):
-    """A local OTLP/HTTP collector; yields a function that flushes and returns the spans."""
-    httpserver.expect_request("/v1/traces", method="POST").respond_with_data("", status=200)
-    provider = configure_tracing(endpoint=httpserver.url_for("/"), service_name="smplat-api")
-
-    def exported() -> list[tuple[dict, object]]:
-        provider.force_flush()
-        spans = []
-        for request, _ in httpserver.log:
-            if request.path != "/v1/traces":
-                continue
-            message = ExportTraceServiceRequest.FromString(request.get_data())
-            for resource_spans in message.resource_spans:
-                resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                for scope in resource_spans.scope_spans:
-                    spans += [(resource, span) for span in scope.spans]
-        return spans
-
-    yield exported
-    shutdown_tracing()
 
 
 def test_no_endpoint_means_no_tracing():
