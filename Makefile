@@ -69,6 +69,8 @@ test: install
 	scripts/ensure-promtool.sh
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/alerts_test.yml
+	mkdir -p var && $(BIN)/python scripts/dashboard-rules.py deploy/grafana/incident-guide.json \
+		> var/dashboard-rules.yml && promtool check rules var/dashboard-rules.yml
 
 # The edit loop: the unit, API and concurrency tests in parallel on PostgreSQL, the linters
 # and the types (no browser, no scale-out cluster, no PgBouncer run).

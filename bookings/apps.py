@@ -18,3 +18,7 @@ class BookingsConfig(AppConfig):
         register_queue("booking_holds", BookingHold)
         register_queue("bookings", Booking, stuck=("CANCELLING",), age_field="updated_at")
         register_queue("refund_failures", RefundFailure, stuck=("PENDING_MANUAL",))
+        from bookings.metrics import incident_guide_metrics
+        from opsconsole.monitoring.metrics import register_metric_source
+
+        register_metric_source("incident_guide", incident_guide_metrics)

@@ -102,6 +102,11 @@ class Nudge(Leased, Retryable):
                 condition=Q(status="PENDING"),
                 name="nudge_due_idx",
             ),
+            # /metrics: the parked ones by kind, and the last day's sends.
+            models.Index(fields=["kind"], condition=Q(status="PARKED"), name="nudge_parked_idx"),
+            models.Index(
+                fields=["sent_at", "kind"], condition=Q(status="SENT"), name="nudge_sent_idx"
+            ),
         ]
 
     def __str__(self) -> str:
