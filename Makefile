@@ -84,7 +84,7 @@ check: install
 typecheck: install
 	env -u DATABASE_URL OPSCONSOLE_READ_ENV_FILE=false \
 		SECRET_KEY="$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
-		$(BIN)/mypy opsconsole notifications payments bookings recovery
+		$(BIN)/mypy opsconsole notifications payments bookings recovery storefront
 
 # Production settings pass Django's deployment checks with no warning (a complete provider
 # setup: Stripe, checkout and email configured, the other channels switched off on purpose).

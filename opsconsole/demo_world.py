@@ -41,6 +41,8 @@ from payments.models import Payment, VoucherRedemptionFailure, WebhookFailure
 from payments.refunds import refund_request
 from payments.vouchers import VoucherAlreadyRedeemed, voucher_issue, voucher_redeem
 from payments.webhooks import OUT_OF_ORDER_RETRIES, stripe_event_process
+from storefront.banners import promotional_banner_create
+from storefront.models import PromotionalBanner
 
 ACTOR = "demo"
 CAMPAIGN = "Spring courts promo"
@@ -112,6 +114,21 @@ def load_practice_world(admin: User) -> None:
     load_customer_story()
     load_refund_owed_offline(admin)
     load_catalog_and_fulfilment(admin)
+    load_storefront_banner()
+
+
+def load_storefront_banner() -> None:
+    """A promotional banner the storefront shows (GET /api/v1/storefront/banners), to
+    practise suspending promotional banners (docs/runbooks/incident-response.md)."""
+    if PromotionalBanner.objects.exists():
+        return
+    promotional_banner_create(
+        title="Spring courts: two hours for the price of one",
+        body="Book any court before 5 pm on a weekday.",
+        link="/offers/spring",
+        actor=ACTOR,
+        reason="the demo storefront's banner",
+    )
 
 
 def load_refused_refunds() -> None:

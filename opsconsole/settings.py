@@ -86,7 +86,9 @@ INSTALLED_APPS = [
     "simple_history",
     "django_q",
     "axes",
+    "waffle",
     "opsconsole.apps.PlatformConfig",
+    "storefront",
     "notifications",
     "payments",
     "bookings",
@@ -228,6 +230,15 @@ AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_VERBOSE = False
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+# Feature switches (django-waffle): the storefront surfaces an operator may suspend during
+# an incident (storefront/surfaces.py; docs/runbooks/incident-response.md). Their rows come
+# from storefront's data migration; a row missing reads as on, since a surface is served
+# unless someone switched it off. They are flipped in Admin -> Storefront surfaces, with a
+# reason and an audit row: waffle's own admin pages, which change them with neither, are
+# not registered.
+WAFFLE_SWITCH_DEFAULT = True
+WAFFLE_ENABLE_ADMIN_PAGES = False
 
 # Worker kill switches: the settings default, overridden by a WorkerSwitch row when present.
 WORKER_DEFAULTS_ENABLED = worker_switches(

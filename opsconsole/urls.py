@@ -65,6 +65,7 @@ urlpatterns = [
     path("api/v1/", include("notifications.api.urls")),
     path("api/v1/", include(inbox_urlpatterns)),
     path("api/v1/", include(case_urlpatterns)),
+    path("api/v1/", include("storefront.api.urls")),
     path("api/integrations/status", IntegrationsStatusApi.as_view(), name="integrations-status"),
     path("api/station/", include(station_urlpatterns)),
     path("webhooks/", include(webhook_urlpatterns)),

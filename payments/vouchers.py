@@ -16,11 +16,13 @@ from django.utils import timezone
 
 from opsconsole.evidence import audit
 from opsconsole.http.context import current_request_id
-from opsconsole.http.errors import ApplicationError, Conflict, NotFound
+from opsconsole.http.errors import ApplicationError, Conflict, DependencyUnavailable, NotFound
 from payments.adapters import default_voucher_renderer
 from payments.errors import PaymentsInvalidPayload
 from payments.events import voucher_event
 from payments.models import Voucher, VoucherRedemption, VoucherRedemptionFailure
+from storefront.models import LOYALTY_REDEMPTIONS
+from storefront.surfaces import surface_served
 
 # No 0/O/1/I: codes are read aloud and typed at stations.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -50,6 +52,18 @@ class StationScopeMismatch(ApplicationError):
     status_code = 403
     code = "PAY-403-STATION-SCOPE-MISMATCH"
     default_message = "This voucher cannot be redeemed at this station."
+
+
+class RedemptionsSuspended(DependencyUnavailable):
+    """An operator suspended loyalty redemptions (Admin -> Storefront surfaces): nothing is
+    redeemed until they resume them."""
+
+    code = "PAY-503-REDEMPTIONS-SUSPENDED"
+    default_message = (
+        "Voucher redemptions are suspended for now; nothing was redeemed. Try again later."
+    )
+    # A suspension lasts minutes at least: stations retry no sooner than this.
+    retry_after_seconds = 60
 
 
 def new_voucher_code() -> str:
@@ -92,7 +106,11 @@ NOT_REDEEMABLE_HERE = "This voucher is not redeemable here."
 
 
 def voucher_redeem(*, code: str, station_id: str, actor: audit.Actor) -> Voucher:
-    """Redeem, and keep a refused redemption as an anomaly for the failure inbox."""
+    """Redeem, and keep a refused redemption as an anomaly for the failure inbox. While
+    loyalty redemptions are suspended nothing is looked up or changed: the refusal is the
+    surface's span and log line, not an anomaly of this voucher."""
+    if not surface_served(LOYALTY_REDEMPTIONS, station_id=station_id[:100]):
+        raise RedemptionsSuspended(details={"surface": LOYALTY_REDEMPTIONS.name})
     try:
         return _voucher_redeem(code=code, station_id=station_id, actor=actor)
     except (VoucherAlreadyRedeemed, StationScopeMismatch, VoucherVoid) as exc:

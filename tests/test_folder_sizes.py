@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("opsconsole", "recovery", "payments", "bookings", "notifications", "bench")
+APPS = ("opsconsole", "recovery", "payments", "bookings", "notifications", "storefront", "bench")
 LIMIT = 25
 
 

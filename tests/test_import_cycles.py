@@ -7,7 +7,7 @@ from __future__ import annotations
 import grimp
 import networkx
 
-APPS = ("opsconsole", "notifications", "payments", "bookings", "recovery")
+APPS = ("opsconsole", "storefront", "notifications", "payments", "bookings", "recovery")
 
 
 def import_circles() -> list[list[str]]:

@@ -54,6 +54,8 @@ class ApplicationError(Exception):
     status_code: int = 400
     code: str = "OPS-400-INVALID-PAYLOAD"
     default_message: str = "The request could not be processed."
+    # Sent as Retry-After when set (a 503 is otherwise answered with 5 seconds).
+    retry_after_seconds: int | None = None
 
     def __init__(
         self,
@@ -156,6 +158,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     if isinstance(exc, ApplicationError):
         status, code, message, details = exc.status_code, exc.code, exc.message, exc.details
+        if exc.retry_after_seconds is not None:
+            headers["Retry-After"] = str(exc.retry_after_seconds)
     elif isinstance(exc, drf_exceptions.UnsupportedMediaType) and prefix in BODY_IS_PAYLOAD:
         # One code for an invalid path, query or body
         # (docs/runbooks/integration-retry-and-replay.md): a body that is not JSON is an invalid

@@ -33,6 +33,7 @@ TYPED: dict[str, dict[str, str]] = {
     "platform.incident": {"title": "Checkout links fail", "severity": "sev2"},
     "platform.consolebanner": {"message": "Stripe is slow; refunds are delayed"},
     "payments.stationcredential": {"station_id": "faro-1", "label": "Faro"},
+    "storefront.promotionalbanner": {"title": "Padel week", "link": "/offers/padel"},
 }
 
 
@@ -42,6 +43,7 @@ EDITS: dict[str, dict[str, str]] = {
     "bookings.resource": {"name": "Court renamed by the form test"},
     "platform.incident": {"summary": "Links failed for 20 minutes; regenerated."},
     "payments.voucher": {"station_scope": "lisbon-1,porto-2"},
+    "storefront.promotionalbanner": {"body": "Now on weekends too."},
     "notifications.campaign": {
         "throttle_per_minute": "45",
         "quiet_hours_start": "22:00",

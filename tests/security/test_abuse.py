@@ -22,7 +22,16 @@ from opsconsole.access.personal_data import can_see_personal_data
 from tests.security.sentinels import SENTINELS
 from tests.security.test_authorization_matrix import ROLES, api_client, every_row
 
-BUSINESS_APPS = ("bookings", "payments", "recovery", "notifications", "platform")
+# The storefront's banners and its surfaces' switches (waffle's) are business rows too.
+BUSINESS_APPS = (
+    "bookings",
+    "payments",
+    "recovery",
+    "notifications",
+    "platform",
+    "storefront",
+    "waffle",
+)
 NOT_BUSINESS = {
     "platform.idempotencykey",
     "platform.workerstatus",

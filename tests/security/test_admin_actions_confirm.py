@@ -8,7 +8,7 @@ from django.contrib import admin
 
 # Actions that only read (a CSV download of what is selected).
 READ_ONLY_ACTIONS = {"export_invalid_numbers"}
-CONSOLE_PACKAGES = {"opsconsole", "recovery", "payments", "bookings", "notifications"}
+CONSOLE_PACKAGES = {"opsconsole", "recovery", "payments", "bookings", "notifications", "storefront"}
 
 
 def site_actions() -> list[tuple[str, str, object]]:

@@ -136,6 +136,7 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
     "api/v1/failures/<str:source>/<str:source_id>/resolve": Row(
         "POST", "/api/v1/failures/refund/999999/resolve", OPERATORS, {"reason": "matrix"}
     ),
+    "api/v1/storefront/banners": Row("GET", "/api/v1/storefront/banners", EVERYONE),
     "api/integrations/status": Row("GET", "/api/integrations/status", READERS),
     "api/station/redeem": Row("POST", "/api/station/redeem", {"station"}, {"code": "NOPE"}),
     "webhooks/stripe": Row("POST", "/webhooks/stripe", EVERYONE, {}, note="signature decides"),
