@@ -15,13 +15,15 @@ from bookings.models import (
     Bundle,
     BundlePart,
     CatalogChange,
+    ContactPreference,
     Fulfillment,
+    Nudge,
+    Referral,
     RefundFailure,
     Resource,
     WaitlistEntry,
 )
 from bookings.services import bundles, catalog, fulfilment
-from notifications.models import ContactPreference, Nudge, Referral
 from opsconsole.access.personal_data import PersonalFieldsAdmin
 from opsconsole.admin.actions import destructive_action
 from opsconsole.admin.mixins import (
@@ -372,8 +374,7 @@ class BundleAdmin(SupportStaffAccess, ReadOnlyAdmin):
 
 @admin.register(Nudge)
 class NudgeAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
-    """Loyalty and onboarding nudges, each sent once (bookings/nudges.py): here because their
-    planning and their re-queue read bookings and vouchers."""
+    """Loyalty and onboarding nudges, each sent once (bookings/nudges.py)."""
 
     personal_fields = {"recipient": "email"}
     list_display = (

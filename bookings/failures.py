@@ -11,13 +11,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from bookings.models import Booking, Bundle, CatalogChange, Fulfillment
+from bookings.models import Booking, Bundle, CatalogChange, Fulfillment, Nudge
 from bookings.nudges import nudges_requeue
 from bookings.services import booking_cancel
 from bookings.services.catalog import catalog_change_move
 from bookings.services.fulfilment import fulfilment_retry
 from notifications import failures as notification_failures
-from notifications.models import Nudge
 from opsconsole.failures import failure_sources
 from opsconsole.failures.failure_sources import FailureSource, Impact
 from opsconsole.http.inputs import is_id

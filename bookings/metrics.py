@@ -12,8 +12,7 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from bookings.models import Bundle, CatalogChange, Fulfillment
-from notifications.models import Nudge
+from bookings.models import Bundle, CatalogChange, Fulfillment, Nudge
 
 
 def _by(rows: QuerySet, *fields: str) -> list[tuple[list[str], int]]:
@@ -27,8 +26,8 @@ def incident_guide_metrics() -> Iterable[Metric]:
         "Paid bookings' fulfilments not done: PENDING (due or retrying) and PARKED",
         labels=["status"],
     )
-    for status in (Fulfillment.Status.PENDING, Fulfillment.Status.PARKED):
-        fulfilments.add_metric([status], Fulfillment.objects.filter(status=status).count())
+    for waiting in (Fulfillment.Status.PENDING, Fulfillment.Status.PARKED):
+        fulfilments.add_metric([waiting], Fulfillment.objects.filter(status=waiting).count())
     changes = GaugeMetricFamily(
         "opsconsole_catalog_changes_open",
         "Scheduled catalog changes not applied yet, by status",
@@ -36,16 +35,16 @@ def incident_guide_metrics() -> Iterable[Metric]:
     )
     open_changes = CatalogChange.objects.filter(status__in=CatalogChange.OPEN)
     counted = {labels[0]: n for labels, n in _by(open_changes, "status")}
-    for status in CatalogChange.OPEN:
-        changes.add_metric([status], counted.get(status, 0))
+    for change_status in CatalogChange.OPEN:
+        changes.add_metric([change_status], counted.get(change_status, 0))
     bundles = GaugeMetricFamily(
         "opsconsole_bundles",
         "Bundles by status (STOPPED: the guardrail stopped them)",
         labels=["status"],
     )
     by_status = {labels[0]: n for labels, n in _by(Bundle.objects.all(), "status")}
-    for status in Bundle.Status.values:
-        bundles.add_metric([status], by_status.get(status, 0))
+    for bundle_status in Bundle.Status.values:
+        bundles.add_metric([bundle_status], by_status.get(bundle_status, 0))
     open_nudges = GaugeMetricFamily(
         "opsconsole_nudges_open",
         "Nudges owed (PENDING) or parked after their retries, by kind",
@@ -72,7 +71,7 @@ def incident_guide_metrics() -> Iterable[Metric]:
         )
     }
     for kind in Nudge.Kind.values:
-        for status in (Nudge.Status.PENDING, Nudge.Status.PARKED):
-            open_nudges.add_metric([kind, status], owed.get((kind, status), 0))
+        for nudge_status in (Nudge.Status.PENDING, Nudge.Status.PARKED):
+            open_nudges.add_metric([kind, nudge_status], owed.get((kind, nudge_status), 0))
         sent.add_metric([kind], sent_by_kind.get(kind, 0))
     return [fulfilments, changes, bundles, open_nudges, sent]

@@ -502,3 +502,22 @@ class BundlePart(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource} in {self.bundle}"
+
+
+# The nudges' rows (their planning and sending: bookings/nudges.py).
+from bookings.nudge_models import ContactPreference, Nudge, Referral  # noqa: E402
+
+__all__ = [
+    "Booking",
+    "BookingHold",
+    "Bundle",
+    "BundlePart",
+    "CatalogChange",
+    "ContactPreference",
+    "Fulfillment",
+    "Nudge",
+    "Referral",
+    "RefundFailure",
+    "Resource",
+    "WaitlistEntry",
+]

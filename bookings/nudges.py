@@ -14,8 +14,8 @@ customer's quiet hours it waits for their morning, and a send the provider refus
 with backoff and parks for the failure inbox. Each send is a span, `otel.status_code=ERROR`
 when it fails (the incident guide alerts on those of the loyalty dispatch).
 
-Planning and sending sit here, above bookings and payments, which they read; the rows live
-with the other notifications (notifications.models.nudges)."""
+Planning and sending sit with bookings, above payments and notifications, which they read
+and send through; the rows are bookings.nudge_models."""
 
 from __future__ import annotations
 
@@ -33,8 +33,7 @@ from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from bookings.models import Booking
-from notifications.models import ContactPreference, Nudge, Referral
+from bookings.models import Booking, ContactPreference, Nudge, Referral
 from notifications.services import communication_send
 from opsconsole.evidence import audit
 from opsconsole.failures.retry import RetryPolicy

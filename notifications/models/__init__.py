@@ -248,7 +248,6 @@ from notifications.models.campaigns import (  # noqa: E402
     CampaignTarget,
     CampaignTargetImport,
 )
-from notifications.models.nudges import ContactPreference, Nudge, Referral  # noqa: E402
 
 __all__ = [
     "Campaign",
@@ -256,11 +255,8 @@ __all__ = [
     "CampaignTargetImport",
     "Channel",
     "CommunicationLog",
-    "ContactPreference",
     "Notification",
     "NotificationAttempt",
-    "Nudge",
     "PushToken",
-    "Referral",
     "SuppressedRecipient",
 ]

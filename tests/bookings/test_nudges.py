@@ -14,14 +14,9 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
+from bookings.models import ContactPreference, Nudge, Referral
 from bookings.nudges import LoyaltyNudgeDispatch, OnboardingNudges
-from notifications.models import (
-    CommunicationLog,
-    ContactPreference,
-    Nudge,
-    Referral,
-    SuppressedRecipient,
-)
+from notifications.models import CommunicationLog, SuppressedRecipient
 from opsconsole.models import AuditEvent
 from payments.vouchers import voucher_issue
 from recovery.inbox.groups import failure_groups

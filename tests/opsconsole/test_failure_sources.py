@@ -28,6 +28,7 @@ def test_each_app_registers_its_own_failure_sources():
         "fulfillment": ("bookings", "bookings"),
         "catalog_change": ("bookings", "bookings"),
         "bundle": ("bookings", "bookings"),
+        "nudge": ("bookings", "bookings"),
     }
 
 

@@ -13,10 +13,10 @@ import pytest
 from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from bookings.models import Nudge
 from bookings.nudges import LoyaltyNudgeDispatch, OnboardingNudges
 from bookings.services.bundles import bundle_create
 from bookings.workers import BundleGuardrailWorker, CatalogScheduler, FulfillmentProcessor
-from notifications.models import Nudge
 from payments.workers import HostedSessionRecoveryWorker
 from recovery.reports.weekly_digest import WeeklyDigestWorker
 from tests.bookings.factories import BookingFactory, ResourceFactory
@@ -79,7 +79,9 @@ def test_every_query_selects_series_the_console_exports(client, settings):
     from opsconsole.models import WorkerStatus
 
     for name in ("loyalty_nudge_dispatch", "onboarding_nudges"):
-        WorkerStatus.objects.filter(name=name).update(outcome_totals={"sent": 1, "parked": 1})
+        WorkerStatus.objects.filter(name=name).update(
+            outcome_totals={"sent": 1, "retry_scheduled": 1, "parked": 1}
+        )
     Nudge.objects.create(
         kind="referral_thanks", subject="referral:1", customer=customer, recipient="a@b.test"
     )

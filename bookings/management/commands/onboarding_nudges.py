@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from bookings.models import Nudge
 from bookings.nudges import OnboardingNudges, nudges_requeue, onboarding_nudges_plan
-from notifications.models import Nudge
 
 COMMAND = "manage.py onboarding_nudges"
 

@@ -1,7 +1,8 @@
-"""Nudges: the loyalty nudges (credit or a voucher about to expire, a referral to thank) and
-the onboarding sequence (a customer who signed up and has not booked), each sent once
-(docs/runbooks/incident-response.md). A nudge is owed when its row exists; the unique
-(kind, subject) pair is what makes "once" hold however often the planners run."""
+"""The nudges' rows, sent by bookings/nudges.py: the loyalty nudges (a voucher about to
+expire, a referral to thank) and the onboarding sequence (a customer who signed up and has
+not booked), each sent once (docs/runbooks/incident-response.md). A nudge is owed when its
+row exists; the unique (kind, subject) pair is what makes "once" hold however often the
+planners run."""
 
 from __future__ import annotations
 
