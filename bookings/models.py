@@ -428,7 +428,7 @@ class CatalogChange(Leased, Retryable):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} of {self.resource_id} at {self.apply_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} of {self.resource} at {self.apply_at:%Y-%m-%d %H:%M}"
 
     def state(self) -> dict[str, Any]:
         return {

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.urls import NoReverseMatch, reverse
 
+from opsconsole.workers.registry import registered_workers
+
 # The readiness statuses an attention row may have, worst first (ready rows never show).
 LEVELS = ("error", "degraded")
 SUMMARY_CHARS = 200
@@ -59,7 +61,11 @@ def attention_rows(health: dict[str, Any]) -> tuple[list[AttentionRow], int]:
     ready (counted, not listed)."""
     rows = [
         AttentionRow(
-            component["status"], "component", name, component_summary(component["details"])
+            component["status"],
+            "component",
+            name,
+            component_summary(component["details"]),
+            component_link(name),
         )
         for name, component in health["components"].items()
         if component["status"] in LEVELS
@@ -69,6 +75,15 @@ def attention_rows(health: dict[str, Any]) -> tuple[list[AttentionRow], int]:
     rows.sort(key=lambda row: LEVELS.index(row.level))
     ready = sum(1 for c in health["components"].values() if c["status"] not in LEVELS)
     return rows, ready
+
+
+def component_link(name: str) -> str:
+    """A worker's component (or its listener's) leads to the worker's page, where it is run
+    again or switched off (docs/runbooks/incident-response.md); others lead nowhere."""
+    worker = name.removesuffix("_listener")
+    if worker not in registered_workers():
+        return ""
+    return reverse("admin:platform_workerstatus_change", args=[worker])
 
 
 def changelist_link(model: Any, statuses: Iterable[str]) -> str:
