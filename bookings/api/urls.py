@@ -1,6 +1,6 @@
 from django.urls import path
 
-from bookings.api.resources import ResourceListApi
+from bookings.api.resources import BundleListApi, ResourceListApi
 from bookings.api.views import (
     BookingCancelApi,
     BookingCheckInApi,
@@ -12,6 +12,7 @@ from bookings.api.views import (
 urlpatterns = [
     path("bookings/holds", BookingHoldCreateApi.as_view(), name="booking-hold-create"),
     path("bookings/resources", ResourceListApi.as_view(), name="booking-resources"),
+    path("bookings/bundles", BundleListApi.as_view(), name="booking-bundles"),
     path(
         "bookings/holds/<str:hold_id>/confirm",
         BookingHoldConfirmApi.as_view(),

@@ -21,7 +21,8 @@ from bookings.workers import BundleGuardrailWorker
 from opsconsole.models import Alert, AuditEvent
 from recovery.inbox.groups import failure_groups
 from tests.bookings.factories import ResourceFactory
-from tests.helpers import run_concurrently
+from tests.helpers import run_concurrently, token_client
+from tests.opsconsole.factories import UserFactory
 from tests.workers import run_worker
 
 
@@ -121,3 +122,25 @@ def test_concurrent_guardrails_check_each_bundle_once_a_round():
     assert sum(s.claimed for s in summaries) == 8
     assert Bundle.objects.filter(status="STOPPED").count() == 4
     assert Alert.objects.filter(kind="bundle-stopped").count() == 4
+
+
+@pytest.mark.django_db
+def test_a_stopped_bundle_is_not_on_sale_until_it_is_fixed():
+    bundle, (_court, sauna) = a_bundle("30.00", "15.00")
+    client = token_client(UserFactory(username="shopper", groups=["Booking client"]))
+
+    def on_sale() -> list[dict]:
+        response = client.get("/api/v1/bookings/bundles")
+        assert response.status_code == 200
+        return response.json()["items"]
+
+    [listed] = on_sale()
+    assert (listed["name"], listed["price"]) == ("court + sauna", "40.00")
+    assert [part["resource_id"] for part in listed["parts"]] == sorted(
+        part.resource_id for part in bundle.parts.all()
+    )
+    Resource.objects.filter(pk=sauna.pk).update(price=Decimal("18.00"))
+    run_worker(BundleGuardrailWorker)
+    assert on_sale() == []
+    bundle_override(bundle_id=bundle.pk, actor="ops", reason="honour the old price")
+    assert [b["id"] for b in on_sale()] == [bundle.pk]

@@ -88,6 +88,7 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
     "api/v1/bookings/resources": Row(
         "GET", "/api/v1/bookings/resources", {"booking_client", *READERS}
     ),
+    "api/v1/bookings/bundles": Row("GET", "/api/v1/bookings/bundles", {"booking_client", *READERS}),
     "api/v1/bookings/holds": Row(
         "POST", "/api/v1/bookings/holds", {"booking_client", "superuser"}, {}
     ),
