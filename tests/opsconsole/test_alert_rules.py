@@ -30,6 +30,10 @@ def test_the_seed_s_alerts_are_there_with_their_thresholds():
 
 @pytest.mark.django_db
 def test_every_rule_reads_a_metric_the_console_exports(client, settings):
+    from opsconsole.models import WorkerStatus
+
+    # A worker with outcomes, as any worker has after its first run with work.
+    WorkerStatus.objects.create(name="loyalty_nudge_dispatch", outcome_totals={"sent": 1})
     settings.METRICS_BEARER_TOKEN = "scrape-token"
     body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token").content.decode()
     exported = {line.split("{")[0].split(" ")[0] for line in body.splitlines() if line[:1] != "#"}
