@@ -29,6 +29,9 @@ lock:
 # the sandbox (PROVIDERS_SANDBOX), which production never turns on.
 run: export OUTBOUND_ALLOWED_HOSTS := 127.0.0.1,localhost
 run: export PROVIDERS_SANDBOX := true
+# The weekly digest goes somewhere in the demo (the sandbox email channel), so its re-run
+# (manage.py run_weekly_digest) can be practised.
+run: export OPERATIONS_DIGEST_EMAIL ?= operations@example.test
 run: export LOG_FORMAT := console
 run: install .env
 	$(BIN)/python scripts/check-port.py
@@ -42,7 +45,7 @@ run: install .env
 # A local .env for make run: a random SECRET_KEY (production refuses to start without one)
 # and the loopback hosts the demo's stand-in endpoints live on. An existing .env is kept.
 .env:
-	printf 'SECRET_KEY=%s\nOUTBOUND_ALLOWED_HOSTS=127.0.0.1,localhost\nPROVIDERS_SANDBOX=true\n' \
+	printf 'SECRET_KEY=%s\nOUTBOUND_ALLOWED_HOSTS=127.0.0.1,localhost\nPROVIDERS_SANDBOX=true\nOPERATIONS_DIGEST_EMAIL=operations@example.test\n' \
 		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
 
 # Test processes side by side (pytest-xdist, a database each); one per core by default.

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -178,10 +180,12 @@ class WaitlistEntryAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin)
 
 
 @admin.register(Fulfillment)
-class FulfillmentAdmin(SupportStaffAccess, ReadOnlyAdmin):
+class FulfillmentAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     """Paid bookings' fulfilments (docs/runbooks/incident-response.md). The entry code is a
-    door credential: the page says whether one was issued, never the code."""
+    door credential: operators read it on the record's page to give it at the desk (a walk-in
+    with no email address); viewers see it masked, and no list shows it."""
 
+    personal_fields = {"entry_code": "secret"}
     list_display = (
         "id",
         "booking",
@@ -195,7 +199,7 @@ class FulfillmentAdmin(SupportStaffAccess, ReadOnlyAdmin):
     list_filter = ("status", "failure_code")
     search_fields = ("=booking__id",)
     show_full_result_count = False
-    exclude = ("entry_code", "lease_owner", "lease_expires_at")
+    exclude = ("lease_owner", "lease_expires_at")
     actions = ["retry"]
 
     @admin.display(boolean=True, description="entry code issued")
@@ -205,6 +209,7 @@ class FulfillmentAdmin(SupportStaffAccess, ReadOnlyAdmin):
     @destructive_action(
         description="Retry fulfilment…",
         title="Retry fulfilments",
+        button="Retry fulfilment…",
         legal=lambda rows: rows.filter(status=Fulfillment.Status.PARKED),
         legal_description="parked fulfilments; each is due at once with a fresh retry budget "
         "(nothing is sent twice: a fulfilled booking is never fulfilled again)",
@@ -273,9 +278,22 @@ class CatalogChangeAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin
         reason: str,
     ) -> CatalogChange:
         resource = changes.pop("resource")
-        return catalog.catalog_change_schedule(
+        scheduled = catalog.catalog_change_schedule(
             resource_id=resource.pk, **changes, actor=request.user, reason=reason
         )
+        judged = bundles.bundles_of(resource.pk)
+        if judged and scheduled.kind in (
+            CatalogChange.Kind.PRICE_CHANGE,
+            CatalogChange.Kind.CLOSE,
+        ):
+            names = ", ".join(bundle.name for bundle in judged)
+            messages.warning(
+                request,
+                f"{resource.name} is a part of {names}: when this change applies, the bundle "
+                "guardrail stops selling it until its parts' prices are accepted or it is "
+                "overridden (Admin → Bundles).",
+            )
+        return scheduled
 
     def _move(self, request: HttpRequest, pk: int, reason: str, move: str) -> None:
         catalog.catalog_change_move(change_id=pk, move=move, actor=request.user, reason=reason)
@@ -283,6 +301,7 @@ class CatalogChangeAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin
     @destructive_action(
         description="Pause…",
         title="Pause catalog changes",
+        button="Pause this change…",
         legal=lambda rows: rows.filter(
             status__in=[CatalogChange.Status.SCHEDULED, CatalogChange.Status.FAILING]
         ),
@@ -295,6 +314,7 @@ class CatalogChangeAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin
     @destructive_action(
         description="Resume…",
         title="Resume catalog changes",
+        button="Resume this change…",
         legal=lambda rows: rows.filter(status=CatalogChange.Status.PAUSED),
         legal_description="paused changes; each applies at its time, or at once when that "
         "has passed",
@@ -305,6 +325,7 @@ class CatalogChangeAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin
     @destructive_action(
         description="Retry now…",
         title="Retry catalog changes",
+        button="Retry this change now…",
         legal=lambda rows: rows.filter(
             status__in=[CatalogChange.Status.FAILING, CatalogChange.Status.PARKED]
         ),
@@ -317,12 +338,24 @@ class CatalogChangeAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin
     @destructive_action(
         description="Cancel…",
         title="Cancel catalog changes",
+        button="Cancel this change…",
         legal=lambda rows: rows.filter(status__in=CatalogChange.OPEN),
         legal_description="changes not yet applied; they never apply, and their resource's "
         "later changes go ahead",
     )
     def cancel(self, request: HttpRequest, pk: int, reason: str) -> None:
         self._move(request, pk, reason, "cancel")
+
+
+class BundlePriceForm(forms.Form):
+    new_price = forms.DecimalField(
+        label="New bundle price (EUR)",
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=10,
+        decimal_places=2,
+        help_text="Empty: the bundle keeps its price.",
+    )
 
 
 class BundlePartInline(SupportStaffInline, admin.TabularInline):
@@ -354,6 +387,7 @@ class BundleAdmin(SupportStaffAccess, ReadOnlyAdmin):
     @destructive_action(
         description="Override: sell despite the finding…",
         title="Override bundle guardrail",
+        button="Override: sell despite the finding…",
         legal=lambda rows: rows.filter(status=Bundle.Status.STOPPED),
         legal_description="stopped bundles; they sell again while their parts stay as they "
         "are now (a further change to a part stops them again)",
@@ -364,12 +398,19 @@ class BundleAdmin(SupportStaffAccess, ReadOnlyAdmin):
     @destructive_action(
         description="Fix: accept the parts' current prices…",
         title="Accept the parts' current prices",
+        button="Fix: accept the parts' current prices…",
         legal=lambda rows: rows.filter(status=Bundle.Status.STOPPED, stop_code="PART_REPRICED"),
-        legal_description="bundles stopped for a repriced part; the bundle is priced again "
-        "from its parts' prices now, checked at once, and sells again if nothing else is wrong",
+        legal_description="bundles stopped for a repriced part; the parts' prices now become "
+        "the ones each bundle was priced at (its own price stays, unless you give a new one "
+        "below), it is checked at once, and sells again if nothing else is wrong",
+        options=BundlePriceForm,
     )
-    def accept_part_prices(self, request: HttpRequest, pk: int, reason: str) -> None:
-        bundles.bundle_accept_part_prices(bundle_id=pk, actor=request.user, reason=reason)
+    def accept_part_prices(
+        self, request: HttpRequest, pk: int, reason: str, new_price: Decimal | None = None
+    ) -> None:
+        bundles.bundle_accept_part_prices(
+            bundle_id=pk, actor=request.user, reason=reason, price=new_price
+        )
 
 
 @admin.register(Nudge)
@@ -398,6 +439,7 @@ class NudgeAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     @destructive_action(
         description="Send again (parked nudges)…",
         title="Send parked nudges again",
+        button="Send again…",
         legal=lambda rows: rows.filter(status=Nudge.Status.PARKED),
         legal_description="parked nudges; each is due at once with a fresh retry budget (one "
         "that went out is never sent twice)",

@@ -304,6 +304,8 @@ class Fulfillment(Leased, Retryable):
     # Shown at the door; unique among fulfilled bookings.
     entry_code = models.CharField(max_length=16, blank=True)
     notification_id = models.BigIntegerField(null=True, blank=True)
+    # Why no confirmation was sent (a walk-in with no email address gets the code at the desk).
+    confirmation_note = models.CharField(max_length=200, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     last_error = models.TextField(blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)

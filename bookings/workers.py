@@ -118,7 +118,7 @@ class CatalogScheduler(BatchWorker):
     def process(self, item_id: int, run: RunContext) -> CatalogOutcome:
         return catalog_change_apply(change_id=item_id, lease_owner=run.owner)
 
-    def still_failing(self) -> bool:
+    def still_failing(self) -> str:
         return catalog_changes_failing()
 
 

@@ -9,10 +9,10 @@ What the scheduled workers leave alone, and why (tests/opsconsole/test_demo_worl
   does not retry them and the DLQ sweeper, which retries only transient failures, leaves
   them; a day later it hands them to manual review. Two operators resolve money;
 - the hosted session, the DLQ group and the paused partner: see demo_data;
-- the incident guide's workers: a walk-in's fulfilment parked (no address to send the entry
-  code to), closing Court 2 failing while Maria's booking is still to come (the catalog
-  scheduler's `consecutive_failures` rises until an operator acts), and a bundle stopped
-  by its repriced sauna.
+- the incident guide's workers: closing Court 2 failing while Maria's booking is still to
+  come (the catalog scheduler's `consecutive_failures` rises until an operator acts), a
+  bundle stopped by its repriced sauna, and nudges owed (Maria's voucher about to expire,
+  a thank-you for her referral, a new customer's onboarding) that go out on the first runs.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from bookings import services as bookings
-from bookings.models import Booking, Bundle, Resource
+from bookings.models import Booking, Bundle, ContactPreference, Referral, Resource
+from bookings.nudges import LoyaltyNudgeDispatch, OnboardingNudges
 from bookings.services.bundles import bundle_create
 from bookings.services.catalog import catalog_change_schedule
 from bookings.workers import BundleGuardrailWorker, CatalogScheduler, FulfillmentProcessor
@@ -246,7 +247,10 @@ def load_catalog_and_fulfilment(desk: User) -> None:
     """The incident guide's workers with something to show: prices, a bundle whose sauna was
     repriced after it was priced (the guardrail stops it), a maintenance closing of Court 2
     that fails while Maria's booking is still to come, next month's slots and a price change
-    on schedule, and a walk-in paid in cash with no email address (their fulfilment parks)."""
+    on schedule; a walk-in paid in cash with no email address (fulfilled for the desk: the
+    code is on the fulfilment's page); and nudges owed: Maria's voucher expires in three
+    days, she brought the walk-in (a thank-you), and Nina signed up two days ago and has not
+    booked (onboarding). Maria and Nina agreed to nudges."""
     if Bundle.objects.filter(name=BUNDLE).exists():
         return
     court = Resource.objects.get(name="Court 2")
@@ -280,10 +284,10 @@ def load_catalog_and_fulfilment(desk: User) -> None:
         reason="next month's slots",
     )
     catalog_change_schedule(
-        resource_id=sauna.pk,
+        resource_id=Resource.objects.get_or_create(name="Court 1")[0].pk,
         kind="price_change",
         apply_at=now + timedelta(days=7),
-        price=Decimal("16.00"),
+        price=Decimal("40.00"),
         actor=ACTOR,
         reason="spring prices",
     )
@@ -294,7 +298,32 @@ def load_catalog_and_fulfilment(desk: User) -> None:
     bookings.booking_offline_payment_record(
         booking_id=booking.pk, amount=Decimal("25.00"), method="cash", actor=desk
     )
-    for worker in (FulfillmentProcessor, CatalogScheduler, BundleGuardrailWorker):
+    maria = User.objects.get(username="maria")
+    Referral.objects.create(referrer=maria, referred=walk_in)
+    voucher_issue(
+        description="Loyalty credit",
+        value=Decimal("10.00"),
+        customer_email=MARIA,
+        actor=ACTOR,
+        reason="ten bookings this year",
+        expires_at=now + timedelta(days=3),
+    )
+    nina = User.objects.create_user(
+        "nina",
+        email="nina.costa@example.test",
+        first_name="Nina",
+        date_joined=now - timedelta(days=2),
+    )
+    nina.groups.add(Group.objects.get(name="Booking client"))
+    for customer in (maria, nina):
+        ContactPreference.objects.create(customer=customer, nudges_allowed=True)
+    for worker in (
+        FulfillmentProcessor,
+        CatalogScheduler,
+        BundleGuardrailWorker,
+        LoyaltyNudgeDispatch,
+        OnboardingNudges,
+    ):
         worker().run_once(triggered_by="demo")
 
 

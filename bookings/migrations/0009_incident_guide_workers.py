@@ -253,6 +253,7 @@ class Migration(migrations.Migration):
                 ),
                 ("entry_code", models.CharField(blank=True, max_length=16)),
                 ("notification_id", models.BigIntegerField(blank=True, null=True)),
+                ("confirmation_note", models.CharField(blank=True, max_length=200)),
                 ("failure_code", models.CharField(blank=True, max_length=64)),
                 ("last_error", models.TextField(blank=True)),
                 ("fulfilled_at", models.DateTimeField(blank=True, null=True)),

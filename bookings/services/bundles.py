@@ -159,10 +159,11 @@ def bundle_override(*, bundle_id: int, actor: audit.Actor, reason: str) -> Bundl
 def bundle_accept_part_prices(
     *, bundle_id: int, actor: audit.Actor, reason: str, price: Decimal | None = None
 ) -> Bundle:
-    """The fix for a repriced part: the bundle is priced again from its parts' prices now
-    (and at `price`, when given), then checked at once."""
+    """The fix for a repriced part: its parts' prices now become the ones the bundle was
+    priced at (and the bundle's own price becomes `price`, when given), then it is checked
+    at once."""
     bundle = Bundle.objects.select_for_update().get(pk=bundle_id)
-    before = bundle.state()
+    before = {**bundle.state(), "price": str(bundle.price)}
     for part in bundle.parts.select_related("resource"):
         BundlePart.objects.filter(pk=part.pk).update(priced_at=part.resource.price)
     if price is not None:
@@ -176,8 +177,14 @@ def bundle_accept_part_prices(
         reason=reason,
     )
     _judge(bundle, bundle_findings(bundle), actor=audit.actor_label(actor))
+    bundle.checked_at = timezone.now()
     bundle.save()
     return bundle
+
+
+def bundles_of(resource_id: int) -> list[Bundle]:
+    """The bundles a resource is a part of (a change to it is judged by their guardrail)."""
+    return list(Bundle.objects.filter(parts__resource_id=resource_id).order_by("name"))
 
 
 @transaction.atomic

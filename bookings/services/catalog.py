@@ -196,10 +196,12 @@ def _apply(change: CatalogChange, resource: Resource) -> tuple[dict, dict]:
             ).values_list("pk", flat=True)[:20]
         )
         if live:
+            named = ", ".join(f"booking {pk}" for pk in live)
             raise ChangeRefused(
                 "LIVE_BOOKINGS",
-                f"{len(live)} live booking(s) still to come on this resource "
-                f"({', '.join(map(str, live))}): move or cancel them, then retry",
+                f"{len(live)} live booking(s) still to come on {resource.name} ({named}): "
+                "cancel them (Admin → Bookings), or cancel this change and schedule the "
+                "closing after them",
             )
         resource.active = False
     elif change.kind == CatalogChange.Kind.REOPEN:
@@ -235,12 +237,24 @@ def _record_failure(
     return CatalogOutcome.PARKED if parked else CatalogOutcome.RETRY_SCHEDULED
 
 
-def catalog_changes_failing() -> bool:
-    """Whether a change is failing or parked: the scheduler's runs count as failed until an
-    operator retries, pauses or cancels it."""
-    return CatalogChange.objects.filter(
-        status__in=[CatalogChange.Status.FAILING, CatalogChange.Status.PARKED]
-    ).exists()
+def catalog_changes_failing() -> str:
+    """The changes failing or parked, in the operator's words ("" if none): the scheduler's
+    runs count as failed until an operator retries, pauses or cancels them."""
+    failing = list(
+        CatalogChange.objects.filter(
+            status__in=[CatalogChange.Status.FAILING, CatalogChange.Status.PARKED]
+        )
+        .select_related("resource")
+        .order_by("apply_at", "pk")[:4]
+    )
+    if not failing:
+        return ""
+    first = failing[0]
+    more = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
+    return (
+        f"catalog change {first.pk} ({first}) is {first.status}{more}: {first.failure_code}: "
+        f"{first.last_error} (Admin → Catalog changes)"
+    )[:1000]
 
 
 # What an operator may do to a change: from which statuses, to which, and its audit event.
@@ -278,6 +292,9 @@ def catalog_change_move(
         change.next_retry_at = max(change.apply_at, timezone.now())
     else:
         change.next_retry_at = None
+    if target in (CatalogChange.Status.SCHEDULED, CatalogChange.Status.CANCELLED):
+        # The failure it had stays in the audit row's before-state.
+        change.failure_code = change.last_error = ""
     change.save()
     audit.record(
         f"booking.catalog_change.{event}",

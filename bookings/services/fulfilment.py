@@ -43,11 +43,14 @@ class FulfilmentOutcome(StrEnum):
 
 
 class FulfilmentProblem(Exception):
-    """A failure no retry mends (the booking has no address to confirm to)."""
+    """A failure of one attempt, with its code (the next attempt may succeed)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+NO_ADDRESS = "no email address: give the entry code at the desk (Admin → Fulfillments)"
 
 
 def fulfilment_retry_policy() -> RetryPolicy:
@@ -123,29 +126,34 @@ def fulfilment_process(*, fulfillment_id: int, lease_owner: str) -> FulfilmentOu
 
 
 def _fulfil(fulfillment: Fulfillment, booking: Booking) -> None:
-    email = getattr(booking.customer, "email", "")
-    if not email:
-        raise FulfilmentProblem("NO_CONTACT", "the customer has no email address to confirm to")
     for _ in range(5):  # a clash of two random codes is rare; the unique index decides
         code = _new_entry_code()
         if not Fulfillment.objects.filter(entry_code=code).exists():
             break
-    notification = notification_enqueue(
-        channel="email",
-        to=email,
-        template="booking_fulfilled",
-        context={
-            "booking_id": booking.pk,
-            "start_time": booking.start_time.isoformat(),
-            "entry_code": code,
-        },
-        subject_type="bookings.booking",
-        subject_id=booking.pk,
+    email = getattr(booking.customer, "email", "")
+    # A customer with no address (a walk-in paid at the desk) is still fulfilled: the desk
+    # reads the code from the fulfilment's page; no retry would find an address.
+    notification = (
+        notification_enqueue(
+            channel="email",
+            to=email,
+            template="booking_fulfilled",
+            context={
+                "booking_id": booking.pk,
+                "start_time": booking.start_time.isoformat(),
+                "entry_code": code,
+            },
+            subject_type="bookings.booking",
+            subject_id=booking.pk,
+        )
+        if email
+        else None
     )
     booking_event(booking, "booking.fulfilled")
     fulfillment.status = Fulfillment.Status.FULFILLED
     fulfillment.entry_code = code
-    fulfillment.notification_id = notification.pk
+    fulfillment.notification_id = notification.pk if notification else None
+    fulfillment.confirmation_note = "" if notification else NO_ADDRESS
     fulfillment.fulfilled_at = timezone.now()
     fulfillment.attempt_count += 1
     fulfillment.next_retry_at = None
@@ -164,8 +172,7 @@ def _record_failure(
     fulfillment.refresh_from_db()
     policy = fulfilment_retry_policy()
     attempts = fulfillment.attempt_count + 1
-    permanent = isinstance(exc, FulfilmentProblem) and exc.code == "NO_CONTACT"
-    parked = permanent or attempts >= policy.max_attempts
+    parked = attempts >= policy.max_attempts
     fulfillment.attempt_count = attempts
     fulfillment.failure_code = (
         exc.code if isinstance(exc, FulfilmentProblem) else type(exc).__name__

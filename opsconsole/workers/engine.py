@@ -146,11 +146,12 @@ class BatchWorker:
     def release_after_error(self, item_id: Any, run: RunContext, exc: Exception) -> None:
         """A row that raised is pushed back by its lease, so it cannot crash-loop the worker."""
 
-    def still_failing(self) -> bool:
-        """Whether the work itself is still failing after a run that raised nothing (a
-        scheduled change that keeps being refused): such a run counts as failed, so
-        `consecutive_failures` keeps rising for the alert until an operator acts."""
-        return False
+    def still_failing(self) -> str:
+        """What of its work is still failing after a run that raised nothing (a scheduled
+        change that keeps being refused), in the operator's words; "" when nothing is. Such
+        a run counts as failed, so `consecutive_failures` keeps rising for the alert until
+        an operator acts, and its last error says what to fix."""
+        return ""
 
     def begin_run(self, run: RunContext) -> None:
         """Called once at the start of each run, before the first claim, with the run's
@@ -281,7 +282,8 @@ class BatchWorker:
         self, *, triggered_by: str, summary: RunSummary, crashed: Exception | None
     ) -> None:
         now = timezone.now()
-        failed = crashed is not None or summary.errors > 0 or self.still_failing()
+        still_failing = "" if crashed is not None or summary.errors else self.still_failing()
+        failed = crashed is not None or summary.errors > 0 or bool(still_failing)
         # The row exists: run_once wrote the start of this run. Outcome totals are a JSON
         # counter, so the row lock keeps concurrent runs' sums right; one UPDATE writes all.
         with transaction.atomic():
@@ -302,7 +304,7 @@ class BatchWorker:
                     if crashed
                     else f"{summary.errors} item errors"
                     if summary.errors
-                    else "its work is still failing (see the failure inbox)"
+                    else still_failing
                 )
                 if failed
                 else "",

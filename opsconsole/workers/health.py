@@ -21,6 +21,8 @@ def worker_health(name: str, *, schedule_minutes: int = 1) -> ComponentHealth:
     status = WorkerStatus.objects.filter(name=name).first()
     now = timezone.now()
     details: dict[str, Any] = {
+        # First: the overview's one-line summary reads what to fix before the figures.
+        "last_error": status.last_error if status else "",
         "enabled": enabled,
         "heartbeat_age_seconds": round((now - status.last_heartbeat_at).total_seconds(), 1)
         if status and status.last_heartbeat_at
@@ -32,7 +34,6 @@ def worker_health(name: str, *, schedule_minutes: int = 1) -> ComponentHealth:
         "last_run_finished_at": status.last_run_finished_at.isoformat()
         if status and status.last_run_finished_at
         else None,
-        "last_error": status.last_error if status else "",
     }
     if not enabled:
         switch = WorkerSwitch.objects.filter(name=name).first()

@@ -59,9 +59,14 @@ def test_a_repriced_part_stops_the_bundle_with_an_alert_until_its_prices_are_acc
     run_worker(BundleGuardrailWorker, at=next_round() + timedelta(minutes=6))
     assert Alert.objects.filter(kind="bundle-stopped").count() == 1
 
-    bundle_accept_part_prices(bundle_id=bundle.pk, actor="merch", reason="new sauna price")
+    accepted_at = timezone.now()
+    bundle_accept_part_prices(
+        bundle_id=bundle.pk, actor="merch", reason="new sauna price", price=Decimal("43.00")
+    )
     bundle.refresh_from_db()
-    assert bundle.status == "SELLING"
+    assert (bundle.status, bundle.price) == ("SELLING", Decimal("43.00"))
+    assert accepted_at <= bundle.checked_at <= timezone.now()  # checked at once
+    assert AuditEvent.objects.get(event="booking.bundle.repriced").after_state["price"] == "43.00"
     assert Alert.objects.get(pk=alert.pk).acknowledged_at is not None
     assert not [g for g in failure_groups() if g.source == "bundle"]
 

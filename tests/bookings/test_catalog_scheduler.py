@@ -117,7 +117,14 @@ def test_a_failing_change_keeps_consecutive_failures_up_until_an_operator_acts(s
     # Runs with nothing due still count as failed while the change is failing.
     run_worker(CatalogScheduler)
     run_worker(CatalogScheduler)
-    assert WorkerStatus.objects.get(name="catalog_scheduler").consecutive_failures == 3
+    status = WorkerStatus.objects.get(name="catalog_scheduler")
+    assert status.consecutive_failures == 3
+    # Its last error says which change and what to fix, not only that something fails.
+    assert f"catalog change {close.pk}" in status.last_error
+    assert (
+        f"LIVE_BOOKINGS: 1 live booking(s) still to come on {court.name} (booking {booking.pk})"
+        in (status.last_error)
+    )
     assert consecutive_failures_metric() == 3
     run_worker(CatalogScheduler, at=timezone.now() + timedelta(hours=1))
     close.refresh_from_db()

@@ -114,12 +114,17 @@ def test_a_failing_fulfilment_retries_with_backoff_then_parks_in_the_inbox(monke
 
 
 @pytest.mark.django_db
-def test_a_customer_without_an_address_parks_at_once():
+def test_a_walk_in_without_an_address_is_fulfilled_for_the_desk():
+    partner = IntegrationFactory(name="door-system", event_types=["booking.fulfilled"])
     customer = UserFactory(username="ivy", email="", groups=["Booking client"])
     booking = paid_booking(customer)
-    assert run_worker(FulfillmentProcessor).outcomes == {"parked": 1}
+    assert run_worker(FulfillmentProcessor).outcomes == {"fulfilled": 1}
     fulfillment = Fulfillment.objects.get(booking=booking)
-    assert (fulfillment.status, fulfillment.failure_code) == ("PARKED", "NO_CONTACT")
+    assert (fulfillment.status, fulfillment.notification_id) == ("FULFILLED", None)
+    assert len(fulfillment.entry_code) == 8
+    assert fulfillment.confirmation_note.startswith("no email address")
+    assert not Notification.objects.filter(template="booking_fulfilled").exists()
+    assert RecoveryItem.objects.filter(integration=partner, event_type="booking.fulfilled")
 
 
 @pytest.mark.django_db

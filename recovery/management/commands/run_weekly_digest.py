@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from opsconsole.http.errors import InvalidInput
+from recovery.models import WeeklyDigest
 from recovery.reports.weekly_digest import (
     last_complete_week,
     week_bounds,
@@ -43,9 +44,12 @@ class Command(BaseCommand):
         while start <= end:
             week = week_of(start)
             outcome = weekly_digest_send(week=week, triggered_by=COMMAND)
-            self.stdout.write(json.dumps({"week": week, "outcome": str(outcome)}))
+            line: dict[str, str] = {"week": week, "outcome": str(outcome)}
             if outcome != "sent":
-                failed.append(week)
+                digest = WeeklyDigest.objects.filter(week=week).first()
+                line["why"] = digest.last_failure if digest else ""
+                failed.append(f"{week} ({line['why'] or outcome})")
+            self.stdout.write(json.dumps(line))
             start += timedelta(days=7)
         if failed:
-            raise CommandError(f"not sent: {', '.join(failed)}")
+            raise CommandError(f"not sent: {'; '.join(failed)}")
