@@ -30,7 +30,7 @@ from opsconsole.evidence.csv_export import SafeCsvWriter
 
 @admin.register(CommunicationLog)
 class CommunicationLogAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
-    personal_fields = {"recipient": "text"}
+    personal_fields = {"recipient": "text", "context": "json"}
     list_display = (
         "created_at",
         "channel",

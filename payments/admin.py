@@ -105,7 +105,12 @@ class RegenerateOptions(forms.Form):
 
 @admin.register(HostedCheckoutSession)
 class HostedCheckoutSessionAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
-    personal_fields = {"customer_email": "email", "customer_phone": "phone", "last_error": "text"}
+    personal_fields = {
+        "customer_email": "email",
+        "customer_phone": "phone",
+        "last_error": "text",
+        "checkout_url": "link",
+    }
     list_display = (
         "reference",
         "status",

@@ -71,6 +71,17 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def mask_link(url: str) -> str:
+    """A link sent to a customer (a checkout or recovery link): whoever holds it may use it,
+    so only where it leads (scheme and host) is shown."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme}://{host}/{MASK}" if host else MASK
+
+
 def mask_json(value: Any) -> Any:
     """A stored snapshot or payload: secret headers blanked, emails and phones masked."""
     if isinstance(value, dict):
@@ -84,7 +95,7 @@ def mask_json(value: Any) -> Any:
         return [mask_json(item) for item in value]
     if isinstance(value, str):
         if value.startswith(("http://", "https://")):
-            return mask_text(mask_url(value))
+            return mask_link(value)
         return mask_text(value)
     return value
 
@@ -95,6 +106,7 @@ MASKERS = {
     "text": mask_text,
     "code": mask_code,
     "url": mask_url,
+    "link": mask_link,
     "json": mask_json,
     "secret": lambda value: MASK if value else value,
 }

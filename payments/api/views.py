@@ -53,7 +53,11 @@ class HostedSessionDetailApi(APIView):
     @extend_schema(responses=HostedSessionOutputSerializer)
     def get(self, request: Request, session_id: str) -> Response:
         session = services.hosted_session_get(session_id=_session_id(session_id))
-        return Response(HostedSessionOutputSerializer(session).data)
+        data = HostedSessionOutputSerializer(session).data
+        # The checkout link is a bearer link: a reader without the personal-data permission
+        # sees where it leads, not the link itself.
+        data["checkoutUrl"] = masked(request.user, "link", data["checkoutUrl"])
+        return Response(data)
 
 
 class HostedSessionRegenerateApi(APIView):

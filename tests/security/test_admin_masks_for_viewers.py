@@ -14,25 +14,31 @@ from opsconsole.models import AuditEvent
 from payments.models import HostedCheckoutSession
 from recovery.inbox.groups import failure_groups
 from tests.payments.factories import HostedSessionFactory
-from tests.security.sentinels import EMAIL, PHONE, SENTINELS
+from tests.security.sentinels import EMAIL, PHONE, SENTINELS, URL_TOKEN
 from tests.security.test_authorization_matrix import admin_urls
 
 
 @pytest.fixture
 def planted_pages(world, planted) -> list[str]:
     _, item, _ = planted
-    session = HostedSessionFactory(customer_email=EMAIL, customer_phone=PHONE)
+    # A checkout link is a bearer link: whoever reads it may use it.
+    link = f"https://checkout.example.test/c/pay/cs_{URL_TOKEN}"
+    session = HostedSessionFactory(customer_email=EMAIL, customer_phone=PHONE, checkout_url=link)
+    logs = []
     for channel, recipient in (("email", EMAIL), ("sms", PHONE)):
-        CommunicationLog.objects.create(
-            channel=channel,
-            template="checkout_link",
-            recipient=recipient,
-            status="sent",
-            provider="sandbox",
-            subject_type=HostedCheckoutSession._meta.label_lower,
-            subject_id=str(session.pk),
-            triggered_by="automation",
-            idempotency_key=f"planted-{channel}",
+        logs.append(
+            CommunicationLog.objects.create(
+                channel=channel,
+                template="checkout_link",
+                recipient=recipient,
+                status="sent",
+                provider="sandbox",
+                subject_type=HostedCheckoutSession._meta.label_lower,
+                subject_id=str(session.pk),
+                triggered_by="automation",
+                idempotency_key=f"planted-{channel}",
+                context={"checkout_url": link},
+            )
         )
     audit.record(
         "recovery.item.replay_failed",
@@ -59,6 +65,8 @@ def planted_pages(world, planted) -> list[str]:
     )
     return [
         f"/admin/payments/hostedcheckoutsession/{session.pk}/change/",
+        f"/admin/notifications/communicationlog/{logs[0].pk}/change/",
+        "/admin/notifications/communicationlog/",
         f"/admin/failures/{group.fingerprint}/",
         f"/admin/platform/auditevent/{event.pk}/change/",
         "/admin/platform/auditevent/",
@@ -93,4 +101,4 @@ def test_a_viewer_reads_no_sentinel_on_any_admin_page(world, planted_pages):
     operator = Client()
     operator.force_login(User.objects.get(username="operator"))
     whole = "".join(operator.get(url).content.decode() for url in planted_pages)
-    assert {EMAIL, PHONE} <= set(leaked(whole))
+    assert {EMAIL, PHONE, URL_TOKEN} <= set(leaked(whole))

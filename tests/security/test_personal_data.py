@@ -7,6 +7,7 @@ import pytest
 
 from tests.helpers import token_client
 from tests.opsconsole.factories import UserFactory
+from tests.payments.factories import HostedSessionFactory
 from tests.security.sentinels import AUTH, EMAIL, SENTINELS, URL_TOKEN
 
 
@@ -27,11 +28,14 @@ def test_the_api_masks_personal_data_for_a_viewer(planted):
     integration, _, voucher = planted
     viewer = token_client(staff("Support viewer", "v"))
     operator = token_client(staff("Support operator", "o"))
+    # A checkout link is a bearer link: whoever reads it may use it.
+    session = HostedSessionFactory(checkout_url=f"https://checkout.example.test/c/{URL_TOKEN}")
     urls = [
         "/platform/integrations",
         f"/platform/integrations/{integration.pk}/recovery/queue?status=dlq",
         "/api/v1/failures",
         f"/api/v1/vouchers/{voucher.pk}/preview",
+        f"/api/v1/billing/sessions/{session.pk}",
     ]
     for url in urls:
         response = viewer.get(url)
@@ -43,6 +47,7 @@ def test_the_api_masks_personal_data_for_a_viewer(planted):
     assert masked["request_snapshot"]["headers"]["Authorization"] == "***"
     assert masked["request_snapshot"]["body"]["email"] == "s***@example.com"
     assert viewer.get(urls[3]).json()["voucher_code"] == voucher.code[:2] + "***"
+    assert viewer.get(urls[4]).json()["checkoutUrl"] == "https://checkout.example.test/***"
 
 
 @pytest.mark.django_db
