@@ -305,16 +305,9 @@ def _finish(nudge: Nudge, status: str, *, skip_reason: str = "", log_id: int | N
 @transaction.atomic
 def _record_failure(nudge: Nudge, code: str, error: str) -> NudgeOutcome:
     before = nudge.state()
-    policy = nudge_retry_policy()
-    nudge.attempt_count += 1
-    parked = nudge.attempt_count >= policy.max_attempts
+    parked = nudge.count_failed_attempt(nudge_retry_policy())
     nudge.status = Nudge.Status.PARKED if parked else Nudge.Status.PENDING
     nudge.failure_code, nudge.last_error = code, error
-    nudge.next_retry_at = (
-        None
-        if parked
-        else timezone.now() + timedelta(seconds=policy.delay_seconds(nudge.attempt_count))
-    )
     nudge.release_lease()
     nudge.save()
     audit.record(

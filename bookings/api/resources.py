@@ -30,20 +30,23 @@ class ResourcePageSerializer(serializers.Serializer):
     next_cursor = serializers.CharField(allow_null=True)
 
 
+class PageFilterSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=settings.API_LIST_MAX_LIMIT,
+        default=settings.API_LIST_DEFAULT_LIMIT,
+    )
+    cursor = serializers.CharField(required=False, max_length=200)
+
+
 class ResourceListApi(APIView):
     """Bookable resources, newest first; `include_inactive=true` adds retired ones."""
 
     error_prefix = "BKG"
     permission_classes = [CanBookOrView]
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(PageFilterSerializer):
         include_inactive = serializers.BooleanField(required=False, default=False)
-        limit = serializers.IntegerField(
-            min_value=1,
-            max_value=settings.API_LIST_MAX_LIMIT,
-            default=settings.API_LIST_DEFAULT_LIMIT,
-        )
-        cursor = serializers.CharField(required=False, max_length=200)
 
     @extend_schema(
         operation_id="bookings_resources_list",
@@ -95,22 +98,14 @@ class BundleListApi(APIView):
     error_prefix = "BKG"
     permission_classes = [CanBookOrView]
 
-    class FilterSerializer(serializers.Serializer):
-        limit = serializers.IntegerField(
-            min_value=1,
-            max_value=settings.API_LIST_MAX_LIMIT,
-            default=settings.API_LIST_DEFAULT_LIMIT,
-        )
-        cursor = serializers.CharField(required=False, max_length=200)
-
     @extend_schema(
         operation_id="bookings_bundles_list",
-        parameters=[FilterSerializer],
+        parameters=[PageFilterSerializer],
         responses=BundlePageSerializer,
     )
     def get(self, request: Request) -> Response:
         filters = inputs.validated(
-            self.FilterSerializer, request.query_params.dict(), BookingInvalidPayload
+            PageFilterSerializer, request.query_params.dict(), BookingInvalidPayload
         )
         on_sale = Bundle.objects.filter(status=Bundle.Status.SELLING).prefetch_related(
             "parts__resource"

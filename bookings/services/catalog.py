@@ -213,17 +213,10 @@ def _apply(change: CatalogChange, resource: Resource) -> tuple[dict, dict]:
 def _record_failure(
     change: CatalogChange, refused: ChangeRefused, *, before: dict[str, object]
 ) -> CatalogOutcome:
-    policy = catalog_retry_policy()
-    change.attempt_count += 1
-    parked = change.attempt_count >= policy.max_attempts
+    parked = change.count_failed_attempt(catalog_retry_policy())
     change.status = CatalogChange.Status.PARKED if parked else CatalogChange.Status.FAILING
     change.failure_code = refused.code
     change.last_error = refused.message
-    change.next_retry_at = (
-        None
-        if parked
-        else timezone.now() + timedelta(seconds=policy.delay_seconds(change.attempt_count))
-    )
     change.release_lease()
     change.save()
     audit.record(

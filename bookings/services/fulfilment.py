@@ -10,7 +10,6 @@ error once the budget is spent or when no retry can mend it."""
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 from enum import StrEnum
 
 import structlog
@@ -170,18 +169,12 @@ def _record_failure(
     fulfillment: Fulfillment, booking: Booking, exc: Exception, *, before: dict[str, object]
 ) -> FulfilmentOutcome:
     fulfillment.refresh_from_db()
-    policy = fulfilment_retry_policy()
-    attempts = fulfillment.attempt_count + 1
-    parked = attempts >= policy.max_attempts
-    fulfillment.attempt_count = attempts
+    parked = fulfillment.count_failed_attempt(fulfilment_retry_policy())
     fulfillment.failure_code = (
         exc.code if isinstance(exc, FulfilmentProblem) else type(exc).__name__
     )
     fulfillment.last_error = str(exc)[:2000]
     fulfillment.status = Fulfillment.Status.PARKED if parked else Fulfillment.Status.PENDING
-    fulfillment.next_retry_at = (
-        None if parked else timezone.now() + timedelta(seconds=policy.delay_seconds(attempts))
-    )
     fulfillment.release_lease()
     fulfillment.save()
     audit.record(
@@ -195,7 +188,7 @@ def _record_failure(
     logger.warning(
         "fulfillment_failed",
         booking_id=booking.pk,
-        attempts=attempts,
+        attempts=fulfillment.attempt_count,
         parked=parked,
         failure_code=fulfillment.failure_code,
     )

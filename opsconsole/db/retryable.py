@@ -8,7 +8,14 @@ field), so the names changed without touching a table."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
 from django.db import models
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from opsconsole.failures.retry import RetryPolicy
 
 
 class Retryable(models.Model):
@@ -19,3 +26,16 @@ class Retryable(models.Model):
 
     class Meta:
         abstract = True
+
+    def count_failed_attempt(self, policy: RetryPolicy) -> bool:
+        """Count a failed attempt: due again after the policy's wait, or, its budget spent,
+        not at all. Returns whether the budget is spent (the caller parks the row with its
+        evidence). Nothing is saved here."""
+        self.attempt_count += 1
+        spent = self.attempt_count >= policy.max_attempts
+        self.next_retry_at = (
+            None
+            if spent
+            else timezone.now() + timedelta(seconds=policy.delay_seconds(self.attempt_count))
+        )
+        return spent
