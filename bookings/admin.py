@@ -287,11 +287,16 @@ class CatalogChangeAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin
             CatalogChange.Kind.CLOSE,
         ):
             names = ", ".join(bundle.name for bundle in judged)
+            fix = (
+                "its parts' prices are accepted"
+                if scheduled.kind == CatalogChange.Kind.PRICE_CHANGE
+                else f"{resource.name} is reopened (schedule a Reopen too)"
+            )
             messages.warning(
                 request,
                 f"{resource.name} is a part of {names}: when this change applies, the bundle "
-                "guardrail stops selling it until its parts' prices are accepted or it is "
-                "overridden (Admin → Bundles).",
+                f"guardrail stops selling it until {fix}, or it is overridden (Admin → "
+                "Bundles).",
             )
         return scheduled
 
@@ -408,9 +413,16 @@ class BundleAdmin(SupportStaffAccess, ReadOnlyAdmin):
     def accept_part_prices(
         self, request: HttpRequest, pk: int, reason: str, new_price: Decimal | None = None
     ) -> None:
-        bundles.bundle_accept_part_prices(
+        bundle = bundles.bundle_accept_part_prices(
             bundle_id=pk, actor=request.user, reason=reason, price=new_price
         )
+        if bundle.status == Bundle.Status.STOPPED:
+            messages.warning(
+                request,
+                f"{bundle.name}: its prices are accepted, but it is still stopped: "
+                f"{bundle.stop_reason}. Reopen the part (Admin → Catalog changes → Add, "
+                "Reopen) or override the finding.",
+            )
 
 
 @admin.register(Nudge)

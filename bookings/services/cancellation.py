@@ -22,6 +22,7 @@ from bookings.errors import (
 from bookings.events import booking_event
 from bookings.models import Booking, BookingHold, RefundFailure
 from bookings.services.events import _emit_booking_cancelled
+from bookings.services.fulfilment import fulfilment_void
 from opsconsole.evidence import audit
 from opsconsole.models import OPERATE_PERMISSION
 from opsconsole.monitoring.alerts import alert_raise
@@ -217,6 +218,7 @@ def _booking_complete_cancellation(
         booking.payment_status = Booking.PaymentStatus.REFUNDED
     booking.save()
     BookingHold.objects.filter(pk=booking.hold_id).update(occupies_slot=False)
+    fulfilment_void(booking, actor=actor)
     audit.record(
         "booking.cancelled",
         obj=booking,
@@ -274,6 +276,7 @@ def booking_cancellation_resolve(
     if resolution == "complete":
         booking.complete_cancellation()
         BookingHold.objects.filter(pk=booking.hold_id).update(occupies_slot=False)
+        fulfilment_void(booking, actor=actor)
     elif resolution == "restore":
         booking.restore()
     else:

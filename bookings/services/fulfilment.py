@@ -216,3 +216,31 @@ def fulfilment_retry(*, fulfillment_id: int, actor: audit.Actor, reason: str) ->
         reason=reason,
     )
     return fulfillment
+
+
+def fulfilment_void(booking: Booking, *, actor: audit.Actor) -> None:
+    """Inside the transaction that cancels `booking`: its fulfilment is void, so its entry
+    code no longer stands for a booking (a door system learns it from `booking.cancelled`),
+    and one not done yet is never done."""
+    fulfillment = (
+        Fulfillment.objects.select_for_update()
+        .filter(booking=booking)
+        .exclude(status=Fulfillment.Status.VOIDED)
+        .first()
+    )
+    if fulfillment is None:
+        return
+    before = fulfillment.state()
+    fulfillment.status = Fulfillment.Status.VOIDED
+    fulfillment.next_retry_at = None
+    fulfillment.confirmation_note = "booking cancelled: the entry code no longer admits anyone"
+    fulfillment.release_lease()
+    fulfillment.save()
+    audit.record(
+        "booking.fulfillment.voided",
+        obj=fulfillment,
+        before=before,
+        after=fulfillment.state(),
+        actor=actor,
+        metadata={"booking_id": booking.pk, "why": "booking cancelled"},
+    )

@@ -199,13 +199,17 @@ class PersonalFieldsAdmin:
         return self._swap(request, super().get_list_display(request))  # type: ignore[misc]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return self._swap(request, super().get_fields(request, obj))  # type: ignore[misc]
+        # Each once: a page without declared fields lists the form's fields and the
+        # read-only ones, and both name the masked stand-in.
+        fields = self._swap(request, super().get_fields(request, obj))  # type: ignore[misc]
+        return list(dict.fromkeys(fields))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))  # type: ignore[misc]
         if can_see_personal_data(request.user):
             return readonly
-        return [*self._swap(request, readonly), *(f"masked_{n}" for n in self.personal_fields)]
+        masked = [*self._swap(request, readonly), *(f"masked_{n}" for n in self.personal_fields)]
+        return list(dict.fromkeys(masked))
 
 
 def _masked_display(name: str, kind: str) -> Callable[[Any, Any], Any]:

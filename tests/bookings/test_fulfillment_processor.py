@@ -162,3 +162,32 @@ def test_concurrent_processors_fulfil_each_paid_booking_exactly_once():
     codes = set(Fulfillment.objects.values_list("entry_code", flat=True))
     assert len(codes) == len(bookings)
     assert AuditEvent.objects.filter(event="booking.fulfilled").count() == len(bookings)
+
+
+@pytest.mark.django_db
+def test_cancelling_a_fulfilled_booking_voids_its_entry_code_and_an_unfulfilled_one_is_never_done():
+    from bookings import services
+
+    desk = UserFactory(username="desk", groups=["Support operator"])
+    customer = UserFactory(username="noa", groups=["Booking client"])
+    court = ResourceFactory()
+    done, waiting = (
+        BookingFactory(customer=customer, resource=court, hour=hour) for hour in (9, 11)
+    )
+    for booking in (done, waiting):
+        services.booking_offline_payment_record(
+            booking_id=booking.pk, amount=Decimal("25.00"), method="cash", actor=desk
+        )
+        if booking is done:
+            run_worker(FulfillmentProcessor)
+    for booking in (done, waiting):
+        services.booking_cancel(booking_id=booking.pk, actor=customer, reason="rained off")
+    voided = Fulfillment.objects.get(booking=done)
+    assert (voided.status, voided.confirmation_note) == (
+        "VOIDED",
+        "booking cancelled: the entry code no longer admits anyone",
+    )
+    assert run_worker(FulfillmentProcessor).claimed == 0
+    assert Fulfillment.objects.get(booking=waiting).status == "VOIDED"
+    assert Notification.objects.filter(template="booking_fulfilled").count() == 1
+    assert AuditEvent.objects.filter(event="booking.fulfillment.voided").count() == 2

@@ -203,7 +203,12 @@ def test_the_weekly_digest_script_sends_each_unsent_week_of_the_window_once(emai
         {"week": "2026-W46", "outcome": "sent"},
         {"week": "2026-W47", "outcome": "sent"},
     ]
-    call_command("run_weekly_digest", since="2026-W46", until="2026-W47", stdout=StringIO())
+    again = StringIO()
+    call_command("run_weekly_digest", since="2026-W46", until="2026-W47", stdout=again)
+    assert [json.loads(line)["outcome"] for line in again.getvalue().splitlines()] == [
+        "already_sent",
+        "already_sent",
+    ]
     assert len(email.log) == 3
 
 

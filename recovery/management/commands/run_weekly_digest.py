@@ -31,8 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("--until", default="", help="last ISO week (default: the last one)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        last = options["until"] or last_complete_week()
-        first = options["since"] or last
+        first = options["since"]
+        last = options["until"] or max(last_complete_week(), first)
+        first = first or last
         try:
             start, _ = week_bounds(first)
             end, _ = week_bounds(last)
@@ -43,6 +44,10 @@ class Command(BaseCommand):
         failed = []
         while start <= end:
             week = week_of(start)
+            start += timedelta(days=7)
+            if WeeklyDigest.objects.filter(week=week, sends__gt=0).exists():
+                self.stdout.write(json.dumps({"week": week, "outcome": "already_sent"}))
+                continue
             outcome = weekly_digest_send(week=week, triggered_by=COMMAND)
             line: dict[str, str] = {"week": week, "outcome": str(outcome)}
             if outcome != "sent":
@@ -50,6 +55,5 @@ class Command(BaseCommand):
                 line["why"] = digest.last_failure if digest else ""
                 failed.append(f"{week} ({line['why'] or outcome})")
             self.stdout.write(json.dumps(line))
-            start += timedelta(days=7)
         if failed:
             raise CommandError(f"not sent: {'; '.join(failed)}")
