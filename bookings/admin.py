@@ -189,6 +189,7 @@ class FulfillmentAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
     list_display = (
         "id",
         "booking",
+        "customer",
         "status",
         "attempt_count",
         "next_retry_at",
@@ -197,10 +198,21 @@ class FulfillmentAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
         "fulfilled_at",
     )
     list_filter = ("status", "failure_code")
-    search_fields = ("=booking__id",)
+    # The desk looks a walk-in up by their name or username.
+    search_fields = (
+        "=booking__id",
+        "booking__customer__username",
+        "booking__customer__first_name",
+        "booking__customer__last_name",
+    )
+    list_select_related = ("booking__customer",)
     show_full_result_count = False
     exclude = ("lease_owner", "lease_expires_at")
     actions = ["retry"]
+
+    @admin.display(description="customer")
+    def customer(self, obj: Fulfillment) -> str:
+        return str(obj.booking.customer)
 
     @admin.display(boolean=True, description="entry code issued")
     def code_issued(self, obj: Fulfillment) -> bool:

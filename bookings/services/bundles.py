@@ -97,13 +97,16 @@ def _judge(bundle: Bundle, findings: list[tuple[str, str]], *, actor: str) -> Gu
         bundle.override_fingerprint = bundle.override_reason = bundle.overridden_by = ""
         if first_stop:
             bundle.stopped_at = timezone.now()
-            alert_raise(
-                kind="bundle-stopped",
-                severity="critical",
-                obj=bundle,
-                message=f"Bundle {bundle.name} stopped selling: {reason}",
-                details={"stop_code": code},
-            )
+        else:
+            # Still stopped, for another reason: the open alert says the old one.
+            alerts_settle(obj=bundle, reason=f"its finding changed: {reason}")
+        alert_raise(
+            kind="bundle-stopped",
+            severity="critical",
+            obj=bundle,
+            message=f"Bundle {bundle.name} stopped selling: {reason}",
+            details={"stop_code": code},
+        )
         audit.record(
             "booking.bundle.stopped",
             obj=bundle,

@@ -149,3 +149,17 @@ def test_a_stopped_bundle_is_not_on_sale_until_it_is_fixed():
     assert on_sale() == []
     bundle_override(bundle_id=bundle.pk, actor="ops", reason="honour the old price")
     assert [b["id"] for b in on_sale()] == [bundle.pk]
+
+
+@pytest.mark.django_db
+def test_a_new_finding_on_a_stopped_bundle_replaces_its_alert():
+    _bundle, (court, sauna) = a_bundle("30.00", "15.00")
+    Resource.objects.filter(pk=sauna.pk).update(price=Decimal("18.00"))
+    run_worker(BundleGuardrailWorker)
+    first = Alert.objects.get(kind="bundle-stopped")
+    Resource.objects.filter(pk=court.pk).update(active=False)
+    assert run_worker(BundleGuardrailWorker, at=next_round()).outcomes == {"stopped": 1}
+    first.refresh_from_db()
+    assert first.acknowledged_at is not None  # settled: its finding changed
+    [current] = Alert.objects.filter(kind="bundle-stopped", acknowledged_at__isnull=True)
+    assert "is closed" in current.message and "costs 18.00" in current.message
