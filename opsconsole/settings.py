@@ -395,6 +395,13 @@ ONBOARDING_WINDOW_DAYS = env_int("ONBOARDING_WINDOW_DAYS", 14)
 NUDGE_QUIET_HOURS = env_str("NUDGE_QUIET_HOURS", "21:00-08:00")
 NUDGE_MAX_ATTEMPTS = env_int("NUDGE_MAX_ATTEMPTS", 5)
 NUDGE_BACKOFF_BASE_SECONDS = env_int("NUDGE_BACKOFF_BASE_SECONDS", 60)
+# AI help (opsconsole/outbound/ai_help.py): an OpenAI-compatible endpoint, off unless all
+# three are set; no retry, and the specification's 30-second timeout. On any failure the
+# operator gets the raw material with a fallbackReason.
+AI_API_BASE_URL = env_str("AI_API_BASE_URL", "")
+AI_API_KEY = env_str("AI_API_KEY", "")
+AI_MODEL = env_str("AI_MODEL", "")
+AI_TIMEOUT_SECONDS = env_int_between("AI_TIMEOUT_SECONDS", 30, 1, 30)
 # The bundle guardrail worker checks each bundle against its parts this often.
 BUNDLE_CHECK_MINUTES = env_int("BUNDLE_CHECK_MINUTES", 5)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 60)

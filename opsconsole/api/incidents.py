@@ -11,12 +11,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsconsole.access.permissions import CanViewPlatform
+from opsconsole.access.permissions import CanOperatePlatform, CanViewPlatform
 from opsconsole.http import inputs
 from opsconsole.http.errors import InvalidInput, NotFound
 from opsconsole.http.pagination import InvalidCursor, keyset_page
-from opsconsole.incidents.records import incident_export, incident_summary
+from opsconsole.incidents.records import (
+    WRITEUP_INSTRUCTIONS,
+    incident_export,
+    incident_summary,
+    incident_writeup_material,
+)
 from opsconsole.models import Incident
+from opsconsole.outbound.ai_help import ai_help
 
 
 class IncidentSummarySerializer(serializers.Serializer):
@@ -90,3 +96,39 @@ class IncidentExportApi(APIView):
         if incident is None:
             raise NotFound(f"Incident {pk} does not exist.")
         return Response(incident_export(incident))
+
+
+class IncidentDraftSerializer(serializers.Serializer):
+    enhanced = serializers.BooleanField()
+    draft = serializers.CharField()
+    fallbackReason = serializers.CharField(allow_null=True)
+
+
+class IncidentDraftWriteupApi(APIView):
+    """A draft of the incident's write-up from its notes, timeline and captured readyz
+    payloads, by the AI help when it is configured and answering; otherwise the raw material
+    with `enhanced: false` and the `fallbackReason`, never an error. Nothing is saved: the
+    operator pastes what they keep into the write-up in the admin."""
+
+    permission_classes = [CanOperatePlatform]
+
+    @extend_schema(request=None, responses=IncidentDraftSerializer)
+    def post(self, request: Request, incident_id: str) -> Response:
+        pk = inputs.parse_id(incident_id, "incident_id", InvalidInput)
+        incident = Incident.objects.filter(pk=pk).first()
+        if incident is None:
+            raise NotFound(f"Incident {pk} does not exist.")
+        drafted = ai_help(
+            purpose="incident_writeup",
+            instructions=WRITEUP_INSTRUCTIONS,
+            material=incident_writeup_material(incident),
+            obj=incident,
+            actor=request.user,
+        )
+        return Response(
+            {
+                "enhanced": drafted.enhanced,
+                "draft": drafted.text,
+                "fallbackReason": drafted.fallback_reason or None,
+            }
+        )

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from opsconsole.api.audit_events import AuditEventListApi
-from opsconsole.api.incidents import IncidentExportApi, IncidentListApi
+from opsconsole.api.incidents import IncidentDraftWriteupApi, IncidentExportApi, IncidentListApi
 from opsconsole.api.tokens import OwnApiTokenListApi, OwnApiTokenRevokeApi
 from opsconsole.api.views import AuthAttemptsApi, AuthLockoutApi, HealthLivezApi, HealthReadyzApi
 
@@ -15,4 +15,9 @@ urlpatterns = [
     path("audit-events", AuditEventListApi.as_view(), name="audit-events"),
     path("incidents", IncidentListApi.as_view(), name="incidents"),
     path("incidents/<str:incident_id>/export", IncidentExportApi.as_view(), name="incident-export"),
+    path(
+        "incidents/<str:incident_id>/draft-write-up",
+        IncidentDraftWriteupApi.as_view(),
+        name="incident-draft-write-up",
+    ),
 ]

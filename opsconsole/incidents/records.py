@@ -5,6 +5,7 @@ ids), so the export has what a postmortem needs without anyone saving it by hand
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import structlog
@@ -233,3 +234,22 @@ def incident_summary(incident: Incident) -> dict[str, Any]:
         "resolved_by": incident.resolved_by,
         "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
     }
+
+
+# What the model is asked for an incident's draft write-up (docs/runbooks/incident-response.md).
+WRITEUP_INSTRUCTIONS = (
+    "You draft the write-up of an operations incident for a booking-and-payments business. "
+    "From the incident's notes, timeline, readiness snapshots and failed actions below, write "
+    "four short sections: Summary, Root cause (say 'unknown' if the material does not show "
+    "it), Blast radius, Follow-ups. Use only what the material says."
+)
+# The material sent is cut to this many characters (the newest snapshots are dropped first).
+WRITEUP_MATERIAL_CHARS = 20_000
+
+
+def incident_writeup_material(incident: Incident) -> str:
+    """The incident's export as text, for a person or a model to read."""
+    export = incident_export(incident)
+    export["readyz"] = export["readyz"][:10]
+    export["failed_actions"] = export["failed_actions"][:50]
+    return json.dumps(export, indent=1, default=str)[:WRITEUP_MATERIAL_CHARS]

@@ -1,0 +1,139 @@
+"""AI help fails open (the specification's OpenAI enhancement): an incident's draft write-up
+from a local server speaking the chat completions wire format, and, when it times out,
+rate-limits, fails or answers garbage, the raw material with `enhanced: false` and the
+`fallbackReason`, never an error. Personal data is masked before it leaves; every use is
+audited."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from werkzeug import Request, Response
+
+from opsconsole.incidents.records import incident_note_add, incident_open
+from opsconsole.models import AuditEvent
+from tests.helpers import token_client
+from tests.opsconsole.factories import UserFactory
+
+DRAFT = "Summary: refunds failed for 40 minutes.\nRoot cause: unknown."
+CUSTOMER = "maria.lopez@example.test"
+
+
+def completion(content: str) -> dict:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1765000000,
+        "model": "ops-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+    }
+
+
+@pytest.fixture
+def model(httpserver, settings):
+    settings.AI_API_BASE_URL = httpserver.url_for("/v1")
+    settings.AI_API_KEY = "sk-local-test"
+    settings.AI_MODEL = "ops-model"
+    return httpserver
+
+
+@pytest.fixture
+def incident(db):
+    operator = UserFactory(username="opal", groups=["Support operator"])
+    opened = incident_open(
+        title="Refunds failing at Stripe", severity="sev2", actor=operator, reason="pager"
+    )
+    incident_note_add(
+        incident_id=opened.pk,
+        text=f"Customer {CUSTOMER} could not get her refund; see https://pay.example.test/s/tok123",
+        actor=operator,
+    )
+    return opened, token_client(operator)
+
+
+def draft(client, incident_id: int):
+    response = client.post(f"/api/v1/incidents/{incident_id}/draft-write-up", format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.mark.django_db
+def test_the_model_drafts_the_write_up_from_masked_material(model, incident):
+    opened, client = incident
+    model.expect_request("/v1/chat/completions", method="POST").respond_with_json(completion(DRAFT))
+    assert draft(client, opened.pk) == {"enhanced": True, "draft": DRAFT, "fallbackReason": None}
+    request, _ = model.log[0]
+    assert request.headers["Authorization"] == "Bearer sk-local-test"
+    sent = json.loads(request.get_data())
+    assert sent["model"] == "ops-model"
+    material = sent["messages"][1]["content"]
+    assert "Refunds failing at Stripe" in material and "could not get her refund" in material
+    # Nothing personal leaves: the address masked, the link reduced to its host.
+    assert CUSTOMER not in material and "tok123" not in material
+    assert "https://pay.example.test/***" in material
+    used = AuditEvent.objects.get(event="platform.ai_help.used")
+    assert (used.actor, used.object_id, used.metadata["enhanced"]) == ("opal", str(opened.pk), True)
+
+
+def slow(request: Request) -> Response:
+    time.sleep(2)
+    return Response(json.dumps(completion(DRAFT)), content_type="application/json")
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (lambda m: m.respond_with_handler(slow), "timeout"),
+        (
+            lambda m: m.respond_with_json(
+                {"error": {"message": "Rate limit reached", "type": "rate_limit"}},
+                status=429,
+                headers={"Retry-After": "20"},
+            ),
+            "rate_limited",
+        ),
+        (lambda m: m.respond_with_data("upstream down", status=503), "unavailable"),
+        (lambda m: m.respond_with_data("<html>not json</html>", status=200), "invalid_response"),
+        (lambda m: m.respond_with_json(completion("   ")), "invalid_response"),
+        (lambda m: m.respond_with_json({"choices": []}), "invalid_response"),
+    ],
+)
+@pytest.mark.django_db
+def test_any_failure_gives_the_raw_material_and_its_reason(
+    model, incident, settings, answer, reason
+):
+    settings.AI_TIMEOUT_SECONDS = 1
+    opened, client = incident
+    answer(model.expect_request("/v1/chat/completions", method="POST"))
+    started = time.monotonic()
+    answered = draft(client, opened.pk)
+    assert time.monotonic() - started < 5  # no retry behind the operator's back
+    assert (answered["enhanced"], answered["fallbackReason"]) == (False, reason)
+    # The operator's own material, unmasked: it never left.
+    assert "Refunds failing at Stripe" in answered["draft"] and CUSTOMER in answered["draft"]
+    used = AuditEvent.objects.get(event="platform.ai_help.used")
+    assert used.metadata["fallback_reason"] == reason
+    if reason == "timeout":
+        time.sleep(1.5)  # the server logs the slow call once it has answered it
+    assert len(model.log) == 1  # asked once: no retry
+
+
+@pytest.mark.django_db
+def test_off_unless_configured_and_viewers_cannot_ask(incident, settings):
+    settings.AI_API_BASE_URL = ""
+    opened, client = incident
+    answered = draft(client, opened.pk)
+    assert (answered["enhanced"], answered["fallbackReason"]) == (False, "not_configured")
+    viewer = token_client(UserFactory(username="vera", groups=["Support viewer"]))
+    refused = viewer.post(f"/api/v1/incidents/{opened.pk}/draft-write-up", format="json")
+    assert refused.status_code == 403
+    assert AuditEvent.objects.filter(event="platform.ai_help.used").count() == 1
