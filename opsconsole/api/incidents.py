@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from opsconsole.access.permissions import CanOperatePlatform, CanViewPlatform
 from opsconsole.http import inputs
 from opsconsole.http.errors import InvalidInput, NotFound
+from opsconsole.http.idempotency import idempotent
 from opsconsole.http.pagination import InvalidCursor, keyset_page
 from opsconsole.incidents.records import (
     WRITEUP_INSTRUCTIONS,
@@ -113,6 +114,7 @@ class IncidentDraftWriteupApi(APIView):
     permission_classes = [CanOperatePlatform]
 
     @extend_schema(request=None, responses=IncidentDraftSerializer)
+    @idempotent  # a client's retry gets the same draft, with no second call or audit row
     def post(self, request: Request, incident_id: str) -> Response:
         pk = inputs.parse_id(incident_id, "incident_id", InvalidInput)
         incident = Incident.objects.filter(pk=pk).first()

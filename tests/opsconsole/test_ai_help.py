@@ -82,6 +82,13 @@ def test_the_model_drafts_the_write_up_from_masked_material(model, incident):
     assert "https://pay.example.test/***" in material
     used = AuditEvent.objects.get(event="platform.ai_help.used")
     assert (used.actor, used.object_id, used.metadata["enhanced"]) == ("opal", str(opened.pk), True)
+    # A client that retries with its Idempotency-Key gets the same draft: one call, one row.
+    url = f"/api/v1/incidents/{opened.pk}/draft-write-up"
+    first = client.post(url, format="json", HTTP_IDEMPOTENCY_KEY="draft-1")
+    again = client.post(url, format="json", HTTP_IDEMPOTENCY_KEY="draft-1")
+    assert first.json() == again.json() and again["Idempotent-Replayed"] == "true"
+    assert len(model.log) == 2
+    assert AuditEvent.objects.filter(event="platform.ai_help.used").count() == 2
 
 
 def slow(request: Request) -> Response:
