@@ -61,10 +61,17 @@ def masked_for_ai(text: str) -> str:
 
 
 def ai_help(
-    *, purpose: str, instructions: str, material: str, obj: models.Model, actor: audit.Actor
+    *,
+    purpose: str,
+    instructions: str,
+    material: str,
+    actor: audit.Actor,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
 ) -> AiHelp:
     """The model's text for `material` (masked first), or the raw material with the reason
-    it is not enhanced. Audited on `obj` either way."""
+    it is not enhanced. Audited on `obj` (or `object_type`/`object_id`) either way."""
     result = _ask(instructions=instructions, material=masked_for_ai(material))
     if not result.enhanced:
         result = AiHelp(enhanced=False, text=material, fallback_reason=result.fallback_reason)
@@ -73,6 +80,8 @@ def ai_help(
         audit.record(
             "platform.ai_help.used",
             obj=obj,
+            object_type=object_type,
+            object_id=object_id,
             actor=actor,
             metadata={
                 "purpose": purpose,

@@ -17,6 +17,7 @@ from recovery.api.views import (
     BulkActionCreateApi,
     BulkActionDetailApi,
     BulkActionTransitionApi,
+    FailureGroupSummaryApi,
     FailureInboxApi,
     FailureResolveApi,
     RecoveryItemEditAndReplayApi,
@@ -87,6 +88,11 @@ case_urlpatterns = [
 # The failure inbox, mounted under /api/v1/.
 inbox_urlpatterns = [
     path("failures", FailureInboxApi.as_view(), name="failures"),
+    path(
+        "failures/groups/<str:fingerprint>/summary",
+        FailureGroupSummaryApi.as_view(),
+        name="failure-group-summary",
+    ),
     path("failures/bulk-actions", BulkActionCreateApi.as_view(), name="bulk-action-create"),
     path(
         "failures/bulk-actions/<str:action_id>",

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +21,7 @@ from opsconsole.http import inputs
 from opsconsole.http.errors import InvalidInput, NotFound
 from opsconsole.http.idempotency import idempotent
 from opsconsole.http.pagination import InvalidCursor
+from opsconsole.outbound.ai_help import ai_help
 from recovery import services
 from recovery.api.failure_serializers import (
     FailureGroupsSerializer,
@@ -212,6 +215,48 @@ class FailureInboxApi(APIView):
                 "total_items": sum(g.count for g in groups),
             }
         )
+
+
+# What the model is asked for a failure group's summary (the AI help, which fails open).
+GROUP_SUMMARY_INSTRUCTIONS = (
+    "You explain an operations console's failure group to a support operator in plain "
+    "language: what is failing, for whom, the likely cause, and what to check first. Three "
+    "to five sentences. Use only what the material says."
+)
+
+
+class AiHelpSerializer(serializers.Serializer):
+    enhanced = serializers.BooleanField()
+    text = serializers.CharField()
+    fallbackReason = serializers.CharField(allow_null=True)
+
+
+class FailureGroupSummaryApi(APIView):
+    """A plain-language summary of one failure group by the AI help when it is configured
+    and answering; otherwise the group's own description with `enhanced: false` and the
+    `fallbackReason`, never an error."""
+
+    error_prefix = "OPS"
+    permission_classes = [CanOperatePlatform]
+
+    @extend_schema(request=None, responses=AiHelpSerializer)
+    @idempotent  # a client's retry gets the same summary, with no second call or audit row
+    def post(self, request: Request, fingerprint: str) -> Response:
+        if not re.fullmatch(r"[0-9a-f]{1,32}", fingerprint):
+            raise OpsNotFound("No open failures have this fingerprint.")
+        group = next(iter(inbox.failure_groups(fingerprint=fingerprint)), None)
+        if group is None:
+            raise OpsNotFound("No open failures have this fingerprint.")
+        material = json.dumps(group.as_dict(with_items=True, item_limit=10), default=str)
+        summary = ai_help(
+            purpose="failure_group_summary",
+            instructions=GROUP_SUMMARY_INSTRUCTIONS,
+            material=material,
+            actor=request.user,
+            object_type="recovery.failure_group",
+            object_id=fingerprint,
+        )
+        return Response(summary.as_dict())
 
 
 class FailureResolveApi(APIView):

@@ -144,3 +144,28 @@ def test_off_unless_configured_and_viewers_cannot_ask(incident, settings):
     refused = viewer.post(f"/api/v1/incidents/{opened.pk}/draft-write-up", format="json")
     assert refused.status_code == 403
     assert AuditEvent.objects.filter(event="platform.ai_help.used").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_failure_group_is_summed_up_in_plain_language_or_described_as_it_is(model, settings):
+    from recovery.inbox.groups import failure_groups
+    from tests.recovery.factories import IntegrationFactory, ParkedItemFactory
+
+    integration = IntegrationFactory(name="crm")
+    ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
+    [group] = failure_groups()
+    client = token_client(UserFactory(username="opal", groups=["Support operator"]))
+    url = f"/api/v1/failures/groups/{group.fingerprint}/summary"
+    model.expect_oneshot_request("/v1/chat/completions").respond_with_json(
+        completion("The CRM partner answers 503 to every delivery; check its status page.")
+    )
+    summed = client.post(url, format="json").json()
+    assert summed["enhanced"] is True and "503" in summed["text"]
+    assert "HTTP_503" in json.loads(model.log[0][0].get_data())["messages"][1]["content"]
+    model.expect_oneshot_request("/v1/chat/completions").respond_with_data("down", status=502)
+    described = client.post(url, format="json").json()
+    assert (described["enhanced"], described["fallbackReason"]) == (False, "unavailable")
+    assert json.loads(described["text"])["fingerprint"] == group.fingerprint
+    assert client.post("/api/v1/failures/groups/ffff/summary", format="json").status_code == 404
+    uses = AuditEvent.objects.filter(event="platform.ai_help.used", object_id=group.fingerprint)
+    assert uses.count() == 2

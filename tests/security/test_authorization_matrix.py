@@ -56,6 +56,9 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
     "api/v1/incidents": Row("GET", "/api/v1/incidents", READERS),
     "api/v1/audit-events": Row("GET", "/api/v1/audit-events", READERS),
     "api/v1/incidents/<str:incident_id>/export": Row("GET", "/api/v1/incidents/1/export", READERS),
+    "api/v1/failures/groups/<str:fingerprint>/summary": Row(
+        "POST", "/api/v1/failures/groups/0123abcd/summary", OPERATORS, {}
+    ),
     "api/v1/incidents/<str:incident_id>/draft-write-up": Row(
         "POST", "/api/v1/incidents/1/draft-write-up", OPERATORS, {}
     ),
