@@ -211,11 +211,16 @@ def page(browser, request) -> Iterator[object]:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Browser walks and the scale-out clusters are `system` tests: `make test` runs them
-    after the parallel suite, one at a time (each starts a live server, a browser or a
-    cluster of its own), and `make check` leaves them out."""
+    """Browser walks, the scale-out clusters and the tests that kill worker processes are
+    `system` tests: `make test` runs them after the parallel suite, a file per process (each
+    starts a live server, a browser, a cluster or worker processes of its own), and `make
+    check` leaves them out."""
     for item in items:
-        if item.get_closest_marker("browser") or "scaleout" in item.path.parts:
+        if (
+            item.get_closest_marker("browser")
+            or item.get_closest_marker("processes")
+            or "scaleout" in item.path.parts
+        ):
             item.add_marker(pytest.mark.system)
 
 

@@ -1,7 +1,8 @@
 """Fault proofs: the database dying mid-request, and everything draining after an outage.
 
-(The SIGKILL-mid-batch proof is tests/recovery/test_delivery_crash_safety.py; providers that
-hang are cut off by the timeout in the delivery, channel, preview and checkout tests.)
+(The SIGKILL-mid-batch proof is tests/recovery/delivery/test_delivery_crash_safety.py;
+providers that hang are cut off by the timeout in the delivery, channel, preview and
+checkout tests.)
 """
 
 from __future__ import annotations

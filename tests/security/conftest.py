@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
+from django.db import transaction
 
 from opsconsole.access.roles import ensure_support_groups
 from payments import vouchers
@@ -14,8 +16,7 @@ from recovery.models import RecoveryItem
 from tests.security.sentinels import AUTH, EMAIL, PHONE, URL_TOKEN
 
 
-@pytest.fixture
-def world(db):
+def build_world() -> dict[str, User]:
     """The demo world (integrations, failures, sessions, bookings, vouchers, campaigns) and
     one caller per role."""
     ensure_support_groups(ContentType, Permission, Group)
@@ -31,6 +32,22 @@ def world(db):
     users["booking_client"].groups.add(Group.objects.get(name="Booking client"))
     users["producer"].groups.add(Group.objects.get(name="Event producer"))
     return users
+
+
+@pytest.fixture
+def world(db) -> dict[str, User]:
+    return build_world()
+
+
+@pytest.fixture(scope="module")
+def module_world(django_db_setup, django_db_blocker) -> Iterator[dict[str, User]]:
+    """The same world built once for a module's tests, in a transaction rolled back after
+    the module's last test. Each test runs in a savepoint inside it (pytest-django's `db`),
+    so what one test changes the next never sees; the demo world costs a second to build
+    and the matrix asks it for every route."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_world()
+        transaction.set_rollback(True)
 
 
 @pytest.fixture

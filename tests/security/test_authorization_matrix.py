@@ -288,6 +288,13 @@ def admin_client(role: str, users: dict[str, User]) -> Client:
     return client
 
 
+@pytest.fixture
+def world(module_world: dict[str, User], db: None) -> dict[str, User]:
+    """Every test here reads the one world of the module (built once, each test's changes
+    rolled back)."""
+    return module_world
+
+
 def changes_recorded() -> tuple[int, int]:
     return AuditEvent.objects.count(), LogEntry.objects.count()
 

@@ -21,6 +21,7 @@ CALL_SECONDS = 0.8
 TIMEOUT_SECONDS = 1  # item budget 4 s, so the lease is 7 s; the calls take over 11 s
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_two_processors_against_a_slow_endpoint_never_call_one_item_twice(httpserver, settings):
     # The whole batch is claimed at once, and the partner takes one call at a time, so most

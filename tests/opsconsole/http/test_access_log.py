@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from opsconsole.http.logs import logging_config
-from tests.opsconsole.test_server_action_logs import captured_json_logs
+from tests.opsconsole.monitoring.test_server_action_logs import captured_json_logs
 
 
 @pytest.mark.django_db

@@ -21,8 +21,8 @@ from recovery.models import RecoveryItem
 from tests.bookings.factories import BookingFactory, ResourceFactory
 from tests.opsconsole.factories import UserFactory
 from tests.payments.factories import HostedSessionFactory
+from tests.recovery.delivery.test_delivery_crash_safety import ROOT, database_url
 from tests.recovery.factories import IntegrationFactory
-from tests.recovery.test_delivery_crash_safety import ROOT, database_url
 
 
 def delivered_types(integration) -> list[str]:

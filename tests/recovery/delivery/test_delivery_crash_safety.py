@@ -114,6 +114,7 @@ def test_concurrent_workers_deliver_each_item_exactly_once(httpserver):
     assert DeliveryAttempt.objects.count() == 40
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
     hits: Counter = Counter()
@@ -149,6 +150,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(httpserver):
     assert sum(hits.values()) - 12 <= 1
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_a_draining_run_with_two_processors_killed_mid_run_loses_nothing(httpserver):
     hits: Counter = Counter()
@@ -179,6 +181,7 @@ def test_a_draining_run_with_two_processors_killed_mid_run_loses_nothing(httpser
     assert sum(hits.values()) - 12 <= 2
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_with_calls_in_flight_repeats_no_more_than_it_had_in_flight(httpserver):
     hits: Counter = Counter()

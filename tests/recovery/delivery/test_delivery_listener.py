@@ -30,7 +30,7 @@ from recovery import services
 from recovery.models import RecoveryItem
 from tests.helpers import token_client
 from tests.opsconsole.factories import UserFactory
-from tests.recovery.test_delivery_crash_safety import counting_handler, database_url
+from tests.recovery.delivery.test_delivery_crash_safety import counting_handler, database_url
 
 PATH = "/hooks/crm"
 ROOT = Path(settings.BASE_DIR)
@@ -101,6 +101,7 @@ def webhook_id(item: RecoveryItem) -> str:
     return item.webhook_id  # the same on every attempt (recovery.integrations.signing)
 
 
+@pytest.mark.processes
 def test_the_enqueueing_commit_wakes_the_listener(httpserver, monitoring_client, admin_client):
     """Polling once a minute, the listener still delivers at once: the NOTIFY sent with the
     commit woke it."""
@@ -136,6 +137,7 @@ def test_the_enqueueing_commit_wakes_the_listener(httpserver, monitoring_client,
     assert not listeners.listening("integration_delivery_worker")
 
 
+@pytest.mark.processes
 def test_an_event_posted_to_the_ingestion_api_wakes_the_listener(httpserver):
     """The ingestion statement itself sends the NOTIFY (one round trip for the request)."""
     hits: Counter = Counter()
@@ -156,6 +158,7 @@ def test_an_event_posted_to_the_ingestion_api_wakes_the_listener(httpserver):
         stop(listener)
 
 
+@pytest.mark.processes
 def test_a_wake_delivers_only_what_is_due(httpserver):
     """A row waiting out its retry (Retry-After, backoff) is not delivered by a wake that
     another row's commit sent; the due row is."""
@@ -180,6 +183,7 @@ def test_a_wake_delivers_only_what_is_due(httpserver):
         stop(listener)
 
 
+@pytest.mark.processes
 def test_a_retry_falling_due_while_a_call_is_in_flight_is_claimed_by_the_poll(httpserver):
     """No commit announces a retry's time: the listener's poll finds it, also while a call to
     a slow partner keeps the drain busy (not only once the drain is idle)."""
@@ -237,6 +241,7 @@ def test_a_rolled_back_enqueue_wakes_nobody():
         assert len(list(conn.notifies(timeout=5, stop_after=1))) == 1
 
 
+@pytest.mark.processes
 def test_a_listener_killed_under_load_loses_nothing_and_doubles_only_its_calls_in_flight(
     httpserver,
 ):
@@ -289,6 +294,7 @@ def test_a_listener_killed_under_load_loses_nothing_and_doubles_only_its_calls_i
     assert all(hits[key] == 2 for key in repeated)
 
 
+@pytest.mark.processes
 def test_two_listeners_share_the_work_and_deliver_each_event_once(httpserver):
     """Two delivery processes (two machines) woken by the same commits: the SKIP LOCKED
     claim gives each event to one of them."""
