@@ -35,6 +35,13 @@ class PlatformConfig(AppConfig):
             revoke_tokens_after_credential_change, sender=user_model, dispatch_uid="tokens-post"
         )
         health.register_builtin_components()
+        from django.contrib import admin
+
+        from opsconsole.access import identity
+
+        health.register_component("identity_provider", identity.identity_provider_health)
+        admin.site.login_form = identity.StaffSignInForm
+        admin.site.login_template = "admin/console_login.html"
         failure_sources.autodiscover()
         if settings_module.PROVIDERS_SANDBOX:
             structlog.get_logger(__name__).warning(

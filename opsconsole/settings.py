@@ -105,6 +105,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Re-checks a provider-verified session; its cached fallback while the provider is down.
+    "opsconsole.access.identity.IdentitySessionMiddleware",
     "opsconsole.access.personal_data.PersonalDataVisibilityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -129,6 +131,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "opsconsole.monitoring.banner.console_banner",
+                "opsconsole.access.identity.sign_in",
             ],
         },
     },
@@ -218,6 +221,8 @@ CACHES = shared_cache(REDIS_URL, CACHE_TABLE)
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "opsconsole.access.auth_backends.PermissionsInOneQueryBackend",
+    # Signs staff in through the identity provider; answers nothing until it is configured.
+    "opsconsole.access.identity.IdentityProviderBackend",
 ]
 # Lock an account after this many failed logins, for this long (django-axes).
 AXES_FAILURE_LIMIT = env_int("AUTH_LOCKOUT_THRESHOLD", 5)
@@ -402,6 +407,41 @@ AI_API_BASE_URL = env_str("AI_API_BASE_URL", "")
 AI_API_KEY = env_str("AI_API_KEY", "")
 AI_MODEL = env_str("AI_MODEL", "")
 AI_TIMEOUT_SECONDS = env_int_between("AI_TIMEOUT_SECONDS", 30, 1, 30)
+# Staff sign-in through the identity provider (OpenID Connect, mozilla-django-oidc;
+# opsconsole/access/identity.py, docs/runbooks/identity-provider-outage.md): on once the
+# client and the provider's four endpoints are set. Its groups claim maps to the console's
+# roles; staff then have no local password unless STAFF_PASSWORD_LOGIN. While the provider
+# is down, sessions it verified within IDP_FALLBACK_MINUTES keep working (the
+# specification's cache), re-checked every IDP_RECHECK_SECONDS; BREAK_GLASS_USERNAME names
+# a local account that may sign in with its password only then (off when empty).
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_USE_PKCE = True
+OIDC_STORE_ACCESS_TOKEN = True  # the session is re-checked with it (userinfo)
+OIDC_TIMEOUT = env_int_between("OIDC_TIMEOUT_SECONDS", 5, 1, 30)
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso-callback"
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "your identity provider")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# provider group=console group, comma separated
+OIDC_ROLE_GROUPS = dict(
+    pair.split("=", 1)
+    for pair in env_list(
+        "OIDC_ROLE_GROUPS",
+        "console-operators=Support operator,console-viewers=Support viewer",
+    )
+)
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sso=refused"
+STAFF_PASSWORD_LOGIN = env_bool("STAFF_PASSWORD_LOGIN", False)
+IDP_FALLBACK_MINUTES = env_int_between("IDP_FALLBACK_MINUTES", 15, 0, 24 * 60)
+IDP_RECHECK_SECONDS = env_int_between("IDP_RECHECK_SECONDS", 60, 0, 3600)
+BREAK_GLASS_USERNAME = env_str("BREAK_GLASS_USERNAME", "")
 # The bundle guardrail worker checks each bundle against its parts this often.
 BUNDLE_CHECK_MINUTES = env_int("BUNDLE_CHECK_MINUTES", 5)
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_int("NOTIFICATION_BACKOFF_BASE_SECONDS", 60)

@@ -9,6 +9,7 @@ from drf_spectacular.views import (
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from notifications.email_tracking import email_tracking_webhook
+from opsconsole.access.identity import SignInCallbackView, SignInStartView
 from opsconsole.access.monitoring_access import may_scrape_metrics
 from opsconsole.api.views import IntegrationsStatusApi
 from opsconsole.http.errors import api_not_found, error_json_response
@@ -55,6 +56,9 @@ urlpatterns = [
         name="recovery-item-edit-and-replay",
     ),
     path("admin/", admin.site.urls),
+    # Staff sign-in through the identity provider (opsconsole/access/identity.py).
+    path("auth/sso/start/", SignInStartView.as_view(), name="sso-start"),
+    path("auth/sso/callback/", SignInCallbackView.as_view(), name="sso-callback"),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

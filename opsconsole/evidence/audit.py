@@ -10,6 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import models, transaction
 
 from opsconsole.http.context import (
+    auth_fallback_var,
     current_request_id,
     current_server_request_id,
     current_traceparent,
@@ -119,6 +120,11 @@ def unsaved_event(
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
     user = cast(Any, actor) if isinstance(actor, AbstractBaseUser) else None
+    metadata = dict(metadata or {})
+    if fallback := auth_fallback_var.get():
+        # The specification's authFallback: the actor's session was not verified by the
+        # identity provider on this request, which was down.
+        metadata["auth_fallback"] = {"session": "cached", "provider_down": fallback}
     return AuditEvent(
         event=event,
         object_type=object_type,
@@ -128,7 +134,7 @@ def unsaved_event(
         actor=actor_label(actor),
         actor_user=user,
         reason=reason,
-        metadata=metadata or {},
+        metadata=metadata,
         request_id=request_id or current_request_id(),
         server_request_id=current_server_request_id(),
         traceparent=traceparent or current_traceparent(),

@@ -75,7 +75,13 @@ def ai_help(
     result = _ask(instructions=instructions, material=masked_for_ai(material))
     if not result.enhanced:
         result = AiHelp(enhanced=False, text=material, fallback_reason=result.fallback_reason)
-        logger.info("ai_help_fell_back", purpose=purpose, fallback_reason=result.fallback_reason)
+        # Low and silent (opsconsole/monitoring/error_categories.py): logged, paging no one.
+        logger.info(
+            "ai_help_fell_back",
+            purpose=purpose,
+            fallback_reason=result.fallback_reason,
+            category="ai_enhancement_failure",
+        )
     with transaction.atomic():
         audit.record(
             "platform.ai_help.used",

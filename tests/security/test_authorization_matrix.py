@@ -144,6 +144,10 @@ API_ROWS: dict[str, Row | tuple[Row, ...]] = {
         "POST", "/api/v1/failures/refund/999999/resolve", OPERATORS, {"reason": "matrix"}
     ),
     "api/v1/storefront/banners": Row("GET", "/api/v1/storefront/banners", EVERYONE),
+    "auth/sso/start/": Row("GET", "/auth/sso/start/", EVERYONE, note="sign-in: to the provider"),
+    "auth/sso/callback/": Row(
+        "GET", "/auth/sso/callback/", EVERYONE, note="sign-in: the provider's code decides"
+    ),
     "api/integrations/status": Row("GET", "/api/integrations/status", READERS),
     "api/station/redeem": Row("POST", "/api/station/redeem", {"station"}, {"code": "NOPE"}),
     "webhooks/stripe": Row("POST", "/webhooks/stripe", EVERYONE, {}, note="signature decides"),
