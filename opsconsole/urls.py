@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from notifications.email_tracking import email_tracking_webhook
 from opsconsole.access.identity import SignInCallbackView, SignInStartView
 from opsconsole.access.monitoring_access import may_scrape_metrics
+from opsconsole.admin.incidents import incident_ai_draft
 from opsconsole.api.views import IntegrationsStatusApi
 from opsconsole.http.errors import api_not_found, error_json_response
 from opsconsole.monitoring import metrics
@@ -18,7 +19,12 @@ from opsconsole.monitoring.overview import console_home, console_overview
 from payments.api.urls import station_urlpatterns, webhook_urlpatterns
 from recovery.api.urls import case_urlpatterns, inbox_urlpatterns
 from recovery.cases.admin import case_page, case_search_page
-from recovery.inbox.admin_views import edit_and_replay, failure_group_detail, failure_inbox
+from recovery.inbox.admin_views import (
+    edit_and_replay,
+    failure_group_ai_summary,
+    failure_group_detail,
+    failure_inbox,
+)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -49,6 +55,16 @@ urlpatterns = [
         "admin/failures/<str:fingerprint>/",
         admin.site.admin_view(failure_group_detail),
         name="failure-group",
+    ),
+    path(
+        "admin/failures/<str:fingerprint>/ai-summary/",
+        admin.site.admin_view(failure_group_ai_summary),
+        name="failure-group-ai-summary",
+    ),
+    path(
+        "admin/platform/incident/<int:incident_id>/ai-draft/",
+        admin.site.admin_view(incident_ai_draft),
+        name="incident-ai-draft",
     ),
     path(
         "admin/recovery/recoveryitem/<int:item_id>/edit-and-replay/",

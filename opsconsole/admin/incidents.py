@@ -7,11 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from opsconsole.admin.actions import destructive_action
+from opsconsole.admin.actions import destructive_action, permission_denied_page
 from opsconsole.admin.mixins import ReadOnlyAdmin, ServiceSavedAdmin, SupportStaffAccess
 from opsconsole.incidents import records as incidents
 from opsconsole.models import (
@@ -21,6 +24,7 @@ from opsconsole.models import (
     IncidentCapture,
     IncidentNote,
 )
+from opsconsole.outbound.ai_help import ai_help
 
 
 class IncidentNoteInline(admin.TabularInline):
@@ -97,6 +101,18 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return [] if obj is None else self.inlines
+
+    def object_page_tools(self, request: HttpRequest, obj: Any) -> list[dict[str, str]]:
+        tools = super().object_page_tools(request, obj)
+        if obj.status == Incident.Status.OPEN and request.user.has_perm(OPERATE_PERMISSION):
+            tools.append(
+                {
+                    "slug": "ai_draft",
+                    "label": "Draft the write-up with AI help…",
+                    "url": reverse("incident-ai-draft", args=[obj.pk]),
+                }
+            )
+        return tools
 
     @admin.display(description="To resolve")
     def to_resolve(self, obj: Incident) -> str:
@@ -207,3 +223,32 @@ class BackupDrillRunAdmin(SupportStaffAccess, ReadOnlyAdmin):
         if not obj.smoke_checks:
             return "-"
         return format_html_join(mark_safe("<br>"), "{}: {}", sorted(dict(obj.smoke_checks).items()))
+
+
+def incident_ai_draft(request: HttpRequest, incident_id: int) -> HttpResponse:
+    """The write-up drafted by the AI help from the incident's notes, timeline and readyz
+    captures, or, when it is off or fails, that material itself with the reason: never an
+    error, and nothing saved (docs/runbooks/incident-response.md)."""
+    if denied := permission_denied_page(request, OPERATE_PERMISSION):
+        return denied
+    incident = get_object_or_404(Incident, pk=incident_id)
+    result = None
+    if request.method == "POST":
+        result = ai_help(
+            purpose="incident_writeup",
+            instructions=incidents.WRITEUP_INSTRUCTIONS,
+            material=incidents.incident_writeup_material(incident),
+            obj=incident,
+            actor=request.user,
+        )
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Draft the write-up of incident #{incident.pk}",
+        "subject": f"Incident “{incident.title}” ({incident.get_severity_display()}).",
+        "sends": "its notes, its timeline and the readyz payloads captured while it ran",
+        "button": "Draft with AI help",
+        "result": result,
+        "back_url": reverse("admin:platform_incident_change", args=[incident.pk]),
+        "back_label": "Back to the incident",
+    }
+    return TemplateResponse(request, "admin/ai_help.html", context)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -21,7 +20,6 @@ from opsconsole.http import inputs
 from opsconsole.http.errors import InvalidInput, NotFound
 from opsconsole.http.idempotency import idempotent
 from opsconsole.http.pagination import InvalidCursor
-from opsconsole.outbound.ai_help import ai_help
 from recovery import services
 from recovery.api.failure_serializers import (
     FailureGroupsSerializer,
@@ -218,13 +216,6 @@ class FailureInboxApi(APIView):
 
 
 # What the model is asked for a failure group's summary (the AI help, which fails open).
-GROUP_SUMMARY_INSTRUCTIONS = (
-    "You explain an operations console's failure group to a support operator in plain "
-    "language: what is failing, for whom, the likely cause, and what to check first. Three "
-    "to five sentences. Use only what the material says."
-)
-
-
 class AiHelpSerializer(serializers.Serializer):
     enhanced = serializers.BooleanField()
     text = serializers.CharField()
@@ -247,15 +238,7 @@ class FailureGroupSummaryApi(APIView):
         group = next(iter(inbox.failure_groups(fingerprint=fingerprint)), None)
         if group is None:
             raise OpsNotFound("No open failures have this fingerprint.")
-        material = json.dumps(group.as_dict(with_items=True, item_limit=10), default=str)
-        summary = ai_help(
-            purpose="failure_group_summary",
-            instructions=GROUP_SUMMARY_INSTRUCTIONS,
-            material=material,
-            actor=request.user,
-            object_type="recovery.failure_group",
-            object_id=fingerprint,
-        )
+        summary = inbox.failure_group_summary(group, actor=request.user)
         return Response(summary.as_dict())
 
 

@@ -178,3 +178,31 @@ def edit_and_replay(request: HttpRequest, item_id: int) -> HttpResponse:
         "action_token": new_action_token(),
     }
     return TemplateResponse(request, "admin/edit_and_replay.html", context)
+
+
+def failure_group_ai_summary(request: HttpRequest, fingerprint: str) -> HttpResponse:
+    """The group in plain language by the AI help, or its own material with the reason the
+    help is not available: never an error, and nothing changes."""
+    if denied := permission_denied_page(request, OPERATE_PERMISSION):
+        return denied
+    group = inbox.failure_group(fingerprint)
+    if group is None:
+        messages.info(request, "No open failures have this fingerprint any more.")
+        return HttpResponseRedirect(reverse("failure-inbox"))
+    result = (
+        inbox.failure_group_summary(group, actor=request.user) if request.method == "POST" else None
+    )
+    context = {
+        **admin.site.each_context(request),
+        "title": "Summarize a failure group",
+        "subject": (
+            f"{group.count} open failure(s) of {group.source} ({group.provider}): "
+            f"{group.failure_code} {group.normalised_error}"
+        ),
+        "sends": "the group's description and its first ten items",
+        "button": "Summarize with AI help",
+        "result": result,
+        "back_url": reverse("failure-group", args=[fingerprint]),
+        "back_label": "Back to the group",
+    }
+    return TemplateResponse(request, "admin/ai_help.html", context)

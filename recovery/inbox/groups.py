@@ -8,6 +8,7 @@ common to all of them: which occurrences are resolved, grouping, and the resolut
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from opsconsole.failures import failure_sources
 from opsconsole.failures.failure_sources import FailureEntry, FailureSource, Impact
 from opsconsole.http.errors import Conflict, NotFound
 from opsconsole.monitoring.alerts import alerts_settle
+from opsconsole.outbound.ai_help import AiHelp, ai_help
 from recovery.models import FailureResolution, FailureResolutionRequest
 
 # A group with more open failures than this is counted by the planner's estimate: an exact
@@ -251,6 +253,27 @@ def _fingerprints(rows: models.QuerySet, key: str) -> list[str]:
             break
         found.append(value)
     return found
+
+
+GROUP_SUMMARY_INSTRUCTIONS = (
+    "You explain an operations console's failure group to a support operator in plain "
+    "language: what is failing, for whom, the likely cause, and what to check first. Three "
+    "to five sentences. Use only what the material says."
+)
+
+
+def failure_group_summary(group: FailureGroup, *, actor: audit.Actor) -> AiHelp:
+    """The group in plain language by the AI help (its description and first ten items,
+    masked), or that material itself with the reason it is not enhanced; audited on the
+    group. The API and the group's page both ask here."""
+    return ai_help(
+        purpose="failure_group_summary",
+        instructions=GROUP_SUMMARY_INSTRUCTIONS,
+        material=json.dumps(group.as_dict(with_items=True, item_limit=10), default=str),
+        actor=actor,
+        object_type="recovery.failure_group",
+        object_id=group.fingerprint,
+    )
 
 
 def failure_group(fingerprint: str) -> FailureGroup | None:

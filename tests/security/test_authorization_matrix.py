@@ -237,6 +237,7 @@ ADMIN_KINDS = {
     "user_password": re.compile(r"^admin/auth/user/<id>/password/$"),
     "console_page": re.compile(
         r"^admin/(overview/|apps/|failures/|failures/<str:fingerprint>/|cases/|cases/<str:ref>/|"
+        r"failures/<str:fingerprint>/ai-summary/|platform/incident/<int:incident_id>/ai-draft/|"
         r"recovery/recoveryitem/<int:item_id>/edit-and-replay/)$"
     ),
 }
@@ -350,6 +351,13 @@ def admin_urls() -> list[tuple[str, str]]:
 
     item = RecoveryItem.objects.order_by("id").first()
     urls.append(("console_page", f"/admin/recovery/recoveryitem/{item.pk}/edit-and-replay/"))
+    from opsconsole.models import Incident
+    from recovery.inbox.groups import failure_groups
+
+    incident = Incident.objects.order_by("id").first()
+    urls.append(("console_page", f"/admin/platform/incident/{incident.pk}/ai-draft/"))
+    group = failure_groups()[0]
+    urls.append(("console_page", f"/admin/failures/{group.fingerprint}/ai-summary/"))
     someone = User.objects.order_by("pk").first()
     urls.append(("user_password", f"/admin/auth/user/{someone.pk}/password/"))
     for model, model_admin in admin.site._registry.items():
