@@ -102,17 +102,16 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return [] if obj is None else self.inlines
 
-    def object_page_tools(self, request: HttpRequest, obj: Any) -> list[dict[str, str]]:
-        tools = super().object_page_tools(request, obj)
-        if obj.status == Incident.Status.OPEN and request.user.has_perm(OPERATE_PERMISSION):
-            tools.append(
-                {
-                    "slug": "ai_draft",
-                    "label": "Draft the write-up with AI help…",
-                    "url": reverse("incident-ai-draft", args=[obj.pk]),
-                }
-            )
-        return tools
+    def object_page_links(self, request: HttpRequest, obj: Any) -> list[dict[str, str]]:
+        if obj.status != Incident.Status.OPEN or not request.user.has_perm(OPERATE_PERMISSION):
+            return []
+        return [
+            {
+                "slug": "ai_draft",
+                "label": "Draft the write-up with AI help…",
+                "url": reverse("incident-ai-draft", args=[obj.pk]),
+            }
+        ]
 
     @admin.display(description="To resolve")
     def to_resolve(self, obj: Incident) -> str:

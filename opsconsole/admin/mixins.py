@@ -258,6 +258,11 @@ class ObjectPageActions(_ModelAdminMixin):
             if func.legal(one).exists()
         ]
 
+    def object_page_links(self, request: HttpRequest, obj: Any) -> list[dict[str, str]]:
+        """Buttons beside the actions that open a page of their own and change nothing
+        (a draft by the AI help): no confirmation, no reason."""
+        return []
+
     def change_view(
         self,
         request: HttpRequest,
@@ -267,7 +272,8 @@ class ObjectPageActions(_ModelAdminMixin):
     ) -> HttpResponse:
         obj = self.get_object(request, unquote(object_id))
         tools = self.object_page_tools(request, obj) if obj is not None else []
-        extra = {**(extra_context or {}), "object_page_tools": tools}
+        links = self.object_page_links(request, obj) if obj is not None else []
+        extra = {**(extra_context or {}), "object_page_tools": tools, "object_page_links": links}
         return super().change_view(request, object_id, form_url, extra)
 
     def object_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:

@@ -56,7 +56,7 @@ def test_an_operator_drafts_a_write_up_and_summarizes_a_group_even_when_the_mode
     walk.log_in(OPERATOR)
     walk.open("/admin/platform/incident/")
     walk.link("Refunds failing at Stripe")
-    walk.tool("ai_draft")
+    page.get_by_test_id("object-link-ai_draft").click()
     expect(page.get_by_test_id("ai-help")).to_contain_text("personal data masked first")
     page.get_by_role("button", name="Draft with AI help").click()
     expect(page.get_by_test_id("ai-help-status")).to_contain_text("Drafted by the AI help")
@@ -71,7 +71,7 @@ def test_an_operator_drafts_a_write_up_and_summarizes_a_group_even_when_the_mode
     expect(page.get_by_label("Material")).to_contain_text("could not get her refund")
     walk.shot("fell-back")
     page.get_by_role("link", name="Back to the incident").click()
-    expect(page.get_by_test_id("object-tool-ai_draft")).to_be_visible()
+    expect(page.get_by_test_id("object-link-ai_draft")).to_be_visible()
     assert Incident.objects.get(pk=incident.pk).status == Incident.Status.OPEN
     used = list(
         AuditEvent.objects.filter(event="platform.ai_help.used")
@@ -97,6 +97,6 @@ def test_an_operator_drafts_a_write_up_and_summarizes_a_group_even_when_the_mode
     # A viewer is offered neither button.
     walk.log_in(VIEWER)
     walk.open(f"/admin/platform/incident/{incident.pk}/change/")
-    expect(page.get_by_test_id("object-tool-ai_draft")).to_have_count(0)
+    expect(page.get_by_test_id("object-link-ai_draft")).to_have_count(0)
     walk.open(f"/admin/platform/incident/{incident.pk}/ai-draft/")
     expect(page.get_by_role("heading", name="This page is not for your role")).to_be_visible()
