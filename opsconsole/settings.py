@@ -62,6 +62,10 @@ SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/", r"^metrics$"]
 
 # A staff session lasts a shift, not Django's two weeks: overnight, the password again.
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
+# Its own name: another Django site on the same host (an identity provider in a dev setup)
+# would otherwise share Django's default `sessionid` cookie, browsers keeping cookies per
+# host and not per port, and each sign-in would end the other's session.
+SESSION_COOKIE_NAME = "opsconsole_session"
 # Messages kept server-side: a secret shown once (a new signing secret) never rides a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 CONTENT_SECURITY_POLICY = content_security.POLICY  # django-csp; the module says why

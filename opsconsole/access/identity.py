@@ -29,7 +29,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
+from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -53,6 +53,9 @@ _PROBE_KEY = "identity-provider-probe"
 VERIFIED_AT = "idp_verified_at"
 CHECKED_AT = "idp_checked_at"
 FALLBACK_REASON = "idp_fallback_reason"
+# A break-glass session: why the provider was down when it began. It ends once the provider
+# answers again.
+BREAK_GLASS = "idp_break_glass"
 
 
 def sso_configured() -> bool:
@@ -142,17 +145,21 @@ def console_groups(claims: dict[str, Any]) -> set[str]:
     return {mapping[name] for name in groups if isinstance(name, str) and name in mapping}
 
 
-def apply_roles(user: Any, claims: dict[str, Any], *, event: str) -> None:
-    """Give `user` exactly the console roles the claims map to, audited when they change."""
+def apply_roles(user: Any, claims: dict[str, Any], *, event: str, always_audit: bool) -> None:
+    """Give `user` exactly the console roles the claims map to: audited when they change,
+    and at every sign-in (`always_audit`)."""
     wanted = console_groups(claims)
     role_names = set(settings.OIDC_ROLE_GROUPS.values())
     with transaction.atomic():
         held = set(user.groups.filter(name__in=role_names).values_list("name", flat=True))
-        if held != wanted or not user.is_staff:
+        changed = held != wanted or not user.is_staff
+        if changed:
             user.groups.remove(*Group.objects.filter(name__in=held - wanted))
             user.groups.add(*Group.objects.filter(name__in=wanted - held))
             user.is_staff = bool(wanted)
             user.save(update_fields=["is_staff"])
+        if not (changed or always_audit):
+            return
         audit.record(
             event,
             obj=user,
@@ -189,8 +196,14 @@ class IdentityProviderBackend(OIDCAuthenticationBackend):
             return None
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
-        # Someone the provider knows but gives no console role is not staff here.
-        return bool(claims.get("email")) and bool(console_groups(claims))
+        if not claims.get("email"):
+            return False
+        if not console_groups(claims):
+            # Someone the provider knows but gives no console role is not staff here; the
+            # login page says so (and only then: other failures say to sign in again).
+            setattr(self.request, "sso_no_role", True)  # noqa: B010
+            return False
+        return True
 
     def create_user(self, claims: dict[str, Any]) -> Any:
         username = str(claims.get("preferred_username") or claims["email"]).strip()[:150]
@@ -202,7 +215,7 @@ class IdentityProviderBackend(OIDCAuthenticationBackend):
         return self.update_user(user, claims)
 
     def update_user(self, user: Any, claims: dict[str, Any]) -> Any:
-        apply_roles(user, claims, event="access.sso.signed_in")
+        apply_roles(user, claims, event="access.sso.signed_in", always_audit=True)
         now = time.time()
         self.request.session[VERIFIED_AT] = now
         self.request.session[CHECKED_AT] = now
@@ -255,9 +268,15 @@ class IdentitySessionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         session = getattr(request, "session", None)
-        if session is None or VERIFIED_AT not in session or not sso_configured():
+        if session is None or not request.user.is_authenticated:
             return self.get_response(request)
-        if not request.user.is_authenticated:
+        if session.get(BREAK_GLASS):
+            if provider_down() is None:  # the provider answers again: break-glass ends
+                logout(request)
+                return redirect("/admin/login/?sso=break_glass_ended")
+            mark = {"session": "break_glass", "provider_down": session[BREAK_GLASS]}
+            return self._marked(request, mark)
+        if VERIFIED_AT not in session or not sso_configured():
             return self.get_response(request)
         refusal = self._recheck(request)
         if refusal is not None:
@@ -265,8 +284,13 @@ class IdentitySessionMiddleware:
         reason = session.get(FALLBACK_REASON)
         if not reason:
             return self.get_response(request)
-        setattr(request, "auth_fallback", reason)  # noqa: B010
-        token = auth_fallback_var.set(reason)
+        return self._marked(request, {"session": "cached", "provider_down": reason})
+
+    def _marked(self, request: HttpRequest, mark: dict[str, str]) -> HttpResponse:
+        """Answer the request with every audit row it writes marked (and its pages saying)
+        how the person signed in while the provider was down."""
+        setattr(request, "auth_fallback", mark)  # noqa: B010
+        token = auth_fallback_var.set(mark)
         try:
             return self.get_response(request)
         finally:
@@ -291,7 +315,9 @@ class IdentitySessionMiddleware:
                 if not console_groups(claims):
                     logout(request)
                     return redirect("/admin/login/?sso=refused")
-                apply_roles(request.user, claims, event="access.sso.session_verified")
+                apply_roles(
+                    request.user, claims, event="access.sso.session_verified", always_audit=False
+                )
                 session[VERIFIED_AT] = now
                 session.pop(FALLBACK_REASON, None)
         reason = session.get(FALLBACK_REASON)
@@ -308,13 +334,15 @@ def sign_in(request: HttpRequest) -> dict[str, Any]:
     if not context["sso_enabled"]:
         return context
     context["sso_provider_name"] = settings.OIDC_PROVIDER_NAME
-    reason = getattr(request, "auth_fallback", "")
-    if reason:
+    mark = getattr(request, "auth_fallback", None)
+    if mark and mark["session"] == "break_glass":
+        context["identity_fallback"] = {"break_glass": True, "reason": mark["provider_down"]}
+    elif mark:
         verified = float(request.session.get(VERIFIED_AT, 0))
         until = datetime.fromtimestamp(
             verified + settings.IDP_FALLBACK_MINUTES * 60, tz=timezone.get_current_timezone()
         )
-        context["identity_fallback"] = {"reason": reason, "until": until}
+        context["identity_fallback"] = {"reason": mark["provider_down"], "until": until}
     return context
 
 
@@ -342,13 +370,21 @@ class SignInCallbackView(OIDCAuthenticationCallbackView):
     def get(self, request: HttpRequest) -> HttpResponse:
         if not sso_configured():
             return redirect("/admin/login/")
-        return super().get(request)
+        try:
+            return super().get(request)
+        except SuspiciousOperation:
+            # A state this browser did not start (a callback replayed, or from another
+            # tab's sign-in): not an attack to answer with a bare 400, a sign-in to redo.
+            return redirect("/admin/login/?sso=failed")
 
     def login_failure(self) -> HttpResponse:
         reason = getattr(self.request, "identity_provider_down", None)
         if reason:
             return unavailable_page(self.request, reason)
-        return super().login_failure()
+        if getattr(self.request, "sso_no_role", False):
+            return super().login_failure()  # LOGIN_REDIRECT_URL_FAILURE: ?sso=refused
+        # A callback used twice, one that took too long, a code the provider refused.
+        return redirect("/admin/login/?sso=failed")
 
 
 def check_password_sign_in(request: HttpRequest | None, user: Any) -> None:
@@ -387,6 +423,9 @@ def check_password_sign_in(request: HttpRequest | None, user: Any) -> None:
             ),
             details={"provider_down": reason},
         )
+    if request is not None:
+        # Marks the session (kept through login), which ends once the provider answers.
+        request.session[BREAK_GLASS] = reason
     logger.critical("break_glass_sign_in", username=user.get_username(), reason=reason)
 
 

@@ -24,7 +24,7 @@ from opsconsole.models import (
     IncidentCapture,
     IncidentNote,
 )
-from opsconsole.outbound.ai_help import ai_help
+from opsconsole.outbound.ai_help import ai_configured, ai_help
 
 
 class IncidentNoteInline(admin.TabularInline):
@@ -247,6 +247,7 @@ def incident_ai_draft(request: HttpRequest, incident_id: int) -> HttpResponse:
         "sends": "its notes, its timeline and the readyz payloads captured while it ran",
         "button": "Draft with AI help",
         "result": result,
+        "ai_configured": ai_configured(),
         "back_url": reverse("admin:platform_incident_change", args=[incident.pk]),
         "back_label": "Back to the incident",
     }

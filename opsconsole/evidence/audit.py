@@ -124,7 +124,7 @@ def unsaved_event(
     if fallback := auth_fallback_var.get():
         # The specification's authFallback: the actor's session was not verified by the
         # identity provider on this request, which was down.
-        metadata["auth_fallback"] = {"session": "cached", "provider_down": fallback}
+        metadata["auth_fallback"] = dict(fallback)
     return AuditEvent(
         event=event,
         object_type=object_type,

@@ -29,9 +29,10 @@ traceparent_var: ContextVar[str] = ContextVar("traceparent", default="")
 # While a web request is answered: the monotonic time by which it must have answered, so
 # provider calls get the short web timeout and never run past it (None outside requests).
 web_deadline_var: ContextVar[float | None] = ContextVar("web_deadline", default=None)
-# While a request runs on a cached session because the identity provider is down: why it is
-# down (opsconsole/access/identity.py); every audit row the request writes says so.
-auth_fallback_var: ContextVar[str] = ContextVar("auth_fallback", default="")
+# While a request runs on a session the identity provider did not verify because it is down
+# (a cached session, or the break-glass account): how, and why it is down
+# (opsconsole/access/identity.py). Every audit row the request writes says so.
+auth_fallback_var: ContextVar[dict[str, str] | None] = ContextVar("auth_fallback", default=None)
 
 
 def new_request_id() -> str:

@@ -243,13 +243,47 @@ WRITEUP_INSTRUCTIONS = (
     "four short sections: Summary, Root cause (say 'unknown' if the material does not show "
     "it), Blast radius, Follow-ups. Use only what the material says."
 )
-# The material sent is cut to this many characters (the newest snapshots are dropped first).
+# The material is kept under this many characters: each readyz snapshot is reduced to the
+# components that were not ready, then snapshots and failed actions are left out from the
+# middle and the end (saying how many), so the text is never cut mid-way.
 WRITEUP_MATERIAL_CHARS = 20_000
 
 
+def _not_ready(snapshot: dict[str, Any]) -> dict[str, Any]:
+    payload = snapshot.get("payload") or {}
+    components = payload.get("components") or {}
+    return {
+        "captured_at": snapshot.get("captured_at"),
+        "status": payload.get("status"),
+        "not_ready": {
+            name: component
+            for name, component in components.items()
+            if isinstance(component, dict) and component.get("status") != "ready"
+        },
+    }
+
+
 def incident_writeup_material(incident: Incident) -> str:
-    """The incident's export as text, for a person or a model to read."""
+    """The incident's export as text, for a person or a model to read, whole JSON under
+    WRITEUP_MATERIAL_CHARS."""
     export = incident_export(incident)
-    export["readyz"] = export["readyz"][:10]
-    export["failed_actions"] = export["failed_actions"][:50]
-    return json.dumps(export, indent=1, default=str)[:WRITEUP_MATERIAL_CHARS]
+    snapshots = [_not_ready(snapshot) for snapshot in export["readyz"]]
+    actions = list(export["failed_actions"])
+    left_out = {"readyz_snapshots": 0, "failed_actions": 0}
+
+    def render() -> str:
+        shown = {**export, "readyz": snapshots, "failed_actions": actions}
+        if any(left_out.values()):
+            shown["left_out_to_fit"] = dict(left_out)
+        return json.dumps(shown, indent=1, default=str)
+
+    text = render()
+    while len(text) > WRITEUP_MATERIAL_CHARS and (len(snapshots) > 2 or actions):
+        if len(snapshots) > 2:  # the first and the newest stay
+            del snapshots[len(snapshots) // 2]
+            left_out["readyz_snapshots"] += 1
+        else:
+            actions.pop()
+            left_out["failed_actions"] += 1
+        text = render()
+    return text

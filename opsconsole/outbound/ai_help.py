@@ -37,11 +37,26 @@ INVALID_RESPONSE = "invalid_response"
 ENDPOINT_NOT_ALLOWED = "endpoint_not_allowed"
 
 
+FALLBACK_WORDS = {
+    "not_configured": "is not configured here",
+    "timeout": "did not answer in time",
+    "rate_limited": "is refusing more requests for now",
+    "unavailable": "is down",
+    "invalid_response": "answered with something unusable",
+    "endpoint_not_allowed": "is at an address the outbound rules refuse",
+}
+
+
 @dataclass(frozen=True)
 class AiHelp:
     enhanced: bool
     text: str
     fallback_reason: str = ""
+
+    @property
+    def fallback_words(self) -> str:
+        """Why there is no draft, for the operator reading the page."""
+        return FALLBACK_WORDS.get(self.fallback_reason, "failed")
 
     def as_dict(self) -> dict[str, Any]:
         return {

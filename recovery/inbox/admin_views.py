@@ -19,6 +19,7 @@ from opsconsole.admin.actions import (
 from opsconsole.failures import failure_sources
 from opsconsole.http.errors import ApplicationError
 from opsconsole.models import OPERATE_PERMISSION, VIEW_PERMISSION
+from opsconsole.outbound.ai_help import ai_configured
 from recovery import services
 from recovery.inbox import bulk_actions
 from recovery.inbox import groups as inbox
@@ -202,6 +203,7 @@ def failure_group_ai_summary(request: HttpRequest, fingerprint: str) -> HttpResp
         "sends": "the group's description and its first ten items",
         "button": "Summarize with AI help",
         "result": result,
+        "ai_configured": ai_configured(),
         "back_url": reverse("failure-group", args=[fingerprint]),
         "back_label": "Back to the group",
     }

@@ -66,7 +66,7 @@ def test_an_operator_drafts_a_write_up_and_summarizes_a_group_even_when_the_mode
     # The model fails: the operator gets the material itself and the reason.
     page.get_by_role("button", name="Draft with AI help").click()
     expect(page.get_by_test_id("ai-help-status")).to_contain_text(
-        "The AI help is not available (unavailable)"
+        "The AI help is down (unavailable)"
     )
     expect(page.get_by_label("Material")).to_contain_text("could not get her refund")
     walk.shot("fell-back")
@@ -89,7 +89,7 @@ def test_an_operator_drafts_a_write_up_and_summarizes_a_group_even_when_the_mode
     page.get_by_test_id("ai-summary").click()
     page.get_by_role("button", name="Summarize with AI help").click()
     expect(page.get_by_test_id("ai-help-status")).to_contain_text(
-        "The AI help is not available (invalid_response)"
+        "The AI help answered with something unusable (invalid_response)"
     )
     expect(page.get_by_label("Material")).to_contain_text("HTTP_503")
     walk.shot("group-summary-fell-back")

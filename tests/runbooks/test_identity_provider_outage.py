@@ -129,7 +129,8 @@ def test_staff_sign_in_at_the_provider_and_work_through_its_outage(
     walk.shot("working-from-the-cached-session")
 
     visitor = page.context.browser.new_context().new_page()
-    wait_for_identity_provider(visitor, base, "degraded")
+    prober = page.context.browser.new_context().new_page()  # reads readyz, signed in nowhere
+    wait_for_identity_provider(prober, base, "degraded")
 
     # A new sign-in is told why it cannot happen now; the break-glass account may sign in.
     visitor.goto(f"{base}/admin/login/")
@@ -144,6 +145,17 @@ def test_staff_sign_in_at_the_provider_and_work_through_its_outage(
     assert AuditEvent.objects.filter(
         event="access.break_glass.signed_in", actor=BREAK_GLASS
     ).exists()
+    # Every page of the break-glass session says so, and so does every row it writes.
+    visitor.goto(f"{base}/admin/platform/alert/{glass_alert.pk}/change/")
+    expect(visitor.get_by_test_id("identity-fallback")).to_contain_text("Break-glass session")
+    visitor.get_by_test_id("object-tool-acknowledge_alerts").click()
+    form = visitor.locator("form#confirm-with-reason")
+    form.get_by_label("Reason (recorded in the audit log):").fill("It was me, on call: Ana")
+    form.locator("input[type=submit]").click()
+    expect(visitor.locator("ul.messagelist")).to_contain_text("1 row done")
+    glass_row = AuditEvent.objects.filter(event="platform.alert.acknowledged").latest("id")
+    assert glass_row.actor == BREAK_GLASS
+    assert glass_row.metadata["auth_fallback"]["session"] == "break_glass"
 
     # The cache runs out IDP_FALLBACK_MINUTES after the provider last verified Alice.
     with time_machine.travel(timezone.now() + timedelta(minutes=16), tick=True):
@@ -156,7 +168,12 @@ def test_staff_sign_in_at_the_provider_and_work_through_its_outage(
     # The provider is back: within the probe's 5 seconds readyz is ready and Alice signs in
     # again, with no notice.
     identity_provider.start()
-    wait_for_identity_provider(visitor, base, "ready")
+    wait_for_identity_provider(prober, base, "ready")
+    # The break-glass session ends with the outage.
+    visitor.goto(f"{base}/admin/")
+    expect(visitor.get_by_test_id("sso-break-glass-ended")).to_contain_text(
+        "the break-glass session has ended"
+    )
     page.goto(f"{base}/admin/login/")
     # Still signed in at the provider (its session outlived its restart): straight back in.
     page.get_by_role("link", name=f"Sign in with {PROVIDER}").click()

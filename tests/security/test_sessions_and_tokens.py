@@ -131,7 +131,7 @@ def test_a_staff_session_lasts_eight_hours(settings):
         "/admin/login/?next=/admin/", {"username": "vera", "password": "pw-long-enough-1"}
     )
     assert response.status_code == 302
-    assert response.cookies["sessionid"]["max-age"] == 8 * 3600
+    assert response.cookies["opsconsole_session"]["max-age"] == 8 * 3600
 
 
 SCRIPT = re.compile(r"<script\b([^>]*)>", re.I)

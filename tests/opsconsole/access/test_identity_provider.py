@@ -130,6 +130,27 @@ def test_the_groups_the_provider_gives_now_are_the_roles(client, provider):
     )
 
 
+def test_a_re_check_that_changes_nothing_writes_no_audit_row(client, provider):
+    provider.expect_request("/userinfo/").respond_with_json(
+        {"sub": "1", "email": "alice@example.test", "groups": ["console-operators"]}
+    )
+    signed_in_at_the_provider(client)
+    for _ in range(3):
+        assert client.get("/admin/").status_code == 200
+    assert len(provider.log) >= 3  # asked on every request (IDP_RECHECK_SECONDS=0)
+    assert not AuditEvent.objects.filter(event="access.sso.session_verified").exists()
+
+
+def test_a_callback_this_browser_did_not_start_asks_to_sign_in_again(client, provider):
+    response = client.get("/auth/sso/callback/", {"code": "c", "state": "not-ours"})
+    assert response["Location"] == "/admin/login/?sso=failed"
+    session = client.session
+    session["oidc_states"] = {}
+    session.save()
+    response = client.get("/auth/sso/callback/", {"code": "c", "state": "replayed"})
+    assert response["Location"] == "/admin/login/?sso=failed"
+
+
 def test_someone_the_provider_no_longer_puts_in_a_console_group_is_signed_out(client, provider):
     provider.expect_request("/userinfo/").respond_with_json(
         {"sub": "1", "email": "alice@example.test", "groups": ["marketing"]}
