@@ -169,3 +169,38 @@ def test_a_failure_group_is_summed_up_in_plain_language_or_described_as_it_is(mo
     assert client.post("/api/v1/failures/groups/ffff/summary", format="json").status_code == 404
     uses = AuditEvent.objects.filter(event="platform.ai_help.used", object_id=group.fingerprint)
     assert uses.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_material_stays_whole_json_under_its_limit(incident):
+    """A long incident: readyz snapshots reduced to what was not ready, the middle ones left
+    out (and counted) until the material fits; never cut in the middle of a value."""
+    from opsconsole.incidents.records import WRITEUP_MATERIAL_CHARS, incident_writeup_material
+    from opsconsole.models import IncidentCapture
+
+    opened, _ = incident
+    for n in range(60):
+        IncidentCapture.objects.create(
+            incident=opened,
+            kind=IncidentCapture.Kind.READYZ,
+            payload={
+                "status": "degraded",
+                "components": {
+                    "database": {"status": "ready", "details": {"latency_ms": 1.0}},
+                    **{
+                        f"worker_{k}": {"status": "degraded", "details": {"note": "x" * 200}}
+                        for k in range(3)
+                    },
+                    "marker": {"status": "error", "details": {"snapshot": n}},
+                },
+            },
+        )
+    text = incident_writeup_material(opened)
+    assert len(text) <= WRITEUP_MATERIAL_CHARS
+    material = json.loads(text)  # whole: it parses
+    snapshots = material["readyz"]
+    assert "database" not in snapshots[0]["not_ready"]  # only what was not ready
+    assert snapshots[0]["not_ready"]["marker"]["details"]["snapshot"] == 0
+    assert snapshots[-1]["not_ready"]["marker"]["details"]["snapshot"] == 59  # the newest kept
+    assert material["left_out_to_fit"]["readyz_snapshots"] == 60 - len(snapshots) > 0
+    assert "could not get her refund" in text  # the notes are all there
