@@ -168,7 +168,11 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
             if note_form.instance.pk is None and text.strip():
                 formset.new_objects.append(
                     incidents.incident_note_add(
-                        incident_id=form.instance.pk, text=text, actor=request.user
+                        incident_id=form.instance.pk,
+                        text=text,
+                        actor=request.user,
+                        # The page's reason, when the operator gave one, is kept with it.
+                        reason=str(form.cleaned_data.get("reason") or "").strip(),
                     )
                 )
 

@@ -60,7 +60,9 @@ def _open_incident(incident_id: int) -> Incident:
 
 
 @transaction.atomic
-def incident_note_add(*, incident_id: int, text: str, actor: audit.Actor) -> IncidentNote:
+def incident_note_add(
+    *, incident_id: int, text: str, actor: audit.Actor, reason: str = ""
+) -> IncidentNote:
     if not text.strip():
         raise InvalidInput(details={"text": "The note is empty."})
     incident = _open_incident(incident_id)
@@ -68,7 +70,11 @@ def incident_note_add(*, incident_id: int, text: str, actor: audit.Actor) -> Inc
         incident=incident, author=audit.actor_label(actor), text=text.strip()
     )
     audit.record(
-        "platform.incident.noted", obj=incident, actor=actor, after={"note": note.text[:1000]}
+        "platform.incident.noted",
+        obj=incident,
+        actor=actor,
+        after={"note": note.text[:1000]},
+        reason=reason,
     )
     return note
 

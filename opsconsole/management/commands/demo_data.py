@@ -309,6 +309,20 @@ def _ready(shown: dict[str, str], token_key: str) -> str:
         f"{shown.get(username, unchanged)}  ({role})"
         for n, (username, role) in enumerate(DEMO_USERS.items())
     )
+    from django.conf import settings
+
+    from opsconsole.access.identity import sso_configured
+
+    if sso_configured() and not settings.STAFF_PASSWORD_LOGIN:
+        logins += (
+            f"\n  {'':10} staff sign in with {settings.OIDC_PROVIDER_NAME} (OIDC_* is set): "
+            "these passwords are refused for staff"
+            + (
+                f", but for {settings.BREAK_GLASS_USERNAME} while it is down"
+                if settings.BREAK_GLASS_USERNAME
+                else ""
+            )
+        )
     return (
         "\nOps Console demo is ready.\n"
         f"  Console:   {base}/admin/\n"

@@ -57,10 +57,16 @@ def test_an_incident_is_opened_noted_written_up_and_resolved_from_the_admin(staf
     assert (incident.status, incident.opened_by) == ("open", "oncall")
     url = f"{CHANGELIST}{incident.pk}/change/"
     noted = staff_operator.post(
-        url, change_form(incident, **{"notes-0-text": "Stripe answers 503 since 03:02"})
+        url,
+        change_form(
+            incident,
+            **{"notes-0-text": "Stripe answers 503 since 03:02", "reason": "pager at 03:05"},
+        ),
     )
     assert noted.status_code == 302
     assert [note.text for note in incident.notes.all()] == ["Stripe answers 503 since 03:02"]
+    # The reason the operator gave with the note is kept with it.
+    assert AuditEvent.objects.get(event="platform.incident.noted").reason == "pager at 03:05"
     # Resolving needs the write-up: an incident without one is not a legal row.
     action_post(
         staff_operator, CHANGELIST, "resolve_incidents", [incident.pk], confirm="yes", reason="x"
