@@ -47,6 +47,16 @@ def integration(db: None, httpserver):
 
 
 @pytest.fixture
+def ai_model(httpserver, settings):
+    """The AI help configured against the stand-in server, which speaks the chat completions
+    wire format under /v1 (each test says what it answers)."""
+    settings.AI_API_BASE_URL = httpserver.url_for("/v1")
+    settings.AI_API_KEY = "sk-local-test"
+    settings.AI_MODEL = "ops-model"
+    return httpserver
+
+
+@pytest.fixture
 def viewer(db: None) -> User:
     return UserFactory(username="viewer", groups=["Support viewer"])
 

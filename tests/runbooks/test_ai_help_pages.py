@@ -22,16 +22,8 @@ DRAFT = "Summary: refunds failed at Stripe for 40 minutes.\nRoot cause: an expir
 CUSTOMER = "maria.lopez@example.test"
 
 
-@pytest.fixture
-def model(httpserver, settings):
-    settings.AI_API_BASE_URL = httpserver.url_for("/v1")
-    settings.AI_API_KEY = "sk-local-test"
-    settings.AI_MODEL = "ops-model"
-    return httpserver
-
-
 def test_an_operator_drafts_a_write_up_and_summarizes_a_group_even_when_the_model_fails(
-    page, live_server, model
+    page, live_server, ai_model
 ):
     operator, _ = support_staff()
     incident = incident_open(
@@ -43,13 +35,13 @@ def test_an_operator_drafts_a_write_up_and_summarizes_a_group_even_when_the_mode
     integration = services.integration_create(name="erp", endpoint_url="https://x.test", actor="t")
     ParkedItemFactory(integration=integration, status="dlq", failure_code="HTTP_503")
     walk = Walk(page, live_server.url, "ai-help")
-    model.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_json(
+    ai_model.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_json(
         completion(DRAFT)
     )
-    model.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_data(
+    ai_model.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_data(
         "upstream overloaded", status=503
     )
-    model.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_data(
+    ai_model.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_data(
         "<html>bad gateway</html>", status=200, content_type="text/html"
     )
 

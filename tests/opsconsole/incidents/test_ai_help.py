@@ -39,14 +39,6 @@ def completion(content: str) -> dict:
 
 
 @pytest.fixture
-def model(httpserver, settings):
-    settings.AI_API_BASE_URL = httpserver.url_for("/v1")
-    settings.AI_API_KEY = "sk-local-test"
-    settings.AI_MODEL = "ops-model"
-    return httpserver
-
-
-@pytest.fixture
 def incident(db):
     operator = UserFactory(username="opal", groups=["Support operator"])
     opened = incident_open(
@@ -67,11 +59,13 @@ def draft(client, incident_id: int):
 
 
 @pytest.mark.django_db
-def test_the_model_drafts_the_write_up_from_masked_material(model, incident):
+def test_the_model_drafts_the_write_up_from_masked_material(ai_model, incident):
     opened, client = incident
-    model.expect_request("/v1/chat/completions", method="POST").respond_with_json(completion(DRAFT))
+    ai_model.expect_request("/v1/chat/completions", method="POST").respond_with_json(
+        completion(DRAFT)
+    )
     assert draft(client, opened.pk) == {"enhanced": True, "draft": DRAFT, "fallbackReason": None}
-    request, _ = model.log[0]
+    request, _ = ai_model.log[0]
     assert request.headers["Authorization"] == "Bearer sk-local-test"
     sent = json.loads(request.get_data())
     assert sent["model"] == "ops-model"
@@ -87,7 +81,7 @@ def test_the_model_drafts_the_write_up_from_masked_material(model, incident):
     first = client.post(url, format="json", HTTP_IDEMPOTENCY_KEY="draft-1")
     again = client.post(url, format="json", HTTP_IDEMPOTENCY_KEY="draft-1")
     assert first.json() == again.json() and again["Idempotent-Replayed"] == "true"
-    assert len(model.log) == 2
+    assert len(ai_model.log) == 2
     assert AuditEvent.objects.filter(event="platform.ai_help.used").count() == 2
 
 
@@ -116,11 +110,11 @@ def slow(request: Request) -> Response:
 )
 @pytest.mark.django_db
 def test_any_failure_gives_the_raw_material_and_its_reason(
-    model, incident, settings, answer, reason
+    ai_model, incident, settings, answer, reason
 ):
     settings.AI_TIMEOUT_SECONDS = 1
     opened, client = incident
-    answer(model.expect_request("/v1/chat/completions", method="POST"))
+    answer(ai_model.expect_request("/v1/chat/completions", method="POST"))
     started = time.monotonic()
     answered = draft(client, opened.pk)
     assert time.monotonic() - started < 5  # no retry behind the operator's back
@@ -131,7 +125,7 @@ def test_any_failure_gives_the_raw_material_and_its_reason(
     assert used.metadata["fallback_reason"] == reason
     if reason == "timeout":
         time.sleep(1.5)  # the server logs the slow call once it has answered it
-    assert len(model.log) == 1  # asked once: no retry
+    assert len(ai_model.log) == 1  # asked once: no retry
 
 
 @pytest.mark.django_db
@@ -147,7 +141,7 @@ def test_off_unless_configured_and_viewers_cannot_ask(incident, settings):
 
 
 @pytest.mark.django_db
-def test_a_failure_group_is_summed_up_in_plain_language_or_described_as_it_is(model, settings):
+def test_a_failure_group_is_summed_up_in_plain_language_or_described_as_it_is(ai_model, settings):
     from recovery.inbox.groups import failure_groups
     from tests.recovery.factories import IntegrationFactory, ParkedItemFactory
 
@@ -156,13 +150,13 @@ def test_a_failure_group_is_summed_up_in_plain_language_or_described_as_it_is(mo
     [group] = failure_groups()
     client = token_client(UserFactory(username="opal", groups=["Support operator"]))
     url = f"/api/v1/failures/groups/{group.fingerprint}/summary"
-    model.expect_oneshot_request("/v1/chat/completions").respond_with_json(
+    ai_model.expect_oneshot_request("/v1/chat/completions").respond_with_json(
         completion("The CRM partner answers 503 to every delivery; check its status page.")
     )
     summed = client.post(url, format="json").json()
     assert summed["enhanced"] is True and "503" in summed["text"]
-    assert "HTTP_503" in json.loads(model.log[0][0].get_data())["messages"][1]["content"]
-    model.expect_oneshot_request("/v1/chat/completions").respond_with_data("down", status=502)
+    assert "HTTP_503" in json.loads(ai_model.log[0][0].get_data())["messages"][1]["content"]
+    ai_model.expect_oneshot_request("/v1/chat/completions").respond_with_data("down", status=502)
     described = client.post(url, format="json").json()
     assert (described["enhanced"], described["fallbackReason"]) == (False, "unavailable")
     assert json.loads(described["text"])["fingerprint"] == group.fingerprint
