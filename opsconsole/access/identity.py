@@ -387,24 +387,36 @@ class SignInCallbackView(OIDCAuthenticationCallbackView):
         return redirect("/admin/login/?sso=failed")
 
 
+def password_refusal(username: str) -> ValidationError | None:
+    """Why the admin's password form may not be used for `username`, or None. Asked before
+    the password is checked, so the answer says nothing about the password: a right one and
+    a wrong one read the same, and no one learns a staff password from this form."""
+    if not sso_configured() or settings.STAFF_PASSWORD_LOGIN:
+        return None
+    name = settings.OIDC_PROVIDER_NAME
+    if not settings.BREAK_GLASS_USERNAME or username != settings.BREAK_GLASS_USERNAME:
+        return ValidationError(
+            f"Staff sign in through {name}: use “Sign in with {name}”.", code="sso_only"
+        )
+    if provider_down() is None:
+        return ValidationError(
+            f"The break-glass account signs in only while {name} is down; it is answering, "
+            f"so use “Sign in with {name}”.",
+            code="break_glass_provider_up",
+        )
+    return None
+
+
 def check_password_sign_in(request: HttpRequest | None, user: Any) -> None:
     """Staff sign in at the provider once it is configured. The break-glass account may use
     its password only while the provider is down; that sign-in raises a critical alert and
     writes an audit row. Raises ValidationError when the password may not be used."""
     if not sso_configured() or settings.STAFF_PASSWORD_LOGIN or not user.is_staff:
         return
-    name = settings.OIDC_PROVIDER_NAME
-    if not settings.BREAK_GLASS_USERNAME or user.get_username() != settings.BREAK_GLASS_USERNAME:
-        raise ValidationError(
-            f"Staff sign in through {name}: use “Sign in with {name}”.", code="sso_only"
-        )
-    reason = provider_down()
-    if reason is None:
-        raise ValidationError(
-            f"The break-glass account signs in only while {name} is down; it is answering, "
-            f"so use “Sign in with {name}”.",
-            code="break_glass_provider_up",
-        )
+    refusal = password_refusal(user.get_username())
+    if refusal is not None:
+        raise refusal
+    reason = provider_down() or "unknown"
     with transaction.atomic():
         audit.record(
             "access.break_glass.signed_in",
@@ -432,6 +444,12 @@ def check_password_sign_in(request: HttpRequest | None, user: Any) -> None:
 class StaffSignInForm(AdminAuthenticationForm):
     """The admin's password form, refusing staff passwords once the provider is configured
     (but for the break-glass account while the provider is down)."""
+
+    def clean(self) -> dict[str, Any]:
+        refusal = password_refusal(str(self.cleaned_data.get("username") or ""))
+        if refusal is not None:
+            raise refusal
+        return super().clean()
 
     def confirm_login_allowed(self, user: Any) -> None:
         super().confirm_login_allowed(user)

@@ -6,6 +6,7 @@ tests/runbooks/test_identity_provider_outage.py."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -17,7 +18,7 @@ from opsconsole.access import identity
 from opsconsole.access.roles import ensure_support_groups
 from opsconsole.models import AuditEvent
 from opsconsole.monitoring.alerts import alert_raise
-from tests.opsconsole.factories import UserFactory
+from tests.opsconsole.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +192,19 @@ def test_a_token_endpoint_that_fails_gives_the_unavailable_page_not_a_500(client
     response = client.get("/auth/sso/callback/", {"code": "the-code", "state": "the-state"})
     assert response.status_code == 503
     assert "is not answering" in response.content.decode()
+
+
+def test_the_password_form_tells_nothing_about_a_staff_password(client, provider):
+    """Staff passwords are refused before they are checked: a right one and a wrong one get
+    the same answer, so the form is no way to test a leaked password."""
+    provider.expect_request("/jwks.json").respond_with_json({"keys": []})  # the provider is up
+    UserFactory(username="opal", groups=["Support operator"], is_staff=True)
+    notes = []
+    for password in (PASSWORD, "not-the-password"):
+        page = client.post("/admin/login/", {"username": "opal", "password": password})
+        assert "_auth_user_id" not in client.session
+        notes.append(
+            re.findall(r'<p class="errornote">\s*(.*?)\s*</p>', page.content.decode(), re.S)
+        )
+    assert notes[0] == notes[1]
+    assert "Staff sign in through" in notes[0][0]
