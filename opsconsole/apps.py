@@ -18,6 +18,7 @@ class PlatformConfig(AppConfig):
         from django.conf import settings as settings_module
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_save, pre_save
+        from django_q.signals import post_spawn
 
         from opsconsole.access.api_tokens import (
             note_credential_change,
@@ -25,10 +26,12 @@ class PlatformConfig(AppConfig):
         )
         from opsconsole.admin import incidents, platform  # noqa: F401  (registers the pages)
         from opsconsole.failures import failure_sources
+        from opsconsole.heap import settle_task_worker
         from opsconsole.incidents import recorder  # noqa: F401  (registers the worker)
         from opsconsole.monitoring import health, metrics, queue_depth
         from opsconsole.workers import metrics as worker_metrics
 
+        post_spawn.connect(settle_task_worker, dispatch_uid="settle-task-worker")
         user_model = get_user_model()
         pre_save.connect(note_credential_change, sender=user_model, dispatch_uid="tokens-pre")
         post_save.connect(

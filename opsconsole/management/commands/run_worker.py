@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from opsconsole.heap import settle_after_start
 from opsconsole.workers import UnknownWorker, run
 from opsconsole.workers.listeners import listener_of
 from opsconsole.workers.registry import registered_workers
@@ -42,6 +43,7 @@ def listen(name: str, *, limit: int | None) -> None:
     if not workers[name].listens:
         listening = sorted(n for n, w in workers.items() if w.listens)
         raise CommandError(f"{name!r} does not listen; these do: {', '.join(listening)}")
+    settle_after_start()
     with listener_of(name) as waker:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: waker.stop())
