@@ -81,10 +81,6 @@ def recovery_items_claim_due(
         ]
     now = timezone.now()
     params = {
-        "deliverable": list(RecoveryItem.DELIVERABLE),
-        "holds_order": list(RecoveryItem.HOLDS_ORDER),
-        "blocking": [ProviderCircuit.State.OPEN.value, ProviderCircuit.State.DRAINING.value],
-        "closed": ProviderCircuit.State.CLOSED.value,
         "now": now,
         "limit": limit,
         "owner": owner,
@@ -111,11 +107,22 @@ _ITEM_ROWS = RowReader(RecoveryItem)
 _INTEGRATION_ROWS = RowReader(Integration)
 
 
+def _states(*states: str) -> str:
+    """The code's own state names as SQL literals (never input: checked to be plain words)."""
+    if not all(state.replace("_", "").isalnum() and state.isascii() for state in states):
+        raise ValueError(f"not a state name: {states}")
+    return ", ".join(f"'{state}'" for state in states)
+
+
 @functools.cache
 def _claim_statement(*, scoped: bool) -> str:
     queries = load_queries(
         Path(__file__).with_name("claims.sql"),
         item_columns=_ITEM_ROWS.select_list("item"),
         integration_columns=_INTEGRATION_ROWS.select_list("integration"),
+        deliverable=_states(*RecoveryItem.DELIVERABLE),
+        holds_order=_states(*RecoveryItem.HOLDS_ORDER),
+        blocking=_states(ProviderCircuit.State.OPEN, ProviderCircuit.State.DRAINING),
+        closed=_states(ProviderCircuit.State.CLOSED),
     )
     return queries["claim_due_deliveries_of_integration" if scoped else "claim_due_deliveries"]
