@@ -204,3 +204,25 @@ def test_a_run_with_several_processors_delivers_each_item_exactly_once(
     assert RecoveryItem.objects.filter(status="succeeded").count() == len(items)
     status = WorkerStatus.objects.get(name="integration_delivery_worker")
     assert (status.runs_total, status.items_processed_total) == (1, 30)
+
+
+@pytest.mark.django_db
+def test_the_prepared_claim_keeps_its_plan_instead_of_planning_every_claim(integration):
+    """The claim is prepared once per connection; PostgreSQL keeps a plan for it once the
+    kept plan costs what a fresh one does. With its states bound as parameters it could not
+    use the due-items partial index in a kept plan, so it was planned again on every claim."""
+    from django.db import connection
+
+    from recovery import services
+
+    QueuedItemFactory.create_batch(10, integration=integration)
+    for _ in range(10):
+        (claimed,) = services.recovery_items_claim_due(owner="t", limit=1, lease_seconds=60)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE 'WITH due (claimed_id, integration_id)%%'"
+        )
+        ((kept, fresh),) = cursor.fetchall()
+    # PostgreSQL makes five fresh plans before it weighs keeping one.
+    assert (kept, fresh) == (5, 5)
