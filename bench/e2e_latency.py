@@ -106,6 +106,34 @@ def floor_listener(database_url: str, hook: str) -> None:
     asyncio.run(main())
 
 
+def floor_intake(database_url: str, port: int) -> None:
+    """The floor with an HTTP hop: take each event in a request and write its payload with a
+    NOTIFY in one statement, then answer (what any ingestion over HTTP must do at least)."""
+    import psycopg
+    from aiohttp import web
+
+    async def main() -> None:
+        conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+
+        async def take(request: web.Request) -> web.Response:
+            body = await request.json()
+            await conn.execute(
+                "WITH added AS (INSERT INTO floor_event (payload) VALUES (%s)) "
+                "SELECT pg_notify('floor_events', '')",
+                [json.dumps(body["payload"])],
+            )
+            return web.json_response({"ok": True}, status=202)
+
+        app = web.Application()
+        app.router.add_post("/events", take)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
 async def paced(rate: int, seconds: float, send) -> int:  # type: ignore[no-untyped-def]
     """Call `send(n)` `rate` times a second for `seconds`, each on its own task, never
     waiting for one to finish before starting the next (an open loop, as events come)."""
@@ -142,17 +170,23 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
 def console_sender(
     base: str, token: str, integration_id: int, rate: int, seconds: float
 ) -> tuple[int, list[float]]:
-    """Events sent, and how long the ingestion API took to answer each."""
+    """Events sent to the ingestion API, and how long it took to answer each."""
+    url = f"{base}/platform/integrations/{integration_id}/events"
+    return http_sender(url, {"Authorization": f"Token {token}"}, rate, seconds)
+
+
+def http_sender(
+    url: str, headers: dict[str, str], rate: int, seconds: float
+) -> tuple[int, list[float]]:
+    """Events posted one per request, and how long each answer took."""
     import aiohttp
 
-    url = f"{base}/platform/integrations/{integration_id}/events"
     failures = 0
     answered: list[float] = []
 
     async def main() -> int:
         nonlocal failures
         connector = aiohttp.TCPConnector(limit=256)
-        headers = {"Authorization": f"Token {token}"}
         async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
             async def send(n: int) -> None:
@@ -173,7 +207,7 @@ def console_sender(
 
     sent = asyncio.run(main())
     if failures:
-        raise SystemExit(f"{failures} of {sent} events were refused by the ingestion API")
+        raise SystemExit(f"{failures} of {sent} events were refused by {url}")
     return sent, answered
 
 
@@ -224,6 +258,15 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port}")
 
 
 def wait_for_http(url: str) -> None:
@@ -280,7 +323,7 @@ def main() -> None:
         "API_THROTTLE_USER": "1000000/min",
         "LOG_LEVEL": "WARNING",
     }
-    results: dict[str, dict[int, dict[str, float]]] = {"console": {}, "floor": {}}
+    results: dict[str, dict[int, dict[str, float]]] = {"console": {}, "floor": {}, "http": {}}
     # The sender (this process) is measured as little as it can be: what Django loaded
     # here is out of its collections' walk, as in the console's own processes.
     gc.collect()
@@ -315,18 +358,36 @@ def main() -> None:
             sent = floor_sender(database_url, rate, seconds)
             results["floor"][rate] = percentiles(collect(partner_url, sent))
             print(show(f"floor   {rate}/s ({sent} events)", results["floor"][rate]), flush=True)
+        intake_port = free_port()
+        intake = SPAWN.Process(target=floor_intake, args=(database_url, intake_port), daemon=True)
+        intake.start()
+        intake_url = f"http://127.0.0.1:{intake_port}/events"
+        wait_for_port(intake_port)
+        try:
+            for rate, seconds in RATES:
+                collect(partner_url, http_sender(intake_url, {}, rate, WARM_UP_SECONDS)[0])
+                sent, _ = http_sender(intake_url, {}, rate, seconds)
+                results["http"][rate] = percentiles(collect(partner_url, sent))
+                label = f"floor with an HTTP hop {rate}/s ({sent} events)"
+                print(show(label, results["http"][rate]), flush=True)
+        finally:
+            intake.terminate()
     finally:
         floor.terminate()
         partner_process.terminate()
 
-    cells = []
-    for rate, _ in RATES:
-        console, raw = results["console"][rate], results["floor"][rate]
-        cells.append(
-            f"{rate}/s p99 {console['p99']:.1f} vs {raw['p99']:.1f} ms "
-            f"(x{console['p99'] / raw['p99']:.2f})"
-        )
-    print("event to partner, console vs LISTEN+aiohttp floor: " + ", ".join(cells))
+    for floor_name, label in [
+        ("floor", "LISTEN+aiohttp floor"),
+        ("http", "the same floor taking events over HTTP"),
+    ]:
+        cells = []
+        for rate, _ in RATES:
+            console, raw = results["console"][rate], results[floor_name][rate]
+            cells.append(
+                f"{rate}/s p99 {console['p99']:.1f} vs {raw['p99']:.1f} ms "
+                f"(x{console['p99'] / raw['p99']:.2f})"
+            )
+        print(f"event to partner, console vs {label}: " + ", ".join(cells))
     print(f"(processes: {', '.join(shlex.quote(p) for p in PROCESSES)} from the Procfile)")
 
 
