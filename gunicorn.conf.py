@@ -15,8 +15,8 @@ accesslog = None
 
 def post_worker_init(worker: Any) -> None:
     """The worker has loaded the app: load the request path too, and take it all out of the
-    garbage collector's walk (opsconsole.heap)."""
-    from opsconsole.heap import load_request_path, settle_after_start
+    garbage collector's walk (opsconsole.workers.heap)."""
+    from opsconsole.workers.heap import load_request_path, settle_after_start
 
     load_request_path()
     settle_after_start()

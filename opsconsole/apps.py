@@ -26,10 +26,10 @@ class PlatformConfig(AppConfig):
         )
         from opsconsole.admin import incidents, platform  # noqa: F401  (registers the pages)
         from opsconsole.failures import failure_sources
-        from opsconsole.heap import settle_task_worker
         from opsconsole.incidents import recorder  # noqa: F401  (registers the worker)
         from opsconsole.monitoring import health, metrics, queue_depth
         from opsconsole.workers import metrics as worker_metrics
+        from opsconsole.workers.heap import settle_task_worker
 
         post_spawn.connect(settle_task_worker, dispatch_uid="settle-task-worker")
         user_model = get_user_model()

@@ -70,12 +70,14 @@ class IncidentAdmin(SupportStaffAccess, ServiceSavedAdmin, admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         if obj is None:
             return self.with_reason(request, obj, ["title", "severity"])
+        # What is left before Resolve… is offered: said to those who are offered it.
+        to_resolve = ["to_resolve"] if request.user.has_perm(OPERATE_PERMISSION) else []
         return self.with_reason(
             request,
             obj,
             [
                 ("title", "severity", "status"),
-                "to_resolve",
+                *to_resolve,
                 ("opened_by", "opened_at"),
                 "postmortem_material",
                 *incidents.WRITEUP_FIELDS,

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from opsconsole.heap import settle_after_start
 from opsconsole.workers import UnknownWorker, run
+from opsconsole.workers.heap import settle_after_start
 from opsconsole.workers.listeners import listener_of
 from opsconsole.workers.registry import registered_workers
 from opsconsole.workers.switches import worker_enabled

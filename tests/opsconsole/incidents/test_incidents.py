@@ -121,6 +121,9 @@ def test_a_viewer_sees_incidents_but_cannot_open_or_resolve_them(client, viewer)
     assert client.get(CHANGELIST).status_code == 200
     assert client.get(f"{CHANGELIST}add/").status_code == 403
     incident = Incident.objects.create(title="t", opened_by="x", summary="s", root_cause="r")
+    # Its page tells a viewer nothing about a Resolve… a viewer is never offered.
+    page = client.get(f"{CHANGELIST}{incident.pk}/change/").content.decode()
+    assert "To resolve" not in page and "Resolve…" not in page
     action_post(client, CHANGELIST, "resolve_incidents", [incident.pk], confirm="yes", reason="x")
     incident.refresh_from_db()
     assert incident.status == "open"

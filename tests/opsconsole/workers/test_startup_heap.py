@@ -1,5 +1,5 @@
 """The long-running processes take what they loaded at start out of the collector's walk
-(opsconsole.heap): a full collection then walks only what serving made, instead of pausing
+(opsconsole.workers.heap): a full collection then walks only what serving made, instead of pausing
 an event on its way to a partner for the whole of Django's heap."""
 
 from __future__ import annotations

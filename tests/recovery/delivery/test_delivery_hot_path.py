@@ -217,7 +217,7 @@ def test_the_prepared_claim_keeps_its_plan_instead_of_planning_every_claim(integ
 
     QueuedItemFactory.create_batch(10, integration=integration)
     for _ in range(10):
-        (claimed,) = services.recovery_items_claim_due(owner="t", limit=1, lease_seconds=60)
+        assert len(services.recovery_items_claim_due(owner="t", limit=1, lease_seconds=60)) == 1
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
