@@ -40,7 +40,15 @@ class AuditEventAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
         "after_state": "json",
         "metadata": "json",
     }
-    list_display = ("created_at", "event", "object_type", "object_id", "actor", "request_id")
+    list_display = (
+        "created_at",
+        "event",
+        "object_type",
+        "object_id",
+        "actor",
+        "signed_in_by",
+        "request_id",
+    )
     # Filters list their values by walking the indexes, and search matches indexed keys
     # exactly: both cost the same at ten million events as at ten thousand.
     list_filter = (
@@ -71,6 +79,17 @@ class AuditEventAdmin(PersonalFieldsAdmin, SupportStaffAccess, ReadOnlyAdmin):
             # audit_reason_trgm covers rows with a reason: workers' rows have none.
             found |= ~Q(reason="") & Q(reason__ilike=contains_pattern(term))
         return queryset.filter(found), False
+
+    @admin.display(description="Session")
+    def signed_in_by(self, obj: AuditEvent) -> str:
+        """How the actor's session stood when the row was written, when it was not the
+        usual: from the cached session while the identity provider was down, or break-glass
+        (metadata.auth_fallback, docs/runbooks/identity-provider-outage.md)."""
+        mark = (obj.metadata or {}).get("auth_fallback")
+        session = mark.get("session") if isinstance(mark, dict) else None
+        return {"cached": "cached: provider down", "break_glass": "break-glass"}.get(
+            str(session), ""
+        )
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         # A record's "Audit events" link filters by the object (the (object_type, object_id,

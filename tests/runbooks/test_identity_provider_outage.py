@@ -156,6 +156,10 @@ def test_staff_sign_in_at_the_provider_and_work_through_its_outage(
     glass_row = AuditEvent.objects.filter(event="platform.alert.acknowledged").latest("id")
     assert glass_row.actor == BREAK_GLASS
     assert glass_row.metadata["auth_fallback"]["session"] == "break_glass"
+    # The audit list says which rows were written from a cached or break-glass session.
+    visitor.goto(f"{base}/admin/platform/auditevent/?q=platform.alert.acknowledged")
+    sessions = visitor.locator("td.field-signed_in_by")
+    expect(sessions).to_have_text(["break-glass", "cached: provider down"])
 
     # The cache runs out IDP_FALLBACK_MINUTES after the provider last verified Alice.
     with time_machine.travel(timezone.now() + timedelta(minutes=16), tick=True):
