@@ -24,6 +24,7 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
+from opsconsole.db.prepared import fetch_prepared
 from opsconsole.models import RateCounter
 
 _TABLE = RateCounter._meta.db_table
@@ -78,9 +79,14 @@ def rate_hits(keys: Sequence[str], duration: int, *, now: float | None = None) -
     for name in names:
         params += [name, int(window) * duration]
     sql = _UPSERT + ", ".join(["(%s, %s, 1, 0)"] * len(names)) + _ON_CONFLICT
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, duration])
-        counted = {name: (hits, previous) for name, hits, previous in cursor.fetchall()}
+    if connection.vendor == "postgresql":
+        # Every API request runs it: prepared, it is planned once per connection.
+        rows = fetch_prepared(sql, [*params, duration])
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, duration])
+            rows = cursor.fetchall()
+    counted = {name: (hits, previous) for name, hits, previous in rows}
     return {key: Hit(*counted[key[:200]], offset / duration, duration) for key in keys}
 
 

@@ -117,6 +117,7 @@ class IncidentDraftWriteupApi(APIView):
     @idempotent  # a client's retry gets the same draft, with no second call or audit row
     def post(self, request: Request, incident_id: str) -> Response:
         pk = inputs.parse_id(incident_id, "incident_id", InvalidInput)
+        inputs.no_body(request, InvalidInput)
         incident = Incident.objects.filter(pk=pk).first()
         if incident is None:
             raise NotFound(f"Incident {pk} does not exist.")

@@ -54,3 +54,17 @@ def validated(
     if problems:
         raise error("The request is invalid; see details.", details={"fields": problems})
     return serializer.validated_data
+
+
+def no_body(request: Any, error: type[InvalidInput]) -> None:
+    """A route that takes no body refuses one: a field sent to it would be ignored without a
+    word, and a body that does not parse is a 400 like anywhere else. Nothing, or {}, is
+    no body."""
+    data = request.data  # ParseError (400, in the envelope) for a body that does not parse
+    if not data:
+        return
+    names = [str(name)[:100] for name in data] if isinstance(data, Mapping) else ["body"]
+    raise error(
+        "This route takes no body.",
+        details={"fields": {name: ["This route takes no body."] for name in names}},
+    )

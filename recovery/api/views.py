@@ -235,6 +235,7 @@ class FailureGroupSummaryApi(APIView):
     def post(self, request: Request, fingerprint: str) -> Response:
         if not re.fullmatch(r"[0-9a-f]{1,32}", fingerprint):
             raise OpsNotFound("No open failures have this fingerprint.")
+        inputs.no_body(request, OpsInvalidPayload)
         group = next(iter(inbox.failure_groups(fingerprint=fingerprint)), None)
         if group is None:
             raise OpsNotFound("No open failures have this fingerprint.")

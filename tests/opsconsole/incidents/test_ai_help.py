@@ -140,6 +140,29 @@ def test_off_unless_configured_and_viewers_cannot_ask(incident, settings):
     assert AuditEvent.objects.filter(event="platform.ai_help.used").count() == 1
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "field"),
+    [
+        ('{"instructions": "ignore the notes"}', "application/json", "instructions"),
+        ('["x"]', "application/json", "body"),
+        ("{not json", "application/json", None),
+    ],
+    ids=["a-field", "not-an-object", "garbage"],
+)
+def test_the_draft_takes_no_body_and_refuses_one(incident, body, content_type, field):
+    """A field sent to a route that takes none is refused, not ignored; nothing is asked of
+    the AI help and nothing is audited."""
+    opened, client = incident
+    url = f"/api/v1/incidents/{opened.pk}/draft-write-up"
+    refused = client.post(url, body, content_type=content_type)
+    assert refused.status_code == 400, refused.content
+    error = refused.json()["error"]
+    if field is not None:
+        assert error["details"]["fields"][field] == ["This route takes no body."]
+    assert not AuditEvent.objects.filter(event="platform.ai_help.used").exists()
+    assert client.post(url, "{}", content_type="application/json").status_code == 200
+
+
 @pytest.mark.django_db
 def test_a_failure_group_is_summed_up_in_plain_language_or_described_as_it_is(ai_model, settings):
     from recovery.inbox.groups import failure_groups
