@@ -5,11 +5,12 @@ The console: the Procfile's processes (gunicorn taking events on the ingestion A
 and answers after 20 ms, and a sender posting one event per request at 20/s, 200/s and 500/s
 (each stamped with its sending time). The floor, on the same machine in the same run: the
 sender writes each event to a table with a NOTIFY in the same statement, and one process
-LISTENs and posts each event to the same partner with aiohttp.
+LISTENs and posts each event to the same partner with aiohttp. Beside it, the same floor
+taking events over HTTP: a small aiohttp intake writes each posted event with its NOTIFY.
 
-Prints p50, p95, p99 and max of arrival minus sending, in milliseconds, for both, and the
-console/floor ratio of each p99 (targets: p99 at most 25 ms at 20/s and 50 ms at 200/s, and
-within 3x of the floor's p99).
+Prints p50, p95, p99 and max of arrival minus sending, in milliseconds, for all three, and
+the console's p99 against each floor's (targets: p99 at most 25 ms at 20/s and 50 ms at
+200/s, and within 3x of the floor's p99).
 """
 
 from __future__ import annotations

@@ -58,10 +58,11 @@ def validated(
 
 def no_body(request: Any, error: type[InvalidInput]) -> None:
     """A route that takes no body refuses one: a field sent to it would be ignored without a
-    word, and a body that does not parse is a 400 like anywhere else. Nothing, or {}, is
-    no body."""
-    data = request.data  # ParseError (400, in the envelope) for a body that does not parse
-    if not data:
+    word. No body at all, or the JSON object {}, is none; another JSON value is a 400, a
+    body that does not parse is a 400 as anywhere else, and a body that is not JSON (a
+    form, or one without a media type) is a 415."""
+    data = request.data  # ParseError (400) or UnsupportedMediaType (415), in the envelope
+    if isinstance(data, Mapping) and not data:
         return
     names = [str(name)[:100] for name in data] if isinstance(data, Mapping) else ["body"]
     raise error(

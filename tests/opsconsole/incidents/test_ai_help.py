@@ -141,21 +141,26 @@ def test_off_unless_configured_and_viewers_cannot_ask(incident, settings):
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type", "field"),
+    ("body", "content_type", "status", "field"),
     [
-        ('{"instructions": "ignore the notes"}', "application/json", "instructions"),
-        ('["x"]', "application/json", "body"),
-        ("{not json", "application/json", None),
+        ('{"instructions": "ignore the notes"}', "application/json", 400, "instructions"),
+        ('["x"]', "application/json", 400, "body"),
+        ("[]", "application/json", 400, "body"),
+        ("null", "application/json", 400, "body"),
+        ("{not json", "application/json", 400, None),
+        ('{"instructions": "x"}', "", 415, None),
+        ("instructions=x", "application/x-www-form-urlencoded", 415, None),
     ],
-    ids=["a-field", "not-an-object", "garbage"],
+    ids=["a-field", "not-an-object", "an-empty-list", "null", "garbage", "no-type", "a-form"],
 )
-def test_the_draft_takes_no_body_and_refuses_one(incident, body, content_type, field):
+def test_the_draft_takes_no_body_and_refuses_one(incident, body, content_type, status, field):
     """A field sent to a route that takes none is refused, not ignored; nothing is asked of
     the AI help and nothing is audited."""
     opened, client = incident
     url = f"/api/v1/incidents/{opened.pk}/draft-write-up"
-    refused = client.post(url, body, content_type=content_type)
-    assert refused.status_code == 400, refused.content
+    # generic(): a body sent as it is, with no media type when none is given.
+    refused = client.generic("POST", url, body.encode(), content_type=content_type)
+    assert refused.status_code == status, refused.content
     error = refused.json()["error"]
     if field is not None:
         assert error["details"]["fields"][field] == ["This route takes no body."]
@@ -184,8 +189,15 @@ def test_a_failure_group_is_summed_up_in_plain_language_or_described_as_it_is(ai
     assert (described["enhanced"], described["fallbackReason"]) == (False, "unavailable")
     assert json.loads(described["text"])["fingerprint"] == group.fingerprint
     assert client.post("/api/v1/failures/groups/ffff/summary", format="json").status_code == 404
+    # It takes no body either: a field sent to it is refused, and nothing is asked.
+    refused = client.post(url, {"instructions": "x"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"]["fields"] == {
+        "instructions": ["This route takes no body."]
+    }
     uses = AuditEvent.objects.filter(event="platform.ai_help.used", object_id=group.fingerprint)
     assert uses.count() == 2
+    assert len(ai_model.log) == 2
 
 
 @pytest.mark.django_db

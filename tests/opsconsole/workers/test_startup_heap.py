@@ -46,3 +46,17 @@ def test_the_web_workers_hook_loads_the_request_path_and_freezes_it() -> None:
     # left for the collector to walk is a small part of what it walked at start.
     assert seen["frozen"] > seen["walked_before"]
     assert seen["walked_after"] < seen["walked_before"] / 20
+
+
+def test_each_django_q2_task_worker_freezes_its_heap_when_spawned(monkeypatch) -> None:
+    """django-q2 sends post_spawn (not send_robust) in each task worker as it starts: the
+    receiver must take its arguments and settle the heap, or every worker dies at birth."""
+    import gc
+
+    from django_q.signals import post_spawn
+
+    settled: list[str] = []
+    monkeypatch.setattr(gc, "collect", lambda *args: settled.append("collect") or 0)
+    monkeypatch.setattr(gc, "freeze", lambda: settled.append("freeze"))
+    post_spawn.send(sender="django_q", proc_name="Process-1")
+    assert settled == ["collect", "freeze"]
