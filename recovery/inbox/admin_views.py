@@ -59,13 +59,18 @@ def failure_inbox(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "admin/failure_inbox.html", context)
 
 
+def _group_gone(request: HttpRequest) -> HttpResponse:
+    """A group whose failures were all resolved meanwhile: back to the inbox, saying so."""
+    messages.info(request, "No open failures have this fingerprint any more.")
+    return HttpResponseRedirect(reverse("failure-inbox"))
+
+
 def failure_group_detail(request: HttpRequest, fingerprint: str) -> HttpResponse:
     if denied := permission_denied_page(request, VIEW_PERMISSION):
         return denied
     group = inbox.failure_group(fingerprint)
     if group is None:
-        messages.info(request, "No open failures have this fingerprint any more.")
-        return HttpResponseRedirect(reverse("failure-inbox"))
+        return _group_gone(request)
     if request.method == "POST":
         if denied := permission_denied_page(request, OPERATE_PERMISSION):
             return denied
@@ -188,8 +193,7 @@ def failure_group_ai_summary(request: HttpRequest, fingerprint: str) -> HttpResp
         return denied
     group = inbox.failure_group(fingerprint)
     if group is None:
-        messages.info(request, "No open failures have this fingerprint any more.")
-        return HttpResponseRedirect(reverse("failure-inbox"))
+        return _group_gone(request)
     result = (
         inbox.failure_group_summary(group, actor=request.user) if request.method == "POST" else None
     )
