@@ -6,12 +6,30 @@ import gc
 import os
 from typing import Any
 
+from gunicorn.glogging import Logger
+
 from opsconsole.http.logs import logging_config
 
 logconfig_dict = logging_config(
     os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "json")
 )
 accesslog = None
+
+
+class LoggerWithoutAccessLog(Logger):
+    """gunicorn's logger, told that there is no access log. With a logging dict gunicorn
+    counts its access log as on, and built every request's line (about 2% of an ingestion
+    request's CPU) for the quiet gunicorn.access logger to drop."""
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return False
+
+    def access(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+logger_class = LoggerWithoutAccessLog
 
 
 def post_worker_init(worker: Any) -> None:

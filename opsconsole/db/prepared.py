@@ -15,8 +15,11 @@ from typing import Any, Generic, TypeVar
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
+from psycopg import pq
 
 from opsconsole.db.model_fields import column
+
+TUPLES_OK = pq.ExecStatus.TUPLES_OK
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -35,7 +38,10 @@ def fetch_prepared(
         # one server session would be missing on the next.
         pooled = db.settings_dict.get("TRANSACTION_POOLING", False)
         cursor.execute(sql, params, prepare=not pooled)
-        rows = cursor.fetchall() if cursor.description else []
+        # A statement returning rows left a TUPLES_OK result. (cursor.description would say
+        # so too, at the cost of looking up every column's type on every call.)
+        result = cursor.pgresult
+        rows = cursor.fetchall() if result and result.status == TUPLES_OK else []
     if db.queries_logged:  # DEBUG or a test's CaptureQueriesContext sees these too
         db.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return rows
@@ -52,10 +58,16 @@ class RowReader(Generic[ModelT]):
         self.fields: tuple[models.Field, ...] = tuple(model._meta.concrete_fields)
         self.attnames = [field.attname for field in self.fields]
         self.converters: list[tuple[int, models.Field, list[Callable[..., Any]]]] | None = None
+        self._select_lists: dict[str, str] = {}
 
     def select_list(self, alias: str) -> str:
-        """The columns to SELECT (or RETURN) for this reader, in its order."""
-        return ", ".join(f"{alias}.{connection.ops.quote_name(column(f))}" for f in self.fields)
+        """The columns to SELECT (or RETURN) for this reader, in its order (built once per
+        alias: statements built per request ask for it on each)."""
+        if alias not in self._select_lists:
+            quote = connection.ops.quote_name
+            columns = (f"{alias}.{quote(column(field))}" for field in self.fields)
+            self._select_lists[alias] = ", ".join(columns)
+        return self._select_lists[alias]
 
     @property
     def width(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
@@ -87,8 +88,7 @@ def insert_select(
     SQL for the fields only that statement knows (such as the ids it inserted). Returns the
     SQL and its parameters."""
     db = transaction.get_connection()
-    fields = [field for field in AuditEvent._meta.local_concrete_fields if not field.primary_key]
-    columns = ", ".join(db.ops.quote_name(field.column) for field in fields)
+    fields, into = _insert_target(db.vendor)
     values, params = [], []
     for field in fields:
         if field.name in computed:
@@ -96,8 +96,17 @@ def insert_select(
         else:
             values.append("%s")
             params.append(field.get_db_prep_save(field.pre_save(row, True), db))
-    table = db.ops.quote_name(AuditEvent._meta.db_table)
-    return f"INSERT INTO {table} ({columns}) SELECT {', '.join(values)} FROM {source}", params
+    return f"{into} SELECT {', '.join(values)} FROM {source}", params
+
+
+@functools.cache
+def _insert_target(vendor: str) -> tuple[list[models.Field], str]:
+    """The audit table's written fields and `INSERT INTO table (columns)`, once per database
+    vendor (ingestion builds one per request)."""
+    ops = transaction.get_connection().ops
+    fields = [field for field in AuditEvent._meta.local_concrete_fields if not field.primary_key]
+    columns = ", ".join(ops.quote_name(field.column) for field in fields)
+    return fields, f"INSERT INTO {ops.quote_name(AuditEvent._meta.db_table)} ({columns})"
 
 
 def unsaved_event(

@@ -60,3 +60,32 @@ def test_each_django_q2_task_worker_freezes_its_heap_when_spawned(monkeypatch) -
     monkeypatch.setattr(gc, "freeze", lambda: settled.append("freeze"))
     post_spawn.send(sender="django_q", proc_name="Process-1")
     assert settled == ["collect", "freeze"]
+
+
+# gunicorn as the Procfile starts it (its settings read from gunicorn.conf.py), answering one
+# request: the access line's fields are never built, since the quiet access logger drops it.
+ACCESS_PROBE = """
+import json, datetime
+from gunicorn.config import Config
+cfg = Config()
+for name, value in __import__("runpy").run_path("gunicorn.conf.py").items():
+    if name in cfg.settings:
+        cfg.set(name, value)
+logger = cfg.logger_class(cfg)
+built = []
+logger.atoms = lambda *args: built.append(args) or {}
+logger.access(None, None, {}, datetime.timedelta(0))
+print(json.dumps({"enabled": logger.access_log_enabled, "built": len(built)}))
+"""
+
+
+def test_gunicorn_builds_no_access_line_that_its_logging_would_drop() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", ACCESS_PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"enabled": False, "built": 0}
