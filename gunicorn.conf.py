@@ -17,9 +17,10 @@ accesslog = None
 
 
 class LoggerWithoutAccessLog(Logger):
-    """gunicorn's logger, told that there is no access log. With a logging dict gunicorn
-    counts its access log as on, and built every request's line (about 2% of an ingestion
-    request's CPU) for the quiet gunicorn.access logger to drop."""
+    """gunicorn's logger without gunicorn's access line. The request middleware writes each
+    request's line, with its request id and route (opsconsole.access); gunicorn counts its own
+    access log as on whenever it is given a logging dict, and wrote a second line for every
+    request, built from the request's headers."""
 
     @property
     def access_log_enabled(self) -> bool:

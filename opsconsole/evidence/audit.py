@@ -100,11 +100,11 @@ def insert_select(
 
 
 @functools.cache
-def _insert_target(vendor: str) -> tuple[list[models.Field], str]:
+def _insert_target(vendor: str) -> tuple[tuple[models.Field, ...], str]:
     """The audit table's written fields and `INSERT INTO table (columns)`, once per database
     vendor (ingestion builds one per request)."""
     ops = transaction.get_connection().ops
-    fields = [field for field in AuditEvent._meta.local_concrete_fields if not field.primary_key]
+    fields = tuple(f for f in AuditEvent._meta.local_concrete_fields if not f.primary_key)
     columns = ", ".join(ops.quote_name(field.column) for field in fields)
     return fields, f"INSERT INTO {ops.quote_name(AuditEvent._meta.db_table)} ({columns})"
 

@@ -62,30 +62,43 @@ def test_each_django_q2_task_worker_freezes_its_heap_when_spawned(monkeypatch) -
     assert settled == ["collect", "freeze"]
 
 
-# gunicorn as the Procfile starts it (its settings read from gunicorn.conf.py), answering one
-# request: the access line's fields are never built, since the quiet access logger drops it.
+# gunicorn as the Procfile starts it (its settings read from gunicorn.conf.py) at the default
+# log level, answering one request and logging one error: the error is written, and the only
+# line for the request is the request middleware's (opsconsole.access), not gunicorn's own.
 ACCESS_PROBE = """
-import json, datetime
+import datetime
+from types import SimpleNamespace
 from gunicorn.config import Config
 cfg = Config()
 for name, value in __import__("runpy").run_path("gunicorn.conf.py").items():
     if name in cfg.settings:
         cfg.set(name, value)
 logger = cfg.logger_class(cfg)
-built = []
-logger.atoms = lambda *args: built.append(args) or {}
-logger.access(None, None, {}, datetime.timedelta(0))
-print(json.dumps({"enabled": logger.access_log_enabled, "built": len(built)}))
+request = SimpleNamespace(
+    method="POST", uri="/platform/integrations/1/events", path="/platform/integrations/1/events",
+    query="", version=(1, 1), headers=[("USER-AGENT", "probe")],
+)
+response = SimpleNamespace(status="202 Accepted", status_code=202, sent=40, headers=[])
+environ = {
+    "REMOTE_ADDR": "127.0.0.1", "REQUEST_METHOD": "POST", "RAW_URI": request.uri,
+    "PATH_INFO": request.path, "SERVER_PROTOCOL": "HTTP/1.1",
+}
+logger.access(response, request, environ, datetime.timedelta(milliseconds=3))
+logger.error("probe error line")
 """
 
 
-def test_gunicorn_builds_no_access_line_that_its_logging_would_drop() -> None:
+def test_gunicorn_writes_no_access_line_of_its_own_and_still_logs_errors() -> None:
     done = subprocess.run(
         [sys.executable, "-c", ACCESS_PROBE],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"},
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"enabled": False, "built": 0}
+    written = done.stdout + done.stderr
+    assert "probe error line" in written
+    assert "gunicorn.access" not in written
+    assert "/platform/integrations/1/events" not in written
