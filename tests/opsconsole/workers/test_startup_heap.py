@@ -30,16 +30,22 @@ print(json.dumps({
 """
 
 
-def test_the_web_workers_hook_loads_the_request_path_and_freezes_it() -> None:
+def run_in_project_folder(source: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`source` in a fresh interpreter started from the project folder, as gunicorn is."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", source],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "opsconsole.settings"},
+        env={**os.environ, **env},
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_the_web_workers_hook_loads_the_request_path_and_freezes_it() -> None:
+    done = run_in_project_folder(PROBE, DJANGO_SETTINGS_MODULE="opsconsole.settings")
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["urlconf_loaded"]
     # Everything alive at the hook is frozen (the URLconf's modules included), and what is
@@ -89,15 +95,7 @@ logger.error("probe error line")
 
 
 def test_gunicorn_writes_no_access_line_of_its_own_and_still_logs_errors() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", ACCESS_PROBE],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"},
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_in_project_folder(ACCESS_PROBE, LOG_LEVEL="INFO", LOG_FORMAT="json")
     written = done.stdout + done.stderr
     assert "probe error line" in written
     assert "gunicorn.access" not in written
